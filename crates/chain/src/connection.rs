@@ -1,0 +1,183 @@
+//! A connection to an Ethereum JSON-RPC node, with an optional signer.
+
+use std::time::Duration;
+
+use alloy::contract::{CallBuilder, CallDecoder};
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes};
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+
+use crate::ChainError;
+
+/// How long to wait for a node to answer its first call, and for a receipt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A node, the chain id it reported, and the account that signs transactions, if any.
+#[derive(Clone)]
+pub struct Connection {
+    pub provider: DynProvider,
+    pub url: String,
+    pub chain_id: u64,
+    pub sender: Option<Address>,
+}
+
+impl Connection {
+    /// Connects to `url`, checks the node answers, and reads its chain id.
+    pub async fn connect(
+        url: &str,
+        signer: Option<PrivateKeySigner>,
+    ) -> Result<Connection, ChainError> {
+        let parsed: alloy::transports::http::reqwest::Url = url
+            .parse()
+            .map_err(|_| ChainError::InvalidUrl(url.to_owned()))?;
+        let sender = signer.as_ref().map(|s| s.address());
+        let provider = match signer {
+            Some(signer) => ProviderBuilder::new()
+                .wallet(EthereumWallet::from(signer))
+                .connect_http(parsed)
+                .erased(),
+            None => ProviderBuilder::new().connect_http(parsed).erased(),
+        };
+        let chain_id = tokio::time::timeout(CONNECT_TIMEOUT, provider.get_chain_id())
+            .await
+            .map_err(|_| ChainError::Unreachable {
+                url: url.to_owned(),
+                reason: "no answer within 5 s".into(),
+            })?
+            .map_err(|e| ChainError::Unreachable {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Connection {
+            provider,
+            url: url.to_owned(),
+            chain_id,
+            sender,
+        })
+    }
+
+    /// Fails unless the node runs `expected`.
+    pub fn expect_chain_id(&self, expected: u64) -> Result<(), ChainError> {
+        if self.chain_id != expected {
+            return Err(ChainError::WrongChainId {
+                url: self.url.clone(),
+                expected,
+                actual: self.chain_id,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn require_sender(&self, action: &str) -> Result<Address, ChainError> {
+        self.sender.ok_or_else(|| ChainError::NoSigner {
+            action: action.to_owned(),
+        })
+    }
+
+    pub async fn has_code(&self, address: Address) -> Result<bool, ChainError> {
+        let code = self
+            .provider
+            .get_code_at(address)
+            .await
+            .map_err(|e| ChainError::from_transport("read contract code", e.to_string()))?;
+        Ok(!code.is_empty())
+    }
+
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        self.provider
+            .get_block_number()
+            .await
+            .map_err(|e| ChainError::from_transport("read block number", e.to_string()))
+    }
+
+    pub async fn nonce(&self, address: Address) -> Result<u64, ChainError> {
+        self.provider
+            .get_transaction_count(address)
+            .await
+            .map_err(|e| ChainError::from_transport("read nonce", e.to_string()))
+    }
+
+    pub async fn eth_balance(
+        &self,
+        address: Address,
+    ) -> Result<alloy::primitives::U256, ChainError> {
+        self.provider
+            .get_balance(address)
+            .await
+            .map_err(|e| ChainError::from_transport("read ETH balance", e.to_string()))
+    }
+
+    /// Sends a contract call as a transaction and waits until it is mined successfully.
+    pub(crate) async fn send<P: Provider, D: CallDecoder>(
+        &self,
+        action: &str,
+        call: CallBuilder<P, D>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        self.require_sender(action)?;
+        let pending = call
+            .send()
+            .await
+            .map_err(|e| ChainError::from_call(action, e))?;
+        self.confirm(action, pending).await
+    }
+
+    /// Deploys creation code (constructor arguments appended) and returns the new address.
+    pub async fn deploy_code(&self, name: &str, code: Bytes) -> Result<Address, ChainError> {
+        let action = format!("deploy {name}");
+        self.require_sender(&action)?;
+        let request = TransactionRequest::default().with_deploy_code(code);
+        let pending = self
+            .provider
+            .send_transaction(request)
+            .await
+            .map_err(|e| ChainError::from_transport(&action, e.to_string()))?;
+        let receipt = self.confirm(&action, pending).await?;
+        receipt.contract_address.ok_or_else(|| ChainError::Deploy {
+            step: action,
+            reason: "the receipt names no contract address".into(),
+        })
+    }
+
+    /// Waits for a receipt by polling, quickly at first: a local node mines at once, and
+    /// alloy's block watcher would add a quarter of a second to every transaction.
+    pub(crate) async fn confirm(
+        &self,
+        action: &str,
+        pending: PendingTransactionBuilder<alloy::network::Ethereum>,
+    ) -> Result<TransactionReceipt, ChainError> {
+        let hash: B256 = *pending.tx_hash();
+        let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            let receipt = self
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(|e| ChainError::from_transport(action, e.to_string()))?;
+            if let Some(receipt) = receipt {
+                if !receipt.status() {
+                    return Err(ChainError::Reverted {
+                        action: action.to_owned(),
+                        reason: "reverted".into(),
+                        explanation: format!("transaction {hash} reverted"),
+                    });
+                }
+                return Ok(receipt);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ChainError::Rpc {
+                    action: action.to_owned(),
+                    reason: format!(
+                        "transaction {hash} not mined within {} s",
+                        RECEIPT_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+}

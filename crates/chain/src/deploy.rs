@@ -1,0 +1,251 @@
+//! Deploys PoCo v6 from `@iexec/poco` the way iExec's own `deploy/0_deploy.ts` does, in
+//! token mode, and finds an existing deployment instead of deploying twice.
+
+use std::collections::{HashMap, HashSet};
+
+use alloy::primitives::{Address, FixedBytes, U256};
+use alloy::sol_types::{SolCall, SolValue};
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::{DiamondArgs, FacetCut, IDiamond, IexecHub, Registry, initCall};
+use crate::{ChainError, Connection, PocoPackage};
+
+/// PoCo facets in the order iExec adds them, token mode (EscrowToken, not EscrowNative).
+/// Boost facets are included: iExec's SDK v9 calls them.
+const FACETS: [&str; 13] = [
+    "IexecAccessorsABILegacyFacet",
+    "IexecCategoryManagerFacet",
+    "IexecConfigurationExtraFacet",
+    "IexecConfigurationFacet",
+    "IexecEscrowTokenFacet",
+    "IexecOrderManagementFacet",
+    "IexecPoco1Facet",
+    "IexecPoco2Facet",
+    "IexecPocoAccessorsFacet",
+    "IexecPocoBoostFacet",
+    "IexecPocoBoostAccessorsFacet",
+    "IexecRelayFacet",
+    "IexecERC20Facet",
+];
+
+/// The standard categories: name and `workClockTimeRef` in seconds.
+pub struct Categories;
+impl Categories {
+    pub const STANDARD: [(&'static str, u64); 5] = [
+        ("XS", 300),
+        ("S", 1200),
+        ("M", 3600),
+        ("L", 10800),
+        ("XL", 36000),
+    ];
+}
+
+/// The diamond is the sixth contract a fresh deployment creates (after RLC, the cut,
+/// loupe and ownership facets and DiamondInit), so its address follows from the
+/// deployer's starting nonce.
+const HUB_NONCE_OFFSET: u64 = 5;
+
+/// Where PoCo lives on one chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub chain_id: u64,
+    pub hub: Address,
+    pub token: Address,
+    pub app_registry: Address,
+    pub dataset_registry: Address,
+    pub workerpool_registry: Address,
+    pub owner: Address,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// The contracts were deployed by this call.
+    Deployed,
+    /// A configured deployment was already there; nothing was sent.
+    Found,
+}
+
+impl Deployment {
+    /// Reads a deployment from its hub, failing clearly when there is none.
+    pub async fn read(connection: &Connection, hub: Address) -> Result<Deployment, ChainError> {
+        if !connection.has_code(hub).await? {
+            return Err(ChainError::NoContracts {
+                hub,
+                chain_id: connection.chain_id,
+            });
+        }
+        let poco = IexecHub::new(hub, &connection.provider);
+        let read = |e| ChainError::from_call("read the PoCo configuration", e);
+        let separator = poco.eip712domain_separator().call().await.map_err(read)?;
+        if separator.is_zero() {
+            return Err(ChainError::NotConfigured { hub });
+        }
+        Ok(Deployment {
+            chain_id: connection.chain_id,
+            hub,
+            token: poco.token().call().await.map_err(read)?,
+            app_registry: poco.appregistry().call().await.map_err(read)?,
+            dataset_registry: poco.datasetregistry().call().await.map_err(read)?,
+            workerpool_registry: poco.workerpoolregistry().call().await.map_err(read)?,
+            owner: poco.owner().call().await.map_err(read)?,
+        })
+    }
+}
+
+/// Returns the deployment at `known_hub`, or the one this deployer made earlier, or
+/// deploys a new one. Re-running it against a deployed chain sends nothing.
+pub async fn deploy_or_find(
+    connection: &Connection,
+    package: &PocoPackage,
+    known_hub: Option<Address>,
+) -> Result<(Deployment, DeployOutcome), ChainError> {
+    let deployer = connection.require_sender("deploy PoCo")?;
+    if let Some(hub) = known_hub {
+        if let Ok(found) = Deployment::read(connection, hub).await {
+            return Ok((found, DeployOutcome::Found));
+        }
+    }
+    let nonce = connection.nonce(deployer).await?;
+    if nonce > HUB_NONCE_OFFSET {
+        let predicted = deployer.create(HUB_NONCE_OFFSET);
+        if let Ok(found) = Deployment::read(connection, predicted).await {
+            return Ok((found, DeployOutcome::Found));
+        }
+    }
+    let deployment = deploy(connection, package, deployer).await?;
+    Ok((deployment, DeployOutcome::Deployed))
+}
+
+async fn deploy(
+    connection: &Connection,
+    package: &PocoPackage,
+    deployer: Address,
+) -> Result<Deployment, ChainError> {
+    let no_libraries = HashMap::new();
+    let deploy_artifact = |artifact: crate::artifacts::Artifact,
+                           libraries: &HashMap<&str, Address>| {
+        let code = artifact.linked_bytecode(libraries);
+        async move { connection.deploy_code(&artifact.name, code?).await }
+    };
+
+    // 1. The token, then the diamond with its cut, loupe and ownership facets.
+    let token = deploy_artifact(package.deployed("RLC")?, &no_libraries).await?;
+    let mut present: HashSet<FixedBytes<4>> = HashSet::new();
+    let mut initial_cuts = Vec::new();
+    for name in ["DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet"] {
+        let artifact = package.deployed(name)?;
+        let selectors = new_selectors(&artifact.selectors(), &mut present);
+        let facet = deploy_artifact(artifact, &no_libraries).await?;
+        initial_cuts.push(FacetCut {
+            facetAddress: facet,
+            action: 0,
+            functionSelectors: selectors,
+        });
+    }
+    let init = deploy_artifact(package.deployed("DiamondInit")?, &no_libraries).await?;
+    let args = DiamondArgs {
+        owner: deployer,
+        init,
+        initCalldata: initCall {}.abi_encode().into(),
+    };
+    let mut diamond_code = package
+        .compiled("Diamond.sol", "Diamond")?
+        .linked_bytecode(&no_libraries)?
+        .to_vec();
+    diamond_code.extend((initial_cuts, args).abi_encode_params());
+    let hub = connection
+        .deploy_code("Diamond", diamond_code.into())
+        .await?;
+
+    // 2. The orders library, then every PoCo facet linked to it and cut into the diamond.
+    let library = package.compiled("libs/IexecLibOrders_v5.sol", "IexecLibOrders_v5")?;
+    let library = deploy_artifact(library, &no_libraries).await?;
+    let libraries = HashMap::from([("IexecLibOrders_v5", library)]);
+    let diamond = IDiamond::new(hub, &connection.provider);
+    for name in FACETS {
+        let artifact = package.compiled(&format!("facets/{name}.sol"), name)?;
+        let selectors = new_selectors(&artifact.selectors(), &mut present);
+        let facet = deploy_artifact(artifact, &libraries).await?;
+        if selectors.is_empty() {
+            continue;
+        }
+        let cut = FacetCut {
+            facetAddress: facet,
+            action: 0,
+            functionSelectors: selectors,
+        };
+        connection
+            .send(
+                &format!("add {name} to the diamond"),
+                diamond.diamondCut(vec![cut], Address::ZERO, Default::default()),
+            )
+            .await?;
+    }
+
+    // 3. Registries, initialized with no predecessor, with iExec's metadata base URIs.
+    let mut registries = Vec::new();
+    for (dir, name, kind) in [
+        ("registries/apps/AppRegistry.sol", "AppRegistry", "app"),
+        (
+            "registries/datasets/DatasetRegistry.sol",
+            "DatasetRegistry",
+            "dataset",
+        ),
+        (
+            "registries/workerpools/WorkerpoolRegistry.sol",
+            "WorkerpoolRegistry",
+            "workerpool",
+        ),
+    ] {
+        let address = deploy_artifact(package.compiled(dir, name)?, &no_libraries).await?;
+        let registry = Registry::new(address, &connection.provider);
+        connection
+            .send(
+                &format!("initialize {name}"),
+                registry.initialize(Address::ZERO),
+            )
+            .await?;
+        let base_uri = format!("https://nfts-metadata.iex.ec/{kind}/");
+        connection
+            .send(
+                &format!("set {name} base URI"),
+                registry.setBaseURI(base_uri),
+            )
+            .await?;
+        registries.push(address);
+    }
+
+    // 4. Configuration: token, registries, EIP-712 domain; then the categories.
+    let poco = IexecHub::new(hub, &connection.provider);
+    let configure = poco.configure(
+        token,
+        "Staked RLC".into(),
+        "SRLC".into(),
+        9,
+        registries[0],
+        registries[1],
+        registries[2],
+        Address::ZERO,
+    );
+    connection.send("configure PoCo", configure).await?;
+    for (name, seconds) in Categories::STANDARD {
+        let create = poco.createCategory(name.into(), "{}".into(), U256::from(seconds));
+        connection
+            .send(&format!("create category {name}"), create)
+            .await?;
+    }
+    Deployment::read(connection, hub).await
+}
+
+/// The selectors of `all` the diamond does not route yet, marking them as routed. Some
+/// facets repeat selectors (`owner()`), and adding one twice reverts.
+fn new_selectors(
+    all: &[FixedBytes<4>],
+    present: &mut HashSet<FixedBytes<4>>,
+) -> Vec<FixedBytes<4>> {
+    all.iter()
+        .copied()
+        .filter(|selector| present.insert(*selector))
+        .collect()
+}

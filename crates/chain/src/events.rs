@@ -1,0 +1,263 @@
+//! PoCo events, decoded, and a cursor that follows them block by block. Polling
+//! `eth_getLogs` works with every JSON-RPC node; no subscription support is needed.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::{Filter, Log};
+use alloy::sol_types::SolEventInterface;
+use futures::Stream;
+use serde::Serialize;
+
+use confide_protocol::OrderKind;
+
+use crate::bindings::IexecHub::IexecHubEvents;
+use crate::{ChainError, Connection};
+
+/// Blocks asked for in one `eth_getLogs` call: public nodes cap ranges.
+const MAX_RANGE: u64 = 2_000;
+
+/// The events Confide's services act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum PocoEvent {
+    SchedulerNotice {
+        workerpool: Address,
+        deal_id: B256,
+    },
+    OrdersMatched {
+        deal_id: B256,
+        app_hash: B256,
+        dataset_hash: B256,
+        workerpool_hash: B256,
+        request_hash: B256,
+        volume: U256,
+    },
+    TaskInitialize {
+        task_id: B256,
+        workerpool: Address,
+    },
+    TaskContribute {
+        task_id: B256,
+        worker: Address,
+        result_hash: B256,
+    },
+    TaskConsensus {
+        task_id: B256,
+        consensus: B256,
+    },
+    TaskReveal {
+        task_id: B256,
+        worker: Address,
+        digest: B256,
+    },
+    TaskReopen {
+        task_id: B256,
+    },
+    TaskFinalize {
+        task_id: B256,
+        results: Bytes,
+    },
+    TaskClaimed {
+        task_id: B256,
+    },
+    OrderClosed {
+        kind: OrderKind,
+        order_hash: B256,
+    },
+    OrderPresigned {
+        kind: OrderKind,
+        order_hash: B256,
+    },
+}
+
+/// An event with where it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PocoLog {
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub transaction_hash: B256,
+    pub log_index: u64,
+    #[serde(flatten)]
+    pub event: PocoEvent,
+}
+
+/// Decodes a hub log into a [`PocoEvent`]; `None` for events Confide does not follow.
+pub fn decode(log: &Log) -> Option<PocoEvent> {
+    use IexecHubEvents as E;
+    let decoded = IexecHubEvents::decode_raw_log(log.topics(), &log.data().data).ok()?;
+    let event = match decoded {
+        E::SchedulerNotice(e) => PocoEvent::SchedulerNotice {
+            workerpool: e.workerpool,
+            deal_id: e.dealid,
+        },
+        E::OrdersMatched(e) => PocoEvent::OrdersMatched {
+            deal_id: e.dealid,
+            app_hash: e.appHash,
+            dataset_hash: e.datasetHash,
+            workerpool_hash: e.workerpoolHash,
+            request_hash: e.requestHash,
+            volume: e.volume,
+        },
+        E::TaskInitialize(e) => PocoEvent::TaskInitialize {
+            task_id: e.taskid,
+            workerpool: e.workerpool,
+        },
+        E::TaskContribute(e) => PocoEvent::TaskContribute {
+            task_id: e.taskid,
+            worker: e.worker,
+            result_hash: e.hash,
+        },
+        E::TaskConsensus(e) => PocoEvent::TaskConsensus {
+            task_id: e.taskid,
+            consensus: e.consensus,
+        },
+        E::TaskReveal(e) => PocoEvent::TaskReveal {
+            task_id: e.taskid,
+            worker: e.worker,
+            digest: e.digest,
+        },
+        E::TaskReopen(e) => PocoEvent::TaskReopen { task_id: e.taskid },
+        E::TaskFinalize(e) => PocoEvent::TaskFinalize {
+            task_id: e.taskid,
+            results: e.results,
+        },
+        E::TaskClaimed(e) => PocoEvent::TaskClaimed { task_id: e.taskid },
+        E::ClosedAppOrder(e) => PocoEvent::OrderClosed {
+            kind: OrderKind::App,
+            order_hash: e.appHash,
+        },
+        E::ClosedDatasetOrder(e) => PocoEvent::OrderClosed {
+            kind: OrderKind::Dataset,
+            order_hash: e.datasetHash,
+        },
+        E::ClosedWorkerpoolOrder(e) => PocoEvent::OrderClosed {
+            kind: OrderKind::Workerpool,
+            order_hash: e.workerpoolHash,
+        },
+        E::ClosedRequestOrder(e) => PocoEvent::OrderClosed {
+            kind: OrderKind::Request,
+            order_hash: e.requestHash,
+        },
+        E::SignedAppOrder(e) => PocoEvent::OrderPresigned {
+            kind: OrderKind::App,
+            order_hash: e.appHash,
+        },
+        E::SignedDatasetOrder(e) => PocoEvent::OrderPresigned {
+            kind: OrderKind::Dataset,
+            order_hash: e.datasetHash,
+        },
+        E::SignedWorkerpoolOrder(e) => PocoEvent::OrderPresigned {
+            kind: OrderKind::Workerpool,
+            order_hash: e.workerpoolHash,
+        },
+        E::SignedRequestOrder(e) => PocoEvent::OrderPresigned {
+            kind: OrderKind::Request,
+            order_hash: e.requestHash,
+        },
+        _ => return None,
+    };
+    Some(event)
+}
+
+/// Every followed hub event in `[from_block, to_block]`, in chain order.
+pub async fn fetch(
+    connection: &Connection,
+    hub: Address,
+    from_block: u64,
+    to_block: u64,
+) -> Result<Vec<PocoLog>, ChainError> {
+    let mut out = Vec::new();
+    let mut start = from_block;
+    while start <= to_block {
+        let end = to_block.min(start + MAX_RANGE - 1);
+        let filter = Filter::new().address(hub).from_block(start).to_block(end);
+        let logs = connection
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::from_transport("read PoCo events", e.to_string()))?;
+        out.extend(logs.iter().filter_map(|log| {
+            Some(PocoLog {
+                block_number: log.block_number?,
+                block_hash: log.block_hash?,
+                transaction_hash: log.transaction_hash?,
+                log_index: log.log_index?,
+                event: decode(log)?,
+            })
+        }));
+        start = end + 1;
+    }
+    Ok(out)
+}
+
+/// Follows PoCo's events: each call to [`EventCursor::next_batch`] returns the events of
+/// the blocks mined since the previous call, `confirmations` blocks behind the head.
+pub struct EventCursor {
+    connection: Connection,
+    hub: Address,
+    next_block: u64,
+    confirmations: u64,
+}
+
+impl EventCursor {
+    pub fn new(connection: Connection, hub: Address, from_block: u64) -> EventCursor {
+        EventCursor {
+            connection,
+            hub,
+            next_block: from_block,
+            confirmations: 0,
+        }
+    }
+
+    /// Waits for this many blocks on top of an event before reporting it (reorg safety).
+    pub fn with_confirmations(mut self, confirmations: u64) -> EventCursor {
+        self.confirmations = confirmations;
+        self
+    }
+
+    /// The first block the next batch will read.
+    pub fn next_block(&self) -> u64 {
+        self.next_block
+    }
+
+    pub async fn next_batch(&mut self) -> Result<Vec<PocoLog>, ChainError> {
+        let head = self.connection.block_number().await?;
+        let Some(safe_head) = head.checked_sub(self.confirmations) else {
+            return Ok(Vec::new());
+        };
+        if safe_head < self.next_block {
+            return Ok(Vec::new());
+        }
+        let logs = fetch(&self.connection, self.hub, self.next_block, safe_head).await?;
+        self.next_block = safe_head + 1;
+        Ok(logs)
+    }
+
+    /// An endless stream of events, polling every `interval`.
+    pub fn into_stream(
+        self,
+        interval: Duration,
+    ) -> impl Stream<Item = Result<PocoLog, ChainError>> {
+        futures::stream::unfold(
+            (self, std::collections::VecDeque::new()),
+            move |(mut cursor, mut queue)| async move {
+                loop {
+                    if let Some(log) = queue.pop_front() {
+                        return Some((Ok(log), (cursor, queue)));
+                    }
+                    match cursor.next_batch().await {
+                        Ok(batch) if batch.is_empty() => tokio::time::sleep(interval).await,
+                        Ok(batch) => queue.extend(batch),
+                        Err(error) => {
+                            tokio::time::sleep(interval).await;
+                            return Some((Err(error), (cursor, queue)));
+                        }
+                    }
+                }
+            },
+        )
+    }
+}

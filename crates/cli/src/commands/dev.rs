@@ -1,0 +1,108 @@
+//! `confide dev up | status | down`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use confide_devstack::{DevStack, StackState, UpOptions};
+use serde_json::json;
+
+use crate::output::{CliResult, Output};
+
+#[derive(Args, Debug)]
+pub struct DataDir {
+    /// Where the stack keeps its chain state, wallets and chain.json.
+    #[arg(long, env = "CONFIDE_DEV_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn stack(&self) -> DevStack {
+        DevStack::new(self.data_dir.clone().unwrap_or_else(DevStack::default_dir))
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevCommand {
+    /// Start the stack (or check the running one) and print its addresses.
+    Up {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Port of the local chain node.
+        #[arg(long, default_value_t = 8545)]
+        port: u16,
+        /// Use this Ethereum node instead of starting anvil (PoCo is deployed there if missing).
+        #[arg(long)]
+        rpc_url: Option<String>,
+    },
+    /// Show whether the stack runs, and where.
+    Status {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Stop the stack; its chain state is kept for the next `up`.
+    Down {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+pub async fn run(command: DevCommand, out: &Output) -> CliResult {
+    match command {
+        DevCommand::Up { dir, port, rpc_url } => {
+            let stack = dir.stack();
+            let state = stack
+                .up(&UpOptions { port, rpc_url }, |step| out.step(step))
+                .await?;
+            out.done(&describe(&state), json!({ "stack": state }));
+        }
+        DevCommand::Status { dir } => {
+            let status = dir.stack().status().await?;
+            let running = match status.block_number {
+                Some(block) => format!("running, block {block}"),
+                None => "stopped".to_owned(),
+            };
+            let text = format!(
+                "dev stack in {}: {running}\n{}",
+                status.data_dir.display(),
+                describe(&status.state)
+            );
+            out.done(&text, json!({ "status": status }));
+        }
+        DevCommand::Down { dir } => {
+            let stopped = dir.stack().down()?;
+            let text = if stopped {
+                "dev stack stopped; its chain state is kept"
+            } else {
+                "dev stack was not running"
+            };
+            out.done(text, json!({ "stopped": stopped }));
+        }
+    }
+    Ok(())
+}
+
+fn describe(state: &StackState) -> String {
+    let d = &state.deployment;
+    let mut lines = vec![
+        format!("chain        {} (id {})", state.rpc_url, state.chain_id),
+        format!("hub (PoCo)   {}", d.hub),
+        format!("RLC token    {}", d.token),
+        format!("app registry {}", d.app_registry),
+        format!("dataset reg. {}", d.dataset_registry),
+        format!("pool reg.    {}", d.workerpool_registry),
+        format!("chain.json   {}", state.chain_json.display()),
+        format!(
+            "wallets      {} (password: {})",
+            state.wallets_dir.display(),
+            confide_devstack::DEV_PASSWORD
+        ),
+        "accounts".to_owned(),
+    ];
+    lines.extend(
+        state
+            .accounts
+            .iter()
+            .map(|a| format!("  {:<17} {}", a.role, a.address)),
+    );
+    lines.join("\n")
+}

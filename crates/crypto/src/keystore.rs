@@ -1,0 +1,138 @@
+//! Ethereum keystore v3 files (scrypt), named and laid out as geth and iExec's SDK do
+//! (`UTC--<time>--<address>`), so wallets move between Confide, iExec's SDK and geth.
+
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::Address;
+use alloy_signer_local::PrivateKeySigner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeystoreError {
+    #[error("cannot write the keystore in {dir}: {reason}")]
+    Write { dir: PathBuf, reason: String },
+    #[error("cannot open wallet {path}: wrong password or not a keystore file")]
+    Decrypt { path: PathBuf },
+    #[error("no wallet for {address} in {dir}")]
+    NotFound { address: Address, dir: PathBuf },
+    #[error("cannot read {dir}: {reason}")]
+    Read { dir: PathBuf, reason: String },
+}
+
+/// The file name geth and iExec's SDK give a keystore: `UTC--<ISO time>--<address>`.
+pub fn file_name(address: Address, unix_seconds: u64) -> String {
+    let (days, rem) = (unix_seconds / 86_400, unix_seconds % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "UTC--{y:04}-{m:02}-{d:02}T{:02}-{:02}-{:02}.000000000Z--{}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        alloy_primitives::hex::encode(address.as_slice())
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Encrypts `signer`'s key with `password` into `dir`; returns the file's path.
+pub fn write(
+    dir: &Path,
+    signer: &PrivateKeySigner,
+    password: &str,
+) -> Result<PathBuf, KeystoreError> {
+    let fail = |reason: String| KeystoreError::Write {
+        dir: dir.to_owned(),
+        reason,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let name = file_name(signer.address(), now);
+    let key = signer.to_bytes();
+    eth_keystore::encrypt_key(
+        dir,
+        &mut rand::thread_rng(),
+        key.as_slice(),
+        password,
+        Some(&name),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    Ok(dir.join(name))
+}
+
+/// Decrypts the keystore at `path`.
+pub fn read(path: &Path, password: &str) -> Result<PrivateKeySigner, KeystoreError> {
+    let decrypt = || KeystoreError::Decrypt {
+        path: path.to_owned(),
+    };
+    let key = eth_keystore::decrypt_key(path, password).map_err(|_| decrypt())?;
+    PrivateKeySigner::from_slice(&key).map_err(|_| decrypt())
+}
+
+/// Finds the keystore of `address` in `dir`, by file name as geth and iExec name them.
+pub fn find(dir: &Path, address: Address) -> Result<PathBuf, KeystoreError> {
+    let suffix = alloy_primitives::hex::encode(address.as_slice());
+    let entries = std::fs::read_dir(dir).map_err(|e| KeystoreError::Read {
+        dir: dir.to_owned(),
+        reason: e.to_string(),
+    })?;
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_lowercase().ends_with(&suffix))
+        })
+        .ok_or_else(|| KeystoreError::NotFound {
+            address,
+            dir: dir.to_owned(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_follow_geth() {
+        let address: Address = "0x9A07Ea49a32C1E69eD7B6dFe1aa1C19181465C52"
+            .parse()
+            .unwrap();
+        // 2019-05-28T16:00:29Z, the tutorial's wallet.
+        assert_eq!(
+            file_name(address, 1_559_059_229),
+            "UTC--2019-05-28T16-00-29.000000000Z--9a07ea49a32c1e69ed7b6dfe1aa1c19181465c52"
+        );
+    }
+
+    #[test]
+    fn a_written_wallet_reads_back_only_with_its_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = PrivateKeySigner::random();
+        let path = write(dir.path(), &signer, "correct horse").unwrap();
+        assert_eq!(find(dir.path(), signer.address()).unwrap(), path);
+        assert_eq!(
+            read(&path, "correct horse").unwrap().address(),
+            signer.address()
+        );
+        let error = read(&path, "wrong").unwrap_err().to_string();
+        assert!(error.contains("wrong password"), "{error}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(json["version"], 3);
+        assert_eq!(json["crypto"]["kdf"], "scrypt");
+    }
+}

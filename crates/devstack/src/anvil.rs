@@ -1,0 +1,141 @@
+//! Runs anvil: in the background for `confide dev up` (its state dumped to disk on exit
+//! and every few seconds), or tied to a value's lifetime for tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::DevError;
+
+/// Chain id of the dev chain (anvil's default).
+pub const DEV_CHAIN_ID: u64 = 31337;
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// True when nothing listens on `127.0.0.1:port`.
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A free port chosen by the kernel.
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// How to start anvil.
+pub struct AnvilOptions<'a> {
+    pub binary: &'a Path,
+    pub port: u16,
+    /// Load the chain from this file if it exists and dump it there on exit.
+    pub state: Option<&'a Path>,
+    pub log: &'a Path,
+}
+
+/// A running anvil. Dropping it kills the node unless [`AnvilNode::detach`] was called.
+pub struct AnvilNode {
+    child: Option<Child>,
+    pub pid: u32,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl AnvilNode {
+    /// Starts anvil and waits until it answers JSON-RPC.
+    pub async fn start(options: AnvilOptions<'_>) -> Result<AnvilNode, DevError> {
+        if !port_is_free(options.port) {
+            return Err(DevError::PortBusy { port: options.port });
+        }
+        if !options.binary.exists() {
+            return Err(DevError::AnvilMissing(options.binary.to_owned()));
+        }
+        let log = std::fs::File::create(options.log).map_err(|e| DevError::io(options.log, e))?;
+        let log_err = log.try_clone().map_err(|e| DevError::io(options.log, e))?;
+        let mut command = Command::new(options.binary);
+        command
+            .args(["--host", "127.0.0.1", "--port", &options.port.to_string()])
+            .args(["--chain-id", &DEV_CHAIN_ID.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        if let Some(state) = options.state {
+            // Dumped on SIGTERM; the interval also covers a node killed without warning.
+            command
+                .arg("--state")
+                .arg(state)
+                .args(["--state-interval", "2"]);
+        }
+        // Its own process group: a Ctrl-C in the terminal that ran `dev up` must not reach it.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
+            .map_err(|e| DevError::io(options.binary, e))?;
+        let node = AnvilNode {
+            pid: child.id(),
+            child: Some(child),
+            url: format!("http://127.0.0.1:{}", options.port),
+            log: options.log.to_owned(),
+        };
+        node.wait_ready().await?;
+        Ok(node)
+    }
+
+    async fn wait_ready(&self) -> Result<(), DevError> {
+        let started = Instant::now();
+        loop {
+            if confide_chain::Connection::connect(&self.url, None)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(DevError::AnvilNotReady {
+                    url: self.url.clone(),
+                    seconds: READY_TIMEOUT.as_secs(),
+                    log: self.log.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Leaves the node running after this value is dropped.
+    pub fn detach(mut self) -> u32 {
+        self.child.take();
+        self.pid
+    }
+}
+
+impl Drop for AnvilNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// True when a process with this pid exists.
+pub fn is_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only checks the pid exists and we may signal it.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+/// Asks the process to stop (SIGTERM, so anvil dumps its state) and waits until it is gone.
+pub fn terminate(pid: u32, timeout: Duration) -> bool {
+    // SAFETY: sending SIGTERM to a pid has no memory-safety implications.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if !is_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: as above, SIGKILL as a last resort.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    false
+}

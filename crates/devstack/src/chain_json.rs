@@ -1,0 +1,72 @@
+//! `chain.json` in iExec's SDK shape, so `iexec` commands run against the dev stack.
+//!
+//! iExec's SDK validates this file strictly (unknown keys are refused): only `id` (a
+//! decimal string), `host`, `hub`, `sms`, `ipfsGateway`, `iexecGateway`, `compass` and
+//! `pocoSubgraph` may appear. Services iExec's schema has no key for (our result store)
+//! are published in `stack.json` instead.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DevError;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainEntry {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipfs_gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iexec_gateway: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compass: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poco_subgraph: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainsFile {
+    pub default: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_experimental_networks: bool,
+    pub chains: BTreeMap<String, ChainEntry>,
+}
+
+impl ChainsFile {
+    pub fn read(path: &Path) -> Result<ChainsFile, DevError> {
+        let text = std::fs::read_to_string(path).map_err(|e| DevError::io(path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| DevError::io(path, format!("not a valid chain.json: {e}")))
+    }
+
+    /// Reads `path` if it exists, sets `name` to `entry` (other chains are kept), makes it the
+    /// default and writes the file back atomically.
+    pub fn upsert(path: &Path, name: &str, entry: ChainEntry) -> Result<ChainsFile, DevError> {
+        let mut file = if path.exists() {
+            ChainsFile::read(path)?
+        } else {
+            ChainsFile::default()
+        };
+        file.chains.insert(name.to_owned(), entry);
+        file.default = name.to_owned();
+        write_json_atomically(path, &file)?;
+        Ok(file)
+    }
+}
+
+/// Writes JSON to a temporary file beside `path`, then renames it: readers never see half a file.
+pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), DevError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| DevError::io(path, e))?;
+    let temporary = path.with_extension("json.tmp");
+    std::fs::write(&temporary, format!("{text}\n")).map_err(|e| DevError::io(&temporary, e))?;
+    std::fs::rename(&temporary, path).map_err(|e| DevError::io(path, e))
+}

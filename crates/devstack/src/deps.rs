@@ -1,0 +1,159 @@
+//! Pinned npm packages: fetched with `npm pack`, checked against their registry integrity
+//! (sha512), unpacked once into a cache. `npm install` is not used: `@iexec/poco` has
+//! GitHub-hosted dependencies that fail to install, and we need only its files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use sha2::{Digest, Sha512};
+
+use crate::DevError;
+
+/// One npm package at one version, with the `dist.integrity` the registry publishes.
+pub struct NpmPackage {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub integrity: &'static str,
+    /// An environment variable that points at an already unpacked copy instead.
+    pub override_env: Option<&'static str>,
+}
+
+/// iExec's PoCo contracts: ABI and bytecode of every facet, registry and the token.
+pub const POCO: NpmPackage = NpmPackage {
+    name: "@iexec/poco",
+    version: "6.1.0",
+    integrity: "sha512-BPbDtf2fgQuotr6rf74ACVdwlKqkErEZ8qLbTWM+2CIBj2EX3+6KBGWsFoudoOGjgT7vUJ3jeNX8SWvHzSHg6A==",
+    override_env: Some("CONFIDE_POCO_DIR"),
+};
+
+/// Foundry's anvil, the local chain node.
+pub const ANVIL: NpmPackage = NpmPackage {
+    name: "@foundry-rs/anvil-linux-amd64",
+    version: "1.7.1",
+    integrity: "sha512-+XmShybEaxfCrr0OUUZwYEy2OnYZt5pHH9TzBtLv3+VrK0O/ANuNSVEahqNhKHlgX7GRJ59383ofNhxkRWIYTg==",
+    override_env: None,
+};
+
+/// Where fetched tools are cached: `$CONFIDE_CACHE_DIR`, else `$XDG_CACHE_HOME/confide`,
+/// else `~/.cache/confide`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CONFIDE_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("confide");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".cache/confide")
+}
+
+impl NpmPackage {
+    fn dir_name(&self) -> String {
+        format!("{}-{}", self.name.replace('/', "+"), self.version)
+    }
+
+    /// The unpacked package (the folder holding its `package.json`), fetching it if needed.
+    pub fn ensure(&self, cache: &Path) -> Result<PathBuf, DevError> {
+        if let Some(dir) = self.override_env.and_then(std::env::var_os) {
+            return Ok(PathBuf::from(dir));
+        }
+        let target = cache.join(self.dir_name());
+        if target.join("package/package.json").exists() {
+            return Ok(target.join("package"));
+        }
+        std::fs::create_dir_all(cache).map_err(|e| DevError::io(cache, e))?;
+        let staging = cache.join(format!(".{}.{}", self.dir_name(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(|e| DevError::io(&staging, e))?;
+        let result = self.fetch_into(&staging).and_then(|()| {
+            // Another process may have finished first; its copy is as good as ours.
+            match std::fs::rename(&staging, &target) {
+                Ok(()) => Ok(()),
+                Err(_) if target.join("package/package.json").exists() => Ok(()),
+                Err(e) => Err(DevError::io(&target, e)),
+            }
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        result.map(|()| target.join("package"))
+    }
+
+    fn fetch_into(&self, staging: &Path) -> Result<(), DevError> {
+        let spec = format!("{}@{}", self.name, self.version);
+        let fetch_error = |reason: String| DevError::Fetch {
+            package: spec.clone(),
+            reason,
+        };
+        let output = Command::new("npm")
+            .args(["pack", &spec, "--silent", "--pack-destination"])
+            .arg(staging)
+            .current_dir(staging)
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => DevError::NpmMissing {
+                    package: spec.clone(),
+                },
+                _ => fetch_error(e.to_string()),
+            })?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("npm pack failed");
+            return Err(fetch_error(last.trim().to_owned()));
+        }
+        let tarball_name = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_owned();
+        let tarball = staging.join(tarball_name);
+        let bytes = std::fs::read(&tarball)
+            .map_err(|e| fetch_error(format!("{}: {e}", tarball.display())))?;
+        let actual = format!(
+            "sha512-{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes))
+        );
+        if actual != self.integrity {
+            return Err(DevError::Integrity {
+                package: spec,
+                actual,
+            });
+        }
+        let decoder = flate2::read::GzDecoder::new(bytes.as_slice());
+        let mut archive = tar::Archive::new(decoder);
+        archive.set_preserve_permissions(true);
+        archive
+            .unpack(staging)
+            .map_err(|e| fetch_error(format!("unpacking: {e}")))?;
+        std::fs::remove_file(&tarball).map_err(|e| DevError::io(&tarball, e))?;
+        Ok(())
+    }
+}
+
+/// The anvil binary: `$CONFIDE_ANVIL`, else the pinned npm package.
+pub fn anvil_binary(cache: &Path) -> Result<PathBuf, DevError> {
+    if let Some(path) = std::env::var_os("CONFIDE_ANVIL") {
+        let path = PathBuf::from(path);
+        return if path.exists() {
+            Ok(path)
+        } else {
+            Err(DevError::AnvilMissing(path))
+        };
+    }
+    let binary = ANVIL.ensure(cache)?.join("bin/anvil");
+    if !binary.exists() {
+        return Err(DevError::AnvilMissing(binary));
+    }
+    Ok(binary)
+}
+
+/// The unpacked `@iexec/poco` package.
+pub fn poco_package(cache: &Path) -> Result<confide_chain::PocoPackage, DevError> {
+    Ok(confide_chain::PocoPackage::open(POCO.ensure(cache)?)?)
+}

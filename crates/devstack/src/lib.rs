@@ -1,0 +1,77 @@
+//! Everything `confide dev up` needs to give a newcomer a working iExec stack on one
+//! machine: pinned tools fetched from npm with their integrity checked, an anvil node whose
+//! state survives restarts, PoCo deployed once, and well-known funded dev accounts.
+//!
+//! It is for development and tests only: the dev accounts' keys are public, and it must
+//! never be pointed at a chain holding real value.
+
+pub mod accounts;
+pub mod anvil;
+pub mod chain_json;
+pub mod deps;
+pub mod stack;
+
+pub use accounts::{DEV_ACCOUNTS, DEV_PASSWORD, DevAccount};
+pub use anvil::AnvilNode;
+pub use stack::{DevStack, StackState, UpOptions};
+
+use std::path::PathBuf;
+
+/// What can stop the dev stack. Each message names the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(
+        "npm not found, so {package} cannot be fetched: install Node.js and npm, or set CONFIDE_ANVIL and CONFIDE_POCO_DIR to local copies"
+    )]
+    NpmMissing { package: String },
+    #[error("fetching {package} from npm failed: {reason}")]
+    Fetch { package: String, reason: String },
+    #[error(
+        "{package} from npm does not match its pinned integrity (got {actual}): refusing to use it"
+    )]
+    Integrity { package: String, actual: String },
+    #[error(
+        "anvil not found at {0}: run `confide dev up` with npm available, or set CONFIDE_ANVIL to an anvil binary"
+    )]
+    AnvilMissing(PathBuf),
+    #[error("port {port} is busy on 127.0.0.1: stop what uses it or pass --port with a free port")]
+    PortBusy { port: u16 },
+    #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
+    AnvilNotReady {
+        url: String,
+        seconds: u64,
+        log: PathBuf,
+    },
+    #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]
+    NotRunning(PathBuf),
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Chain(#[from] confide_chain::ChainError),
+    #[error(transparent)]
+    Keystore(#[from] confide_crypto::keystore::KeystoreError),
+}
+
+impl DevError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DevError::NpmMissing { .. } => "NPM_MISSING",
+            DevError::Fetch { .. } => "FETCH_FAILED",
+            DevError::Integrity { .. } => "INTEGRITY_MISMATCH",
+            DevError::AnvilMissing(_) => "ANVIL_MISSING",
+            DevError::PortBusy { .. } => "PORT_BUSY",
+            DevError::AnvilNotReady { .. } => "ANVIL_NOT_READY",
+            DevError::NotRunning(_) => "STACK_NOT_RUNNING",
+            DevError::Io { .. } => "IO_ERROR",
+            DevError::Chain(e) => e.code(),
+            DevError::Keystore(_) => "KEYSTORE_ERROR",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, error: impl std::fmt::Display) -> DevError {
+        DevError::Io {
+            path: path.into(),
+            reason: error.to_string(),
+        }
+    }
+}

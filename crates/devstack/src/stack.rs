@@ -1,0 +1,294 @@
+//! `confide dev up | status | down`: one data directory holds the chain's state, the
+//! deployment, the dev wallets and the files other tools read (`chain.json`, `stack.json`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use confide_chain::{Address, Connection, DeployOutcome, Deployment, Poco, U256, deploy_or_find};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{DEV_ACCOUNTS, DEV_PASSWORD};
+use crate::anvil::{AnvilNode, AnvilOptions, DEV_CHAIN_ID, free_port, is_alive, terminate};
+use crate::chain_json::{ChainEntry, ChainsFile, write_json_atomically};
+use crate::{DevError, deps};
+
+/// RLC each dev account holds in its wallet after `dev up`: 1,000,000 RLC.
+pub const DEV_RLC_PER_ACCOUNT: u64 = 1_000_000 * 1_000_000_000;
+/// The name of the dev chain in `chain.json`.
+pub const DEV_CHAIN_NAME: &str = "dev";
+
+#[derive(Clone, Debug)]
+pub struct UpOptions {
+    /// Port of the local anvil node.
+    pub port: u16,
+    /// Use this node instead of starting anvil.
+    pub rpc_url: Option<String>,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions {
+            port: 8545,
+            rpc_url: None,
+        }
+    }
+}
+
+/// What `dev up` started and where, saved as `stack.json` in the data directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackState {
+    pub chain_id: u64,
+    pub rpc_url: String,
+    /// The anvil process `dev up` started; `None` for an external node or once stopped.
+    pub anvil_pid: Option<u32>,
+    pub deployment: Deployment,
+    pub accounts: Vec<AccountEntry>,
+    pub wallets_dir: PathBuf,
+    pub chain_json: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountEntry {
+    pub role: String,
+    pub address: Address,
+    pub wallet: PathBuf,
+}
+
+/// A dev stack rooted in one data directory.
+pub struct DevStack {
+    pub data_dir: PathBuf,
+}
+
+/// What `dev status` reports.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StackStatus {
+    pub data_dir: PathBuf,
+    pub running: bool,
+    pub block_number: Option<u64>,
+    pub state: StackState,
+}
+
+impl DevStack {
+    pub fn new(data_dir: impl Into<PathBuf>) -> DevStack {
+        DevStack {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// `$CONFIDE_DEV_DIR`, else `~/.confide/dev`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os("CONFIDE_DEV_DIR") {
+            return PathBuf::from(dir);
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        home.join(".confide/dev")
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.data_dir.join("stack.json")
+    }
+
+    pub fn read_state(&self) -> Result<StackState, DevError> {
+        let path = self.state_path();
+        if !path.exists() {
+            return Err(DevError::NotRunning(self.data_dir.clone()));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| DevError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| DevError::io(&path, e))
+    }
+
+    /// Brings the stack up, or checks and completes one already up. Each step is reported
+    /// through `progress`.
+    pub async fn up(
+        &self,
+        options: &UpOptions,
+        mut progress: impl FnMut(&str),
+    ) -> Result<StackState, DevError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| DevError::io(&self.data_dir, e))?;
+        let previous = self.read_state().ok();
+        let cache = deps::cache_dir();
+
+        let (rpc_url, anvil_pid) =
+            match (&options.rpc_url, previous.as_ref().and_then(running_anvil)) {
+                (Some(url), _) => (url.clone(), None),
+                (None, Some((url, pid))) => {
+                    progress(&format!("anvil already running at {url} (pid {pid})"));
+                    (url, Some(pid))
+                }
+                (None, None) => {
+                    let binary = deps::anvil_binary(&cache)?;
+                    let state = self.data_dir.join("chain-state.json");
+                    let resumed = state.exists();
+                    let node = AnvilNode::start(AnvilOptions {
+                        binary: &binary,
+                        port: options.port,
+                        state: Some(&state),
+                        log: &self.data_dir.join("anvil.log"),
+                    })
+                    .await?;
+                    let url = node.url.clone();
+                    let pid = node.detach();
+                    let how = if resumed {
+                        "resumed from its saved state"
+                    } else {
+                        "new chain"
+                    };
+                    progress(&format!("anvil started at {url} (pid {pid}, {how})"));
+                    (url, Some(pid))
+                }
+            };
+
+        let deployer = DEV_ACCOUNTS[0].signer();
+        let connection = Connection::connect(&rpc_url, Some(deployer)).await?;
+        let package = deps::poco_package(&cache)?;
+        let known_hub = previous.as_ref().map(|s| s.deployment.hub);
+        let (deployment, outcome) = deploy_or_find(&connection, &package, known_hub).await?;
+        match outcome {
+            DeployOutcome::Deployed => progress(&format!("PoCo deployed at {}", deployment.hub)),
+            DeployOutcome::Found => progress(&format!("PoCo found at {}", deployment.hub)),
+        }
+
+        let poco = Poco::new(connection.clone(), deployment.hub).await?;
+        let funded = fund_dev_accounts(&poco).await?;
+        if funded > 0 {
+            progress(&format!(
+                "funded {funded} dev accounts with 1,000,000 RLC each"
+            ));
+        }
+        let wallets_dir = self.data_dir.join("wallets");
+        let accounts = write_dev_wallets(&wallets_dir)?;
+        let chain_json = self.data_dir.join("chain.json");
+        ChainsFile::upsert(
+            &chain_json,
+            DEV_CHAIN_NAME,
+            chain_entry(&rpc_url, &deployment),
+        )?;
+
+        let state = StackState {
+            chain_id: connection.chain_id,
+            rpc_url,
+            anvil_pid,
+            deployment,
+            accounts,
+            wallets_dir,
+            chain_json,
+        };
+        write_json_atomically(&self.state_path(), &state)?;
+        Ok(state)
+    }
+
+    pub async fn status(&self) -> Result<StackStatus, DevError> {
+        let state = self.read_state()?;
+        let connection = Connection::connect(&state.rpc_url, None).await.ok();
+        let block_number = match &connection {
+            Some(connection) => connection.block_number().await.ok(),
+            None => None,
+        };
+        Ok(StackStatus {
+            data_dir: self.data_dir.clone(),
+            running: block_number.is_some(),
+            block_number,
+            state,
+        })
+    }
+
+    /// Stops the anvil `up` started; its state is dumped to disk and kept for the next `up`.
+    /// Returns false when nothing was running.
+    pub fn down(&self) -> Result<bool, DevError> {
+        let mut state = self.read_state()?;
+        let Some(pid) = state.anvil_pid.filter(|pid| is_alive(*pid)) else {
+            return Ok(false);
+        };
+        terminate(pid, Duration::from_secs(15));
+        state.anvil_pid = None;
+        write_json_atomically(&self.state_path(), &state)?;
+        Ok(true)
+    }
+}
+
+/// The anvil of a previous `up`, if it still runs and answers.
+fn running_anvil(state: &StackState) -> Option<(String, u32)> {
+    let pid = state.anvil_pid.filter(|pid| is_alive(*pid))?;
+    let port: u16 = state
+        .rpc_url
+        .rsplit(':')
+        .next()?
+        .trim_end_matches('/')
+        .parse()
+        .ok()?;
+    (!crate::anvil::port_is_free(port)).then(|| (state.rpc_url.clone(), pid))
+}
+
+fn chain_entry(rpc_url: &str, deployment: &Deployment) -> ChainEntry {
+    ChainEntry {
+        id: deployment.chain_id.to_string(),
+        host: Some(rpc_url.to_owned()),
+        hub: Some(deployment.hub.to_string()),
+        ..ChainEntry::default()
+    }
+}
+
+/// Tops every dev account but the deployer up to [`DEV_RLC_PER_ACCOUNT`] from the
+/// deployer, who holds the token's supply on a fresh deployment. Returns how many it sent to.
+async fn fund_dev_accounts(poco: &Poco) -> Result<usize, DevError> {
+    let target = U256::from(DEV_RLC_PER_ACCOUNT);
+    let mut funded = 0;
+    for account in &DEV_ACCOUNTS[1..] {
+        let address = account.signer().address();
+        let balance = poco.rlc_balance(address).await?;
+        let account_stake = poco.account(address).await?.stake;
+        if balance + account_stake >= target {
+            continue;
+        }
+        poco.transfer_rlc(address, target - balance).await?;
+        funded += 1;
+    }
+    Ok(funded)
+}
+
+/// Writes a keystore for each dev account that has none yet (password [`DEV_PASSWORD`]).
+fn write_dev_wallets(dir: &Path) -> Result<Vec<AccountEntry>, DevError> {
+    DEV_ACCOUNTS
+        .iter()
+        .map(|account| {
+            let signer = account.signer();
+            let wallet = match confide_crypto::keystore::find(dir, signer.address()) {
+                Ok(path) => path,
+                Err(_) => confide_crypto::keystore::write(dir, &signer, DEV_PASSWORD)?,
+            };
+            Ok(AccountEntry {
+                role: account.role.to_owned(),
+                address: signer.address(),
+                wallet,
+            })
+        })
+        .collect()
+}
+
+/// A throwaway chain for tests: anvil on a free port without persisted state, PoCo
+/// deployed, dev accounts funded. The node stops when the returned value is dropped.
+pub async fn ephemeral_chain() -> Result<(AnvilNode, Deployment), DevError> {
+    let cache = deps::cache_dir();
+    let binary = deps::anvil_binary(&cache)?;
+    let log = std::env::temp_dir().join(format!(
+        "confide-anvil-{}-{}.log",
+        std::process::id(),
+        free_port()
+    ));
+    let node = AnvilNode::start(AnvilOptions {
+        binary: &binary,
+        port: free_port(),
+        state: None,
+        log: &log,
+    })
+    .await?;
+    let connection = Connection::connect(&node.url, Some(DEV_ACCOUNTS[0].signer())).await?;
+    connection.expect_chain_id(DEV_CHAIN_ID)?;
+    let (deployment, _) = deploy_or_find(&connection, &deps::poco_package(&cache)?, None).await?;
+    fund_dev_accounts(&Poco::new(connection, deployment.hub).await?).await?;
+    Ok((node, deployment))
+}

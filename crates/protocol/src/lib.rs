@@ -1,0 +1,41 @@
+//! The off-chain half of iExec's PoCo protocol, as the deployed contracts define it.
+//!
+//! Everything here is a pure function of its inputs: order types and their iExec JSON
+//! shape, EIP-712 hashing and signing, deal and task identifiers, tag bits, and the
+//! messages that schedulers, workers and enclaves sign. It must never do I/O, know about
+//! services, or hold state: every other crate builds on it, and the chain tests check it
+//! against the real PoCo contracts.
+
+pub mod amount;
+pub mod domain;
+pub mod ids;
+pub mod messages;
+pub mod order;
+pub mod revert;
+pub mod tag;
+
+pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, Domain};
+pub use ids::{deal_id, task_id};
+pub use order::{AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, WorkerpoolOrder};
+pub use tag::Tag;
+
+/// What can go wrong when reading or signing protocol data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unknown tag name `{0}`: use tee, scone, gramine, tdx, gpu or a 0x-prefixed 32-byte hex value"
+    )]
+    UnknownTag(String),
+    #[error("invalid tag `{0}`: expected a 0x-prefixed hex value of at most 32 bytes")]
+    InvalidTagHex(String),
+    #[error("tag `{0}` asks for a TEE framework without the `tee` bit")]
+    FrameworkWithoutTee(String),
+    #[error("tag `{0}` names more than one TEE framework")]
+    SeveralFrameworks(String),
+    #[error(
+        "invalid amount `{0}`: expected a whole number of nRLC, or a value with a unit such as `1.5 RLC`"
+    )]
+    InvalidAmount(String),
+    #[error("signing failed: {0}")]
+    Signing(#[from] alloy_signer::Error),
+}
