@@ -87,14 +87,9 @@ impl Tag {
         }
     }
 
-    /// PoCo drops the framework bits of a dataset order's tag before combining tags, so a
-    /// dataset tagged for one framework stays usable on another.
-    pub fn without_tee_framework(self) -> Tag {
-        let mut bytes = self.0;
-        bytes[31] &= !(FRAMEWORK_BITS as u8);
-        Tag(bytes)
-    }
-
+    /// Combines requirements. PoCo 6.1.0 computes a deal's tag as
+    /// `app.tag | dataset.tag | request.tag` (framework bits included) and requires the
+    /// workerpool order's tag to cover it.
     pub fn union(self, other: Tag) -> Tag {
         Tag(self.0 | other.0)
     }
@@ -262,7 +257,6 @@ mod tests {
             Some(TeeFramework::Gramine)
         );
         assert_eq!(Tag::TEE_SCONE.union(Tag::TEE_TDX).tee_framework(), None);
-        assert_eq!(Tag::TEE_TDX.without_tee_framework(), Tag::TEE);
         assert_eq!(Tag::TEE_TDX.names(), vec!["tee", "tdx"]);
     }
 
