@@ -101,10 +101,10 @@ pub async fn deploy_or_find(
     known_hub: Option<Address>,
 ) -> Result<(Deployment, DeployOutcome), ChainError> {
     let deployer = connection.require_sender("deploy PoCo")?;
-    if let Some(hub) = known_hub {
-        if let Ok(found) = Deployment::read(connection, hub).await {
-            return Ok((found, DeployOutcome::Found));
-        }
+    if let Some(hub) = known_hub
+        && let Ok(found) = Deployment::read(connection, hub).await
+    {
+        return Ok((found, DeployOutcome::Found));
     }
     let nonce = connection.nonce(deployer).await?;
     if nonce > HUB_NONCE_OFFSET {
