@@ -57,11 +57,10 @@ impl PocoPackage {
             path: manifest.clone(),
             reason: e.to_string(),
         })?;
-        let package: PackageJson =
-            serde_json::from_str(&text).map_err(|e| ChainError::Artifacts {
-                path: manifest.clone(),
-                reason: e.to_string(),
-            })?;
+        let package: PackageJson = serde_json::from_str(&text).map_err(|e| ChainError::Artifacts {
+            path: manifest.clone(),
+            reason: e.to_string(),
+        })?;
         if package.name != POCO_PACKAGE || package.version != POCO_VERSION {
             return Err(ChainError::Artifacts {
                 path: manifest,
@@ -95,10 +94,7 @@ impl PocoPackage {
     pub fn deployed(&self, name: &str) -> Result<Artifact, ChainError> {
         self.load(
             name,
-            &self
-                .root
-                .join("deployments/arbitrum")
-                .join(format!("{name}.json")),
+            &self.root.join("deployments/arbitrum").join(format!("{name}.json")),
         )
     }
 
@@ -128,12 +124,10 @@ impl Artifact {
     pub fn linked_bytecode(&self, libraries: &HashMap<&str, Address>) -> Result<Bytes, ChainError> {
         let mut hex = self.bytecode_hex.clone();
         for (library, offsets) in self.link_references.values().flat_map(|libs| libs.iter()) {
-            let address = libraries
-                .get(library.as_str())
-                .ok_or_else(|| ChainError::Deploy {
-                    step: format!("link {}", self.name),
-                    reason: format!("library {library} is not deployed yet"),
-                })?;
+            let address = libraries.get(library.as_str()).ok_or_else(|| ChainError::Deploy {
+                step: format!("link {}", self.name),
+                reason: format!("library {library} is not deployed yet"),
+            })?;
             let address_hex = alloy::hex::encode(address.as_slice());
             for offset in offsets {
                 let range = 2 * offset.start..2 * (offset.start + offset.length);

@@ -172,10 +172,7 @@ impl Poco {
     /// Connects to the deployment at `hub`, checking contracts are there and configured.
     pub async fn new(connection: Connection, hub: Address) -> Result<Poco, ChainError> {
         let deployment = Deployment::read(&connection, hub).await?;
-        Ok(Poco {
-            connection,
-            deployment,
-        })
+        Ok(Poco { connection, deployment })
     }
 
     pub fn domain(&self) -> Domain {
@@ -220,10 +217,7 @@ impl Poco {
     ) -> Result<Address, ChainError> {
         let owner = self.sender("deploy an app")?;
         let registry = self.registry(AssetKind::App);
-        let (multiaddr, mrenclave) = (
-            Bytes::copy_from_slice(multiaddr),
-            Bytes::copy_from_slice(mrenclave),
-        );
+        let (multiaddr, mrenclave) = (Bytes::copy_from_slice(multiaddr), Bytes::copy_from_slice(mrenclave));
         let predicted = registry
             .predictApp(
                 owner,
@@ -236,24 +230,12 @@ impl Poco {
             .call()
             .await
             .map_err(|e| ChainError::from_call("predict the app address", e))?;
-        let create = registry.createApp(
-            owner,
-            name.into(),
-            app_type.into(),
-            multiaddr,
-            checksum,
-            mrenclave,
-        );
+        let create = registry.createApp(owner, name.into(), app_type.into(), multiaddr, checksum, mrenclave);
         self.create_asset(AssetKind::App, predicted, create).await
     }
 
     /// Registers a dataset owned by the sender.
-    pub async fn create_dataset(
-        &self,
-        name: &str,
-        multiaddr: &[u8],
-        checksum: B256,
-    ) -> Result<Address, ChainError> {
+    pub async fn create_dataset(&self, name: &str, multiaddr: &[u8], checksum: B256) -> Result<Address, ChainError> {
         let owner = self.sender("deploy a dataset")?;
         let registry = self.registry(AssetKind::Dataset);
         let multiaddr = Bytes::copy_from_slice(multiaddr);
@@ -263,8 +245,7 @@ impl Poco {
             .await
             .map_err(|e| ChainError::from_call("predict the dataset address", e))?;
         let create = registry.createDataset(owner, name.into(), multiaddr, checksum);
-        self.create_asset(AssetKind::Dataset, predicted, create)
-            .await
+        self.create_asset(AssetKind::Dataset, predicted, create).await
     }
 
     /// Registers a workerpool owned by the sender.
@@ -277,8 +258,7 @@ impl Poco {
             .await
             .map_err(|e| ChainError::from_call("predict the workerpool address", e))?;
         let create = registry.createWorkerpool(owner, description.into());
-        self.create_asset(AssetKind::Workerpool, predicted, create)
-            .await
+        self.create_asset(AssetKind::Workerpool, predicted, create).await
     }
 
     async fn create_asset<P: alloy::providers::Provider, D: alloy::contract::CallDecoder>(
@@ -357,8 +337,7 @@ impl Poco {
     }
 
     pub async fn workerpool(&self, address: Address) -> Result<WorkerpoolInfo, ChainError> {
-        self.ensure_registered(AssetKind::Workerpool, address)
-            .await?;
+        self.ensure_registered(AssetKind::Workerpool, address).await?;
         let pool = self
             .hub()
             .viewWorkerpool(address)
@@ -384,12 +363,7 @@ impl Poco {
     }
 
     /// The `index`-th asset of `kind` held by `owner`.
-    pub async fn asset_of_owner(
-        &self,
-        kind: AssetKind,
-        owner: Address,
-        index: U256,
-    ) -> Result<Address, ChainError> {
+    pub async fn asset_of_owner(&self, kind: AssetKind, owner: Address, index: U256) -> Result<Address, ChainError> {
         let token = self
             .registry(kind)
             .tokenOfOwnerByIndex(owner, index)
@@ -400,12 +374,7 @@ impl Poco {
     }
 
     /// Hands an asset to another owner (an ERC-721 transfer in its registry).
-    pub async fn transfer_asset(
-        &self,
-        kind: AssetKind,
-        asset: Address,
-        to: Address,
-    ) -> Result<B256, ChainError> {
+    pub async fn transfer_asset(&self, kind: AssetKind, asset: Address, to: Address) -> Result<B256, ChainError> {
         let from = self.sender("transfer an asset")?;
         self.ensure_registered(kind, asset).await?;
         let token = U256::from_be_slice(asset.into_word().as_slice());
@@ -461,15 +430,9 @@ impl Poco {
             });
         }
         self.connection
-            .send(
-                "approve the deposit",
-                self.rlc().approve(self.deployment.hub, amount),
-            )
+            .send("approve the deposit", self.rlc().approve(self.deployment.hub, amount))
             .await?;
-        let receipt = self
-            .connection
-            .send("deposit", self.hub().deposit(amount))
-            .await?;
+        let receipt = self.connection.send("deposit", self.hub().deposit(amount)).await?;
         Ok(receipt.transaction_hash)
     }
 
@@ -480,16 +443,10 @@ impl Poco {
         if account.stake < amount {
             return Err(ChainError::InsufficientFunds {
                 action: "withdraw".into(),
-                reason: format!(
-                    "the account holds {} nRLC unlocked, {amount} nRLC asked",
-                    account.stake
-                ),
+                reason: format!("the account holds {} nRLC unlocked, {amount} nRLC asked", account.stake),
             });
         }
-        let receipt = self
-            .connection
-            .send("withdraw", self.hub().withdraw(amount))
-            .await?;
+        let receipt = self.connection.send("withdraw", self.hub().withdraw(amount)).await?;
         Ok(receipt.transaction_hash)
     }
 
@@ -505,12 +462,7 @@ impl Poco {
     }
 
     /// Checks with PoCo itself whether `signature` by `signer` over `hash` is valid.
-    pub async fn verify_signature(
-        &self,
-        signer: Address,
-        hash: B256,
-        signature: &Bytes,
-    ) -> Result<bool, ChainError> {
+    pub async fn verify_signature(&self, signer: Address, hash: B256, signature: &Bytes) -> Result<bool, ChainError> {
         self.hub()
             .verifySignature(signer, hash, signature.clone())
             .call()
@@ -529,12 +481,7 @@ impl Poco {
     ) -> Result<B256, ChainError> {
         let dataset = dataset.cloned().unwrap_or_default();
         self.hub()
-            .matchOrders(
-                app.into(),
-                (&dataset).into(),
-                workerpool.into(),
-                request.into(),
-            )
+            .matchOrders(app.into(), (&dataset).into(), workerpool.into(), request.into())
             .call()
             .await
             .map_err(|e| ChainError::from_call("matching orders", e))
@@ -551,12 +498,7 @@ impl Poco {
     ) -> Result<MatchedDeal, ChainError> {
         let dataset = dataset.cloned().unwrap_or_default();
         let hub = self.hub();
-        let call = hub.matchOrders(
-            app.into(),
-            (&dataset).into(),
-            workerpool.into(),
-            request.into(),
-        );
+        let call = hub.matchOrders(app.into(), (&dataset).into(), workerpool.into(), request.into());
         let receipt = self.connection.send("matching orders", call).await?;
         let matched = receipt
             .inner
@@ -577,10 +519,7 @@ impl Poco {
 
     /// Closes an order on chain (`manage*Order` with CLOSE): its remaining volume drops to
     /// zero. The sender must own the order.
-    pub async fn cancel_order<O: Order + CancelOrder>(
-        &self,
-        order: &O,
-    ) -> Result<B256, ChainError> {
+    pub async fn cancel_order<O: Order + CancelOrder>(&self, order: &O) -> Result<B256, ChainError> {
         self.sender("cancel an order")?;
         let receipt = order.send_close(self).await?;
         Ok(receipt)
@@ -697,11 +636,7 @@ impl Poco {
     }
 
     /// Every PoCo event in a block range, decoded.
-    pub async fn events(
-        &self,
-        from_block: u64,
-        to_block: u64,
-    ) -> Result<Vec<crate::PocoLog>, ChainError> {
+    pub async fn events(&self, from_block: u64, to_block: u64) -> Result<Vec<crate::PocoLog>, ChainError> {
         crate::events::fetch(&self.connection, self.deployment.hub, from_block, to_block).await
     }
 
@@ -738,9 +673,5 @@ macro_rules! impl_cancel {
 
 impl_cancel!(AppOrder, AppOrderOperation, manageAppOrder);
 impl_cancel!(DatasetOrder, DatasetOrderOperation, manageDatasetOrder);
-impl_cancel!(
-    WorkerpoolOrder,
-    WorkerpoolOrderOperation,
-    manageWorkerpoolOrder
-);
+impl_cancel!(WorkerpoolOrder, WorkerpoolOrderOperation, manageWorkerpoolOrder);
 impl_cancel!(RequestOrder, RequestOrderOperation, manageRequestOrder);

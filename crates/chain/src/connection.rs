@@ -26,13 +26,9 @@ pub struct Connection {
 
 impl Connection {
     /// Connects to `url`, checks the node answers, and reads its chain id.
-    pub async fn connect(
-        url: &str,
-        signer: Option<PrivateKeySigner>,
-    ) -> Result<Connection, ChainError> {
-        let parsed: alloy::transports::http::reqwest::Url = url
-            .parse()
-            .map_err(|_| ChainError::InvalidUrl(url.to_owned()))?;
+    pub async fn connect(url: &str, signer: Option<PrivateKeySigner>) -> Result<Connection, ChainError> {
+        let parsed: alloy::transports::http::reqwest::Url =
+            url.parse().map_err(|_| ChainError::InvalidUrl(url.to_owned()))?;
         let sender = signer.as_ref().map(|s| s.address());
         let provider = match signer {
             Some(signer) => ProviderBuilder::new()
@@ -100,10 +96,7 @@ impl Connection {
             .map_err(|e| ChainError::from_transport("read nonce", e.to_string()))
     }
 
-    pub async fn eth_balance(
-        &self,
-        address: Address,
-    ) -> Result<alloy::primitives::U256, ChainError> {
+    pub async fn eth_balance(&self, address: Address) -> Result<alloy::primitives::U256, ChainError> {
         self.provider
             .get_balance(address)
             .await
@@ -117,10 +110,7 @@ impl Connection {
         call: CallBuilder<P, D>,
     ) -> Result<TransactionReceipt, ChainError> {
         self.require_sender(action)?;
-        let pending = call
-            .send()
-            .await
-            .map_err(|e| ChainError::from_call(action, e))?;
+        let pending = call.send().await.map_err(|e| ChainError::from_call(action, e))?;
         self.confirm(action, pending).await
     }
 
@@ -170,10 +160,7 @@ impl Connection {
             if tokio::time::Instant::now() > deadline {
                 return Err(ChainError::Rpc {
                     action: action.to_owned(),
-                    reason: format!(
-                        "transaction {hash} not mined within {} s",
-                        RECEIPT_TIMEOUT.as_secs()
-                    ),
+                    reason: format!("transaction {hash} not mined within {} s", RECEIPT_TIMEOUT.as_secs()),
                 });
             }
             tokio::time::sleep(pause).await;

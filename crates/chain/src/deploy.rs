@@ -31,13 +31,7 @@ const FACETS: [&str; 13] = [
 /// The standard categories: name and `workClockTimeRef` in seconds.
 pub struct Categories;
 impl Categories {
-    pub const STANDARD: [(&'static str, u64); 5] = [
-        ("XS", 300),
-        ("S", 1200),
-        ("M", 3600),
-        ("L", 10800),
-        ("XL", 36000),
-    ];
+    pub const STANDARD: [(&'static str, u64); 5] = [("XS", 300), ("S", 1200), ("M", 3600), ("L", 10800), ("XL", 36000)];
 }
 
 /// The diamond is the sixth contract a fresh deployment creates (after RLC, the cut,
@@ -117,14 +111,9 @@ pub async fn deploy_or_find(
     Ok((deployment, DeployOutcome::Deployed))
 }
 
-async fn deploy(
-    connection: &Connection,
-    package: &PocoPackage,
-    deployer: Address,
-) -> Result<Deployment, ChainError> {
+async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Address) -> Result<Deployment, ChainError> {
     let no_libraries = HashMap::new();
-    let deploy_artifact = |artifact: crate::artifacts::Artifact,
-                           libraries: &HashMap<&str, Address>| {
+    let deploy_artifact = |artifact: crate::artifacts::Artifact, libraries: &HashMap<&str, Address>| {
         let code = artifact.linked_bytecode(libraries);
         async move { connection.deploy_code(&artifact.name, code?).await }
     };
@@ -154,9 +143,7 @@ async fn deploy(
         .linked_bytecode(&no_libraries)?
         .to_vec();
     diamond_code.extend((initial_cuts, args).abi_encode_params());
-    let hub = connection
-        .deploy_code("Diamond", diamond_code.into())
-        .await?;
+    let hub = connection.deploy_code("Diamond", diamond_code.into()).await?;
 
     // 2. The orders library, then every PoCo facet linked to it and cut into the diamond.
     let library = package.compiled("libs/IexecLibOrders_v5.sol", "IexecLibOrders_v5")?;
@@ -187,11 +174,7 @@ async fn deploy(
     let mut registries = Vec::new();
     for (dir, name, kind) in [
         ("registries/apps/AppRegistry.sol", "AppRegistry", "app"),
-        (
-            "registries/datasets/DatasetRegistry.sol",
-            "DatasetRegistry",
-            "dataset",
-        ),
+        ("registries/datasets/DatasetRegistry.sol", "DatasetRegistry", "dataset"),
         (
             "registries/workerpools/WorkerpoolRegistry.sol",
             "WorkerpoolRegistry",
@@ -201,17 +184,11 @@ async fn deploy(
         let address = deploy_artifact(package.compiled(dir, name)?, &no_libraries).await?;
         let registry = Registry::new(address, &connection.provider);
         connection
-            .send(
-                &format!("initialize {name}"),
-                registry.initialize(Address::ZERO),
-            )
+            .send(&format!("initialize {name}"), registry.initialize(Address::ZERO))
             .await?;
         let base_uri = format!("https://nfts-metadata.iex.ec/{kind}/");
         connection
-            .send(
-                &format!("set {name} base URI"),
-                registry.setBaseURI(base_uri),
-            )
+            .send(&format!("set {name} base URI"), registry.setBaseURI(base_uri))
             .await?;
         registries.push(address);
     }
@@ -231,19 +208,14 @@ async fn deploy(
     connection.send("configure PoCo", configure).await?;
     for (name, seconds) in Categories::STANDARD {
         let create = poco.createCategory(name.into(), "{}".into(), U256::from(seconds));
-        connection
-            .send(&format!("create category {name}"), create)
-            .await?;
+        connection.send(&format!("create category {name}"), create).await?;
     }
     Deployment::read(connection, hub).await
 }
 
 /// The selectors of `all` the diamond does not route yet, marking them as routed. Some
 /// facets repeat selectors (`owner()`), and adding one twice reverts.
-fn new_selectors(
-    all: &[FixedBytes<4>],
-    present: &mut HashSet<FixedBytes<4>>,
-) -> Vec<FixedBytes<4>> {
+fn new_selectors(all: &[FixedBytes<4>], present: &mut HashSet<FixedBytes<4>>) -> Vec<FixedBytes<4>> {
     all.iter()
         .copied()
         .filter(|selector| present.insert(*selector))

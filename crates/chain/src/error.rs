@@ -5,23 +5,13 @@ use alloy::primitives::Address;
 /// Everything that can go wrong talking to PoCo. Messages are one line and name the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
-    #[error(
-        "chain node unreachable at {url}: start one with `confide dev up` or pass --rpc-url ({reason})"
-    )]
+    #[error("chain node unreachable at {url}: start one with `confide dev up` or pass --rpc-url ({reason})")]
     Unreachable { url: String, reason: String },
     #[error("invalid RPC URL `{0}`: expected http://host:port")]
     InvalidUrl(String),
-    #[error(
-        "wrong chain: the node at {url} runs chain id {actual}, the configuration expects {expected}"
-    )]
-    WrongChainId {
-        url: String,
-        expected: u64,
-        actual: u64,
-    },
-    #[error(
-        "no PoCo contracts at {hub} on chain {chain_id}: deploy with `confide dev up` or fix `hub` in chain.json"
-    )]
+    #[error("wrong chain: the node at {url} runs chain id {actual}, the configuration expects {expected}")]
+    WrongChainId { url: String, expected: u64, actual: u64 },
+    #[error("no PoCo contracts at {hub} on chain {chain_id}: deploy with `confide dev up` or fix `hub` in chain.json")]
     NoContracts { hub: Address, chain_id: u64 },
     #[error("PoCo at {hub} is deployed but not configured (its EIP-712 domain is unset)")]
     NotConfigured { hub: Address },
@@ -40,10 +30,7 @@ pub enum ChainError {
     #[error("{action} failed: {reason}")]
     Rpc { action: String, reason: String },
     #[error("{what} {address} does not exist on chain")]
-    UnknownAsset {
-        what: &'static str,
-        address: Address,
-    },
+    UnknownAsset { what: &'static str, address: Address },
     #[error("no signer: {action} needs a wallet")]
     NoSigner { action: String },
 }

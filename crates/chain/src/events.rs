@@ -237,10 +237,7 @@ impl EventCursor {
     }
 
     /// An endless stream of events, polling every `interval`.
-    pub fn into_stream(
-        self,
-        interval: Duration,
-    ) -> impl Stream<Item = Result<PocoLog, ChainError>> {
+    pub fn into_stream(self, interval: Duration) -> impl Stream<Item = Result<PocoLog, ChainError>> {
         futures::stream::unfold(
             (self, std::collections::VecDeque::new()),
             move |(mut cursor, mut queue)| async move {

@@ -5,19 +5,14 @@ mod common;
 
 use common::{World, address_of};
 use confide_chain::{
-    Address, B256, ChainError, Connection, DeployOutcome, Deployment, PocoEvent, TaskStatus, U256,
-    deploy_or_find,
+    Address, B256, ChainError, Connection, DeployOutcome, Deployment, PocoEvent, TaskStatus, U256, deploy_or_find,
 };
 use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
 use confide_protocol::{OrderKind, Tag, deal_id, task_id};
 
 fn signer(role: &str) -> confide_chain::PrivateKeySigner {
-    DEV_ACCOUNTS
-        .iter()
-        .find(|a| a.role == role)
-        .unwrap()
-        .signer()
+    DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
 }
 
 struct Orders {
@@ -75,9 +70,7 @@ fn orders(world: &World, domain: &confide_protocol::Domain, volume: u64) -> Orde
     }
     app.sign(&signer("app-developer"), domain).unwrap();
     dataset.sign(&signer("dataset-owner"), domain).unwrap();
-    workerpool
-        .sign(&signer("workerpool-owner"), domain)
-        .unwrap();
+    workerpool.sign(&signer("workerpool-owner"), domain).unwrap();
     request.sign(&signer("requester"), domain).unwrap();
     Orders {
         app,
@@ -100,9 +93,7 @@ async fn deals_and_tasks_have_the_ids_rust_computes_and_events_report_them() {
     let mut small_pool = o.workerpool.clone();
     small_pool.volume = U256::from(4);
     small_pool.salt = B256::random();
-    small_pool
-        .sign(&signer("workerpool-owner"), &domain)
-        .unwrap();
+    small_pool.sign(&signer("workerpool-owner"), &domain).unwrap();
     let first = requester
         .match_orders(&o.app, Some(&o.dataset), &small_pool, &o.request)
         .await
@@ -114,10 +105,7 @@ async fn deals_and_tasks_have_the_ids_rust_computes_and_events_report_them() {
         .await
         .unwrap();
     assert_eq!(second.volume, U256::from(6));
-    assert_eq!(
-        second.deal_id,
-        deal_id(o.request.hash(&domain), U256::from(4))
-    );
+    assert_eq!(second.deal_id, deal_id(o.request.hash(&domain), U256::from(4)));
     assert_eq!(
         requester.consumed(o.request.hash(&domain)).await.unwrap(),
         U256::from(10)
@@ -126,11 +114,7 @@ async fn deals_and_tasks_have_the_ids_rust_computes_and_events_report_them() {
     let deal = requester.deal(second.deal_id).await.unwrap();
     assert_eq!(deal.bot_first, U256::from(4));
     assert_eq!(deal.bot_size, U256::from(6));
-    assert_eq!(
-        deal.tag(),
-        Tag::TEE_TDX,
-        "deal tag = app | dataset | request"
-    );
+    assert_eq!(deal.tag(), Tag::TEE_TDX, "deal tag = app | dataset | request");
     assert_eq!(deal.requester, address_of("requester"));
     assert_eq!(deal.workerpool_owner, address_of("workerpool-owner"));
     assert_eq!(deal.params, o.request.params);
@@ -140,10 +124,7 @@ async fn deals_and_tasks_have_the_ids_rust_computes_and_events_report_them() {
     for (offset, expected) in deal.task_ids().into_iter().enumerate() {
         let index = deal.bot_first + U256::from(offset);
         assert_eq!(expected, task_id(second.deal_id, index));
-        scheduler
-            .initialize_task(second.deal_id, index)
-            .await
-            .unwrap();
+        scheduler.initialize_task(second.deal_id, index).await.unwrap();
         let task = scheduler.task(expected).await.unwrap();
         assert_eq!(task.status, TaskStatus::Active);
         assert_eq!(task.deal_id, second.deal_id);
@@ -166,16 +147,15 @@ async fn deals_and_tasks_have_the_ids_rust_computes_and_events_report_them() {
     let notices: Vec<B256> = events
         .iter()
         .filter_map(|e| match e {
-            PocoEvent::SchedulerNotice {
-                workerpool,
-                deal_id,
-            } if *workerpool == world.workerpool => Some(*deal_id),
+            PocoEvent::SchedulerNotice { workerpool, deal_id } if *workerpool == world.workerpool => Some(*deal_id),
             _ => None,
         })
         .collect();
     assert_eq!(notices, vec![first.deal_id, second.deal_id]);
-    assert!(events.iter().any(|e| matches!(e, PocoEvent::OrdersMatched { deal_id, request_hash, volume, .. }
-        if *deal_id == second.deal_id && *request_hash == o.request.hash(&domain) && *volume == U256::from(6))));
+    assert!(events.iter().any(
+        |e| matches!(e, PocoEvent::OrdersMatched { deal_id, request_hash, volume, .. }
+        if *deal_id == second.deal_id && *request_hash == o.request.hash(&domain) && *volume == U256::from(6))
+    ));
     let initialized: Vec<B256> = events
         .iter()
         .filter_map(|e| match e {
@@ -199,15 +179,9 @@ async fn cancelled_orders_are_closed_on_chain_and_refused_in_words() {
     let start_block = app_developer.connection.block_number().await.unwrap() + 1;
 
     app_developer.cancel_order(&o.app).await.unwrap();
-    assert_eq!(
-        app_developer.consumed(o.app.hash(&domain)).await.unwrap(),
-        o.app.volume
-    );
+    assert_eq!(app_developer.consumed(o.app.hash(&domain)).await.unwrap(), o.app.volume);
     let events = app_developer
-        .events(
-            start_block,
-            app_developer.connection.block_number().await.unwrap(),
-        )
+        .events(start_block, app_developer.connection.block_number().await.unwrap())
         .await
         .unwrap();
     assert!(events.iter().any(|l| l.event
@@ -242,10 +216,7 @@ async fn mismatched_orders_are_explained() {
         .await
         .unwrap_err();
     assert_eq!(error.revert_reason(), Some("iExecV5-matchOrders-0x00"));
-    assert!(
-        error.to_string().contains("different categories"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("different categories"), "{error}");
 }
 
 #[tokio::test]
@@ -272,21 +243,14 @@ async fn assets_and_accounts_read_back_from_chain() {
 
     // The same dataset twice is refused before any transaction is sent.
     let error = owner
-        .create_dataset(
-            "data",
-            b"https://example.org/data.enc",
-            B256::repeat_byte(0x11),
-        )
+        .create_dataset("data", b"https://example.org/data.enc", B256::repeat_byte(0x11))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("already registered"), "{error}");
 
     // A random address is not an app.
     let error = owner.app(Address::repeat_byte(0x42)).await.unwrap_err();
-    assert!(
-        matches!(error, ChainError::UnknownAsset { what: "app", .. }),
-        "{error}"
-    );
+    assert!(matches!(error, ChainError::UnknownAsset { what: "app", .. }), "{error}");
 
     // Deposit and withdraw move RLC between wallet and escrow.
     let before = owner.account(info.owner).await.unwrap();
@@ -301,10 +265,7 @@ async fn assets_and_accounts_read_back_from_chain() {
         owner.rlc_balance(info.owner).await.unwrap(),
         wallet_before - U256::from(600)
     );
-    let error = owner
-        .withdraw(U256::from(10).pow(U256::from(30)))
-        .await
-        .unwrap_err();
+    let error = owner.withdraw(U256::from(10).pow(U256::from(30))).await.unwrap_err();
     assert_eq!(error.code(), "INSUFFICIENT_FUNDS");
 
     // Transfer the dataset to the requester.
@@ -330,8 +291,7 @@ async fn deploying_again_finds_the_deployment_and_sends_nothing() {
         .await
         .unwrap();
     let nonce = connection.nonce(deployer.address()).await.unwrap();
-    let package =
-        confide_devstack::deps::poco_package(&confide_devstack::deps::cache_dir()).unwrap();
+    let package = confide_devstack::deps::poco_package(&confide_devstack::deps::cache_dir()).unwrap();
     for known in [Some(world.deployment.hub), None] {
         let (found, outcome) = deploy_or_find(&connection, &package, known).await.unwrap();
         assert_eq!(outcome, DeployOutcome::Found);

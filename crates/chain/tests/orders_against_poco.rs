@@ -32,13 +32,7 @@ fn tag_strategy(tee: bool) -> impl Strategy<Value = Tag> {
     } else {
         Just(Tag::NONE).boxed()
     };
-    (frameworks, any::<bool>()).prop_map(|(tag, gpu)| {
-        if gpu {
-            tag.union("gpu".parse().unwrap())
-        } else {
-            tag
-        }
-    })
+    (frameworks, any::<bool>()).prop_map(|(tag, gpu)| if gpu { tag.union("gpu".parse().unwrap()) } else { tag })
 }
 
 fn restriction(allowed: Address) -> impl Strategy<Value = Address> {
@@ -48,11 +42,7 @@ fn restriction(allowed: Address) -> impl Strategy<Value = Address> {
 /// Random but matchable orders: prices under the request's maxima, restrictions either
 /// open or naming the right party, tags PoCo accepts, any params and salts. PoCo 6.1.0
 /// keeps the dataset's framework bits in the deal tag, so the pool must cover them too.
-fn quad_strategy(
-    app: Address,
-    dataset: Address,
-    workerpool: Address,
-) -> impl Strategy<Value = Quad> {
+fn quad_strategy(app: Address, dataset: Address, workerpool: Address) -> impl Strategy<Value = Quad> {
     let requester = address_of("requester");
     any::<bool>().prop_flat_map(move |tee| {
         (
@@ -62,14 +52,7 @@ fn quad_strategy(
                 prop_oneof![Just(Tag::NONE), tag_strategy(tee)],
                 any::<bool>(),
             ),
-            (
-                0u64..1000,
-                0u64..1000,
-                0u64..1000,
-                0u64..500,
-                0u64..500,
-                0u64..500,
-            ),
+            (0u64..1000, 0u64..1000, 0u64..1000, 0u64..500, 0u64..500, 0u64..500),
             (1u64..1000, 1u64..1000, 1u64..1000, 1u64..1000),
             (0u64..5, 0u64..10, 0u64..10),
             (
@@ -94,17 +77,7 @@ fn quad_strategy(
             ("\\PC{0,60}", any::<[u8; 20]>()),
         )
             .prop_map(
-                move |(
-                    tags,
-                    prices,
-                    volumes,
-                    numbers,
-                    r1,
-                    r2,
-                    r3,
-                    salts,
-                    (params, beneficiary),
-                )| {
+                move |(tags, prices, volumes, numbers, r1, r2, r3, salts, (params, beneficiary))| {
                     let (app_tag, dataset_tag, request_tag, extra_gpu) = tags;
                     let mut pool_tag = app_tag.union(dataset_tag).union(request_tag);
                     if extra_gpu {
@@ -172,22 +145,14 @@ fn quad_strategy(
 }
 
 fn signer(role: &str) -> confide_chain::PrivateKeySigner {
-    DEV_ACCOUNTS
-        .iter()
-        .find(|a| a.role == role)
-        .unwrap()
-        .signer()
+    DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
 }
 
 fn sign_all(quad: &mut Quad, poco: &Poco) {
     let domain = poco.domain();
     quad.app.sign(&signer("app-developer"), &domain).unwrap();
-    quad.dataset
-        .sign(&signer("dataset-owner"), &domain)
-        .unwrap();
-    quad.workerpool
-        .sign(&signer("workerpool-owner"), &domain)
-        .unwrap();
+    quad.dataset.sign(&signer("dataset-owner"), &domain).unwrap();
+    quad.workerpool.sign(&signer("workerpool-owner"), &domain).unwrap();
     quad.request.sign(&signer("requester"), &domain).unwrap();
 }
 
@@ -215,22 +180,13 @@ fn poco_accepts_every_order_signed_in_rust_and_derives_the_same_deal_id() {
             let domain = requester.domain();
             rt.block_on(async {
                 let simulated = requester
-                    .simulate_match(
-                        &quad.app,
-                        Some(&quad.dataset),
-                        &quad.workerpool,
-                        &quad.request,
-                    )
+                    .simulate_match(&quad.app, Some(&quad.dataset), &quad.workerpool, &quad.request)
                     .await
                     .map_err(|e| TestCaseError::fail(format!("PoCo refused valid orders: {e}")))?;
                 prop_assert_eq!(simulated, deal_id(quad.request.hash(&domain), U256::ZERO));
                 // PoCo's own signature check on our digest of each order.
                 for (owner, hash, sign) in [
-                    (
-                        address_of("app-developer"),
-                        quad.app.hash(&domain),
-                        &quad.app.sign,
-                    ),
+                    (address_of("app-developer"), quad.app.hash(&domain), &quad.app.sign),
                     (
                         address_of("dataset-owner"),
                         quad.dataset.hash(&domain),
@@ -241,11 +197,7 @@ fn poco_accepts_every_order_signed_in_rust_and_derives_the_same_deal_id() {
                         quad.workerpool.hash(&domain),
                         &quad.workerpool.sign,
                     ),
-                    (
-                        address_of("requester"),
-                        quad.request.hash(&domain),
-                        &quad.request.sign,
-                    ),
+                    (address_of("requester"), quad.request.hash(&domain), &quad.request.sign),
                 ] {
                     prop_assert!(requester.verify_signature(owner, hash, sign).await.unwrap());
                 }
@@ -275,10 +227,7 @@ fn poco_rejects_orders_changed_after_signing_or_signed_by_someone_else() {
         (0usize..4).prop_map(Tamper::SaltAfterSigning),
         (0usize..4).prop_map(Tamper::SignedByAnother)
     ];
-    let strategy = (
-        quad_strategy(world.app, world.dataset, world.workerpool),
-        tamper,
-    );
+    let strategy = (quad_strategy(world.app, world.dataset, world.workerpool), tamper);
     runner
         .run(&strategy, |(mut quad, tamper)| {
             sign_all(&mut quad, &requester);
@@ -301,21 +250,12 @@ fn poco_rejects_orders_changed_after_signing_or_signed_by_someone_else() {
             let expected = ["0x21", "0x31", "0x41", "0x50"][which];
             rt.block_on(async {
                 let error = requester
-                    .simulate_match(
-                        &quad.app,
-                        Some(&quad.dataset),
-                        &quad.workerpool,
-                        &quad.request,
-                    )
+                    .simulate_match(&quad.app, Some(&quad.dataset), &quad.workerpool, &quad.request)
                     .await
                     .expect_err("PoCo must refuse a tampered order");
                 let reason = error.revert_reason().unwrap_or_default().to_owned();
                 prop_assert_eq!(reason, format!("iExecV5-matchOrders-{expected}"));
-                prop_assert!(
-                    error.to_string().contains("signature"),
-                    "explained in words: {}",
-                    error
-                );
+                prop_assert!(error.to_string().contains("signature"), "explained in words: {}", error);
                 Ok(())
             })
         })

@@ -53,11 +53,7 @@ impl ChainArgs {
                     let known: Vec<_> = file.chains.keys().cloned().collect();
                     CliError::new(
                         "UNKNOWN_CHAIN",
-                        format!(
-                            "no chain `{name}` in {} (known: {})",
-                            path.display(),
-                            known.join(", ")
-                        ),
+                        format!("no chain `{name}` in {} (known: {})", path.display(), known.join(", ")),
                     )
                 })?;
                 Some((name, entry))
@@ -83,16 +79,9 @@ impl ChainArgs {
             None => entry
                 .as_ref()
                 .and_then(|(_, e)| e.hub.as_deref())
-                .ok_or_else(|| {
-                    CliError::new("NO_HUB", format!("chain `{name}` has no hub: pass --hub"))
-                })?
+                .ok_or_else(|| CliError::new("NO_HUB", format!("chain `{name}` has no hub: pass --hub")))?
                 .parse()
-                .map_err(|_| {
-                    CliError::new(
-                        "INVALID_HUB",
-                        format!("chain `{name}` has an invalid hub address"),
-                    )
-                })?,
+                .map_err(|_| CliError::new("INVALID_HUB", format!("chain `{name}` has an invalid hub address")))?,
         };
         let expected_id = match entry.as_ref().map(|(_, e)| e.id.parse::<u64>()) {
             Some(Ok(id)) => Some(id),

@@ -7,7 +7,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port()
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `confide` in `cwd` with the dev stack in `data_dir`.
@@ -63,11 +67,24 @@ fn dev_up_deploys_once_and_a_restart_keeps_the_chain() {
     let hub = first["stack"]["deployment"]["hub"].as_str().unwrap().to_owned();
 
     // chain.json is in iExec's SDK shape: id as a decimal string, no unknown keys.
-    let chain_json: Value = serde_json::from_str(&std::fs::read_to_string(stack.data.join("chain.json")).unwrap()).unwrap();
+    let chain_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.data.join("chain.json")).unwrap()).unwrap();
     assert_eq!(chain_json["default"], "dev");
     let dev = chain_json["chains"]["dev"].as_object().unwrap();
     assert_eq!(dev["id"], "31337");
-    assert!(dev.keys().all(|k| ["id", "host", "hub", "sms", "ipfsGateway", "iexecGateway", "compass", "pocoSubgraph"].contains(&k.as_str())));
+    assert!(dev.keys().all(|k| {
+        [
+            "id",
+            "host",
+            "hub",
+            "sms",
+            "ipfsGateway",
+            "iexecGateway",
+            "compass",
+            "pocoSubgraph",
+        ]
+        .contains(&k.as_str())
+    }));
 
     // Each dev account has a keystore.
     let wallets = std::fs::read_dir(stack.data.join("wallets")).unwrap().count();
@@ -92,7 +109,10 @@ fn dev_up_deploys_once_and_a_restart_keeps_the_chain() {
     assert!(again.status.success());
     let steps = String::from_utf8_lossy(&again.stderr).to_lowercase();
     assert!(steps.contains("resumed from its saved state"), "{steps}");
-    assert!(steps.contains(&format!("poco found at {}", hub.to_lowercase())), "{steps}");
+    assert!(
+        steps.contains(&format!("poco found at {}", hub.to_lowercase())),
+        "{steps}"
+    );
     let status = raw(&stack.run(&["dev", "status", "--raw"]));
     assert_eq!(status["status"]["blockNumber"].as_u64().unwrap(), block_before);
 
@@ -138,7 +158,14 @@ fn info_without_a_chain_or_on_the_wrong_chain_says_what_to_do() {
     assert_eq!(raw(&output)["error"]["code"], "NO_CHAIN");
 
     let unreachable = format!("http://127.0.0.1:{}", free_port());
-    let output = stack.run(&["info", "--raw", "--rpc-url", &unreachable, "--hub", "0x0000000000000000000000000000000000000001"]);
+    let output = stack.run(&[
+        "info",
+        "--raw",
+        "--rpc-url",
+        &unreachable,
+        "--hub",
+        "0x0000000000000000000000000000000000000001",
+    ]);
     assert_eq!(raw(&output)["error"]["code"], "CHAIN_UNREACHABLE");
 
     // A project chain.json naming another chain id than the node's.
@@ -146,7 +173,8 @@ fn info_without_a_chain_or_on_the_wrong_chain_says_what_to_do() {
     assert!(stack.run(&["dev", "up", "--port", &port]).status.success());
     let project = stack.dir.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
-    let dev_chain: Value = serde_json::from_str(&std::fs::read_to_string(stack.data.join("chain.json")).unwrap()).unwrap();
+    let dev_chain: Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.data.join("chain.json")).unwrap()).unwrap();
     let mut wrong = dev_chain.clone();
     wrong["chains"]["dev"]["id"] = "134".into();
     std::fs::write(project.join("chain.json"), wrong.to_string()).unwrap();

@@ -45,11 +45,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Encrypts `signer`'s key with `password` into `dir`; returns the file's path.
-pub fn write(
-    dir: &Path,
-    signer: &PrivateKeySigner,
-    password: &str,
-) -> Result<PathBuf, KeystoreError> {
+pub fn write(dir: &Path, signer: &PrivateKeySigner, password: &str) -> Result<PathBuf, KeystoreError> {
     let fail = |reason: String| KeystoreError::Write {
         dir: dir.to_owned(),
         reason,
@@ -61,22 +57,14 @@ pub fn write(
         .unwrap_or_default();
     let name = file_name(signer.address(), now);
     let key = signer.to_bytes();
-    eth_keystore::encrypt_key(
-        dir,
-        &mut rand::thread_rng(),
-        key.as_slice(),
-        password,
-        Some(&name),
-    )
-    .map_err(|e| fail(e.to_string()))?;
+    eth_keystore::encrypt_key(dir, &mut rand::thread_rng(), key.as_slice(), password, Some(&name))
+        .map_err(|e| fail(e.to_string()))?;
     Ok(dir.join(name))
 }
 
 /// Decrypts the keystore at `path`.
 pub fn read(path: &Path, password: &str) -> Result<PrivateKeySigner, KeystoreError> {
-    let decrypt = || KeystoreError::Decrypt {
-        path: path.to_owned(),
-    };
+    let decrypt = || KeystoreError::Decrypt { path: path.to_owned() };
     let key = eth_keystore::decrypt_key(path, password).map_err(|_| decrypt())?;
     PrivateKeySigner::from_slice(&key).map_err(|_| decrypt())
 }
@@ -108,9 +96,7 @@ mod tests {
 
     #[test]
     fn file_names_follow_geth() {
-        let address: Address = "0x9A07Ea49a32C1E69eD7B6dFe1aa1C19181465C52"
-            .parse()
-            .unwrap();
+        let address: Address = "0x9A07Ea49a32C1E69eD7B6dFe1aa1C19181465C52".parse().unwrap();
         // 2019-05-28T16:00:29Z, the tutorial's wallet.
         assert_eq!(
             file_name(address, 1_559_059_229),
@@ -124,14 +110,10 @@ mod tests {
         let signer = PrivateKeySigner::random();
         let path = write(dir.path(), &signer, "correct horse").unwrap();
         assert_eq!(find(dir.path(), signer.address()).unwrap(), path);
-        assert_eq!(
-            read(&path, "correct horse").unwrap().address(),
-            signer.address()
-        );
+        assert_eq!(read(&path, "correct horse").unwrap().address(), signer.address());
         let error = read(&path, "wrong").unwrap_err().to_string();
         assert!(error.contains("wrong password"), "{error}");
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(json["version"], 3);
         assert_eq!(json["crypto"]["kdf"], "scrypt");
     }

@@ -20,7 +20,10 @@ fn main() {
     for _ in 0..ROUNDS {
         let dir = tempfile::tempdir().expect("temp dir");
         let stack = DevStack::new(dir.path());
-        let options = UpOptions { port: free_port(), rpc_url: None };
+        let options = UpOptions {
+            port: free_port(),
+            rpc_url: None,
+        };
         let started = Instant::now();
         runtime.block_on(stack.up(&options, |_| {})).expect("fresh up");
         fresh.push(started.elapsed().as_secs_f64());
@@ -38,5 +41,8 @@ fn report(name: &str, samples: &mut [f64]) {
     samples.sort_by(f64::total_cmp);
     let median = samples[samples.len() / 2];
     let max = samples[samples.len() - 1];
-    println!("{name}: median {median:.2} s, max {max:.2} s over {} runs", samples.len());
+    println!(
+        "{name}: median {median:.2} s, max {max:.2} s over {} runs",
+        samples.len()
+    );
 }

@@ -72,10 +72,7 @@ mod tests {
 
     #[test]
     fn dev_keys_are_anvils_default_accounts() {
-        let addresses: Vec<String> = DEV_ACCOUNTS
-            .iter()
-            .map(|a| a.signer().address().to_string())
-            .collect();
+        let addresses: Vec<String> = DEV_ACCOUNTS.iter().map(|a| a.signer().address().to_string()).collect();
         assert_eq!(addresses[0], "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
         assert_eq!(addresses[1], "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
         assert_eq!(addresses[9], "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720");

@@ -62,16 +62,11 @@ impl AnvilNode {
             .stderr(log_err);
         if let Some(state) = options.state {
             // Dumped on SIGTERM; the interval also covers a node killed without warning.
-            command
-                .arg("--state")
-                .arg(state)
-                .args(["--state-interval", "2"]);
+            command.arg("--state").arg(state).args(["--state-interval", "2"]);
         }
         // Its own process group: a Ctrl-C in the terminal that ran `dev up` must not reach it.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command
-            .spawn()
-            .map_err(|e| DevError::io(options.binary, e))?;
+        let child = command.spawn().map_err(|e| DevError::io(options.binary, e))?;
         let node = AnvilNode {
             pid: child.id(),
             child: Some(child),
@@ -85,10 +80,7 @@ impl AnvilNode {
     async fn wait_ready(&self) -> Result<(), DevError> {
         let started = Instant::now();
         loop {
-            if confide_chain::Connection::connect(&self.url, None)
-                .await
-                .is_ok()
-            {
+            if confide_chain::Connection::connect(&self.url, None).await.is_ok() {
                 return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {

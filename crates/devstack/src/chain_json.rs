@@ -44,8 +44,7 @@ pub struct ChainsFile {
 impl ChainsFile {
     pub fn read(path: &Path) -> Result<ChainsFile, DevError> {
         let text = std::fs::read_to_string(path).map_err(|e| DevError::io(path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| DevError::io(path, format!("not a valid chain.json: {e}")))
+        serde_json::from_str(&text).map_err(|e| DevError::io(path, format!("not a valid chain.json: {e}")))
     }
 
     /// Reads `path` if it exists, sets `name` to `entry` (other chains are kept), makes it the

@@ -92,9 +92,7 @@ impl NpmPackage {
             .current_dir(staging)
             .output()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => DevError::NpmMissing {
-                    package: spec.clone(),
-                },
+                std::io::ErrorKind::NotFound => DevError::NpmMissing { package: spec.clone() },
                 _ => fetch_error(e.to_string()),
             })?;
         if !output.status.success() {
@@ -113,17 +111,13 @@ impl NpmPackage {
             .unwrap_or("")
             .to_owned();
         let tarball = staging.join(tarball_name);
-        let bytes = std::fs::read(&tarball)
-            .map_err(|e| fetch_error(format!("{}: {e}", tarball.display())))?;
+        let bytes = std::fs::read(&tarball).map_err(|e| fetch_error(format!("{}: {e}", tarball.display())))?;
         let actual = format!(
             "sha512-{}",
             base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes))
         );
         if actual != self.integrity {
-            return Err(DevError::Integrity {
-                package: spec,
-                actual,
-            });
+            return Err(DevError::Integrity { package: spec, actual });
         }
         let decoder = flate2::read::GzDecoder::new(bytes.as_slice());
         let mut archive = tar::Archive::new(decoder);

@@ -26,22 +26,14 @@ pub enum DevError {
     NpmMissing { package: String },
     #[error("fetching {package} from npm failed: {reason}")]
     Fetch { package: String, reason: String },
-    #[error(
-        "{package} from npm does not match its pinned integrity (got {actual}): refusing to use it"
-    )]
+    #[error("{package} from npm does not match its pinned integrity (got {actual}): refusing to use it")]
     Integrity { package: String, actual: String },
-    #[error(
-        "anvil not found at {0}: run `confide dev up` with npm available, or set CONFIDE_ANVIL to an anvil binary"
-    )]
+    #[error("anvil not found at {0}: run `confide dev up` with npm available, or set CONFIDE_ANVIL to an anvil binary")]
     AnvilMissing(PathBuf),
     #[error("port {port} is busy on 127.0.0.1: stop what uses it or pass --port with a free port")]
     PortBusy { port: u16 },
     #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
-    AnvilNotReady {
-        url: String,
-        seconds: u64,
-        log: PathBuf,
-    },
+    AnvilNotReady { url: String, seconds: u64, log: PathBuf },
     #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]
     NotRunning(PathBuf),
     #[error("{path}: {reason}")]

@@ -103,44 +103,39 @@ impl DevStack {
 
     /// Brings the stack up, or checks and completes one already up. Each step is reported
     /// through `progress`.
-    pub async fn up(
-        &self,
-        options: &UpOptions,
-        mut progress: impl FnMut(&str),
-    ) -> Result<StackState, DevError> {
+    pub async fn up(&self, options: &UpOptions, mut progress: impl FnMut(&str)) -> Result<StackState, DevError> {
         std::fs::create_dir_all(&self.data_dir).map_err(|e| DevError::io(&self.data_dir, e))?;
         let previous = self.read_state().ok();
         let cache = deps::cache_dir();
 
-        let (rpc_url, anvil_pid) =
-            match (&options.rpc_url, previous.as_ref().and_then(running_anvil)) {
-                (Some(url), _) => (url.clone(), None),
-                (None, Some((url, pid))) => {
-                    progress(&format!("anvil already running at {url} (pid {pid})"));
-                    (url, Some(pid))
-                }
-                (None, None) => {
-                    let binary = deps::anvil_binary(&cache)?;
-                    let state = self.data_dir.join("chain-state.json");
-                    let resumed = state.exists();
-                    let node = AnvilNode::start(AnvilOptions {
-                        binary: &binary,
-                        port: options.port,
-                        state: Some(&state),
-                        log: &self.data_dir.join("anvil.log"),
-                    })
-                    .await?;
-                    let url = node.url.clone();
-                    let pid = node.detach();
-                    let how = if resumed {
-                        "resumed from its saved state"
-                    } else {
-                        "new chain"
-                    };
-                    progress(&format!("anvil started at {url} (pid {pid}, {how})"));
-                    (url, Some(pid))
-                }
-            };
+        let (rpc_url, anvil_pid) = match (&options.rpc_url, previous.as_ref().and_then(running_anvil)) {
+            (Some(url), _) => (url.clone(), None),
+            (None, Some((url, pid))) => {
+                progress(&format!("anvil already running at {url} (pid {pid})"));
+                (url, Some(pid))
+            }
+            (None, None) => {
+                let binary = deps::anvil_binary(&cache)?;
+                let state = self.data_dir.join("chain-state.json");
+                let resumed = state.exists();
+                let node = AnvilNode::start(AnvilOptions {
+                    binary: &binary,
+                    port: options.port,
+                    state: Some(&state),
+                    log: &self.data_dir.join("anvil.log"),
+                })
+                .await?;
+                let url = node.url.clone();
+                let pid = node.detach();
+                let how = if resumed {
+                    "resumed from its saved state"
+                } else {
+                    "new chain"
+                };
+                progress(&format!("anvil started at {url} (pid {pid}, {how})"));
+                (url, Some(pid))
+            }
+        };
 
         let deployer = DEV_ACCOUNTS[0].signer();
         let connection = Connection::connect(&rpc_url, Some(deployer)).await?;
@@ -155,18 +150,12 @@ impl DevStack {
         let poco = Poco::new(connection.clone(), deployment.hub).await?;
         let funded = fund_dev_accounts(&poco).await?;
         if funded > 0 {
-            progress(&format!(
-                "funded {funded} dev accounts with 1,000,000 RLC each"
-            ));
+            progress(&format!("funded {funded} dev accounts with 1,000,000 RLC each"));
         }
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
         let chain_json = self.data_dir.join("chain.json");
-        ChainsFile::upsert(
-            &chain_json,
-            DEV_CHAIN_NAME,
-            chain_entry(&rpc_url, &deployment),
-        )?;
+        ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, chain_entry(&rpc_url, &deployment))?;
 
         let state = StackState {
             chain_id: connection.chain_id,
@@ -213,13 +202,7 @@ impl DevStack {
 /// The anvil of a previous `up`, if it still runs and answers.
 fn running_anvil(state: &StackState) -> Option<(String, u32)> {
     let pid = state.anvil_pid.filter(|pid| is_alive(*pid))?;
-    let port: u16 = state
-        .rpc_url
-        .rsplit(':')
-        .next()?
-        .trim_end_matches('/')
-        .parse()
-        .ok()?;
+    let port: u16 = state.rpc_url.rsplit(':').next()?.trim_end_matches('/').parse().ok()?;
     (!crate::anvil::port_is_free(port)).then(|| (state.rpc_url.clone(), pid))
 }
 
@@ -274,11 +257,7 @@ fn write_dev_wallets(dir: &Path) -> Result<Vec<AccountEntry>, DevError> {
 pub async fn ephemeral_chain() -> Result<(AnvilNode, Deployment), DevError> {
     let cache = deps::cache_dir();
     let binary = deps::anvil_binary(&cache)?;
-    let log = std::env::temp_dir().join(format!(
-        "confide-anvil-{}-{}.log",
-        std::process::id(),
-        free_port()
-    ));
+    let log = std::env::temp_dir().join(format!("confide-anvil-{}-{}.log", std::process::id(), free_port()));
     let node = AnvilNode::start(AnvilOptions {
         binary: &binary,
         port: free_port(),

@@ -21,9 +21,7 @@ pub fn parse_nrlc(text: &str) -> Result<U256, Error> {
         None => (trimmed, "nrlc".to_owned()),
     };
     match unit.as_str() {
-        "nrlc" if number.bytes().all(|b| b.is_ascii_digit()) => {
-            U256::from_str_radix(number, 10).map_err(|_| invalid())
-        }
+        "nrlc" if number.bytes().all(|b| b.is_ascii_digit()) => U256::from_str_radix(number, 10).map_err(|_| invalid()),
         "rlc" => parse_decimal(number, 9).ok_or_else(invalid),
         _ => Err(invalid()),
     }
@@ -78,9 +76,7 @@ pub mod decimal {
                     Some(hex) => U256::from_str_radix(hex, 16),
                     None => U256::from_str_radix(text, 10),
                 };
-                parsed.map_err(|_| {
-                    serde::de::Error::custom(format!("`{text}` is not a non-negative integer"))
-                })
+                parsed.map_err(|_| serde::de::Error::custom(format!("`{text}` is not a non-negative integer")))
             }
         }
     }

@@ -22,9 +22,7 @@ pub use tag::Tag;
 /// What can go wrong when reading or signing protocol data.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "unknown tag name `{0}`: use tee, scone, gramine, tdx, gpu or a 0x-prefixed 32-byte hex value"
-    )]
+    #[error("unknown tag name `{0}`: use tee, scone, gramine, tdx, gpu or a 0x-prefixed 32-byte hex value")]
     UnknownTag(String),
     #[error("invalid tag `{0}`: expected a 0x-prefixed hex value of at most 32 bytes")]
     InvalidTagHex(String),
@@ -32,9 +30,7 @@ pub enum Error {
     FrameworkWithoutTee(String),
     #[error("tag `{0}` names more than one TEE framework")]
     SeveralFrameworks(String),
-    #[error(
-        "invalid amount `{0}`: expected a whole number of nRLC, or a value with a unit such as `1.5 RLC`"
-    )]
+    #[error("invalid amount `{0}`: expected a whole number of nRLC, or a value with a unit such as `1.5 RLC`")]
     InvalidAmount(String),
     #[error("signing failed: {0}")]
     Signing(#[from] alloy_signer::Error),

@@ -13,11 +13,7 @@ fn keccak_concat(parts: &[&[u8]]) -> B256 {
 /// What the workerpool owner signs to let `worker` contribute to `task_id` with the given
 /// enclave challenge (zero for standard tasks): `keccak256(worker ‖ taskId ‖ enclave)`.
 pub fn authorization_hash(worker: Address, task_id: B256, enclave_challenge: Address) -> B256 {
-    keccak_concat(&[
-        worker.as_slice(),
-        task_id.as_slice(),
-        enclave_challenge.as_slice(),
-    ])
+    keccak_concat(&[worker.as_slice(), task_id.as_slice(), enclave_challenge.as_slice()])
 }
 
 /// `keccak256(taskId ‖ resultDigest)`: the contribution everyone agreeing shares.
@@ -27,11 +23,7 @@ pub fn result_hash(task_id: B256, result_digest: B256) -> B256 {
 
 /// `keccak256(worker ‖ taskId ‖ resultDigest)`: binds a contribution to its worker.
 pub fn result_seal(worker: Address, task_id: B256, result_digest: B256) -> B256 {
-    keccak_concat(&[
-        worker.as_slice(),
-        task_id.as_slice(),
-        result_digest.as_slice(),
-    ])
+    keccak_concat(&[worker.as_slice(), task_id.as_slice(), result_digest.as_slice()])
 }
 
 /// What the enclave challenge key signs: `keccak256(resultHash ‖ resultSeal)`.
@@ -52,9 +44,7 @@ pub fn sign_personal(signer: &impl SignerSync, hash: B256) -> Result<Signature, 
 
 /// The address that produced `signature` over `hash` with [`sign_personal`].
 pub fn recover_personal(hash: B256, signature: &Signature) -> Option<Address> {
-    signature
-        .recover_address_from_prehash(&personal_digest(hash))
-        .ok()
+    signature.recover_address_from_prehash(&personal_digest(hash)).ok()
 }
 
 #[cfg(test)]

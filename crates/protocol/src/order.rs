@@ -143,9 +143,7 @@ pub trait Order: Clone {
     /// The address that signed this order, if its signature is a well-formed ECDSA one.
     fn recover_signer(&self, domain: &Domain) -> Option<Address> {
         let signature = Signature::try_from(self.sign_field().as_ref()).ok()?;
-        signature
-            .recover_address_from_prehash(&self.hash(domain))
-            .ok()
+        signature.recover_address_from_prehash(&self.hash(domain)).ok()
     }
 }
 
@@ -370,24 +368,14 @@ macro_rules! impl_order {
 }
 
 impl_order!(AppOrder, OrderKind::App, AppOrderOperation, app);
-impl_order!(
-    DatasetOrder,
-    OrderKind::Dataset,
-    DatasetOrderOperation,
-    dataset
-);
+impl_order!(DatasetOrder, OrderKind::Dataset, DatasetOrderOperation, dataset);
 impl_order!(
     WorkerpoolOrder,
     OrderKind::Workerpool,
     WorkerpoolOrderOperation,
     workerpool
 );
-impl_order!(
-    RequestOrder,
-    OrderKind::Request,
-    RequestOrderOperation,
-    requester
-);
+impl_order!(RequestOrder, OrderKind::Request, RequestOrderOperation, requester);
 
 #[cfg(test)]
 mod tests {
@@ -429,10 +417,7 @@ mod tests {
             "requesterrestrict": "0x0000000000000000000000000000000000000000"
         }"#;
         let order: DatasetOrder = serde_json::from_str(json).unwrap();
-        assert_eq!(
-            order.dataset,
-            address!("0bF2AEb5e7FCE90DCb39FEEaC49Ce44893CAd31d")
-        );
+        assert_eq!(order.dataset, address!("0bF2AEb5e7FCE90DCb39FEEaC49Ce44893CAd31d"));
         assert_eq!(order.datasetprice, U256::from(1000));
         assert!(order.tag.is_tee());
         let written = serde_json::to_value(&order).unwrap();
@@ -441,10 +426,7 @@ mod tests {
             "amounts are written as decimal strings"
         );
         assert_eq!(written["volume"], "1000000");
-        assert!(
-            written.get("sign").is_none(),
-            "an unsigned order has no sign field"
-        );
+        assert!(written.get("sign").is_none(), "an unsigned order has no sign field");
     }
 
     #[test]

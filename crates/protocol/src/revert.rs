@@ -10,12 +10,8 @@ pub fn explain(reason: &str) -> Option<&'static str> {
         "0x03" => "the app costs more than the request order's appmaxprice",
         "0x04" => "the dataset costs more than the request order's datasetmaxprice",
         "0x05" => "the workerpool costs more than the request order's workerpoolmaxprice",
-        "0x06" => {
-            "the workerpool order's tag lacks a requirement of the app, dataset or request tag"
-        }
-        "0x07" => {
-            "the demand is TEE but the app order is not (or the reverse): TEE bits must agree"
-        }
+        "0x06" => "the workerpool order's tag lacks a requirement of the app, dataset or request tag",
+        "0x07" => "the demand is TEE but the app order is not (or the reverse): TEE bits must agree",
         "0x10" => "the request order names another app than the app order",
         "0x11" => "the request order names another dataset than the dataset order",
         "0x12" => "the request order is restricted to another workerpool",
@@ -56,13 +52,10 @@ mod tests {
     #[test]
     fn every_match_orders_code_has_words() {
         for code in [
-            "00", "01", "02", "03", "04", "05", "06", "07", "10", "11", "12", "13", "14", "15",
-            "16", "17", "18", "19", "1a", "1b", "20", "21", "30", "31", "40", "41", "50", "60",
+            "00", "01", "02", "03", "04", "05", "06", "07", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+            "1a", "1b", "20", "21", "30", "31", "40", "41", "50", "60",
         ] {
-            assert!(
-                explain(&format!("iExecV5-matchOrders-0x{code}")).is_some(),
-                "{code}"
-            );
+            assert!(explain(&format!("iExecV5-matchOrders-0x{code}")).is_some(), "{code}");
         }
         assert_eq!(explain("something else"), None);
         assert!(describe("iExecV5-matchOrders-0x06").ends_with("(iExecV5-matchOrders-0x06)"));

@@ -32,13 +32,7 @@ impl TeeFramework {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Tag(pub B256);
 
-const NAMED_BITS: [(&str, u32); 5] = [
-    ("tee", 0),
-    ("scone", 1),
-    ("gramine", 2),
-    ("tdx", 3),
-    ("gpu", 8),
-];
+const NAMED_BITS: [(&str, u32); 5] = [("tee", 0), ("scone", 1), ("gramine", 2), ("tdx", 3), ("gpu", 8)];
 const FRAMEWORK_BITS: u64 = 0b1110;
 
 impl Tag {
@@ -143,10 +137,7 @@ impl FromStr for Tag {
     /// Reads `0x…` hex (up to 32 bytes, left-padded) or comma-separated names.
     fn from_str(text: &str) -> Result<Tag, Error> {
         let trimmed = text.trim();
-        let Some(hex) = trimmed
-            .strip_prefix("0x")
-            .or_else(|| trimmed.strip_prefix("0X"))
-        else {
+        let Some(hex) = trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")) else {
             return Tag::from_names(trimmed.split(','));
         };
         let invalid = || Error::InvalidTagHex(trimmed.to_owned());
@@ -231,31 +222,19 @@ mod tests {
 
     #[test]
     fn inconsistent_names_are_refused() {
-        assert!(matches!(
-            "tdx".parse::<Tag>(),
-            Err(Error::FrameworkWithoutTee(_))
-        ));
+        assert!(matches!("tdx".parse::<Tag>(), Err(Error::FrameworkWithoutTee(_))));
         assert!(matches!(
             "tee,tdx,scone".parse::<Tag>(),
             Err(Error::SeveralFrameworks(_))
         ));
-        assert!(matches!(
-            "tee,sgx".parse::<Tag>(),
-            Err(Error::UnknownTag(_))
-        ));
-        assert!(matches!(
-            "0xzz".parse::<Tag>(),
-            Err(Error::InvalidTagHex(_))
-        ));
+        assert!(matches!("tee,sgx".parse::<Tag>(), Err(Error::UnknownTag(_))));
+        assert!(matches!("0xzz".parse::<Tag>(), Err(Error::InvalidTagHex(_))));
     }
 
     #[test]
     fn frameworks_are_read_by_exact_low_nibble() {
         assert_eq!(Tag::TEE_TDX.tee_framework(), Some(TeeFramework::Tdx));
-        assert_eq!(
-            Tag::TEE_GRAMINE.tee_framework(),
-            Some(TeeFramework::Gramine)
-        );
+        assert_eq!(Tag::TEE_GRAMINE.tee_framework(), Some(TeeFramework::Gramine));
         assert_eq!(Tag::TEE_SCONE.union(Tag::TEE_TDX).tee_framework(), None);
         assert_eq!(Tag::TEE_TDX.names(), vec!["tee", "tdx"]);
     }

@@ -14,10 +14,7 @@ pub struct World {
 }
 
 pub async fn client(world_url: &str, hub: Address, role: &str) -> Poco {
-    let account = DEV_ACCOUNTS
-        .iter()
-        .find(|a| a.role == role)
-        .expect("known role");
+    let account = DEV_ACCOUNTS.iter().find(|a| a.role == role).expect("known role");
     let connection = Connection::connect(world_url, Some(account.signer()))
         .await
         .expect("connect");
@@ -37,20 +34,12 @@ impl World {
     /// A fresh chain with one app, one dataset and one workerpool registered, and RLC in
     /// the escrow of the requester and the workerpool owner.
     pub async fn new() -> World {
-        let (node, deployment) = confide_devstack::stack::ephemeral_chain()
-            .await
-            .expect("dev chain");
+        let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.expect("dev chain");
         let hub = deployment.hub;
         let checksum = B256::repeat_byte(0x11);
         let app = client(&node.url, hub, "app-developer")
             .await
-            .create_app(
-                "echo",
-                "DOCKER",
-                b"https://example.org/app.wasm",
-                checksum,
-                b"",
-            )
+            .create_app("echo", "DOCKER", b"https://example.org/app.wasm", checksum, b"")
             .await
             .expect("app");
         let dataset = client(&node.url, hub, "dataset-owner")
@@ -59,15 +48,9 @@ impl World {
             .await
             .expect("dataset");
         let pool_owner = client(&node.url, hub, "workerpool-owner").await;
-        let workerpool = pool_owner
-            .create_workerpool("test pool")
-            .await
-            .expect("workerpool");
+        let workerpool = pool_owner.create_workerpool("test pool").await.expect("workerpool");
         let escrow = U256::from(100_000u64) * U256::from(1_000_000_000u64);
-        pool_owner
-            .deposit(escrow)
-            .await
-            .expect("pool owner deposit");
+        pool_owner.deposit(escrow).await.expect("pool owner deposit");
         client(&node.url, hub, "requester")
             .await
             .deposit(escrow)

@@ -50,9 +50,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
     match command {
         DevCommand::Up { dir, port, rpc_url } => {
             let stack = dir.stack();
-            let state = stack
-                .up(&UpOptions { port, rpc_url }, |step| out.step(step))
-                .await?;
+            let state = stack.up(&UpOptions { port, rpc_url }, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
         }
         DevCommand::Status { dir } => {
@@ -98,11 +96,6 @@ fn describe(state: &StackState) -> String {
         ),
         "accounts".to_owned(),
     ];
-    lines.extend(
-        state
-            .accounts
-            .iter()
-            .map(|a| format!("  {:<17} {}", a.role, a.address)),
-    );
+    lines.extend(state.accounts.iter().map(|a| format!("  {:<17} {}", a.role, a.address)));
     lines.join("\n")
 }

@@ -29,10 +29,7 @@ pub async fn run(args: InfoArgs, out: &Output) -> CliResult {
         format!("dataset registry   {}", d.dataset_registry),
         format!("workerpool registry {}", d.workerpool_registry),
         format!("owner              {}", d.owner),
-        format!(
-            "EIP-712 domain     iExecODB 5.0.0, separator {}",
-            domain.separator()
-        ),
+        format!("EIP-712 domain     iExecODB 5.0.0, separator {}", domain.separator()),
         "categories".to_owned(),
     ];
     text.extend(
