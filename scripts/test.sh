@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, unit tests, and integration tests against real anvil
-# nodes running the real PoCo contracts.
+# nodes running the real PoCo contracts. Ends with one summary line over all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --workspace 2>&1 | tee "$log"
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"

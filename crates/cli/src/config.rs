@@ -13,13 +13,13 @@ use crate::output::CliError;
 #[derive(Args, Clone, Debug, Default)]
 pub struct ChainArgs {
     /// Chain name in chain.json (default: its `default`).
-    #[arg(long, env = "CONFIDE_CHAIN")]
+    #[arg(long, env = "CONFIDE_CHAIN", global = true)]
     pub chain: Option<String>,
     /// Ethereum JSON-RPC endpoint, overriding chain.json's `host`.
-    #[arg(long, env = "CONFIDE_RPC_URL")]
+    #[arg(long, env = "CONFIDE_RPC_URL", global = true)]
     pub rpc_url: Option<String>,
     /// PoCo hub address, overriding chain.json's `hub`.
-    #[arg(long, env = "CONFIDE_HUB")]
+    #[arg(long, env = "CONFIDE_HUB", global = true)]
     pub hub: Option<Address>,
 }
 

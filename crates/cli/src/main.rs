@@ -6,10 +6,14 @@
 
 mod commands;
 mod config;
+mod context;
 mod output;
+mod project;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 
+use crate::context::Context;
 use crate::output::Output;
 
 #[derive(Parser)]
@@ -22,6 +26,10 @@ struct Cli {
     /// Print JSON for scripts instead of text for people.
     #[arg(long, global = true)]
     raw: bool,
+    #[command(flatten)]
+    chain: config::ChainArgs,
+    #[command(flatten)]
+    wallet: wallet::WalletArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,19 +40,50 @@ enum Command {
     #[command(subcommand)]
     Dev(commands::dev::DevCommand),
     /// Show the PoCo contracts of a chain, like `iexec info`.
-    Info(commands::info::InfoArgs),
+    Info,
+    /// Start a project here: iexec.json and chain.json, as iExec's SDK writes them.
+    Init(commands::init::InitArgs),
+    /// Create, import and inspect keystore wallets.
+    #[command(subcommand)]
+    Wallet(commands::wallet::WalletCommand),
+    /// Move RLC in and out of the PoCo escrow account.
+    #[command(subcommand)]
+    Account(commands::account::AccountCommand),
+    /// Register and inspect apps.
+    #[command(subcommand)]
+    App(commands::asset::AssetCommand),
+    /// Encrypt, register and inspect datasets.
+    #[command(subcommand)]
+    Dataset(commands::dataset::DatasetCommand),
+    /// Register and inspect workerpools.
+    #[command(subcommand)]
+    Workerpool(commands::asset::AssetCommand),
+    /// The tutorial's TEE commands: folder tree and dataset encryption.
+    #[command(subcommand)]
+    Tee(commands::tee::TeeCommand),
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    let out = Output::new(cli.raw);
+    let ctx = Context {
+        out: Output::new(cli.raw),
+        chain: cli.chain,
+        wallet: cli.wallet,
+    };
     let result = match cli.command {
-        Command::Dev(command) => commands::dev::run(command, &out).await,
-        Command::Info(args) => commands::info::run(args, &out).await,
+        Command::Dev(command) => commands::dev::run(command, &ctx.out).await,
+        Command::Info => commands::info::run(&ctx).await,
+        Command::Init(args) => commands::init::run(args, &ctx),
+        Command::Wallet(command) => commands::wallet::run(command, &ctx).await,
+        Command::Account(command) => commands::account::run(command, &ctx).await,
+        Command::App(command) => commands::asset::run(confide_chain::AssetKind::App, command, &ctx).await,
+        Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
+        Command::Workerpool(command) => commands::asset::run(confide_chain::AssetKind::Workerpool, command, &ctx).await,
+        Command::Tee(command) => commands::tee::run(command, &ctx).await,
     };
     if let Err(error) = result {
-        out.fail(&error);
+        ctx.out.fail(&error);
         std::process::exit(1);
     }
 }

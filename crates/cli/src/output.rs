@@ -41,6 +41,10 @@ impl Output {
         Output { raw }
     }
 
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
     /// A progress line for people (stderr, so stdout stays clean); silent with `--raw`.
     pub fn step(&self, text: &str) {
         if !self.raw {

@@ -69,6 +69,21 @@ pub fn read(path: &Path, password: &str) -> Result<PrivateKeySigner, KeystoreErr
     PrivateKeySigner::from_slice(&key).map_err(|_| decrypt())
 }
 
+/// The address a keystore file belongs to, read from its `address` field (geth, iExec) or
+/// its file name; `None` when the file is not a keystore.
+pub fn address_of(path: &Path) -> Option<Address> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("crypto").or_else(|| json.get("Crypto"))?;
+    if let Some(address) = json.get("address").and_then(|a| a.as_str()) {
+        let hex = address.trim_start_matches("0x");
+        return format!("0x{hex}").parse().ok();
+    }
+    let name = path.file_name()?.to_str()?;
+    let hex = name.rsplit("--").next()?;
+    format!("0x{hex}").parse().ok()
+}
+
 /// Finds the keystore of `address` in `dir`, by file name as geth and iExec name them.
 pub fn find(dir: &Path, address: Address) -> Result<PathBuf, KeystoreError> {
     let suffix = alloy_primitives::hex::encode(address.as_slice());
@@ -110,6 +125,7 @@ mod tests {
         let signer = PrivateKeySigner::random();
         let path = write(dir.path(), &signer, "correct horse").unwrap();
         assert_eq!(find(dir.path(), signer.address()).unwrap(), path);
+        assert_eq!(address_of(&path), Some(signer.address()));
         assert_eq!(read(&path, "correct horse").unwrap().address(), signer.address());
         let error = read(&path, "wrong").unwrap_err().to_string();
         assert!(error.contains("wrong password"), "{error}");

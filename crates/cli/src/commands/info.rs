@@ -1,19 +1,13 @@
 //! `confide info`: the PoCo contracts of the configured chain, like `iexec info`.
 
-use clap::Args;
 use serde_json::json;
 
-use crate::config::ChainArgs;
-use crate::output::{CliResult, Output};
+use crate::context::Context;
+use crate::output::CliResult;
 
-#[derive(Args, Debug)]
-pub struct InfoArgs {
-    #[command(flatten)]
-    chain: ChainArgs,
-}
-
-pub async fn run(args: InfoArgs, out: &Output) -> CliResult {
-    let config = args.chain.resolve()?;
+pub async fn run(ctx: &Context) -> CliResult {
+    let out = &ctx.out;
+    let config = ctx.chain.resolve()?;
     let poco = config.connect(None).await?;
     let d = &poco.deployment;
     let categories = poco.categories().await?;
