@@ -170,6 +170,12 @@ sol! {
         function approve(address spender, uint256 value) external returns (bool);
     }
 
+    /// Any contract with an owner (ERC-5313): datasets, apps, workerpools.
+    #[sol(rpc)]
+    interface IOwnable {
+        function owner() external view returns (address);
+    }
+
     /// App, dataset and workerpool registries (ERC-721: the asset's address is its token id).
     #[sol(rpc)]
     interface Registry {

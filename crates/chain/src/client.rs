@@ -353,6 +353,20 @@ impl Poco {
         })
     }
 
+    /// The owner of an Ownable contract (an app, dataset or workerpool); `None` when the
+    /// address holds no contract or the contract has no `owner()`.
+    pub async fn contract_owner(&self, address: Address) -> Result<Option<Address>, ChainError> {
+        if !self.connection.has_code(address).await? {
+            return Ok(None);
+        }
+        match bindings::IOwnable::new(address, self.provider()).owner().call().await {
+            Ok(owner) => Ok(Some(owner)),
+            Err(error) if error.as_revert_data().is_some() => Ok(None),
+            Err(alloy::contract::Error::AbiError(_)) | Err(alloy::contract::Error::ZeroData(..)) => Ok(None),
+            Err(error) => Err(ChainError::from_call("read the owner", error)),
+        }
+    }
+
     /// How many assets of `kind` `owner` holds.
     pub async fn count_assets(&self, kind: AssetKind, owner: Address) -> Result<U256, ChainError> {
         self.registry(kind)

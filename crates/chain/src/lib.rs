@@ -22,5 +22,5 @@ pub use deploy::{Categories, DeployOutcome, Deployment, deploy_or_find};
 pub use error::ChainError;
 pub use events::{EventCursor, PocoEvent, PocoLog};
 
-pub use alloy::primitives::{Address, B256, Bytes, U256};
+pub use alloy::primitives::{Address, B256, Bytes, Signature, U256, hex};
 pub use alloy::signers::local::PrivateKeySigner;

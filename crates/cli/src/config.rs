@@ -30,6 +30,8 @@ pub struct ChainConfig {
     pub expected_id: Option<u64>,
     pub rpc_url: String,
     pub hub: Address,
+    /// The SMS URL of chain.json's entry, if any.
+    pub sms: Option<String>,
 }
 
 fn chain_file() -> Option<PathBuf> {
@@ -93,11 +95,13 @@ impl ChainArgs {
             }
             None => None,
         };
+        let sms = entry.as_ref().and_then(|(_, e)| e.sms.clone());
         Ok(ChainConfig {
             name,
             expected_id,
             rpc_url,
             hub,
+            sms,
         })
     }
 }

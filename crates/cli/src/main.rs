@@ -58,9 +58,12 @@ enum Command {
     /// Register and inspect workerpools.
     #[command(subcommand)]
     Workerpool(commands::asset::AssetCommand),
-    /// The tutorial's TEE commands: folder tree and dataset encryption.
+    /// The tutorial's TEE commands: folder tree, dataset encryption, pushing the key.
     #[command(subcommand)]
     Tee(commands::tee::TeeCommand),
+    /// The Secret Management Service.
+    #[command(subcommand)]
+    Sms(commands::sms::SmsCommand),
 }
 
 #[tokio::main]
@@ -81,6 +84,7 @@ async fn main() {
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
         Command::Workerpool(command) => commands::asset::run(confide_chain::AssetKind::Workerpool, command, &ctx).await,
         Command::Tee(command) => commands::tee::run(command, &ctx).await,
+        Command::Sms(command) => commands::sms::run(command, &ctx).await,
     };
     if let Err(error) = result {
         ctx.out.fail(&error);

@@ -34,6 +34,8 @@ pub enum DevError {
     PortBusy { port: u16 },
     #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
     AnvilNotReady { url: String, seconds: u64, log: PathBuf },
+    #[error("the {service} did not start; see its log at {log}")]
+    ServiceNotReady { service: &'static str, log: PathBuf },
     #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]
     NotRunning(PathBuf),
     #[error("{path}: {reason}")]
@@ -54,6 +56,7 @@ impl DevError {
             DevError::PortBusy { .. } => "PORT_BUSY",
             DevError::AnvilNotReady { .. } => "ANVIL_NOT_READY",
             DevError::NotRunning(_) => "STACK_NOT_RUNNING",
+            DevError::ServiceNotReady { .. } => "SERVICE_NOT_READY",
             DevError::Io { .. } => "IO_ERROR",
             DevError::Chain(e) => e.code(),
             DevError::Keystore(_) => "KEYSTORE_ERROR",

@@ -23,6 +23,10 @@ pub struct UpOptions {
     pub port: u16,
     /// Use this node instead of starting anvil.
     pub rpc_url: Option<String>,
+    /// The `confide` binary that runs the services (SMS); none are started without it.
+    pub services_binary: Option<PathBuf>,
+    /// Port of the SMS.
+    pub sms_port: u16,
 }
 
 impl Default for UpOptions {
@@ -30,8 +34,17 @@ impl Default for UpOptions {
         UpOptions {
             port: 8545,
             rpc_url: None,
+            services_binary: None,
+            sms_port: 13300,
         }
     }
+}
+
+/// A service `dev up` started: its process and URL.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    pub pid: u32,
+    pub url: String,
 }
 
 /// What `dev up` started and where, saved as `stack.json` in the data directory.
@@ -46,6 +59,9 @@ pub struct StackState {
     pub accounts: Vec<AccountEntry>,
     pub wallets_dir: PathBuf,
     pub chain_json: PathBuf,
+    /// The Secret Management Service, when started.
+    #[serde(default)]
+    pub sms: Option<ServiceEntry>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -154,8 +170,28 @@ impl DevStack {
         }
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
+
+        let running_sms = previous
+            .as_ref()
+            .and_then(|s| s.sms.clone())
+            .filter(|sms| is_alive(sms.pid));
+        let sms = match (&options.services_binary, running_sms) {
+            (_, Some(sms)) => {
+                progress(&format!("SMS already running at {} (pid {})", sms.url, sms.pid));
+                Some(sms)
+            }
+            (Some(binary), None) => {
+                let sms = self.start_sms(binary, options.sms_port, &rpc_url, &deployment).await?;
+                progress(&format!("SMS started at {} (pid {})", sms.url, sms.pid));
+                Some(sms)
+            }
+            (None, None) => None,
+        };
+
         let chain_json = self.data_dir.join("chain.json");
-        ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, chain_entry(&rpc_url, &deployment))?;
+        let mut entry = chain_entry(&rpc_url, &deployment);
+        entry.sms = sms.as_ref().map(|s| s.url.clone());
+        ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
         let state = StackState {
             chain_id: connection.chain_id,
@@ -165,9 +201,53 @@ impl DevStack {
             accounts,
             wallets_dir,
             chain_json,
+            sms,
         };
         write_json_atomically(&self.state_path(), &state)?;
         Ok(state)
+    }
+
+    /// Starts `confide sms serve` in the background, its data in `<data>/sms`.
+    async fn start_sms(
+        &self,
+        binary: &Path,
+        port: u16,
+        rpc_url: &str,
+        deployment: &Deployment,
+    ) -> Result<ServiceEntry, DevError> {
+        if !crate::anvil::port_is_free(port) {
+            return Err(DevError::PortBusy { port });
+        }
+        let log_path = self.data_dir.join("sms.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| DevError::io(&log_path, e))?;
+        let log_err = log.try_clone().map_err(|e| DevError::io(&log_path, e))?;
+        let mut command = std::process::Command::new(binary);
+        command
+            .args(["sms", "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(self.data_dir.join("sms"))
+            .args(["--rpc-url", rpc_url, "--hub", &deployment.hub.to_string()])
+            .env_remove("CONFIDE_CHAIN")
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().map_err(|e| DevError::io(binary, e))?;
+        let pid = child.id();
+        let started = std::time::Instant::now();
+        while crate::anvil::port_is_free(port) {
+            if !is_alive(pid) || started.elapsed() > Duration::from_secs(20) {
+                return Err(DevError::ServiceNotReady {
+                    service: "SMS",
+                    log: log_path,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Ok(ServiceEntry {
+            pid,
+            url: format!("http://127.0.0.1:{port}"),
+        })
     }
 
     pub async fn status(&self) -> Result<StackStatus, DevError> {
@@ -189,13 +269,17 @@ impl DevStack {
     /// Returns false when nothing was running.
     pub fn down(&self) -> Result<bool, DevError> {
         let mut state = self.read_state()?;
-        let Some(pid) = state.anvil_pid.filter(|pid| is_alive(*pid)) else {
-            return Ok(false);
-        };
-        terminate(pid, Duration::from_secs(15));
-        state.anvil_pid = None;
+        let mut stopped = false;
+        if let Some(sms) = state.sms.take().filter(|sms| is_alive(sms.pid)) {
+            terminate(sms.pid, Duration::from_secs(15));
+            stopped = true;
+        }
+        if let Some(pid) = state.anvil_pid.take().filter(|pid| is_alive(*pid)) {
+            terminate(pid, Duration::from_secs(15));
+            stopped = true;
+        }
         write_json_atomically(&self.state_path(), &state)?;
-        Ok(true)
+        Ok(stopped)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod messages;
 pub mod order;
 pub mod revert;
+pub mod sms;
 pub mod tag;
 
 pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, Domain};

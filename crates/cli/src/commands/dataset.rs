@@ -11,6 +11,7 @@ use confide_crypto::dataset::{DatasetKey, decrypt, encrypt};
 use serde_json::json;
 
 use super::asset::{self, AssetCommand};
+use super::secret;
 use crate::context::Context;
 use crate::output::{CliError, CliResult, Output};
 use crate::project::Project;
@@ -58,6 +59,19 @@ pub enum DatasetCommand {
     },
     /// Register the dataset of iexec.json on chain.
     Deploy,
+    /// Push the dataset's key to the SMS (write-once; `--rotate` replaces it by a new version).
+    PushSecret {
+        /// The dataset's address (default: deployed.json's).
+        address: Option<Address>,
+        /// The key file (default: .secrets/datasets/dataset.key).
+        #[arg(long)]
+        secret_path: Option<PathBuf>,
+        /// Replace the key already in the SMS, keeping the old version.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Check whether the dataset's key is in the SMS.
+    CheckSecret { address: Option<Address> },
     /// Show a dataset.
     Show {
         address_or_index: Option<String>,
@@ -119,6 +133,19 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
         DatasetCommand::Encrypt(args) => encrypt_folder(&args, CURRENT, ctx),
         DatasetCommand::Decrypt { file, key, output } => decrypt_file(&file, key, output, ctx),
         DatasetCommand::Deploy => asset::run(kind, AssetCommand::Deploy, ctx).await,
+        DatasetCommand::PushSecret {
+            address,
+            secret_path,
+            rotate,
+        } => {
+            let dataset = secret::dataset_address(ctx, address).await?;
+            let path = secret_path.unwrap_or_else(secret::default_dataset_key);
+            secret::push_dataset_secret(ctx, dataset, &path, rotate).await
+        }
+        DatasetCommand::CheckSecret { address } => {
+            let dataset = secret::dataset_address(ctx, address).await?;
+            secret::check_dataset_secret(ctx, dataset).await
+        }
         DatasetCommand::Show { address_or_index, user } => {
             asset::run(kind, AssetCommand::Show { address_or_index, user }, ctx).await
         }

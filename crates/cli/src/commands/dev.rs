@@ -33,6 +33,9 @@ pub enum DevCommand {
         /// Use this Ethereum node instead of starting anvil (PoCo is deployed there if missing).
         #[arg(long)]
         rpc_url: Option<String>,
+        /// Port of the SMS.
+        #[arg(long, default_value_t = 13300)]
+        sms_port: u16,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -48,9 +51,21 @@ pub enum DevCommand {
 
 pub async fn run(command: DevCommand, out: &Output) -> CliResult {
     match command {
-        DevCommand::Up { dir, port, rpc_url } => {
+        DevCommand::Up {
+            dir,
+            port,
+            rpc_url,
+            sms_port,
+        } => {
             let stack = dir.stack();
-            let state = stack.up(&UpOptions { port, rpc_url }, |step| out.step(step)).await?;
+            let services_binary = std::env::current_exe().ok();
+            let options = UpOptions {
+                port,
+                rpc_url,
+                services_binary,
+                sms_port,
+            };
+            let state = stack.up(&options, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
         }
         DevCommand::Status { dir } => {
@@ -88,6 +103,10 @@ fn describe(state: &StackState) -> String {
         format!("app registry {}", d.app_registry),
         format!("dataset reg. {}", d.dataset_registry),
         format!("pool reg.    {}", d.workerpool_registry),
+        format!(
+            "SMS          {}",
+            state.sms.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
+        ),
         format!("chain.json   {}", state.chain_json.display()),
         format!(
             "wallets      {} (password: {})",

@@ -4,5 +4,7 @@ pub mod dataset;
 pub mod dev;
 pub mod info;
 pub mod init;
+pub mod secret;
+pub mod sms;
 pub mod tee;
 pub mod wallet;

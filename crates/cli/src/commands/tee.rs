@@ -4,6 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::dataset::{EncryptArgs, TUTORIAL, create_folders, encrypt_folder};
+use super::secret;
 use crate::context::Context;
 use crate::output::CliResult;
 
@@ -13,6 +14,17 @@ pub enum TeeCommand {
     Init,
     /// Encrypt every file of tee/original-dataset (keys in .tee-secrets/dataset).
     EncryptDataset(EncryptArgs),
+    /// Push a dataset's key to the SMS (the tutorial's command).
+    PushSecret {
+        /// The dataset's address (default: deployed.json's).
+        #[arg(long)]
+        dataset: Option<confide_chain::Address>,
+        /// The key file (default: .tee-secrets/dataset/dataset.key).
+        #[arg(long)]
+        secret_path: Option<std::path::PathBuf>,
+    },
+    /// Check whether a dataset's key is in the SMS.
+    CheckSecret { dataset: Option<confide_chain::Address> },
 }
 
 pub async fn run(command: TeeCommand, ctx: &Context) -> CliResult {
@@ -26,5 +38,14 @@ pub async fn run(command: TeeCommand, ctx: &Context) -> CliResult {
             Ok(())
         }
         TeeCommand::EncryptDataset(args) => encrypt_folder(&args, TUTORIAL, ctx),
+        TeeCommand::PushSecret { dataset, secret_path } => {
+            let dataset = secret::dataset_address(ctx, dataset).await?;
+            let path = secret_path.unwrap_or_else(|| ".tee-secrets/dataset/dataset.key".into());
+            secret::push_dataset_secret(ctx, dataset, &path, false).await
+        }
+        TeeCommand::CheckSecret { dataset } => {
+            let dataset = secret::dataset_address(ctx, dataset).await?;
+            secret::check_dataset_secret(ctx, dataset).await
+        }
     }
 }

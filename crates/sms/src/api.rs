@@ -1,0 +1,368 @@
+//! The HTTP API, with iExec's SMS paths and status codes (`204` stored or present, `404`
+//! absent, `401` bad signature, `409` already exists, `413` too large) and JSON error
+//! bodies `{"error":{"code","message"}}`. Rotation (`PUT` with `?version=N`) is Confide's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use confide_chain::{Address, Poco};
+use confide_protocol::messages::recover_personal;
+use confide_protocol::sms as challenge;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::store::{SecretId, SecretKind, SecretStore};
+use crate::{MAX_SECRET_BYTES, SmsError};
+
+/// Presence checks name the newest version in this header (Confide's extension).
+pub const VERSION_HEADER: &str = "x-confide-secret-version";
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: SecretStore,
+    /// Read-only client: owners of datasets and apps are looked up on chain.
+    pub poco: Poco,
+    pub metrics: Metrics,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    pushed: AtomicU64,
+    rotated: AtomicU64,
+    refused: AtomicU64,
+    checked: AtomicU64,
+}
+
+impl IntoResponse for SmsError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SmsError::MissingSignature | SmsError::WrongSigner { .. } | SmsError::ReplayedSignature => {
+                StatusCode::UNAUTHORIZED
+            }
+            SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
+            SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
+            SmsError::Empty | SmsError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SmsError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SmsError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/secrets/web3",
+            get(not_allowed).head(head_web3).post(post_web3).put(rotate_web3),
+        )
+        .route(
+            "/secrets/web2",
+            get(not_allowed).head(head_web2).post(post_web2).put(put_web2),
+        )
+        .route(
+            "/apps/{app}/secrets",
+            get(not_allowed).head(head_app).post(post_app).put(rotate_app),
+        )
+        .route(
+            "/requesters/{requester}/secrets/{name}",
+            get(not_allowed)
+                .head(head_requester)
+                .post(post_requester)
+                .put(rotate_requester),
+        )
+        // A little above the limit, so oversized secrets get our 413 with a JSON body.
+        .layer(DefaultBodyLimit::max(MAX_SECRET_BYTES * 4))
+        .with_state(state)
+}
+
+/// Secret values are never served over HTTP: only an attested enclave receives them.
+async fn not_allowed() -> Response {
+    let body = json!({ "error": { "code": "NOT_READABLE", "message": "secret values are never readable: use HEAD to check presence" } });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    let m = &state.metrics;
+    format!(
+        "# TYPE sms_secrets_pushed_total counter\nsms_secrets_pushed_total {}\n\
+         # TYPE sms_secrets_rotated_total counter\nsms_secrets_rotated_total {}\n\
+         # TYPE sms_requests_refused_total counter\nsms_requests_refused_total {}\n\
+         # TYPE sms_secrets_checked_total counter\nsms_secrets_checked_total {}\n",
+        m.pushed.load(Ordering::Relaxed),
+        m.rotated.load(Ordering::Relaxed),
+        m.refused.load(Ordering::Relaxed),
+        m.checked.load(Ordering::Relaxed),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Web3Query {
+    secret_address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Web2Query {
+    owner_address: String,
+    secret_name: String,
+}
+
+#[derive(Deserialize)]
+struct RotateQuery {
+    version: u64,
+}
+
+fn address(text: &str) -> Result<Address, SmsError> {
+    text.parse()
+        .map_err(|_| SmsError::BadRequest(format!("`{text}` is not an address")))
+}
+
+fn secret_name(name: &str) -> Result<String, SmsError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(SmsError::BadRequest(
+            "secret names are 1 to 64 of A-Z a-z 0-9 _ -".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn web3_id(query: &Web3Query) -> Result<SecretId, SmsError> {
+    Ok(SecretId {
+        kind: SecretKind::Web3,
+        subject: address(&query.secret_address)?,
+        name: String::new(),
+    })
+}
+
+fn web2_id(query: &Web2Query) -> Result<SecretId, SmsError> {
+    // Reserved names such as `iexec-result-encryption-public-key` are plain names here.
+    Ok(SecretId {
+        kind: SecretKind::Web2,
+        subject: address(&query.owner_address)?,
+        name: query.secret_name.clone(),
+    })
+}
+
+fn app_id(app: &str) -> Result<SecretId, SmsError> {
+    Ok(SecretId {
+        kind: SecretKind::App,
+        subject: address(app)?,
+        name: "1".into(),
+    })
+}
+
+fn requester_id(requester: &str, name: &str) -> Result<SecretId, SmsError> {
+    Ok(SecretId {
+        kind: SecretKind::Requester,
+        subject: address(requester)?,
+        name: secret_name(name)?,
+    })
+}
+
+async fn head(state: &AppState, id: Result<SecretId, SmsError>) -> Response {
+    state.metrics.checked.fetch_add(1, Ordering::Relaxed);
+    let Ok(id) = id else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    match state.store.latest_version(&id).await {
+        // The version count is metadata an owner needs to sign a rotation; never the value.
+        Ok(Some(version)) => (StatusCode::NO_CONTENT, [(VERSION_HEADER, version.to_string())]).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn head_web3(State(s): State<Arc<AppState>>, Query(q): Query<Web3Query>) -> Response {
+    head(&s, web3_id(&q)).await
+}
+async fn head_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>) -> Response {
+    head(&s, web2_id(&q)).await
+}
+async fn head_app(State(s): State<Arc<AppState>>, Path(app): Path<String>) -> Response {
+    head(&s, app_id(&app)).await
+}
+async fn head_requester(State(s): State<Arc<AppState>>, Path((r, n)): Path<(String, String)>) -> Response {
+    head(&s, requester_id(&r, &n)).await
+}
+
+/// How a push writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Version 1 only (write-once, as upstream).
+    Create,
+    /// iExec's web2 update: the next version, signed with the push challenge.
+    Update,
+    /// Confide's rotation: the version named in the query, signed with the rotation challenge.
+    Rotate(u64),
+}
+
+async fn post_web3(State(s): State<Arc<AppState>>, Query(q): Query<Web3Query>, h: HeaderMap, body: Bytes) -> Response {
+    respond(&s, web3_id(&q), Write::Create, &h, &body).await
+}
+async fn rotate_web3(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<Web3Query>,
+    Query(r): Query<RotateQuery>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&s, web3_id(&q), Write::Rotate(r.version), &h, &body).await
+}
+async fn post_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>, h: HeaderMap, body: Bytes) -> Response {
+    respond(&s, web2_id(&q), Write::Create, &h, &body).await
+}
+async fn put_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>, h: HeaderMap, body: Bytes) -> Response {
+    respond(&s, web2_id(&q), Write::Update, &h, &body).await
+}
+async fn post_app(State(s): State<Arc<AppState>>, Path(app): Path<String>, h: HeaderMap, body: Bytes) -> Response {
+    respond(&s, app_id(&app), Write::Create, &h, &body).await
+}
+async fn rotate_app(
+    State(s): State<Arc<AppState>>,
+    Path(app): Path<String>,
+    Query(r): Query<RotateQuery>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&s, app_id(&app), Write::Rotate(r.version), &h, &body).await
+}
+async fn post_requester(
+    State(s): State<Arc<AppState>>,
+    Path((r, n)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&s, requester_id(&r, &n), Write::Create, &h, &body).await
+}
+async fn rotate_requester(
+    State(s): State<Arc<AppState>>,
+    Path((r, n)): Path<(String, String)>,
+    Query(q): Query<RotateQuery>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&s, requester_id(&r, &n), Write::Rotate(q.version), &h, &body).await
+}
+
+async fn respond(
+    state: &AppState,
+    id: Result<SecretId, SmsError>,
+    write: Write,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let id = match id {
+        Ok(id) => id,
+        Err(error) => return error.into_response(),
+    };
+    match push(state, &id, write, headers, body).await {
+        Ok((version, signer)) => {
+            let action = if matches!(write, Write::Create) {
+                "push"
+            } else {
+                "rotate"
+            };
+            state.store.audit(action, &id, version, Some(signer), "stored").await;
+            let counter = if matches!(write, Write::Create) {
+                &state.metrics.pushed
+            } else {
+                &state.metrics.rotated
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            match write {
+                Write::Rotate(_) => (StatusCode::OK, axum::Json(json!({ "version": version }))).into_response(),
+                _ => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
+        Err(error) => {
+            state.metrics.refused.fetch_add(1, Ordering::Relaxed);
+            state.store.audit("push", &id, 0, None, error.code()).await;
+            error.into_response()
+        }
+    }
+}
+
+/// Checks and stores one push; returns the version written and who signed.
+async fn push(
+    state: &AppState,
+    id: &SecretId,
+    write: Write,
+    headers: &HeaderMap,
+    value: &[u8],
+) -> Result<(u64, Address), SmsError> {
+    if value.is_empty() {
+        return Err(SmsError::Empty);
+    }
+    if value.len() > MAX_SECRET_BYTES {
+        return Err(SmsError::TooLarge { size: value.len() });
+    }
+    let signature_text = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or(SmsError::MissingSignature)?;
+    let signature = confide_chain::hex::decode(signature_text)
+        .ok()
+        .and_then(|bytes| confide_chain::Signature::try_from(bytes.as_slice()).ok())
+        .ok_or(SmsError::MissingSignature)?;
+
+    // Who may write: the on-chain owner for datasets and apps, the address itself otherwise.
+    let owner = match id.kind {
+        SecretKind::Web3 | SecretKind::App => state
+            .poco
+            .contract_owner(id.subject)
+            .await
+            .map_err(|e| SmsError::Chain(e.to_string()))?
+            .ok_or(SmsError::UnknownAddress(id.subject))?,
+        SecretKind::Web2 | SecretKind::Requester => id.subject,
+    };
+
+    let latest = state.store.latest_version(id).await?;
+    let (version, expected) = match write {
+        Write::Create => (1, push_challenge(id, value)),
+        Write::Update => (latest.map_or(1, |v| v + 1), push_challenge(id, value)),
+        Write::Rotate(asked) => {
+            let next = latest.ok_or(SmsError::NotFound)? + 1;
+            if asked != next {
+                return Err(SmsError::VersionMismatch { asked, next });
+            }
+            (next, challenge::rotation_challenge(id.subject, &id.name, next, value))
+        }
+    };
+    if write == Write::Create && latest.is_some() {
+        return Err(SmsError::AlreadyExists);
+    }
+    if recover_personal(expected, &signature) != Some(owner) {
+        return Err(SmsError::WrongSigner { owner });
+    }
+    state
+        .store
+        .insert(id, version, value, signature_text.trim_start_matches("0x"))
+        .await?;
+    Ok((version, owner))
+}
+
+fn push_challenge(id: &SecretId, value: &[u8]) -> confide_chain::B256 {
+    match id.kind {
+        SecretKind::Web3 => challenge::web3_secret_challenge(id.subject, value),
+        SecretKind::Web2 | SecretKind::Requester | SecretKind::App => {
+            challenge::named_secret_challenge(id.subject, &id.name, value)
+        }
+    }
+}

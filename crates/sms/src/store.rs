@@ -1,0 +1,310 @@
+//! Secrets at rest: SQLite (default) or Postgres through sqlx, every value sealed with
+//! AES-256-GCM under a master key kept in a 0600 file. The row's identity is the AEAD's
+//! associated data, so a sealed value moved to another row does not open.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use confide_chain::Address;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+use sqlx::Row;
+use zeroize::Zeroizing;
+
+use crate::SmsError;
+
+/// The four kinds of secrets iExec's SMS keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretKind {
+    /// A dataset key; the subject is the dataset, its owner pushes it.
+    Web3,
+    /// A named secret of an address (the beneficiary's result key is one).
+    Web2,
+    /// The app developer's secret; the subject is the app.
+    App,
+    /// A named secret of a requester.
+    Requester,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::Web3 => "web3",
+            SecretKind::Web2 => "web2",
+            SecretKind::App => "app",
+            SecretKind::Requester => "requester",
+        }
+    }
+}
+
+/// Which secret: kind, subject address and name (empty for web3, `"1"` for apps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretId {
+    pub kind: SecretKind,
+    pub subject: Address,
+    pub name: String,
+}
+
+impl SecretId {
+    fn subject_text(&self) -> String {
+        self.subject.to_string().to_lowercase()
+    }
+
+    /// Binds a sealed value to its row.
+    fn associated_data(&self, version: u64) -> Vec<u8> {
+        format!("{}|{}|{}|{version}", self.kind.as_str(), self.subject_text(), self.name).into_bytes()
+    }
+}
+
+struct MasterKey {
+    cipher: Aes256Gcm,
+    id: String,
+}
+
+impl MasterKey {
+    /// Reads the key file, or creates it (32 random bytes, mode 0600) on first start.
+    fn load_or_create(path: &Path) -> Result<MasterKey, SmsError> {
+        let storage = |e: std::io::Error| SmsError::Storage(format!("master key {}: {e}", path.display()));
+        let key = if path.exists() {
+            Zeroizing::new(std::fs::read(path).map_err(storage)?)
+        } else {
+            let mut key = Zeroizing::new(vec![0u8; 32]);
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(storage)?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(storage)?;
+            file.write_all(&key).and_then(|()| file.sync_all()).map_err(storage)?;
+            key
+        };
+        if key.len() != 32 {
+            return Err(SmsError::Storage(format!(
+                "master key {} must hold 32 bytes",
+                path.display()
+            )));
+        }
+        let id = alloy_hex(&Sha256::digest(key.as_slice())[..8]);
+        let cipher = Aes256Gcm::new_from_slice(&key).expect("32-byte key");
+        Ok(MasterKey { cipher, id })
+    }
+}
+
+fn alloy_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn storage(error: sqlx::Error) -> SmsError {
+    SmsError::Storage(error.to_string())
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub action: String,
+    pub kind: String,
+    pub subject: String,
+    pub name: String,
+    pub version: i64,
+    pub actor: String,
+    pub outcome: String,
+}
+
+pub struct SecretStore {
+    pool: AnyPool,
+    master: MasterKey,
+}
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS secrets (
+        kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL,
+        key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, created_ms BIGINT NOT NULL,
+        PRIMARY KEY (kind, subject, name, version))",
+    "CREATE TABLE IF NOT EXISTS used_signatures (signature TEXT PRIMARY KEY, used_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit (
+        at_ms BIGINT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+        name TEXT NOT NULL, version BIGINT NOT NULL, actor TEXT NOT NULL, outcome TEXT NOT NULL)",
+];
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl SecretStore {
+    /// Opens (creating if needed) the database at `database_url` (`sqlite://…` or
+    /// `postgres://…`) with the master key at `master_key_path`.
+    pub async fn open(database_url: &str, master_key_path: &Path) -> Result<SecretStore, SmsError> {
+        sqlx::any::install_default_drivers();
+        let master = MasterKey::load_or_create(master_key_path)?;
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(database_url)
+            .await
+            .map_err(storage)?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
+        }
+        Ok(SecretStore { pool, master })
+    }
+
+    /// The newest version of a secret, if any.
+    pub async fn latest_version(&self, id: &SecretId) -> Result<Option<u64>, SmsError> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM secrets WHERE kind = $1 AND subject = $2 AND name = $3")
+            .bind(id.kind.as_str())
+            .bind(id.subject_text())
+            .bind(&id.name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?;
+        let version: Option<i64> = row.try_get("v").map_err(storage)?;
+        Ok(version.map(|v| v as u64))
+    }
+
+    /// Stores `value` as `version` of the secret and burns `signature`, atomically: a
+    /// version that exists is refused ([`SmsError::AlreadyExists`]), and so is a signature
+    /// used before ([`SmsError::ReplayedSignature`]); nothing is stored then.
+    pub async fn insert(&self, id: &SecretId, version: u64, value: &[u8], signature: &str) -> Result<(), SmsError> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = id.associated_data(version);
+        let sealed = self
+            .master
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad: &aad })
+            .map_err(|_| SmsError::Storage("sealing failed".into()))?;
+        let mut tx = self.pool.begin().await.map_err(storage)?;
+        let inserted = sqlx::query(
+            "INSERT INTO secrets (kind, subject, name, version, key_id, nonce, sealed, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.kind.as_str())
+        .bind(id.subject_text())
+        .bind(&id.name)
+        .bind(version as i64)
+        .bind(&self.master.id)
+        .bind(BASE64.encode(nonce))
+        .bind(BASE64.encode(&sealed))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?;
+        if inserted.rows_affected() == 0 {
+            return Err(SmsError::AlreadyExists);
+        }
+        let fresh =
+            sqlx::query("INSERT INTO used_signatures (signature, used_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(signature.to_lowercase())
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+        if fresh.rows_affected() == 0 {
+            return Err(SmsError::ReplayedSignature);
+        }
+        tx.commit().await.map_err(storage)
+    }
+
+    /// The newest version and its value, opened. For the attested enclave only.
+    pub async fn read_latest(&self, id: &SecretId) -> Result<Option<(u64, Zeroizing<Vec<u8>>)>, SmsError> {
+        let row = sqlx::query(
+            "SELECT version, key_id, nonce, sealed FROM secrets WHERE kind = $1 AND subject = $2 AND name = $3
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(id.kind.as_str())
+        .bind(id.subject_text())
+        .bind(&id.name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        let Some(row) = row else { return Ok(None) };
+        let version: i64 = row.try_get("version").map_err(storage)?;
+        let key_id: String = row.try_get("key_id").map_err(storage)?;
+        if key_id != self.master.id {
+            return Err(SmsError::Storage(format!(
+                "sealed under master key {key_id}, which this SMS does not hold"
+            )));
+        }
+        let decode = |column: &str| -> Result<Vec<u8>, SmsError> {
+            let text: String = row.try_get(column).map_err(storage)?;
+            BASE64
+                .decode(text)
+                .map_err(|_| SmsError::Storage("corrupt sealed value".into()))
+        };
+        let (nonce, sealed) = (decode("nonce")?, decode("sealed")?);
+        let nonce: [u8; 12] = nonce
+            .try_into()
+            .map_err(|_| SmsError::Storage("corrupt nonce".into()))?;
+        let aad = id.associated_data(version as u64);
+        let value = self
+            .master
+            .cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SmsError::Storage("a sealed value failed its integrity check".into()))?;
+        Ok(Some((version as u64, Zeroizing::new(value))))
+    }
+
+    /// Appends to the audit log. Values never go there.
+    pub async fn audit(&self, action: &str, id: &SecretId, version: u64, actor: Option<Address>, outcome: &str) {
+        let result = sqlx::query(
+            "INSERT INTO audit (at_ms, action, kind, subject, name, version, actor, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(now_ms())
+        .bind(action)
+        .bind(id.kind.as_str())
+        .bind(id.subject_text())
+        .bind(&id.name)
+        .bind(version as i64)
+        .bind(actor.map(|a| a.to_string().to_lowercase()).unwrap_or_default())
+        .bind(outcome)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "audit log write failed");
+        }
+    }
+
+    pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, SmsError> {
+        let rows =
+            sqlx::query("SELECT at_ms, action, kind, subject, name, version, actor, outcome FROM audit ORDER BY at_ms")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    at_ms: row.try_get("at_ms").map_err(storage)?,
+                    action: row.try_get("action").map_err(storage)?,
+                    kind: row.try_get("kind").map_err(storage)?,
+                    subject: row.try_get("subject").map_err(storage)?,
+                    name: row.try_get("name").map_err(storage)?,
+                    version: row.try_get("version").map_err(storage)?,
+                    actor: row.try_get("actor").map_err(storage)?,
+                    outcome: row.try_get("outcome").map_err(storage)?,
+                })
+            })
+            .collect()
+    }
+}
