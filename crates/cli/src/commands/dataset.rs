@@ -123,10 +123,9 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
         DatasetCommand::Init { encrypted } => {
             let folders = move || {
                 if encrypted {
-                    create_folders(&CURRENT, false)
-                } else {
-                    Ok(())
+                    create_folders(&CURRENT, false)?;
                 }
+                fill_checksum_from_encrypted(ctx)
             };
             asset::init(kind, ctx, Some(&folders))
         }
@@ -284,6 +283,34 @@ pub fn encrypt_folder(args: &EncryptArgs, layout: Layout, ctx: &Context) -> CliR
         ),
         json!({ "encryptedFiles": results, "checksum": checksum }),
     );
+    Ok(())
+}
+
+/// When a dataset was encrypted before `dataset init` (the tutorial's order), the newest
+/// encrypted file's checksum goes into the new template, so the user only sets the URL.
+fn fill_checksum_from_encrypted(ctx: &Context) -> Result<(), CliError> {
+    let newest = asset::ENCRYPTED_DIRS
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "enc") && path.is_file())
+        .max_by_key(|path| path.metadata().and_then(|m| m.modified()).ok());
+    let Some(path) = newest else { return Ok(()) };
+    let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+    let checksum = confide_crypto::dataset::checksum(BufReader::new(file))
+        .map_err(|e| CliError::new("UNREADABLE_FILE", format!("{}: {e}", path.display())))?
+        .to_string();
+    Project::current().update_iexec_json(|json| {
+        if let Some(dataset) = json.get_mut("dataset").and_then(|d| d.as_object_mut()) {
+            dataset.insert("checksum".into(), json!(checksum));
+        }
+    })?;
+    ctx.out.step(&format!(
+        "dataset.checksum set to {checksum}, the sha256 of {}",
+        path.display()
+    ));
     Ok(())
 }
 
