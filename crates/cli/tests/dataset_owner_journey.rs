@@ -1,0 +1,270 @@
+//! The seed tutorial's steps, one by one, with `confide` in place of `iexec`, against
+//! `confide dev up`: tee init, copy a file in, tee encrypt-dataset, dataset init, edit
+//! iexec.json, dataset deploy, tee push-secret, dataset check-secret. Then what a careful
+//! owner and an attacker would try next.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const SOMEONE_ELSE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+
+fn free_port() -> String {
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
+struct Journey {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    project: PathBuf,
+}
+
+impl Journey {
+    fn start() -> Journey {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("dev");
+        let project = dir.path().join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        let journey = Journey {
+            _dir: dir,
+            data,
+            project,
+        };
+        let up = journey.run_as(
+            DATASET_OWNER,
+            &["dev", "up", "--port", &free_port(), "--sms-port", &free_port()],
+        );
+        assert!(up.status.success(), "dev up: {}", String::from_utf8_lossy(&up.stderr));
+        journey
+    }
+
+    fn run_as(&self, wallet: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_confide"))
+            .args(args)
+            .current_dir(&self.project)
+            .env("CONFIDE_DEV_DIR", &self.data)
+            .env("CONFIDE_KEYSTORE_DIR", self.data.join("wallets"))
+            .env("CONFIDE_WALLET_ADDRESS", wallet)
+            .env("CONFIDE_WALLET_PASSWORD", "confide-dev")
+            .env_remove("CONFIDE_SMS_URL")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs as the dataset owner and requires success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run_as(DATASET_OWNER, args);
+        assert!(
+            output.status.success(),
+            "confide {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Runs with --raw and returns the error code of a failure.
+    fn error_code(&self, wallet: &str, args: &[&str]) -> String {
+        let mut with_raw = args.to_vec();
+        with_raw.push("--raw");
+        let output = self.run_as(wallet, &with_raw);
+        assert_eq!(output.status.code(), Some(1), "confide {args:?} should fail");
+        let json: Value = serde_json::from_slice(&output.stdout).expect("--raw JSON");
+        json["error"]["code"].as_str().unwrap().to_owned()
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.project.join(relative)
+    }
+}
+
+impl Drop for Journey {
+    fn drop(&mut self) {
+        let _ = self.run_as(DATASET_OWNER, &["dev", "down"]);
+    }
+}
+
+fn edit_iexec_json(project: &Path, edit: impl FnOnce(&mut Value)) {
+    let path = project.join("iexec.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut json);
+    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}
+
+#[test]
+fn the_tutorial_runs_step_by_step() {
+    let j = Journey::start();
+    j.ok(&["init"]);
+    assert!(j.ok(&["tee", "init"]).contains("created TEE folders tree structure"));
+    for dir in [
+        "tee/original-dataset",
+        "tee/encrypted-dataset",
+        ".tee-secrets/dataset",
+        ".tee-secrets/beneficiary",
+    ] {
+        assert!(j.path(dir).is_dir(), "{dir}");
+    }
+
+    // Encrypting an empty folder says what to do.
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["tee", "encrypt-dataset"]),
+        "NO_ORIGINAL_DATASET"
+    );
+
+    let plaintext = "city,temperature\nParis,21\nLyon,24\n";
+    std::fs::write(j.path("tee/original-dataset/weather.csv"), plaintext).unwrap();
+    let scone = j.run_as(DATASET_OWNER, &["tee", "encrypt-dataset", "--algorithm", "scone"]);
+    assert!(scone.status.success());
+    assert!(String::from_utf8_lossy(&scone.stderr).contains("SCONE's file-system shield is proprietary"));
+    let encrypted = std::fs::read(j.path("tee/encrypted-dataset/weather.csv.enc")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&encrypted).contains("Paris"),
+        "ciphertext only"
+    );
+    let key_file = j.path(".tee-secrets/dataset/weather.csv.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "keys are private"
+    );
+    // Encrypting again would lose the key in use: refused without --force.
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["tee", "encrypt-dataset"]),
+        "ALREADY_ENCRYPTED"
+    );
+
+    // The owner can check the round trip.
+    j.ok(&[
+        "dataset",
+        "decrypt",
+        "tee/encrypted-dataset/weather.csv.enc",
+        "--output",
+        "check.csv",
+    ]);
+    assert_eq!(std::fs::read_to_string(j.path("check.csv")).unwrap(), plaintext);
+
+    j.ok(&["dataset", "init"]);
+    // A wrong checksum is refused while the file is at hand.
+    edit_iexec_json(&j.project, |json| {
+        json["dataset"]["name"] = "weather".into();
+        json["dataset"]["multiaddr"] = "https://example.org/weather.csv.enc".into();
+    });
+    let good_checksum = {
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(j.path("iexec.json")).unwrap()).unwrap();
+        json["dataset"]["checksum"].as_str().unwrap().to_owned()
+    };
+    edit_iexec_json(&j.project, |json| {
+        json["dataset"]["checksum"] = format!("0x{}", "00".repeat(32)).into()
+    });
+    assert_eq!(j.error_code(DATASET_OWNER, &["dataset", "deploy"]), "CHECKSUM_MISMATCH");
+    edit_iexec_json(&j.project, |json| {
+        json["dataset"]["checksum"] = good_checksum.clone().into()
+    });
+
+    let deployed = j.ok(&["dataset", "deploy"]);
+    assert!(deployed.contains("Deployed new dataset at address 0x"), "{deployed}");
+    let shown: Value = serde_json::from_str(&j.ok(&["dataset", "show", "--raw"])).unwrap();
+    assert_eq!(
+        shown["dataset"]["checksum"].as_str().unwrap().to_lowercase(),
+        good_checksum.to_lowercase()
+    );
+    let dataset = shown["dataset"]["address"].as_str().unwrap().to_owned();
+
+    // Before the push the SMS has nothing; someone else cannot push for this dataset.
+    assert!(j.ok(&["dataset", "check-secret"]).contains("no secret"));
+    assert_eq!(
+        j.error_code(SOMEONE_ELSE, &["tee", "push-secret", "--dataset", &dataset]),
+        "NOT_OWNER"
+    );
+
+    let pushed = j.ok(&[
+        "tee",
+        "push-secret",
+        "--dataset",
+        &dataset,
+        "--secret-path",
+        ".tee-secrets/dataset/weather.csv.key",
+    ]);
+    assert!(pushed.contains("pushed the key"), "{pushed}");
+    let checked: Value = serde_json::from_str(&j.ok(&["dataset", "check-secret", &dataset, "--raw"])).unwrap();
+    assert_eq!(checked["isSecretSet"], true);
+
+    // Write-once, as upstream; rotation is explicit and keeps versions.
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["tee", "push-secret", "--dataset", &dataset]),
+        "SECRET_EXISTS"
+    );
+    let rotated: Value =
+        serde_json::from_str(&j.ok(&["dataset", "push-secret", &dataset, "--rotate", "--raw"])).unwrap();
+    assert_eq!(rotated["version"], 2);
+
+    // The SMS keeps no value in clear.
+    let db = std::fs::read(j.data.join("sms/sms.db")).unwrap();
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&db).contains(key.trim()),
+        "the key is not stored in clear"
+    );
+    let master = std::fs::metadata(j.data.join("sms/master.key")).unwrap();
+    assert_eq!(master.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn wallets_are_keystores_and_bad_passwords_are_refused() {
+    let j = Journey::start();
+    let keystore = j.project.join("keystore");
+    let keystore = keystore.to_str().unwrap();
+    let created: Value =
+        serde_json::from_str(&j.ok(&["wallet", "create", "--keystoredir", keystore, "--raw"])).unwrap();
+    let address = created["address"].as_str().unwrap().to_owned();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(created["fileName"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(file["version"], 3);
+    assert_eq!(file["crypto"]["kdf"], "scrypt");
+
+    let code = {
+        let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+            .args([
+                "account",
+                "deposit",
+                "1",
+                "--keystoredir",
+                keystore,
+                "--wallet-address",
+                &address,
+                "--password",
+                "wrong",
+                "--raw",
+            ])
+            .current_dir(&j.project)
+            .env("CONFIDE_DEV_DIR", &j.data)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["error"]["code"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(code, "WRONG_PASSWORD");
+
+    // The dev owner deposits and withdraws through the escrow.
+    j.ok(&["account", "deposit", "5 RLC"]);
+    j.ok(&["account", "withdraw", "2 RLC"]);
+    let account: Value = serde_json::from_str(&j.ok(&["account", "show", "--raw"])).unwrap();
+    assert_eq!(account["balance"]["stake"], "3000000000");
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["account", "withdraw", "1000 RLC"]),
+        "INSUFFICIENT_FUNDS"
+    );
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["account", "deposit", "1.5 ETH"]),
+        "INVALID_AMOUNT"
+    );
+}
