@@ -22,7 +22,7 @@ fn main() {
         let stack = DevStack::new(dir.path());
         let options = UpOptions {
             port: free_port(),
-            rpc_url: None,
+            ..UpOptions::default()
         };
         let started = Instant::now();
         runtime.block_on(stack.up(&options, |_| {})).expect("fresh up");

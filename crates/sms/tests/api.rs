@@ -1,0 +1,257 @@
+//! The SMS over real HTTP on loopback, with owners read from a real PoCo on anvil.
+
+use std::sync::Arc;
+
+use confide_chain::{Address, B256, Connection, Poco, PrivateKeySigner};
+use confide_devstack::DEV_ACCOUNTS;
+use confide_protocol::messages::sign_personal;
+use confide_protocol::sms as challenge;
+use confide_sms::store::{SecretId, SecretKind};
+use confide_sms::{AppState, SecretStore, router};
+
+fn signer(role: &str) -> PrivateKeySigner {
+    DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
+}
+
+fn auth(signer: &PrivateKeySigner, hash: B256) -> String {
+    format!(
+        "0x{}",
+        confide_chain::hex::encode(sign_personal(signer, hash).unwrap().as_bytes())
+    )
+}
+
+struct Sms {
+    url: String,
+    state: Arc<AppState>,
+    dataset: Address,
+    _node: confide_devstack::AnvilNode,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Sms {
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let owner = Poco::new(
+        Connection::connect(&node.url, Some(signer("dataset-owner")))
+            .await
+            .unwrap(),
+        deployment.hub,
+    )
+    .await
+    .unwrap();
+    let dataset = owner
+        .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(1))
+        .await
+        .unwrap();
+    let poco = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("sms.db").display());
+    let store = SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap();
+    let state = Arc::new(AppState {
+        store,
+        poco,
+        metrics: Default::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, router(state.clone())).into_future());
+    Sms {
+        url,
+        state,
+        dataset,
+        _node: node,
+        _dir: dir,
+    }
+}
+
+async fn post(url: &str, authorization: Option<&str>, body: &str) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let mut request = client.post(url).body(body.to_owned());
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let code = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, code)
+}
+
+async fn head(url: &str) -> u16 {
+    reqwest::Client::new().head(url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn dataset_keys_only_from_the_on_chain_owner_once_and_sealed() {
+    let sms = start().await;
+    let path = format!("{}/secrets/web3?secretAddress={}", sms.url, sms.dataset);
+    let key = "c2VjcmV0LWtleS1iYXNlNjQ=";
+    assert_eq!(head(&path).await, 404);
+
+    // Bad input, each refused with its code and nothing stored.
+    assert_eq!(post(&path, None, key).await, (401, "MISSING_SIGNATURE".into()));
+    let intruder = auth(
+        &signer("requester"),
+        challenge::web3_secret_challenge(sms.dataset, key.as_bytes()),
+    );
+    assert_eq!(post(&path, Some(&intruder), key).await, (401, "WRONG_SIGNER".into()));
+    let other_value = auth(
+        &signer("dataset-owner"),
+        challenge::web3_secret_challenge(sms.dataset, b"other"),
+    );
+    assert_eq!(post(&path, Some(&other_value), key).await, (401, "WRONG_SIGNER".into()));
+    let other_address = Address::repeat_byte(9);
+    let for_other = auth(
+        &signer("dataset-owner"),
+        challenge::web3_secret_challenge(other_address, key.as_bytes()),
+    );
+    assert_eq!(post(&path, Some(&for_other), key).await, (401, "WRONG_SIGNER".into()));
+    let big = "x".repeat(4097);
+    let big_auth = auth(
+        &signer("dataset-owner"),
+        challenge::web3_secret_challenge(sms.dataset, big.as_bytes()),
+    );
+    assert_eq!(
+        post(&path, Some(&big_auth), &big).await,
+        (413, "SECRET_TOO_LARGE".into())
+    );
+    let unknown = format!("{}/secrets/web3?secretAddress={other_address}", sms.url);
+    assert_eq!(
+        post(&unknown, Some(&for_other), key).await,
+        (404, "UNKNOWN_ADDRESS".into())
+    );
+    assert_eq!(
+        post(&path, Some("0xnothex"), key).await,
+        (401, "MISSING_SIGNATURE".into())
+    );
+    assert_eq!(head(&path).await, 404, "nothing was stored");
+
+    // The owner's push, then write-once.
+    let good = auth(
+        &signer("dataset-owner"),
+        challenge::web3_secret_challenge(sms.dataset, key.as_bytes()),
+    );
+    assert_eq!(post(&path, Some(&good), key).await.0, 204);
+    assert_eq!(head(&path).await, 204);
+    assert_eq!(post(&path, Some(&good), key).await, (409, "SECRET_EXISTS".into()));
+
+    // Values are never served, and are sealed under the master key.
+    let get = reqwest::get(&path).await.unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+    let id = SecretId {
+        kind: SecretKind::Web3,
+        subject: sms.dataset,
+        name: String::new(),
+    };
+    let (version, value) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
+    assert_eq!((version, value.as_slice()), (1, key.as_bytes()));
+
+    // Rotation: signed for the next version; a replay of that signature is refused.
+    let rotation = auth(
+        &signer("dataset-owner"),
+        challenge::rotation_challenge(sms.dataset, "", 2, b"new-key"),
+    );
+    let client = reqwest::Client::new();
+    let put = |version: u64| {
+        client
+            .put(format!("{path}&version={version}"))
+            .header("Authorization", rotation.clone())
+            .body("new-key")
+            .send()
+    };
+    assert_eq!(
+        put(3).await.unwrap().status().as_u16(),
+        409,
+        "version must be the next one"
+    );
+    assert_eq!(put(2).await.unwrap().status().as_u16(), 200);
+    let replay = put(3).await.unwrap();
+    assert_eq!(
+        replay.status().as_u16(),
+        401,
+        "a rotation signature is good for one version only"
+    );
+    let (version, value) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
+    assert_eq!((version, value.as_slice()), (2, &b"new-key"[..]));
+
+    // The audit log names actions and actors, never values.
+    let log = sms.state.store.audit_log().await.unwrap();
+    assert!(log.iter().any(|e| e.action == "push" && e.outcome == "stored"));
+    assert!(log.iter().any(|e| e.action == "rotate" && e.version == 2));
+    assert!(log.iter().any(|e| e.outcome == "WRONG_SIGNER"));
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(key) && !text.contains("new-key"));
+}
+
+#[tokio::test]
+async fn named_secrets_follow_iexecs_paths_and_signatures() {
+    let sms = start().await;
+    let requester = signer("requester");
+    let me = requester.address();
+
+    // web2: the beneficiary's result key, updatable with PUT as upstream.
+    let name = "iexec-result-encryption-public-key";
+    let web2 = format!("{}/secrets/web2?ownerAddress={me}&secretName={name}", sms.url);
+    let first = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-1"));
+    assert_eq!(post(&web2, Some(&first), "pem-1").await.0, 204);
+    assert_eq!(head(&web2).await, 204);
+    let update = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-2"));
+    let put = reqwest::Client::new()
+        .put(&web2)
+        .header("Authorization", update.clone())
+        .body("pem-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 204);
+    // Replaying the first signature to roll the key back is refused.
+    let replay = reqwest::Client::new()
+        .put(&web2)
+        .header("Authorization", first)
+        .body("pem-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 401);
+
+    // Requester secrets: names are checked, each is write-once.
+    let path = format!("{}/requesters/{me}/secrets/api_token", sms.url);
+    let signed = auth(&requester, challenge::named_secret_challenge(me, "api_token", b"t0ken"));
+    assert_eq!(post(&path, Some(&signed), "t0ken").await.0, 204);
+    assert_eq!(post(&path, Some(&signed), "t0ken").await, (409, "SECRET_EXISTS".into()));
+    let bad_name = format!("{}/requesters/{me}/secrets/bad%20name", sms.url);
+    assert_eq!(
+        post(&bad_name, Some(&signed), "t0ken").await,
+        (400, "BAD_REQUEST".into())
+    );
+
+    // App developer secret: only the app's on-chain owner.
+    let hub = sms.state.poco.deployment.hub;
+    let developer = Poco::new(
+        Connection::connect(&sms.state.poco.connection.url, Some(signer("app-developer")))
+            .await
+            .unwrap(),
+        hub,
+    )
+    .await
+    .unwrap();
+    let app = developer
+        .create_app("a", "WASM", b"https://example.org/a.wasm", B256::repeat_byte(2), b"")
+        .await
+        .unwrap();
+    let app_path = format!("{}/apps/{app}/secrets", sms.url);
+    let by_requester = auth(&requester, challenge::named_secret_challenge(app, "1", b"dev-secret"));
+    assert_eq!(
+        post(&app_path, Some(&by_requester), "dev-secret").await,
+        (401, "WRONG_SIGNER".into())
+    );
+    let by_owner = auth(
+        &signer("app-developer"),
+        challenge::named_secret_challenge(app, "1", b"dev-secret"),
+    );
+    assert_eq!(post(&app_path, Some(&by_owner), "dev-secret").await.0, 204);
+}
