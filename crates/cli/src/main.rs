@@ -49,9 +49,9 @@ enum Command {
     /// Move RLC in and out of the PoCo escrow account.
     #[command(subcommand)]
     Account(commands::account::AccountCommand),
-    /// Register and inspect apps.
+    /// Register and inspect apps; the app developer's secret.
     #[command(subcommand)]
-    App(commands::asset::AssetCommand),
+    App(commands::app::AppCommand),
     /// Encrypt, register and inspect datasets.
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
@@ -61,9 +61,18 @@ enum Command {
     /// The tutorial's TEE commands: folder tree, dataset encryption, pushing the key.
     #[command(subcommand)]
     Tee(commands::tee::TeeCommand),
+    /// Requester secrets in the SMS.
+    #[command(subcommand)]
+    Requester(commands::requester::RequesterCommand),
+    /// The beneficiary's result encryption keys.
+    #[command(subcommand)]
+    Result(commands::result::ResultCommand),
     /// The Secret Management Service.
     #[command(subcommand)]
     Sms(commands::sms::SmsCommand),
+    /// The content store that hosts encrypted datasets.
+    #[command(subcommand)]
+    Store(commands::store::StoreCommand),
 }
 
 #[tokio::main]
@@ -80,11 +89,14 @@ async fn main() {
         Command::Init(args) => commands::init::run(args, &ctx),
         Command::Wallet(command) => commands::wallet::run(command, &ctx).await,
         Command::Account(command) => commands::account::run(command, &ctx).await,
-        Command::App(command) => commands::asset::run(confide_chain::AssetKind::App, command, &ctx).await,
+        Command::App(command) => commands::app::run(command, &ctx).await,
+        Command::Requester(command) => commands::requester::run(command, &ctx).await,
+        Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
         Command::Workerpool(command) => commands::asset::run(confide_chain::AssetKind::Workerpool, command, &ctx).await,
         Command::Tee(command) => commands::tee::run(command, &ctx).await,
         Command::Sms(command) => commands::sms::run(command, &ctx).await,
+        Command::Store(command) => commands::store::run(command, &ctx).await,
     };
     if let Err(error) = result {
         ctx.out.fail(&error);

@@ -40,7 +40,16 @@ impl Journey {
         };
         let up = journey.run_as(
             DATASET_OWNER,
-            &["dev", "up", "--port", &free_port(), "--sms-port", &free_port()],
+            &[
+                "dev",
+                "up",
+                "--port",
+                &free_port(),
+                "--sms-port",
+                &free_port(),
+                "--store-port",
+                &free_port(),
+            ],
         );
         assert!(up.status.success(), "dev up: {}", String::from_utf8_lossy(&up.stderr));
         journey
@@ -55,6 +64,7 @@ impl Journey {
             .env("CONFIDE_WALLET_ADDRESS", wallet)
             .env("CONFIDE_WALLET_PASSWORD", "confide-dev")
             .env_remove("CONFIDE_SMS_URL")
+            .env_remove("CONFIDE_STORE_URL")
             .output()
             .unwrap()
     }
@@ -90,6 +100,23 @@ impl Drop for Journey {
     fn drop(&mut self) {
         let _ = self.run_as(DATASET_OWNER, &["dev", "down"]);
     }
+}
+
+/// A plain, unauthenticated HTTP/1.0 GET, as `wget` does in the tutorial; returns the body.
+fn reqwest_get(url: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("headers end");
+    assert!(
+        response.starts_with(b"HTTP/1.0 200") || response.starts_with(b"HTTP/1.1 200"),
+        "GET {url}"
+    );
+    response[split + 4..].to_vec()
 }
 
 fn edit_iexec_json(project: &Path, edit: impl FnOnce(&mut Value)) {
@@ -153,10 +180,16 @@ fn the_tutorial_runs_step_by_step() {
     assert_eq!(std::fs::read_to_string(j.path("check.csv")).unwrap(), plaintext);
 
     j.ok(&["dataset", "init"]);
+    // The tutorial uploads the ciphertext to a public server: the stack's content store.
+    let uploaded: Value =
+        serde_json::from_str(&j.ok(&["dataset", "upload", "tee/encrypted-dataset/weather.csv.enc", "--raw"])).unwrap();
+    let url = uploaded["url"].as_str().unwrap().to_owned();
+    let served = reqwest_get(&url);
+    assert_eq!(served, encrypted, "anyone downloads the ciphertext, byte for byte");
     // A wrong checksum is refused while the file is at hand.
     edit_iexec_json(&j.project, |json| {
         json["dataset"]["name"] = "weather".into();
-        json["dataset"]["multiaddr"] = "https://example.org/weather.csv.enc".into();
+        assert_eq!(json["dataset"]["multiaddr"], url.as_str(), "upload wrote the multiaddr");
     });
     let good_checksum = {
         let json: Value = serde_json::from_str(&std::fs::read_to_string(j.path("iexec.json")).unwrap()).unwrap();

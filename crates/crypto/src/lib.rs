@@ -6,3 +6,4 @@
 mod cbc_ni;
 pub mod dataset;
 pub mod keystore;
+pub mod result_keys;

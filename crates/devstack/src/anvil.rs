@@ -46,7 +46,10 @@ impl AnvilNode {
     /// Starts anvil and waits until it answers JSON-RPC.
     pub async fn start(options: AnvilOptions<'_>) -> Result<AnvilNode, DevError> {
         if !port_is_free(options.port) {
-            return Err(DevError::PortBusy { port: options.port });
+            return Err(DevError::PortBusy {
+                port: options.port,
+                flag: "--port",
+            });
         }
         if !options.binary.exists() {
             return Err(DevError::AnvilMissing(options.binary.to_owned()));

@@ -30,8 +30,8 @@ pub enum DevError {
     Integrity { package: String, actual: String },
     #[error("anvil not found at {0}: run `confide dev up` with npm available, or set CONFIDE_ANVIL to an anvil binary")]
     AnvilMissing(PathBuf),
-    #[error("port {port} is busy on 127.0.0.1: stop what uses it or pass --port with a free port")]
-    PortBusy { port: u16 },
+    #[error("port {port} is busy on 127.0.0.1: stop what uses it or pass {flag} with a free port")]
+    PortBusy { port: u16, flag: &'static str },
     #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
     AnvilNotReady { url: String, seconds: u64, log: PathBuf },
     #[error("the {service} did not start; see its log at {log}")]

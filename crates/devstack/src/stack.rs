@@ -27,6 +27,8 @@ pub struct UpOptions {
     pub services_binary: Option<PathBuf>,
     /// Port of the SMS.
     pub sms_port: u16,
+    /// Port of the content store.
+    pub store_port: u16,
 }
 
 impl Default for UpOptions {
@@ -36,6 +38,7 @@ impl Default for UpOptions {
             rpc_url: None,
             services_binary: None,
             sms_port: 13300,
+            store_port: 13400,
         }
     }
 }
@@ -62,6 +65,9 @@ pub struct StackState {
     /// The Secret Management Service, when started.
     #[serde(default)]
     pub sms: Option<ServiceEntry>,
+    /// The content store, when started (iExec's chain.json has no key for it).
+    #[serde(default)]
+    pub store: Option<ServiceEntry>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -171,22 +177,41 @@ impl DevStack {
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
 
-        let running_sms = previous
-            .as_ref()
-            .and_then(|s| s.sms.clone())
-            .filter(|sms| is_alive(sms.pid));
-        let sms = match (&options.services_binary, running_sms) {
-            (_, Some(sms)) => {
-                progress(&format!("SMS already running at {} (pid {})", sms.url, sms.pid));
-                Some(sms)
-            }
-            (Some(binary), None) => {
-                let sms = self.start_sms(binary, options.sms_port, &rpc_url, &deployment).await?;
-                progress(&format!("SMS started at {} (pid {})", sms.url, sms.pid));
-                Some(sms)
-            }
-            (None, None) => None,
-        };
+        let sms_args = vec![
+            "sms".into(),
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", options.sms_port).into(),
+            "--data-dir".into(),
+            self.data_dir.join("sms").into_os_string(),
+            "--rpc-url".into(),
+            rpc_url.clone().into(),
+            "--hub".into(),
+            deployment.hub.to_string().into(),
+        ];
+        let previous_sms = previous.as_ref().and_then(|s| s.sms.clone());
+        let sms = self
+            .ensure_service("SMS", previous_sms, options, options.sms_port, sms_args, &mut progress)
+            .await?;
+        let store_args = vec![
+            "store".into(),
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", options.store_port).into(),
+            "--store".into(),
+            self.data_dir.join("store").into_os_string(),
+        ];
+        let previous_store = previous.as_ref().and_then(|s| s.store.clone());
+        let store = self
+            .ensure_service(
+                "content store",
+                previous_store,
+                options,
+                options.store_port,
+                store_args,
+                &mut progress,
+            )
+            .await?;
 
         let chain_json = self.data_dir.join("chain.json");
         let mut entry = chain_entry(&rpc_url, &deployment);
@@ -202,31 +227,57 @@ impl DevStack {
             wallets_dir,
             chain_json,
             sms,
+            store,
         };
         write_json_atomically(&self.state_path(), &state)?;
         Ok(state)
     }
 
-    /// Starts `confide sms serve` in the background, its data in `<data>/sms`.
-    async fn start_sms(
+    /// The service a previous `up` started if it still runs, else a new one (when a
+    /// services binary is known).
+    async fn ensure_service(
         &self,
+        name: &'static str,
+        previous: Option<ServiceEntry>,
+        options: &UpOptions,
+        port: u16,
+        args: Vec<std::ffi::OsString>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        if let Some(running) = previous.filter(|service| is_alive(service.pid)) {
+            progress(&format!(
+                "{name} already running at {} (pid {})",
+                running.url, running.pid
+            ));
+            return Ok(Some(running));
+        }
+        let Some(binary) = &options.services_binary else {
+            return Ok(None);
+        };
+        let service = self.start_service(name, binary, port, args).await?;
+        progress(&format!("{name} started at {} (pid {})", service.url, service.pid));
+        Ok(Some(service))
+    }
+
+    /// Starts `confide <args>` in the background, logging to `<data>/<name>.log`, and waits
+    /// until it listens on `port`.
+    async fn start_service(
+        &self,
+        name: &'static str,
         binary: &Path,
         port: u16,
-        rpc_url: &str,
-        deployment: &Deployment,
+        args: Vec<std::ffi::OsString>,
     ) -> Result<ServiceEntry, DevError> {
         if !crate::anvil::port_is_free(port) {
-            return Err(DevError::PortBusy { port });
+            let flag = if name == "SMS" { "--sms-port" } else { "--store-port" };
+            return Err(DevError::PortBusy { port, flag });
         }
-        let log_path = self.data_dir.join("sms.log");
+        let log_path = self.data_dir.join(format!("{}.log", name.replace(' ', "-")));
         let log = std::fs::File::create(&log_path).map_err(|e| DevError::io(&log_path, e))?;
         let log_err = log.try_clone().map_err(|e| DevError::io(&log_path, e))?;
         let mut command = std::process::Command::new(binary);
         command
-            .args(["sms", "serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(self.data_dir.join("sms"))
-            .args(["--rpc-url", rpc_url, "--hub", &deployment.hub.to_string()])
+            .args(args)
             .env_remove("CONFIDE_CHAIN")
             .stdin(std::process::Stdio::null())
             .stdout(log)
@@ -238,7 +289,7 @@ impl DevStack {
         while crate::anvil::port_is_free(port) {
             if !is_alive(pid) || started.elapsed() > Duration::from_secs(20) {
                 return Err(DevError::ServiceNotReady {
-                    service: "SMS",
+                    service: name,
                     log: log_path,
                 });
             }
@@ -270,9 +321,11 @@ impl DevStack {
     pub fn down(&self) -> Result<bool, DevError> {
         let mut state = self.read_state()?;
         let mut stopped = false;
-        if let Some(sms) = state.sms.take().filter(|sms| is_alive(sms.pid)) {
-            terminate(sms.pid, Duration::from_secs(15));
-            stopped = true;
+        for service in [state.sms.take(), state.store.take()].into_iter().flatten() {
+            if is_alive(service.pid) {
+                terminate(service.pid, Duration::from_secs(15));
+                stopped = true;
+            }
         }
         if let Some(pid) = state.anvil_pid.take().filter(|pid| is_alive(*pid)) {
             terminate(pid, Duration::from_secs(15));

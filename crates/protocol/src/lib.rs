@@ -13,6 +13,7 @@ pub mod messages;
 pub mod order;
 pub mod revert;
 pub mod sms;
+pub mod store;
 pub mod tag;
 
 pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, Domain};

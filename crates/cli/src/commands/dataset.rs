@@ -57,6 +57,13 @@ pub enum DatasetCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Upload an encrypted file to the content store; prints the URL to use as multiaddr.
+    Upload {
+        file: PathBuf,
+        /// Name in the store (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Register the dataset of iexec.json on chain.
     Deploy,
     /// Push the dataset's key to the SMS (write-once; `--rotate` replaces it by a new version).
@@ -131,6 +138,7 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
         }
         DatasetCommand::Encrypt(args) => encrypt_folder(&args, CURRENT, ctx),
         DatasetCommand::Decrypt { file, key, output } => decrypt_file(&file, key, output, ctx),
+        DatasetCommand::Upload { file, name } => super::store::upload_dataset(ctx, &file, name).await,
         DatasetCommand::Deploy => asset::run(kind, AssetCommand::Deploy, ctx).await,
         DatasetCommand::PushSecret {
             address,

@@ -34,8 +34,11 @@ pub enum DevCommand {
         #[arg(long)]
         rpc_url: Option<String>,
         /// Port of the SMS.
-        #[arg(long, default_value_t = 13300)]
+        #[arg(long, env = "CONFIDE_DEV_SMS_PORT", default_value_t = 13300)]
         sms_port: u16,
+        /// Port of the content store.
+        #[arg(long, env = "CONFIDE_DEV_STORE_PORT", default_value_t = 13400)]
+        store_port: u16,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -56,6 +59,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             port,
             rpc_url,
             sms_port,
+            store_port,
         } => {
             let stack = dir.stack();
             let services_binary = std::env::current_exe().ok();
@@ -64,6 +68,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 rpc_url,
                 services_binary,
                 sms_port,
+                store_port,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
@@ -106,6 +111,10 @@ fn describe(state: &StackState) -> String {
         format!(
             "SMS          {}",
             state.sms.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
+        ),
+        format!(
+            "store        {}",
+            state.store.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
         ),
         format!("chain.json   {}", state.chain_json.display()),
         format!(

@@ -1,10 +1,14 @@
 pub mod account;
+pub mod app;
 pub mod asset;
 pub mod dataset;
 pub mod dev;
 pub mod info;
 pub mod init;
+pub mod requester;
+pub mod result;
 pub mod secret;
 pub mod sms;
+pub mod store;
 pub mod tee;
 pub mod wallet;

@@ -218,3 +218,95 @@ pub fn default_dataset_key() -> PathBuf {
     }
     PathBuf::from(".tee-secrets/dataset/dataset.key")
 }
+
+/// A named secret in the SMS (everything but dataset keys).
+pub enum Named {
+    /// web2: a secret of the wallet's own address (the result key is one).
+    Web2 { name: String },
+    /// A requester secret of the wallet's address.
+    Requester { name: String },
+    /// The developer secret of an app the wallet owns.
+    App { app: Address },
+}
+
+impl Named {
+    fn path(&self, me: Address) -> String {
+        match self {
+            Named::Web2 { name } => format!("/secrets/web2?ownerAddress={me}&secretName={name}"),
+            Named::Requester { name } => format!("/requesters/{me}/secrets/{name}"),
+            Named::App { app } => format!("/apps/{app}/secrets"),
+        }
+    }
+
+    fn challenge(&self, me: Address, value: &[u8]) -> B256 {
+        match self {
+            Named::Web2 { name } | Named::Requester { name } => challenge::named_secret_challenge(me, name, value),
+            Named::App { app } => challenge::named_secret_challenge(*app, "1", value),
+        }
+    }
+}
+
+/// Pushes a named secret; `update` replaces a web2 secret (iExec's PUT).
+pub async fn push_named(ctx: &Context, secret: Named, value: &str, update: bool) -> Result<(), CliError> {
+    if value.is_empty() {
+        return Err(CliError::new("EMPTY_SECRET", "the secret is empty"));
+    }
+    let url = sms_url(ctx)?;
+    let me = ctx.wallet.address()?;
+    if let Named::App { app } = &secret {
+        let owner = ctx.poco().await?.contract_owner(*app).await?;
+        match owner {
+            None => {
+                return Err(CliError::new(
+                    "UNKNOWN_ASSET",
+                    format!("{app} is not an app on this chain"),
+                ));
+            }
+            Some(owner) if owner != me => {
+                return Err(CliError::new(
+                    "NOT_OWNER",
+                    format!("app {app} belongs to {owner}, not to your wallet {me}"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let path = secret.path(me);
+    let exists_now = exists(&url, &path).await?;
+    if exists_now && !update {
+        let hint = if matches!(secret, Named::Web2 { .. }) {
+            "pass --force-update to replace it"
+        } else {
+            "secrets are write-once"
+        };
+        return Err(CliError::new(
+            "SECRET_EXISTS",
+            format!("this secret already exists in the SMS: {hint}"),
+        ));
+    }
+    let (_, signature) = sign(ctx, secret.challenge(me, value.as_bytes()))?;
+    let method = if exists_now {
+        reqwest::Method::PUT
+    } else {
+        reqwest::Method::POST
+    };
+    send(&url, method, &path, signature, value).await?;
+    Ok(())
+}
+
+pub async fn check_named(ctx: &Context, secret: &Named, owner: Address) -> Result<bool, CliError> {
+    let url = sms_url(ctx)?;
+    exists(&url, &secret.path(owner)).await
+}
+
+/// A secret from `--secret-value` or `--secret-path`, exactly one of them.
+pub fn secret_value(value: Option<String>, path: Option<PathBuf>) -> Result<Zeroizing<String>, CliError> {
+    match (value, path) {
+        (Some(value), None) => Ok(Zeroizing::new(value)),
+        (None, Some(path)) => read_secret_file(&path),
+        _ => Err(CliError::new(
+            "MISSING_SECRET",
+            "give the secret with --secret-value or --secret-path (one of them)",
+        )),
+    }
+}

@@ -1,0 +1,152 @@
+//! `confide store serve`, and uploading encrypted files to a store.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use confide_chain::B256;
+use confide_protocol::messages::sign_personal;
+use serde_json::json;
+
+use super::sms::shutdown_signal;
+use crate::context::Context;
+use crate::output::{CliError, CliResult};
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Serve the content store until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "CONFIDE_STORE_LISTEN", default_value = "127.0.0.1:13400")]
+    listen: String,
+    /// A local directory, or s3://bucket/prefix (AWS_* environment variables for credentials).
+    #[arg(long, env = "CONFIDE_STORE_LOCATION", default_value = ".confide-store")]
+    store: String,
+    /// Largest upload accepted, in MiB.
+    #[arg(long, default_value_t = 4096)]
+    max_upload_mib: usize,
+}
+
+pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
+    let StoreCommand::Serve(args) = command;
+    let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
+        CliError::new(
+            "PORT_BUSY",
+            format!(
+                "cannot listen on {}: {e} (pass --listen with a free address)",
+                args.listen
+            ),
+        )
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    ctx.out.step(&format!(
+        "content store listening on http://{address}, storing in {}",
+        args.store
+    ));
+    let router = confide_store::router(confide_store::StoreState::new(backend, args.max_upload_mib << 20));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))
+}
+
+/// The store to upload to: `CONFIDE_STORE_URL`, else the dev stack's.
+pub fn store_url() -> Result<String, CliError> {
+    if let Ok(url) = std::env::var("CONFIDE_STORE_URL") {
+        return Ok(url);
+    }
+    let stack = confide_devstack::DevStack::new(confide_devstack::DevStack::default_dir());
+    stack
+        .read_state()
+        .ok()
+        .and_then(|state| state.store)
+        .map(|store| store.url)
+        .ok_or_else(|| {
+            CliError::new(
+                "NO_STORE",
+                "no content store: run `confide dev up`, or set CONFIDE_STORE_URL",
+            )
+        })
+}
+
+/// Uploads `file` under the wallet's prefix; returns the public download URL. The body
+/// streams from disk: memory stays constant whatever the file size.
+pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<(String, B256), CliError> {
+    let url = store_url()?;
+    let unreadable =
+        |e: std::io::Error| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", file.display()));
+    let sha256 = {
+        let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(unreadable)?);
+        confide_crypto::dataset::checksum(reader).map_err(|e| CliError::new("UNREADABLE_FILE", e.to_string()))?
+    };
+    let signer = ctx.wallet.signer()?;
+    let owner = signer.address();
+    let challenge = confide_protocol::store::upload_challenge(owner, name, sha256);
+    let signature = sign_personal(&signer, challenge).map_err(|e| CliError::new("SIGNING_FAILED", e.to_string()))?;
+    let handle = tokio::fs::File::open(file).await.map_err(unreadable)?;
+    let size = handle.metadata().await.map_err(unreadable)?.len();
+    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(handle, 1 << 16));
+    let target = format!("{url}/files/{owner}/{name}");
+    let response = reqwest::Client::new()
+        .put(&target)
+        .header(
+            "Authorization",
+            format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
+        )
+        .header(confide_store::CONTENT_SHA256, sha256.to_string())
+        .header("Content-Length", size)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::new(
+                "STORE_UNREACHABLE",
+                format!("the content store at {url} is unreachable: {e}"),
+            )
+        })?;
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body["error"]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("status {status}"));
+        return Err(CliError::new(
+            "UPLOAD_REFUSED",
+            format!("the content store refused the upload: {message}"),
+        ));
+    }
+    Ok((target, sha256))
+}
+
+/// `dataset upload`: prints the URL to use as multiaddr and writes it into iexec.json.
+pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>) -> CliResult {
+    let name = match name {
+        Some(name) => name,
+        None => file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let (url, checksum) = upload(ctx, file, &name).await?;
+    let project = crate::project::Project::current();
+    if project.has_iexec_json() && project.section("dataset").is_ok() {
+        project.update_iexec_json(|json| {
+            if let Some(dataset) = json.get_mut("dataset").and_then(|d| d.as_object_mut()) {
+                dataset.insert("multiaddr".into(), json!(url));
+                dataset.insert("checksum".into(), json!(checksum.to_string()));
+            }
+        })?;
+        ctx.out.step("iexec.json: dataset.multiaddr and dataset.checksum set");
+    }
+    ctx.out.done(
+        &format!("✔ uploaded {} (checksum {checksum})\n  multiaddr {url}", file.display()),
+        json!({ "url": url, "checksum": checksum }),
+    );
+    Ok(())
+}
