@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# iExec's own SDK 9.0.1, the real peer of the interoperability tests.
+npm ci --prefix interop --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)

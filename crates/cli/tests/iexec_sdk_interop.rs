@@ -1,0 +1,167 @@
+//! iExec's own SDK and CLI (npm `iexec` 9.0.1, installed in `interop/` by
+//! `scripts/test.sh`) against Confide: the same chain.json, keystores, dataset files and
+//! SMS, in both directions.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+fn free_port() -> String {
+    TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port().to_string()
+}
+
+fn iexec_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node_modules/.bin/iexec");
+    assert!(path.exists(), "iExec's SDK is missing: run scripts/test.sh (it runs `npm ci --prefix interop`)");
+    path
+}
+
+struct Peer {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    project: PathBuf,
+}
+
+impl Peer {
+    fn start() -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let peer = Peer { data: dir.path().join("dev"), project: dir.path().join("project"), _dir: dir };
+        std::fs::create_dir_all(&peer.project).unwrap();
+        let up = peer.confide(&["dev", "up", "--port", &free_port(), "--sms-port", &free_port(), "--store-port", &free_port()]);
+        assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+        peer
+    }
+
+    fn wallets(&self) -> String {
+        self.data.join("wallets").to_string_lossy().into_owned()
+    }
+
+    fn confide(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_confide"))
+            .args(args)
+            .current_dir(&self.project)
+            .env("CONFIDE_DEV_DIR", &self.data)
+            .env("CONFIDE_KEYSTORE_DIR", self.wallets())
+            .env("CONFIDE_WALLET_ADDRESS", OWNER)
+            .env("CONFIDE_WALLET_PASSWORD", "confide-dev")
+            .output()
+            .unwrap()
+    }
+
+    fn confide_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--raw");
+        let output = self.confide(&args);
+        assert!(output.status.success(), "confide {args:?}: {}", String::from_utf8_lossy(&output.stdout));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Runs iExec's CLI with `--raw` in the project and returns its JSON.
+    fn iexec(&self, args: &[&str]) -> Value {
+        let output = Command::new(iexec_bin())
+            .args(args)
+            .arg("--raw")
+            .current_dir(&self.project)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("iexec {args:?}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(json["ok"], true, "iexec {args:?}: {json}");
+        json
+    }
+
+    fn wallet_args(&self) -> Vec<String> {
+        ["--keystoredir", &self.wallets(), "--wallet-address", OWNER, "--password", "confide-dev", "--chain", "dev"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    fn iexec_signed(&self, args: &[&str]) -> Value {
+        let wallet = self.wallet_args();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(wallet.iter().map(String::as_str));
+        self.iexec(&all)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.confide(&["dev", "down"]);
+    }
+}
+
+fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    change(&mut json);
+    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}
+
+#[test]
+fn iexecs_sdk_reads_our_chain_and_wallets_and_pushes_to_our_sms() {
+    let peer = Peer::start();
+    peer.iexec(&["init", "--skip-wallet", "--force"]);
+    std::fs::copy(peer.data.join("chain.json"), peer.project.join("chain.json")).unwrap();
+
+    // `iexec info` on the PoCo Confide deployed.
+    let info = peer.iexec(&["info", "--chain", "dev"]);
+    let ours = peer.confide_json(&["info"]);
+    assert_eq!(info["hubAddress"].as_str().unwrap().to_lowercase(), ours["hubAddress"].as_str().unwrap().to_lowercase());
+    assert_eq!(info["rlcAddress"].as_str().unwrap().to_lowercase(), ours["rlcAddress"].as_str().unwrap().to_lowercase());
+
+    // iExec's SDK encrypts; Confide decrypts.
+    peer.iexec(&["dataset", "init", "--encrypted"]);
+    let plaintext = "sensor,value\na,1\nb,2\n";
+    std::fs::write(peer.project.join("datasets/original/sensors.csv"), plaintext).unwrap();
+    let encrypted = peer.iexec(&["dataset", "encrypt"]);
+    let checksum = encrypted["encryptedFiles"][0]["checksum"].as_str().unwrap().to_owned();
+    peer.confide_json(&["dataset", "decrypt", "datasets/encrypted/sensors.csv.enc", "--output", "back.csv"]);
+    assert_eq!(std::fs::read_to_string(peer.project.join("back.csv")).unwrap(), plaintext);
+
+    // iExec's SDK, with a keystore Confide wrote, deploys the dataset and pushes its key
+    // to Confide's SMS; Confide sees it.
+    edit(&peer.project.join("iexec.json"), |json| {
+        json["dataset"]["owner"] = OWNER.into();
+        json["dataset"]["multiaddr"] = "https://example.org/sensors.csv.enc".into();
+        json["dataset"]["checksum"] = checksum.clone().into();
+    });
+    let deployed = peer.iexec_signed(&["dataset", "deploy"]);
+    let dataset = deployed["address"].as_str().unwrap().to_owned();
+    assert_eq!(peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"], false);
+    peer.iexec_signed(&["dataset", "push-secret", &dataset]);
+    assert_eq!(peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"], true);
+    let shown = peer.confide_json(&["dataset", "show", &dataset]);
+    assert_eq!(shown["dataset"]["checksum"].as_str().unwrap(), checksum);
+}
+
+#[test]
+fn confides_datasets_wallets_and_secrets_are_seen_by_iexecs_sdk() {
+    let peer = Peer::start();
+    std::fs::copy(peer.data.join("chain.json"), peer.project.join("chain.json")).unwrap();
+
+    // A wallet Confide creates opens in iExec's CLI.
+    let keystore = peer.project.join("keystore");
+    let created = peer.confide_json(&["wallet", "create", "--keystoredir", keystore.to_str().unwrap(), "--password", "pw-123"]);
+    let address = created["address"].as_str().unwrap();
+    let shown = peer.iexec(&[
+        "wallet", "show", "--keystoredir", keystore.to_str().unwrap(), "--wallet-address", address, "--password", "pw-123", "--chain", "dev",
+    ]);
+    assert_eq!(shown["wallet"]["address"].as_str().unwrap().to_lowercase(), address.to_lowercase());
+
+    // Confide encrypts, deploys and pushes; iExec's SDK reads the dataset and sees the key.
+    peer.confide_json(&["init"]);
+    peer.confide_json(&["dataset", "init", "--encrypted"]);
+    std::fs::write(peer.project.join("datasets/original/data.csv"), "k,v\n").unwrap();
+    peer.confide_json(&["dataset", "encrypt"]);
+    edit(&peer.project.join("iexec.json"), |json| json["dataset"]["multiaddr"] = "https://example.org/data.csv.enc".into());
+    let dataset = peer.confide_json(&["dataset", "deploy"])["address"].as_str().unwrap().to_owned();
+    peer.confide_json(&["dataset", "push-secret"]);
+    let seen = peer.iexec(&["dataset", "show", &dataset, "--chain", "dev"]);
+    assert_eq!(seen["dataset"]["owner"].as_str().unwrap().to_lowercase(), OWNER.to_lowercase());
+    let checked = peer.iexec(&["dataset", "check-secret", &dataset, "--chain", "dev"]);
+    assert_eq!(checked["isSecretSet"], true);
+}
