@@ -240,6 +240,22 @@ fn the_tutorial_runs_step_by_step() {
         serde_json::from_str(&j.ok(&["dataset", "push-secret", &dataset, "--rotate", "--raw"])).unwrap();
     assert_eq!(rotated["version"], 2);
 
+    // Services or chain down: one clear line each.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args(["dataset", "check-secret", &dataset, "--raw"])
+        .current_dir(&j.project)
+        .env("CONFIDE_DEV_DIR", &j.data)
+        .env("CONFIDE_SMS_URL", &closed)
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["error"]["code"], "SMS_UNREACHABLE");
+    assert_eq!(
+        j.error_code(DATASET_OWNER, &["dataset", "show", &dataset, "--rpc-url", &closed]),
+        "CHAIN_UNREACHABLE"
+    );
+
     // The SMS keeps no value in clear.
     let db = std::fs::read(j.data.join("sms/sms.db")).unwrap();
     let key = std::fs::read_to_string(&key_file).unwrap();
@@ -286,6 +302,38 @@ fn wallets_are_keystores_and_bad_passwords_are_refused() {
         json["error"]["code"].as_str().unwrap().to_owned()
     };
     assert_eq!(code, "WRONG_PASSWORD");
+
+    // A corrupt keystore is named, not a crash.
+    let corrupt = j.project.join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(
+        corrupt.join(format!(
+            "UTC--2026-01-01T00-00-00.000000000Z--{}",
+            &address[2..].to_lowercase()
+        )),
+        "{\"crypto\": 1}",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args([
+            "account",
+            "deposit",
+            "1",
+            "--keystoredir",
+            corrupt.to_str().unwrap(),
+            "--password",
+            "x",
+            "--raw",
+        ])
+        .current_dir(&j.project)
+        .env("CONFIDE_DEV_DIR", &j.data)
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        json["error"]["code"], "WRONG_PASSWORD",
+        "an unreadable keystore cannot be opened: {json}"
+    );
 
     // The dev owner deposits and withdraws through the escrow.
     j.ok(&["account", "deposit", "5 RLC"]);

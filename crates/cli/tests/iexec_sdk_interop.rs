@@ -11,12 +11,20 @@ use serde_json::Value;
 const OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 fn free_port() -> String {
-    TcpListener::bind(("127.0.0.1", 0)).unwrap().local_addr().unwrap().port().to_string()
+    TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
 }
 
 fn iexec_bin() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node_modules/.bin/iexec");
-    assert!(path.exists(), "iExec's SDK is missing: run scripts/test.sh (it runs `npm ci --prefix interop`)");
+    assert!(
+        path.exists(),
+        "iExec's SDK is missing: run scripts/test.sh (it runs `npm ci --prefix interop`)"
+    );
     path
 }
 
@@ -29,9 +37,22 @@ struct Peer {
 impl Peer {
     fn start() -> Peer {
         let dir = tempfile::tempdir().unwrap();
-        let peer = Peer { data: dir.path().join("dev"), project: dir.path().join("project"), _dir: dir };
+        let peer = Peer {
+            data: dir.path().join("dev"),
+            project: dir.path().join("project"),
+            _dir: dir,
+        };
         std::fs::create_dir_all(&peer.project).unwrap();
-        let up = peer.confide(&["dev", "up", "--port", &free_port(), "--sms-port", &free_port(), "--store-port", &free_port()]);
+        let up = peer.confide(&[
+            "dev",
+            "up",
+            "--port",
+            &free_port(),
+            "--sms-port",
+            &free_port(),
+            "--store-port",
+            &free_port(),
+        ]);
         assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
         peer
     }
@@ -56,7 +77,11 @@ impl Peer {
         let mut args = args.to_vec();
         args.push("--raw");
         let output = self.confide(&args);
-        assert!(output.status.success(), "confide {args:?}: {}", String::from_utf8_lossy(&output.stdout));
+        assert!(
+            output.status.success(),
+            "confide {args:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
@@ -68,17 +93,31 @@ impl Peer {
             .current_dir(&self.project)
             .output()
             .unwrap();
-        let json: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|_| panic!("iexec {args:?}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)));
+        let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+            panic!(
+                "iexec {args:?}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
         assert_eq!(json["ok"], true, "iexec {args:?}: {json}");
         json
     }
 
     fn wallet_args(&self) -> Vec<String> {
-        ["--keystoredir", &self.wallets(), "--wallet-address", OWNER, "--password", "confide-dev", "--chain", "dev"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            "--keystoredir",
+            &self.wallets(),
+            "--wallet-address",
+            OWNER,
+            "--password",
+            "confide-dev",
+            "--chain",
+            "dev",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     fn iexec_signed(&self, args: &[&str]) -> Value {
@@ -110,8 +149,14 @@ fn iexecs_sdk_reads_our_chain_and_wallets_and_pushes_to_our_sms() {
     // `iexec info` on the PoCo Confide deployed.
     let info = peer.iexec(&["info", "--chain", "dev"]);
     let ours = peer.confide_json(&["info"]);
-    assert_eq!(info["hubAddress"].as_str().unwrap().to_lowercase(), ours["hubAddress"].as_str().unwrap().to_lowercase());
-    assert_eq!(info["rlcAddress"].as_str().unwrap().to_lowercase(), ours["rlcAddress"].as_str().unwrap().to_lowercase());
+    assert_eq!(
+        info["hubAddress"].as_str().unwrap().to_lowercase(),
+        ours["hubAddress"].as_str().unwrap().to_lowercase()
+    );
+    assert_eq!(
+        info["rlcAddress"].as_str().unwrap().to_lowercase(),
+        ours["rlcAddress"].as_str().unwrap().to_lowercase()
+    );
 
     // iExec's SDK encrypts; Confide decrypts.
     peer.iexec(&["dataset", "init", "--encrypted"]);
@@ -119,8 +164,17 @@ fn iexecs_sdk_reads_our_chain_and_wallets_and_pushes_to_our_sms() {
     std::fs::write(peer.project.join("datasets/original/sensors.csv"), plaintext).unwrap();
     let encrypted = peer.iexec(&["dataset", "encrypt"]);
     let checksum = encrypted["encryptedFiles"][0]["checksum"].as_str().unwrap().to_owned();
-    peer.confide_json(&["dataset", "decrypt", "datasets/encrypted/sensors.csv.enc", "--output", "back.csv"]);
-    assert_eq!(std::fs::read_to_string(peer.project.join("back.csv")).unwrap(), plaintext);
+    peer.confide_json(&[
+        "dataset",
+        "decrypt",
+        "datasets/encrypted/sensors.csv.enc",
+        "--output",
+        "back.csv",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(peer.project.join("back.csv")).unwrap(),
+        plaintext
+    );
 
     // iExec's SDK, with a keystore Confide wrote, deploys the dataset and pushes its key
     // to Confide's SMS; Confide sees it.
@@ -131,9 +185,15 @@ fn iexecs_sdk_reads_our_chain_and_wallets_and_pushes_to_our_sms() {
     });
     let deployed = peer.iexec_signed(&["dataset", "deploy"]);
     let dataset = deployed["address"].as_str().unwrap().to_owned();
-    assert_eq!(peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"], false);
+    assert_eq!(
+        peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"],
+        false
+    );
     peer.iexec_signed(&["dataset", "push-secret", &dataset]);
-    assert_eq!(peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"], true);
+    assert_eq!(
+        peer.confide_json(&["dataset", "check-secret", &dataset])["isSecretSet"],
+        true
+    );
     let shown = peer.confide_json(&["dataset", "show", &dataset]);
     assert_eq!(shown["dataset"]["checksum"].as_str().unwrap(), checksum);
 }
@@ -145,23 +205,50 @@ fn confides_datasets_wallets_and_secrets_are_seen_by_iexecs_sdk() {
 
     // A wallet Confide creates opens in iExec's CLI.
     let keystore = peer.project.join("keystore");
-    let created = peer.confide_json(&["wallet", "create", "--keystoredir", keystore.to_str().unwrap(), "--password", "pw-123"]);
+    let created = peer.confide_json(&[
+        "wallet",
+        "create",
+        "--keystoredir",
+        keystore.to_str().unwrap(),
+        "--password",
+        "pw-123",
+    ]);
     let address = created["address"].as_str().unwrap();
     let shown = peer.iexec(&[
-        "wallet", "show", "--keystoredir", keystore.to_str().unwrap(), "--wallet-address", address, "--password", "pw-123", "--chain", "dev",
+        "wallet",
+        "show",
+        "--keystoredir",
+        keystore.to_str().unwrap(),
+        "--wallet-address",
+        address,
+        "--password",
+        "pw-123",
+        "--chain",
+        "dev",
     ]);
-    assert_eq!(shown["wallet"]["address"].as_str().unwrap().to_lowercase(), address.to_lowercase());
+    assert_eq!(
+        shown["wallet"]["address"].as_str().unwrap().to_lowercase(),
+        address.to_lowercase()
+    );
 
     // Confide encrypts, deploys and pushes; iExec's SDK reads the dataset and sees the key.
     peer.confide_json(&["init"]);
     peer.confide_json(&["dataset", "init", "--encrypted"]);
     std::fs::write(peer.project.join("datasets/original/data.csv"), "k,v\n").unwrap();
     peer.confide_json(&["dataset", "encrypt"]);
-    edit(&peer.project.join("iexec.json"), |json| json["dataset"]["multiaddr"] = "https://example.org/data.csv.enc".into());
-    let dataset = peer.confide_json(&["dataset", "deploy"])["address"].as_str().unwrap().to_owned();
+    edit(&peer.project.join("iexec.json"), |json| {
+        json["dataset"]["multiaddr"] = "https://example.org/data.csv.enc".into()
+    });
+    let dataset = peer.confide_json(&["dataset", "deploy"])["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     peer.confide_json(&["dataset", "push-secret"]);
     let seen = peer.iexec(&["dataset", "show", &dataset, "--chain", "dev"]);
-    assert_eq!(seen["dataset"]["owner"].as_str().unwrap().to_lowercase(), OWNER.to_lowercase());
+    assert_eq!(
+        seen["dataset"]["owner"].as_str().unwrap().to_lowercase(),
+        OWNER.to_lowercase()
+    );
     let checked = peer.iexec(&["dataset", "check-secret", &dataset, "--chain", "dev"]);
     assert_eq!(checked["isSecretSet"], true);
 }

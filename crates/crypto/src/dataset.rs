@@ -337,6 +337,40 @@ mod tests {
         assert_eq!(decrypted, b"confidential\n");
     }
 
+    /// A writer that fails once `room` bytes are written, like a full disk.
+    struct FullDisk {
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_not_a_short_file() {
+        let plain = vec![1u8; 3 * CHUNK];
+        let result = encrypt(
+            &DatasetKey::generate(),
+            plain.as_slice(),
+            FullDisk { room: CHUNK },
+            |_| {},
+        );
+        assert!(matches!(result, Err(DatasetCryptoError::Write(_))), "{result:?}");
+    }
+
     #[test]
     fn wrong_keys_and_damaged_files_are_refused() {
         let key = DatasetKey::generate();
