@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# PostgreSQL server binaries: the SMS tests run a throwaway cluster to check the Postgres store.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "missing: PostgreSQL server (Debian: sudo apt-get install postgresql)" >&2
+    exit 1
+  fi
+fi
 # iExec's own SDK 9.0.1, the real peer of the interoperability tests.
 npm ci --prefix interop --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
