@@ -61,6 +61,9 @@ enum Command {
     /// The tutorial's TEE commands: folder tree, dataset encryption, pushing the key.
     #[command(subcommand)]
     Tee(commands::tee::TeeCommand),
+    /// Order templates, EIP-712 signing, and on-chain cancel and fill.
+    #[command(subcommand)]
+    Order(commands::order::OrderCommand),
     /// Requester secrets in the SMS.
     #[command(subcommand)]
     Requester(commands::requester::RequesterCommand),
@@ -90,6 +93,7 @@ async fn main() {
         Command::Wallet(command) => commands::wallet::run(command, &ctx).await,
         Command::Account(command) => commands::account::run(command, &ctx).await,
         Command::App(command) => commands::app::run(command, &ctx).await,
+        Command::Order(command) => commands::order::run(command, &ctx).await,
         Command::Requester(command) => commands::requester::run(command, &ctx).await,
         Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
