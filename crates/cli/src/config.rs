@@ -32,6 +32,8 @@ pub struct ChainConfig {
     pub hub: Address,
     /// The SMS URL of chain.json's entry, if any.
     pub sms: Option<String>,
+    /// The market URL (`iexecGateway`) of chain.json's entry, if any.
+    pub iexec_gateway: Option<String>,
 }
 
 fn chain_file() -> Option<PathBuf> {
@@ -96,12 +98,14 @@ impl ChainArgs {
             None => None,
         };
         let sms = entry.as_ref().and_then(|(_, e)| e.sms.clone());
+        let iexec_gateway = entry.as_ref().and_then(|(_, e)| e.iexec_gateway.clone());
         Ok(ChainConfig {
             name,
             expected_id,
             rpc_url,
             hub,
             sms,
+            iexec_gateway,
         })
     }
 }

@@ -64,6 +64,11 @@ enum Command {
     /// Order templates, EIP-712 signing, and on-chain cancel and fill.
     #[command(subcommand)]
     Order(commands::order::OrderCommand),
+    /// Browse the market's order books.
+    Orderbook(commands::market::OrderbookArgs),
+    /// The marketplace service.
+    #[command(subcommand)]
+    Market(commands::market::MarketCommand),
     /// Requester secrets in the SMS.
     #[command(subcommand)]
     Requester(commands::requester::RequesterCommand),
@@ -94,6 +99,8 @@ async fn main() {
         Command::Account(command) => commands::account::run(command, &ctx).await,
         Command::App(command) => commands::app::run(command, &ctx).await,
         Command::Order(command) => commands::order::run(command, &ctx).await,
+        Command::Orderbook(args) => commands::market::orderbook(args, &ctx).await,
+        Command::Market(command) => commands::market::run(command, &ctx).await,
         Command::Requester(command) => commands::requester::run(command, &ctx).await,
         Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,

@@ -49,6 +49,8 @@ impl Journey {
                 &free_port(),
                 "--store-port",
                 &free_port(),
+                "--market-port",
+                &free_port(),
             ],
         );
         assert!(up.status.success(), "dev up: {}", String::from_utf8_lossy(&up.stderr));

@@ -52,6 +52,8 @@ impl Peer {
             &free_port(),
             "--store-port",
             &free_port(),
+            "--market-port",
+            &free_port(),
         ]);
         assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
         peer

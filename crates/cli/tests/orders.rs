@@ -43,6 +43,8 @@ impl Market {
                 &free_port(),
                 "--store-port",
                 &free_port(),
+                "--market-port",
+                &free_port(),
             ],
         );
         market
@@ -110,6 +112,15 @@ fn deploy(m: &Market, wallet: &str, project: &str, kind: &str) -> String {
         .to_owned()
 }
 
+/// Polls `condition` for up to 15 s: the market follows the chain every half second.
+fn wait_until(mut condition: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "the market did not follow the chain");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 fn signed_orders(m: &Market, project: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(m.project(project).join("orders.json")).unwrap()).unwrap()
 }
@@ -145,6 +156,21 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     assert_eq!(shown["datasetorder"]["status"], "open");
     assert_eq!(shown["datasetorder"]["remaining"], "1000000");
 
+    // Published, it shows in the order book, also when filtered on TEE (the seed's checkbox).
+    let published = m.ok(DATASET_OWNER, "dataset", &["order", "publish", "--dataset"]);
+    let dataset_hash = published["published"]["datasetorder"].as_str().unwrap().to_owned();
+    let in_book = |m: &Market, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["orderbook", "dataset"];
+        args.extend_from_slice(extra);
+        let book = m.ok(REQUESTER, "requester", &args);
+        book["orders"].as_array().unwrap().iter().map(|o| o["orderHash"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(in_book(&m, &[]), vec![dataset_hash.clone()]);
+    assert_eq!(in_book(&m, &[&dataset, "--tag", "tee"]), vec![dataset_hash.clone()]);
+    assert!(in_book(&m, &["--tag", "gpu"]).is_empty(), "a GPU filter excludes it");
+    // Publishing the same order twice is refused.
+    assert_eq!(m.fails(DATASET_OWNER, "dataset", &["order", "publish", "--dataset"])["code"], "DUPLICATE_ORDER");
+
     // Signing someone else's asset is refused.
     let error = m.fails(APP_DEVELOPER, "dataset", &["order", "sign", "--dataset"]);
     assert_eq!(error["code"], "NOT_OWNER");
@@ -153,6 +179,9 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     m.ok(APP_DEVELOPER, "app", &["order", "sign", "--app"]);
     m.ok(POOL_OWNER, "pool", &["order", "init", "--workerpool"]);
     m.ok(POOL_OWNER, "pool", &["order", "sign", "--workerpool"]);
+    m.ok(POOL_OWNER, "pool", &["order", "publish", "--workerpool"]);
+    let pool_book = m.ok(REQUESTER, "requester", &["orderbook", "workerpool", "--tag", "tee,tdx", "--category", "0"]);
+    assert_eq!(pool_book["count"], 1);
 
     // The requester gathers the signed orders (as the tutorial says, orders are sent to
     // their users) and signs a request for the app on the dataset.
@@ -178,12 +207,18 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     assert_eq!(after["datasetorder"]["remaining"], "999999");
     assert_eq!(after["workerpoolorder"]["order"]["workerpool"].as_str().unwrap(), pool);
 
-    // The owner cancels the dataset order: closed on chain, and a new fill says why not.
+    // The market followed the chain: the consumed workerpool order left the book by itself.
+    wait_until(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool"])["count"] == 0);
+    assert_eq!(in_book(&m, &[]), vec![dataset_hash.clone()], "the dataset order still has volume");
+
+    // The owner cancels the dataset order: closed on chain, gone from the book, and a new
+    // fill says why not.
     m.ok(DATASET_OWNER, "dataset", &["order", "cancel", "--dataset"]);
     assert_eq!(
         m.ok(DATASET_OWNER, "dataset", &["order", "show", "--dataset"])["datasetorder"]["status"],
         "dead"
     );
+    wait_until(|| in_book(&m, &[]).is_empty());
     m.ok(REQUESTER, "requester", &["order", "sign", "--request"]);
     let error = m.fails(REQUESTER, "requester", &["order", "fill"]);
     assert_eq!(error["code"], "TX_REVERTED");

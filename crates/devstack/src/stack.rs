@@ -29,6 +29,8 @@ pub struct UpOptions {
     pub sms_port: u16,
     /// Port of the content store.
     pub store_port: u16,
+    /// Port of the market.
+    pub market_port: u16,
 }
 
 impl Default for UpOptions {
@@ -39,6 +41,7 @@ impl Default for UpOptions {
             services_binary: None,
             sms_port: 13300,
             store_port: 13400,
+            market_port: 13500,
         }
     }
 }
@@ -68,6 +71,9 @@ pub struct StackState {
     /// The content store, when started (iExec's chain.json has no key for it).
     #[serde(default)]
     pub store: Option<ServiceEntry>,
+    /// The market, when started (`iexecGateway` in chain.json).
+    #[serde(default)]
+    pub market: Option<ServiceEntry>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -213,9 +219,34 @@ impl DevStack {
             )
             .await?;
 
+        let market_args = vec![
+            "market".into(),
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{}", options.market_port).into(),
+            "--data-dir".into(),
+            self.data_dir.join("market").into_os_string(),
+            "--rpc-url".into(),
+            rpc_url.clone().into(),
+            "--hub".into(),
+            deployment.hub.to_string().into(),
+        ];
+        let previous_market = previous.as_ref().and_then(|s| s.market.clone());
+        let market = self
+            .ensure_service(
+                "market",
+                previous_market,
+                options,
+                options.market_port,
+                market_args,
+                &mut progress,
+            )
+            .await?;
+
         let chain_json = self.data_dir.join("chain.json");
         let mut entry = chain_entry(&rpc_url, &deployment);
         entry.sms = sms.as_ref().map(|s| s.url.clone());
+        entry.iexec_gateway = market.as_ref().map(|s| s.url.clone());
         ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
         let state = StackState {
@@ -228,6 +259,7 @@ impl DevStack {
             chain_json,
             sms,
             store,
+            market,
         };
         write_json_atomically(&self.state_path(), &state)?;
         Ok(state)
@@ -269,7 +301,11 @@ impl DevStack {
         args: Vec<std::ffi::OsString>,
     ) -> Result<ServiceEntry, DevError> {
         if !crate::anvil::port_is_free(port) {
-            let flag = if name == "SMS" { "--sms-port" } else { "--store-port" };
+            let flag = match name {
+                "SMS" => "--sms-port",
+                "market" => "--market-port",
+                _ => "--store-port",
+            };
             return Err(DevError::PortBusy { port, flag });
         }
         let log_path = self.data_dir.join(format!("{}.log", name.replace(' ', "-")));
@@ -321,7 +357,10 @@ impl DevStack {
     pub fn down(&self) -> Result<bool, DevError> {
         let mut state = self.read_state()?;
         let mut stopped = false;
-        for service in [state.sms.take(), state.store.take()].into_iter().flatten() {
+        for service in [state.sms.take(), state.store.take(), state.market.take()]
+            .into_iter()
+            .flatten()
+        {
             if is_alive(service.pid) {
                 terminate(service.pid, Duration::from_secs(15));
                 stopped = true;

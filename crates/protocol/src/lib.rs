@@ -9,6 +9,7 @@
 pub mod amount;
 pub mod domain;
 pub mod ids;
+pub mod market;
 pub mod messages;
 pub mod order;
 pub mod revert;

@@ -42,6 +42,11 @@ pub fn sign_personal(signer: &impl SignerSync, hash: B256) -> Result<Signature, 
     Ok(signer.sign_message_sync(hash.as_slice())?)
 }
 
+/// Signs a digest as is (no prefix): for EIP-712 digests computed elsewhere.
+pub fn sign_digest(signer: &impl SignerSync, digest: B256) -> Result<Signature, Error> {
+    Ok(signer.sign_hash_sync(&digest)?)
+}
+
 /// The address that produced `signature` over `hash` with [`sign_personal`].
 pub fn recover_personal(hash: B256, signature: &Signature) -> Option<Address> {
     signature.recover_address_from_prehash(&personal_digest(hash)).ok()

@@ -39,6 +39,9 @@ pub enum DevCommand {
         /// Port of the content store.
         #[arg(long, env = "CONFIDE_DEV_STORE_PORT", default_value_t = 13400)]
         store_port: u16,
+        /// Port of the market.
+        #[arg(long, env = "CONFIDE_DEV_MARKET_PORT", default_value_t = 13500)]
+        market_port: u16,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -60,6 +63,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             rpc_url,
             sms_port,
             store_port,
+            market_port,
         } => {
             let stack = dir.stack();
             let services_binary = std::env::current_exe().ok();
@@ -69,6 +73,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 services_binary,
                 sms_port,
                 store_port,
+                market_port,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
@@ -115,6 +120,10 @@ fn describe(state: &StackState) -> String {
         format!(
             "store        {}",
             state.store.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
+        ),
+        format!(
+            "market       {}",
+            state.market.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
         ),
         format!("chain.json   {}", state.chain_json.display()),
         format!(

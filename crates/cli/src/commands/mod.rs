@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod dev;
 pub mod info;
 pub mod init;
+pub mod market;
 pub mod order;
 pub mod requester;
 pub mod result;

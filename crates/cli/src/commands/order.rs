@@ -57,6 +57,22 @@ pub enum OrderCommand {
     Cancel(Kinds),
     /// Match the signed orders of orders.json on chain (the requester pays); prints the deal.
     Fill,
+    /// Publish signed orders of orders.json to the market.
+    Publish(Kinds),
+    /// Remove orders from the market: by hash, or the last or all of the asset's.
+    Unpublish {
+        #[command(flatten)]
+        kinds: Kinds,
+        /// The order's hash (default: the signed order of orders.json).
+        #[arg(long)]
+        order_hash: Option<confide_chain::B256>,
+        /// The last order published for the asset (or requester).
+        #[arg(long)]
+        last: bool,
+        /// Every order published for the asset (or requester).
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub async fn run(command: OrderCommand, ctx: &Context) -> CliResult {
@@ -66,6 +82,13 @@ pub async fn run(command: OrderCommand, ctx: &Context) -> CliResult {
         OrderCommand::Show(kinds) => show(ctx, kinds).await,
         OrderCommand::Cancel(kinds) => cancel(ctx, kinds).await,
         OrderCommand::Fill => fill(ctx).await,
+        OrderCommand::Publish(kinds) => publish(ctx, kinds).await,
+        OrderCommand::Unpublish {
+            kinds,
+            order_hash,
+            last,
+            all,
+        } => unpublish(ctx, kinds, order_hash, last, all).await,
     }
 }
 
@@ -366,6 +389,98 @@ async fn fill(ctx: &Context) -> CliResult {
     ctx.out.done(
         &format!("✔ deal {} created with volume {}", deal.deal_id, deal.volume),
         json!({ "dealid": deal.deal_id, "volume": deal.volume.to_string(), "txHash": deal.transaction }),
+    );
+    Ok(())
+}
+
+/// The signed order of `kind` for this chain as JSON, from orders.json.
+fn signed_json(project: &Project, chain_id: u64, kind: OrderKind) -> Result<Value, CliError> {
+    let file = orders_file(project)?;
+    file.get(chain_id.to_string())
+        .and_then(|c| c.get(kind.json_key()))
+        .cloned()
+        .ok_or_else(|| {
+            CliError::new(
+                "NO_SIGNED_ORDER",
+                format!(
+                    "no signed {} for chain {chain_id} in orders.json: run `confide order sign`",
+                    kind.json_key()
+                ),
+            )
+        })
+}
+
+pub async fn publish(ctx: &Context, kinds: Kinds) -> CliResult {
+    let project = Project::current();
+    let chain_id = ctx.poco().await?.connection.chain_id;
+    let all = kinds.selected().len() == 4;
+    let mut published = Map::new();
+    for kind in kinds.selected() {
+        let order = match signed_json(&project, chain_id, kind) {
+            Ok(order) => order,
+            Err(_) if all => continue,
+            Err(error) => return Err(error),
+        };
+        let hash = super::market::publish(ctx, kind, &order, chain_id).await?;
+        ctx.out.step(&format!("{} published: {hash}", kind.json_key()));
+        published.insert(kind.json_key().into(), json!(hash));
+    }
+    if published.is_empty() {
+        return Err(CliError::new(
+            "NO_SIGNED_ORDER",
+            "orders.json has no signed order for this chain: run `confide order sign`",
+        ));
+    }
+    ctx.out.done(
+        &format!("✔ {} order(s) published", published.len()),
+        json!({ "published": published }),
+    );
+    Ok(())
+}
+
+async fn unpublish(
+    ctx: &Context,
+    kinds: Kinds,
+    order_hash: Option<confide_chain::B256>,
+    last: bool,
+    all: bool,
+) -> CliResult {
+    let project = Project::current();
+    let poco = ctx.poco().await?;
+    let chain_id = poco.connection.chain_id;
+    let selected = kinds.selected();
+    let [kind] = selected.as_slice() else {
+        return Err(CliError::new(
+            "BAD_ARGUMENTS",
+            "name one kind: --app, --dataset, --workerpool or --request",
+        ));
+    };
+    let signed_value = signed_json(&project, chain_id, *kind);
+    let subject_field = match kind {
+        OrderKind::App => "app",
+        OrderKind::Dataset => "dataset",
+        OrderKind::Workerpool => "workerpool",
+        OrderKind::Request => "requester",
+    };
+    let target = if last || all {
+        let subject = signed_value?.get(subject_field).cloned().unwrap_or(Value::Null);
+        json!({ "target": if all { "unpublish_all" } else { "unpublish_last" }, subject_field: subject })
+    } else {
+        let hash = match order_hash {
+            Some(hash) => hash,
+            None => match *kind {
+                OrderKind::App => signed::<AppOrder>(&project, chain_id, *kind)?.hash(&poco.domain()),
+                OrderKind::Dataset => signed::<DatasetOrder>(&project, chain_id, *kind)?.hash(&poco.domain()),
+                OrderKind::Workerpool => signed::<WorkerpoolOrder>(&project, chain_id, *kind)?.hash(&poco.domain()),
+                OrderKind::Request => signed::<RequestOrder>(&project, chain_id, *kind)?.hash(&poco.domain()),
+            },
+        };
+        json!({ "target": "unpublish_orderHash", "orderHash": hash })
+    };
+    let removed = super::market::unpublish(ctx, *kind, target, chain_id).await?;
+    ctx.out.done(
+        &format!("✔ {} order(s) unpublished", removed.len()),
+        json!({ "unpublished": removed }),
     );
     Ok(())
 }

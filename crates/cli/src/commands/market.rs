@@ -1,0 +1,272 @@
+//! `confide market serve`, publishing orders to a market, and browsing order books.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use confide_chain::Address;
+use confide_protocol::OrderKind;
+use serde_json::{Value, json};
+
+use super::sms::shutdown_signal;
+use crate::context::Context;
+use crate::output::{CliError, CliResult};
+
+#[derive(Subcommand, Debug)]
+pub enum MarketCommand {
+    /// Serve the order book until interrupted.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long, env = "CONFIDE_MARKET_LISTEN", default_value = "127.0.0.1:13500")]
+    listen: String,
+    /// Where the SQLite database lives.
+    #[arg(long, env = "CONFIDE_MARKET_DATA_DIR", default_value = ".confide-market")]
+    data_dir: PathBuf,
+    /// `postgres://…` to keep orders in Postgres instead of SQLite.
+    #[arg(long, env = "CONFIDE_MARKET_DATABASE_URL")]
+    database_url: Option<String>,
+    /// How often to read new chain events, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+}
+
+pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
+    let MarketCommand::Serve(args) = command;
+    let poco = ctx.poco().await?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| CliError::new("IO_ERROR", format!("cannot create {}: {e}", args.data_dir.display())))?;
+    let url = args
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", args.data_dir.join("market.db").display()));
+    let db = confide_market::db::MarketDb::open(&url)
+        .await
+        .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let state = confide_market::MarketState::new(db, poco);
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
+        CliError::new(
+            "PORT_BUSY",
+            format!(
+                "cannot listen on {}: {e} (pass --listen with a free address)",
+                args.listen
+            ),
+        )
+    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    ctx.out.step(&format!("market listening on http://{address}"));
+    let follower = tokio::spawn(confide_market::follow::follow(
+        state.clone(),
+        Duration::from_millis(args.poll_ms),
+    ));
+    let served = axum::serve(listener, confide_market::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    follower.abort();
+    served.map_err(|e| CliError::new("IO_ERROR", e.to_string()))
+}
+
+/// The market of the configured chain: `CONFIDE_MARKET_URL`, or chain.json's `iexecGateway`.
+pub fn market_url(ctx: &Context) -> Result<String, CliError> {
+    if let Ok(url) = std::env::var("CONFIDE_MARKET_URL") {
+        return Ok(url);
+    }
+    ctx.chain.resolve()?.iexec_gateway.ok_or_else(|| {
+        CliError::new(
+            "NO_MARKET",
+            "no market configured: set `iexecGateway` in chain.json (confide dev up does), or CONFIDE_MARKET_URL",
+        )
+    })
+}
+
+pub fn endpoint(kind: OrderKind) -> &'static str {
+    match kind {
+        OrderKind::App => "/apporders",
+        OrderKind::Dataset => "/datasetorders",
+        OrderKind::Workerpool => "/workerpoolorders",
+        OrderKind::Request => "/requestorders",
+    }
+}
+
+fn unreachable(url: &str, e: reqwest::Error) -> CliError {
+    CliError::new("MARKET_UNREACHABLE", format!("the market at {url} is unreachable: {e}"))
+}
+
+async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    if body["ok"] == true {
+        return Ok(body);
+    }
+    let message = body["error"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("status {status}"));
+    let code = match body["code"].as_str() {
+        Some("DUPLICATE_ORDER") => "DUPLICATE_ORDER",
+        Some("NO_VOLUME_LEFT") => "NO_VOLUME_LEFT",
+        Some("INVALID_SIGNATURE") => "INVALID_SIGNATURE",
+        Some("UNKNOWN_ASSET") => "UNKNOWN_ASSET",
+        Some("ORDER_NOT_FOUND") => "ORDER_NOT_FOUND",
+        _ => "MARKET_REFUSED",
+    };
+    Err(CliError::new(code, format!("the market refused: {message}")))
+}
+
+/// Logs into the market: signs its EIP-712 challenge; returns the Authorization header.
+pub async fn login(ctx: &Context, url: &str, chain_id: u64) -> Result<String, CliError> {
+    let signer = ctx.wallet.signer()?;
+    let address = signer.address();
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{url}/challenge?chainId={chain_id}&address={address}"))
+        .send()
+        .await
+        .map_err(|e| unreachable(url, e))?;
+    let body = answer(response).await?;
+    let text = body["data"]["message"]["challenge"]
+        .as_str()
+        .ok_or_else(|| CliError::new("MARKET_REFUSED", "the market sent no challenge"))?;
+    let digest = confide_protocol::market::challenge_digest(chain_id, text);
+    let signature = confide_protocol::messages::sign_digest(&signer, digest)
+        .map_err(|e| CliError::new("SIGNING_FAILED", e.to_string()))?;
+    Ok(format!(
+        "{digest}_0x{}_{address}",
+        confide_chain::hex::encode(signature.as_bytes())
+    ))
+}
+
+/// Publishes one signed order; returns its hash.
+pub async fn publish(ctx: &Context, kind: OrderKind, order: &Value, chain_id: u64) -> Result<String, CliError> {
+    let url = market_url(ctx)?;
+    let authorization = login(ctx, &url, chain_id).await?;
+    let response = reqwest::Client::new()
+        .post(format!("{url}{}?chainId={chain_id}", endpoint(kind)))
+        .header("authorization", authorization)
+        .json(&json!({ "order": order }))
+        .send()
+        .await
+        .map_err(|e| unreachable(&url, e))?;
+    let body = answer(response).await?;
+    Ok(body["published"]["orderHash"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Unpublishes by hash, or the last or all of an asset's (requester's) orders.
+pub async fn unpublish(ctx: &Context, kind: OrderKind, target: Value, chain_id: u64) -> Result<Vec<String>, CliError> {
+    let url = market_url(ctx)?;
+    let authorization = login(ctx, &url, chain_id).await?;
+    let response = reqwest::Client::new()
+        .put(format!("{url}{}?chainId={chain_id}", endpoint(kind)))
+        .header("authorization", authorization)
+        .json(&target)
+        .send()
+        .await
+        .map_err(|e| unreachable(&url, e))?;
+    let body = answer(response).await?;
+    Ok(body["unpublished"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect())
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BookKind {
+    App,
+    Dataset,
+    Workerpool,
+    Requester,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderbookArgs {
+    #[arg(value_enum)]
+    kind: BookKind,
+    /// The asset (or requester) whose orders to list; all when absent.
+    address: Option<Address>,
+    /// Only orders whose tag has these bits (e.g. `tee`, `tee,tdx`, or hex).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only orders whose tag has no other bits than these.
+    #[arg(long)]
+    max_tag: Option<String>,
+    #[arg(long)]
+    category: Option<u64>,
+    #[arg(long)]
+    min_volume: Option<u64>,
+    #[arg(long, default_value_t = 20)]
+    page_size: u64,
+    #[arg(long, default_value_t = 0)]
+    page: u64,
+}
+
+pub async fn orderbook(args: OrderbookArgs, ctx: &Context) -> CliResult {
+    let url = market_url(ctx)?;
+    let chain_id = ctx.poco().await?.connection.chain_id;
+    let (kind, subject) = match args.kind {
+        BookKind::App => (OrderKind::App, "app"),
+        BookKind::Dataset => (OrderKind::Dataset, "dataset"),
+        BookKind::Workerpool => (OrderKind::Workerpool, "workerpool"),
+        BookKind::Requester => (OrderKind::Request, "requester"),
+    };
+    let mut query = vec![("chainId".to_owned(), chain_id.to_string())];
+    if let Some(address) = args.address {
+        query.push((subject.to_owned(), address.to_string()));
+    }
+    let tags = [("minTag", &args.tag), ("maxTag", &args.max_tag)];
+    for (name, tag) in tags {
+        if let Some(tag) = tag {
+            let parsed: confide_protocol::Tag = tag
+                .parse()
+                .map_err(|e: confide_protocol::Error| CliError::new("INVALID_TAG", e.to_string()))?;
+            query.push((name.to_owned(), parsed.to_string()));
+        }
+    }
+    if let Some(category) = args.category {
+        query.push(("category".into(), category.to_string()));
+    }
+    if let Some(volume) = args.min_volume {
+        query.push(("minVolume".into(), volume.to_string()));
+    }
+    query.push(("pageSize".into(), args.page_size.to_string()));
+    query.push(("pageIndex".into(), args.page.to_string()));
+    let query_string: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let response = reqwest::Client::new()
+        .get(format!("{url}{}?{}", endpoint(kind), query_string.join("&")))
+        .send()
+        .await
+        .map_err(|e| unreachable(&url, e))?;
+    let body = answer(response).await?;
+    let orders = body["orders"].as_array().cloned().unwrap_or_default();
+    let price_field = match kind {
+        OrderKind::App => "appprice",
+        OrderKind::Dataset => "datasetprice",
+        OrderKind::Workerpool => "workerpoolprice",
+        OrderKind::Request => "workerpoolmaxprice",
+    };
+    let mut lines = vec![format!("{} open {} order(s)", body["count"], subject)];
+    lines.extend(orders.iter().map(|o| {
+        format!(
+            "  {}  {} {}  price {} nRLC  remaining {}  tag {}",
+            o["orderHash"].as_str().unwrap_or_default(),
+            subject,
+            o["order"][if kind == OrderKind::Request {
+                "requester"
+            } else {
+                subject
+            }]
+            .as_str()
+            .unwrap_or_default(),
+            o["order"][price_field].as_str().unwrap_or_default(),
+            o["remaining"],
+            o["order"]["tag"].as_str().unwrap_or_default(),
+        )
+    }));
+    ctx.out
+        .done(&lines.join("\n"), json!({ "count": body["count"], "orders": orders }));
+    Ok(())
+}

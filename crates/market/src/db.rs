@@ -1,0 +1,250 @@
+//! Orders at rest: SQLite by default, Postgres through sqlx's `Any` driver. Each row keeps
+//! the signed order as published plus the columns the order book filters and sorts on.
+
+use sqlx::{AnyPool, Row};
+
+use crate::MarketError;
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS orders (
+        hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
+        signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
+        volume BIGINT NOT NULL, remaining BIGINT NOT NULL, status TEXT NOT NULL,
+        app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL, requester TEXT NOT NULL,
+        order_json TEXT NOT NULL, published_ms BIGINT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS orders_book ON orders (kind, status, price, published_ms, seq)",
+    "CREATE INDEX IF NOT EXISTS orders_subject ON orders (kind, subject, status)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+];
+
+fn storage(error: sqlx::Error) -> MarketError {
+    MarketError::Storage(error.to_string())
+}
+
+/// One published order as stored.
+#[derive(Clone, Debug)]
+pub struct Row_ {
+    pub hash: String,
+    pub kind: String,
+    pub subject: String,
+    pub signer: String,
+    pub price: i64,
+    pub tag_bits: i64,
+    pub category: i64,
+    pub volume: i64,
+    pub remaining: i64,
+    pub status: String,
+    pub app: String,
+    pub dataset: String,
+    pub workerpool: String,
+    pub requester: String,
+    pub order_json: String,
+    pub published_ms: i64,
+}
+
+/// Filters of an order book query; addresses lower-case.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub kind: String,
+    pub subject: Option<String>,
+    /// (column, address, strict): restriction or counterpart columns.
+    pub parties: Vec<(&'static str, String, bool)>,
+    pub min_tag: i64,
+    pub max_tag: Option<i64>,
+    pub category: Option<i64>,
+    pub min_volume: i64,
+    pub page_size: i64,
+    pub page_index: i64,
+}
+
+pub struct MarketDb {
+    pool: AnyPool,
+}
+
+const ZERO: &str = "0x0000000000000000000000000000000000000000";
+const COLUMNS: &str = "hash, kind, subject, signer, price, tag_bits, category, volume, remaining, status, app, dataset, workerpool, requester, order_json, published_ms";
+
+fn read_row(row: &sqlx::any::AnyRow) -> Result<Row_, MarketError> {
+    Ok(Row_ {
+        hash: row.try_get("hash").map_err(storage)?,
+        kind: row.try_get("kind").map_err(storage)?,
+        subject: row.try_get("subject").map_err(storage)?,
+        signer: row.try_get("signer").map_err(storage)?,
+        price: row.try_get("price").map_err(storage)?,
+        tag_bits: row.try_get("tag_bits").map_err(storage)?,
+        category: row.try_get("category").map_err(storage)?,
+        volume: row.try_get("volume").map_err(storage)?,
+        remaining: row.try_get("remaining").map_err(storage)?,
+        status: row.try_get("status").map_err(storage)?,
+        app: row.try_get("app").map_err(storage)?,
+        dataset: row.try_get("dataset").map_err(storage)?,
+        workerpool: row.try_get("workerpool").map_err(storage)?,
+        requester: row.try_get("requester").map_err(storage)?,
+        order_json: row.try_get("order_json").map_err(storage)?,
+        published_ms: row.try_get("published_ms").map_err(storage)?,
+    })
+}
+
+impl MarketDb {
+    pub async fn open(url: &str) -> Result<MarketDb, MarketError> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await
+            .map_err(storage)?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
+        }
+        if url.starts_with("sqlite:") {
+            // Readers never wait for the writer; the journal survives crashes.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(MarketDb { pool })
+    }
+
+    /// Stores a new order; `false` when its hash is already there.
+    pub async fn insert(&self, row: &Row_, chain_id: u64) -> Result<bool, MarketError> {
+        let result = sqlx::query(
+            "INSERT INTO orders (hash, kind, chain_id, subject, signer, price, tag_bits, category, volume, remaining, status,
+                app, dataset, workerpool, requester, order_json, published_ms, seq)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM orders))
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.hash)
+        .bind(&row.kind)
+        .bind(chain_id as i64)
+        .bind(&row.subject)
+        .bind(&row.signer)
+        .bind(row.price)
+        .bind(row.tag_bits)
+        .bind(row.category)
+        .bind(row.volume)
+        .bind(row.remaining)
+        .bind(&row.status)
+        .bind(&row.app)
+        .bind(&row.dataset)
+        .bind(&row.workerpool)
+        .bind(&row.requester)
+        .bind(&row.order_json)
+        .bind(row.published_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn get(&self, kind: &str, hash: &str) -> Result<Option<Row_>, MarketError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE kind = $1 AND hash = $2"))
+            .bind(kind)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(read_row).transpose()
+    }
+
+    /// Open orders matching `filter`, cheapest first then oldest, and how many match.
+    pub async fn list(&self, filter: &Filter) -> Result<(Vec<Row_>, i64), MarketError> {
+        let mut conditions = vec!["kind = $1".to_owned(), "status = 'open'".to_owned()];
+        let mut binds: Vec<String> = vec![filter.kind.clone()];
+        let next = |value: String, binds: &mut Vec<String>| {
+            binds.push(value);
+            format!("${}", binds.len())
+        };
+        if let Some(subject) = &filter.subject {
+            let p = next(subject.clone(), &mut binds);
+            conditions.push(format!("subject = {p}"));
+        }
+        for (column, address, strict) in &filter.parties {
+            let p = next(address.clone(), &mut binds);
+            if *strict {
+                conditions.push(format!("{column} = {p}"));
+            } else {
+                let z = next(ZERO.to_owned(), &mut binds);
+                conditions.push(format!("({column} = {p} OR {column} = {z})"));
+            }
+        }
+        // Integers are inlined: they are parsed numbers, never user text.
+        if filter.min_tag != 0 {
+            conditions.push(format!("(tag_bits & {0}) = {0}", filter.min_tag));
+        }
+        if let Some(max) = filter.max_tag {
+            conditions.push(format!("(tag_bits & {}) = 0", !max & i64::MAX));
+        }
+        if let Some(category) = filter.category {
+            conditions.push(format!("category = {category}"));
+        }
+        if filter.min_volume > 0 {
+            conditions.push(format!("remaining >= {}", filter.min_volume));
+        }
+        let where_clause = conditions.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM orders WHERE {where_clause}");
+        let list_sql = format!(
+            "SELECT {COLUMNS} FROM orders WHERE {where_clause} ORDER BY price ASC, published_ms ASC, seq ASC LIMIT {} OFFSET {}",
+            filter.page_size,
+            filter.page_size * filter.page_index
+        );
+        let mut count = sqlx::query(&count_sql);
+        let mut list = sqlx::query(&list_sql);
+        for value in &binds {
+            count = count.bind(value.clone());
+            list = list.bind(value.clone());
+        }
+        let total: i64 = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?
+            .try_get("n")
+            .map_err(storage)?;
+        let rows = list.fetch_all(&self.pool).await.map_err(storage)?;
+        Ok((rows.iter().map(read_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Open orders of `kind` on `subject` signed by `signer`, newest first.
+    pub async fn open_of(&self, kind: &str, subject: &str) -> Result<Vec<Row_>, MarketError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM orders WHERE kind = $1 AND subject = $2 AND status = 'open' ORDER BY seq DESC"
+        ))
+        .bind(kind)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(read_row).collect()
+    }
+
+    pub async fn set_status(&self, hash: &str, status: &str, remaining: i64) -> Result<(), MarketError> {
+        sqlx::query("UPDATE orders SET status = $1, remaining = $2 WHERE hash = $3")
+            .bind(status)
+            .bind(remaining)
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<i64>, MarketError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.map(|r| r.try_get("value").map_err(storage)).transpose()
+    }
+
+    pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), MarketError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}
