@@ -87,7 +87,11 @@ impl ChainArgs {
                 .parse()
                 .map_err(|_| CliError::new("INVALID_HUB", format!("chain `{name}` has an invalid hub address")))?,
         };
-        let expected_id = match entry.as_ref().map(|(_, e)| e.id.parse::<u64>()) {
+        let expected_id = match entry
+            .as_ref()
+            .filter(|(_, e)| !e.id.is_empty())
+            .map(|(_, e)| e.id.parse::<u64>())
+        {
             Some(Ok(id)) => Some(id),
             Some(Err(_)) => {
                 return Err(CliError::new(

@@ -198,6 +198,18 @@ fn iexecs_sdk_reads_our_chain_and_wallets_and_pushes_to_our_sms() {
     );
     let shown = peer.confide_json(&["dataset", "show", &dataset]);
     assert_eq!(shown["dataset"]["checksum"].as_str().unwrap(), checksum);
+
+    // iExec's SDK signs a dataset order and publishes it to Confide's market (its challenge
+    // login included); both order book clients see it.
+    peer.iexec_signed(&["order", "init", "--dataset"]);
+    peer.iexec_signed(&["order", "sign", "--dataset"]);
+    let published = peer.iexec_signed(&["order", "publish", "--dataset", "--force"]);
+    let hash = published["datasetorder"]["orderHash"].as_str().unwrap().to_owned();
+    let ours = peer.confide_json(&["orderbook", "dataset", &dataset, "--tag", "tee,tdx"]);
+    assert_eq!(ours["orders"][0]["orderHash"].as_str().unwrap(), hash);
+    let theirs = peer.iexec(&["orderbook", "dataset", &dataset, "--chain", "dev"]);
+    assert_eq!(theirs["count"], 1);
+    assert_eq!(theirs["datasetOrders"][0]["orderHash"].as_str().unwrap(), hash);
 }
 
 #[test]

@@ -116,7 +116,10 @@ fn deploy(m: &Market, wallet: &str, project: &str, kind: &str) -> String {
 fn wait_until(mut condition: impl FnMut() -> bool) {
     let started = std::time::Instant::now();
     while !condition() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(15), "the market did not follow the chain");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the market did not follow the chain"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
@@ -163,13 +166,21 @@ fn orders_are_signed_shared_filled_and_cancelled() {
         let mut args = vec!["orderbook", "dataset"];
         args.extend_from_slice(extra);
         let book = m.ok(REQUESTER, "requester", &args);
-        book["orders"].as_array().unwrap().iter().map(|o| o["orderHash"].as_str().unwrap().to_owned()).collect()
+        book["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["orderHash"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(in_book(&m, &[]), vec![dataset_hash.clone()]);
     assert_eq!(in_book(&m, &[&dataset, "--tag", "tee"]), vec![dataset_hash.clone()]);
     assert!(in_book(&m, &["--tag", "gpu"]).is_empty(), "a GPU filter excludes it");
     // Publishing the same order twice is refused.
-    assert_eq!(m.fails(DATASET_OWNER, "dataset", &["order", "publish", "--dataset"])["code"], "DUPLICATE_ORDER");
+    assert_eq!(
+        m.fails(DATASET_OWNER, "dataset", &["order", "publish", "--dataset"])["code"],
+        "DUPLICATE_ORDER"
+    );
 
     // Signing someone else's asset is refused.
     let error = m.fails(APP_DEVELOPER, "dataset", &["order", "sign", "--dataset"]);
@@ -180,7 +191,11 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     m.ok(POOL_OWNER, "pool", &["order", "init", "--workerpool"]);
     m.ok(POOL_OWNER, "pool", &["order", "sign", "--workerpool"]);
     m.ok(POOL_OWNER, "pool", &["order", "publish", "--workerpool"]);
-    let pool_book = m.ok(REQUESTER, "requester", &["orderbook", "workerpool", "--tag", "tee,tdx", "--category", "0"]);
+    let pool_book = m.ok(
+        REQUESTER,
+        "requester",
+        &["orderbook", "workerpool", "--tag", "tee,tdx", "--category", "0"],
+    );
     assert_eq!(pool_book["count"], 1);
 
     // The requester gathers the signed orders (as the tutorial says, orders are sent to
@@ -209,7 +224,11 @@ fn orders_are_signed_shared_filled_and_cancelled() {
 
     // The market followed the chain: the consumed workerpool order left the book by itself.
     wait_until(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool"])["count"] == 0);
-    assert_eq!(in_book(&m, &[]), vec![dataset_hash.clone()], "the dataset order still has volume");
+    assert_eq!(
+        in_book(&m, &[]),
+        vec![dataset_hash.clone()],
+        "the dataset order still has volume"
+    );
 
     // The owner cancels the dataset order: closed on chain, gone from the book, and a new
     // fill says why not.

@@ -15,6 +15,8 @@ use crate::DevError;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainEntry {
+    /// Empty in iExec's default template for the networks the SDK knows by name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
