@@ -11,8 +11,8 @@ const SCHEMA: [&str; 4] = [
         signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
         volume BIGINT NOT NULL, remaining BIGINT NOT NULL, status TEXT NOT NULL,
         app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL, requester TEXT NOT NULL,
-        order_json TEXT NOT NULL, published_ms BIGINT NOT NULL, seq BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS orders_book ON orders (kind, status, price, published_ms, seq)",
+        order_json TEXT NOT NULL, published_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS orders_book ON orders (kind, status, price, published_ms, hash)",
     "CREATE INDEX IF NOT EXISTS orders_subject ON orders (kind, subject, status)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
 ];
@@ -62,6 +62,8 @@ pub struct MarketDb {
 }
 
 const ZERO: &str = "0x0000000000000000000000000000000000000000";
+/// The most matches a query counts exactly.
+pub const COUNT_CAP: i64 = 1000;
 const COLUMNS: &str = "hash, kind, subject, signer, price, tag_bits, category, volume, remaining, status, app, dataset, workerpool, requester, order_json, published_ms";
 
 fn read_row(row: &sqlx::any::AnyRow) -> Result<Row_, MarketError> {
@@ -110,9 +112,8 @@ impl MarketDb {
     pub async fn insert(&self, row: &Row_, chain_id: u64) -> Result<bool, MarketError> {
         let result = sqlx::query(
             "INSERT INTO orders (hash, kind, chain_id, subject, signer, price, tag_bits, category, volume, remaining, status,
-                app, dataset, workerpool, requester, order_json, published_ms, seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                (SELECT COALESCE(MAX(seq), 0) + 1 FROM orders))
+                app, dataset, workerpool, requester, order_json, published_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT DO NOTHING",
         )
         .bind(&row.hash)
@@ -183,9 +184,13 @@ impl MarketDb {
             conditions.push(format!("remaining >= {}", filter.min_volume));
         }
         let where_clause = conditions.join(" AND ");
-        let count_sql = format!("SELECT COUNT(*) AS n FROM orders WHERE {where_clause}");
+        // Counting every match of a broad filter scans the table; past COUNT_CAP the count
+        // says "at least" (the page itself is always exact).
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM orders WHERE {where_clause} LIMIT {COUNT_CAP}) AS capped"
+        );
         let list_sql = format!(
-            "SELECT {COLUMNS} FROM orders WHERE {where_clause} ORDER BY price ASC, published_ms ASC, seq ASC LIMIT {} OFFSET {}",
+            "SELECT {COLUMNS} FROM orders WHERE {where_clause} ORDER BY price ASC, published_ms ASC, hash ASC LIMIT {} OFFSET {}",
             filter.page_size,
             filter.page_size * filter.page_index
         );
@@ -208,7 +213,7 @@ impl MarketDb {
     /// Open orders of `kind` on `subject` signed by `signer`, newest first.
     pub async fn open_of(&self, kind: &str, subject: &str) -> Result<Vec<Row_>, MarketError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM orders WHERE kind = $1 AND subject = $2 AND status = 'open' ORDER BY seq DESC"
+            "SELECT {COLUMNS} FROM orders WHERE kind = $1 AND subject = $2 AND status = 'open' ORDER BY published_ms DESC, hash DESC"
         ))
         .bind(kind)
         .bind(subject)

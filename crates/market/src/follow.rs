@@ -83,6 +83,7 @@ pub async fn follow(state: Arc<MarketState>, interval: Duration) {
                     }
                 }
                 let _ = state.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
+                state.set_head(cursor.next_block().saturating_sub(1));
             }
             Err(error) => tracing::warn!(%error, "reading chain events failed; retrying"),
         }

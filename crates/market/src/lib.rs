@@ -101,6 +101,11 @@ impl IntoResponse for MarketError {
 pub struct MarketState {
     pub db: MarketDb,
     pub poco: Poco,
+    /// The newest block the follower has seen; 0 until it runs.
+    head: AtomicU64,
+    /// Asset owners read at a block: trusted for that block only, so never beyond the
+    /// chain's state.
+    owners: Mutex<HashMap<Address, (Address, u64)>>,
     challenges: Mutex<HashMap<B256, (Address, Instant)>>,
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
@@ -112,11 +117,18 @@ impl MarketState {
         Arc::new(MarketState {
             db,
             poco,
+            head: AtomicU64::new(0),
+            owners: Mutex::new(HashMap::new()),
             challenges: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             published: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         })
+    }
+
+    /// Records the chain head the follower reached; owner look-ups of older blocks expire.
+    pub fn set_head(&self, block: u64) {
+        self.head.store(block, Ordering::Relaxed);
     }
 
     fn chain_id(&self) -> u64 {
@@ -301,13 +313,27 @@ async fn checked_row<O: Order + serde::Serialize>(
     })
 }
 
+/// The asset's owner on chain, from the cache when it was read at the current head.
 async fn asset_owner(state: &MarketState, asset: Address) -> Result<Address, MarketError> {
-    state
+    let head = state.head.load(Ordering::Relaxed);
+    if head != 0
+        && let Some((owner, at)) = state.owners.lock().await.get(&asset).copied()
+        && at == head
+    {
+        return Ok(owner);
+    }
+    let owner = state
         .poco
         .contract_owner(asset)
         .await
         .map_err(|e| MarketError::Chain(e.to_string()))?
-        .ok_or(MarketError::UnknownAsset(asset))
+        .ok_or(MarketError::UnknownAsset(asset))?;
+    if head != 0 {
+        let mut owners = state.owners.lock().await;
+        owners.retain(|_, (_, at)| *at == head);
+        owners.insert(asset, (owner, head));
+    }
+    Ok(owner)
 }
 
 fn parse_order<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, MarketError> {
@@ -580,7 +606,7 @@ async fn list(
     }
     let (rows, count) = state.db.list(&filter).await?;
     let orders: Vec<Value> = rows.iter().map(published_json).collect();
-    let mut body = json!({ "ok": true, "count": count, "orders": orders });
+    let mut body = json!({ "ok": true, "count": count, "countIsCapped": count >= db::COUNT_CAP, "orders": orders });
     if (filter.page_index + 1) * filter.page_size < count {
         body["nextPage"] = json!(filter.page_index + 1);
     }

@@ -1,0 +1,185 @@
+//! The market under load, on SQLite with 100,000 open orders: publishing throughput
+//! (HTTP, signature recovery and chain checks included) and order book page latency.
+//! Run: `cargo bench -p confide-market --bench market`. Targets (issue 4): at least 2,000
+//! orders/s published; a page query in 10 ms or less at p99.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use confide_chain::{B256, Connection, Poco, U256};
+use confide_devstack::DEV_ACCOUNTS;
+use confide_market::db::{MarketDb, Row_};
+use confide_protocol::order::{DatasetOrder, Order};
+use confide_protocol::{Tag, market};
+use serde_json::json;
+
+const STORED: usize = 100_000;
+const PUBLISHED: usize = 2_000;
+const CLIENTS: usize = 16;
+const QUERIES: usize = 1_000;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let owner_signer = DEV_ACCOUNTS[1].signer();
+    let owner = Poco::new(
+        Connection::connect(&node.url, Some(owner_signer.clone()))
+            .await
+            .unwrap(),
+        deployment.hub,
+    )
+    .await
+    .unwrap();
+    let dataset = owner
+        .create_dataset("bench", b"https://example.org/b.enc", B256::repeat_byte(9))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = MarketDb::open(&format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()))
+        .await
+        .unwrap();
+
+    // 100,000 stored open orders (rows as publication leaves them), on 100 datasets.
+    let started = Instant::now();
+    for i in 0..STORED {
+        let row = Row_ {
+            hash: format!("0x{:064x}", i + 1),
+            kind: "datasetorder".into(),
+            subject: format!("0x{:040x}", i % 100),
+            signer: format!("0x{:040x}", i % 100),
+            price: (i % 1000) as i64,
+            tag_bits: if i % 2 == 0 { 1 } else { 9 },
+            category: 0,
+            volume: 10,
+            remaining: 10,
+            status: "open".into(),
+            app: "0x0000000000000000000000000000000000000000".into(),
+            dataset: format!("0x{:040x}", i % 100),
+            workerpool: "0x0000000000000000000000000000000000000000".into(),
+            requester: "0x0000000000000000000000000000000000000000".into(),
+            order_json: "{}".into(),
+            published_ms: i as i64,
+        };
+        db.insert(&row, 31337).await.unwrap();
+    }
+    println!(
+        "stored {STORED} orders in {:.1} s (setup)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
+        .await
+        .unwrap();
+    let domain = reader.domain();
+    let state = confide_market::MarketState::new(db, reader);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, confide_market::router(Arc::clone(&state))).into_future());
+    tokio::spawn(confide_market::follow::follow(
+        Arc::clone(&state),
+        std::time::Duration::from_millis(200),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Login once, sign the orders beforehand: the measurement is the market's work.
+    let client = reqwest::Client::new();
+    let challenge: serde_json::Value = client
+        .get(format!(
+            "{url}/challenge?chainId=31337&address={}",
+            owner_signer.address()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let digest = market::challenge_digest(31337, challenge["data"]["message"]["challenge"].as_str().unwrap());
+    let signature = confide_protocol::messages::sign_digest(&owner_signer, digest).unwrap();
+    let auth = format!(
+        "{digest}_0x{}_{}",
+        confide_chain::hex::encode(signature.as_bytes()),
+        owner_signer.address()
+    );
+    let bodies: Vec<String> = (0..PUBLISHED)
+        .map(|i| {
+            let mut order = DatasetOrder {
+                dataset,
+                datasetprice: U256::from(i),
+                volume: U256::from(5),
+                tag: Tag::TEE,
+                ..Default::default()
+            };
+            order.refresh_salt();
+            order.sign(&owner_signer, &domain).unwrap();
+            json!({ "order": order }).to_string()
+        })
+        .collect();
+
+    let started = Instant::now();
+    let chunks: Vec<Vec<String>> = bodies.chunks(PUBLISHED / CLIENTS).map(|c| c.to_vec()).collect();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+        tasks.push(tokio::spawn(async move {
+            for body in chunk {
+                let response = client
+                    .post(format!("{url}/datasetorders?chainId=31337"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "publish {PUBLISHED} orders ({CLIENTS} clients, {} stored): {:.0} orders/s",
+        STORED,
+        PUBLISHED as f64 / seconds
+    );
+
+    // Order book pages: the TEE filter and one dataset, first pages, cheapest first.
+    let mut latencies = Vec::with_capacity(QUERIES);
+    for i in 0..QUERIES {
+        let query = if i % 2 == 0 {
+            format!(
+                "{url}/datasetorders?chainId=31337&minTag=0x1&pageSize=20&pageIndex={}",
+                i % 5
+            )
+        } else {
+            format!(
+                "{url}/datasetorders?chainId=31337&dataset=0x{:040x}&pageSize=20",
+                i % 100
+            )
+        };
+        let started = Instant::now();
+        let response = client.get(&query).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let _ = response.bytes().await.unwrap();
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "order book page over {} orders: p50 {:.2} ms, p99 {:.2} ms",
+        STORED + PUBLISHED,
+        p(0.5),
+        p(0.99)
+    );
+    drop(node);
+}

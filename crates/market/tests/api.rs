@@ -1,0 +1,297 @@
+//! The market API over HTTP on loopback, on a real PoCo: every bad input refused with a
+//! stable code and nothing stored; the book keeps serving under a flood of invalid orders.
+
+use std::sync::Arc;
+
+use confide_chain::{B256, Connection, Poco, PrivateKeySigner, U256};
+use confide_devstack::DEV_ACCOUNTS;
+use confide_protocol::order::{DatasetOrder, Order, RequestOrder};
+use confide_protocol::{Tag, market};
+use serde_json::{Value, json};
+
+fn signer(role: &str) -> PrivateKeySigner {
+    DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
+}
+
+struct Market {
+    url: String,
+    owner: Poco,
+    dataset: confide_chain::Address,
+    _node: confide_devstack::AnvilNode,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Market {
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let owner = Poco::new(
+        Connection::connect(&node.url, Some(signer("dataset-owner")))
+            .await
+            .unwrap(),
+        deployment.hub,
+    )
+    .await
+    .unwrap();
+    let dataset = owner
+        .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(3))
+        .await
+        .unwrap();
+    let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = confide_market::db::MarketDb::open(&format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display()))
+        .await
+        .unwrap();
+    let state = confide_market::MarketState::new(db, reader);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, confide_market::router(state.clone())).into_future());
+    tokio::spawn(confide_market::follow::follow(
+        Arc::clone(&state),
+        std::time::Duration::from_millis(100),
+    ));
+    Market {
+        url,
+        owner,
+        dataset,
+        _node: node,
+        _dir: dir,
+    }
+}
+
+impl Market {
+    async fn login(&self, who: &PrivateKeySigner) -> String {
+        let challenge: Value = reqwest::get(format!(
+            "{}/challenge?chainId=31337&address={}",
+            self.url,
+            who.address()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let text = challenge["data"]["message"]["challenge"].as_str().unwrap();
+        let digest = market::challenge_digest(31337, text);
+        let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
+        format!(
+            "{digest}_0x{}_{}",
+            confide_chain::hex::encode(signature.as_bytes()),
+            who.address()
+        )
+    }
+
+    async fn post(&self, path: &str, auth: Option<&str>, body: String) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or_default())
+    }
+
+    async fn book(&self, query: &str) -> Value {
+        reqwest::get(format!("{}/datasetorders?chainId=31337{query}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    fn order(&self, volume: u64) -> DatasetOrder {
+        let mut order = DatasetOrder {
+            dataset: self.dataset,
+            datasetprice: U256::from(7),
+            volume: U256::from(volume),
+            tag: Tag::TEE,
+            ..Default::default()
+        };
+        order.refresh_salt();
+        order.sign(&signer("dataset-owner"), &self.owner.domain()).unwrap();
+        order
+    }
+}
+
+fn body(order: &impl serde::Serialize) -> String {
+    json!({ "order": order }).to_string()
+}
+
+#[tokio::test]
+async fn bad_orders_are_refused_with_codes_and_nothing_is_stored() {
+    let m = start().await;
+    let owner = signer("dataset-owner");
+    let auth = m.login(&owner).await;
+    let path = "/datasetorders?chainId=31337";
+    let code = |(status, json): (u16, Value)| (status, json["code"].as_str().unwrap_or_default().to_owned());
+
+    // Login: missing, forged, or replayed by someone else.
+    assert_eq!(
+        code(m.post(path, None, body(&m.order(1))).await),
+        (401, "UNAUTHORIZED".into())
+    );
+    let forged = auth.replacen("_0x", "_0x00", 1);
+    assert_eq!(
+        code(m.post(path, Some(&forged), body(&m.order(1))).await),
+        (401, "UNAUTHORIZED".into())
+    );
+    let stolen = format!("{}_{}", auth.rsplit_once('_').unwrap().0, signer("requester").address());
+    assert_eq!(
+        code(m.post(path, Some(&stolen), body(&m.order(1))).await),
+        (401, "UNAUTHORIZED".into())
+    );
+
+    // Malformed JSON, wrong types, unknown body fields, wrong chain.
+    assert_eq!(
+        code(m.post(path, Some(&auth), "{not json".into()).await),
+        (400, "BAD_REQUEST".into())
+    );
+    let mut wrong_type = serde_json::to_value(m.order(1)).unwrap();
+    wrong_type["volume"] = json!({ "a": 1 });
+    assert_eq!(
+        code(
+            m.post(path, Some(&auth), json!({ "order": wrong_type }).to_string())
+                .await
+        ),
+        (400, "BAD_REQUEST".into())
+    );
+    assert_eq!(
+        code(
+            m.post(
+                path,
+                Some(&auth),
+                json!({ "order": m.order(1), "extra": 1 }).to_string()
+            )
+            .await
+        )
+        .1,
+        "BAD_REQUEST"
+    );
+    assert_eq!(
+        code(
+            m.post("/datasetorders?chainId=134", Some(&auth), body(&m.order(1)))
+                .await
+        ),
+        (400, "WRONG_CHAIN_ID".into())
+    );
+
+    // Signature by someone else, unknown asset, zero volume, oversized params.
+    let mut by_other = m.order(1);
+    by_other.sign(&signer("requester"), &m.owner.domain()).unwrap();
+    assert_eq!(
+        code(m.post(path, Some(&auth), body(&by_other)).await),
+        (400, "INVALID_SIGNATURE".into())
+    );
+    let mut unknown = m.order(1);
+    unknown.dataset = confide_chain::Address::repeat_byte(0x42);
+    assert_eq!(
+        code(m.post(path, Some(&auth), body(&unknown)).await),
+        (400, "UNKNOWN_ASSET".into())
+    );
+    let mut zero = m.order(1);
+    zero.volume = U256::ZERO;
+    assert_eq!(code(m.post(path, Some(&auth), body(&zero)).await).1, "BAD_REQUEST");
+    let requester = signer("requester");
+    let mut request = RequestOrder {
+        app: m.dataset,
+        requester: requester.address(),
+        volume: U256::from(1),
+        params: "x".repeat(5000),
+        ..Default::default()
+    };
+    request.sign(&requester, &m.owner.domain()).unwrap();
+    let request_auth = m.login(&requester).await;
+    let (status, json) = m
+        .post("/requestorders?chainId=31337", Some(&request_auth), body(&request))
+        .await;
+    assert_eq!((status, json["code"].as_str().unwrap()), (400, "BAD_REQUEST"));
+
+    // A cancelled order is refused.
+    let cancelled = m.order(3);
+    m.owner.cancel_order(&cancelled).await.unwrap();
+    assert_eq!(
+        code(m.post(path, Some(&auth), body(&cancelled)).await),
+        (400, "NO_VOLUME_LEFT".into())
+    );
+    assert_eq!(m.book("").await["count"], 0, "nothing was stored");
+
+    // A good order, then its duplicate.
+    let good = m.order(5);
+    let (status, published) = m.post(path, Some(&auth), body(&good)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        published["published"]["orderHash"].as_str().unwrap(),
+        good.hash(&m.owner.domain()).to_string()
+    );
+    assert_eq!(
+        code(m.post(path, Some(&auth), body(&good)).await),
+        (409, "DUPLICATE_ORDER".into())
+    );
+    assert_eq!(m.book("").await["count"], 1);
+
+    // Cancelled on chain after publication: the market drops it by itself.
+    m.owner.cancel_order(&good).await.unwrap();
+    let hash = good.hash(&m.owner.domain()).to_string();
+    for _ in 0..100 {
+        if m.book("").await["count"] == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(m.book("").await["count"], 0);
+    let one: Value = reqwest::get(format!("{}/datasetorders/{hash}?chainId=31337", m.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["status"], "canceled");
+}
+
+#[tokio::test]
+async fn the_book_keeps_serving_while_a_client_floods_it_with_invalid_orders() {
+    let m = start().await;
+    let owner = signer("dataset-owner");
+    let auth = m.login(&owner).await;
+    let good = m.order(2);
+    assert_eq!(
+        m.post("/datasetorders?chainId=31337", Some(&auth), body(&good)).await.0,
+        200
+    );
+
+    let flood = {
+        let url = m.url.clone();
+        let auth = auth.clone();
+        let mut bad = m.order(1);
+        bad.sign(&signer("spare"), &m.owner.domain()).unwrap();
+        let payload = body(&bad);
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut refused = 0;
+            for _ in 0..300 {
+                let response = client
+                    .post(format!("{url}/datasetorders?chainId=31337"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(payload.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                if response.status().as_u16() == 400 {
+                    refused += 1;
+                }
+            }
+            refused
+        })
+    };
+    // Meanwhile the order book answers, with the one good order.
+    for _ in 0..20 {
+        let book = m.book("&minTag=0x1").await;
+        assert_eq!(book["count"], 1);
+    }
+    assert_eq!(flood.await.unwrap(), 300, "every invalid order is refused");
+    assert_eq!(m.book("").await["count"], 1);
+}
