@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod output;
 mod project;
+mod serve;
 mod wallet;
 
 use clap::{Parser, Subcommand};

@@ -8,9 +8,9 @@ use confide_chain::Address;
 use confide_protocol::OrderKind;
 use serde_json::{Value, json};
 
-use super::sms::shutdown_signal;
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
+use crate::serve;
 
 #[derive(Subcommand, Debug)]
 pub enum MarketCommand {
@@ -36,37 +36,18 @@ pub struct ServeArgs {
 pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
     let MarketCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| CliError::new("IO_ERROR", format!("cannot create {}: {e}", args.data_dir.display())))?;
-    let url = args
-        .database_url
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", args.data_dir.join("market.db").display()));
+    let url = serve::database_url(&args.data_dir, args.database_url, "market.db")?;
     let db = confide_market::db::MarketDb::open(&url)
         .await
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
     let state = confide_market::MarketState::new(db, poco);
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
-        CliError::new(
-            "PORT_BUSY",
-            format!(
-                "cannot listen on {}: {e} (pass --listen with a free address)",
-                args.listen
-            ),
-        )
-    })?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    ctx.out.step(&format!("market listening on http://{address}"));
     let follower = tokio::spawn(confide_market::follow::follow(
         state.clone(),
         Duration::from_millis(args.poll_ms),
     ));
-    let served = axum::serve(listener, confide_market::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let served = serve::serve(ctx, "market", &args.listen, confide_market::router(state)).await;
     follower.abort();
-    served.map_err(|e| CliError::new("IO_ERROR", e.to_string()))
+    served
 }
 
 /// The market of the configured chain: `CONFIDE_MARKET_URL`, or chain.json's `iexecGateway`.

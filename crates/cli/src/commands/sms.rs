@@ -8,6 +8,7 @@ use confide_sms::{AppState, SecretStore, router};
 
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
+use crate::serve;
 
 #[derive(Subcommand, Debug)]
 pub enum SmsCommand {
@@ -31,45 +32,14 @@ pub struct ServeArgs {
 pub async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
     let SmsCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(|e| CliError::new("IO_ERROR", format!("cannot create {}: {e}", args.data_dir.display())))?;
-    let database_url = args
-        .database_url
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", args.data_dir.join("sms.db").display()));
+    let database_url = serve::database_url(&args.data_dir, args.database_url, "sms.db")?;
     let store = SecretStore::open(&database_url, &args.data_dir.join("master.key"))
         .await
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
-        CliError::new(
-            "PORT_BUSY",
-            format!(
-                "cannot listen on {}: {e} (pass --listen with a free address)",
-                args.listen
-            ),
-        )
-    })?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
     let state = Arc::new(AppState {
         store,
         poco,
         metrics: Default::default(),
     });
-    ctx.out.step(&format!("SMS listening on http://{address}"));
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM, so in-flight requests finish before exit.
-pub async fn shutdown_signal() {
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    serve::serve(ctx, "SMS", &args.listen, router(state)).await
 }

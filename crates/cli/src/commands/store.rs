@@ -7,9 +7,9 @@ use confide_chain::B256;
 use confide_protocol::messages::sign_personal;
 use serde_json::json;
 
-use super::sms::shutdown_signal;
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
+use crate::serve;
 
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
@@ -32,27 +32,8 @@ pub struct ServeArgs {
 pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(&args.listen).await.map_err(|e| {
-        CliError::new(
-            "PORT_BUSY",
-            format!(
-                "cannot listen on {}: {e} (pass --listen with a free address)",
-                args.listen
-            ),
-        )
-    })?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    ctx.out.step(&format!(
-        "content store listening on http://{address}, storing in {}",
-        args.store
-    ));
     let router = confide_store::router(confide_store::StoreState::new(backend, args.max_upload_mib << 20));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))
+    serve::serve(ctx, &format!("content store (in {})", args.store), &args.listen, router).await
 }
 
 /// The store to upload to: `CONFIDE_STORE_URL`, else the dev stack's.
