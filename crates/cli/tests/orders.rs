@@ -242,4 +242,22 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     let error = m.fails(REQUESTER, "requester", &["order", "fill"]);
     assert_eq!(error["code"], "TX_REVERTED");
     assert!(error["message"].as_str().unwrap().contains("no volume left"), "{error}");
+
+    // The shortcuts: sign from options and publish, then unpublish the last one.
+    let quick = m.ok(
+        DATASET_OWNER,
+        "dataset",
+        &["dataset", "publish", "--price", "3", "--tag", "tee"],
+    );
+    let quick_hash = quick["orderHash"].as_str().unwrap().to_owned();
+    assert_eq!(in_book(&m, &["--tag", "tee"]), vec![quick_hash.clone()]);
+    let removed = m.ok(DATASET_OWNER, "dataset", &["dataset", "unpublish"]);
+    assert_eq!(removed["unpublished"][0].as_str().unwrap(), quick_hash);
+    assert!(in_book(&m, &[]).is_empty());
+    // Only the signer may unpublish.
+    m.ok(DATASET_OWNER, "dataset", &["dataset", "publish"]);
+    assert_eq!(
+        m.fails(REQUESTER, "dataset", &["dataset", "unpublish", &dataset])["code"],
+        "ORDER_NOT_FOUND"
+    );
 }

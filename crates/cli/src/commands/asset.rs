@@ -34,6 +34,14 @@ pub enum AssetCommand {
         #[arg(long)]
         to: Address,
     },
+    /// Sign an order for the asset from options and publish it to the market.
+    Publish(super::order::QuickOrder),
+    /// Remove the asset's last order (or all of them) from the market.
+    Unpublish {
+        address: Option<Address>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 pub async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -> CliResult {
@@ -50,6 +58,8 @@ pub async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -> CliRe
             );
             Ok(())
         }
+        AssetCommand::Publish(options) => super::order::quick_publish(ctx, kind, options).await,
+        AssetCommand::Unpublish { address, all } => super::order::quick_unpublish(ctx, kind, address, all).await,
         AssetCommand::Transfer { address, to } => {
             let poco = ctx.signed_poco().await?;
             let tx = poco.transfer_asset(kind, address, to).await?;

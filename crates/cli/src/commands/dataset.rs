@@ -57,6 +57,14 @@ pub enum DatasetCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Sign a dataset order from options and publish it to the market.
+    Publish(super::order::QuickOrder),
+    /// Remove the dataset's last order (or all of them) from the market.
+    Unpublish {
+        address: Option<Address>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Upload an encrypted file to the content store; prints the URL to use as multiaddr.
     Upload {
         file: PathBuf,
@@ -140,6 +148,8 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
         DatasetCommand::Decrypt { file, key, output } => decrypt_file(&file, key, output, ctx),
         DatasetCommand::Upload { file, name } => super::store::upload_dataset(ctx, &file, name).await,
         DatasetCommand::Deploy => asset::run(kind, AssetCommand::Deploy, ctx).await,
+        DatasetCommand::Publish(options) => super::order::quick_publish(ctx, kind, options).await,
+        DatasetCommand::Unpublish { address, all } => super::order::quick_unpublish(ctx, kind, address, all).await,
         DatasetCommand::PushSecret {
             address,
             secret_path,

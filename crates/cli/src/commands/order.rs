@@ -484,3 +484,109 @@ async fn unpublish(
     );
     Ok(())
 }
+
+/// Options of the `app | dataset | workerpool publish` shortcuts.
+#[derive(Args, Debug, Clone)]
+pub struct QuickOrder {
+    /// The asset (default: deployed.json's).
+    pub address: Option<Address>,
+    /// Price per task, in nRLC or with a unit (`1.5 RLC`).
+    #[arg(long, default_value = "0")]
+    pub price: String,
+    #[arg(long, default_value = "1000000")]
+    pub volume: u64,
+    /// Tag names or hex (default: `tee,tdx`, as iExec's SDK 9).
+    #[arg(long, default_value = "tee,tdx")]
+    pub tag: String,
+    /// Workerpool orders only: the category.
+    #[arg(long, default_value_t = 0)]
+    pub category: u64,
+}
+
+/// The asset shortcuts: an order signed from options (not iexec.json) and published.
+pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) -> CliResult {
+    let signer = ctx.wallet.signer()?;
+    let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
+    let chain_id = poco.connection.chain_id;
+    let address = match options.address {
+        Some(address) => address,
+        None => Project::current().deployed(kind, chain_id).ok_or_else(|| {
+            CliError::new(
+                "UNKNOWN_ASSET",
+                format!("no {} address given and none in deployed.json", kind.name()),
+            )
+        })?,
+    };
+    let price = confide_protocol::amount::parse_nrlc(&options.price)
+        .map_err(|e| CliError::new("INVALID_AMOUNT", e.to_string()))?;
+    let tag: confide_protocol::Tag = options
+        .tag
+        .parse()
+        .map_err(|e: confide_protocol::Error| CliError::new("INVALID_TAG", e.to_string()))?;
+    let volume = confide_chain::U256::from(options.volume);
+    let (order_kind, value) = match kind {
+        AssetKind::App => {
+            let order = AppOrder {
+                app: address,
+                appprice: price,
+                volume,
+                tag,
+                ..Default::default()
+            };
+            (OrderKind::App, sign_one(&poco, order, &signer).await?)
+        }
+        AssetKind::Dataset => {
+            let order = DatasetOrder {
+                dataset: address,
+                datasetprice: price,
+                volume,
+                tag,
+                ..Default::default()
+            };
+            (OrderKind::Dataset, sign_one(&poco, order, &signer).await?)
+        }
+        AssetKind::Workerpool => {
+            let order = WorkerpoolOrder {
+                workerpool: address,
+                workerpoolprice: price,
+                volume,
+                tag,
+                category: confide_chain::U256::from(options.category),
+                ..Default::default()
+            };
+            (OrderKind::Workerpool, sign_one(&poco, order, &signer).await?)
+        }
+    };
+    let hash = super::market::publish(ctx, order_kind, &value, chain_id).await?;
+    ctx.out.done(
+        &format!("✔ {} published: {hash}", order_kind.json_key()),
+        json!({ "orderHash": hash, "order": value }),
+    );
+    Ok(())
+}
+
+/// `app | dataset | workerpool unpublish`: the last (or all) of the asset's orders.
+pub async fn quick_unpublish(ctx: &Context, kind: AssetKind, address: Option<Address>, all: bool) -> CliResult {
+    let chain_id = ctx.poco().await?.connection.chain_id;
+    let address = match address {
+        Some(address) => address,
+        None => Project::current().deployed(kind, chain_id).ok_or_else(|| {
+            CliError::new(
+                "UNKNOWN_ASSET",
+                format!("no {} address given and none in deployed.json", kind.name()),
+            )
+        })?,
+    };
+    let order_kind = match kind {
+        AssetKind::App => OrderKind::App,
+        AssetKind::Dataset => OrderKind::Dataset,
+        AssetKind::Workerpool => OrderKind::Workerpool,
+    };
+    let target = json!({ "target": if all { "unpublish_all" } else { "unpublish_last" }, kind.name(): address });
+    let removed = super::market::unpublish(ctx, order_kind, target, chain_id).await?;
+    ctx.out.done(
+        &format!("✔ {} order(s) unpublished", removed.len()),
+        json!({ "unpublished": removed }),
+    );
+    Ok(())
+}
