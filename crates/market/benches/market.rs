@@ -13,7 +13,8 @@ use confide_protocol::order::{DatasetOrder, Order};
 use confide_protocol::{Tag, market};
 use serde_json::json;
 
-const STORED: usize = 100_000;
+/// Stored orders; `CONFIDE_BENCH_STORED` changes it for quick runs.
+const STORED_DEFAULT: usize = 100_000;
 const PUBLISHED: usize = 2_000;
 const CLIENTS: usize = 16;
 const QUERIES: usize = 1_000;
@@ -28,6 +29,10 @@ fn main() {
 }
 
 async fn run() {
+    let stored: usize = std::env::var("CONFIDE_BENCH_STORED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(STORED_DEFAULT);
     let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
     let owner_signer = DEV_ACCOUNTS[1].signer();
     let owner = Poco::new(
@@ -49,7 +54,7 @@ async fn run() {
 
     // 100,000 stored open orders (rows as publication leaves them), on 100 datasets.
     let started = Instant::now();
-    for i in 0..STORED {
+    for i in 0..stored {
         let row = Row_ {
             hash: format!("0x{:064x}", i + 1),
             kind: "datasetorder".into(),
@@ -71,7 +76,7 @@ async fn run() {
         db.insert(&row, 31337).await.unwrap();
     }
     println!(
-        "stored {STORED} orders in {:.1} s (setup)",
+        "stored {stored} orders in {:.1} s (setup)",
         started.elapsed().as_secs_f64()
     );
 
@@ -149,7 +154,7 @@ async fn run() {
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "publish {PUBLISHED} orders ({CLIENTS} clients, {} stored): {:.0} orders/s",
-        STORED,
+        stored,
         PUBLISHED as f64 / seconds
     );
 
@@ -177,7 +182,7 @@ async fn run() {
     let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
         "order book page over {} orders: p50 {:.2} ms, p99 {:.2} ms",
-        STORED + PUBLISHED,
+        stored + PUBLISHED,
         p(0.5),
         p(0.99)
     );
