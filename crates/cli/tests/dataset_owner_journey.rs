@@ -3,7 +3,6 @@
 //! iexec.json, dataset deploy, tee push-secret, dataset check-secret. Then what a careful
 //! owner and an attacker would try next.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -13,12 +12,7 @@ const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const SOMEONE_ELSE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
 fn free_port() -> String {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string()
+    confide_devstack::anvil::free_port().to_string()
 }
 
 struct Journey {

@@ -7,11 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    confide_devstack::anvil::free_port()
 }
 
 /// Runs `confide` in `cwd` with the dev stack in `data_dir`.

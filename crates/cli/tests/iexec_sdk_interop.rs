@@ -2,7 +2,6 @@
 //! `scripts/test.sh`) against Confide: the same chain.json, keystores, dataset files and
 //! SMS, in both directions.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,12 +10,7 @@ use serde_json::Value;
 const OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 fn free_port() -> String {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string()
+    confide_devstack::anvil::free_port().to_string()
 }
 
 fn iexec_bin() -> PathBuf {

@@ -1,7 +1,6 @@
 //! Orders as the tutorial's last part has them: templates in iexec.json, signed into
 //! orders.json, shown, passed to a requester, filled on chain, cancelled.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,12 +12,7 @@ const POOL_OWNER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const REQUESTER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 
 fn free_port() -> String {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string()
+    confide_devstack::anvil::free_port().to_string()
 }
 
 struct Market {

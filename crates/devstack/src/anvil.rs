@@ -17,12 +17,24 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// A free port chosen by the kernel.
+/// A port free right now, for a service started next. It is taken below Linux's ephemeral
+/// range (32768–60999): a port the kernel hands out for binding to 0 can be taken by any
+/// outgoing connection before the service binds it. Successive calls in a process never
+/// repeat a port.
 pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7_919);
+    loop {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(step < SPAN, "no free port left between {FIRST} and {}", FIRST + SPAN);
+        let port = (FIRST + seed.wrapping_add(step.wrapping_mul(7)) % SPAN) as u16;
+        if port_is_free(port) {
+            return port;
+        }
+    }
 }
 
 /// How to start anvil.
