@@ -97,6 +97,24 @@ impl Project {
             .ok()
     }
 
+    /// `given`, else the address deployed for `kind` on `chain_id`.
+    pub fn asset_or_deployed(
+        &self,
+        kind: AssetKind,
+        chain_id: u64,
+        given: Option<Address>,
+    ) -> Result<Address, CliError> {
+        given.or_else(|| self.deployed(kind, chain_id)).ok_or_else(|| {
+            CliError::new(
+                "UNKNOWN_ASSET",
+                format!(
+                    "no {} address given and none in deployed.json for this chain",
+                    kind.name()
+                ),
+            )
+        })
+    }
+
     pub fn record_deployed(&self, kind: AssetKind, chain_id: u64, address: Address) -> Result<(), CliError> {
         let path = self.path(DEPLOYED_JSON);
         let mut value = if path.exists() { read_json(&path)? } else { json!({}) };

@@ -7,8 +7,7 @@ use serde_json::json;
 use super::asset::{self, AssetCommand};
 use super::secret::{self, Named};
 use crate::context::Context;
-use crate::output::{CliError, CliResult};
-use crate::project::Project;
+use crate::output::CliResult;
 
 #[derive(Subcommand, Debug)]
 pub enum AppCommand {
@@ -27,19 +26,6 @@ pub enum AppCommand {
     CheckSecret { app: Option<Address> },
 }
 
-async fn app_address(ctx: &Context, given: Option<Address>) -> Result<Address, CliError> {
-    if let Some(app) = given {
-        return Ok(app);
-    }
-    let chain_id = ctx.poco().await?.connection.chain_id;
-    Project::current().deployed(AssetKind::App, chain_id).ok_or_else(|| {
-        CliError::new(
-            "UNKNOWN_ASSET",
-            "no app address given and none in deployed.json for this chain",
-        )
-    })
-}
-
 pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
     match command {
         AppCommand::Asset(command) => asset::run(AssetKind::App, command, ctx).await,
@@ -48,7 +34,7 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
             secret_value,
             secret_path,
         } => {
-            let app = app_address(ctx, app).await?;
+            let app = ctx.asset(AssetKind::App, app).await?;
             let value = secret::secret_value(secret_value, secret_path)?;
             secret::push_named(ctx, Named::App { app }, &value, false).await?;
             ctx.out.done(
@@ -58,7 +44,7 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
             Ok(())
         }
         AppCommand::CheckSecret { app } => {
-            let app = app_address(ctx, app).await?;
+            let app = ctx.asset(AssetKind::App, app).await?;
             let present = secret::check_named(ctx, &Named::App { app }, app).await?;
             let text = if present {
                 format!("✔ app {app} has a developer secret")

@@ -263,17 +263,7 @@ async fn resolve_address(
             }
             Ok(poco.asset_of_owner(kind, user, U256::from(index)).await?)
         }
-        None => Project::current()
-            .deployed(kind, poco.connection.chain_id)
-            .ok_or_else(|| {
-                CliError::new(
-                    "UNKNOWN_ASSET",
-                    format!(
-                        "no {} address given and none in deployed.json for this chain",
-                        kind.name()
-                    ),
-                )
-            }),
+        None => Project::current().asset_or_deployed(kind, poco.connection.chain_id, None),
     }
 }
 

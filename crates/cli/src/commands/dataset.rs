@@ -155,12 +155,12 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
             secret_path,
             rotate,
         } => {
-            let dataset = secret::dataset_address(ctx, address).await?;
+            let dataset = ctx.asset(AssetKind::Dataset, address).await?;
             let path = secret_path.unwrap_or_else(secret::default_dataset_key);
             secret::push_dataset_secret(ctx, dataset, &path, rotate).await
         }
         DatasetCommand::CheckSecret { address } => {
-            let dataset = secret::dataset_address(ctx, address).await?;
+            let dataset = ctx.asset(AssetKind::Dataset, address).await?;
             secret::check_dataset_secret(ctx, dataset).await
         }
         DatasetCommand::Show { address_or_index, user } => {

@@ -508,15 +508,7 @@ pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) 
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
     let chain_id = poco.connection.chain_id;
-    let address = match options.address {
-        Some(address) => address,
-        None => Project::current().deployed(kind, chain_id).ok_or_else(|| {
-            CliError::new(
-                "UNKNOWN_ASSET",
-                format!("no {} address given and none in deployed.json", kind.name()),
-            )
-        })?,
-    };
+    let address = Project::current().asset_or_deployed(kind, chain_id, options.address)?;
     let price = confide_protocol::amount::parse_nrlc(&options.price)
         .map_err(|e| CliError::new("INVALID_AMOUNT", e.to_string()))?;
     let tag: confide_protocol::Tag = options
@@ -568,15 +560,7 @@ pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) 
 /// `app | dataset | workerpool unpublish`: the last (or all) of the asset's orders.
 pub async fn quick_unpublish(ctx: &Context, kind: AssetKind, address: Option<Address>, all: bool) -> CliResult {
     let chain_id = ctx.poco().await?.connection.chain_id;
-    let address = match address {
-        Some(address) => address,
-        None => Project::current().deployed(kind, chain_id).ok_or_else(|| {
-            CliError::new(
-                "UNKNOWN_ASSET",
-                format!("no {} address given and none in deployed.json", kind.name()),
-            )
-        })?,
-    };
+    let address = Project::current().asset_or_deployed(kind, chain_id, address)?;
     let order_kind = match kind {
         AssetKind::App => OrderKind::App,
         AssetKind::Dataset => OrderKind::Dataset,

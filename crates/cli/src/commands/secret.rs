@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use confide_chain::{Address, AssetKind, B256};
+use confide_chain::{Address, B256};
 use confide_protocol::messages::sign_personal;
 use confide_protocol::sms as challenge;
 use serde_json::json;
@@ -10,7 +10,6 @@ use zeroize::Zeroizing;
 
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
-use crate::project::Project;
 
 /// The SMS of the configured chain: `--sms-url`, `CONFIDE_SMS_URL`, or chain.json's `sms`.
 pub fn sms_url(ctx: &Context) -> Result<String, CliError> {
@@ -108,22 +107,6 @@ fn sign(ctx: &Context, hash: B256) -> Result<(Address, String), CliError> {
         signer.address(),
         format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
     ))
-}
-
-/// The dataset address: given, else deployed.json's for the configured chain.
-pub async fn dataset_address(ctx: &Context, given: Option<Address>) -> Result<Address, CliError> {
-    if let Some(address) = given {
-        return Ok(address);
-    }
-    let chain_id = ctx.poco().await?.connection.chain_id;
-    Project::current()
-        .deployed(AssetKind::Dataset, chain_id)
-        .ok_or_else(|| {
-            CliError::new(
-                "UNKNOWN_ASSET",
-                "no dataset address given and none in deployed.json for this chain",
-            )
-        })
 }
 
 /// `dataset push-secret` / `tee push-secret --dataset`: the dataset key as a web3 secret.

@@ -39,12 +39,12 @@ pub async fn run(command: TeeCommand, ctx: &Context) -> CliResult {
         }
         TeeCommand::EncryptDataset(args) => encrypt_folder(&args, TUTORIAL, ctx),
         TeeCommand::PushSecret { dataset, secret_path } => {
-            let dataset = secret::dataset_address(ctx, dataset).await?;
+            let dataset = ctx.asset(confide_chain::AssetKind::Dataset, dataset).await?;
             let path = secret_path.unwrap_or_else(|| ".tee-secrets/dataset/dataset.key".into());
             secret::push_dataset_secret(ctx, dataset, &path, false).await
         }
         TeeCommand::CheckSecret { dataset } => {
-            let dataset = secret::dataset_address(ctx, dataset).await?;
+            let dataset = ctx.asset(confide_chain::AssetKind::Dataset, dataset).await?;
             secret::check_dataset_secret(ctx, dataset).await
         }
     }
