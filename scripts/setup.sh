@@ -11,3 +11,8 @@ if ((${#missing[@]})); then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The example apps run as WebAssembly (WASI preview 1) modules inside the enclave runtime.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  rustup target add wasm32-wasip1 >/dev/null
+fi
+scripts/build-apps.sh
