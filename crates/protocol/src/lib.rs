@@ -16,6 +16,7 @@ pub mod revert;
 pub mod sms;
 pub mod store;
 pub mod tag;
+pub mod tee;
 
 pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, Domain};
 pub use ids::{deal_id, task_id};

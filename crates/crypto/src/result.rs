@@ -1,0 +1,335 @@
+//! Results for the beneficiary: the archive of `/iexec_out`, its digest, and its
+//! encryption to the key the beneficiary pushed to the SMS.
+//!
+//! - An `age` X25519 recipient (`age1…`, Confide's default): the archive encrypted with
+//!   age (X25519 + ChaCha20-Poly1305, authenticated); the standard `age` tool opens it.
+//! - An RSA public key (PEM, or base64 of a PEM as iExec's SDK pushes it): iExec's layout,
+//!   a zip whose root holds `iexec_out.zip.aes` (IV ‖ AES-256-CBC of the archive) and
+//!   `aes-key.rsa` (the AES key, RSA PKCS#1 v1.5), so `iexec result decrypt` opens it.
+//!   It is unauthenticated, as upstream: prefer age.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::path::Path;
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use alloy_primitives::{B256, keccak256};
+use base64::Engine;
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::dataset::{self, DatasetKey};
+
+/// The entry names of iExec's encrypted result archive.
+pub const IEXEC_AES_ENTRY: &str = "iexec_out.zip.aes";
+pub const IEXEC_KEY_ENTRY: &str = "aes-key.rsa";
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+/// iExec's guards: a key file is small, the payload at most 1 GB.
+const MAX_KEY_ENTRY: u64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    #[error("the result encryption key is neither an age recipient (age1…) nor an RSA public key PEM")]
+    UnknownPublicKey,
+    #[error("the private key is neither an age identity (AGE-SECRET-KEY-1…) nor an RSA PKCS#8 PEM")]
+    UnknownPrivateKey,
+    #[error("this result is encrypted with {format}, but the key given is {key}")]
+    KeyMismatch { format: &'static str, key: &'static str },
+    #[error("the file is not an encrypted result (neither age nor iExec's zip layout)")]
+    UnknownFormat,
+    #[error("the result archive is malformed: {0}")]
+    Archive(String),
+    #[error("decryption failed: the result was not encrypted for this key, or it is corrupt")]
+    Decrypt,
+    #[error("encryption failed: {0}")]
+    Encrypt(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A beneficiary's public key, as read from the SMS.
+pub enum ResultPublicKey {
+    Age(age::x25519::Recipient),
+    Rsa(Box<rsa::RsaPublicKey>),
+}
+
+impl ResultPublicKey {
+    /// Reads what was pushed as `iexec-result-encryption-public-key`.
+    pub fn parse(text: &str) -> Result<ResultPublicKey, ResultError> {
+        let text = text.trim();
+        if text.starts_with("age1") {
+            return age::x25519::Recipient::from_str(text)
+                .map(ResultPublicKey::Age)
+                .map_err(|_| ResultError::UnknownPublicKey);
+        }
+        let pem = if text.starts_with("-----BEGIN") {
+            text.to_owned()
+        } else {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| ResultError::UnknownPublicKey)?;
+            String::from_utf8(decoded).map_err(|_| ResultError::UnknownPublicKey)?
+        };
+        rsa::RsaPublicKey::from_public_key_pem(pem.trim())
+            .map(|key| ResultPublicKey::Rsa(Box::new(key)))
+            .map_err(|_| ResultError::UnknownPublicKey)
+    }
+
+    pub fn format(&self) -> &'static str {
+        match self {
+            ResultPublicKey::Age(_) => "age",
+            ResultPublicKey::Rsa(_) => "rsa",
+        }
+    }
+}
+
+/// A fresh age identity: (secret `AGE-SECRET-KEY-1…`, public `age1…`).
+pub fn generate_age() -> (Zeroizing<String>, String) {
+    let identity = age::x25519::Identity::generate();
+    let secret = Zeroizing::new(identity.to_string().expose_secret().to_owned());
+    (secret, identity.to_public().to_string())
+}
+
+/// Zips `dir` recursively (entries relative to it, deflated) into `output`.
+pub fn zip_dir(dir: &Path, output: impl Write + Seek) -> Result<(), ResultError> {
+    let mut zip = zip::ZipWriter::new(output);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&current)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = path
+                .strip_prefix(dir)
+                .map_err(|e| ResultError::Archive(e.to_string()))?
+                .to_string_lossy()
+                .replace('\\', "/");
+            if entry.file_type()?.is_dir() {
+                zip.add_directory(name, options).map_err(|e| ResultError::Archive(e.to_string()))?;
+                stack.push(path);
+            } else {
+                zip.start_file(name, options).map_err(|e| ResultError::Archive(e.to_string()))?;
+                std::io::copy(&mut File::open(&path)?, &mut zip)?;
+            }
+        }
+    }
+    zip.finish().map_err(|e| ResultError::Archive(e.to_string()))?;
+    Ok(())
+}
+
+/// Encrypts the archive at `plain` into `output` for `key`.
+pub fn encrypt(plain: &Path, key: &ResultPublicKey, output: &Path) -> Result<(), ResultError> {
+    let input = BufReader::new(File::open(plain)?);
+    let out = BufWriter::new(File::create(output)?);
+    match key {
+        ResultPublicKey::Age(recipient) => encrypt_age(recipient, input, out),
+        ResultPublicKey::Rsa(public) => encrypt_iexec(public, input, out),
+    }
+}
+
+fn encrypt_age(recipient: &age::x25519::Recipient, mut input: impl Read, output: impl Write) -> Result<(), ResultError> {
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
+        .map_err(|e| ResultError::Encrypt(e.to_string()))?;
+    let mut writer = encryptor.wrap_output(output)?;
+    std::io::copy(&mut input, &mut writer)?;
+    writer.finish()?.flush()?;
+    Ok(())
+}
+
+fn encrypt_iexec(public: &rsa::RsaPublicKey, input: impl Read + Send, output: impl Write + Seek + Send) -> Result<(), ResultError> {
+    let key = DatasetKey::generate();
+    let raw_key = Zeroizing::new(
+        base64::engine::general_purpose::STANDARD
+            .decode(key.to_base64().as_str())
+            .map_err(|e| ResultError::Encrypt(e.to_string()))?,
+    );
+    let wrapped = public
+        .encrypt(&mut rand::rngs::OsRng, rsa::Pkcs1v15Encrypt, &raw_key)
+        .map_err(|e| ResultError::Encrypt(e.to_string()))?;
+    let mut zip = zip::ZipWriter::new(output);
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file(IEXEC_AES_ENTRY, stored).map_err(|e| ResultError::Archive(e.to_string()))?;
+    dataset::encrypt(&key, input, &mut zip, |_| {}).map_err(|e| ResultError::Encrypt(e.to_string()))?;
+    zip.start_file(IEXEC_KEY_ENTRY, stored).map_err(|e| ResultError::Archive(e.to_string()))?;
+    zip.write_all(&wrapped)?;
+    zip.finish().map_err(|e| ResultError::Archive(e.to_string()))?;
+    Ok(())
+}
+
+/// Which format an encrypted result file is in, from its first bytes.
+pub fn detect_format(path: &Path) -> Result<&'static str, ResultError> {
+    let mut head = [0u8; 21];
+    let n = File::open(path)?.read(&mut head)?;
+    if head[..n].starts_with(AGE_MAGIC) {
+        Ok("age")
+    } else if head[..n].starts_with(ZIP_MAGIC) {
+        Ok("rsa")
+    } else {
+        Err(ResultError::UnknownFormat)
+    }
+}
+
+/// Decrypts an encrypted result into `output` (the plain archive) with the beneficiary's
+/// private key text: an age identity or an RSA PKCS#8 PEM. Returns the format.
+pub fn decrypt(encrypted: &Path, private_key: &str, output: &mut impl Write) -> Result<&'static str, ResultError> {
+    let format = detect_format(encrypted)?;
+    let private_key = private_key.trim();
+    let key_kind = if private_key.starts_with("AGE-SECRET-KEY-1") {
+        "age"
+    } else if private_key.starts_with("-----BEGIN") {
+        "rsa"
+    } else {
+        return Err(ResultError::UnknownPrivateKey);
+    };
+    if key_kind != format {
+        return Err(ResultError::KeyMismatch { format, key: key_kind });
+    }
+    let input = BufReader::new(File::open(encrypted)?);
+    match format {
+        "age" => {
+            let identity =
+                age::x25519::Identity::from_str(private_key).map_err(|_| ResultError::UnknownPrivateKey)?;
+            let decryptor = age::Decryptor::new(input).map_err(|_| ResultError::Decrypt)?;
+            let mut reader = decryptor
+                .decrypt(std::iter::once(&identity as &dyn age::Identity))
+                .map_err(|_| ResultError::Decrypt)?;
+            std::io::copy(&mut reader, output).map_err(|_| ResultError::Decrypt)?;
+        }
+        _ => {
+            let private =
+                rsa::RsaPrivateKey::from_pkcs8_pem(private_key).map_err(|_| ResultError::UnknownPrivateKey)?;
+            decrypt_iexec(&private, input, output)?;
+        }
+    }
+    Ok(format)
+}
+
+fn decrypt_iexec(private: &rsa::RsaPrivateKey, input: impl Read + Seek, output: &mut impl Write) -> Result<(), ResultError> {
+    let mut archive = zip::ZipArchive::new(input).map_err(|e| ResultError::Archive(e.to_string()))?;
+    let mut wrapped = Vec::new();
+    {
+        let entry = archive
+            .by_name(IEXEC_KEY_ENTRY)
+            .map_err(|_| ResultError::Archive(format!("no {IEXEC_KEY_ENTRY} entry")))?;
+        if entry.size() > MAX_KEY_ENTRY {
+            return Err(ResultError::Archive(format!("{IEXEC_KEY_ENTRY} is too large")));
+        }
+        entry.take(MAX_KEY_ENTRY).read_to_end(&mut wrapped)?;
+    }
+    let raw_key = private.decrypt(rsa::Pkcs1v15Encrypt, &wrapped).or_else(|_| {
+        // iExec's SDK also reads a key entry holding base64 of the RSA ciphertext.
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(wrapped.trim_ascii())
+            .map_err(|_| ResultError::Decrypt)?;
+        private.decrypt(rsa::Pkcs1v15Encrypt, &decoded).map_err(|_| ResultError::Decrypt)
+    })?;
+    let raw_key = Zeroizing::new(raw_key);
+    if raw_key.len() != 32 {
+        return Err(ResultError::Decrypt);
+    }
+    let key_text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(&*raw_key));
+    let entry = archive
+        .by_name(IEXEC_AES_ENTRY)
+        .map_err(|_| ResultError::Archive(format!("no {IEXEC_AES_ENTRY} entry")))?;
+    dataset::decrypt(&key_text, entry, output, |_| {}).map_err(|_| ResultError::Decrypt)?;
+    Ok(())
+}
+
+/// The result digest PoCo's consensus is on. A file: its sha256 (as iExec). A directory:
+/// `keccak256` over its entries' digests in name order, where iExec takes only the
+/// top-level entries' sha256; here a subdirectory contributes its own digest, recursively,
+/// so a change anywhere in the tree changes the digest. Equal to iExec's for flat folders.
+pub fn digest(path: &Path) -> Result<B256, ResultError> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        let mut concatenated = Vec::with_capacity(entries.len() * 32);
+        for entry in entries {
+            concatenated.extend_from_slice(digest(&entry.path())?.as_slice());
+        }
+        Ok(keccak256(concatenated))
+    } else {
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut File::open(path)?, &mut hasher)?;
+        Ok(B256::from_slice(&hasher.finalize()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive_with(dir: &Path) -> std::path::PathBuf {
+        let out = dir.join("iexec_out");
+        std::fs::create_dir_all(out.join("sub")).unwrap();
+        std::fs::write(out.join("result.json"), b"{\"rows\":3}").unwrap();
+        std::fs::write(out.join("sub/more.txt"), b"more").unwrap();
+        let zip_path = dir.join("iexec_out.zip");
+        zip_dir(&out, File::create(&zip_path).unwrap()).unwrap();
+        zip_path
+    }
+
+    #[test]
+    fn age_results_open_with_the_identity_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = archive_with(dir.path());
+        let (secret, public) = generate_age();
+        let key = ResultPublicKey::parse(&public).unwrap();
+        let encrypted = dir.path().join("result.age");
+        encrypt(&plain, &key, &encrypted).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(decrypt(&encrypted, &secret, &mut out).unwrap(), "age");
+        assert_eq!(out, std::fs::read(&plain).unwrap());
+        let (other, _) = generate_age();
+        assert!(matches!(decrypt(&encrypted, &other, &mut Vec::new()), Err(ResultError::Decrypt)));
+    }
+
+    #[test]
+    fn rsa_results_use_iexecs_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = archive_with(dir.path());
+        let (private_pem, public_pem) = crate::result_keys::generate_rsa(2048).unwrap();
+        // Pushed as iExec's SDK does: base64 of the PEM.
+        let pushed = base64::engine::general_purpose::STANDARD.encode(&public_pem);
+        let key = ResultPublicKey::parse(&pushed).unwrap();
+        let encrypted = dir.path().join("result.zip");
+        encrypt(&plain, &key, &encrypted).unwrap();
+        let mut archive = zip::ZipArchive::new(File::open(&encrypted).unwrap()).unwrap();
+        let mut names: Vec<String> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, vec![IEXEC_KEY_ENTRY, IEXEC_AES_ENTRY]);
+        assert_eq!(archive.by_name(IEXEC_KEY_ENTRY).unwrap().size(), 256);
+        let mut out = Vec::new();
+        assert_eq!(decrypt(&encrypted, &private_pem, &mut out).unwrap(), "rsa");
+        assert_eq!(out, std::fs::read(&plain).unwrap());
+        let (age_secret, _) = generate_age();
+        assert!(matches!(
+            decrypt(&encrypted, &age_secret, &mut Vec::new()),
+            Err(ResultError::KeyMismatch { format: "rsa", key: "age" })
+        ));
+    }
+
+    #[test]
+    fn digests_follow_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").unwrap();
+        assert_eq!(
+            digest(&file).unwrap().to_string(),
+            "0xba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let tree = dir.path().join("t");
+        std::fs::create_dir_all(tree.join("sub")).unwrap();
+        std::fs::write(tree.join("a"), b"abc").unwrap();
+        std::fs::write(tree.join("sub/b"), b"x").unwrap();
+        let before = digest(&tree).unwrap();
+        std::fs::write(tree.join("sub/b"), b"y").unwrap();
+        assert_ne!(before, digest(&tree).unwrap(), "a nested change changes the digest");
+        assert!(ResultPublicKey::parse("not a key").is_err());
+    }
+}

@@ -1,0 +1,366 @@
+//! The attested session between Confide's enclave runtime and the SMS, and the task
+//! description an enclave works from. Confide's own protocol: iExec hands secrets to
+//! SCONE CAS or Gramine SPS sessions instead (see `docs/SECURITY.md`).
+//!
+//! 1. The runtime makes an ephemeral X25519 key pair and asks the SMS for a nonce.
+//! 2. Its evidence carries [`report_data`]: the nonce and its public key, hashed, and the
+//!    sha256 of the app module it is about to run, in clear.
+//! 3. It sends a [`SessionRequest`]; the SMS checks evidence, chain and signatures and
+//!    answers a [`SessionResponse`]: a [`TaskSession`] sealed to the enclave key (HPKE).
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, Bytes, keccak256};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::tag::{Tag, TeeFramework};
+
+/// Domain separation of the report-data hash.
+const REPORT_DATA_DOMAIN: &[u8] = b"confide/enclave-session/v1";
+
+/// The HPKE `info` of a task's sealed session: binds the ciphertext to its task.
+pub fn session_info(task_id: B256) -> Vec<u8> {
+    [b"confide/task-session/v1".as_slice(), task_id.as_slice()].concat()
+}
+
+/// The 64 bytes an enclave puts in its hardware report:
+/// `sha256(domain ‖ nonce ‖ enclave public key) ‖ sha256(app module)`.
+/// The first half proves freshness and who may open the answer; the second half says
+/// which code the enclave will run, readable by an operator in `confide attest verify`.
+pub fn report_data(nonce: B256, enclave_public_key: &[u8], app_module_sha256: B256) -> [u8; 64] {
+    let binding = Sha256::new()
+        .chain_update(REPORT_DATA_DOMAIN)
+        .chain_update(nonce)
+        .chain_update(enclave_public_key)
+        .finalize();
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&binding);
+    out[32..].copy_from_slice(app_module_sha256.as_slice());
+    out
+}
+
+/// What the workerpool owner signs to let the SMS make `task_id`'s enclave challenge
+/// key: `keccak256(D ‖ keccak256("TEE_CHALLENGE") ‖ taskId)` with D the SMS domain,
+/// signed with EIP-191 like every SMS challenge.
+pub fn challenge_request_hash(task_id: B256) -> B256 {
+    keccak256(
+        [
+            crate::sms::sms_domain().as_slice(),
+            keccak256("TEE_CHALLENGE").as_slice(),
+            task_id.as_slice(),
+        ]
+        .concat(),
+    )
+}
+
+/// Which kind of hardware (or none) produced a piece of evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvidenceKind {
+    /// An Intel SGX DCAP quote (Gramine's `/dev/attestation/quote`).
+    Sgx,
+    /// An Intel TDX DCAP quote (configfs-tsm).
+    Tdx,
+    /// No hardware: the report data in clear. Proves nothing; development only.
+    Simulated,
+}
+
+impl EvidenceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EvidenceKind::Sgx => "sgx",
+            EvidenceKind::Tdx => "tdx",
+            EvidenceKind::Simulated => "simulated",
+        }
+    }
+
+    /// Whether this evidence may stand for the TEE framework a deal's tag names: SGX
+    /// evidence for Gramine, TDX for TDX; simulated for either (only where the verifier
+    /// accepts simulation at all). SCONE is not run by Confide.
+    pub fn satisfies(self, tag: Tag) -> bool {
+        match (self, tag.tee_framework()) {
+            (EvidenceKind::Sgx, Some(TeeFramework::Gramine)) => true,
+            (EvidenceKind::Tdx, Some(TeeFramework::Tdx)) => true,
+            (EvidenceKind::Simulated, Some(TeeFramework::Gramine | TeeFramework::Tdx)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Evidence as it travels: a DCAP quote, or for simulation the report data alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Evidence {
+    #[serde(rename = "type")]
+    pub kind: EvidenceKind,
+    /// The quote (SGX, TDX) or the 64 report-data bytes (simulated).
+    pub data: Bytes,
+}
+
+/// Sent by the enclave runtime to `POST /tee/enclave-sessions`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionRequest {
+    pub task_id: B256,
+    pub worker: Address,
+    pub enclave_challenge: Address,
+    /// The workerpool owner's EIP-191 signature over
+    /// [`authorization_hash`](crate::messages::authorization_hash)`(worker, taskId, enclaveChallenge)`.
+    pub authorization: Bytes,
+    pub nonce: B256,
+    /// The enclave's ephemeral X25519 public key (32 bytes).
+    pub enclave_public_key: Bytes,
+    /// The sha256 of the module the enclave will run (also in the report data).
+    pub app_module_sha256: B256,
+    pub evidence: Evidence,
+}
+
+/// The SMS's answer: the [`TaskSession`] JSON sealed with HPKE (X25519-HKDF-SHA256,
+/// HKDF-SHA256, ChaCha20-Poly1305; info = [`session_info`], aad = the nonce).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    /// True when the evidence was simulated: nothing was proven about the enclave.
+    pub simulated: bool,
+    pub encapsulated_key: Bytes,
+    pub sealed: Bytes,
+}
+
+/// The dataset of a task, with the key to decrypt it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDataset {
+    pub address: Address,
+    pub url: String,
+    /// `0x` + sha256 of the encrypted file, as registered on chain.
+    pub checksum: B256,
+    /// Base64 of the AES-256 key (iExec's format), or an OpenSSL password.
+    pub key: String,
+}
+
+/// Everything an attested enclave needs for one task. Sealed in transit; held only in the
+/// enclave's memory.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSession {
+    pub task_id: B256,
+    pub deal_id: B256,
+    pub task_index: u64,
+    pub bot_first: u64,
+    pub bot_size: u64,
+    pub app: Address,
+    pub app_module_sha256: B256,
+    /// The most memory the app may use, bytes (from the app's enclave configuration).
+    pub app_memory_limit: u64,
+    /// The category's reference time: the app's wall-clock budget, seconds.
+    pub max_run_seconds: u64,
+    pub dataset: Option<SessionDataset>,
+    pub params: DealParams,
+    pub worker: Address,
+    pub beneficiary: Address,
+    /// The beneficiary's result key as pushed to the SMS (an age recipient or RSA PEM).
+    pub result_encryption_key: Option<String>,
+    pub app_developer_secret: Option<String>,
+    /// Requester secrets by index, as the deal's params map them.
+    pub requester_secrets: BTreeMap<u32, String>,
+    /// The task's enclave-challenge private key (32 bytes): signs the result.
+    pub challenge_private_key: B256,
+    pub simulated: bool,
+}
+
+/// A deal's `params` as iExec reads them (`iexec-commons-poco DealParams`). A string that
+/// is not a JSON object is the whole argument line, as the tutorial's era wrote it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealParams {
+    #[serde(default)]
+    pub iexec_args: String,
+    #[serde(default)]
+    pub iexec_input_files: Vec<String>,
+    #[serde(default)]
+    pub iexec_result_encryption: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iexec_result_storage_provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iexec_result_storage_proxy: Option<String>,
+    /// Index (a positive integer, as text) → the requester's secret name.
+    #[serde(default)]
+    pub iexec_secrets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParamsError {
+    #[error("params: {0}")]
+    Invalid(String),
+    #[error("params: iexec_secrets key `{0}` is not a positive integer")]
+    SecretIndex(String),
+}
+
+impl DealParams {
+    pub fn parse(params: &str) -> Result<DealParams, ParamsError> {
+        let trimmed = params.trim();
+        if !trimmed.starts_with('{') {
+            return Ok(DealParams {
+                iexec_args: params.to_owned(),
+                ..DealParams::default()
+            });
+        }
+        let parsed: DealParams = serde_json::from_str(trimmed).map_err(|e| ParamsError::Invalid(e.to_string()))?;
+        for key in parsed.iexec_secrets.keys() {
+            if !matches!(key.parse::<u32>(), Ok(n) if n > 0) {
+                return Err(ParamsError::SecretIndex(key.clone()));
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The requester secrets by index.
+    pub fn secret_names(&self) -> BTreeMap<u32, &str> {
+        self.iexec_secrets
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str())))
+            .collect()
+    }
+
+    /// The app's arguments, split as a shell would without expansion: whitespace
+    /// separates, single and double quotes group, backslash escapes.
+    pub fn args(&self) -> Vec<String> {
+        split_args(&self.iexec_args)
+    }
+}
+
+fn split_args(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_arg = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') | (None, '\\') => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+                in_arg = true;
+            }
+            (Some(_), c) => current.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_arg = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_arg {
+                    args.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            (None, c) => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        args.push(current);
+    }
+    args
+}
+
+/// The app's enclave configuration, the JSON registered as the app's `mrenclave`. Ours
+/// names the runtime and the module's sha256, as iExec's names its framework and
+/// fingerprint (`TeeEnclaveConfiguration`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppEnclaveConfig {
+    /// Always [`AppEnclaveConfig::FRAMEWORK`].
+    pub framework: String,
+    pub version: String,
+    /// Hex sha256 of the wasm module (no `0x`, as iExec writes fingerprints).
+    pub fingerprint: String,
+    /// The module's memory cap, bytes.
+    #[serde(default = "AppEnclaveConfig::default_heap")]
+    pub heap_size: u64,
+}
+
+impl AppEnclaveConfig {
+    pub const FRAMEWORK: &'static str = "CONFIDE-WASM";
+    pub const VERSION: &'static str = "v1";
+    pub const DEFAULT_HEAP: u64 = 512 << 20;
+
+    fn default_heap() -> u64 {
+        Self::DEFAULT_HEAP
+    }
+
+    pub fn for_module(module_sha256: B256) -> AppEnclaveConfig {
+        AppEnclaveConfig {
+            framework: Self::FRAMEWORK.into(),
+            version: Self::VERSION.into(),
+            fingerprint: alloy_primitives::hex::encode(module_sha256),
+            heap_size: Self::DEFAULT_HEAP,
+        }
+    }
+
+    /// Reads an app's on-chain `mrenclave` bytes; `None` when they are not ours.
+    pub fn parse(mrenclave: &[u8]) -> Option<AppEnclaveConfig> {
+        let config: AppEnclaveConfig = serde_json::from_slice(mrenclave).ok()?;
+        (config.framework == Self::FRAMEWORK).then_some(config)
+    }
+
+    /// The module hash this configuration pins.
+    pub fn module_sha256(&self) -> Option<B256> {
+        self.fingerprint.trim_start_matches("0x").parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_data_binds_nonce_key_and_module() {
+        let nonce = B256::repeat_byte(1);
+        let module = B256::repeat_byte(9);
+        let base = report_data(nonce, &[2; 32], module);
+        assert_eq!(&base[32..], module.as_slice(), "the module hash is readable in clear");
+        assert_ne!(base, report_data(B256::repeat_byte(3), &[2; 32], module));
+        assert_ne!(base, report_data(nonce, &[4; 32], module));
+        assert_ne!(base, report_data(nonce, &[2; 32], B256::repeat_byte(8)));
+    }
+
+    #[test]
+    fn evidence_kinds_stand_for_the_frameworks_they_prove() {
+        assert!(EvidenceKind::Tdx.satisfies(Tag::TEE_TDX));
+        assert!(EvidenceKind::Sgx.satisfies(Tag::TEE_GRAMINE));
+        assert!(!EvidenceKind::Sgx.satisfies(Tag::TEE_TDX));
+        assert!(!EvidenceKind::Tdx.satisfies(Tag::TEE_GRAMINE));
+        assert!(!EvidenceKind::Sgx.satisfies(Tag::TEE_SCONE));
+        assert!(!EvidenceKind::Simulated.satisfies(Tag::TEE), "a bare TEE tag names no framework");
+        assert!(EvidenceKind::Simulated.satisfies(Tag::TEE_TDX));
+    }
+
+    #[test]
+    fn params_are_json_or_a_bare_argument_line() {
+        let p = DealParams::parse(r#"{"iexec_args":"a 'b c' \"d\\\"e\"","iexec_secrets":{"1":"s1","2":"s2"},"iexec_result_encryption":true}"#).unwrap();
+        assert_eq!(p.args(), vec!["a", "b c", "d\"e"]);
+        assert!(p.iexec_result_encryption);
+        assert_eq!(p.secret_names().get(&2), Some(&"s2"));
+        let bare = DealParams::parse("python app/app.py").unwrap();
+        assert_eq!(bare.args(), vec!["python", "app/app.py"]);
+        assert_eq!(
+            DealParams::parse(r#"{"iexec_secrets":{"zero":"x"}}"#),
+            Err(ParamsError::SecretIndex("zero".into()))
+        );
+        assert!(DealParams::parse(r#"{"iexec_args": 3}"#).is_err());
+    }
+
+    #[test]
+    fn enclave_config_round_trips_and_rejects_other_frameworks() {
+        let module = B256::repeat_byte(7);
+        let config = AppEnclaveConfig::for_module(module);
+        let bytes = serde_json::to_vec(&config).unwrap();
+        assert_eq!(AppEnclaveConfig::parse(&bytes).unwrap().module_sha256(), Some(module));
+        assert!(AppEnclaveConfig::parse(br#"{"framework":"SCONE","version":"v5","fingerprint":"00"}"#).is_none());
+        assert!(AppEnclaveConfig::parse(b"").is_none());
+    }
+}
