@@ -1,0 +1,249 @@
+//! Verifying evidence: DCAP quotes (SGX and TDX) with dcap-qvl against Intel's root,
+//! collateral from a file or a PCCS (cached), then the operator's [`Policy`].
+//!
+//! Time is always a parameter: collateral expires, and tests pin it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dcap_qvl::QuoteCollateralV3;
+use dcap_qvl::quote::Report;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::policy::Policy;
+use crate::{AttestError, Evidence, EvidenceKind};
+
+/// What a piece of evidence proves once its signatures and collateral check out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verified {
+    #[serde(rename = "type")]
+    pub kind: EvidenceKind,
+    /// True for simulated evidence: nothing is proven.
+    pub simulated: bool,
+    pub measurements: Measurements,
+    /// Intel's TCB status of the platform (`UpToDate`, `SWHardeningNeeded`, …).
+    pub tcb_status: Option<String>,
+    pub advisory_ids: Vec<String>,
+    pub debug: bool,
+    #[serde(serialize_with = "hex_bytes")]
+    pub report_data: [u8; 64],
+}
+
+fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("0x{}", hex(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The identity of the code that produced the evidence, hex-encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", untagged)]
+pub enum Measurements {
+    #[serde(rename_all = "camelCase")]
+    Sgx {
+        mr_enclave: String,
+        mr_signer: String,
+        isv_prod_id: u16,
+        isv_svn: u16,
+    },
+    #[serde(rename_all = "camelCase")]
+    Tdx {
+        mr_td: String,
+        rtmr0: String,
+        rtmr1: String,
+        rtmr2: String,
+        rtmr3: String,
+    },
+    Simulated {},
+}
+
+impl Verified {
+    /// Refuses evidence whose report data is not `expected`.
+    pub fn check_report_data(&self, expected: &[u8; 64]) -> Result<(), AttestError> {
+        if &self.report_data == expected {
+            Ok(())
+        } else {
+            Err(AttestError::ReportDataMismatch)
+        }
+    }
+}
+
+/// Where quote collateral (TCB info, QE identity, CRLs) comes from.
+pub enum CollateralSource {
+    /// One collateral document for every quote (air-gapped use, tests).
+    Offline(Box<QuoteCollateralV3>),
+    /// A PCCS or Intel's PCS, with answers kept for `ttl` per platform certificate chain.
+    Pccs {
+        url: String,
+        ttl: Duration,
+        cache: Mutex<HashMap<[u8; 32], (Instant, QuoteCollateralV3)>>,
+    },
+}
+
+impl CollateralSource {
+    pub fn offline_file(path: &std::path::Path) -> Result<CollateralSource, AttestError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| AttestError::CollateralUnavailable(format!("{}: {e}", path.display())))?;
+        let collateral: QuoteCollateralV3 = serde_json::from_slice(&bytes)
+            .map_err(|e| AttestError::CollateralUnavailable(format!("{}: not quote collateral: {e}", path.display())))?;
+        Ok(CollateralSource::Offline(Box::new(collateral)))
+    }
+
+    pub fn pccs(url: impl Into<String>, ttl: Duration) -> CollateralSource {
+        CollateralSource::Pccs {
+            url: url.into(),
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn collateral_for(&self, quote: &[u8]) -> Result<QuoteCollateralV3, AttestError> {
+        match self {
+            CollateralSource::Offline(collateral) => Ok((**collateral).clone()),
+            CollateralSource::Pccs { url, ttl, cache } => {
+                let parsed = dcap_qvl::quote::Quote::parse(quote).map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
+                let chain = parsed.raw_cert_chain().map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
+                let key: [u8; 32] = Sha256::digest(chain).into();
+                if let Some((at, collateral)) = cache.lock().expect("collateral cache").get(&key)
+                    && at.elapsed() < *ttl
+                {
+                    return Ok(collateral.clone());
+                }
+                let client = dcap_qvl::collateral::CollateralClient::with_default_http(url.clone())
+                    .map_err(|e| AttestError::CollateralUnavailable(format!("{e:#}")))?;
+                let collateral = client
+                    .fetch(quote)
+                    .await
+                    .map_err(|e| AttestError::CollateralUnavailable(format!("{url}: {e:#}")))?;
+                cache
+                    .lock()
+                    .expect("collateral cache")
+                    .insert(key, (Instant::now(), collateral.clone()));
+                Ok(collateral)
+            }
+        }
+    }
+}
+
+/// Checks evidence and applies the policy.
+pub struct Verifier {
+    pub collateral: CollateralSource,
+    pub policy: Policy,
+    /// Accept simulated evidence (development only; the SMS's `--insecure-simulation`).
+    pub allow_simulation: bool,
+}
+
+impl Verifier {
+    /// Verifies `evidence` at `now` (Unix seconds) and checks it against the policy.
+    pub async fn verify(&self, evidence: &Evidence, now: u64) -> Result<Verified, AttestError> {
+        let verified = match evidence.kind {
+            EvidenceKind::Simulated => {
+                if !self.allow_simulation {
+                    return Err(AttestError::SimulationRefused);
+                }
+                let report_data: [u8; 64] = evidence
+                    .data
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| AttestError::QuoteInvalid("simulated evidence must be 64 bytes of report data".into()))?;
+                return Ok(Verified {
+                    kind: EvidenceKind::Simulated,
+                    simulated: true,
+                    measurements: Measurements::Simulated {},
+                    tcb_status: None,
+                    advisory_ids: Vec::new(),
+                    debug: false,
+                    report_data,
+                });
+            }
+            EvidenceKind::Sgx | EvidenceKind::Tdx => {
+                let collateral = self.collateral.collateral_for(&evidence.data).await?;
+                verify_quote(evidence.kind, &evidence.data, &collateral, now)?
+            }
+        };
+        self.policy.check(&verified)?;
+        Ok(verified)
+    }
+}
+
+/// Verifies a DCAP quote's signatures, certificate chains and collateral at `now`.
+/// Debug enclaves pass here and are judged by the policy, so the refusal names them.
+pub fn verify_quote(
+    kind: EvidenceKind,
+    quote: &[u8],
+    collateral: &QuoteCollateralV3,
+    now: u64,
+) -> Result<Verified, AttestError> {
+    let report = dcap_qvl::verify::QuoteVerifier::new_prod()
+        .allow_debug(true)
+        .verify(quote, collateral, now)
+        .map_err(classify)?;
+    let (measurements, debug, report_data, actual) = match &report.report {
+        Report::SgxEnclave(r) => (
+            Measurements::Sgx {
+                mr_enclave: hex(&r.mr_enclave),
+                mr_signer: hex(&r.mr_signer),
+                isv_prod_id: r.isv_prod_id,
+                isv_svn: r.isv_svn,
+            },
+            r.attributes[0] & 0x02 != 0,
+            r.report_data,
+            EvidenceKind::Sgx,
+        ),
+        other => {
+            let td = other
+                .as_td10()
+                .ok_or_else(|| AttestError::QuoteInvalid("unsupported report type".into()))?;
+            (
+                Measurements::Tdx {
+                    mr_td: hex(&td.mr_td),
+                    rtmr0: hex(&td.rt_mr0),
+                    rtmr1: hex(&td.rt_mr1),
+                    rtmr2: hex(&td.rt_mr2),
+                    rtmr3: hex(&td.rt_mr3),
+                },
+                td.td_attributes[0] & 0x01 != 0,
+                td.report_data,
+                EvidenceKind::Tdx,
+            )
+        }
+    };
+    if actual != kind {
+        return Err(AttestError::QuoteInvalid(format!(
+            "the evidence says {} but the quote is {}",
+            kind.name(),
+            actual.name()
+        )));
+    }
+    Ok(Verified {
+        kind,
+        simulated: false,
+        measurements,
+        tcb_status: Some(report.status),
+        advisory_ids: report.advisory_ids,
+        debug,
+        report_data,
+    })
+}
+
+/// dcap-qvl reports failures as text only; these are the classes an operator acts on.
+fn classify(error: anyhow::Error) -> AttestError {
+    let text = format!("{error:#}");
+    let lower = text.to_lowercase();
+    if lower.contains("signature is invalid") || lower.contains("hash mismatch") {
+        AttestError::QuoteSignature(text)
+    } else if lower.contains("expired") {
+        AttestError::EvidenceExpired(text)
+    } else if lower.contains("in the future") || lower.contains("notvalidyet") {
+        AttestError::EvidenceNotYetValid(text)
+    } else if lower.contains("revoked") {
+        AttestError::TcbStatus { status: "Revoked".into() }
+    } else {
+        AttestError::QuoteInvalid(text)
+    }
+}
