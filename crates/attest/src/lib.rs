@@ -20,7 +20,9 @@ pub enum AttestError {
     NoHardware { kind: &'static str, reason: String },
     #[error("the {kind} attestation device failed: {reason}")]
     Device { kind: &'static str, reason: String },
-    #[error("simulated evidence refused: this verifier only accepts hardware quotes (start the SMS with --insecure-simulation for development)")]
+    #[error(
+        "simulated evidence refused: this verifier only accepts hardware quotes (start the SMS with --insecure-simulation for development)"
+    )]
     SimulationRefused,
     #[error("the quote's signature does not verify: it was altered or not produced by a genuine platform ({0})")]
     QuoteSignature(String),

@@ -190,7 +190,13 @@ mod tests {
         assert_eq!(sgx.code(), "NO_TEE_HARDWARE");
         assert!(sgx.to_string().contains("gramine-sgx"), "{sgx}");
         fs::write(dir.path().join("attestation_type"), "none").unwrap();
-        assert!(GramineSgx::at(dir.path()).err().unwrap().to_string().contains("DCAP is required"));
+        assert!(
+            GramineSgx::at(dir.path())
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("DCAP is required")
+        );
         let tdx = TdxConfigfs::at(dir.path().join("tsm")).err().unwrap();
         assert_eq!(tdx.code(), "NO_TEE_HARDWARE");
         assert!(by_name("sev").is_err());

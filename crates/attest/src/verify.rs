@@ -87,10 +87,11 @@ pub enum CollateralSource {
 
 impl CollateralSource {
     pub fn offline_file(path: &std::path::Path) -> Result<CollateralSource, AttestError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| AttestError::CollateralUnavailable(format!("{}: {e}", path.display())))?;
-        let collateral: QuoteCollateralV3 = serde_json::from_slice(&bytes)
-            .map_err(|e| AttestError::CollateralUnavailable(format!("{}: not quote collateral: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| AttestError::CollateralUnavailable(format!("{}: {e}", path.display())))?;
+        let collateral: QuoteCollateralV3 = serde_json::from_slice(&bytes).map_err(|e| {
+            AttestError::CollateralUnavailable(format!("{}: not quote collateral: {e}", path.display()))
+        })?;
         Ok(CollateralSource::Offline(Box::new(collateral)))
     }
 
@@ -106,8 +107,11 @@ impl CollateralSource {
         match self {
             CollateralSource::Offline(collateral) => Ok((**collateral).clone()),
             CollateralSource::Pccs { url, ttl, cache } => {
-                let parsed = dcap_qvl::quote::Quote::parse(quote).map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
-                let chain = parsed.raw_cert_chain().map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
+                let parsed =
+                    dcap_qvl::quote::Quote::parse(quote).map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
+                let chain = parsed
+                    .raw_cert_chain()
+                    .map_err(|e| AttestError::QuoteInvalid(format!("{e:#}")))?;
                 let key: [u8; 32] = Sha256::digest(chain).into();
                 if let Some((at, collateral)) = cache.lock().expect("collateral cache").get(&key)
                     && at.elapsed() < *ttl
@@ -141,17 +145,22 @@ pub struct Verifier {
 impl Verifier {
     /// Verifies `evidence` at `now` (Unix seconds) and checks it against the policy.
     pub async fn verify(&self, evidence: &Evidence, now: u64) -> Result<Verified, AttestError> {
-        let verified = match evidence.kind {
+        let verified = self.verify_evidence(evidence, now).await?;
+        self.policy.check(&verified)?;
+        Ok(verified)
+    }
+
+    /// Verifies `evidence` without judging it by the policy: what it proves.
+    pub async fn verify_evidence(&self, evidence: &Evidence, now: u64) -> Result<Verified, AttestError> {
+        match evidence.kind {
             EvidenceKind::Simulated => {
                 if !self.allow_simulation {
                     return Err(AttestError::SimulationRefused);
                 }
-                let report_data: [u8; 64] = evidence
-                    .data
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| AttestError::QuoteInvalid("simulated evidence must be 64 bytes of report data".into()))?;
-                return Ok(Verified {
+                let report_data: [u8; 64] = evidence.data.as_ref().try_into().map_err(|_| {
+                    AttestError::QuoteInvalid("simulated evidence must be 64 bytes of report data".into())
+                })?;
+                Ok(Verified {
                     kind: EvidenceKind::Simulated,
                     simulated: true,
                     measurements: Measurements::Simulated {},
@@ -159,15 +168,13 @@ impl Verifier {
                     advisory_ids: Vec::new(),
                     debug: false,
                     report_data,
-                });
+                })
             }
             EvidenceKind::Sgx | EvidenceKind::Tdx => {
                 let collateral = self.collateral.collateral_for(&evidence.data).await?;
-                verify_quote(evidence.kind, &evidence.data, &collateral, now)?
+                verify_quote(evidence.kind, &evidence.data, &collateral, now)
             }
-        };
-        self.policy.check(&verified)?;
-        Ok(verified)
+        }
     }
 }
 
@@ -242,7 +249,9 @@ fn classify(error: anyhow::Error) -> AttestError {
     } else if lower.contains("in the future") || lower.contains("notvalidyet") {
         AttestError::EvidenceNotYetValid(text)
     } else if lower.contains("revoked") {
-        AttestError::TcbStatus { status: "Revoked".into() }
+        AttestError::TcbStatus {
+            status: "Revoked".into(),
+        }
     } else {
         AttestError::QuoteInvalid(text)
     }

@@ -62,7 +62,10 @@ fn the_sgx_sample_verifies_and_says_what_it_proves() {
             isv_svn: 0
         }
     );
-    assert_eq!(verified.tcb_status.as_deref(), Some("ConfigurationAndSWHardeningNeeded"));
+    assert_eq!(
+        verified.tcb_status.as_deref(),
+        Some("ConfigurationAndSWHardeningNeeded")
+    );
     assert_eq!(verified.advisory_ids, vec!["INTEL-SA-00289", "INTEL-SA-00615"]);
     assert!(!verified.debug);
     assert!(verified.report_data.starts_with(b"Hello, world!"));
@@ -89,20 +92,29 @@ fn a_flipped_byte_breaks_the_signature() {
         // A byte of the report body's report data: covered by the enclave report signature.
         let offset = if kind == EvidenceKind::Sgx { 48 + 320 } else { 48 + 520 };
         quote[offset] ^= 0x01;
-        assert_eq!(code(verify_quote(kind, &quote, &collateral, PINNED)), "QUOTE_SIGNATURE_INVALID");
+        assert_eq!(
+            code(verify_quote(kind, &quote, &collateral, PINNED)),
+            "QUOTE_SIGNATURE_INVALID"
+        );
     }
 }
 
 #[test]
 fn the_wrong_time_is_refused_both_ways() {
     let (quote, collateral) = sgx();
-    assert_eq!(code(verify_quote(EvidenceKind::Sgx, &quote, &collateral, 1_753_000_000)), "EVIDENCE_EXPIRED");
+    assert_eq!(
+        code(verify_quote(EvidenceKind::Sgx, &quote, &collateral, 1_753_000_000)),
+        "EVIDENCE_EXPIRED"
+    );
     assert_eq!(
         code(verify_quote(EvidenceKind::Sgx, &quote, &collateral, 1_750_000_000)),
         "EVIDENCE_NOT_YET_VALID"
     );
     let (quote, collateral) = tdx();
-    assert_eq!(code(verify_quote(EvidenceKind::Tdx, &quote, &collateral, 1_753_000_000)), "EVIDENCE_EXPIRED");
+    assert_eq!(
+        code(verify_quote(EvidenceKind::Tdx, &quote, &collateral, 1_753_000_000)),
+        "EVIDENCE_EXPIRED"
+    );
 }
 
 #[test]
@@ -122,7 +134,8 @@ fn a_debug_enclave_is_refused_by_the_policy() {
 fn measurements_statuses_and_advisories_off_the_policy_are_refused() {
     let (quote, collateral) = sgx();
     let verified = verify_quote(EvidenceKind::Sgx, &quote, &collateral, PINNED).unwrap();
-    let other_enclave = Policy::from_json(format!(r#"{{ "sgx": [{{ "mrenclave": "{}" }}] }}"#, "ab".repeat(32)).as_bytes()).unwrap();
+    let other_enclave =
+        Policy::from_json(format!(r#"{{ "sgx": [{{ "mrenclave": "{}" }}] }}"#, "ab".repeat(32)).as_bytes()).unwrap();
     assert_eq!(code(other_enclave.check(&verified)), "MEASUREMENT_NOT_ALLOWED");
     let signer_too_old = Policy::from_json(
         format!(r#"{{ "sgx": [{{ "mrsigner": "{SGX_MRSIGNER}", "productId": 0, "minSvn": 1 }}] }}"#).as_bytes(),
@@ -136,7 +149,10 @@ fn measurements_statuses_and_advisories_off_the_policy_are_refused() {
     let mut one_advisory = sample_policy();
     one_advisory.accepted_advisories.pop();
     assert_eq!(code(one_advisory.check(&verified)), "ADVISORY_NOT_ACCEPTED");
-    assert_eq!(code(Policy::from_json(br#"{ "sgx": [{ "mrsigner": "00" }] }"#)), "INVALID_POLICY");
+    assert_eq!(
+        code(Policy::from_json(br#"{ "sgx": [{ "mrsigner": "00" }] }"#)),
+        "INVALID_POLICY"
+    );
 }
 
 #[test]

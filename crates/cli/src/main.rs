@@ -79,6 +79,9 @@ enum Command {
     /// The Secret Management Service.
     #[command(subcommand)]
     Sms(commands::sms::SmsCommand),
+    /// Attestation evidence: what a quote proves.
+    #[command(subcommand)]
+    Attest(commands::attest::AttestCommand),
     /// The content store that hosts encrypted datasets.
     #[command(subcommand)]
     Store(commands::store::StoreCommand),
@@ -108,6 +111,7 @@ async fn main() {
         Command::Workerpool(command) => commands::asset::run(confide_chain::AssetKind::Workerpool, command, &ctx).await,
         Command::Tee(command) => commands::tee::run(command, &ctx).await,
         Command::Sms(command) => commands::sms::run(command, &ctx).await,
+        Command::Attest(command) => commands::attest::run(command, &ctx).await,
         Command::Store(command) => commands::store::run(command, &ctx).await,
     };
     if let Err(error) = result {

@@ -96,8 +96,7 @@ pub fn generate_age() -> (Zeroizing<String>, String) {
 /// Zips `dir` recursively (entries relative to it, deflated) into `output`.
 pub fn zip_dir(dir: &Path, output: impl Write + Seek) -> Result<(), ResultError> {
     let mut zip = zip::ZipWriter::new(output);
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
         let mut entries: Vec<_> = std::fs::read_dir(&current)?.collect::<Result<_, _>>()?;
@@ -110,10 +109,12 @@ pub fn zip_dir(dir: &Path, output: impl Write + Seek) -> Result<(), ResultError>
                 .to_string_lossy()
                 .replace('\\', "/");
             if entry.file_type()?.is_dir() {
-                zip.add_directory(name, options).map_err(|e| ResultError::Archive(e.to_string()))?;
+                zip.add_directory(name, options)
+                    .map_err(|e| ResultError::Archive(e.to_string()))?;
                 stack.push(path);
             } else {
-                zip.start_file(name, options).map_err(|e| ResultError::Archive(e.to_string()))?;
+                zip.start_file(name, options)
+                    .map_err(|e| ResultError::Archive(e.to_string()))?;
                 std::io::copy(&mut File::open(&path)?, &mut zip)?;
             }
         }
@@ -132,7 +133,11 @@ pub fn encrypt(plain: &Path, key: &ResultPublicKey, output: &Path) -> Result<(),
     }
 }
 
-fn encrypt_age(recipient: &age::x25519::Recipient, mut input: impl Read, output: impl Write) -> Result<(), ResultError> {
+fn encrypt_age(
+    recipient: &age::x25519::Recipient,
+    mut input: impl Read,
+    output: impl Write,
+) -> Result<(), ResultError> {
     let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
         .map_err(|e| ResultError::Encrypt(e.to_string()))?;
     let mut writer = encryptor.wrap_output(output)?;
@@ -141,7 +146,11 @@ fn encrypt_age(recipient: &age::x25519::Recipient, mut input: impl Read, output:
     Ok(())
 }
 
-fn encrypt_iexec(public: &rsa::RsaPublicKey, input: impl Read + Send, output: impl Write + Seek + Send) -> Result<(), ResultError> {
+fn encrypt_iexec(
+    public: &rsa::RsaPublicKey,
+    input: impl Read + Send,
+    output: impl Write + Seek + Send,
+) -> Result<(), ResultError> {
     let key = DatasetKey::generate();
     let raw_key = Zeroizing::new(
         base64::engine::general_purpose::STANDARD
@@ -153,9 +162,11 @@ fn encrypt_iexec(public: &rsa::RsaPublicKey, input: impl Read + Send, output: im
         .map_err(|e| ResultError::Encrypt(e.to_string()))?;
     let mut zip = zip::ZipWriter::new(output);
     let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file(IEXEC_AES_ENTRY, stored).map_err(|e| ResultError::Archive(e.to_string()))?;
+    zip.start_file(IEXEC_AES_ENTRY, stored)
+        .map_err(|e| ResultError::Archive(e.to_string()))?;
     dataset::encrypt(&key, input, &mut zip, |_| {}).map_err(|e| ResultError::Encrypt(e.to_string()))?;
-    zip.start_file(IEXEC_KEY_ENTRY, stored).map_err(|e| ResultError::Archive(e.to_string()))?;
+    zip.start_file(IEXEC_KEY_ENTRY, stored)
+        .map_err(|e| ResultError::Archive(e.to_string()))?;
     zip.write_all(&wrapped)?;
     zip.finish().map_err(|e| ResultError::Archive(e.to_string()))?;
     Ok(())
@@ -192,8 +203,7 @@ pub fn decrypt(encrypted: &Path, private_key: &str, output: &mut impl Write) -> 
     let input = BufReader::new(File::open(encrypted)?);
     match format {
         "age" => {
-            let identity =
-                age::x25519::Identity::from_str(private_key).map_err(|_| ResultError::UnknownPrivateKey)?;
+            let identity = age::x25519::Identity::from_str(private_key).map_err(|_| ResultError::UnknownPrivateKey)?;
             let decryptor = age::Decryptor::new(input).map_err(|_| ResultError::Decrypt)?;
             let mut reader = decryptor
                 .decrypt(std::iter::once(&identity as &dyn age::Identity))
@@ -209,7 +219,11 @@ pub fn decrypt(encrypted: &Path, private_key: &str, output: &mut impl Write) -> 
     Ok(format)
 }
 
-fn decrypt_iexec(private: &rsa::RsaPrivateKey, input: impl Read + Seek, output: &mut impl Write) -> Result<(), ResultError> {
+fn decrypt_iexec(
+    private: &rsa::RsaPrivateKey,
+    input: impl Read + Seek,
+    output: &mut impl Write,
+) -> Result<(), ResultError> {
     let mut archive = zip::ZipArchive::new(input).map_err(|e| ResultError::Archive(e.to_string()))?;
     let mut wrapped = Vec::new();
     {
@@ -226,7 +240,9 @@ fn decrypt_iexec(private: &rsa::RsaPrivateKey, input: impl Read + Seek, output: 
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(wrapped.trim_ascii())
             .map_err(|_| ResultError::Decrypt)?;
-        private.decrypt(rsa::Pkcs1v15Encrypt, &decoded).map_err(|_| ResultError::Decrypt)
+        private
+            .decrypt(rsa::Pkcs1v15Encrypt, &decoded)
+            .map_err(|_| ResultError::Decrypt)
     })?;
     let raw_key = Zeroizing::new(raw_key);
     if raw_key.len() != 32 {
@@ -286,7 +302,10 @@ mod tests {
         assert_eq!(decrypt(&encrypted, &secret, &mut out).unwrap(), "age");
         assert_eq!(out, std::fs::read(&plain).unwrap());
         let (other, _) = generate_age();
-        assert!(matches!(decrypt(&encrypted, &other, &mut Vec::new()), Err(ResultError::Decrypt)));
+        assert!(matches!(
+            decrypt(&encrypted, &other, &mut Vec::new()),
+            Err(ResultError::Decrypt)
+        ));
     }
 
     #[test]
@@ -310,7 +329,10 @@ mod tests {
         let (age_secret, _) = generate_age();
         assert!(matches!(
             decrypt(&encrypted, &age_secret, &mut Vec::new()),
-            Err(ResultError::KeyMismatch { format: "rsa", key: "age" })
+            Err(ResultError::KeyMismatch {
+                format: "rsa",
+                key: "age"
+            })
         ));
     }
 

@@ -19,7 +19,9 @@ pub enum SealError {
     InvalidEncapsulatedKey,
     #[error("sealing failed")]
     Seal,
-    #[error("the sealed session does not open with this enclave's key: it was sealed for another key, task or nonce, or altered")]
+    #[error(
+        "the sealed session does not open with this enclave's key: it was sealed for another key, task or nonce, or altered"
+    )]
     Open,
 }
 
@@ -64,7 +66,12 @@ impl EnclaveKeyPair {
 }
 
 /// Seals `plaintext` to `enclave_public_key`: returns (encapsulated key, ciphertext).
-pub fn seal(enclave_public_key: &[u8], plaintext: &[u8], info: &[u8], aad: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SealError> {
+pub fn seal(
+    enclave_public_key: &[u8],
+    plaintext: &[u8],
+    info: &[u8],
+    aad: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), SealError> {
     let public =
         <Kem as hpke::Kem>::PublicKey::from_bytes(enclave_public_key).map_err(|_| SealError::InvalidPublicKey)?;
     let (encapped, sealed) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem, _>(
@@ -87,14 +94,32 @@ mod tests {
     fn only_the_enclave_key_with_the_same_context_opens() {
         let enclave = EnclaveKeyPair::generate();
         let (enc, sealed) = seal(&enclave.public_key(), b"dataset key", b"task 1", b"nonce").unwrap();
-        assert_eq!(enclave.open(&enc, &sealed, b"task 1", b"nonce").unwrap().as_slice(), b"dataset key");
+        assert_eq!(
+            enclave.open(&enc, &sealed, b"task 1", b"nonce").unwrap().as_slice(),
+            b"dataset key"
+        );
         let other = EnclaveKeyPair::generate();
-        assert!(matches!(other.open(&enc, &sealed, b"task 1", b"nonce"), Err(SealError::Open)));
-        assert!(matches!(enclave.open(&enc, &sealed, b"task 2", b"nonce"), Err(SealError::Open)));
-        assert!(matches!(enclave.open(&enc, &sealed, b"task 1", b"other"), Err(SealError::Open)));
+        assert!(matches!(
+            other.open(&enc, &sealed, b"task 1", b"nonce"),
+            Err(SealError::Open)
+        ));
+        assert!(matches!(
+            enclave.open(&enc, &sealed, b"task 2", b"nonce"),
+            Err(SealError::Open)
+        ));
+        assert!(matches!(
+            enclave.open(&enc, &sealed, b"task 1", b"other"),
+            Err(SealError::Open)
+        ));
         let mut tampered = sealed.clone();
         tampered[0] ^= 1;
-        assert!(matches!(enclave.open(&enc, &tampered, b"task 1", b"nonce"), Err(SealError::Open)));
-        assert!(matches!(seal(&[1; 5], b"x", b"", b""), Err(SealError::InvalidPublicKey)));
+        assert!(matches!(
+            enclave.open(&enc, &tampered, b"task 1", b"nonce"),
+            Err(SealError::Open)
+        ));
+        assert!(matches!(
+            seal(&[1; 5], b"x", b"", b""),
+            Err(SealError::InvalidPublicKey)
+        ));
     }
 }

@@ -190,6 +190,8 @@ impl DevStack {
             format!("127.0.0.1:{}", options.sms_port).into(),
             "--data-dir".into(),
             self.data_dir.join("sms").into_os_string(),
+            // The dev stack has no TEE hardware: its enclaves run in simulation.
+            "--insecure-simulation".into(),
             "--rpc-url".into(),
             rpc_url.clone().into(),
             "--hub".into(),

@@ -169,6 +169,23 @@ pub struct TaskSession {
     pub simulated: bool,
 }
 
+impl Drop for TaskSession {
+    /// The session holds every secret of the task: wiped from memory when dropped.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(dataset) = &mut self.dataset {
+            dataset.key.zeroize();
+        }
+        if let Some(secret) = &mut self.app_developer_secret {
+            secret.zeroize();
+        }
+        for secret in self.requester_secrets.values_mut() {
+            secret.zeroize();
+        }
+        self.challenge_private_key.0.zeroize();
+    }
+}
+
 /// A deal's `params` as iExec reads them (`iexec-commons-poco DealParams`). A string that
 /// is not a JSON object is the whole argument line, as the tutorial's era wrote it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,13 +352,19 @@ mod tests {
         assert!(!EvidenceKind::Sgx.satisfies(Tag::TEE_TDX));
         assert!(!EvidenceKind::Tdx.satisfies(Tag::TEE_GRAMINE));
         assert!(!EvidenceKind::Sgx.satisfies(Tag::TEE_SCONE));
-        assert!(!EvidenceKind::Simulated.satisfies(Tag::TEE), "a bare TEE tag names no framework");
+        assert!(
+            !EvidenceKind::Simulated.satisfies(Tag::TEE),
+            "a bare TEE tag names no framework"
+        );
         assert!(EvidenceKind::Simulated.satisfies(Tag::TEE_TDX));
     }
 
     #[test]
     fn params_are_json_or_a_bare_argument_line() {
-        let p = DealParams::parse(r#"{"iexec_args":"a 'b c' \"d\\\"e\"","iexec_secrets":{"1":"s1","2":"s2"},"iexec_result_encryption":true}"#).unwrap();
+        let p = DealParams::parse(
+            r#"{"iexec_args":"a 'b c' \"d\\\"e\"","iexec_secrets":{"1":"s1","2":"s2"},"iexec_result_encryption":true}"#,
+        )
+        .unwrap();
         assert_eq!(p.args(), vec!["a", "b c", "d\"e"]);
         assert!(p.iexec_result_encryption);
         assert_eq!(p.secret_names().get(&2), Some(&"s2"));

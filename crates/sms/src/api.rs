@@ -29,6 +29,8 @@ pub struct AppState {
     /// Read-only client: owners of datasets and apps are looked up on chain.
     pub poco: Poco,
     pub metrics: Metrics,
+    /// How enclave evidence is judged before any secret is released.
+    pub gate: crate::gate::Gate,
 }
 
 #[derive(Default)]
@@ -41,16 +43,21 @@ pub struct Metrics {
 
 impl IntoResponse for SmsError {
     fn into_response(self) -> Response {
-        let status = match self {
-            SmsError::MissingSignature | SmsError::WrongSigner { .. } | SmsError::ReplayedSignature => {
-                StatusCode::UNAUTHORIZED
+        let status = if let Some(status) = self.gate_status() {
+            status
+        } else {
+            match self {
+                SmsError::MissingSignature | SmsError::WrongSigner { .. } | SmsError::ReplayedSignature => {
+                    StatusCode::UNAUTHORIZED
+                }
+                SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
+                SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
+                SmsError::Empty | SmsError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                SmsError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
+                SmsError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::FORBIDDEN,
             }
-            SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
-            SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
-            SmsError::Empty | SmsError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            SmsError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SmsError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         (status, axum::Json(body)).into_response()
@@ -82,6 +89,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         // A little above the limit, so oversized secrets get our 413 with a JSON body.
         .layer(DefaultBodyLimit::max(MAX_SECRET_BYTES * 4))
+        .merge(
+            Router::new()
+                .route(
+                    "/tee/challenges/{task_id}",
+                    axum::routing::post(crate::gate::create_challenge),
+                )
+                .route("/tee/nonce", get(crate::gate::nonce))
+                .route(
+                    "/tee/enclave-sessions",
+                    axum::routing::post(crate::gate::enclave_session),
+                )
+                // Evidence (a DCAP quote with its certificate chain, hex-encoded) fits easily.
+                .layer(DefaultBodyLimit::max(256 << 10)),
+        )
         .with_state(state)
 }
 

@@ -11,9 +11,11 @@
 //! whose signature does not recover to the owner the chain names.
 
 pub mod api;
+pub mod gate;
 pub mod store;
 
 pub use api::{AppState, router};
+pub use gate::Gate;
 pub use store::{SecretKind, SecretStore};
 
 /// What the SMS can refuse or fail at; each maps to an HTTP status and a stable code.
@@ -43,6 +45,28 @@ pub enum SmsError {
     Chain(String),
     #[error("storage failed: {0}")]
     Storage(String),
+    #[error("the session nonce is unknown, expired or already used: ask for a new one")]
+    NonceInvalid,
+    #[error("attestation refused: {0}")]
+    Attestation(confide_attest::AttestError),
+    #[error("the task is {0}, not ACTIVE: no secrets are released for it")]
+    TaskNotActive(String),
+    #[error("{evidence} evidence does not prove the TEE framework the deal's tag {tag} asks for")]
+    FrameworkMismatch { evidence: &'static str, tag: String },
+    #[error("the worker's authorization is not signed by the deal's workerpool owner {0}")]
+    WrongAuthorization(confide_chain::Address),
+    #[error("no enclave challenge of this task has that address: ask the SMS for the task's challenge first")]
+    UnknownChallenge,
+    #[error("the deal's app {0} has no Confide enclave configuration (mrenclave) on chain")]
+    NotConfideApp(confide_chain::Address),
+    #[error("the module the enclave runs is not the app's registered module (fingerprint {registered})")]
+    AppMismatch { registered: String },
+    #[error("the dataset {0} has no key in this SMS")]
+    DatasetKeyMissing(confide_chain::Address),
+    #[error("the requester has no secret named `{0}`, which the deal's params ask for")]
+    RequesterSecretMissing(String),
+    #[error("the request asks for an encrypted result, but the beneficiary {0} pushed no result encryption key")]
+    ResultKeyMissing(confide_chain::Address),
 }
 
 impl SmsError {
@@ -60,6 +84,17 @@ impl SmsError {
             SmsError::VersionMismatch { .. } => "VERSION_MISMATCH",
             SmsError::Chain(_) => "CHAIN_UNREACHABLE",
             SmsError::Storage(_) => "STORAGE_ERROR",
+            SmsError::NonceInvalid => "NONCE_INVALID",
+            SmsError::Attestation(e) => e.code(),
+            SmsError::TaskNotActive(_) => "TASK_NOT_ACTIVE",
+            SmsError::FrameworkMismatch { .. } => "FRAMEWORK_MISMATCH",
+            SmsError::WrongAuthorization(_) => "WRONG_AUTHORIZATION",
+            SmsError::UnknownChallenge => "UNKNOWN_CHALLENGE",
+            SmsError::NotConfideApp(_) => "NOT_A_CONFIDE_APP",
+            SmsError::AppMismatch { .. } => "APP_MISMATCH",
+            SmsError::DatasetKeyMissing(_) => "DATASET_KEY_MISSING",
+            SmsError::RequesterSecretMissing(_) => "REQUESTER_SECRET_MISSING",
+            SmsError::ResultKeyMissing(_) => "RESULT_KEY_MISSING",
         }
     }
 }

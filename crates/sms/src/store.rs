@@ -10,7 +10,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use confide_chain::Address;
+use confide_chain::{Address, B256};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -129,7 +129,7 @@ pub struct SecretStore {
     master: MasterKey,
 }
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS secrets (
         kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL,
         key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, created_ms BIGINT NOT NULL,
@@ -138,6 +138,10 @@ const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS audit (
         at_ms BIGINT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
         name TEXT NOT NULL, version BIGINT NOT NULL, actor TEXT NOT NULL, outcome TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS challenges (
+        task_id TEXT PRIMARY KEY, address TEXT NOT NULL, key_id TEXT NOT NULL, nonce TEXT NOT NULL,
+        sealed TEXT NOT NULL, final_deadline BIGINT NOT NULL, created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS session_nonces (nonce TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
 ];
 
 fn now_ms() -> i64 {
@@ -268,14 +272,38 @@ impl SecretStore {
 
     /// Appends to the audit log. Values never go there.
     pub async fn audit(&self, action: &str, id: &SecretId, version: u64, actor: Option<Address>, outcome: &str) {
+        self.audit_entry(
+            action,
+            id.kind.as_str(),
+            &id.subject_text(),
+            &id.name,
+            version,
+            actor,
+            outcome,
+        )
+        .await;
+    }
+
+    /// An audit line about something other than a secret (a task's challenge or session).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_entry(
+        &self,
+        action: &str,
+        kind: &str,
+        subject: &str,
+        name: &str,
+        version: u64,
+        actor: Option<Address>,
+        outcome: &str,
+    ) {
         let result = sqlx::query(
             "INSERT INTO audit (at_ms, action, kind, subject, name, version, actor, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(now_ms())
         .bind(action)
-        .bind(id.kind.as_str())
-        .bind(id.subject_text())
-        .bind(&id.name)
+        .bind(kind)
+        .bind(subject)
+        .bind(name)
         .bind(version as i64)
         .bind(actor.map(|a| a.to_string().to_lowercase()).unwrap_or_default())
         .bind(outcome)
@@ -284,6 +312,136 @@ impl SecretStore {
         if let Err(error) = result {
             tracing::error!(%error, "audit log write failed");
         }
+    }
+
+    fn seal(&self, aad: &[u8], value: &[u8]) -> Result<(String, String), SmsError> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .master
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad })
+            .map_err(|_| SmsError::Storage("sealing failed".into()))?;
+        Ok((BASE64.encode(nonce), BASE64.encode(sealed)))
+    }
+
+    fn open_sealed(&self, aad: &[u8], key_id: &str, nonce: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SmsError> {
+        if key_id != self.master.id {
+            return Err(SmsError::Storage(format!(
+                "sealed under master key {key_id}, which this SMS does not hold"
+            )));
+        }
+        let corrupt = |_| SmsError::Storage("corrupt sealed value".into());
+        let nonce: [u8; 12] = BASE64
+            .decode(nonce)
+            .map_err(corrupt)?
+            .try_into()
+            .map_err(|_| SmsError::Storage("corrupt nonce".into()))?;
+        let sealed = BASE64.decode(sealed).map_err(corrupt)?;
+        self.master
+            .cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| SmsError::Storage("a sealed value failed its integrity check".into()))
+    }
+
+    /// The task's enclave-challenge key, created on first call: every later call (and a
+    /// concurrent one) gets the same key. `final_deadline` (Unix seconds) is when it may go.
+    pub async fn challenge(
+        &self,
+        task_id: B256,
+        final_deadline: u64,
+    ) -> Result<(Address, Zeroizing<[u8; 32]>), SmsError> {
+        if let Some(existing) = self.existing_challenge(task_id).await? {
+            return Ok(existing);
+        }
+        let signer = confide_chain::PrivateKeySigner::random();
+        let key = Zeroizing::new(<[u8; 32]>::from(signer.to_bytes()));
+        let task = task_id.to_string();
+        let (nonce, sealed) = self.seal(format!("challenge|{task}").as_bytes(), key.as_slice())?;
+        sqlx::query(
+            "INSERT INTO challenges (task_id, address, key_id, nonce, sealed, final_deadline, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&task)
+        .bind(signer.address().to_string())
+        .bind(&self.master.id)
+        .bind(nonce)
+        .bind(sealed)
+        .bind(final_deadline as i64)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        self.existing_challenge(task_id)
+            .await?
+            .ok_or_else(|| SmsError::Storage("the challenge vanished after creation".into()))
+    }
+
+    /// The task's challenge address and key, if one was made.
+    pub async fn existing_challenge(&self, task_id: B256) -> Result<Option<(Address, Zeroizing<[u8; 32]>)>, SmsError> {
+        let task = task_id.to_string();
+        let row = sqlx::query("SELECT address, key_id, nonce, sealed FROM challenges WHERE task_id = $1")
+            .bind(&task)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        let Some(row) = row else { return Ok(None) };
+        let address: String = row.try_get("address").map_err(storage)?;
+        let address: Address = address
+            .parse()
+            .map_err(|_| SmsError::Storage("corrupt challenge address".into()))?;
+        let key = self.open_sealed(
+            format!("challenge|{task}").as_bytes(),
+            &row.try_get::<String, _>("key_id").map_err(storage)?,
+            &row.try_get::<String, _>("nonce").map_err(storage)?,
+            &row.try_get::<String, _>("sealed").map_err(storage)?,
+        )?;
+        let key: [u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| SmsError::Storage("corrupt challenge key".into()))?;
+        Ok(Some((address, Zeroizing::new(key))))
+    }
+
+    /// Deletes the challenge keys of tasks whose final deadline is before `now_secs`:
+    /// past it PoCo accepts no contribution, so the key can sign nothing useful.
+    pub async fn delete_expired_challenges(&self, now_secs: u64) -> Result<u64, SmsError> {
+        let deleted = sqlx::query("DELETE FROM challenges WHERE final_deadline < $1")
+            .bind(now_secs as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// A fresh single-use session nonce, valid for `ttl`.
+    pub async fn issue_nonce(&self, ttl: std::time::Duration) -> Result<B256, SmsError> {
+        let nonce = B256::random();
+        let now = now_ms();
+        sqlx::query("DELETE FROM session_nonces WHERE expires_ms < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        sqlx::query("INSERT INTO session_nonces (nonce, expires_ms) VALUES ($1, $2)")
+            .bind(nonce.to_string())
+            .bind(now + ttl.as_millis() as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(nonce)
+    }
+
+    /// Burns `nonce`: true only the first time, and only before it expires.
+    pub async fn consume_nonce(&self, nonce: B256) -> Result<bool, SmsError> {
+        let deleted = sqlx::query("DELETE FROM session_nonces WHERE nonce = $1 AND expires_ms >= $2")
+            .bind(nonce.to_string())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(deleted.rows_affected() == 1)
     }
 
     pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, SmsError> {

@@ -57,6 +57,14 @@ async fn start_on(postgres: Option<String>) -> Sms {
         store,
         poco,
         metrics: Default::default(),
+        gate: confide_sms::Gate {
+            verifier: confide_attest::verify::Verifier {
+                collateral: confide_attest::verify::CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
+                policy: Default::default(),
+                allow_simulation: false,
+            },
+            now: None,
+        },
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -1,6 +1,7 @@
 pub mod account;
 pub mod app;
 pub mod asset;
+pub mod attest;
 pub mod dataset;
 pub mod dev;
 pub mod info;

@@ -1,4 +1,4 @@
-//! `confide result generate-encryption-keypair | push-encryption-key | check-encryption-key`.
+//! `confide result generate-encryption-keypair | push-encryption-key | check-encryption-key | decrypt`.
 
 use std::path::PathBuf;
 
@@ -17,13 +17,35 @@ pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
 #[derive(Subcommand, Debug)]
 pub enum ResultCommand {
-    /// Generate the beneficiary's RSA-4096 key pair (iExec's format) for the wallet's address.
+    /// Generate the beneficiary's key pair for the wallet's address: an age X25519
+    /// identity by default, RSA-4096 (iExec's format) with --rsa.
     #[command(alias = "generate-keys")]
     GenerateEncryptionKeypair {
         /// Folder for the key pair.
         #[arg(long, default_value = ".secrets/beneficiary")]
         beneficiary_keystoredir: PathBuf,
+        /// Make an RSA-4096 key pair, as iExec's SDK does (results in iExec's layout).
+        #[arg(long)]
+        rsa: bool,
         /// Overwrite an existing private key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Decrypt a result downloaded for you (age, or iExec's RSA layout) into the plain
+    /// archive of the app's /iexec_out.
+    Decrypt {
+        /// The encrypted result (default: encryptedResults.zip, as iExec's SDK).
+        #[arg(default_value = "encryptedResults.zip")]
+        encrypted: PathBuf,
+        /// Where to write the archive.
+        #[arg(long, short, default_value = "results.zip")]
+        output: PathBuf,
+        /// The private key file (default: <keystoredir>/<address>_key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long, default_value = ".secrets/beneficiary")]
+        beneficiary_keystoredir: PathBuf,
+        /// Overwrite the output file.
         #[arg(long)]
         force: bool,
     },
@@ -48,6 +70,7 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
     match command {
         ResultCommand::GenerateEncryptionKeypair {
             beneficiary_keystoredir: dir,
+            rsa,
             force,
         } => {
             let address = ctx.wallet.address()?.to_checksum(None);
@@ -63,12 +86,19 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
                 ));
             }
             std::fs::create_dir_all(&dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
-            ctx.out.step("generating an RSA-4096 key pair");
-            let (private_pem, public_pem) =
+            let (private_text, public_text) = if rsa {
+                ctx.out.step("generating an RSA-4096 key pair");
                 confide_crypto::result_keys::generate_rsa(confide_crypto::result_keys::RSA_BITS)
-                    .map_err(|e| CliError::new("KEYGEN_FAILED", e.to_string()))?;
-            write_private(&private_path, private_pem.as_bytes())?;
-            std::fs::write(&public_path, &public_pem)
+                    .map_err(|e| CliError::new("KEYGEN_FAILED", e.to_string()))?
+            } else {
+                let (secret, public) = confide_crypto::result::generate_age();
+                (
+                    zeroize::Zeroizing::new(format!("{}\n", secret.as_str())),
+                    format!("{public}\n"),
+                )
+            };
+            write_private(&private_path, private_text.as_bytes())?;
+            std::fs::write(&public_path, &public_text)
                 .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", public_path.display())))?;
             ctx.out.done(
                 &format!(
@@ -76,7 +106,8 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
                     private_path.display(),
                     public_path.display()
                 ),
-                json!({ "secretPath": dir, "privateKeyFile": private_path, "publicKeyFile": public_path }),
+                json!({ "secretPath": dir, "privateKeyFile": private_path, "publicKeyFile": public_path,
+                    "format": if rsa { "rsa" } else { "age" } }),
             );
         }
         ResultCommand::PushEncryptionKey {
@@ -86,15 +117,23 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
         } => {
             let address = ctx.wallet.address()?.to_checksum(None);
             let path = secret_path.unwrap_or_else(|| beneficiary_keystoredir.join(format!("{address}_key.pub")));
-            let pem = secret::read_secret_file(&path)?;
-            if !pem.starts_with("-----BEGIN PUBLIC KEY-----") {
+            let text = secret::read_secret_file(&path)?;
+            let value = if text.trim().starts_with("age1") {
+                text.trim().to_owned()
+            } else if text.starts_with("-----BEGIN PUBLIC KEY-----") {
+                // iExec's SDK sends the PEM base64-encoded; workers decode it.
+                base64::engine::general_purpose::STANDARD.encode(format!("{}\n", text.as_str()))
+            } else {
                 return Err(CliError::new(
                     "INVALID_KEY",
-                    format!("{} is not a PEM public key", path.display()),
+                    format!(
+                        "{} is neither an age public key (age1…) nor a PEM public key",
+                        path.display()
+                    ),
                 ));
-            }
-            // iExec's SDK sends the PEM base64-encoded; workers decode it.
-            let value = base64::engine::general_purpose::STANDARD.encode(format!("{}\n", pem.as_str()));
+            };
+            confide_crypto::result::ResultPublicKey::parse(&value)
+                .map_err(|e| CliError::new("INVALID_KEY", format!("{}: {e}", path.display())))?;
             secret::push_named(
                 ctx,
                 Named::Web2 {
@@ -109,6 +148,13 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
                 json!({ "isPushed": true }),
             );
         }
+        ResultCommand::Decrypt {
+            encrypted,
+            output,
+            key,
+            beneficiary_keystoredir,
+            force,
+        } => decrypt(ctx, &encrypted, &output, key, &beneficiary_keystoredir, force)?,
         ResultCommand::CheckEncryptionKey { address } => {
             let owner = match address {
                 Some(owner) => owner,
@@ -130,5 +176,55 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
             ctx.out.done(&text, json!({ "isEncryptionKeySet": present }));
         }
     }
+    Ok(())
+}
+
+fn decrypt(
+    ctx: &Context,
+    encrypted: &std::path::Path,
+    output: &std::path::Path,
+    key: Option<PathBuf>,
+    keystore_dir: &std::path::Path,
+    force: bool,
+) -> CliResult {
+    let key_path = match key {
+        Some(path) => path,
+        None => keystore_dir.join(format!("{}_key", ctx.wallet.address()?.to_checksum(None))),
+    };
+    let private = secret::read_secret_file(&key_path)?;
+    if output.exists() && !force {
+        return Err(CliError::new(
+            "OUTPUT_EXISTS",
+            format!("{} exists: pass --force to overwrite it", output.display()),
+        ));
+    }
+    let partial = output.with_extension("partial");
+    let mut file = std::fs::File::create(&partial)
+        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", partial.display())))?;
+    let outcome = confide_crypto::result::decrypt(encrypted, &private, &mut file);
+    drop(file);
+    let format = match outcome {
+        Ok(format) => format,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            let code = match error {
+                confide_crypto::result::ResultError::Decrypt => "DECRYPTION_FAILED",
+                confide_crypto::result::ResultError::KeyMismatch { .. } => "KEY_MISMATCH",
+                confide_crypto::result::ResultError::UnknownFormat => "NOT_AN_ENCRYPTED_RESULT",
+                confide_crypto::result::ResultError::UnknownPrivateKey => "INVALID_KEY",
+                _ => "DECRYPTION_FAILED",
+            };
+            return Err(CliError::new(code, format!("{}: {error}", encrypted.display())));
+        }
+    };
+    std::fs::rename(&partial, output).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", output.display())))?;
+    ctx.out.done(
+        &format!(
+            "✔ {} decrypted ({format}) into {}",
+            encrypted.display(),
+            output.display()
+        ),
+        json!({ "resultPath": output, "format": format }),
+    );
     Ok(())
 }

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use confide_sms::{AppState, SecretStore, router};
+use std::time::Duration;
+
+use confide_attest::policy::Policy;
+use confide_attest::verify::{CollateralSource, Verifier};
+use confide_sms::{AppState, Gate, SecretStore, router};
 
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
@@ -27,19 +31,71 @@ pub struct ServeArgs {
     /// `postgres://…` to store secrets in Postgres instead of SQLite.
     #[arg(long, env = "CONFIDE_SMS_DATABASE_URL")]
     database_url: Option<String>,
+    /// The attestation policy (JSON: accepted enclaves, TCB statuses, advisories). Without
+    /// one, no hardware enclave is accepted.
+    #[arg(long, env = "CONFIDE_SMS_POLICY")]
+    policy: Option<PathBuf>,
+    /// Quote collateral from this file (air-gapped use) instead of a PCCS.
+    #[arg(long, env = "CONFIDE_SMS_COLLATERAL", conflicts_with = "pccs_url")]
+    collateral: Option<PathBuf>,
+    /// The PCCS (or Intel PCS) collateral is fetched from.
+    #[arg(long, env = "PCCS_URL", default_value = "https://api.trustedservices.intel.com")]
+    pccs_url: String,
+    /// How long fetched collateral is reused, seconds.
+    #[arg(long, env = "CONFIDE_SMS_COLLATERAL_TTL", default_value_t = 3600)]
+    collateral_ttl: u64,
+    /// DEVELOPMENT ONLY: accept simulated evidence, which proves nothing. Every session
+    /// answer then says `simulated: true`.
+    #[arg(long, env = "CONFIDE_SMS_INSECURE_SIMULATION")]
+    insecure_simulation: bool,
 }
 
 pub async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
     let SmsCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
-    let database_url = serve::database_url(&args.data_dir, args.database_url, "sms.db")?;
+    let database_url = serve::database_url(&args.data_dir, args.database_url.clone(), "sms.db")?;
     let store = SecretStore::open(&database_url, &args.data_dir.join("master.key"))
         .await
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let gate = gate(&args)?;
+    if args.insecure_simulation {
+        tracing::warn!("INSECURE: simulated enclave evidence is accepted; never run this SMS with real secrets");
+        ctx.out
+            .step("⚠ INSECURE: simulated enclave evidence is accepted (development only)");
+    }
     let state = Arc::new(AppState {
         store,
         poco,
         metrics: Default::default(),
+        gate,
     });
+    tokio::spawn(confide_sms::gate::sweep_challenges(
+        state.clone(),
+        Duration::from_secs(60),
+    ));
     serve::serve(ctx, "SMS", &args.listen, router(state)).await
+}
+
+fn gate(args: &ServeArgs) -> Result<Gate, CliError> {
+    let attest = |e: confide_attest::AttestError| CliError::new(e.code(), e.to_string());
+    let policy = match &args.policy {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
+            Policy::from_json(&bytes).map_err(attest)?
+        }
+        None => Policy::default(),
+    };
+    let collateral = match &args.collateral {
+        Some(path) => CollateralSource::offline_file(path).map_err(attest)?,
+        None => CollateralSource::pccs(args.pccs_url.clone(), Duration::from_secs(args.collateral_ttl)),
+    };
+    Ok(Gate {
+        verifier: Verifier {
+            collateral,
+            policy,
+            allow_simulation: args.insecure_simulation,
+        },
+        now: None,
+    })
 }

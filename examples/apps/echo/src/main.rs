@@ -2,7 +2,8 @@
 //! (secrets only as "present", never their values), and every file in `$IEXEC_IN` with its
 //! size. Its first argument can make it misbehave, so tests can check the sandbox:
 //! `trap` (panics), `loop` (never ends), `oom` (allocates without bound), `escape` (tries
-//! to read a host file outside its directories), `exit3` (exits with status 3),
+//! to read a host file outside its directories; exits 42 if it can), `write-input` (tries
+//! to write into `/iexec_in`; exits 43 if it can), `exit3` (exits with status 3),
 //! `no-computed` (forgets `computed.json`).
 
 use std::fmt::Write as _;
@@ -34,6 +35,12 @@ fn misbehave(how: &str) {
                     println!("read {path}: {} bytes", text.len());
                     std::process::exit(42);
                 }
+            }
+        }
+        "write-input" => {
+            if std::fs::write("/iexec_in/planted", b"x").is_ok() {
+                println!("wrote into /iexec_in");
+                std::process::exit(43);
             }
         }
         "exit3" => std::process::exit(3),

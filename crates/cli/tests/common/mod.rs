@@ -1,0 +1,138 @@
+//! A dev stack on free ports in a temporary folder, and `confide` run in its projects as
+//! one of the dev accounts.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+pub const APP_DEVELOPER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+pub const POOL_OWNER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+pub const REQUESTER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    /// `dev up --raw`'s `stack`: rpcUrl, deployment, sms, store, market.
+    pub state: Value,
+}
+
+impl Stack {
+    pub fn start() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("dev");
+        let mut stack = Stack {
+            data,
+            dir,
+            state: Value::Null,
+        };
+        let port = || confide_devstack::anvil::free_port().to_string();
+        let up = stack.ok(
+            DATASET_OWNER,
+            "",
+            &[
+                "dev",
+                "up",
+                "--port",
+                &port(),
+                "--sms-port",
+                &port(),
+                "--store-port",
+                &port(),
+                "--market-port",
+                &port(),
+            ],
+        );
+        stack.state = up["stack"].clone();
+        stack
+    }
+
+    pub fn rpc_url(&self) -> String {
+        self.state["rpcUrl"].as_str().unwrap().to_owned()
+    }
+
+    pub fn hub(&self) -> confide_chain::Address {
+        self.state["deployment"]["hub"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub fn service_url(&self, name: &str) -> String {
+        self.state[name]["url"].as_str().unwrap().to_owned()
+    }
+
+    pub fn project(&self, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    }
+
+    pub fn run(&self, wallet: &str, project: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_confide"))
+            .args(args)
+            .arg("--raw")
+            .current_dir(self.project(project))
+            .env("CONFIDE_DEV_DIR", &self.data)
+            .env("CONFIDE_KEYSTORE_DIR", self.data.join("wallets"))
+            .env("CONFIDE_WALLET_ADDRESS", wallet)
+            .env("CONFIDE_WALLET_PASSWORD", "confide-dev")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and expects success; returns the `--raw` JSON.
+    pub fn ok(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
+        let output = self.run(wallet, project, args);
+        let json: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("confide {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(json["ok"], true, "confide {args:?}: {json}");
+        json
+    }
+
+    /// Runs and expects failure; returns the error object.
+    pub fn fails(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
+        let output = self.run(wallet, project, args);
+        assert_eq!(output.status.code(), Some(1), "confide {args:?} should fail");
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()["error"].clone()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.run(DATASET_OWNER, "", &["dev", "down"]);
+    }
+}
+
+pub fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    change(&mut json);
+    std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+}
+
+/// An example app's module (`scripts/build-apps.sh` builds them; built here if missing).
+pub fn example_app(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
+    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the example apps failed (rustup target add wasm32-wasip1)");
+    }
+    path.canonicalize().unwrap()
+}
+
+/// The enclave runtime binary, beside `confide` (built here if this test runs alone).
+pub fn enclave_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_confide")).with_file_name("confide-enclave");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "confide-enclave"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    path
+}

@@ -1,0 +1,82 @@
+//! Confide's enclave runtime, the trusted computing base of a TEE task.
+//!
+//! For one task it makes an ephemeral key, attests to the SMS with evidence binding the
+//! SMS's nonce, that key and the app module's hash, receives the task's secrets sealed
+//! to that key, downloads and checks and decrypts the dataset, runs the WASM app in a
+//! sandbox, then digests, encrypts (for the beneficiary) and signs the result with the
+//! task's enclave-challenge key.
+//!
+//! It must never write a secret or clear-text data outside its private directory, send
+//! either anywhere but into the sandbox, or run a module whose hash it did not attest.
+
+pub mod fetch;
+pub mod task;
+pub mod wasm;
+
+use std::path::Path;
+
+use alloy_primitives::B256;
+
+/// Why a task failed in the enclave; each has a stable code the worker reports.
+#[derive(Debug, thiserror::Error)]
+pub enum EnclaveError {
+    #[error("cannot download the app module: {0}")]
+    ModuleDownload(fetch::FetchError),
+    #[error("cannot produce attestation evidence: {0}")]
+    Evidence(confide_attest::AttestError),
+    #[error("the SMS refused the session ({code}): {message}")]
+    SessionRefused { code: String, message: String },
+    #[error("talking to the SMS failed: {0}")]
+    Sms(String),
+    #[error("the SMS's session is for another task or module")]
+    SessionMismatch,
+    #[error("cannot download the dataset: {0}")]
+    DatasetDownload(fetch::FetchError),
+    #[error("the dataset's checksum is {actual}, the chain says {expected}: refusing to use it")]
+    DatasetChecksum { expected: B256, actual: B256 },
+    #[error("the dataset does not decrypt with the key in the SMS: {0}")]
+    DatasetDecrypt(String),
+    #[error("cannot download an input file: {0}")]
+    InputFileDownload(fetch::FetchError),
+    #[error("{0}")]
+    App(#[from] wasm::WasmError),
+    #[error("the app wrote no valid /iexec_out/computed.json with a deterministic-output-path")]
+    ComputedMissing,
+    #[error("the app's computed.json is invalid: {0}")]
+    ComputedInvalid(String),
+    #[error("the request asks for an encrypted result but the beneficiary has no result encryption key")]
+    ResultKeyMissing,
+    #[error("preparing the result failed: {0}")]
+    Result(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl EnclaveError {
+    pub fn io(path: &Path, source: std::io::Error) -> EnclaveError {
+        EnclaveError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnclaveError::ModuleDownload(_) => "MODULE_DOWNLOAD_FAILED",
+            EnclaveError::Evidence(e) => e.code(),
+            EnclaveError::SessionRefused { .. } => "SESSION_REFUSED",
+            EnclaveError::Sms(_) => "SMS_ERROR",
+            EnclaveError::SessionMismatch => "SESSION_MISMATCH",
+            EnclaveError::DatasetDownload(_) => "DATASET_DOWNLOAD_FAILED",
+            EnclaveError::DatasetChecksum { .. } => "DATASET_CHECKSUM_MISMATCH",
+            EnclaveError::DatasetDecrypt(_) => "DATASET_DECRYPTION_FAILED",
+            EnclaveError::InputFileDownload(_) => "INPUT_FILE_DOWNLOAD_FAILED",
+            EnclaveError::App(e) => e.code(),
+            EnclaveError::ComputedMissing => "COMPUTED_FILE_MISSING",
+            EnclaveError::ComputedInvalid(_) => "COMPUTED_FILE_INVALID",
+            EnclaveError::ResultKeyMissing => "RESULT_KEY_MISSING",
+            EnclaveError::Result(_) => "RESULT_FAILED",
+            EnclaveError::Io { .. } => "IO_ERROR",
+        }
+    }
+}

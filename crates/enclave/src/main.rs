@@ -1,0 +1,84 @@
+//! `confide-enclave`: runs one task in the enclave. Started by a worker; writes
+//! `computed.json` and the result file into `--work-dir`; exits 0 on success, 1 when the
+//! task failed (the reason is in `computed.json`), 2 when it could not start.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use alloy_primitives::{Address, B256, Bytes};
+use clap::Parser;
+use confide_enclave::task::{self, TaskRequest};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "confide-enclave",
+    version,
+    about = "Confide's enclave runtime: runs one TEE task"
+)]
+struct Args {
+    #[arg(long, env = "IEXEC_TASK_ID")]
+    task_id: B256,
+    #[arg(long, env = "SIGN_WORKER_ADDRESS")]
+    worker: Address,
+    #[arg(long)]
+    enclave_challenge: Address,
+    /// The workerpool owner's signature authorizing this worker, task and challenge.
+    #[arg(long)]
+    authorization: Bytes,
+    #[arg(long, env = "CONFIDE_SMS_URL")]
+    sms: String,
+    /// Where the app module is served (the app's multiaddr).
+    #[arg(long)]
+    app_url: String,
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Where compiled modules are kept (authenticated with the enclave's sealing key).
+    #[arg(long, env = "CONFIDE_MODULE_CACHE")]
+    module_cache: Option<PathBuf>,
+    /// sgx (Gramine), tdx (configfs-tsm) or simulation.
+    #[arg(long, env = "CONFIDE_EVIDENCE", default_value = "simulation")]
+    evidence: String,
+    /// IPFS gateways for /ipfs/ locations, tried in order.
+    #[arg(long = "ipfs-gateway", env = "CONFIDE_IPFS_GATEWAYS", value_delimiter = ',')]
+    ipfs_gateways: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let provider = match confide_attest::provider::by_name(&args.evidence) {
+        Ok(provider) => provider,
+        Err(error) => {
+            let report = task::startup_failure(args.task_id, error.code(), &error.to_string());
+            let _ = std::fs::create_dir_all(&args.work_dir);
+            let _ = std::fs::write(args.work_dir.join("computed.json"), report.to_string());
+            eprintln!("confide-enclave: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let request = TaskRequest {
+        task_id: args.task_id,
+        worker: args.worker,
+        enclave_challenge: args.enclave_challenge,
+        authorization: args.authorization,
+        sms_url: args.sms,
+        app_url: args.app_url,
+        work_dir: args.work_dir,
+        module_cache: args.module_cache,
+        ipfs_gateways: args.ipfs_gateways,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(task::run(&request, provider.as_ref())) {
+        Ok(computed) => {
+            println!("{}", serde_json::to_string(&computed).expect("computed serializes"));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("confide-enclave: {} ({})", error, error.code());
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! One task, start to end: attest, receive the sealed session, pre-compute, run the app,
+//! post-compute. Clear text (dataset, secrets, the app's output) exists only in this
+//! process and in its private directory, which is overwritten and removed on the way out.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_signer_local::PrivateKeySigner;
+use confide_attest::provider::EvidenceProvider;
+use confide_crypto::result::{self as results, ResultPublicKey};
+use confide_crypto::sealed::EnclaveKeyPair;
+use confide_protocol::messages;
+use confide_protocol::tee::{self, SessionRequest, SessionResponse, TaskSession};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::EnclaveError;
+use crate::fetch::Fetcher;
+use crate::wasm::{AppInvocation, Sandbox};
+
+/// The largest app module the runtime downloads.
+const MAX_MODULE_BYTES: u64 = 256 << 20;
+/// The largest dataset or input file.
+const MAX_INPUT_BYTES: u64 = 16 << 30;
+
+/// What the worker starts the runtime with. None of it is trusted: the SMS checks every
+/// claim against the chain before it releases anything.
+pub struct TaskRequest {
+    pub task_id: B256,
+    pub worker: Address,
+    pub enclave_challenge: Address,
+    /// The workerpool owner's authorization of this worker, task and challenge.
+    pub authorization: Bytes,
+    pub sms_url: String,
+    /// Where the app module is served (the app's multiaddr).
+    pub app_url: String,
+    /// Where the runtime writes `computed.json` and the (encrypted) result.
+    pub work_dir: PathBuf,
+    pub module_cache: Option<PathBuf>,
+    pub ipfs_gateways: Vec<String>,
+}
+
+/// The runtime's report to the worker: iExec's `computed.json` fields plus Confide's.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Computed {
+    pub task_id: B256,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deterministic_output_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_digest: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_hash: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_seal: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enclave_signature: Option<Bytes>,
+    pub enclave_challenge: Address,
+    /// The file to upload, relative to the work directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_file: Option<String>,
+    /// `age`, `rsa` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_encryption: Option<String>,
+    pub simulated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// Runs the task and writes `computed.json` into the work directory, on success and on
+/// failure alike (then with `error-code` and `error-message`).
+pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Result<Computed, EnclaveError> {
+    std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
+    let private = PrivateDir::create(&request.work_dir)?;
+    let mut simulated = false;
+    let outcome = execute(request, provider, &private, &mut simulated).await;
+    drop(private);
+    let computed = match &outcome {
+        Ok(computed) => computed.clone(),
+        Err(error) => Computed {
+            task_id: request.task_id,
+            enclave_challenge: request.enclave_challenge,
+            simulated,
+            error_code: Some(error.code().into()),
+            error_message: Some(error.to_string()),
+            ..Computed::default()
+        },
+    };
+    let path = request.work_dir.join("computed.json");
+    let text = serde_json::to_vec_pretty(&computed).expect("computed.json serializes");
+    std::fs::write(&path, text).map_err(|e| EnclaveError::io(&path, e))?;
+    outcome
+}
+
+async fn execute(
+    request: &TaskRequest,
+    provider: &dyn EvidenceProvider,
+    private: &PrivateDir,
+    simulated: &mut bool,
+) -> Result<Computed, EnclaveError> {
+    let fetcher = Fetcher::new(request.ipfs_gateways.clone());
+    let keys = EnclaveKeyPair::generate();
+
+    let mut module = Vec::new();
+    let module_sha256 = fetcher
+        .fetch(&request.app_url, MAX_MODULE_BYTES, &mut module, |m| {
+            m.clear();
+            Ok(())
+        })
+        .await
+        .map_err(EnclaveError::ModuleDownload)?;
+
+    let session = attest(request, provider, &fetcher, &keys, module_sha256).await?;
+    *simulated = session.simulated;
+    if session.task_id != request.task_id || session.app_module_sha256 != module_sha256 {
+        return Err(EnclaveError::SessionMismatch);
+    }
+
+    let dataset_filename = pre_compute(&session, &fetcher, private).await?;
+    let input_names = fetch_input_files(&session, &fetcher, private).await?;
+
+    let sandbox = Sandbox::new()?;
+    let cache_key = provider.sealing_key();
+    let module = sandbox.load(&module, &module_sha256.0, request.module_cache.as_deref(), cache_key)?;
+    let invocation = AppInvocation {
+        args: std::iter::once("app".to_owned()).chain(session.params.args()).collect(),
+        env: app_env(&session, dataset_filename.as_deref(), &input_names),
+        input_dir: &private.input,
+        output_dir: &private.output,
+        memory_limit: session.app_memory_limit,
+        max_run: Duration::from_secs(session.max_run_seconds.max(1)),
+    };
+    let run_result = tokio::task::block_in_place(|| sandbox.run(&module, invocation));
+    if let Err(error) = run_result {
+        return Err(EnclaveError::App(error));
+    }
+
+    post_compute(request, &session, private)
+}
+
+/// Nonce, evidence, session: the only way to the task's secrets.
+async fn attest(
+    request: &TaskRequest,
+    provider: &dyn EvidenceProvider,
+    fetcher: &Fetcher,
+    keys: &EnclaveKeyPair,
+    module_sha256: B256,
+) -> Result<TaskSession, EnclaveError> {
+    let sms = request.sms_url.trim_end_matches('/');
+    let nonce: serde_json::Value = sms_call(fetcher.client().get(format!("{sms}/tee/nonce"))).await?;
+    let nonce: B256 = nonce["nonce"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| EnclaveError::Sms("the SMS sent no nonce".into()))?;
+    let public_key = keys.public_key();
+    let report_data = tee::report_data(nonce, &public_key, module_sha256);
+    let evidence = provider.evidence(&report_data).map_err(EnclaveError::Evidence)?;
+    let body = SessionRequest {
+        task_id: request.task_id,
+        worker: request.worker,
+        enclave_challenge: request.enclave_challenge,
+        authorization: request.authorization.clone(),
+        nonce,
+        enclave_public_key: public_key.to_vec().into(),
+        app_module_sha256: module_sha256,
+        evidence,
+    };
+    let response: SessionResponse =
+        sms_call(fetcher.client().post(format!("{sms}/tee/enclave-sessions")).json(&body)).await?;
+    let plain = keys
+        .open(
+            &response.encapsulated_key,
+            &response.sealed,
+            &tee::session_info(request.task_id),
+            nonce.as_slice(),
+        )
+        .map_err(|e| EnclaveError::Sms(e.to_string()))?;
+    let session: TaskSession =
+        serde_json::from_slice(&plain).map_err(|e| EnclaveError::Sms(format!("malformed session: {e}")))?;
+    Ok(session)
+}
+
+async fn sms_call<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, EnclaveError> {
+    let response = request.send().await.map_err(|e| EnclaveError::Sms(e.to_string()))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|e| EnclaveError::Sms(e.to_string()))?;
+    if !status.is_success() {
+        let code = body["error"]["code"].as_str().unwrap_or("SMS_ERROR").to_owned();
+        let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
+        return Err(EnclaveError::SessionRefused { code, message });
+    }
+    serde_json::from_value(body).map_err(|e| EnclaveError::Sms(format!("unexpected answer: {e}")))
+}
+
+/// Downloads the dataset, checks it against the on-chain checksum, decrypts it into
+/// `/iexec_in/<dataset address>` (iExec's name). Returns that file name.
+async fn pre_compute(
+    session: &TaskSession,
+    fetcher: &Fetcher,
+    private: &PrivateDir,
+) -> Result<Option<String>, EnclaveError> {
+    let Some(dataset) = &session.dataset else {
+        return Ok(None);
+    };
+    let encrypted_path = private.scratch.join("dataset.enc");
+    let mut encrypted = File::create(&encrypted_path).map_err(|e| EnclaveError::io(&encrypted_path, e))?;
+    let checksum = fetcher
+        .fetch(&dataset.url, MAX_INPUT_BYTES, &mut encrypted, |f| {
+            f.set_len(0)?;
+            f.rewind()
+        })
+        .await
+        .map_err(EnclaveError::DatasetDownload)?;
+    drop(encrypted);
+    if checksum != dataset.checksum {
+        return Err(EnclaveError::DatasetChecksum {
+            expected: dataset.checksum,
+            actual: checksum,
+        });
+    }
+    let filename = dataset.address.to_checksum(None);
+    let plain_path = private.input.join(&filename);
+    let input = BufReader::new(File::open(&encrypted_path).map_err(|e| EnclaveError::io(&encrypted_path, e))?);
+    let mut output = BufWriter::new(File::create(&plain_path).map_err(|e| EnclaveError::io(&plain_path, e))?);
+    confide_crypto::dataset::decrypt(&dataset.key, input, &mut output, |_| {})
+        .map_err(|e| EnclaveError::DatasetDecrypt(e.to_string()))?;
+    output.flush().map_err(|e| EnclaveError::io(&plain_path, e))?;
+    Ok(Some(filename))
+}
+
+/// Input files go to `/iexec_in/0x<sha256 of the URL>`, as iExec names them.
+async fn fetch_input_files(
+    session: &TaskSession,
+    fetcher: &Fetcher,
+    private: &PrivateDir,
+) -> Result<Vec<String>, EnclaveError> {
+    let mut names = Vec::new();
+    for url in &session.params.iexec_input_files {
+        let name = format!(
+            "{}",
+            B256::from_slice(&<sha2::Sha256 as sha2::Digest>::digest(url.as_bytes()))
+        );
+        let path = private.input.join(&name);
+        let mut file = File::create(&path).map_err(|e| EnclaveError::io(&path, e))?;
+        fetcher
+            .fetch(url, MAX_INPUT_BYTES, &mut file, |f| {
+                f.set_len(0)?;
+                f.rewind()
+            })
+            .await
+            .map_err(EnclaveError::InputFileDownload)?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// iExec's compute-stage environment (`IexecEnvUtils`, TEE secrets included).
+fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &[String]) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("IEXEC_IN".to_owned(), "/iexec_in".to_owned()),
+        ("IEXEC_OUT".into(), "/iexec_out".into()),
+        ("IEXEC_DEAL_ID".into(), session.deal_id.to_string()),
+        ("IEXEC_TASK_ID".into(), session.task_id.to_string()),
+        ("IEXEC_TASK_INDEX".into(), session.task_index.to_string()),
+        ("IEXEC_BOT_SIZE".into(), session.bot_size.to_string()),
+        ("IEXEC_BOT_FIRST_INDEX".into(), session.bot_first.to_string()),
+        (
+            "IEXEC_BOT_TASK_INDEX".into(),
+            session.task_index.saturating_sub(session.bot_first).to_string(),
+        ),
+        ("IEXEC_INPUT_FILES_FOLDER".into(), "/iexec_in".into()),
+        ("IEXEC_INPUT_FILES_NUMBER".into(), input_names.len().to_string()),
+    ];
+    if let (Some(dataset), Some(filename)) = (&session.dataset, dataset_filename) {
+        env.push(("IEXEC_DATASET_ADDRESS".into(), dataset.address.to_checksum(None)));
+        env.push(("IEXEC_DATASET_FILENAME".into(), filename.into()));
+    }
+    for (i, name) in input_names.iter().enumerate() {
+        env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name.clone()));
+    }
+    if let Some(secret) = &session.app_developer_secret {
+        env.push(("IEXEC_APP_DEVELOPER_SECRET".into(), secret.clone()));
+        env.push(("IEXEC_APP_DEVELOPER_SECRET_1".into(), secret.clone()));
+    }
+    for (index, secret) in &session.requester_secrets {
+        env.push((format!("IEXEC_REQUESTER_SECRET_{index}"), secret.clone()));
+    }
+    env
+}
+
+/// Digest, archive, encrypt for the beneficiary, sign with the challenge key.
+fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateDir) -> Result<Computed, EnclaveError> {
+    let computed_path = private.output.join("computed.json");
+    let app_computed: serde_json::Value = std::fs::read(&computed_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(EnclaveError::ComputedMissing)?;
+    let output_path = app_computed["deterministic-output-path"]
+        .as_str()
+        .ok_or(EnclaveError::ComputedMissing)?
+        .to_owned();
+    let relative = output_path
+        .strip_prefix("/iexec_out")
+        .map(|r| r.trim_start_matches('/'))
+        .filter(|r| !r.split('/').any(|part| part == ".."))
+        .ok_or_else(|| EnclaveError::ComputedInvalid(format!("{output_path} is not under /iexec_out")))?;
+    let host_path = private.output.join(relative);
+    if !host_path.exists() {
+        return Err(EnclaveError::ComputedInvalid(format!("{output_path} does not exist")));
+    }
+    let digest = results::digest(&host_path).map_err(|e| EnclaveError::Result(e.to_string()))?;
+
+    let archive = private.scratch.join("iexec_out.zip");
+    let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
+    results::zip_dir(&private.output, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    let (result_file, encryption) = if session.params.iexec_result_encryption {
+        let key_text = session
+            .result_encryption_key
+            .as_deref()
+            .ok_or(EnclaveError::ResultKeyMissing)?;
+        let key = ResultPublicKey::parse(key_text).map_err(|e| EnclaveError::Result(e.to_string()))?;
+        let name = if key.format() == "age" {
+            "result.age"
+        } else {
+            "result.zip"
+        };
+        results::encrypt(&archive, &key, &request.work_dir.join(name))
+            .map_err(|e| EnclaveError::Result(e.to_string()))?;
+        (name, key.format())
+    } else {
+        let target = request.work_dir.join("result.zip");
+        std::fs::copy(&archive, &target).map_err(|e| EnclaveError::io(&target, e))?;
+        ("result.zip", "none")
+    };
+
+    let signer = PrivateKeySigner::from_bytes(&session.challenge_private_key)
+        .map_err(|_| EnclaveError::Sms("the session's challenge key is invalid".into()))?;
+    let result_hash = messages::result_hash(request.task_id, digest);
+    let result_seal = messages::result_seal(request.worker, request.task_id, digest);
+    let signature = messages::sign_personal(&signer, messages::enclave_message(result_hash, result_seal))
+        .map_err(|e| EnclaveError::Result(e.to_string()))?;
+    Ok(Computed {
+        task_id: request.task_id,
+        deterministic_output_path: Some(output_path),
+        result_digest: Some(digest),
+        result_hash: Some(result_hash),
+        result_seal: Some(result_seal),
+        enclave_signature: Some(signature.as_bytes().to_vec().into()),
+        enclave_challenge: signer.address(),
+        result_file: Some(result_file.into()),
+        result_encryption: Some(encryption.into()),
+        simulated: session.simulated,
+        error_code: None,
+        error_message: None,
+    })
+}
+
+/// The task's clear-text area: `/iexec_in`, `/iexec_out` and scratch space. Under
+/// Gramine these are in-enclave tmpfs mounts; elsewhere they are overwritten with zeros
+/// and removed when dropped, on success and failure alike.
+struct PrivateDir {
+    root: PathBuf,
+    input: PathBuf,
+    output: PathBuf,
+    scratch: PathBuf,
+}
+
+impl PrivateDir {
+    fn create(work_dir: &Path) -> Result<PrivateDir, EnclaveError> {
+        let root = work_dir.join(format!(".enclave-{}", std::process::id()));
+        let dir = PrivateDir {
+            input: root.join("iexec_in"),
+            output: root.join("iexec_out"),
+            scratch: root.join("scratch"),
+            root,
+        };
+        for path in [&dir.input, &dir.output, &dir.scratch] {
+            std::fs::create_dir_all(path).map_err(|e| EnclaveError::io(path, e))?;
+        }
+        Ok(dir)
+    }
+}
+
+fn wipe(path: &Path) {
+    let Ok(metadata) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if metadata.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for entry in entries.flatten() {
+                wipe(&entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir(path);
+    } else {
+        if metadata.is_file()
+            && let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(path)
+        {
+            let zeros = vec![0u8; 1 << 16];
+            let mut left = metadata.len();
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                if file.write_all(&zeros[..n]).is_err() {
+                    break;
+                }
+                left -= n as u64;
+            }
+            let _ = file.sync_data();
+        }
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        wipe(&self.root);
+    }
+}
+
+/// The JSON body the worker reports when the runtime could not even start.
+pub fn startup_failure(task_id: B256, code: &str, message: &str) -> serde_json::Value {
+    json!({ "task-id": task_id, "error-code": code, "error-message": message })
+}

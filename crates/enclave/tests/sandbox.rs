@@ -1,0 +1,191 @@
+//! The app sandbox with the example apps: iExec's conventions inside, nothing else
+//! reachable, and every way an app can misbehave ends in its own clean error.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use confide_enclave::wasm::{AppInvocation, Sandbox, WasmError};
+
+/// The example module `name`, built by `scripts/build-apps.sh` (built here if missing).
+fn module(name: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
+    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "building the example apps failed (rustup target add wasm32-wasip1)"
+        );
+    }
+    std::fs::read(path).unwrap()
+}
+
+struct Dirs {
+    _root: tempfile::TempDir,
+    input: PathBuf,
+    output: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("in");
+    let output = root.path().join("out");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&output).unwrap();
+    Dirs {
+        _root: root,
+        input,
+        output,
+    }
+}
+
+fn run(
+    sandbox: &Sandbox,
+    name: &str,
+    args: &[&str],
+    dirs: &Dirs,
+    memory_mib: u64,
+    seconds: u64,
+) -> Result<String, WasmError> {
+    let bytes = module(name);
+    let module = sandbox.load(&bytes, &[0; 32], None, None)?;
+    let output = sandbox.run(
+        &module,
+        AppInvocation {
+            args: std::iter::once("app")
+                .chain(args.iter().copied())
+                .map(str::to_owned)
+                .collect(),
+            env: vec![
+                ("IEXEC_IN".into(), "/iexec_in".into()),
+                ("IEXEC_OUT".into(), "/iexec_out".into()),
+                ("IEXEC_DATASET_FILENAME".into(), "data.csv".into()),
+                ("IEXEC_REQUESTER_SECRET_1".into(), "hunter2".into()),
+            ],
+            input_dir: &dirs.input,
+            output_dir: &dirs.output,
+            memory_limit: memory_mib << 20,
+            max_run: Duration::from_secs(seconds),
+        },
+    )?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn the_csv_app_computes_statistics_from_iexec_in_to_iexec_out() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    std::fs::write(d.input.join("data.csv"), "name,age\nann,30\nbob,50\n").unwrap();
+    let stdout = run(&sandbox, "csv-stats", &[], &d, 64, 10).unwrap();
+    assert!(stdout.contains("2 rows, 2 columns"), "{stdout}");
+    let result: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.output.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["columns"][1]["mean"], 40.0);
+    let computed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.output.join("computed.json")).unwrap()).unwrap();
+    assert_eq!(computed["deterministic-output-path"], "/iexec_out/result.json");
+}
+
+#[test]
+fn the_app_sees_its_args_env_and_inputs_but_no_secret_values_leave_it() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    std::fs::write(d.input.join("data.csv"), "x\n1\n").unwrap();
+    run(&sandbox, "echo", &["--stats", "two words"], &d, 64, 10).unwrap();
+    let echo = std::fs::read_to_string(d.output.join("echo.txt")).unwrap();
+    assert!(echo.contains(r#"args: ["--stats", "two words"]"#), "{echo}");
+    assert!(echo.contains("env IEXEC_REQUESTER_SECRET_1=present"), "{echo}");
+    assert!(echo.contains("file data.csv 4"), "{echo}");
+}
+
+#[test]
+fn host_files_outside_the_sandbox_are_unreachable() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    // The app exits 42 if it can read any of /etc/passwd, /proc/self/environ, ../etc/passwd.
+    run(&sandbox, "echo", &["escape"], &d, 64, 10).unwrap();
+}
+
+#[test]
+fn input_is_read_only() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    // The app exits 43 if its write into /iexec_in succeeds.
+    run(&sandbox, "echo", &["write-input"], &d, 64, 10).unwrap();
+    assert!(!d.input.join("planted").exists());
+}
+
+#[test]
+fn traps_loops_memory_and_exit_codes_each_end_cleanly() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    assert_eq!(
+        run(&sandbox, "echo", &["trap"], &d, 64, 10).unwrap_err().code(),
+        "APP_TRAPPED"
+    );
+
+    let started = Instant::now();
+    let timeout = run(&sandbox, "echo", &["loop"], &d, 64, 1).unwrap_err();
+    assert!(matches!(timeout, WasmError::Timeout { seconds: 1 }), "{timeout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the wall-time budget is enforced"
+    );
+
+    let oom = run(&sandbox, "echo", &["oom"], &d, 64, 10).unwrap_err();
+    assert!(matches!(oom, WasmError::OutOfMemory { limit_mib: 64 }), "{oom}");
+
+    assert!(matches!(
+        run(&sandbox, "echo", &["exit3"], &d, 64, 10).unwrap_err(),
+        WasmError::Exit(3)
+    ));
+    assert_eq!(
+        sandbox.load(b"not wasm", &[0; 32], None, None).unwrap_err().code(),
+        "APP_INVALID_MODULE"
+    );
+}
+
+#[test]
+fn compiled_modules_are_cached_only_with_a_valid_mac() {
+    let sandbox = Sandbox::new().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = module("echo");
+    let hash = [7u8; 32];
+    sandbox.load(&bytes, &hash, Some(cache.path()), Some([1; 16])).unwrap();
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one authenticated entry");
+    // A tampered entry is not loaded (it is recompiled and rewritten instead).
+    let mut entry = std::fs::read(&entries[0]).unwrap();
+    let middle = entry.len() / 2;
+    entry[middle] ^= 0xff;
+    std::fs::write(&entries[0], &entry).unwrap();
+    let module = sandbox.load(&bytes, &hash, Some(cache.path()), Some([1; 16])).unwrap();
+    let d = dirs();
+    let output = sandbox
+        .run(
+            &module,
+            AppInvocation {
+                args: vec!["app".into()],
+                env: vec![],
+                input_dir: &d.input,
+                output_dir: &d.output,
+                memory_limit: 64 << 20,
+                max_run: Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("args: []"));
+    assert_ne!(
+        std::fs::read(&entries[0]).unwrap(),
+        entry,
+        "the tampered entry was replaced"
+    );
+}
