@@ -466,3 +466,39 @@ impl SecretStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (SecretStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("sms.db").display());
+        (SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap(), dir)
+    }
+
+    #[tokio::test]
+    async fn a_task_has_one_challenge_key_until_its_final_deadline() {
+        let (store, _dir) = store().await;
+        let task = B256::repeat_byte(1);
+        let (address, key) = store.challenge(task, 1_000).await.unwrap();
+        let (again, same_key) = store.challenge(task, 1_000).await.unwrap();
+        assert_eq!((address, key.as_slice()), (again, same_key.as_slice()));
+        let signer = confide_chain::PrivateKeySigner::from_bytes(&B256::from(*key)).unwrap();
+        assert_eq!(signer.address(), address, "the stored key is the challenge's");
+        assert_eq!(store.delete_expired_challenges(999).await.unwrap(), 0);
+        assert_eq!(store.delete_expired_challenges(1_001).await.unwrap(), 1);
+        assert!(store.existing_challenge(task).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn nonces_are_single_use_and_expire() {
+        let (store, _dir) = store().await;
+        let nonce = store.issue_nonce(std::time::Duration::from_secs(60)).await.unwrap();
+        assert!(store.consume_nonce(nonce).await.unwrap());
+        assert!(!store.consume_nonce(nonce).await.unwrap());
+        let expired = store.issue_nonce(std::time::Duration::ZERO).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(!store.consume_nonce(expired).await.unwrap());
+    }
+}
