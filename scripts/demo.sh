@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release --locked -p confide
+cargo build --release --locked -p confide -p confide-enclave
 target/release/confide dev up "$@"

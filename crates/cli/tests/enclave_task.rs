@@ -33,7 +33,9 @@ struct World {
 }
 
 async fn client(stack: &Stack, role: &str) -> Poco {
-    let connection = Connection::connect(&stack.rpc_url(), Some(account(role).signer())).await.unwrap();
+    let connection = Connection::connect(&stack.rpc_url(), Some(account(role).signer()))
+        .await
+        .unwrap();
     Poco::new(connection, stack.hub()).await.unwrap()
 }
 
@@ -87,7 +89,9 @@ async fn deal(w: &World, dataset: Address, beneficiary: Address, params: Value, 
         .unwrap();
     let deal = requester.deal(matched.deal_id).await.unwrap();
     requester.initialize_task(matched.deal_id, U256::ZERO).await.unwrap();
-    let tasks = (0..volume).map(|i| task_id(matched.deal_id, deal.bot_first + U256::from(i))).collect();
+    let tasks = (0..volume)
+        .map(|i| task_id(matched.deal_id, deal.bot_first + U256::from(i)))
+        .collect();
     (matched.deal_id, tasks)
 }
 
@@ -98,7 +102,10 @@ async fn authorize(w: &World, task: B256) -> (Address, Bytes) {
     let signature = sign_personal(&owner, confide_protocol::tee::challenge_request_hash(task)).unwrap();
     let response = reqwest::Client::new()
         .post(format!("{}/tee/challenges/{task}", w.stack.service_url("sms")))
-        .header("Authorization", format!("0x{}", confide_chain::hex::encode(signature.as_bytes())))
+        .header(
+            "Authorization",
+            format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
+        )
         .send()
         .await
         .unwrap();
@@ -146,7 +153,10 @@ fn check_signature(w: &World, task: B256, computed: &Value, challenge: Address) 
     let hash: B256 = computed["result-hash"].as_str().unwrap().parse().unwrap();
     let seal: B256 = computed["result-seal"].as_str().unwrap().parse().unwrap();
     assert_eq!(hash, result_hash(task, digest));
-    assert_eq!(seal, confide_protocol::messages::result_seal(w.worker.address(), task, digest));
+    assert_eq!(
+        seal,
+        confide_protocol::messages::result_seal(w.worker.address(), task, digest)
+    );
     let signature: confide_chain::Signature = computed["enclave-signature"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         recover_personal(enclave_message(hash, seal), &signature),
@@ -180,7 +190,11 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     std::fs::write(stack.project("owner").join("tee/original-dataset/people.csv"), CSV).unwrap();
     stack.ok(DATASET_OWNER, "owner", &["tee", "encrypt-dataset"]);
     stack.ok(DATASET_OWNER, "owner", &["dataset", "init"]);
-    stack.ok(DATASET_OWNER, "owner", &["dataset", "upload", "tee/encrypted-dataset/people.csv.enc"]);
+    stack.ok(
+        DATASET_OWNER,
+        "owner",
+        &["dataset", "upload", "tee/encrypted-dataset/people.csv.enc"],
+    );
     let dataset_text = stack.ok(DATASET_OWNER, "owner", &["dataset", "deploy"])["address"]
         .as_str()
         .unwrap()
@@ -188,7 +202,14 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     stack.ok(
         DATASET_OWNER,
         "owner",
-        &["tee", "push-secret", "--dataset", &dataset_text, "--secret-path", ".tee-secrets/dataset/people.csv.key"],
+        &[
+            "tee",
+            "push-secret",
+            "--dataset",
+            &dataset_text,
+            "--secret-path",
+            ".tee-secrets/dataset/people.csv.key",
+        ],
     );
     let dataset: Address = dataset_text.parse().unwrap();
 
@@ -196,7 +217,11 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
     stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
     let rsa_beneficiary = account("spare").signer().address().to_checksum(None);
-    stack.ok(&rsa_beneficiary, "rsa", &["result", "generate-encryption-keypair", "--rsa"]);
+    stack.ok(
+        &rsa_beneficiary,
+        "rsa",
+        &["result", "generate-encryption-keypair", "--rsa"],
+    );
     stack.ok(&rsa_beneficiary, "rsa", &["result", "push-encryption-key"]);
 
     let pool_owner = client(&stack, "workerpool-owner").await;
@@ -213,21 +238,45 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     let encrypted = json!({ "iexec_result_encryption": true });
 
     // 1. For the age beneficiary.
-    let (_, tasks) = deal(w, dataset, account("requester").signer().address(), encrypted.clone(), 2).await;
+    let (_, tasks) = deal(
+        w,
+        dataset,
+        account("requester").signer().address(),
+        encrypted.clone(),
+        2,
+    )
+    .await;
     let (challenge, authorization) = authorize(w, tasks[0]).await;
     let (computed, work) = run_enclave(w, tasks[0], challenge, &authorization, &app_url);
     assert_eq!(computed["result-encryption"], "age");
-    assert_eq!(computed["simulated"], true, "the dev stack's enclave proves nothing, and says so");
+    assert_eq!(
+        computed["simulated"], true,
+        "the dev stack's enclave proves nothing, and says so"
+    );
     assert_eq!(computed["deterministic-output-path"], "/iexec_out/result.json");
     check_signature(w, tasks[0], &computed, challenge);
     let encrypted_result = work.join(computed["result-file"].as_str().unwrap());
     assert!(!String::from_utf8_lossy(&std::fs::read(&encrypted_result).unwrap()).contains("ann"));
-    let leftovers: Vec<_> = std::fs::read_dir(&work).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), 2, "only computed.json and the encrypted result remain: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "only computed.json and the encrypted result remain: {leftovers:?}"
+    );
     w.stack.ok(
         REQUESTER,
         "requester",
-        &["result", "decrypt", encrypted_result.to_str().unwrap(), "--output", "results.zip"],
+        &[
+            "result",
+            "decrypt",
+            encrypted_result.to_str().unwrap(),
+            "--output",
+            "results.zip",
+        ],
     );
     let stats = unzip_result_json(&w.stack.project("requester").join("results.zip"));
     assert_eq!(stats["rows"], 3);
@@ -238,7 +287,13 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     let other = w.stack.fails(
         &rsa_beneficiary,
         "rsa",
-        &["result", "decrypt", encrypted_result.to_str().unwrap(), "--output", "stolen.zip"],
+        &[
+            "result",
+            "decrypt",
+            encrypted_result.to_str().unwrap(),
+            "--output",
+            "stolen.zip",
+        ],
     );
     assert_eq!(other["code"], "KEY_MISMATCH");
 
@@ -252,9 +307,18 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     w.stack.ok(
         &rsa_beneficiary,
         "rsa",
-        &["result", "decrypt", rsa_result.to_str().unwrap(), "--output", "results.zip"],
+        &[
+            "result",
+            "decrypt",
+            rsa_result.to_str().unwrap(),
+            "--output",
+            "results.zip",
+        ],
     );
-    assert_eq!(unzip_result_json(&w.stack.project("rsa").join("results.zip"))["rows"], 3);
+    assert_eq!(
+        unzip_result_json(&w.stack.project("rsa").join("results.zip"))["rows"],
+        3
+    );
 
     refusals(w, &tasks, &app_url).await;
 }
@@ -277,7 +341,14 @@ async fn session(w: &World, attempt: &Attempt, nonce: Option<B256>) -> (u16, Val
     let nonce = match nonce {
         Some(nonce) => nonce,
         None => {
-            let body: Value = client.get(format!("{sms}/tee/nonce")).send().await.unwrap().json().await.unwrap();
+            let body: Value = client
+                .get(format!("{sms}/tee/nonce"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             body["nonce"].as_str().unwrap().parse().unwrap()
         }
     };
@@ -312,10 +383,8 @@ fn code(answer: &(u16, Value)) -> &str {
 }
 
 async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
-    let module_sha256: B256 = confide_crypto::dataset::checksum(
-        std::fs::read(example_app("csv-stats")).unwrap().as_slice(),
-    )
-    .unwrap();
+    let module_sha256: B256 =
+        confide_crypto::dataset::checksum(std::fs::read(example_app("csv-stats")).unwrap().as_slice()).unwrap();
     let (challenge, authorization) = authorize(w, tasks[0]).await;
     let good = |key: Option<[u8; 32]>| Attempt {
         task: tasks[0],
@@ -328,14 +397,25 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
     };
 
     // Evidence bound to another key than the one the session would be sealed to.
-    assert_eq!(code(&session(w, &good(Some([9; 32])), None).await), "REPORT_DATA_MISMATCH");
+    assert_eq!(
+        code(&session(w, &good(Some([9; 32])), None).await),
+        "REPORT_DATA_MISMATCH"
+    );
     // A nonce the SMS never issued, or one already used (even by a refused attempt).
     let unknown = session(w, &good(Some([9; 32])), Some(B256::repeat_byte(5))).await;
     assert_eq!((unknown.0, code(&unknown)), (401, "NONCE_INVALID"));
     let sms = w.stack.service_url("sms");
-    let issued: Value = reqwest::get(format!("{sms}/tee/nonce")).await.unwrap().json().await.unwrap();
+    let issued: Value = reqwest::get(format!("{sms}/tee/nonce"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let nonce: B256 = issued["nonce"].as_str().unwrap().parse().unwrap();
-    assert_eq!(code(&session(w, &good(Some([9; 32])), Some(nonce)).await), "REPORT_DATA_MISMATCH");
+    assert_eq!(
+        code(&session(w, &good(Some([9; 32])), Some(nonce)).await),
+        "REPORT_DATA_MISMATCH"
+    );
     assert_eq!(code(&session(w, &good(None), Some(nonce)).await), "NONCE_INVALID");
     // An authorization signed by someone else than the workerpool owner.
     let mut forged = good(None);
@@ -377,9 +457,18 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
         "other-app",
         &["app", "module", example_app("echo").to_str().unwrap(), "--upload"],
     );
-    let (computed, _) = run_enclave(w, tasks[0], challenge, &authorization, other["multiaddr"].as_str().unwrap());
+    let (computed, _) = run_enclave(
+        w,
+        tasks[0],
+        challenge,
+        &authorization,
+        other["multiaddr"].as_str().unwrap(),
+    );
     assert_eq!(computed["error-code"], "SESSION_REFUSED");
-    assert!(computed["error-message"].as_str().unwrap().contains("APP_MISMATCH"), "{computed}");
+    assert!(
+        computed["error-message"].as_str().unwrap().contains("APP_MISMATCH"),
+        "{computed}"
+    );
     let (computed, _) = run_enclave(w, tasks[0], challenge, &authorization, &format!("{app_url}.missing"));
     assert_eq!(computed["error-code"], "MODULE_DOWNLOAD_FAILED");
 
@@ -389,7 +478,13 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
     let (challenge, authorization) = authorize(w, keyless[0]).await;
     let (computed, _) = run_enclave(w, keyless[0], challenge, &authorization, app_url);
     assert_eq!(computed["error-code"], "SESSION_REFUSED");
-    assert!(computed["error-message"].as_str().unwrap().contains("RESULT_KEY_MISSING"), "{computed}");
+    assert!(
+        computed["error-message"]
+            .as_str()
+            .unwrap()
+            .contains("RESULT_KEY_MISSING"),
+        "{computed}"
+    );
 
     // A dataset whose file is not what the chain registered, and one with a wrong key.
     let owner = client(&w.stack, "dataset-owner").await;
@@ -409,7 +504,11 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
         .await
         .unwrap();
     let key_file = w.stack.project("owner").join("other.key");
-    std::fs::write(&key_file, confide_crypto::dataset::DatasetKey::generate().to_base64().as_str()).unwrap();
+    std::fs::write(
+        &key_file,
+        confide_crypto::dataset::DatasetKey::generate().to_base64().as_str(),
+    )
+    .unwrap();
     push_key(w, wrong_key, "other.key");
     let (_, t) = deal(w, wrong_key, account("requester").signer().address(), json!({}), 1).await;
     let (challenge, authorization) = authorize(w, t[0]).await;
@@ -421,6 +520,13 @@ fn push_key(w: &World, dataset: Address, key_path: &str) {
     w.stack.ok(
         DATASET_OWNER,
         "owner",
-        &["tee", "push-secret", "--dataset", &dataset.to_string(), "--secret-path", key_path],
+        &[
+            "tee",
+            "push-secret",
+            "--dataset",
+            &dataset.to_string(),
+            "--secret-path",
+            key_path,
+        ],
     );
 }

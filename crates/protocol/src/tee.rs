@@ -79,12 +79,12 @@ impl EvidenceKind {
     /// evidence for Gramine, TDX for TDX; simulated for either (only where the verifier
     /// accepts simulation at all). SCONE is not run by Confide.
     pub fn satisfies(self, tag: Tag) -> bool {
-        match (self, tag.tee_framework()) {
-            (EvidenceKind::Sgx, Some(TeeFramework::Gramine)) => true,
-            (EvidenceKind::Tdx, Some(TeeFramework::Tdx)) => true,
-            (EvidenceKind::Simulated, Some(TeeFramework::Gramine | TeeFramework::Tdx)) => true,
-            _ => false,
-        }
+        matches!(
+            (self, tag.tee_framework()),
+            (EvidenceKind::Sgx, Some(TeeFramework::Gramine))
+                | (EvidenceKind::Tdx, Some(TeeFramework::Tdx))
+                | (EvidenceKind::Simulated, Some(TeeFramework::Gramine | TeeFramework::Tdx))
+        )
     }
 }
 

@@ -474,7 +474,10 @@ mod tests {
     async fn store() -> (SecretStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("sms.db").display());
-        (SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap(), dir)
+        (
+            SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap(),
+            dir,
+        )
     }
 
     #[tokio::test]

@@ -119,7 +119,10 @@ pub fn example_app(name: &str) -> PathBuf {
             .arg(root.join("Cargo.toml"))
             .status()
             .unwrap();
-        assert!(status.success(), "building the example apps failed (rustup target add wasm32-wasip1)");
+        assert!(
+            status.success(),
+            "building the example apps failed (rustup target add wasm32-wasip1)"
+        );
     }
     path.canonicalize().unwrap()
 }

@@ -30,10 +30,7 @@ fn main() -> ExitCode {
         }
     };
     let result = output_dir.join("result.json");
-    let computed = format!(
-        "{{\"deterministic-output-path\":\"{}\"}}\n",
-        result.display()
-    );
+    let computed = format!("{{\"deterministic-output-path\":\"{}\"}}\n", result.display());
     if let Err(e) = std::fs::write(&result, stats.to_json())
         .and_then(|()| std::fs::write(output_dir.join("computed.json"), computed))
     {

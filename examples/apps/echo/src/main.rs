@@ -68,7 +68,12 @@ fn main() {
         .map(|entries| {
             entries
                 .flatten()
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.metadata().map(|m| m.len()).unwrap_or(0),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -78,7 +83,10 @@ fn main() {
     }
     std::fs::write(output_dir.join("echo.txt"), &report).expect("write echo.txt");
     if args.first().map(String::as_str) != Some("no-computed") {
-        let computed = format!("{{\"deterministic-output-path\":\"{}\"}}\n", output_dir.join("echo.txt").display());
+        let computed = format!(
+            "{{\"deterministic-output-path\":\"{}\"}}\n",
+            output_dir.join("echo.txt").display()
+        );
         std::fs::write(output_dir.join("computed.json"), computed).expect("write computed.json");
     }
     print!("{report}");

@@ -1,0 +1,146 @@
+//! The enclave runtime's speed: from a runtime start to the app's first instruction (the
+//! small example, compiled-module cache warm and cold), and the demo app's compute in
+//! wasm against the same Rust code native.
+//!
+//! `cargo bench -p confide-enclave --bench runtime` (CONFIDE_BENCH_CSV_MB sets the CSV size, default 64).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use confide_enclave::wasm::{AppInvocation, Sandbox};
+
+fn module(name: &str) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
+    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
+    if !path.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::fs::read(path).unwrap()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn invocation<'a>(input: &'a Path, output: &'a Path, args: &[&str], dataset: Option<&str>) -> AppInvocation<'a> {
+    let mut env = vec![
+        ("IEXEC_IN".to_owned(), "/iexec_in".to_owned()),
+        ("IEXEC_OUT".into(), "/iexec_out".into()),
+    ];
+    if let Some(name) = dataset {
+        env.push(("IEXEC_DATASET_FILENAME".into(), name.into()));
+    }
+    AppInvocation {
+        args: std::iter::once("app")
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect(),
+        env,
+        input_dir: input,
+        output_dir: output,
+        memory_limit: 512 << 20,
+        max_run: Duration::from_secs(600),
+    }
+}
+
+fn dirs(root: &Path) -> (PathBuf, PathBuf) {
+    let (input, output) = (root.join("in"), root.join("out"));
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&output).unwrap();
+    (input, output)
+}
+
+fn startup() {
+    let echo = module("echo");
+    let hash: [u8; 32] = confide_crypto::dataset::checksum(echo.as_slice()).unwrap().0;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let (input, output) = dirs(root.path());
+    for (label, cached) in [("cold (compile)", false), ("warm (cached)", true)] {
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            if !cached {
+                let _ = std::fs::remove_dir_all(&cache);
+            }
+            let started = Instant::now();
+            let sandbox = Sandbox::new().unwrap();
+            let loaded = sandbox.load(&echo, &hash, Some(&cache), Some([1; 16])).unwrap();
+            // The echo app with no input does almost nothing: this is start-up cost.
+            sandbox.run(&loaded, invocation(&input, &output, &[], None)).unwrap();
+            samples.push(started.elapsed());
+        }
+        println!(
+            "runtime start → echo app done, {label}: median {:.1} ms",
+            median(samples).as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn csv(path: &Path, megabytes: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    writeln!(out, "id,city,temperature,humidity,pressure").unwrap();
+    let mut written = 0;
+    let mut i: u64 = 0;
+    while written < megabytes << 20 {
+        let line = format!(
+            "{i},city{},{}.{},{},{}\n",
+            i % 97,
+            (i * 7919) % 45,
+            i % 10,
+            (i * 31) % 100,
+            950 + (i * 13) % 100
+        );
+        written += line.len();
+        out.write_all(line.as_bytes()).unwrap();
+        i += 1;
+    }
+}
+
+fn compute() {
+    let megabytes: usize = std::env::var("CONFIDE_BENCH_CSV_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let root = tempfile::tempdir().unwrap();
+    let (input, output) = dirs(root.path());
+    let data = input.join("data.csv");
+    csv(&data, megabytes);
+    let mut native = Vec::new();
+    let mut wasm = Vec::new();
+    let sandbox = Sandbox::new().unwrap();
+    let stats = module("csv-stats");
+    let loaded = sandbox.load(&stats, &[0; 32], None, None).unwrap();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&data).unwrap());
+        let result = csv_stats::compute(file).unwrap();
+        std::hint::black_box(result.to_json());
+        native.push(started.elapsed());
+        let started = Instant::now();
+        sandbox
+            .run(&loaded, invocation(&input, &output, &[], Some("data.csv")))
+            .unwrap();
+        wasm.push(started.elapsed());
+    }
+    let (native, wasm) = (median(native), median(wasm));
+    println!(
+        "csv-stats over {megabytes} MiB: native {:.0} ms ({:.0} MiB/s), wasm {:.0} ms ({:.0} MiB/s): wasm/native = {:.2}x",
+        native.as_secs_f64() * 1e3,
+        megabytes as f64 / native.as_secs_f64(),
+        wasm.as_secs_f64() * 1e3,
+        megabytes as f64 / wasm.as_secs_f64(),
+        wasm.as_secs_f64() / native.as_secs_f64()
+    );
+}
+
+fn main() {
+    startup();
+    compute();
+}
