@@ -16,9 +16,12 @@ fi
 # iExec's own SDK 9.0.1, the real peer of the interoperability tests.
 npm ci --prefix interop --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
+cargo fmt --all --manifest-path examples/apps/Cargo.toml -- --check
 cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace 2>&1 | tee "$log"
+# The example apps' own unit tests (their own workspace, native).
+cargo test --locked --manifest-path examples/apps/Cargo.toml 2>&1 | tee -a "$log"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "all tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"

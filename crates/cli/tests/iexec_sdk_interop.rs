@@ -260,3 +260,49 @@ fn confides_datasets_wallets_and_secrets_are_seen_by_iexecs_sdk() {
     let checked = peer.iexec(&["dataset", "check-secret", &dataset, "--chain", "dev"]);
     assert_eq!(checked["isSecretSet"], true);
 }
+
+/// A result the enclave runtime encrypts for an RSA beneficiary opens with iExec's own
+/// `iexec result decrypt`: the layout (`iexec_out.zip.aes` + `aes-key.rsa`) is iExec's.
+#[test]
+fn iexecs_cli_decrypts_results_encrypted_for_an_rsa_beneficiary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("iexec_out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("result.json"), br#"{"rows":3}"#).unwrap();
+    std::fs::write(
+        out.join("computed.json"),
+        br#"{"deterministic-output-path":"/iexec_out/result.json"}"#,
+    )
+    .unwrap();
+    let plain = dir.path().join("iexec_out.zip");
+    confide_crypto::result::zip_dir(&out, std::fs::File::create(&plain).unwrap()).unwrap();
+
+    let (private_pem, public_pem) = confide_crypto::result_keys::generate_rsa(2048).unwrap();
+    let keys = dir.path().join(".secrets/beneficiary");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("beneficiary_key"), private_pem.as_bytes()).unwrap();
+    let key = confide_crypto::result::ResultPublicKey::parse(&public_pem).unwrap();
+    let encrypted = dir.path().join("encryptedResults.zip");
+    confide_crypto::result::encrypt(&plain, &key, &encrypted).unwrap();
+
+    let output = Command::new(iexec_bin())
+        .args([
+            "result",
+            "decrypt",
+            "encryptedResults.zip",
+            "--beneficiary-key-file",
+            "beneficiary_key",
+        ])
+        .args(["--force", "--raw"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("iexec result decrypt: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        std::fs::read(dir.path().join("results.zip")).unwrap(),
+        std::fs::read(&plain).unwrap(),
+        "iExec's CLI recovers the exact archive"
+    );
+}

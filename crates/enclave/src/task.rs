@@ -372,7 +372,8 @@ struct PrivateDir {
 
 impl PrivateDir {
     fn create(work_dir: &Path) -> Result<PrivateDir, EnclaveError> {
-        let root = work_dir.join(format!(".enclave-{}", std::process::id()));
+        // `<work>/.enclave` is an in-enclave tmpfs under Gramine (deploy/gramine).
+        let root = work_dir.join(".enclave").join(std::process::id().to_string());
         let dir = PrivateDir {
             input: root.join("iexec_in"),
             output: root.join("iexec_out"),
@@ -419,6 +420,10 @@ fn wipe(path: &Path) {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         wipe(&self.root);
+        if let Some(parent) = self.root.parent() {
+            // Only when empty: another task's runtime may be using it.
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
