@@ -93,8 +93,34 @@ pub fn generate_age() -> (Zeroizing<String>, String) {
     (secret, identity.to_public().to_string())
 }
 
-/// Zips `dir` recursively (entries relative to it, deflated) into `output`.
+/// Refuses a result tree holding anything but regular files and directories: a symbolic
+/// link made by the app could point the runtime (outside the sandbox) at any file it can
+/// read, and a FIFO would block it. Names must be UTF-8 without `\\`, so the archive
+/// cannot escape its folder when unzipped.
+pub fn check_tree(dir: &Path) -> Result<(), ResultError> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name
+            .to_str()
+            .filter(|n| !n.contains('\\'))
+            .ok_or_else(|| ResultError::Archive("a result file name is not UTF-8 or holds a backslash".into()))?;
+        if kind.is_dir() {
+            check_tree(&entry.path())?;
+        } else if !kind.is_file() {
+            return Err(ResultError::Archive(format!(
+                "`{name}` is not a regular file or directory (links and special files are refused)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Zips `dir` recursively (entries relative to it, deflated) into `output`. The tree must
+/// pass [`check_tree`].
 pub fn zip_dir(dir: &Path, output: impl Write + Seek) -> Result<(), ResultError> {
+    check_tree(dir)?;
     let mut zip = zip::ZipWriter::new(output);
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut stack = vec![dir.to_path_buf()];
@@ -261,7 +287,11 @@ fn decrypt_iexec(
 /// top-level entries' sha256; here a subdirectory contributes its own digest, recursively,
 /// so a change anywhere in the tree changes the digest. Equal to iExec's for flat folders.
 pub fn digest(path: &Path) -> Result<B256, ResultError> {
-    if path.is_dir() {
+    let metadata = std::fs::symlink_metadata(path)?;
+    if !metadata.is_dir() && !metadata.is_file() {
+        return Err(ResultError::Archive("links and special files are refused".into()));
+    }
+    if metadata.is_dir() {
         let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         let mut concatenated = Vec::with_capacity(entries.len() * 32);
@@ -334,6 +364,23 @@ mod tests {
                 key: "age"
             })
         ));
+    }
+
+    #[test]
+    fn links_and_special_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(out.join("sub")).unwrap();
+        std::os::unix::fs::symlink("../../../etc/passwd", out.join("sub/link")).unwrap();
+        assert!(matches!(check_tree(&out), Err(ResultError::Archive(_))));
+        assert!(zip_dir(&out, std::io::Cursor::new(Vec::new())).is_err());
+        assert!(digest(&out.join("sub/link")).is_err());
+        std::fs::remove_file(out.join("sub/link")).unwrap();
+        std::fs::write(out.join("sub/a\\b"), b"x").unwrap();
+        assert!(
+            check_tree(&out).is_err(),
+            "a backslash would turn into a path separator"
+        );
     }
 
     #[test]

@@ -43,8 +43,27 @@ struct Args {
     ipfs_gateways: Vec<String>,
 }
 
+/// Under Gramine the manifest sets these variables (measured); arguments from the
+/// untrusted host must not override them.
+fn pinned_conflict(args: &Args) -> Option<String> {
+    for (name, given) in [("CONFIDE_SMS_URL", &args.sms), ("CONFIDE_EVIDENCE", &args.evidence)] {
+        if let Ok(pinned) = std::env::var(name)
+            && &pinned != given
+        {
+            return Some(format!(
+                "{name} is pinned to `{pinned}` by the enclave's configuration; the command line says `{given}`"
+            ));
+        }
+    }
+    None
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(conflict) = pinned_conflict(&args) {
+        eprintln!("confide-enclave: {conflict}");
+        return ExitCode::from(2);
+    }
     let provider = match confide_attest::provider::by_name(&args.evidence) {
         Ok(provider) => provider,
         Err(error) => {
@@ -65,6 +84,7 @@ fn main() -> ExitCode {
         work_dir: args.work_dir,
         module_cache: args.module_cache,
         ipfs_gateways: args.ipfs_gateways,
+        private_root: std::env::var_os("CONFIDE_PRIVATE_DIR").map(PathBuf::from),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

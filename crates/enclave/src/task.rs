@@ -41,6 +41,10 @@ pub struct TaskRequest {
     pub work_dir: PathBuf,
     pub module_cache: Option<PathBuf>,
     pub ipfs_gateways: Vec<String>,
+    /// Where clear text lives during the task (`CONFIDE_PRIVATE_DIR`, fixed by the
+    /// enclave's measured configuration: an in-enclave tmpfs under Gramine). Default:
+    /// `<work_dir>/.enclave`.
+    pub private_root: Option<PathBuf>,
 }
 
 /// The runtime's report to the worker: iExec's `computed.json` fields plus Confide's.
@@ -76,7 +80,11 @@ pub struct Computed {
 /// failure alike (then with `error-code` and `error-message`).
 pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Result<Computed, EnclaveError> {
     std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
-    let private = PrivateDir::create(&request.work_dir)?;
+    let private_root = request
+        .private_root
+        .clone()
+        .unwrap_or_else(|| request.work_dir.join(".enclave"));
+    let private = PrivateDir::create(&private_root)?;
     let mut simulated = false;
     let outcome = execute(request, provider, &private, &mut simulated).await;
     drop(private);
@@ -304,14 +312,29 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
         .as_str()
         .ok_or(EnclaveError::ComputedMissing)?
         .to_owned();
+    // The path reaches the host in clear in computed.json: a short, plain path only, so
+    // an app cannot smuggle data out through it (and it is never echoed in errors).
+    let plain = output_path.len() <= 255
+        && output_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
     let relative = output_path
         .strip_prefix("/iexec_out")
+        .filter(|_| plain)
         .map(|r| r.trim_start_matches('/'))
         .filter(|r| !r.split('/').any(|part| part == ".."))
-        .ok_or_else(|| EnclaveError::ComputedInvalid(format!("{output_path} is not under /iexec_out")))?;
+        .ok_or_else(|| {
+            EnclaveError::ComputedInvalid(
+                "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
+            )
+        })?;
+    // Links and special files are refused before anything outside the sandbox reads the tree.
+    results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
     let host_path = private.output.join(relative);
-    if !host_path.exists() {
-        return Err(EnclaveError::ComputedInvalid(format!("{output_path} does not exist")));
+    if std::fs::symlink_metadata(&host_path).is_err() {
+        return Err(EnclaveError::ComputedInvalid(
+            "deterministic-output-path names nothing in /iexec_out".into(),
+        ));
     }
     let digest = results::digest(&host_path).map_err(|e| EnclaveError::Result(e.to_string()))?;
 
@@ -371,9 +394,8 @@ struct PrivateDir {
 }
 
 impl PrivateDir {
-    fn create(work_dir: &Path) -> Result<PrivateDir, EnclaveError> {
-        // `<work>/.enclave` is an in-enclave tmpfs under Gramine (deploy/gramine).
-        let root = work_dir.join(".enclave").join(std::process::id().to_string());
+    fn create(private_root: &Path) -> Result<PrivateDir, EnclaveError> {
+        let root = private_root.join(std::process::id().to_string());
         let dir = PrivateDir {
             input: root.join("iexec_in"),
             output: root.join("iexec_out"),

@@ -97,6 +97,8 @@ impl Sandbox {
     pub fn new() -> Result<Sandbox, WasmError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // One linear memory: the memory cap is per memory, so several would multiply it.
+        config.wasm_multi_memory(false);
         let engine = Engine::new(&config).map_err(|e| WasmError::Setup(e.to_string()))?;
         Ok(Sandbox { engine })
     }

@@ -27,6 +27,8 @@ use crate::{MAX_SECRET_BYTES, SmsError};
 
 /// How long an enclave has between asking for a nonce and presenting evidence over it.
 pub const NONCE_TTL: Duration = Duration::from_secs(300);
+/// The most memory an app may ask for in its enclave configuration.
+pub const MAX_APP_MEMORY: u64 = 4 << 30;
 /// The web2 secret holding a beneficiary's result key (iExec's reserved name).
 pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
@@ -65,6 +67,11 @@ async fn active_task(state: &AppState, task_id: B256) -> Result<(TaskInfo, DealI
     let task = state.poco.task(task_id).await.map_err(chain)?;
     if task.status != TaskStatus::Active {
         return Err(SmsError::TaskNotActive(format!("{:?}", task.status).to_uppercase()));
+    }
+    // PoCo leaves a task ACTIVE past its final deadline until someone claims it; no
+    // contribution is accepted then, so nothing is released (and the challenge is gone).
+    if state.gate.now() >= task.final_deadline.to::<u64>() {
+        return Err(SmsError::TaskNotActive("past its final deadline".into()));
     }
     let deal = state.poco.deal(task.deal_id).await.map_err(chain)?;
     Ok((task, deal))
@@ -256,7 +263,7 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         bot_size: deal.bot_size.to::<u64>(),
         app: deal.app,
         app_module_sha256: request.app_module_sha256,
-        app_memory_limit: config.heap_size,
+        app_memory_limit: config.heap_size.min(MAX_APP_MEMORY),
         max_run_seconds: task.timeref.to::<u64>(),
         dataset,
         params,
