@@ -98,6 +98,16 @@ impl TaskStatus {
     }
 }
 
+/// A worker's contribution: status 0 unset, 1 contributed, 2 proved, 3 rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContributionInfo {
+    pub status: u8,
+    pub result_hash: B256,
+    pub result_seal: B256,
+    pub enclave_challenge: Address,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DealInfo {
@@ -246,6 +256,15 @@ impl Poco {
             .map_err(|e| ChainError::from_call("predict the dataset address", e))?;
         let create = registry.createDataset(owner, name.into(), multiaddr, checksum);
         self.create_asset(AssetKind::Dataset, predicted, create).await
+    }
+
+    /// The address `create_workerpool` gives a pool of `owner` with this description.
+    pub async fn predict_workerpool(&self, owner: Address, description: &str) -> Result<Address, ChainError> {
+        self.registry(AssetKind::Workerpool)
+            .predictWorkerpool(owner, description.into())
+            .call()
+            .await
+            .map_err(|e| ChainError::from_call("predict the workerpool address", e))
     }
 
     /// Registers a workerpool owned by the sender.
@@ -621,6 +640,125 @@ impl Poco {
             .send("claim the task", self.hub().claim(task_id))
             .await?;
         Ok(receipt.transaction_hash)
+    }
+
+    /// Claims every task of a deal that has not completed, initializing those never
+    /// started (PoCo's `initializeAndClaimArray` and `claimArray`); returns the claimed ids.
+    pub async fn claim_deal(&self, deal: &DealInfo) -> Result<Vec<B256>, ChainError> {
+        let mut unset = (Vec::new(), Vec::new());
+        let mut active = Vec::new();
+        for (offset, task_id) in deal.task_ids().into_iter().enumerate() {
+            match self.task(task_id).await?.status {
+                TaskStatus::Unset => {
+                    unset.0.push(deal.deal_id);
+                    unset.1.push(deal.bot_first + U256::from(offset));
+                }
+                TaskStatus::Active | TaskStatus::Revealing => active.push(task_id),
+                TaskStatus::Completed | TaskStatus::Failed => {}
+            }
+        }
+        let mut claimed: Vec<B256> = unset
+            .0
+            .iter()
+            .zip(&unset.1)
+            .map(|(deal_id, index)| confide_protocol::task_id(*deal_id, *index))
+            .collect();
+        if !unset.0.is_empty() {
+            let hub = self.hub();
+            let call = hub.initializeAndClaimArray(unset.0, unset.1);
+            self.connection.send("claim the deal's tasks", call).await?;
+        }
+        if !active.is_empty() {
+            let hub = self.hub();
+            let call = hub.claimArray(active.clone());
+            self.connection.send("claim the deal's tasks", call).await?;
+        }
+        claimed.extend(active);
+        Ok(claimed)
+    }
+
+    /// A worker's contribution to a task.
+    pub async fn contribution(&self, task_id: B256, worker: Address) -> Result<ContributionInfo, ChainError> {
+        let c = self
+            .hub()
+            .viewContribution(task_id, worker)
+            .call()
+            .await
+            .map_err(|e| ChainError::from_call("read contribution", e))?;
+        Ok(ContributionInfo {
+            status: c.status,
+            result_hash: c.resultHash,
+            result_seal: c.resultSeal,
+            enclave_challenge: c.enclaveChallenge,
+        })
+    }
+
+    /// The trust-1 fast path (TEE tasks): contribute and finalize at once, writing the
+    /// result link on chain.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn contribute_and_finalize(
+        &self,
+        task_id: B256,
+        result_digest: B256,
+        results: Bytes,
+        enclave_challenge: Address,
+        enclave_signature: Bytes,
+        authorization: Bytes,
+    ) -> Result<B256, ChainError> {
+        let hub = self.hub();
+        let call = hub.contributeAndFinalize(
+            task_id,
+            result_digest,
+            results,
+            Bytes::new(),
+            enclave_challenge,
+            enclave_signature,
+            authorization,
+        );
+        let receipt = self.connection.send("contribute and finalize", call).await?;
+        Ok(receipt.transaction_hash)
+    }
+
+    /// A contribution (hash and seal only: the digest stays secret until `reveal`).
+    pub async fn contribute(
+        &self,
+        task_id: B256,
+        result_hash: B256,
+        result_seal: B256,
+        enclave_challenge: Address,
+        enclave_signature: Bytes,
+        authorization: Bytes,
+    ) -> Result<B256, ChainError> {
+        let hub = self.hub();
+        let call = hub.contribute(
+            task_id,
+            result_hash,
+            result_seal,
+            enclave_challenge,
+            enclave_signature,
+            authorization,
+        );
+        Ok(self.connection.send("contribute", call).await?.transaction_hash)
+    }
+
+    pub async fn reveal(&self, task_id: B256, result_digest: B256) -> Result<B256, ChainError> {
+        let hub = self.hub();
+        let call = hub.reveal(task_id, result_digest);
+        Ok(self.connection.send("reveal", call).await?.transaction_hash)
+    }
+
+    /// Finalizes a revealed task (the workerpool owner), writing the result link.
+    pub async fn finalize(&self, task_id: B256, results: Bytes) -> Result<B256, ChainError> {
+        let hub = self.hub();
+        let call = hub.finalize(task_id, results, Bytes::new());
+        Ok(self.connection.send("finalize", call).await?.transaction_hash)
+    }
+
+    /// Reopens a task whose reveal deadline passed without reveals (the workerpool owner).
+    pub async fn reopen(&self, task_id: B256) -> Result<B256, ChainError> {
+        let hub = self.hub();
+        let call = hub.reopen(task_id);
+        Ok(self.connection.send("reopen", call).await?.transaction_hash)
     }
 
     /// The number of categories and each category's name and time reference.

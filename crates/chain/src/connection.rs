@@ -89,6 +89,17 @@ impl Connection {
             .map_err(|e| ChainError::from_transport("read block number", e.to_string()))
     }
 
+    /// The timestamp of the latest block: the clock PoCo's deadlines are measured on.
+    pub async fn block_timestamp(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::from_transport("read the latest block", e.to_string()))?
+            .ok_or_else(|| ChainError::from_transport("read the latest block", "no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
     pub async fn nonce(&self, address: Address) -> Result<u64, ChainError> {
         self.provider
             .get_transaction_count(address)

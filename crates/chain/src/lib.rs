@@ -16,7 +16,10 @@ pub mod error;
 pub mod events;
 
 pub use artifacts::PocoPackage;
-pub use client::{AppInfo, AssetKind, DatasetInfo, DealInfo, MatchedDeal, Poco, TaskInfo, TaskStatus, WorkerpoolInfo};
+pub use client::{
+    AppInfo, AssetKind, ContributionInfo, DatasetInfo, DealInfo, MatchedDeal, Poco, TaskInfo, TaskStatus,
+    WorkerpoolInfo,
+};
 pub use connection::Connection;
 pub use deploy::{Categories, DeployOutcome, Deployment, deploy_or_find};
 pub use error::ChainError;

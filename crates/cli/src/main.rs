@@ -56,9 +56,17 @@ enum Command {
     /// Encrypt, register and inspect datasets.
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
-    /// Register and inspect workerpools.
+    /// Register and inspect workerpools; run a workerpool's scheduler.
     #[command(subcommand)]
-    Workerpool(commands::asset::AssetCommand),
+    Workerpool(commands::workerpool::WorkerpoolCommand),
+    /// Run a worker: join a scheduler and run its tasks in the enclave runtime.
+    Worker(commands::workerpool::WorkerArgs),
+    /// Deals: their tasks, and claiming what did not complete.
+    #[command(subcommand)]
+    Deal(commands::task::DealCommand),
+    /// Tasks: status (live with --watch), result download, claim, debug.
+    #[command(subcommand)]
+    Task(commands::task::TaskCommand),
     /// The tutorial's TEE commands: folder tree, dataset encryption, pushing the key.
     #[command(subcommand)]
     Tee(commands::tee::TeeCommand),
@@ -108,7 +116,10 @@ async fn main() {
         Command::Requester(command) => commands::requester::run(command, &ctx).await,
         Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
-        Command::Workerpool(command) => commands::asset::run(confide_chain::AssetKind::Workerpool, command, &ctx).await,
+        Command::Workerpool(command) => commands::workerpool::run(command, &ctx).await,
+        Command::Worker(args) => commands::workerpool::serve_worker(args, &ctx).await,
+        Command::Deal(command) => commands::task::deal(command, &ctx).await,
+        Command::Task(command) => commands::task::task(command, &ctx).await,
         Command::Tee(command) => commands::tee::run(command, &ctx).await,
         Command::Sms(command) => commands::sms::run(command, &ctx).await,
         Command::Attest(command) => commands::attest::run(command, &ctx).await,

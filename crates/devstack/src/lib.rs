@@ -36,6 +36,8 @@ pub enum DevError {
     AnvilNotReady { url: String, seconds: u64, log: PathBuf },
     #[error("the {service} did not start; see its log at {log}")]
     ServiceNotReady { service: &'static str, log: PathBuf },
+    #[error("publishing the dev workerpool's orders failed: {0}")]
+    PublishFailed(String),
     #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]
     NotRunning(PathBuf),
     #[error("{path}: {reason}")]
@@ -57,6 +59,7 @@ impl DevError {
             DevError::AnvilNotReady { .. } => "ANVIL_NOT_READY",
             DevError::NotRunning(_) => "STACK_NOT_RUNNING",
             DevError::ServiceNotReady { .. } => "SERVICE_NOT_READY",
+            DevError::PublishFailed(_) => "PUBLISH_FAILED",
             DevError::Io { .. } => "IO_ERROR",
             DevError::Chain(e) => e.code(),
             DevError::Keystore(_) => "KEYSTORE_ERROR",

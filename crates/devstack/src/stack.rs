@@ -31,7 +31,20 @@ pub struct UpOptions {
     pub store_port: u16,
     /// Port of the market.
     pub market_port: u16,
+    /// Port of the dev workerpool's scheduler.
+    pub scheduler_port: u16,
+    /// Port of the first worker's /health (the next ones count up).
+    pub worker_port: u16,
+    /// Simulation-TEE workers to run (at most [`MAX_DEV_WORKERS`]).
+    pub workers: usize,
+    /// A task goes to another worker when its worker is silent this long.
+    pub lease_seconds: u64,
 }
+
+/// The dev accounts `worker-1` … `worker-4` are the dev workers' wallets.
+pub const MAX_DEV_WORKERS: usize = 4;
+/// The description the dev workerpool is registered with.
+pub const DEV_WORKERPOOL_DESCRIPTION: &str = "confide dev workerpool";
 
 impl Default for UpOptions {
     fn default() -> Self {
@@ -42,6 +55,10 @@ impl Default for UpOptions {
             sms_port: 13300,
             store_port: 13400,
             market_port: 13500,
+            scheduler_port: 13600,
+            worker_port: 13700,
+            workers: 1,
+            lease_seconds: 10,
         }
     }
 }
@@ -74,6 +91,18 @@ pub struct StackState {
     /// The market, when started (`iexecGateway` in chain.json).
     #[serde(default)]
     pub market: Option<ServiceEntry>,
+    /// The dev workerpool (owned by the `workerpool-owner` account).
+    #[serde(default)]
+    pub workerpool: Option<Address>,
+    /// Its scheduler, when started.
+    #[serde(default)]
+    pub scheduler: Option<ServiceEntry>,
+    /// Its simulation-TEE workers.
+    #[serde(default)]
+    pub workers: Vec<ServiceEntry>,
+    /// Whether the dev workerpool's orders were published to the market.
+    #[serde(default)]
+    pub workerpool_orders_published: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -208,6 +237,12 @@ impl DevStack {
             format!("127.0.0.1:{}", options.store_port).into(),
             "--store".into(),
             self.data_dir.join("store").into_os_string(),
+            // Results are accepted only for tasks the chain says an enclave may sign.
+            "--results".into(),
+            "--rpc-url".into(),
+            rpc_url.clone().into(),
+            "--hub".into(),
+            deployment.hub.to_string().into(),
         ];
         let previous_store = previous.as_ref().and_then(|s| s.store.clone());
         let store = self
@@ -251,6 +286,87 @@ impl DevStack {
         entry.iexec_gateway = market.as_ref().map(|s| s.url.clone());
         ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
+        let workerpool = dev_workerpool(&rpc_url, deployment.hub, &mut progress).await?;
+        let hub = deployment.hub.to_string();
+        let chain_args = |mut args: Vec<std::ffi::OsString>| {
+            args.extend([
+                "--rpc-url".into(),
+                rpc_url.clone().into(),
+                "--hub".into(),
+                hub.clone().into(),
+            ]);
+            args
+        };
+        let (mut scheduler, mut workers) = (None, Vec::new());
+        if let (Some(sms), Some(store)) = (&sms, &store) {
+            let scheduler_args = chain_args(vec![
+                "workerpool".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{}", options.scheduler_port).into(),
+                "--workerpool".into(),
+                workerpool.to_string().into(),
+                "--data-dir".into(),
+                self.data_dir.join("scheduler").into_os_string(),
+                "--sms".into(),
+                sms.url.clone().into(),
+                "--lease-seconds".into(),
+                options.lease_seconds.to_string().into(),
+                // Deals made while the scheduler was down are caught up from here.
+                "--from-block".into(),
+                "0".into(),
+            ]);
+            let previous_scheduler = previous.as_ref().and_then(|s| s.scheduler.clone());
+            scheduler = self
+                .ensure_wallet_service(
+                    "scheduler",
+                    "workerpool-owner",
+                    previous_scheduler,
+                    options,
+                    options.scheduler_port,
+                    scheduler_args,
+                    &mut progress,
+                )
+                .await?;
+            if let Some(scheduler) = &scheduler {
+                for index in 0..options.workers.min(MAX_DEV_WORKERS) {
+                    let port = options.worker_port + index as u16;
+                    let worker_args = chain_args(vec![
+                        "worker".into(),
+                        "--scheduler".into(),
+                        scheduler.url.clone().into(),
+                        "--workerpool".into(),
+                        workerpool.to_string().into(),
+                        "--listen".into(),
+                        format!("127.0.0.1:{port}").into(),
+                        "--work-dir".into(),
+                        self.data_dir.join(format!("worker-{}", index + 1)).into_os_string(),
+                        "--sms".into(),
+                        sms.url.clone().into(),
+                        "--store".into(),
+                        store.url.clone().into(),
+                        "--evidence".into(),
+                        "simulation".into(),
+                    ]);
+                    let previous_worker = previous.as_ref().and_then(|s| s.workers.get(index).cloned());
+                    let role = ["worker-1", "worker-2", "worker-3", "worker-4"][index];
+                    let started = self
+                        .ensure_wallet_service(role, role, previous_worker, options, port, worker_args, &mut progress)
+                        .await?;
+                    workers.extend(started);
+                }
+            }
+        }
+        let mut published = previous.as_ref().is_some_and(|s| s.workerpool_orders_published);
+        if !published && market.is_some() && scheduler.is_some() {
+            self.publish_workerpool_orders(options, workerpool, &rpc_url, &hub)
+                .await?;
+            progress(&format!(
+                "dev workerpool {workerpool}: orders for TDX and Gramine-SGX tasks published (free, trust 1)"
+            ));
+            published = true;
+        }
+
         let state = StackState {
             chain_id: connection.chain_id,
             rpc_url,
@@ -262,6 +378,10 @@ impl DevStack {
             sms,
             store,
             market,
+            workerpool: Some(workerpool),
+            scheduler,
+            workers,
+            workerpool_orders_published: published,
         };
         write_json_atomically(&self.state_path(), &state)?;
         Ok(state)
@@ -293,6 +413,67 @@ impl DevStack {
         Ok(Some(service))
     }
 
+    /// [`Self::ensure_service`] for a service that signs with a dev account's wallet.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_wallet_service(
+        &self,
+        name: &'static str,
+        role: &str,
+        previous: Option<ServiceEntry>,
+        options: &UpOptions,
+        port: u16,
+        args: Vec<std::ffi::OsString>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        let mut args = args;
+        let address = dev_account(role).signer().address();
+        args.extend([
+            "--keystoredir".into(),
+            self.data_dir.join("wallets").into_os_string(),
+            "--wallet-address".into(),
+            address.to_string().into(),
+        ]);
+        self.ensure_service(name, previous, options, port, args, progress).await
+    }
+
+    /// Signs and publishes the dev workerpool's orders (one for TDX, one for Gramine-SGX
+    /// tasks) with `confide workerpool publish`, as the pool owner.
+    async fn publish_workerpool_orders(
+        &self,
+        options: &UpOptions,
+        workerpool: Address,
+        rpc_url: &str,
+        hub: &str,
+    ) -> Result<(), DevError> {
+        let Some(binary) = &options.services_binary else {
+            return Ok(());
+        };
+        for tag in ["tee,tdx", "tee,gramine"] {
+            let output = tokio::process::Command::new(binary)
+                .args(["workerpool", "publish", &workerpool.to_string()])
+                .args(["--price", "0", "--volume", "1000000", "--category", "0", "--trust", "1"])
+                .args(["--tag", tag, "--raw", "--rpc-url", rpc_url, "--hub", hub])
+                .arg("--keystoredir")
+                .arg(self.data_dir.join("wallets"))
+                .args([
+                    "--wallet-address",
+                    &dev_account("workerpool-owner").signer().address().to_string(),
+                ])
+                .env("CONFIDE_WALLET_PASSWORD", DEV_PASSWORD)
+                .env("CONFIDE_DEV_DIR", &self.data_dir)
+                .env_remove("CONFIDE_CHAIN")
+                .output()
+                .await
+                .map_err(|e| DevError::io(binary, e))?;
+            if !output.status.success() {
+                return Err(DevError::PublishFailed(
+                    String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts `confide <args>` in the background, logging to `<data>/<name>.log`, and waits
     /// until it listens on `port`.
     async fn start_service(
@@ -306,6 +487,8 @@ impl DevStack {
             let flag = match name {
                 "SMS" => "--sms-port",
                 "market" => "--market-port",
+                "scheduler" => "--scheduler-port",
+                n if n.starts_with("worker") => "--worker-port",
                 _ => "--store-port",
             };
             return Err(DevError::PortBusy { port, flag });
@@ -317,6 +500,7 @@ impl DevStack {
         command
             .args(args)
             .env_remove("CONFIDE_CHAIN")
+            .env("CONFIDE_WALLET_PASSWORD", DEV_PASSWORD)
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(log_err);
@@ -359,10 +543,14 @@ impl DevStack {
     pub fn down(&self) -> Result<bool, DevError> {
         let mut state = self.read_state()?;
         let mut stopped = false;
-        for service in [state.sms.take(), state.store.take(), state.market.take()]
-            .into_iter()
-            .flatten()
-        {
+        let workers: Vec<Option<ServiceEntry>> = state.workers.drain(..).map(Some).collect();
+        let services = workers.into_iter().chain([
+            state.scheduler.take(),
+            state.sms.take(),
+            state.store.take(),
+            state.market.take(),
+        ]);
+        for service in services.flatten() {
             if is_alive(service.pid) {
                 terminate(service.pid, Duration::from_secs(15));
                 stopped = true;
@@ -375,6 +563,29 @@ impl DevStack {
         write_json_atomically(&self.state_path(), &state)?;
         Ok(stopped)
     }
+}
+
+fn dev_account(role: &str) -> &'static crate::accounts::DevAccount {
+    DEV_ACCOUNTS
+        .iter()
+        .find(|a| a.role == role)
+        .expect("a dev account of that role")
+}
+
+/// The dev workerpool, registered by the `workerpool-owner` account the first time.
+async fn dev_workerpool(rpc_url: &str, hub: Address, progress: &mut impl FnMut(&str)) -> Result<Address, DevError> {
+    let owner = dev_account("workerpool-owner").signer();
+    let connection = Connection::connect(rpc_url, Some(owner.clone())).await?;
+    let poco = Poco::new(connection, hub).await?;
+    let predicted = poco
+        .predict_workerpool(owner.address(), DEV_WORKERPOOL_DESCRIPTION)
+        .await?;
+    if poco.connection.has_code(predicted).await? {
+        return Ok(predicted);
+    }
+    let address = poco.create_workerpool(DEV_WORKERPOOL_DESCRIPTION).await?;
+    progress(&format!("dev workerpool registered at {address}"));
+    Ok(address)
 }
 
 /// The anvil of a previous `up`, if it still runs and answers.

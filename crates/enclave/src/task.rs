@@ -12,8 +12,8 @@ use alloy_signer_local::PrivateKeySigner;
 use confide_attest::provider::EvidenceProvider;
 use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
-use confide_protocol::messages;
 use confide_protocol::tee::{self, SessionRequest, SessionResponse, TaskSession};
+use confide_protocol::{messages, workerpool};
 use serde::Serialize;
 use serde_json::json;
 
@@ -63,6 +63,10 @@ pub struct Computed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enclave_signature: Option<Bytes>,
     pub enclave_challenge: Address,
+    /// The challenge key's signature of the result file for the result store
+    /// (`workerpool::result_upload_hash`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_signature: Option<Bytes>,
     /// The file to upload, relative to the work directory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_file: Option<String>,
@@ -367,6 +371,14 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
     let result_seal = messages::result_seal(request.worker, request.task_id, digest);
     let signature = messages::sign_personal(&signer, messages::enclave_message(result_hash, result_seal))
         .map_err(|e| EnclaveError::Result(e.to_string()))?;
+    let result_path = request.work_dir.join(result_file);
+    let result_sha256 = File::open(&result_path)
+        .map_err(|e| EnclaveError::io(&result_path, e))
+        .and_then(|f| {
+            confide_crypto::dataset::checksum(BufReader::new(f)).map_err(|e| EnclaveError::Result(e.to_string()))
+        })?;
+    let upload = workerpool::result_upload_hash(request.task_id, request.worker, result_sha256);
+    let upload_signature = messages::sign_personal(&signer, upload).map_err(|e| EnclaveError::Result(e.to_string()))?;
     Ok(Computed {
         task_id: request.task_id,
         deterministic_output_path: Some(output_path),
@@ -375,6 +387,7 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
         result_seal: Some(result_seal),
         enclave_signature: Some(signature.as_bytes().to_vec().into()),
         enclave_challenge: signer.address(),
+        upload_signature: Some(upload_signature.as_bytes().to_vec().into()),
         result_file: Some(result_file.into()),
         result_encryption: Some(encryption.into()),
         simulated: session.simulated,

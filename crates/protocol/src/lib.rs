@@ -17,6 +17,7 @@ pub mod sms;
 pub mod store;
 pub mod tag;
 pub mod tee;
+pub mod workerpool;
 
 pub use domain::{DOMAIN_NAME, DOMAIN_VERSION, Domain};
 pub use ids::{deal_id, task_id};

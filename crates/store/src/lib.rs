@@ -24,6 +24,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod results;
+
 /// Largest upload accepted in one request by default: 4 GiB.
 pub const DEFAULT_MAX_UPLOAD: usize = 4 << 30;
 
@@ -61,6 +63,8 @@ pub fn open_backend(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> 
 
 pub struct StoreState {
     pub backend: Arc<dyn ObjectStore>,
+    /// The chain results are checked against; without it result uploads are refused.
+    pub poco: Option<confide_chain::Poco>,
     /// Largest upload accepted, in bytes.
     pub max_upload: usize,
     pub uploads: AtomicU64,
@@ -69,9 +73,10 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    pub fn new(backend: Arc<dyn ObjectStore>, max_upload: usize) -> Arc<StoreState> {
+    pub fn new(backend: Arc<dyn ObjectStore>, max_upload: usize, poco: Option<confide_chain::Poco>) -> Arc<StoreState> {
         Arc::new(StoreState {
             backend,
+            poco,
             max_upload,
             uploads: AtomicU64::new(0),
             downloads: AtomicU64::new(0),
@@ -80,7 +85,7 @@ impl StoreState {
     }
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     (
         status,
         axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
@@ -93,6 +98,8 @@ pub fn router(state: Arc<StoreState>) -> Router {
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .route("/metrics", get(metrics))
         .route("/files/{owner}/{name}", get(download).head(download).put(upload))
+        .route("/results/{task}", get(results::download_task))
+        .route("/results/{task}/{worker}", get(results::download).put(results::upload))
         // Uploads stream and are measured as they arrive (see `upload`).
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
@@ -123,23 +130,7 @@ async fn download(State(state): State<Arc<StoreState>>, UrlPath((owner, name)): 
     let (Ok(owner), true) = (owner.parse::<Address>(), valid_name(&name)) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file");
     };
-    match state.backend.get(&object_path(owner, &name)).await {
-        Ok(result) => {
-            state.downloads.fetch_add(1, Ordering::Relaxed);
-            let size = result.meta.size;
-            let stream = result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other));
-            (
-                [
-                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-                    (header::CONTENT_LENGTH, size.to_string()),
-                ],
-                Body::from_stream(stream),
-            )
-                .into_response()
-        }
-        Err(object_store::Error::NotFound { .. }) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
-    }
+    serve_object(&state, &object_path(owner, &name)).await
 }
 
 /// `PUT /files/<owner>/<name>` with `X-Content-Sha256: 0x…` and `Authorization`: the
@@ -202,12 +193,38 @@ async fn upload(
         );
     }
 
+    match stream_into(&state, &object_path(owner, &name), declared, body).await {
+        Ok(size) => {
+            state.uploads.fetch_add(1, Ordering::Relaxed);
+            let path = format!("/files/{owner}/{name}");
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({ "path": path, "checksum": declared, "size": size })),
+            )
+                .into_response()
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// Streams `body` to `path` (constant memory), keeping it only if its bytes hash to
+/// `declared`; returns its size, or the refusal to answer with.
+pub(crate) async fn stream_into(
+    state: &StoreState,
+    path: &StorePath,
+    declared: B256,
+    body: Body,
+) -> Result<usize, Response> {
+    let refuse = |status, code, message: String| {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        error(status, code, message)
+    };
     let backend_error =
         |e: object_store::Error| error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
-    let multipart = match state.backend.put_multipart(&object_path(owner, &name)).await {
-        Ok(multipart) => multipart,
-        Err(e) => return backend_error(e),
-    };
+    // Written to a staging name and renamed once checked: a reader never sees half a file,
+    // and a refused upload never replaces a good one.
+    let staging = StorePath::from(format!("{path}.partial"));
+    let multipart = state.backend.put_multipart(&staging).await.map_err(backend_error)?;
     let mut writer = object_store::WriteMultipart::new(multipart);
     let mut hasher = Sha256::new();
     let mut size = 0usize;
@@ -217,11 +234,11 @@ async fn upload(
             Ok(chunk) => chunk,
             Err(e) => {
                 let _ = writer.abort().await;
-                return refuse(
+                return Err(refuse(
                     StatusCode::BAD_REQUEST,
                     "UPLOAD_INTERRUPTED",
                     format!("the upload broke off: {e}"),
-                );
+                ));
             }
         };
         hasher.update(&chunk);
@@ -229,15 +246,13 @@ async fn upload(
         if size > state.max_upload {
             let _ = writer.abort().await;
             let limit = state.max_upload;
-            return refuse(
+            return Err(refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "TOO_LARGE",
                 format!("uploads are limited to {limit} bytes"),
-            );
+            ));
         }
-        if let Err(e) = writer.wait_for_capacity(4).await {
-            return backend_error(e);
-        }
+        writer.wait_for_capacity(4).await.map_err(backend_error)?;
         writer.write(&chunk);
     }
     let actual = B256::from_slice(&hasher.finalize());
@@ -248,19 +263,31 @@ async fn upload(
         } else {
             format!("the content hashes to {actual}, not to the signed {declared}")
         };
-        return refuse(StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message);
+        return Err(refuse(StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message));
     }
-    match writer.finish().await {
-        Ok(_) => {
-            state.uploads.fetch_add(1, Ordering::Relaxed);
-            let path = format!("/files/{owner}/{name}");
+    writer.finish().await.map_err(backend_error)?;
+    state.backend.rename(&staging, path).await.map_err(backend_error)?;
+    Ok(size)
+}
+
+/// Streams a stored object, or answers 404.
+pub(crate) async fn serve_object(state: &StoreState, path: &StorePath) -> Response {
+    match state.backend.get(path).await {
+        Ok(result) => {
+            state.downloads.fetch_add(1, Ordering::Relaxed);
+            let size = result.meta.size;
+            let stream = result.into_stream().map(|chunk| chunk.map_err(std::io::Error::other));
             (
-                StatusCode::CREATED,
-                axum::Json(json!({ "path": path, "checksum": actual, "size": size })),
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                    (header::CONTENT_LENGTH, size.to_string()),
+                ],
+                Body::from_stream(stream),
             )
                 .into_response()
         }
-        Err(e) => backend_error(e),
+        Err(object_store::Error::NotFound { .. }) => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
     }
 }
 

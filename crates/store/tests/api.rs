@@ -14,7 +14,7 @@ async fn start() -> Store {
     let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = confide_store::router(confide_store::StoreState::new(backend, 1 << 20));
+    let router = confide_store::router(confide_store::StoreState::new(backend, 1 << 20, None));
     tokio::spawn(axum::serve(listener, router).into_future());
     Store { url, dir }
 }

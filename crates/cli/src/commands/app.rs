@@ -26,6 +26,16 @@ pub enum AppCommand {
     },
     /// Check whether the app has a developer secret.
     CheckSecret { app: Option<Address> },
+    /// Run the app at market price: match the cheapest compatible orders and create a deal.
+    Run(super::run::RunArgs),
+    /// Sign a request order at limit prices and publish it to the market.
+    RequestExecution {
+        #[command(flatten)]
+        args: super::run::RunArgs,
+        /// The most you pay each of app, dataset and workerpool per task (nRLC or `1 RLC`).
+        #[arg(long, default_value = "0")]
+        max_price: String,
+    },
     /// Describe a WebAssembly (WASI) module as the app in iexec.json: type WASM, checksum =
     /// its sha256, and the enclave configuration (mrenclave) that pins it for attestation.
     Module {
@@ -60,6 +70,8 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
             );
             Ok(())
         }
+        AppCommand::Run(args) => super::run::run(ctx, args).await,
+        AppCommand::RequestExecution { args, max_price } => super::run::request_execution(ctx, args, max_price).await,
         AppCommand::Module {
             file,
             upload,

@@ -214,7 +214,7 @@ pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CliError> {
 }
 
 /// A progress bar on stderr for files worth waiting for, when a person is watching.
-fn progress_bar(out: &Output, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(out: &Output, total: u64, label: &str) -> Option<indicatif::ProgressBar> {
     if out.is_raw() || total < 16 << 20 || !std::io::stderr().is_terminal() {
         return None;
     }

@@ -42,6 +42,18 @@ pub enum DevCommand {
         /// Port of the market.
         #[arg(long, env = "CONFIDE_DEV_MARKET_PORT", default_value_t = 13500)]
         market_port: u16,
+        /// Port of the dev workerpool's scheduler.
+        #[arg(long, env = "CONFIDE_DEV_SCHEDULER_PORT", default_value_t = 13600)]
+        scheduler_port: u16,
+        /// Port of the first worker's /health (the others count up from it).
+        #[arg(long, env = "CONFIDE_DEV_WORKER_PORT", default_value_t = 13700)]
+        worker_port: u16,
+        /// Simulation-TEE workers to run (1 to 4).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        workers: u8,
+        /// A task goes to another worker when its worker is silent this long.
+        #[arg(long, default_value_t = 10)]
+        lease_seconds: u64,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -64,6 +76,10 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             sms_port,
             store_port,
             market_port,
+            scheduler_port,
+            worker_port,
+            workers,
+            lease_seconds,
         } => {
             let stack = dir.stack();
             let services_binary = std::env::current_exe().ok();
@@ -74,6 +90,10 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 sms_port,
                 store_port,
                 market_port,
+                scheduler_port,
+                worker_port,
+                workers: workers as usize,
+                lease_seconds,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
@@ -124,6 +144,16 @@ fn describe(state: &StackState) -> String {
         format!(
             "market       {}",
             state.market.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
+        ),
+        format!(
+            "workerpool   {} (scheduler {}, {} worker(s))",
+            state.workerpool.map(|w| w.to_string()).unwrap_or_else(|| "none".into()),
+            state
+                .scheduler
+                .as_ref()
+                .map(|s| s.url.as_str())
+                .unwrap_or("not started"),
+            state.workers.len()
         ),
         format!("chain.json   {}", state.chain_json.display()),
         format!(

@@ -72,11 +72,11 @@ pub fn endpoint(kind: OrderKind) -> &'static str {
     }
 }
 
-fn unreachable(url: &str, e: reqwest::Error) -> CliError {
+pub fn unreachable(url: &str, e: reqwest::Error) -> CliError {
     CliError::new("MARKET_UNREACHABLE", format!("the market at {url} is unreachable: {e}"))
 }
 
-async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
+pub async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or_default();
     if body["ok"] == true {

@@ -501,6 +501,9 @@ pub struct QuickOrder {
     /// Workerpool orders only: the category.
     #[arg(long, default_value_t = 0)]
     pub category: u64,
+    /// Workerpool orders only: the highest trust the pool offers (requests ask for at most this).
+    #[arg(long, default_value_t = 0)]
+    pub trust: u64,
 }
 
 /// The asset shortcuts: an order signed from options (not iexec.json) and published.
@@ -544,6 +547,7 @@ pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) 
                 volume,
                 tag,
                 category: confide_chain::U256::from(options.category),
+                trust: confide_chain::U256::from(options.trust),
                 ..Default::default()
             };
             (OrderKind::Workerpool, sign_one(&poco, order, &signer).await?)

@@ -48,6 +48,9 @@ pub enum ResultCommand {
         /// Overwrite the output file.
         #[arg(long)]
         force: bool,
+        /// Also unpack the archive's files into this folder.
+        #[arg(long)]
+        extract: Option<PathBuf>,
     },
     /// Push the public key to the SMS so enclaves encrypt results for you.
     #[command(alias = "push-secret")]
@@ -154,7 +157,18 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
             key,
             beneficiary_keystoredir,
             force,
-        } => decrypt(ctx, &encrypted, &output, key, &beneficiary_keystoredir, force)?,
+            extract,
+        } => {
+            decrypt(
+                ctx,
+                &encrypted,
+                &output,
+                key,
+                &beneficiary_keystoredir,
+                force,
+                extract.as_deref(),
+            )?;
+        }
         ResultCommand::CheckEncryptionKey { address } => {
             let owner = match address {
                 Some(owner) => owner,
@@ -186,6 +200,7 @@ fn decrypt(
     key: Option<PathBuf>,
     keystore_dir: &std::path::Path,
     force: bool,
+    extract: Option<&std::path::Path>,
 ) -> CliResult {
     let key_path = match key {
         Some(path) => path,
@@ -218,13 +233,50 @@ fn decrypt(
         }
     };
     std::fs::rename(&partial, output).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", output.display())))?;
+    let files = match extract {
+        Some(dir) => unpack(output, dir)?,
+        None => Vec::new(),
+    };
+    let mut text = format!(
+        "✔ {} decrypted ({format}) into {}",
+        encrypted.display(),
+        output.display()
+    );
+    if let Some(dir) = extract {
+        text.push_str(&format!("\n✔ {} file(s) unpacked into {}", files.len(), dir.display()));
+    }
     ctx.out.done(
-        &format!(
-            "✔ {} decrypted ({format}) into {}",
-            encrypted.display(),
-            output.display()
-        ),
-        json!({ "resultPath": output, "format": format }),
+        &text,
+        json!({ "resultPath": output, "format": format, "extracted": files }),
     );
     Ok(())
+}
+
+/// Unpacks the result archive into `dir`; names that would leave it are refused.
+fn unpack(archive: &std::path::Path, dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
+    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", dir.display()));
+    let file = std::fs::File::open(archive).map_err(io)?;
+    let mut zip =
+        zip::ZipArchive::new(file).map_err(|e| CliError::new("NOT_A_ZIP", format!("{}: {e}", archive.display())))?;
+    let mut written = Vec::new();
+    for index in 0..zip.len() {
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|e| CliError::new("NOT_A_ZIP", e.to_string()))?;
+        let name = entry
+            .enclosed_name()
+            .ok_or_else(|| CliError::new("UNSAFE_ARCHIVE", "the archive names a file outside its folder"))?;
+        let target = dir.join(name);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&target).map_err(io)?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut out = std::fs::File::create(&target).map_err(io)?;
+        std::io::copy(&mut entry, &mut out).map_err(io)?;
+        written.push(target);
+    }
+    Ok(written)
 }

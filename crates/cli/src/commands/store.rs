@@ -27,12 +27,16 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MiB.
     #[arg(long, default_value_t = 4096)]
     max_upload_mib: usize,
+    /// Take task results, checked against this chain (--rpc-url and --hub, or chain.json).
+    #[arg(long)]
+    results: bool,
 }
 
 pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
-    let router = confide_store::router(confide_store::StoreState::new(backend, args.max_upload_mib << 20));
+    let poco = if args.results { Some(ctx.poco().await?) } else { None };
+    let router = confide_store::router(confide_store::StoreState::new(backend, args.max_upload_mib << 20, poco));
     serve::serve(ctx, &format!("content store (in {})", args.store), &args.listen, router).await
 }
 

@@ -1,0 +1,323 @@
+//! `confide deal show | claim` and `confide task show | claim | debug`: the requester's
+//! view of an execution, from the chain (the truth) and the scheduler (the details).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Subcommand;
+use confide_chain::{B256, Poco, TaskInfo, TaskStatus};
+use serde_json::{Value, json};
+
+use crate::context::Context;
+use crate::output::{CliError, CliResult};
+
+#[derive(Subcommand, Debug)]
+pub enum DealCommand {
+    /// A deal: its parties, prices and the status of each task.
+    Show { deal: B256 },
+    /// Claim every task of the deal that did not complete by its final deadline (refund).
+    Claim { deal: B256 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TaskCommand {
+    /// A task's status on chain and, with --download, its result.
+    Show {
+        task: B256,
+        /// Follow the task with a live status line until it completes or fails.
+        #[arg(long)]
+        watch: bool,
+        /// Download the result once completed.
+        #[arg(long)]
+        download: bool,
+        /// Where to save the result (default: <task id>.age or <task id>.zip).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Give up watching after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Claim a task past its final deadline: the requester is refunded.
+    Claim { task: B256 },
+    /// What the scheduler and workers reported about a task (no secret is ever in it).
+    Debug { task: B256 },
+}
+
+pub async fn deal(command: DealCommand, ctx: &Context) -> CliResult {
+    match command {
+        DealCommand::Show { deal } => {
+            let poco = ctx.poco().await?;
+            let info = poco.deal(deal).await?;
+            let mut tasks = Vec::new();
+            let mut lines = vec![
+                format!("deal {deal}"),
+                format!("  app        {} ({} nRLC)", info.app, info.app_price),
+                format!("  dataset    {} ({} nRLC)", info.dataset, info.dataset_price),
+                format!("  workerpool {} ({} nRLC)", info.workerpool, info.workerpool_price),
+                format!("  requester  {}  beneficiary {}", info.requester, info.beneficiary),
+                format!(
+                    "  tag {}  category {}  trust {}",
+                    confide_protocol::Tag(info.tag),
+                    info.category,
+                    info.trust
+                ),
+                format!("  tasks ({}):", info.bot_size),
+            ];
+            for task_id in info.task_ids() {
+                let task = poco.task(task_id).await?;
+                lines.push(format!("    {task_id}  {}", status_name(task.status)));
+                tasks.push(json!({ "taskId": task_id, "status": status_name(task.status) }));
+            }
+            ctx.out.done(&lines.join("\n"), json!({ "deal": info, "tasks": tasks }));
+        }
+        DealCommand::Claim { deal } => {
+            let poco = ctx.signed_poco().await?;
+            let info = poco.deal(deal).await?;
+            let claimed = poco.claim_deal(&info).await?;
+            ctx.out.done(
+                &format!(
+                    "✔ claimed {} task(s) of deal {deal}: the requester is refunded",
+                    claimed.len()
+                ),
+                json!({ "claimed": claimed }),
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
+    match command {
+        TaskCommand::Show {
+            task,
+            watch,
+            download,
+            output,
+            timeout,
+        } => {
+            let poco = ctx.poco().await?;
+            let info = if watch {
+                watch_task(ctx, &poco, task, Duration::from_secs(timeout)).await?
+            } else {
+                poco.task(task).await?
+            };
+            let mut fields = describe(&info);
+            let mut text = text_of(&info);
+            if download {
+                if info.status != TaskStatus::Completed {
+                    return Err(CliError::new(
+                        "TASK_NOT_COMPLETED",
+                        format!("task {task} is {}: no result to download yet", status_name(info.status)),
+                    ));
+                }
+                let path = download_result(ctx, &info, output).await?;
+                text.push_str(&format!("\n✔ result saved to {}", path.display()));
+                fields["resultPath"] = json!(path);
+            }
+            ctx.out.done(&text, json!({ "task": fields }));
+        }
+        TaskCommand::Claim { task } => {
+            let poco = ctx.signed_poco().await?;
+            let transaction = poco.claim_task(task).await?;
+            ctx.out.done(
+                &format!("✔ task {task} claimed: the requester is refunded (transaction {transaction})"),
+                json!({ "txHash": transaction }),
+            );
+        }
+        TaskCommand::Debug { task } => {
+            let poco = ctx.poco().await?;
+            let info = poco.task(task).await?;
+            let scheduler = scheduler_debug(task).await;
+            let mut lines = vec![text_of(&info)];
+            match &scheduler {
+                Ok(debug) => {
+                    lines.push(format!(
+                        "scheduler: {} (attempts {})",
+                        debug["status"].as_str().unwrap_or("?"),
+                        debug["attempts"]
+                    ));
+                    for entry in debug["log"].as_array().into_iter().flatten() {
+                        lines.push(format!(
+                            "  {}  {:<42}  {}",
+                            entry["atMs"],
+                            entry["party"].as_str().unwrap_or_default(),
+                            entry["message"].as_str().unwrap_or_default()
+                        ));
+                    }
+                }
+                Err(reason) => lines.push(format!("scheduler: {reason}")),
+            }
+            ctx.out.done(
+                &lines.join("\n"),
+                json!({ "task": describe(&info), "scheduler": scheduler.ok() }),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Unset => "UNSET",
+        TaskStatus::Active => "ACTIVE",
+        TaskStatus::Revealing => "REVEALING",
+        TaskStatus::Completed => "COMPLETED",
+        TaskStatus::Failed => "FAILED",
+    }
+}
+
+fn describe(info: &TaskInfo) -> Value {
+    let mut value = serde_json::to_value(info).expect("task serializes");
+    value["statusName"] = json!(status_name(info.status));
+    if let Ok(results) = serde_json::from_slice::<Value>(&info.results) {
+        value["resultsJson"] = results;
+    }
+    value
+}
+
+fn text_of(info: &TaskInfo) -> String {
+    let mut lines = vec![format!("task {}: {}", info.task_id, status_name(info.status))];
+    lines.push(format!("  deal {}  index {}", info.deal_id, info.index));
+    if info.final_deadline > confide_chain::U256::ZERO {
+        lines.push(format!("  final deadline {} (unix)", info.final_deadline));
+    }
+    if let Ok(results) = serde_json::from_slice::<Value>(&info.results) {
+        lines.push(format!("  result {}", results["location"].as_str().unwrap_or_default()));
+    }
+    lines.join("\n")
+}
+
+/// The scheduler that knows the task: `CONFIDE_SCHEDULER_URL`, else the dev stack's.
+pub fn scheduler_url() -> Option<String> {
+    if let Ok(url) = std::env::var("CONFIDE_SCHEDULER_URL") {
+        return Some(url);
+    }
+    let stack = confide_devstack::DevStack::new(confide_devstack::DevStack::default_dir());
+    stack.read_state().ok()?.scheduler.map(|s| s.url)
+}
+
+async fn scheduler_debug(task: B256) -> Result<Value, String> {
+    let url = scheduler_url().ok_or("no scheduler known (set CONFIDE_SCHEDULER_URL)")?;
+    let response = reqwest::Client::new()
+        .get(format!("{url}/tasks/{task}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| format!("{url} is unreachable: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} does not know this task (status {})", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// Polls until the task completes or fails, with a live status line on stderr.
+pub async fn watch_task(ctx: &Context, poco: &Poco, task: B256, timeout: Duration) -> Result<TaskInfo, CliError> {
+    let live = !ctx.out.is_raw() && std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let mut last_line = String::new();
+    loop {
+        let info = poco.task(task).await?;
+        let detail = match scheduler_debug(task).await {
+            Ok(debug) => debug["log"]
+                .as_array()
+                .and_then(|log| log.last())
+                .and_then(|entry| entry["message"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(_) => String::new(),
+        };
+        let line = format!(
+            "task {}…: {} {}",
+            &task.to_string()[..10],
+            status_name(info.status),
+            detail
+        );
+        if live {
+            eprint!("\r\x1b[2K⏳ {line} ({} s)", started.elapsed().as_secs());
+        } else if line != last_line && !ctx.out.is_raw() {
+            eprintln!("… {line}");
+        }
+        last_line = line;
+        if matches!(info.status, TaskStatus::Completed | TaskStatus::Failed) {
+            if live {
+                eprintln!();
+            }
+            return Ok(info);
+        }
+        if started.elapsed() > timeout {
+            if live {
+                eprintln!();
+            }
+            return Err(CliError::new(
+                "WATCH_TIMEOUT",
+                format!(
+                    "task {task} is still {} after {} s; `confide task debug {task}` says why, and `confide task claim {task}` refunds it after its final deadline",
+                    status_name(info.status),
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Downloads a completed task's result from the location written on chain.
+pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let link: Value = serde_json::from_slice(&info.results).map_err(|_| {
+        CliError::new(
+            "NO_RESULT_LINK",
+            "the task's on-chain result is not a result link (a callback task?)",
+        )
+    })?;
+    let location = link["location"].as_str().unwrap_or_default();
+    let url = match link["storage"].as_str() {
+        Some("confide") if location.starts_with("http://") || location.starts_with("https://") => location.to_owned(),
+        Some("ipfs") => format!("https://ipfs.io{location}"),
+        other => {
+            return Err(CliError::new(
+                "UNKNOWN_STORAGE",
+                format!("cannot download from storage {other:?} at {location}"),
+            ));
+        }
+    };
+    let response = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| CliError::new("STORE_UNREACHABLE", format!("{url} is unreachable: {e}")))?;
+    if !response.status().is_success() {
+        return Err(CliError::new(
+            "RESULT_NOT_FOUND",
+            format!("{url} answered {}", response.status()),
+        ));
+    }
+    let total = response.content_length().unwrap_or(0);
+    let bar = super::dataset::progress_bar(&ctx.out, total, "downloading the result");
+    let mut bytes = Vec::with_capacity(total as usize);
+    let mut response = response;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CliError::new("DOWNLOAD_FAILED", format!("{url}: {e}")))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if let Some(bar) = &bar {
+            bar.set_position(bytes.len() as u64);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let extension = if bytes.starts_with(b"age-encryption.org") {
+        "age"
+    } else {
+        "zip"
+    };
+    let path = output.unwrap_or_else(|| PathBuf::from(format!("{}.{extension}", info.task_id)));
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, &bytes)
+        .and_then(|_| std::fs::rename(&partial, &path))
+        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
+    Ok(path)
+}

@@ -1,0 +1,112 @@
+//! What the scheduler, its workers and the result store sign to one another.
+//!
+//! Every worker request to its scheduler carries the worker's EIP-191 signature over
+//! [`request_hash`] (method, path, the body's sha256 and a timestamp), so a scheduler knows
+//! which wallet asks and that nothing was changed on the way; every scheduler answer
+//! carries the workerpool owner's signature over [`response_hash`], bound to the request
+//! it answers, so a worker knows its orders come from the pool it works for.
+//! A result upload carries the enclave's signature over [`result_upload_hash`] with the
+//! task's challenge key: only an enclave the SMS released that task's secrets to can make it.
+
+use alloy_primitives::{Address, B256, keccak256};
+use sha2::{Digest, Sha256};
+
+/// Header with the signer's address of a worker or scheduler message.
+pub const SIGNER_HEADER: &str = "x-confide-signer";
+/// Header with the request's time, Unix milliseconds.
+pub const TIMESTAMP_HEADER: &str = "x-confide-timestamp";
+/// Header with the EIP-191 signature (`0x` + 65 bytes hex).
+pub const SIGNATURE_HEADER: &str = "x-confide-signature";
+/// How far a request's timestamp may be from the scheduler's clock, in milliseconds.
+pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
+
+/// sha256 of a message body.
+pub fn body_sha256(body: &[u8]) -> B256 {
+    B256::from_slice(&Sha256::digest(body))
+}
+
+/// `keccak256(keccak256("CONFIDE_WORKER_REQUEST") ‖ keccak256(method) ‖ keccak256(path) ‖ sha256(body) ‖ timestamp_ms as u64 big-endian)`.
+pub fn request_hash(method: &str, path: &str, body: &[u8], timestamp_ms: u64) -> B256 {
+    keccak256(
+        [
+            keccak256("CONFIDE_WORKER_REQUEST").as_slice(),
+            keccak256(method.to_ascii_uppercase()).as_slice(),
+            keccak256(path).as_slice(),
+            body_sha256(body).as_slice(),
+            &timestamp_ms.to_be_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+/// `keccak256(keccak256("CONFIDE_SCHEDULER_RESPONSE") ‖ request hash ‖ sha256(body))`: an
+/// answer cannot be replayed to another request.
+pub fn response_hash(request: B256, body: &[u8]) -> B256 {
+    keccak256(
+        [
+            keccak256("CONFIDE_SCHEDULER_RESPONSE").as_slice(),
+            request.as_slice(),
+            body_sha256(body).as_slice(),
+        ]
+        .concat(),
+    )
+}
+
+/// `keccak256(keccak256("CONFIDE_RESULT_UPLOAD") ‖ taskId ‖ worker ‖ sha256(content))`,
+/// signed by the task's enclave challenge key.
+pub fn result_upload_hash(task_id: B256, worker: Address, content_sha256: B256) -> B256 {
+    keccak256(
+        [
+            keccak256("CONFIDE_RESULT_UPLOAD").as_slice(),
+            task_id.as_slice(),
+            worker.as_slice(),
+            content_sha256.as_slice(),
+        ]
+        .concat(),
+    )
+}
+
+/// The link a worker writes on chain for a result in a Confide store, in iExec's
+/// `results` shape (`{"storage": …, "location": …}`).
+pub fn result_link(store_url: &str, task_id: B256, worker: Address) -> String {
+    serde_json::json!({
+        "storage": "confide",
+        "location": format!("{}/results/{task_id}/{worker}", store_url.trim_end_matches('/')),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_hashes_bind_every_part() {
+        let base = request_hash("POST", "/tasks/next", b"{}", 1);
+        assert_ne!(base, request_hash("GET", "/tasks/next", b"{}", 1));
+        assert_ne!(base, request_hash("POST", "/tasks/nexT", b"{}", 1));
+        assert_ne!(base, request_hash("POST", "/tasks/next", b"{ }", 1));
+        assert_ne!(base, request_hash("POST", "/tasks/next", b"{}", 2));
+        assert_eq!(base, request_hash("post", "/tasks/next", b"{}", 1));
+    }
+
+    #[test]
+    fn uploads_are_bound_to_task_worker_and_content() {
+        let task = B256::repeat_byte(1);
+        let base = result_upload_hash(task, Address::ZERO, B256::ZERO);
+        assert_ne!(
+            base,
+            result_upload_hash(B256::repeat_byte(2), Address::ZERO, B256::ZERO)
+        );
+        assert_ne!(base, result_upload_hash(task, Address::repeat_byte(1), B256::ZERO));
+        assert_ne!(base, result_upload_hash(task, Address::ZERO, B256::repeat_byte(1)));
+    }
+
+    #[test]
+    fn result_links_are_iexec_shaped() {
+        let link: serde_json::Value =
+            serde_json::from_str(&result_link("http://s/", B256::ZERO, Address::ZERO)).unwrap();
+        assert_eq!(link["storage"], "confide");
+        assert!(link["location"].as_str().unwrap().starts_with("http://s/results/0x"));
+    }
+}

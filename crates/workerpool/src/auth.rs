@@ -1,0 +1,168 @@
+//! Signed requests (worker → scheduler) and signed answers (scheduler → worker).
+
+use alloy_signer_local::PrivateKeySigner;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use confide_chain::{Address, B256, Signature};
+use confide_protocol::messages::{recover_personal, sign_personal};
+use confide_protocol::workerpool::{
+    MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER, SIGNER_HEADER, TIMESTAMP_HEADER, request_hash, response_hash,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::{WorkerpoolError, now_ms};
+
+fn hex_signature(signature: &Signature) -> String {
+    format!("0x{}", confide_chain::hex::encode(signature.as_bytes()))
+}
+
+fn parse_signature(text: &str) -> Option<Signature> {
+    let bytes = confide_chain::hex::decode(text.trim()).ok()?;
+    Signature::try_from(bytes.as_slice()).ok()
+}
+
+/// A JSON error body with a stable code.
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
+    )
+        .into_response()
+}
+
+/// Checks a worker's request: fresh timestamp, signature by the address it claims.
+/// Returns the worker and the request's hash (which the answer is bound to).
+pub fn verify_request(headers: &HeaderMap, method: &str, path: &str, body: &[u8]) -> Result<(Address, B256), Response> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let unauthorized = |code: &str, message: &str| error(StatusCode::UNAUTHORIZED, code, message);
+    let signer: Address = text(SIGNER_HEADER)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| unauthorized("MISSING_SIGNER", "the request names no signer"))?;
+    let timestamp: u64 = text(TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| unauthorized("MISSING_TIMESTAMP", "the request has no timestamp"))?;
+    if now_ms().abs_diff(timestamp) > MAX_CLOCK_SKEW_MS {
+        return Err(unauthorized(
+            "STALE_REQUEST",
+            "the request's timestamp is more than a minute off: check the worker's clock",
+        ));
+    }
+    let signature = text(SIGNATURE_HEADER)
+        .and_then(parse_signature)
+        .ok_or_else(|| unauthorized("MISSING_SIGNATURE", "the request is not signed"))?;
+    let hash = request_hash(method, path, body, timestamp);
+    if recover_personal(hash, &signature) != Some(signer) {
+        return Err(unauthorized(
+            "WRONG_SIGNATURE",
+            "the request's signature is not its signer's",
+        ));
+    }
+    Ok((signer, hash))
+}
+
+/// A JSON answer signed by the pool owner and bound to the request it answers.
+pub fn signed_answer(owner: &PrivateKeySigner, request: B256, value: &impl Serialize) -> Response {
+    let body = serde_json::to_vec(value).expect("answers serialize");
+    let signature = match sign_personal(owner, response_hash(request, &body)) {
+        Ok(signature) => signature,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e.to_string()),
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                axum::http::HeaderName::from_static(SIGNATURE_HEADER),
+                hex_signature(&signature),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A worker's client of its scheduler: signs every request, checks every answer.
+#[derive(Clone)]
+pub struct SchedulerClient {
+    http: reqwest::Client,
+    pub base_url: String,
+    signer: PrivateKeySigner,
+    /// The pool owner every answer must be signed by, once known.
+    pub owner: Option<Address>,
+}
+
+impl SchedulerClient {
+    pub fn new(base_url: &str, signer: PrivateKeySigner) -> SchedulerClient {
+        SchedulerClient {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            signer,
+            owner: None,
+        }
+    }
+
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// POSTs `body` to `path`; returns the answer and who signed it.
+    pub async fn post<T: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<(R, Address), WorkerpoolError> {
+        let body = serde_json::to_vec(body).expect("requests serialize");
+        let timestamp = now_ms();
+        let hash = request_hash("POST", path, &body, timestamp);
+        let signature = sign_personal(&self.signer, hash).map_err(|e| WorkerpoolError::Enclave(e.to_string()))?;
+        let unreachable = |e: reqwest::Error| WorkerpoolError::SchedulerUnreachable {
+            url: self.base_url.clone(),
+            reason: e.to_string(),
+        };
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(SIGNER_HEADER, self.signer.address().to_string())
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, hex_signature(&signature))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let answer_signature = response
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_signature);
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if !status.is_success() {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(WorkerpoolError::Refused {
+                code: value["error"]["code"].as_str().unwrap_or("HTTP_ERROR").to_owned(),
+                message: value["error"]["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("status {status}")),
+            });
+        }
+        let signer = answer_signature
+            .and_then(|s| recover_personal(response_hash(hash, &bytes), &s))
+            .unwrap_or(Address::ZERO);
+        if let Some(owner) = self.owner
+            && signer != owner
+        {
+            return Err(WorkerpoolError::ForgedAnswer { owner });
+        }
+        let answer = serde_json::from_slice(&bytes).map_err(|e| WorkerpoolError::Refused {
+            code: "BAD_ANSWER".into(),
+            message: e.to_string(),
+        })?;
+        Ok((answer, signer))
+    }
+}

@@ -1,0 +1,271 @@
+//! The scheduler's state at rest: SQLite by default, Postgres through sqlx's `Any` driver.
+//! One row per task it knows, one per worker, a log of what each party reported, and the
+//! chain cursor. Task rows move `pending` (seen, not initialized) -> `ready` (initialized,
+//! challenge obtained) -> `running` (leased to a worker) -> `completed`, or `failed`
+//! (given up: left for the claim) -> `claimed`.
+
+use confide_chain::{Address, B256};
+use sqlx::{AnyPool, Row};
+
+use crate::api::LogEntry;
+use crate::{WorkerpoolError, now_ms};
+
+const SCHEMA: [&str; 5] = [
+    "CREATE TABLE IF NOT EXISTS tasks (
+        task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, idx BIGINT NOT NULL, workerpool TEXT NOT NULL,
+        framework TEXT NOT NULL, status TEXT NOT NULL, challenge TEXT NOT NULL, worker TEXT NOT NULL,
+        lease_until_ms BIGINT NOT NULL, attempts BIGINT NOT NULL, final_deadline BIGINT NOT NULL,
+        not_before_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, updated_ms)",
+    "CREATE TABLE IF NOT EXISTS workers (address TEXT PRIMARY KEY, frameworks TEXT NOT NULL, memory_mib BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS task_log (task_id TEXT NOT NULL, at_ms BIGINT NOT NULL, party TEXT NOT NULL, message TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+];
+
+fn storage(error: sqlx::Error) -> WorkerpoolError {
+    WorkerpoolError::Storage(error.to_string())
+}
+
+/// Task statuses that no longer change.
+pub const FINAL: [&str; 2] = ["completed", "claimed"];
+
+#[derive(Clone, Debug)]
+pub struct TaskRow {
+    pub task_id: B256,
+    pub deal_id: B256,
+    pub index: u64,
+    pub workerpool: Address,
+    /// `tdx`, `gramine`, or `standard` for a task without TEE.
+    pub framework: String,
+    pub status: String,
+    pub challenge: Address,
+    pub worker: Address,
+    pub lease_until_ms: u64,
+    pub attempts: u64,
+    /// The task's final deadline in chain time (0 until known).
+    pub final_deadline: u64,
+    /// Not dispatched before this time (backoff after a transient failure).
+    pub not_before_ms: u64,
+}
+
+fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(storage);
+    let number = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64).map_err(storage);
+    let parse_error = |what: &str| WorkerpoolError::Storage(format!("invalid {what} in the tasks table"));
+    Ok(TaskRow {
+        task_id: text("task_id")?.parse().map_err(|_| parse_error("task id"))?,
+        deal_id: text("deal_id")?.parse().map_err(|_| parse_error("deal id"))?,
+        index: number("idx")?,
+        workerpool: text("workerpool")?.parse().map_err(|_| parse_error("workerpool"))?,
+        framework: text("framework")?,
+        status: text("status")?,
+        challenge: text("challenge")?.parse().map_err(|_| parse_error("challenge"))?,
+        worker: text("worker")?.parse().map_err(|_| parse_error("worker"))?,
+        lease_until_ms: number("lease_until_ms")?,
+        attempts: number("attempts")?,
+        final_deadline: number("final_deadline")?,
+        not_before_ms: number("not_before_ms")?,
+    })
+}
+
+const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, lease_until_ms, attempts, final_deadline, not_before_ms";
+
+pub struct SchedulerDb {
+    pool: AnyPool,
+}
+
+impl SchedulerDb {
+    pub async fn open(url: &str) -> Result<SchedulerDb, WorkerpoolError> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await
+            .map_err(storage)?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
+        }
+        if url.starts_with("sqlite:") {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(SchedulerDb { pool })
+    }
+
+    /// Records a task seen in a deal; nothing changes if it is already known.
+    pub async fn add_task(&self, task: &TaskRow) -> Result<bool, WorkerpoolError> {
+        let result = sqlx::query(
+            "INSERT INTO tasks (task_id, deal_id, idx, workerpool, framework, status, challenge, worker,
+                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(task.task_id.to_string())
+        .bind(task.deal_id.to_string())
+        .bind(task.index as i64)
+        .bind(task.workerpool.to_string())
+        .bind(&task.framework)
+        .bind(&task.status)
+        .bind(task.challenge.to_string())
+        .bind(task.worker.to_string())
+        .bind(task.final_deadline as i64)
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn task(&self, task_id: B256) -> Result<Option<TaskRow>, WorkerpoolError> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = $1"))
+            .bind(task_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.as_ref().map(read_task).transpose()
+    }
+
+    /// Tasks in one status, oldest change first.
+    pub async fn tasks_in(&self, status: &str, limit: i64) -> Result<Vec<TaskRow>, WorkerpoolError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE status = $1 ORDER BY updated_ms, idx LIMIT $2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(read_task).collect()
+    }
+
+    /// Every task that may still need the scheduler (not completed or claimed).
+    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, WorkerpoolError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE status NOT IN ('completed', 'claimed') ORDER BY updated_ms"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(read_task).collect()
+    }
+
+    /// Saves every field of `task`; with `expected_status`, only if the row is still in it
+    /// (returns whether it was written), so two workers never take the same task.
+    pub async fn save_task(&self, task: &TaskRow, expected_status: Option<&str>) -> Result<bool, WorkerpoolError> {
+        let guard = if expected_status.is_some() {
+            " AND status = $11"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE tasks SET status = $2, challenge = $3, worker = $4, lease_until_ms = $5, attempts = $6,
+                final_deadline = $7, not_before_ms = $8, updated_ms = $9, framework = $10
+             WHERE task_id = $1{guard}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(task.task_id.to_string())
+            .bind(&task.status)
+            .bind(task.challenge.to_string())
+            .bind(task.worker.to_string())
+            .bind(task.lease_until_ms as i64)
+            .bind(task.attempts as i64)
+            .bind(task.final_deadline as i64)
+            .bind(task.not_before_ms as i64)
+            .bind(now_ms() as i64)
+            .bind(&task.framework);
+        if let Some(status) = expected_status {
+            query = query.bind(status);
+        }
+        let result = query.execute(&self.pool).await.map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn log(&self, task_id: B256, party: &str, message: &str) -> Result<(), WorkerpoolError> {
+        sqlx::query("INSERT INTO task_log (task_id, at_ms, party, message) VALUES ($1, $2, $3, $4)")
+            .bind(task_id.to_string())
+            .bind(now_ms() as i64)
+            .bind(party)
+            .bind(message)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub async fn task_log(&self, task_id: B256) -> Result<Vec<LogEntry>, WorkerpoolError> {
+        let rows = sqlx::query("SELECT at_ms, party, message FROM task_log WHERE task_id = $1 ORDER BY at_ms")
+            .bind(task_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                Ok(LogEntry {
+                    at_ms: row.try_get::<i64, _>("at_ms").map_err(storage)?.max(0) as u64,
+                    party: row.try_get("party").map_err(storage)?,
+                    message: row.try_get("message").map_err(storage)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn upsert_worker(
+        &self,
+        worker: Address,
+        frameworks: &str,
+        memory_mib: u64,
+    ) -> Result<(), WorkerpoolError> {
+        sqlx::query(
+            "INSERT INTO workers (address, frameworks, memory_mib, last_seen_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (address) DO UPDATE SET frameworks = $2, memory_mib = $3, last_seen_ms = $4",
+        )
+        .bind(worker.to_string())
+        .bind(frameworks)
+        .bind(memory_mib as i64)
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// A registered worker's frameworks (comma-separated), if it registered.
+    pub async fn worker_frameworks(&self, worker: Address) -> Result<Option<String>, WorkerpoolError> {
+        let row = sqlx::query("SELECT frameworks FROM workers WHERE address = $1")
+            .bind(worker.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.map(|r| r.try_get("frameworks").map_err(storage)).transpose()
+    }
+
+    pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, WorkerpoolError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status").map_err(storage)?, r.try_get("n").map_err(storage)?)))
+            .collect()
+    }
+
+    pub async fn meta(&self, key: &str) -> Result<Option<i64>, WorkerpoolError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.map(|r| r.try_get("value").map_err(storage)).transpose()
+    }
+
+    pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), WorkerpoolError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+}

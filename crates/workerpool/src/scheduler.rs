@@ -1,0 +1,639 @@
+//! The scheduler: the workerpool owner's service.
+//!
+//! It follows the chain for deals of its workerpools, initializes their tasks, obtains a
+//! TEE task's enclave challenge from the SMS, leases tasks to registered workers with the
+//! owner's authorization, takes a task back from a worker that stopped sending heartbeats,
+//! and claims a task that did not complete by its final deadline (chain time), which
+//! refunds the requester. Replaying chain events is harmless: every step re-reads the chain.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use alloy_signer_local::PrivateKeySigner;
+use axum::Router;
+use axum::body::Bytes as BodyBytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use confide_chain::{Address, B256, PocoEvent, TaskStatus, U256};
+use confide_protocol::messages::{authorization_hash, sign_personal};
+use serde_json::json;
+
+use crate::api::{Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, Report, TaskDebug, is_transient};
+use crate::auth::{error, signed_answer, verify_request};
+use crate::db::{SchedulerDb, TaskRow};
+use crate::{WorkerpoolError, now_ms};
+
+/// Blocks re-read after a restart, so events of blocks a reorg replaced are applied again.
+const REORG_DEPTH: u64 = 12;
+const CURSOR_KEY: &str = "next_block";
+/// PoCo's final deadline is `FINAL_DEADLINE_RATIO` time references after the deal started.
+const FINAL_DEADLINE_RATIO: u64 = 10;
+
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    pub workerpools: Vec<Address>,
+    /// The SMS that issues enclave challenges (TEE tasks need one).
+    pub sms_url: Option<String>,
+    /// A running task goes back to the queue when its worker is silent this long.
+    pub lease: Duration,
+    /// How often the chain is read and tasks are moved along.
+    pub poll: Duration,
+    /// Attempts of a task before it is left to be claimed.
+    pub max_attempts: u64,
+    /// Where to start following the chain the first time (default: the current block).
+    pub from_block: Option<u64>,
+    /// Only these workers may register (any wallet when empty).
+    pub allowed_workers: Vec<Address>,
+}
+
+pub struct Scheduler {
+    /// Signs as the workerpool owner.
+    pub poco: confide_chain::Poco,
+    owner: PrivateKeySigner,
+    pub db: SchedulerDb,
+    pub config: SchedulerConfig,
+    http: reqwest::Client,
+    /// Serializes dispatch, so one task goes to one worker.
+    dispatch: tokio::sync::Mutex<()>,
+    head: AtomicU64,
+    claims: AtomicU64,
+    redispatches: AtomicU64,
+}
+
+fn framework_of(tag: confide_protocol::Tag) -> String {
+    match (tag.is_tee(), tag.tee_framework()) {
+        (false, _) => "standard".into(),
+        (true, Some(framework)) => framework.name().into(),
+        (true, None) => "unspecified".into(),
+    }
+}
+
+impl Scheduler {
+    /// Checks that the signer owns every workerpool it is to schedule.
+    pub async fn new(
+        poco: confide_chain::Poco,
+        owner: PrivateKeySigner,
+        db: SchedulerDb,
+        config: SchedulerConfig,
+    ) -> Result<Arc<Scheduler>, WorkerpoolError> {
+        for workerpool in &config.workerpools {
+            let info = poco.workerpool(*workerpool).await?;
+            if info.owner != owner.address() {
+                return Err(WorkerpoolError::BadAssignment(format!(
+                    "workerpool {workerpool} is owned by {}, not by the scheduler's wallet {}",
+                    info.owner,
+                    owner.address()
+                )));
+            }
+        }
+        Ok(Arc::new(Scheduler {
+            poco,
+            owner,
+            db,
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .expect("an HTTP client"),
+            dispatch: tokio::sync::Mutex::new(()),
+            head: AtomicU64::new(0),
+            claims: AtomicU64::new(0),
+            redispatches: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn owner(&self) -> Address {
+        self.owner.address()
+    }
+
+    /// Follows the chain and moves tasks along until the process stops.
+    pub async fn run(self: Arc<Self>) {
+        let start = match self.db.meta(CURSOR_KEY).await {
+            Ok(Some(next)) => (next as u64).saturating_sub(REORG_DEPTH),
+            _ => match self.config.from_block {
+                Some(block) => block,
+                None => self.poco.connection.block_number().await.unwrap_or(0),
+            },
+        };
+        let mut cursor = self.poco.events_from(start);
+        loop {
+            match cursor.next_batch().await {
+                Ok(batch) => {
+                    for log in &batch {
+                        if let Err(e) = self.apply(&log.event).await {
+                            tracing::warn!(error = %e, "applying a chain event failed; it is read again after a restart");
+                        }
+                    }
+                    let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
+                    self.head
+                        .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(error = %e, "reading chain events failed; retrying"),
+            }
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "moving tasks along failed; retrying");
+            }
+            tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    async fn apply(&self, event: &PocoEvent) -> Result<(), WorkerpoolError> {
+        match event {
+            PocoEvent::SchedulerNotice { workerpool, deal_id } if self.config.workerpools.contains(workerpool) => {
+                self.add_deal(*deal_id).await
+            }
+            PocoEvent::TaskFinalize { task_id, .. } => {
+                self.chain_outcome(*task_id, "completed", "finalized on chain").await
+            }
+            PocoEvent::TaskClaimed { task_id } => {
+                self.chain_outcome(*task_id, "claimed", "claimed on chain: the requester is refunded")
+                    .await
+            }
+            PocoEvent::TaskContribute { task_id, worker, .. } => {
+                if self.db.task(*task_id).await?.is_some() {
+                    self.db
+                        .log(*task_id, "chain", &format!("contribution by {worker}"))
+                        .await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn chain_outcome(&self, task_id: B256, status: &str, message: &str) -> Result<(), WorkerpoolError> {
+        let Some(mut task) = self.db.task(task_id).await? else {
+            return Ok(());
+        };
+        if task.status != status {
+            task.status = status.into();
+            self.db.save_task(&task, None).await?;
+            self.db.log(task_id, "chain", message).await?;
+        }
+        Ok(())
+    }
+
+    /// Records the tasks of a deal of ours.
+    async fn add_deal(&self, deal_id: B256) -> Result<(), WorkerpoolError> {
+        let deal = self.poco.deal(deal_id).await?;
+        let categories = self.poco.categories().await?;
+        let timeref = categories
+            .get(deal.category.to::<usize>())
+            .map(|(_, t)| t.to::<u64>())
+            .unwrap_or(0);
+        let final_deadline = deal.start_time.to::<u64>() + FINAL_DEADLINE_RATIO * timeref;
+        let framework = framework_of(deal.tag());
+        let first = deal.bot_first.to::<u64>();
+        for (offset, task_id) in deal.task_ids().into_iter().enumerate() {
+            let row = TaskRow {
+                task_id,
+                deal_id,
+                index: first + offset as u64,
+                workerpool: deal.workerpool,
+                framework: framework.clone(),
+                status: "pending".into(),
+                challenge: Address::ZERO,
+                worker: Address::ZERO,
+                lease_until_ms: 0,
+                attempts: 0,
+                final_deadline,
+                not_before_ms: 0,
+            };
+            if self.db.add_task(&row).await? {
+                self.db
+                    .log(task_id, "scheduler", &format!("seen in deal {deal_id} ({framework})"))
+                    .await?;
+            }
+        }
+        tracing::info!(%deal_id, tasks = deal.bot_size.to::<u64>(), "deal scheduled");
+        Ok(())
+    }
+
+    /// One pass over the tasks that still need something.
+    pub async fn tick(&self) -> Result<(), WorkerpoolError> {
+        let chain_now = self.poco.connection.block_timestamp().await?;
+        for task in self.db.open_tasks().await? {
+            let task_id = task.task_id;
+            if let Err(e) = self.step(task, chain_now).await {
+                tracing::warn!(%task_id, error = %e, "task step failed; retried on the next pass");
+                let _ = self
+                    .db
+                    .log(task_id, "scheduler", &format!("{} ({})", e, e.code()))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&self, mut task: TaskRow, chain_now: u64) -> Result<(), WorkerpoolError> {
+        if task.final_deadline > 0 && chain_now >= task.final_deadline {
+            return self.claim(task).await;
+        }
+        let now = now_ms();
+        match task.status.as_str() {
+            "pending" if task.not_before_ms <= now => self.prepare(task).await,
+            "running" if task.lease_until_ms < now => {
+                let silent = task.worker;
+                task.attempts += 1;
+                task.worker = Address::ZERO;
+                task.status = if task.attempts >= self.config.max_attempts {
+                    "failed".into()
+                } else {
+                    "ready".into()
+                };
+                if self.db.save_task(&task, Some("running")).await? {
+                    self.redispatches.fetch_add(1, Ordering::Relaxed);
+                    let next = if task.status == "ready" {
+                        "back in the queue for another worker"
+                    } else {
+                        "out of attempts: left to be claimed at the final deadline"
+                    };
+                    self.db
+                        .log(
+                            task.task_id,
+                            "scheduler",
+                            &format!("worker {silent} went silent; {next}"),
+                        )
+                        .await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Initializes the task on chain and, for a TEE task, obtains its enclave challenge.
+    async fn prepare(&self, mut task: TaskRow) -> Result<(), WorkerpoolError> {
+        if task.framework == "unspecified" || task.framework == "scone" {
+            task.status = "failed".into();
+            self.db.save_task(&task, None).await?;
+            let why =
+                "the deal asks for a TEE framework Confide does not run (tag names none, or SCONE): left to be claimed";
+            return self.db.log(task.task_id, "scheduler", why).await;
+        }
+        let on_chain = self.poco.task(task.task_id).await?;
+        if on_chain.status == TaskStatus::Unset {
+            self.poco.initialize_task(task.deal_id, U256::from(task.index)).await?;
+            self.db.log(task.task_id, "scheduler", "initialized on chain").await?;
+        }
+        let on_chain = self.poco.task(task.task_id).await?;
+        task.final_deadline = on_chain.final_deadline.to::<u64>();
+        if task.framework != "standard" && task.challenge.is_zero() {
+            task.challenge = self.enclave_challenge(task.task_id).await.inspect_err(|_| {
+                task.not_before_ms = now_ms() + 2_000;
+            })?;
+            self.db
+                .log(
+                    task.task_id,
+                    "scheduler",
+                    &format!("enclave challenge {} from the SMS", task.challenge),
+                )
+                .await?;
+        }
+        task.status = "ready".into();
+        self.db.save_task(&task, Some("pending")).await?;
+        Ok(())
+    }
+
+    /// `POST /tee/challenges/{taskId}` at the SMS, signed by the owner.
+    async fn enclave_challenge(&self, task_id: B256) -> Result<Address, WorkerpoolError> {
+        let sms = self
+            .config
+            .sms_url
+            .as_deref()
+            .ok_or_else(|| WorkerpoolError::Sms("no SMS configured (--sms) for a TEE task".into()))?;
+        let signature = sign_personal(&self.owner, confide_protocol::tee::challenge_request_hash(task_id))
+            .map_err(|e| WorkerpoolError::Sms(e.to_string()))?;
+        let response = self
+            .http
+            .post(format!("{}/tee/challenges/{task_id}", sms.trim_end_matches('/')))
+            .header(
+                "Authorization",
+                format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
+            )
+            .send()
+            .await
+            .map_err(|e| WorkerpoolError::Sms(format!("{sms} is unreachable: {e}")))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(WorkerpoolError::Sms(format!(
+                "{} ({})",
+                body["error"]["message"].as_str().unwrap_or("refused"),
+                body["error"]["code"].as_str().unwrap_or("HTTP_ERROR")
+            )));
+        }
+        body["address"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| WorkerpoolError::Sms("the SMS answered no challenge address".into()))
+    }
+
+    /// Claims a task past its final deadline (initializing it first if it never started).
+    async fn claim(&self, mut task: TaskRow) -> Result<(), WorkerpoolError> {
+        let on_chain = self.poco.task(task.task_id).await?;
+        match on_chain.status {
+            TaskStatus::Completed => {
+                task.status = "completed".into();
+                return self.db.save_task(&task, None).await.map(|_| ());
+            }
+            TaskStatus::Failed => {}
+            TaskStatus::Unset | TaskStatus::Active | TaskStatus::Revealing => {
+                // The deal narrowed to this one task: claim_deal initializes it if needed.
+                let mut single = self.poco.deal(task.deal_id).await?;
+                single.bot_first = U256::from(task.index);
+                single.bot_size = U256::from(1);
+                self.poco.claim_deal(&single).await?;
+                self.claims.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        task.status = "claimed".into();
+        task.worker = Address::ZERO;
+        self.db.save_task(&task, None).await?;
+        self.db
+            .log(
+                task.task_id,
+                "scheduler",
+                "past its final deadline: claimed, the requester is refunded",
+            )
+            .await
+    }
+
+    // ---- the workers' API ----
+
+    async fn register(&self, worker: Address, registration: Registration) -> Result<Registered, Response> {
+        if !self.config.allowed_workers.is_empty() && !self.config.allowed_workers.contains(&worker) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "WORKER_NOT_ALLOWED",
+                format!("{worker} is not one of this pool's workers"),
+            ));
+        }
+        let frameworks: Vec<String> = registration.frameworks.iter().map(|f| f.to_ascii_lowercase()).collect();
+        self.db
+            .upsert_worker(worker, &frameworks.join(","), registration.memory_mib)
+            .await
+            .map_err(internal)?;
+        tracing::info!(%worker, frameworks = %frameworks.join(","), simulated = registration.simulated, "worker registered");
+        Ok(Registered {
+            workerpools: self.config.workerpools.clone(),
+            owner: self.owner(),
+            lease_seconds: self.config.lease.as_secs().max(1),
+        })
+    }
+
+    async fn next(&self, worker: Address) -> Result<NextTask, Response> {
+        let frameworks = self
+            .db
+            .worker_frameworks(worker)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                error(
+                    StatusCode::FORBIDDEN,
+                    "NOT_REGISTERED",
+                    "register first (POST /workers/register)",
+                )
+            })?;
+        let frameworks: Vec<&str> = frameworks.split(',').collect();
+        let _one_at_a_time = self.dispatch.lock().await;
+        let now = now_ms();
+        let candidates = self.db.tasks_in("ready", 200).await.map_err(internal)?;
+        let Some(mut task) = candidates
+            .into_iter()
+            .find(|t| t.not_before_ms <= now && frameworks.contains(&t.framework.as_str()))
+        else {
+            return Ok(NextTask { assignment: None });
+        };
+        task.status = "running".into();
+        task.worker = worker;
+        task.lease_until_ms = now + self.config.lease.as_millis() as u64;
+        let authorization = sign_personal(&self.owner, authorization_hash(worker, task.task_id, task.challenge))
+            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e.to_string()))?;
+        if !self.db.save_task(&task, Some("ready")).await.map_err(internal)? {
+            return Ok(NextTask { assignment: None });
+        }
+        let _ = self
+            .db
+            .log(task.task_id, "scheduler", &format!("assigned to worker {worker}"))
+            .await;
+        Ok(NextTask {
+            assignment: Some(Assignment {
+                task_id: task.task_id,
+                deal_id: task.deal_id,
+                index: task.index,
+                workerpool: task.workerpool,
+                enclave_challenge: task.challenge,
+                authorization: authorization.as_bytes().to_vec().into(),
+                lease_seconds: self.config.lease.as_secs().max(1),
+            }),
+        })
+    }
+
+    async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, Response> {
+        let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
+            return Ok(Heartbeat { keep: false });
+        };
+        if task.worker != worker || task.status != "running" {
+            return Ok(Heartbeat { keep: false });
+        }
+        task.lease_until_ms = now_ms() + self.config.lease.as_millis() as u64;
+        let kept = self.db.save_task(&task, Some("running")).await.map_err(internal)?;
+        Ok(Heartbeat { keep: kept })
+    }
+
+    async fn report(&self, worker: Address, task_id: B256, report: Report) -> Result<serde_json::Value, Response> {
+        let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_TASK",
+                format!("no task {task_id} here"),
+            ));
+        };
+        if task.worker != worker {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "NOT_YOUR_TASK",
+                format!("task {task_id} is not assigned to {worker}"),
+            ));
+        }
+        let code = report.code.clone().unwrap_or_default();
+        let message = report.message.clone().unwrap_or_default();
+        let line = match report.outcome {
+            Outcome::Completed => {
+                task.status = "completed".into();
+                format!(
+                    "completed{}",
+                    report
+                        .transaction
+                        .map(|t| format!(" (transaction {t})"))
+                        .unwrap_or_default()
+                )
+            }
+            Outcome::Failed => {
+                task.attempts += 1;
+                task.worker = Address::ZERO;
+                if is_transient(&code) && task.attempts < self.config.max_attempts {
+                    task.status = "ready".into();
+                    task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
+                    format!("failed ({code}: {message}); retried on another attempt")
+                } else {
+                    task.status = "failed".into();
+                    format!("failed ({code}: {message}); left to be claimed at the final deadline")
+                }
+            }
+        };
+        self.db.save_task(&task, None).await.map_err(internal)?;
+        let _ = self.db.log(task_id, &worker.to_string(), &line).await;
+        Ok(json!({ "status": task.status }))
+    }
+
+    pub async fn debug(&self, task_id: B256) -> Result<Option<TaskDebug>, WorkerpoolError> {
+        let Some(task) = self.db.task(task_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(TaskDebug {
+            task_id,
+            deal_id: task.deal_id,
+            index: task.index,
+            status: task.status,
+            worker: (!task.worker.is_zero()).then_some(task.worker),
+            enclave_challenge: (!task.challenge.is_zero()).then_some(task.challenge),
+            attempts: task.attempts,
+            log: self.db.task_log(task_id).await?,
+        }))
+    }
+
+    async fn metrics(&self) -> String {
+        let mut text = String::new();
+        text.push_str("# TYPE scheduler_tasks gauge\n");
+        for (status, n) in self.db.count_by_status().await.unwrap_or_default() {
+            text.push_str(&format!("scheduler_tasks{{status=\"{status}\"}} {n}\n"));
+        }
+        text.push_str(&format!(
+            "# TYPE scheduler_head_block gauge\nscheduler_head_block {}\n# TYPE scheduler_claims_total counter\nscheduler_claims_total {}\n# TYPE scheduler_redispatches_total counter\nscheduler_redispatches_total {}\n",
+            self.head.load(Ordering::Relaxed),
+            self.claims.load(Ordering::Relaxed),
+            self.redispatches.load(Ordering::Relaxed)
+        ));
+        text
+    }
+}
+
+fn internal(e: WorkerpoolError) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
+}
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()))
+}
+
+fn parse_task(text: &str) -> Result<B256, Response> {
+    text.parse()
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "not a task id"))
+}
+
+/// The scheduler's HTTP API.
+pub fn router(scheduler: Arc<Scheduler>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<Scheduler>>| async move { s.metrics().await }),
+        )
+        .route("/workers/register", post(register_route))
+        .route("/tasks/next", post(next_route))
+        .route("/tasks/{task}/heartbeat", post(heartbeat_route))
+        .route("/tasks/{task}/report", post(report_route))
+        .route("/tasks/{task}", get(debug_route))
+        .with_state(scheduler)
+}
+
+/// Checks a worker's request; the worker and the request hash the answer is bound to.
+fn verified(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(Address, B256), Response> {
+    verify_request(headers, "POST", uri.path(), body)
+}
+
+/// Signs a successful answer; passes refusals through.
+fn respond<T: serde::Serialize>(scheduler: &Scheduler, request: B256, answer: Result<T, Response>) -> Response {
+    match answer {
+        Ok(value) => signed_answer(&scheduler.owner, request, &value),
+        Err(refusal) => refusal,
+    }
+}
+
+async fn register_route(State(s): State<Arc<Scheduler>>, headers: HeaderMap, uri: Uri, body: BodyBytes) -> Response {
+    let (worker, request) = match verified(&headers, &uri, &body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let answer = match parse_body::<Registration>(&body) {
+        Ok(registration) => s.register(worker, registration).await,
+        Err(refusal) => Err(refusal),
+    };
+    respond(&s, request, answer)
+}
+
+async fn next_route(State(s): State<Arc<Scheduler>>, headers: HeaderMap, uri: Uri, body: BodyBytes) -> Response {
+    let (worker, request) = match verified(&headers, &uri, &body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let answer = s.next(worker).await;
+    respond(&s, request, answer)
+}
+
+async fn heartbeat_route(
+    State(s): State<Arc<Scheduler>>,
+    UrlPath(task): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: BodyBytes,
+) -> Response {
+    let (worker, request) = match verified(&headers, &uri, &body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let answer = match parse_task(&task) {
+        Ok(task) => s.heartbeat(worker, task).await,
+        Err(refusal) => Err(refusal),
+    };
+    respond(&s, request, answer)
+}
+
+async fn report_route(
+    State(s): State<Arc<Scheduler>>,
+    UrlPath(task): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: BodyBytes,
+) -> Response {
+    let (worker, request) = match verified(&headers, &uri, &body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal,
+    };
+    let answer = match (parse_task(&task), parse_body::<Report>(&body)) {
+        (Ok(task), Ok(report)) => s.report(worker, task, report).await,
+        (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
+    };
+    respond(&s, request, answer)
+}
+
+async fn debug_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<String>) -> Response {
+    let task = match parse_task(&task) {
+        Ok(task) => task,
+        Err(refusal) => return refusal,
+    };
+    match s.debug(task).await {
+        Ok(Some(debug)) => axum::Json(debug).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_TASK",
+            format!("this scheduler has no task {task}"),
+        ),
+        Err(e) => internal(e),
+    }
+}

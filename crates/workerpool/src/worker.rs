@@ -1,0 +1,474 @@
+//! The worker: registers with its scheduler, pulls tasks, runs each TEE task in the
+//! enclave runtime (a child process), uploads the encrypted result and submits the
+//! enclave's signed contribution on chain.
+//!
+//! Security: the worker host is untrusted. It checks every assignment against the chain
+//! (the deal is its pool's, the owner signed the authorization) before it spends gas,
+//! and it only ever handles what the enclave wrote for the host: `computed.json` (digest,
+//! signatures) and the encrypted result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use alloy_signer_local::PrivateKeySigner;
+use axum::Router;
+use axum::routing::get;
+use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
+use confide_protocol::messages::{authorization_hash, recover_personal};
+use confide_protocol::workerpool::result_link;
+use serde_json::{Value, json};
+
+use crate::WorkerpoolError;
+use crate::api::{Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, Report};
+use crate::auth::SchedulerClient;
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub scheduler_url: String,
+    /// Only work for this workerpool (any pool the scheduler names, when absent).
+    pub workerpool: Option<Address>,
+    /// The enclave runtime binary (`confide-enclave`).
+    pub enclave_binary: PathBuf,
+    /// Where each task's work directory (ciphertext only) is made.
+    pub work_dir: PathBuf,
+    pub sms_url: String,
+    pub store_url: String,
+    /// `sgx`, `tdx` or `simulation`.
+    pub evidence: String,
+    /// TEE frameworks to take tasks for.
+    pub frameworks: Vec<String>,
+    pub memory_mib: u64,
+    pub module_cache: Option<PathBuf>,
+    pub ipfs_gateways: Vec<String>,
+    /// How long to wait when the scheduler has nothing to do.
+    pub poll: Duration,
+}
+
+#[derive(Default)]
+pub struct WorkerStats {
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub abandoned: AtomicU64,
+}
+
+pub struct Worker {
+    /// Signs as the worker.
+    poco: Poco,
+    client: SchedulerClient,
+    config: WorkerConfig,
+    registered: Registered,
+    http: reqwest::Client,
+    pub stats: WorkerStats,
+}
+
+/// How a task ended here, before it is reported.
+struct Ended {
+    outcome: Outcome,
+    code: Option<String>,
+    message: Option<String>,
+    transaction: Option<B256>,
+}
+
+impl Ended {
+    fn failed(code: &str, message: impl Into<String>) -> Ended {
+        Ended {
+            outcome: Outcome::Failed,
+            code: Some(code.into()),
+            message: Some(message.into()),
+            transaction: None,
+        }
+    }
+}
+
+impl Worker {
+    /// Registers with the scheduler, retrying until it answers; checks that the answer is
+    /// signed by the on-chain owner of the pool(s) it names.
+    pub async fn connect(
+        poco: Poco,
+        signer: PrivateKeySigner,
+        config: WorkerConfig,
+    ) -> Result<Worker, WorkerpoolError> {
+        let mut client = SchedulerClient::new(&config.scheduler_url, signer);
+        let mut pause = Duration::from_millis(250);
+        let registered = loop {
+            match register(&poco, &client, &config).await {
+                Ok(registered) => break registered,
+                Err(e @ (WorkerpoolError::SchedulerUnreachable { .. } | WorkerpoolError::Chain(_))) => {
+                    tracing::warn!(error = %e, "registration failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        client.owner = Some(registered.owner);
+        tracing::info!(scheduler = %config.scheduler_url, owner = %registered.owner, "registered");
+        Ok(Worker {
+            poco,
+            client,
+            config,
+            registered,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("an HTTP client"),
+            stats: WorkerStats::default(),
+        })
+    }
+
+    pub fn address(&self) -> Address {
+        self.client.address()
+    }
+
+    /// Pulls and runs tasks until the process stops.
+    pub async fn run(self: Arc<Self>) {
+        let mut pause = self.config.poll;
+        loop {
+            match self.client.post::<_, NextTask>("/tasks/next", &json!({})).await {
+                Ok((
+                    NextTask {
+                        assignment: Some(assignment),
+                    },
+                    _,
+                )) => {
+                    pause = self.config.poll;
+                    self.execute(assignment).await;
+                    continue;
+                }
+                Ok(_) => pause = self.config.poll,
+                Err(WorkerpoolError::Refused { code, .. }) if code == "NOT_REGISTERED" => {
+                    if let Err(e) = register(&self.poco, &self.client, &self.config).await {
+                        tracing::warn!(error = %e, "registering again failed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "asking for a task failed; retrying");
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn execute(&self, assignment: Assignment) {
+        let task_id = assignment.task_id;
+        tracing::info!(%task_id, "task assigned");
+        // Heartbeats run for the whole task (enclave, upload, contribution); when the
+        // scheduler takes the task back, the work is dropped, which kills the enclave.
+        let work = async {
+            match self.verify(&assignment).await {
+                Ok(app_url) => self.run_task(&assignment, &app_url).await,
+                Err(e) => Ended::failed(e.code(), e.to_string()),
+            }
+        };
+        let ended = tokio::select! {
+            ended = work => Some(ended),
+            _ = self.heartbeats(&assignment) => None,
+        };
+        let _ = std::fs::remove_dir_all(self.config.work_dir.join(task_id.to_string()));
+        let Some(ended) = ended else {
+            self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%task_id, "the scheduler took the task back; stopped it");
+            return;
+        };
+        match ended.outcome {
+            Outcome::Completed => self.stats.completed.fetch_add(1, Ordering::Relaxed),
+            Outcome::Failed => self.stats.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        tracing::info!(%task_id, outcome = ?ended.outcome, code = ?ended.code, "task ended");
+        let report = Report {
+            outcome: ended.outcome,
+            code: ended.code,
+            message: ended.message,
+            transaction: ended.transaction,
+        };
+        // The report is how the scheduler learns the outcome: retried while it is unreachable.
+        for attempt in 0..6u32 {
+            match self
+                .client
+                .post::<_, Value>(&format!("/tasks/{task_id}/report"), &report)
+                .await
+            {
+                Err(e @ WorkerpoolError::SchedulerUnreachable { .. }) => {
+                    tracing::warn!(%task_id, error = %e, "reporting failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(%task_id, error = %e, "the scheduler refused the report");
+                    break;
+                }
+                Ok(_) => break,
+            }
+        }
+    }
+
+    /// Sends heartbeats until the scheduler says the task is no longer ours.
+    async fn heartbeats(&self, a: &Assignment) {
+        let beat = Duration::from_millis((a.lease_seconds * 1000 / 3).max(200));
+        let path = format!("/tasks/{}/heartbeat", a.task_id);
+        loop {
+            tokio::time::sleep(beat).await;
+            match self.client.post::<_, Heartbeat>(&path, &json!({})).await {
+                Ok((Heartbeat { keep: false }, _)) => return,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(task_id = %a.task_id, error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Checks the assignment against the chain; returns the app's module URL.
+    async fn verify(&self, a: &Assignment) -> Result<String, WorkerpoolError> {
+        let bad = |why: String| WorkerpoolError::BadAssignment(why);
+        let deal = self.poco.deal(a.deal_id).await?;
+        if confide_protocol::task_id(a.deal_id, confide_chain::U256::from(a.index)) != a.task_id {
+            return Err(bad("the task id is not the deal's task at that index".into()));
+        }
+        let ours = match self.config.workerpool {
+            Some(pinned) => deal.workerpool == pinned,
+            None => self.registered.workerpools.contains(&deal.workerpool),
+        };
+        if !ours {
+            return Err(bad(format!("the deal is for workerpool {}, not ours", deal.workerpool)));
+        }
+        let signature = confide_chain::Signature::try_from(a.authorization.as_ref())
+            .map_err(|_| bad("the authorization is not a signature".into()))?;
+        let signer = recover_personal(
+            authorization_hash(self.address(), a.task_id, a.enclave_challenge),
+            &signature,
+        );
+        if signer != Some(deal.workerpool_owner) {
+            return Err(bad("the authorization is not signed by the workerpool's owner".into()));
+        }
+        if !deal.tag().is_tee() {
+            return Err(bad("standard (non-TEE) tasks are not run by this worker".into()));
+        }
+        if deal.trust.to::<u64>() > 1 {
+            return Err(bad("TEE tasks with trust above 1 are not supported yet".into()));
+        }
+        let task = self.poco.task(a.task_id).await?;
+        if task.status != TaskStatus::Active {
+            return Err(bad(format!("the task is {:?} on chain, not ACTIVE", task.status)));
+        }
+        let app = self.poco.app(deal.app).await?;
+        Ok(String::from_utf8_lossy(&app.multiaddr).into_owned())
+    }
+
+    /// Runs the enclave, then publishes what it computed.
+    async fn run_task(&self, a: &Assignment, app_url: &str) -> Ended {
+        let work = self.config.work_dir.join(a.task_id.to_string());
+        let _ = std::fs::remove_dir_all(&work);
+        if let Err(e) = std::fs::create_dir_all(&work) {
+            return Ended::failed("IO_ERROR", format!("{}: {e}", work.display()));
+        }
+        let mut command = tokio::process::Command::new(&self.config.enclave_binary);
+        command
+            .args(["--task-id", &a.task_id.to_string()])
+            .args(["--worker", &self.address().to_string()])
+            .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
+            .args(["--authorization", &a.authorization.to_string()])
+            .args(["--sms", &self.config.sms_url])
+            .args(["--app-url", app_url])
+            .arg("--work-dir")
+            .arg(&work)
+            .args(["--evidence", &self.config.evidence])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cache) = &self.config.module_cache {
+            command.arg("--module-cache").arg(cache);
+        }
+        if !self.config.ipfs_gateways.is_empty() {
+            command.args(["--ipfs-gateway", &self.config.ipfs_gateways.join(",")]);
+        }
+        die_with_parent(&mut command);
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let binary = self.config.enclave_binary.display();
+                return Ended::failed("ENCLAVE_START_FAILED", format!("{binary}: {e}"));
+            }
+        };
+        match child.wait().await {
+            Ok(_) => {}
+            Err(e) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
+        }
+        let computed: Value = match std::fs::read(work.join("computed.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        {
+            Some(computed) => computed,
+            None => return Ended::failed("COMPUTED_FILE_MISSING", "the enclave wrote no computed.json"),
+        };
+        if let Some(code) = computed["error-code"].as_str() {
+            let message = computed["error-message"].as_str().unwrap_or_default();
+            return Ended::failed(code, message);
+        }
+        self.publish(a, &work, &computed).await
+    }
+
+    /// Uploads the encrypted result and submits the contribution.
+    async fn publish(&self, a: &Assignment, work: &std::path::Path, computed: &Value) -> Ended {
+        let field = |name: &str| computed[name].as_str().unwrap_or_default().to_owned();
+        let (Ok(digest), Ok(enclave_signature), Ok(upload_signature)) = (
+            field("result-digest").parse::<B256>(),
+            field("enclave-signature").parse::<Bytes>(),
+            field("upload-signature").parse::<Bytes>(),
+        ) else {
+            return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest or signatures");
+        };
+        let file = work.join(field("result-file"));
+        if let Err(e) = self.upload(a, &file, &upload_signature).await {
+            return Ended::failed(e.code(), e.to_string());
+        }
+        let link = result_link(&self.config.store_url, a.task_id, self.address());
+        let mut pause = Duration::from_millis(250);
+        for attempt in 0..5 {
+            let sent = self
+                .poco
+                .contribute_and_finalize(
+                    a.task_id,
+                    digest,
+                    link.clone().into_bytes().into(),
+                    a.enclave_challenge,
+                    enclave_signature.clone(),
+                    a.authorization.clone(),
+                )
+                .await;
+            match sent {
+                Ok(transaction) => {
+                    return Ended {
+                        outcome: Outcome::Completed,
+                        code: None,
+                        message: None,
+                        transaction: Some(transaction),
+                    };
+                }
+                Err(e) if e.code() == "CHAIN_UNREACHABLE" && attempt < 4 => {
+                    tracing::warn!(task_id = %a.task_id, error = %e, "the chain is unreachable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                Err(e) => return Ended::failed(e.code(), e.to_string()),
+            }
+        }
+        Ended::failed("CHAIN_UNREACHABLE", "the chain stayed unreachable")
+    }
+
+    /// `PUT {store}/results/{task}/{worker}`, retried with backoff.
+    async fn upload(&self, a: &Assignment, file: &std::path::Path, signature: &Bytes) -> Result<(), WorkerpoolError> {
+        let sha256 = {
+            let bytes = std::fs::read(file).map_err(|e| WorkerpoolError::io(file, e))?;
+            confide_protocol::workerpool::body_sha256(&bytes)
+        };
+        let url = format!(
+            "{}/results/{}/{}",
+            self.config.store_url.trim_end_matches('/'),
+            a.task_id,
+            self.address()
+        );
+        let mut pause = Duration::from_millis(500);
+        let mut last = String::new();
+        for _ in 0..5 {
+            let body = match tokio::fs::File::open(file).await {
+                Ok(handle) => reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(handle)),
+                Err(e) => return Err(WorkerpoolError::io(file, e)),
+            };
+            let response = self
+                .http
+                .put(&url)
+                .header("x-content-sha256", sha256.to_string())
+                .header("x-confide-enclave-challenge", a.enclave_challenge.to_string())
+                .header("x-confide-authorization", a.authorization.to_string())
+                .header("authorization", signature.to_string())
+                .body(body)
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_client_error() => {
+                    let body: Value = r.json().await.unwrap_or_default();
+                    return Err(WorkerpoolError::Store(format!(
+                        "refused: {} ({})",
+                        body["error"]["message"].as_str().unwrap_or("no reason"),
+                        body["error"]["code"].as_str().unwrap_or("HTTP_ERROR")
+                    )));
+                }
+                Ok(r) => last = format!("status {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            tracing::warn!(task_id = %a.task_id, reason = %last, "result upload failed; retrying");
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        Err(WorkerpoolError::Store(format!("{url} kept failing: {last}")))
+    }
+
+    /// `/health` and `/metrics` of the worker.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/health",
+                get(|axum::extract::State(w): axum::extract::State<Arc<Worker>>| async move {
+                    axum::Json(json!({ "status": "ok", "worker": w.address(), "scheduler": w.config.scheduler_url }))
+                }),
+            )
+            .route(
+                "/metrics",
+                get(|axum::extract::State(w): axum::extract::State<Arc<Worker>>| async move {
+                    format!(
+                        "# TYPE worker_tasks_total counter\nworker_tasks_total{{outcome=\"completed\"}} {}\nworker_tasks_total{{outcome=\"failed\"}} {}\nworker_tasks_total{{outcome=\"abandoned\"}} {}\n",
+                        w.stats.completed.load(Ordering::Relaxed),
+                        w.stats.failed.load(Ordering::Relaxed),
+                        w.stats.abandoned.load(Ordering::Relaxed)
+                    )
+                }),
+            )
+            .with_state(self)
+    }
+}
+
+async fn register(poco: &Poco, client: &SchedulerClient, config: &WorkerConfig) -> Result<Registered, WorkerpoolError> {
+    let registration = Registration {
+        frameworks: config.frameworks.clone(),
+        memory_mib: config.memory_mib,
+        simulated: config.evidence == "simulation",
+    };
+    let (registered, signer): (Registered, Address) = client.post("/workers/register", &registration).await?;
+    if signer != registered.owner {
+        return Err(WorkerpoolError::ForgedAnswer {
+            owner: registered.owner,
+        });
+    }
+    if let Some(pinned) = config.workerpool
+        && !registered.workerpools.contains(&pinned)
+    {
+        return Err(WorkerpoolError::BadAssignment(format!(
+            "the scheduler at {} does not schedule workerpool {pinned}",
+            config.scheduler_url
+        )));
+    }
+    for workerpool in &registered.workerpools {
+        if poco.workerpool(*workerpool).await?.owner != registered.owner {
+            return Err(WorkerpoolError::ForgedAnswer {
+                owner: registered.owner,
+            });
+        }
+    }
+    Ok(registered)
+}
+
+/// The enclave runtime must not outlive a worker killed mid-task.
+fn die_with_parent(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+    // which is async-signal-safe, touches no memory of the parent and takes no locks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
