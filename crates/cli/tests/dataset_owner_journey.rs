@@ -45,6 +45,10 @@ impl Journey {
                 &free_port(),
                 "--market-port",
                 &free_port(),
+                "--scheduler-port",
+                &free_port(),
+                "--worker-port",
+                &free_port(),
             ],
         );
         assert!(up.status.success(), "dev up: {}", String::from_utf8_lossy(&up.stderr));

@@ -19,6 +19,8 @@ fn confide(cwd: &Path, data_dir: &Path, args: &[&str]) -> Output {
         .env("CONFIDE_DEV_SMS_PORT", free_port().to_string())
         .env("CONFIDE_DEV_STORE_PORT", free_port().to_string())
         .env("CONFIDE_DEV_MARKET_PORT", free_port().to_string())
+        .env("CONFIDE_DEV_SCHEDULER_PORT", free_port().to_string())
+        .env("CONFIDE_DEV_WORKER_PORT", free_port().to_string())
         .env_remove("CONFIDE_CHAIN")
         .env_remove("CONFIDE_RPC_URL")
         .env_remove("CONFIDE_HUB")

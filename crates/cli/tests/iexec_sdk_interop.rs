@@ -48,6 +48,10 @@ impl Peer {
             &free_port(),
             "--market-port",
             &free_port(),
+            "--scheduler-port",
+            &free_port(),
+            "--worker-port",
+            &free_port(),
         ]);
         assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
         peer

@@ -39,6 +39,10 @@ impl Market {
                 &free_port(),
                 "--market-port",
                 &free_port(),
+                "--scheduler-port",
+                &free_port(),
+                "--worker-port",
+                &free_port(),
             ],
         );
         market

@@ -212,11 +212,24 @@ impl DevStack {
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
 
+        // A service restarted by a later `up` keeps the port it had.
+        let kept = |entry: Option<&ServiceEntry>, default: u16| {
+            entry
+                .and_then(|e| e.url.rsplit(':').next()?.parse().ok())
+                .unwrap_or(default)
+        };
+        let sms_port = kept(previous.as_ref().and_then(|s| s.sms.as_ref()), options.sms_port);
+        let store_port = kept(previous.as_ref().and_then(|s| s.store.as_ref()), options.store_port);
+        let market_port = kept(previous.as_ref().and_then(|s| s.market.as_ref()), options.market_port);
+        let scheduler_port = kept(
+            previous.as_ref().and_then(|s| s.scheduler.as_ref()),
+            options.scheduler_port,
+        );
         let sms_args = vec![
             "sms".into(),
             "serve".into(),
             "--listen".into(),
-            format!("127.0.0.1:{}", options.sms_port).into(),
+            format!("127.0.0.1:{sms_port}").into(),
             "--data-dir".into(),
             self.data_dir.join("sms").into_os_string(),
             // The dev stack has no TEE hardware: its enclaves run in simulation.
@@ -228,13 +241,13 @@ impl DevStack {
         ];
         let previous_sms = previous.as_ref().and_then(|s| s.sms.clone());
         let sms = self
-            .ensure_service("SMS", previous_sms, options, options.sms_port, sms_args, &mut progress)
+            .ensure_service("SMS", previous_sms, options, sms_port, sms_args, &mut progress)
             .await?;
         let store_args = vec![
             "store".into(),
             "serve".into(),
             "--listen".into(),
-            format!("127.0.0.1:{}", options.store_port).into(),
+            format!("127.0.0.1:{store_port}").into(),
             "--store".into(),
             self.data_dir.join("store").into_os_string(),
             // Results are accepted only for tasks the chain says an enclave may sign.
@@ -250,7 +263,7 @@ impl DevStack {
                 "content store",
                 previous_store,
                 options,
-                options.store_port,
+                store_port,
                 store_args,
                 &mut progress,
             )
@@ -260,7 +273,7 @@ impl DevStack {
             "market".into(),
             "serve".into(),
             "--listen".into(),
-            format!("127.0.0.1:{}", options.market_port).into(),
+            format!("127.0.0.1:{market_port}").into(),
             "--data-dir".into(),
             self.data_dir.join("market").into_os_string(),
             "--rpc-url".into(),
@@ -274,7 +287,7 @@ impl DevStack {
                 "market",
                 previous_market,
                 options,
-                options.market_port,
+                market_port,
                 market_args,
                 &mut progress,
             )
@@ -303,7 +316,7 @@ impl DevStack {
                 "workerpool".into(),
                 "serve".into(),
                 "--listen".into(),
-                format!("127.0.0.1:{}", options.scheduler_port).into(),
+                format!("127.0.0.1:{scheduler_port}").into(),
                 "--workerpool".into(),
                 workerpool.to_string().into(),
                 "--data-dir".into(),
@@ -323,14 +336,23 @@ impl DevStack {
                     "workerpool-owner",
                     previous_scheduler,
                     options,
-                    options.scheduler_port,
+                    scheduler_port,
                     scheduler_args,
                     &mut progress,
                 )
                 .await?;
             if let Some(scheduler) = &scheduler {
-                for index in 0..options.workers.min(MAX_DEV_WORKERS) {
-                    let port = options.worker_port + index as u16;
+                let mut port = options.worker_port;
+                let previous_workers = previous.as_ref().map(|s| s.workers.clone()).unwrap_or_default();
+                for index in 0..options.workers.max(previous_workers.len()).min(MAX_DEV_WORKERS) {
+                    // A worker's port only serves /health: the next free one will do.
+                    port = kept(previous_workers.get(index), port);
+                    while !crate::anvil::port_is_free(port) && port < options.worker_port + 100 {
+                        if previous_workers.get(index).is_some_and(|w| is_alive(w.pid)) {
+                            break;
+                        }
+                        port += 1;
+                    }
                     let worker_args = chain_args(vec![
                         "worker".into(),
                         "--scheduler".into(),
@@ -354,6 +376,7 @@ impl DevStack {
                         .ensure_wallet_service(role, role, previous_worker, options, port, worker_args, &mut progress)
                         .await?;
                     workers.extend(started);
+                    port += 1;
                 }
             }
         }

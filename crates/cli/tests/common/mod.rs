@@ -21,6 +21,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn start() -> Stack {
+        Stack::start_with(&[])
+    }
+
+    /// A stack with more `dev up` options (e.g. `--workers 2`).
+    pub fn start_with(options: &[&str]) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("dev");
         let mut stack = Stack {
@@ -29,22 +34,25 @@ impl Stack {
             state: Value::Null,
         };
         let port = || confide_devstack::anvil::free_port().to_string();
-        let up = stack.ok(
-            DATASET_OWNER,
-            "",
-            &[
-                "dev",
-                "up",
-                "--port",
-                &port(),
-                "--sms-port",
-                &port(),
-                "--store-port",
-                &port(),
-                "--market-port",
-                &port(),
-            ],
-        );
+        let ports = [
+            "--port",
+            &port(),
+            "--sms-port",
+            &port(),
+            "--store-port",
+            &port(),
+            "--market-port",
+            &port(),
+            "--scheduler-port",
+            &port(),
+            "--worker-port",
+            &port(),
+        ]
+        .map(str::to_owned);
+        let mut args: Vec<&str> = vec!["dev", "up"];
+        args.extend(ports.iter().map(String::as_str));
+        args.extend(options);
+        let up = stack.ok(DATASET_OWNER, "", &args);
         stack.state = up["stack"].clone();
         stack
     }

@@ -4,7 +4,8 @@
 //! `trap` (panics), `loop` (never ends), `oom` (allocates without bound), `escape` (tries
 //! to read a host file outside its directories; exits 42 if it can), `write-input` (tries
 //! to write into `/iexec_in`; exits 43 if it can), `exit3` (exits with status 3),
-//! `no-computed` (forgets `computed.json`).
+//! `no-computed` (forgets `computed.json`), `slow` (works for five seconds first, so a
+//! test can stop its worker mid-task).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -44,6 +45,7 @@ fn misbehave(how: &str) {
             }
         }
         "exit3" => std::process::exit(3),
+        "slow" => std::thread::sleep(std::time::Duration::from_secs(5)),
         _ => {}
     }
 }
