@@ -15,56 +15,6 @@ use serde_json::{Value, json};
 const CSV: &str = "name,age,score\nann,30,1.5\nbob,50,2.5\ncid,,3.5\n";
 const SPARE: &str = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720";
 
-/// The dataset owner's tutorial: encrypt, host, deploy, push the key, publish a TEE order.
-fn publish_dataset(stack: &Stack, project: &str, name: &str, price: &str) -> String {
-    stack.ok(DATASET_OWNER, project, &["init"]);
-    stack.ok(DATASET_OWNER, project, &["tee", "init"]);
-    std::fs::write(stack.project(project).join(format!("tee/original-dataset/{name}")), CSV).unwrap();
-    stack.ok(DATASET_OWNER, project, &["tee", "encrypt-dataset"]);
-    stack.ok(DATASET_OWNER, project, &["dataset", "init"]);
-    let encrypted = format!("tee/encrypted-dataset/{name}.enc");
-    stack.ok(DATASET_OWNER, project, &["dataset", "upload", &encrypted]);
-    let dataset = stack.ok(DATASET_OWNER, project, &["dataset", "deploy"])["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let key = format!(".tee-secrets/dataset/{name}.key");
-    stack.ok(
-        DATASET_OWNER,
-        project,
-        &["tee", "push-secret", "--dataset", &dataset, "--secret-path", &key],
-    );
-    stack.ok(
-        DATASET_OWNER,
-        project,
-        &["dataset", "publish", &dataset, "--tag", "tee", "--price", price],
-    );
-    dataset
-}
-
-/// The app developer registers an example app and offers it for TDX enclaves.
-fn publish_app(stack: &Stack, name: &str) -> String {
-    stack.ok(APP_DEVELOPER, name, &["init"]);
-    stack.ok(APP_DEVELOPER, name, &["app", "init"]);
-    stack.ok(
-        APP_DEVELOPER,
-        name,
-        &["app", "module", example_app(name).to_str().unwrap(), "--upload"],
-    );
-    let app = stack.ok(APP_DEVELOPER, name, &["app", "deploy"])["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    stack.ok(APP_DEVELOPER, name, &["app", "publish", &app, "--tag", "tee,tdx"]);
-    app
-}
-
-fn requester_keys(stack: &Stack) {
-    stack.ok(REQUESTER, "requester", &["init"]);
-    stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
-    stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
-}
-
 /// `app run` without waiting; returns the first task id.
 fn start_task(stack: &Stack, app: &str, extra: &[&str]) -> String {
     let mut args = vec!["app", "run", app, "--tag", "tee,tdx", "--encrypt-result"];
@@ -164,7 +114,7 @@ fn decrypted_stats(stack: &Stack, result: &str, folder: &str) -> Value {
 #[test]
 fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let stack = Stack::start();
-    let dataset = publish_dataset(&stack, "owner", "people.csv", "0");
+    let dataset = publish_dataset(&stack, "owner", "people.csv", CSV, "0");
     let app = publish_app(&stack, "csv-stats");
     requester_keys(&stack);
 
@@ -230,75 +180,58 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     assert_eq!(deal["tasks"][0]["status"], "COMPLETED");
 
     // Nothing runs that cannot: each refused before anything is spent, with its reason.
-    let no_key = stack.fails(
+    let priced = publish_dataset(&stack, "priced", "more.csv", CSV, "5 RLC");
+    let refusals: [(&[&str], &str); 5] = [
+        (
+            &["--dataset", &dataset, "--encrypt-result", "--beneficiary", SPARE],
+            "RESULT_KEY_MISSING",
+        ),
+        (&["--dataset", &dataset, "--category", "3"], "NO_WORKERPOOL_ORDER"),
+        (&["--dataset", SPARE], "NO_DATASET_ORDER"),
+        (&["--dataset", &priced], "INSUFFICIENT_BALANCE"),
+        (
+            &["--dataset", &dataset, "--secret", "1=nope"],
+            "REQUESTER_SECRET_MISSING",
+        ),
+    ];
+    for (extra, code) in refusals {
+        let mut args = vec!["app", "run", &app, "--tag", "tee,tdx"];
+        args.extend(extra);
+        assert_eq!(stack.fails(REQUESTER, "requester", &args)["code"], code, "{extra:?}");
+    }
+
+    // A standard (non-TEE) task: the same sandbox without secrets; the worker contributes
+    // and reveals, the scheduler finalizes; the result is a plain archive.
+    let echo = publish_app(&stack, "echo");
+    let no_tag = format!("0x{}", "0".repeat(64));
+    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
+    let refused = stack.fails(REQUESTER, "requester", &["app", "run", &echo, "--encrypt-result"]);
+    assert_eq!(refused["code"], "RESULT_ENCRYPTION_NEEDS_TEE");
+    let run = stack.ok(
         REQUESTER,
         "requester",
         &[
             "app",
             "run",
-            &app,
-            "--dataset",
-            &dataset,
-            "--tag",
-            "tee,tdx",
-            "--encrypt-result",
-            "--beneficiary",
-            SPARE,
+            &echo,
+            "--args",
+            "hello standard",
+            "--watch",
+            "--download",
+            "standard",
         ],
     );
-    assert_eq!(no_key["code"], "RESULT_KEY_MISSING");
-    let no_pool = stack.fails(
-        REQUESTER,
-        "requester",
-        &[
-            "app",
-            "run",
-            &app,
-            "--dataset",
-            &dataset,
-            "--tag",
-            "tee,tdx",
-            "--category",
-            "3",
-        ],
-    );
-    assert_eq!(no_pool["code"], "NO_WORKERPOOL_ORDER");
-    let no_order = stack.fails(
-        REQUESTER,
-        "requester",
-        &["app", "run", &app, "--dataset", SPARE, "--tag", "tee,tdx"],
-    );
-    assert_eq!(no_order["code"], "NO_DATASET_ORDER");
-    let poor = stack.fails(
-        REQUESTER,
-        "requester",
-        &[
-            "app",
-            "run",
-            &app,
-            "--dataset",
-            &publish_dataset(&stack, "priced", "more.csv", "5 RLC"),
-            "--tag",
-            "tee,tdx",
-        ],
-    );
-    assert_eq!(poor["code"], "INSUFFICIENT_BALANCE");
-    let secret = stack.fails(
-        REQUESTER,
-        "requester",
-        &[
-            "app",
-            "run",
-            &app,
-            "--dataset",
-            &dataset,
-            "--tag",
-            "tee,tdx",
-            "--secret",
-            "1=nope",
-        ],
-    );
-    assert_eq!(secret["code"], "REQUESTER_SECRET_MISSING");
+    assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
+    let archive = stack
+        .project("requester")
+        .join(run["results"][0]["resultPath"].as_str().unwrap());
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut echoed = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("echo.txt").unwrap(), &mut echoed).unwrap();
+    assert!(echoed.contains("hello") && echoed.contains("standard"), "{echoed}");
+    let task = run["tasks"][0].as_str().unwrap();
+    let log = stack.ok(REQUESTER, "requester", &["task", "debug", task])["scheduler"]["log"].to_string();
+    assert!(log.contains("revealed") && log.contains("finalized on chain"), "{log}");
 }
 
 #[test]
@@ -361,7 +294,7 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     // 5. A dataset whose bytes no longer match its checksum: the task fails without a
     // contribution, and at the final deadline the scheduler claims it: the requester is
     // refunded.
-    let dataset = publish_dataset(&stack, "owner", "people.csv", "5");
+    let dataset = publish_dataset(&stack, "owner", "people.csv", CSV, "5");
     std::fs::write(
         stack.project("owner").join("tee/encrypted-dataset/people.csv.enc"),
         b"these bytes are not the registered ones",

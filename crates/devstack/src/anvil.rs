@@ -128,7 +128,20 @@ impl Drop for AnvilNode {
 /// True when a process with this pid exists.
 pub fn is_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 sends nothing; it only checks the pid exists and we may signal it.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
+    // A service whose parent (`dev up`) exited is reaped by init; where init does not reap,
+    // it lingers as a zombie, which has stopped all the same.
+    exists && !is_zombie(pid)
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat.rsplit_once(')')?.1;
+            after_name.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// Asks the process to stop (SIGTERM, so anvil dumps its state) and waits until it is gone.

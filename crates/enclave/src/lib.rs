@@ -6,6 +6,9 @@
 //! sandbox, then digests, encrypts (for the beneficiary) and signs the result with the
 //! task's enclave-challenge key.
 //!
+//! It also runs standard (non-TEE) tasks (`--standard`): the same sandbox and conventions
+//! with no attestation, no secrets and a plain result.
+//!
 //! It must never write a secret or clear-text data outside its private directory, send
 //! either anywhere but into the sandbox, or run a module whose hash it did not attest.
 
@@ -30,6 +33,12 @@ pub enum EnclaveError {
     Sms(String),
     #[error("the SMS's session is for another task or module")]
     SessionMismatch,
+    #[error("the app module hashes to {actual}, the chain says {expected}: refusing to run it")]
+    ModuleChecksum { expected: B256, actual: B256 },
+    #[error("the deal's params are invalid: {0}")]
+    InvalidParams(String),
+    #[error("a standard (non-TEE) task cannot encrypt its result: ask for a TEE tag")]
+    EncryptionNeedsTee,
     #[error("cannot download the dataset: {0}")]
     DatasetDownload(fetch::FetchError),
     #[error("the dataset's checksum is {actual}, the chain says {expected}: refusing to use it")]
@@ -67,6 +76,9 @@ impl EnclaveError {
             EnclaveError::SessionRefused { .. } => "SESSION_REFUSED",
             EnclaveError::Sms(_) => "SMS_ERROR",
             EnclaveError::SessionMismatch => "SESSION_MISMATCH",
+            EnclaveError::ModuleChecksum { .. } => "MODULE_CHECKSUM_MISMATCH",
+            EnclaveError::InvalidParams(_) => "INVALID_PARAMS",
+            EnclaveError::EncryptionNeedsTee => "RESULT_ENCRYPTION_NEEDS_TEE",
             EnclaveError::DatasetDownload(_) => "DATASET_DOWNLOAD_FAILED",
             EnclaveError::DatasetChecksum { .. } => "DATASET_CHECKSUM_MISMATCH",
             EnclaveError::DatasetDecrypt(_) => "DATASET_DECRYPTION_FAILED",

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use alloy_primitives::{Address, B256, Bytes};
 use clap::Parser;
 use confide_enclave::task::{self, TaskRequest};
+use confide_protocol::tee::StandardTask;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -20,13 +21,17 @@ struct Args {
     task_id: B256,
     #[arg(long, env = "SIGN_WORKER_ADDRESS")]
     worker: Address,
-    #[arg(long)]
-    enclave_challenge: Address,
+    #[arg(long, required_unless_present = "standard")]
+    enclave_challenge: Option<Address>,
     /// The workerpool owner's signature authorizing this worker, task and challenge.
-    #[arg(long)]
-    authorization: Bytes,
-    #[arg(long, env = "CONFIDE_SMS_URL")]
+    #[arg(long, required_unless_present = "standard")]
+    authorization: Option<Bytes>,
+    #[arg(long, env = "CONFIDE_SMS_URL", default_value = "")]
     sms: String,
+    /// Run a standard (non-TEE) task described by this JSON file (`StandardTask`): no
+    /// attestation, no secrets, a plain result.
+    #[arg(long, conflicts_with_all = ["enclave_challenge", "authorization"])]
+    standard: Option<PathBuf>,
     /// Where the app module is served (the app's multiaddr).
     #[arg(long)]
     app_url: String,
@@ -60,6 +65,9 @@ fn pinned_conflict(args: &Args) -> Option<String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(path) = &args.standard {
+        return standard(&args, path);
+    }
     if let Some(conflict) = pinned_conflict(&args) {
         eprintln!("confide-enclave: {conflict}");
         return ExitCode::from(2);
@@ -74,24 +82,60 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let request = TaskRequest {
+    let request = task_request(&args);
+    match runtime().block_on(task::run(&request, provider.as_ref())) {
+        Ok(computed) => {
+            println!("{}", serde_json::to_string(&computed).expect("computed serializes"));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("confide-enclave: {} ({})", error, error.code());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn task_request(args: &Args) -> TaskRequest {
+    TaskRequest {
         task_id: args.task_id,
         worker: args.worker,
-        enclave_challenge: args.enclave_challenge,
-        authorization: args.authorization,
-        sms_url: args.sms,
-        app_url: args.app_url,
-        work_dir: args.work_dir,
-        module_cache: args.module_cache,
-        ipfs_gateways: args.ipfs_gateways,
+        enclave_challenge: args.enclave_challenge.unwrap_or_default(),
+        authorization: args.authorization.clone().unwrap_or_default(),
+        sms_url: args.sms.clone(),
+        app_url: args.app_url.clone(),
+        work_dir: args.work_dir.clone(),
+        module_cache: args.module_cache.clone(),
+        ipfs_gateways: args.ipfs_gateways.clone(),
         private_root: std::env::var_os("CONFIDE_PRIVATE_DIR").map(PathBuf::from),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    match runtime.block_on(task::run(&request, provider.as_ref())) {
+        .expect("a tokio runtime")
+}
+
+/// `--standard FILE`: a standard task, same sandbox, nothing secret.
+fn standard(args: &Args, path: &std::path::Path) -> ExitCode {
+    let task: Result<StandardTask, String> = std::fs::read(path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
+    let task = match task {
+        Ok(task) if task.task_id == args.task_id && task.worker == args.worker => task,
+        Ok(_) => {
+            eprintln!("confide-enclave: {} is for another task or worker", path.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("confide-enclave: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let request = task_request(args);
+    match runtime().block_on(task::run_standard(&request, &task)) {
         Ok(computed) => {
             println!("{}", serde_json::to_string(&computed).expect("computed serializes"));
             ExitCode::SUCCESS

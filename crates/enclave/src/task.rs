@@ -12,7 +12,7 @@ use alloy_signer_local::PrivateKeySigner;
 use confide_attest::provider::EvidenceProvider;
 use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
-use confide_protocol::tee::{self, SessionRequest, SessionResponse, TaskSession};
+use confide_protocol::tee::{self, SessionRequest, SessionResponse, StandardTask, TaskSession};
 use confide_protocol::{messages, workerpool};
 use serde::Serialize;
 use serde_json::json;
@@ -92,6 +92,102 @@ pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Resu
     let mut simulated = false;
     let outcome = execute(request, provider, &private, &mut simulated).await;
     drop(private);
+    write_computed(request, outcome, simulated)
+}
+
+/// Runs a standard (non-TEE) task: the module must hash to the app's on-chain checksum,
+/// the dataset (if any) to its checksum; no SMS, no secrets, a plain result archive.
+pub async fn run_standard(request: &TaskRequest, task: &StandardTask) -> Result<Computed, EnclaveError> {
+    std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
+    let private_root = request
+        .private_root
+        .clone()
+        .unwrap_or_else(|| request.work_dir.join(".enclave"));
+    let private = PrivateDir::create(&private_root)?;
+    let outcome = execute_standard(request, task, &private).await;
+    drop(private);
+    write_computed(request, outcome, false)
+}
+
+async fn execute_standard(
+    request: &TaskRequest,
+    task: &StandardTask,
+    private: &PrivateDir,
+) -> Result<Computed, EnclaveError> {
+    let params = tee::DealParams::parse(&task.params).map_err(|e| EnclaveError::InvalidParams(e.to_string()))?;
+    if params.iexec_result_encryption {
+        return Err(EnclaveError::EncryptionNeedsTee);
+    }
+    let fetcher = Fetcher::new(request.ipfs_gateways.clone());
+    let mut module = Vec::new();
+    let module_sha256 = fetcher
+        .fetch(&request.app_url, MAX_MODULE_BYTES, &mut module, |m| {
+            m.clear();
+            Ok(())
+        })
+        .await
+        .map_err(EnclaveError::ModuleDownload)?;
+    if module_sha256 != task.app_module_sha256 {
+        return Err(EnclaveError::ModuleChecksum {
+            expected: task.app_module_sha256,
+            actual: module_sha256,
+        });
+    }
+    // The session a TEE task receives, with nothing secret in it.
+    let session = TaskSession {
+        task_id: task.task_id,
+        deal_id: task.deal_id,
+        task_index: task.task_index,
+        bot_first: task.bot_first,
+        bot_size: task.bot_size,
+        app: task.app,
+        app_module_sha256: module_sha256,
+        app_memory_limit: task.app_memory_limit,
+        max_run_seconds: task.max_run_seconds,
+        dataset: task.dataset.as_ref().map(|d| tee::SessionDataset {
+            address: d.address,
+            url: d.url.clone(),
+            checksum: d.checksum,
+            key: String::new(),
+        }),
+        params,
+        worker: task.worker,
+        beneficiary: Address::ZERO,
+        result_encryption_key: None,
+        app_developer_secret: None,
+        requester_secrets: Default::default(),
+        challenge_private_key: B256::ZERO,
+        simulated: false,
+    };
+    let dataset_filename = pre_compute(&session, &fetcher, private, false).await?;
+    let input_names = fetch_input_files(&session, &fetcher, private).await?;
+    let app = LoadedApp {
+        module: &module,
+        module_sha256,
+        cache_key: None,
+    };
+    run_app(request, &session, app, private, dataset_filename, &input_names)?;
+    let (output_path, digest, archive) = collect_output(private)?;
+    let target = request.work_dir.join("result.zip");
+    std::fs::copy(&archive, &target).map_err(|e| EnclaveError::io(&target, e))?;
+    Ok(Computed {
+        task_id: request.task_id,
+        deterministic_output_path: Some(output_path),
+        result_digest: Some(digest),
+        result_hash: Some(messages::result_hash(request.task_id, digest)),
+        result_seal: Some(messages::result_seal(request.worker, request.task_id, digest)),
+        result_file: Some("result.zip".into()),
+        result_encryption: Some("none".into()),
+        ..Computed::default()
+    })
+}
+
+/// Writes `computed.json` for the worker: the result, or the failure's code and message.
+fn write_computed(
+    request: &TaskRequest,
+    outcome: Result<Computed, EnclaveError>,
+    simulated: bool,
+) -> Result<Computed, EnclaveError> {
     let computed = match &outcome {
         Ok(computed) => computed.clone(),
         Err(error) => Computed {
@@ -133,26 +229,52 @@ async fn execute(
         return Err(EnclaveError::SessionMismatch);
     }
 
-    let dataset_filename = pre_compute(&session, &fetcher, private).await?;
+    let dataset_filename = pre_compute(&session, &fetcher, private, true).await?;
     let input_names = fetch_input_files(&session, &fetcher, private).await?;
+    let app = LoadedApp {
+        module: &module,
+        module_sha256,
+        cache_key: provider.sealing_key(),
+    };
+    run_app(request, &session, app, private, dataset_filename, &input_names)?;
+    post_compute(request, &session, private)
+}
 
+/// A downloaded module and how to cache its compiled form.
+struct LoadedApp<'a> {
+    module: &'a [u8],
+    module_sha256: B256,
+    /// Compiled modules are cached only under a sealing key (see `Sandbox::load`).
+    cache_key: Option<[u8; 16]>,
+}
+
+/// Compiles (or loads from the authenticated cache) and runs the app in the sandbox.
+fn run_app(
+    request: &TaskRequest,
+    session: &TaskSession,
+    app: LoadedApp<'_>,
+    private: &PrivateDir,
+    dataset_filename: Option<String>,
+    input_names: &[String],
+) -> Result<(), EnclaveError> {
     let sandbox = Sandbox::new()?;
-    let cache_key = provider.sealing_key();
-    let module = sandbox.load(&module, &module_sha256.0, request.module_cache.as_deref(), cache_key)?;
+    let module = sandbox.load(
+        app.module,
+        &app.module_sha256.0,
+        request.module_cache.as_deref(),
+        app.cache_key,
+    )?;
     let invocation = AppInvocation {
         args: std::iter::once("app".to_owned()).chain(session.params.args()).collect(),
-        env: app_env(&session, dataset_filename.as_deref(), &input_names),
+        env: app_env(session, dataset_filename.as_deref(), input_names),
         input_dir: &private.input,
         output_dir: &private.output,
         memory_limit: session.app_memory_limit,
         max_run: Duration::from_secs(session.max_run_seconds.max(1)),
     };
-    let run_result = tokio::task::block_in_place(|| sandbox.run(&module, invocation));
-    if let Err(error) = run_result {
-        return Err(EnclaveError::App(error));
-    }
-
-    post_compute(request, &session, private)
+    tokio::task::block_in_place(|| sandbox.run(&module, invocation))
+        .map(|_| ())
+        .map_err(EnclaveError::App)
 }
 
 /// Nonce, evidence, session: the only way to the task's secrets.
@@ -215,6 +337,7 @@ async fn pre_compute(
     session: &TaskSession,
     fetcher: &Fetcher,
     private: &PrivateDir,
+    decrypt: bool,
 ) -> Result<Option<String>, EnclaveError> {
     let Some(dataset) = &session.dataset else {
         return Ok(None);
@@ -237,6 +360,11 @@ async fn pre_compute(
     }
     let filename = dataset.address.to_checksum(None);
     let plain_path = private.input.join(&filename);
+    if !decrypt {
+        // A standard task's dataset is public: the checked bytes are the input.
+        std::fs::rename(&encrypted_path, &plain_path).map_err(|e| EnclaveError::io(&plain_path, e))?;
+        return Ok(Some(filename));
+    }
     let input = BufReader::new(File::open(&encrypted_path).map_err(|e| EnclaveError::io(&encrypted_path, e))?);
     let mut output = BufWriter::new(File::create(&plain_path).map_err(|e| EnclaveError::io(&plain_path, e))?);
     confide_crypto::dataset::decrypt(&dataset.key, input, &mut output, |_| {})
@@ -305,46 +433,9 @@ fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &
     env
 }
 
-/// Digest, archive, encrypt for the beneficiary, sign with the challenge key.
+/// Archive, encrypt for the beneficiary, sign with the challenge key.
 fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateDir) -> Result<Computed, EnclaveError> {
-    let computed_path = private.output.join("computed.json");
-    let app_computed: serde_json::Value = std::fs::read(&computed_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(EnclaveError::ComputedMissing)?;
-    let output_path = app_computed["deterministic-output-path"]
-        .as_str()
-        .ok_or(EnclaveError::ComputedMissing)?
-        .to_owned();
-    // The path reaches the host in clear in computed.json: a short, plain path only, so
-    // an app cannot smuggle data out through it (and it is never echoed in errors).
-    let plain = output_path.len() <= 255
-        && output_path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
-    let relative = output_path
-        .strip_prefix("/iexec_out")
-        .filter(|_| plain)
-        .map(|r| r.trim_start_matches('/'))
-        .filter(|r| !r.split('/').any(|part| part == ".."))
-        .ok_or_else(|| {
-            EnclaveError::ComputedInvalid(
-                "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
-            )
-        })?;
-    // Links and special files are refused before anything outside the sandbox reads the tree.
-    results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
-    let host_path = private.output.join(relative);
-    if std::fs::symlink_metadata(&host_path).is_err() {
-        return Err(EnclaveError::ComputedInvalid(
-            "deterministic-output-path names nothing in /iexec_out".into(),
-        ));
-    }
-    let digest = results::digest(&host_path).map_err(|e| EnclaveError::Result(e.to_string()))?;
-
-    let archive = private.scratch.join("iexec_out.zip");
-    let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
-    results::zip_dir(&private.output, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    let (output_path, digest, archive) = collect_output(private)?;
     let (result_file, encryption) = if session.params.iexec_result_encryption {
         let key_text = session
             .result_encryption_key
@@ -394,6 +485,50 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
         error_code: None,
         error_message: None,
     })
+}
+
+/// The app's output: `deterministic-output-path` checked, the tree checked for links and
+/// special files, the result digest, and `/iexec_out` zipped into the scratch area.
+fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), EnclaveError> {
+    let computed_path = private.output.join("computed.json");
+    let app_computed: serde_json::Value = std::fs::read(&computed_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(EnclaveError::ComputedMissing)?;
+    let output_path = app_computed["deterministic-output-path"]
+        .as_str()
+        .ok_or(EnclaveError::ComputedMissing)?
+        .to_owned();
+    // The path reaches the host in clear in computed.json: a short, plain path only, so
+    // an app cannot smuggle data out through it (and it is never echoed in errors).
+    let plain = output_path.len() <= 255
+        && output_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+    let relative = output_path
+        .strip_prefix("/iexec_out")
+        .filter(|_| plain)
+        .map(|r| r.trim_start_matches('/'))
+        .filter(|r| !r.split('/').any(|part| part == ".."))
+        .ok_or_else(|| {
+            EnclaveError::ComputedInvalid(
+                "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
+            )
+        })?;
+    // Links and special files are refused before anything outside the sandbox reads the tree.
+    results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    let host_path = private.output.join(relative);
+    if std::fs::symlink_metadata(&host_path).is_err() {
+        return Err(EnclaveError::ComputedInvalid(
+            "deterministic-output-path names nothing in /iexec_out".into(),
+        ));
+    }
+    let digest = results::digest(&host_path).map_err(|e| EnclaveError::Result(e.to_string()))?;
+
+    let archive = private.scratch.join("iexec_out.zip");
+    let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
+    results::zip_dir(&private.output, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    Ok((output_path, digest, archive))
 }
 
 /// The task's clear-text area: `/iexec_in`, `/iexec_out` and scratch space. Under

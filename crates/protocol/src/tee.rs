@@ -127,6 +127,36 @@ pub struct SessionResponse {
     pub sealed: Bytes,
 }
 
+/// A standard (non-TEE) task as the worker describes it to the runtime. All of it is
+/// public and read from the chain by the worker: nothing is attested, nothing is secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StandardTask {
+    pub task_id: B256,
+    pub deal_id: B256,
+    pub task_index: u64,
+    pub bot_first: u64,
+    pub bot_size: u64,
+    pub app: Address,
+    /// The app's on-chain checksum: the module must hash to it.
+    pub app_module_sha256: B256,
+    pub app_memory_limit: u64,
+    pub max_run_seconds: u64,
+    pub dataset: Option<PublicDataset>,
+    /// The deal's params string.
+    pub params: String,
+    pub worker: Address,
+}
+
+/// A dataset as a standard task uses it: downloaded and checked, not decrypted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublicDataset {
+    pub address: Address,
+    pub url: String,
+    pub checksum: B256,
+}
+
 /// The dataset of a task, with the key to decrypt it.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

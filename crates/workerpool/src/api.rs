@@ -76,6 +76,9 @@ pub struct Report {
     pub message: Option<String>,
     #[serde(default)]
     pub transaction: Option<B256>,
+    /// A standard task's result link, for the scheduler's `finalize`.
+    #[serde(default)]
+    pub results: Option<String>,
 }
 
 /// What the scheduler knows of a task, for `confide task debug` (no secret is in it).

@@ -1,8 +1,9 @@
 //! The scheduler's state at rest: SQLite by default, Postgres through sqlx's `Any` driver.
 //! One row per task it knows, one per worker, a log of what each party reported, and the
 //! chain cursor. Task rows move `pending` (seen, not initialized) -> `ready` (initialized,
-//! challenge obtained) -> `running` (leased to a worker) -> `completed`, or `failed`
-//! (given up: left for the claim) -> `claimed`.
+//! challenge obtained) -> `running` (leased to a worker) -> `completed` (a standard task
+//! passes through `revealed`, finalized by the scheduler), or `failed` (given up: left for
+//! the claim) -> `claimed`.
 
 use confide_chain::{Address, B256};
 use sqlx::{AnyPool, Row};
@@ -15,7 +16,7 @@ const SCHEMA: [&str; 5] = [
         task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, idx BIGINT NOT NULL, workerpool TEXT NOT NULL,
         framework TEXT NOT NULL, status TEXT NOT NULL, challenge TEXT NOT NULL, worker TEXT NOT NULL,
         lease_until_ms BIGINT NOT NULL, attempts BIGINT NOT NULL, final_deadline BIGINT NOT NULL,
-        not_before_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL)",
+        not_before_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, results TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, updated_ms)",
     "CREATE TABLE IF NOT EXISTS workers (address TEXT PRIMARY KEY, frameworks TEXT NOT NULL, memory_mib BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS task_log (task_id TEXT NOT NULL, at_ms BIGINT NOT NULL, party TEXT NOT NULL, message TEXT NOT NULL)",
@@ -46,6 +47,8 @@ pub struct TaskRow {
     pub final_deadline: u64,
     /// Not dispatched before this time (backoff after a transient failure).
     pub not_before_ms: u64,
+    /// A standard task's result link, once revealed (for `finalize`).
+    pub results: String,
 }
 
 fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
@@ -65,10 +68,11 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
         attempts: number("attempts")?,
         final_deadline: number("final_deadline")?,
         not_before_ms: number("not_before_ms")?,
+        results: text("results")?,
     })
 }
 
-const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, lease_until_ms, attempts, final_deadline, not_before_ms";
+const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, lease_until_ms, attempts, final_deadline, not_before_ms, results";
 
 pub struct SchedulerDb {
     pool: AnyPool,
@@ -98,8 +102,8 @@ impl SchedulerDb {
     pub async fn add_task(&self, task: &TaskRow) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
             "INSERT INTO tasks (task_id, deal_id, idx, workerpool, framework, status, challenge, worker,
-                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10) ON CONFLICT DO NOTHING",
+                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms, results)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10, '') ON CONFLICT DO NOTHING",
         )
         .bind(task.task_id.to_string())
         .bind(task.deal_id.to_string())
@@ -154,13 +158,13 @@ impl SchedulerDb {
     /// (returns whether it was written), so two workers never take the same task.
     pub async fn save_task(&self, task: &TaskRow, expected_status: Option<&str>) -> Result<bool, WorkerpoolError> {
         let guard = if expected_status.is_some() {
-            " AND status = $11"
+            " AND status = $12"
         } else {
             ""
         };
         let sql = format!(
             "UPDATE tasks SET status = $2, challenge = $3, worker = $4, lease_until_ms = $5, attempts = $6,
-                final_deadline = $7, not_before_ms = $8, updated_ms = $9, framework = $10
+                final_deadline = $7, not_before_ms = $8, updated_ms = $9, framework = $10, results = $11
              WHERE task_id = $1{guard}"
         );
         let mut query = sqlx::query(&sql)
@@ -173,7 +177,8 @@ impl SchedulerDb {
             .bind(task.final_deadline as i64)
             .bind(task.not_before_ms as i64)
             .bind(now_ms() as i64)
-            .bind(&task.framework);
+            .bind(&task.framework)
+            .bind(&task.results);
         if let Some(status) = expected_status {
             query = query.bind(status);
         }

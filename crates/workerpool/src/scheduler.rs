@@ -201,6 +201,7 @@ impl Scheduler {
                 attempts: 0,
                 final_deadline,
                 not_before_ms: 0,
+                results: String::new(),
             };
             if self.db.add_task(&row).await? {
                 self.db
@@ -235,6 +236,7 @@ impl Scheduler {
         let now = now_ms();
         match task.status.as_str() {
             "pending" if task.not_before_ms <= now => self.prepare(task).await,
+            "revealed" => self.finalize(task).await,
             "running" if task.lease_until_ms < now => {
                 let silent = task.worker;
                 task.attempts += 1;
@@ -282,9 +284,16 @@ impl Scheduler {
         let on_chain = self.poco.task(task.task_id).await?;
         task.final_deadline = on_chain.final_deadline.to::<u64>();
         if task.framework != "standard" && task.challenge.is_zero() {
-            task.challenge = self.enclave_challenge(task.task_id).await.inspect_err(|_| {
-                task.not_before_ms = now_ms() + 2_000;
-            })?;
+            task.challenge = match self.enclave_challenge(task.task_id).await {
+                Ok(challenge) => challenge,
+                Err(e) => {
+                    // Asked again with growing pauses (2 s, 4 s, … 64 s) while the SMS is away.
+                    task.attempts += 1;
+                    task.not_before_ms = now_ms() + 1_000 * (2 << task.attempts.min(5));
+                    self.db.save_task(&task, Some("pending")).await?;
+                    return Err(e);
+                }
+            };
             self.db
                 .log(
                     task.task_id,
@@ -294,7 +303,42 @@ impl Scheduler {
                 .await?;
         }
         task.status = "ready".into();
+        task.attempts = 0;
         self.db.save_task(&task, Some("pending")).await?;
+        Ok(())
+    }
+
+    /// A revealed standard task: finalized once every winner revealed (PoCo's rule), with
+    /// the result link its worker reported; reopened when nobody revealed in time.
+    async fn finalize(&self, mut task: TaskRow) -> Result<(), WorkerpoolError> {
+        let on_chain = self.poco.task(task.task_id).await?;
+        match on_chain.status {
+            TaskStatus::Completed => {
+                task.status = "completed".into();
+                self.db.save_task(&task, None).await?;
+            }
+            TaskStatus::Revealing if on_chain.reveal_counter >= on_chain.winner_counter => {
+                self.poco
+                    .finalize(task.task_id, task.results.clone().into_bytes().into())
+                    .await?;
+                task.status = "completed".into();
+                self.db.save_task(&task, None).await?;
+                self.db.log(task.task_id, "scheduler", "finalized on chain").await?;
+            }
+            TaskStatus::Revealing
+                if on_chain.reveal_counter.is_zero()
+                    && self.poco.connection.block_timestamp().await? >= on_chain.reveal_deadline.to::<u64>() =>
+            {
+                self.poco.reopen(task.task_id).await?;
+                task.status = "ready".into();
+                task.worker = Address::ZERO;
+                self.db.save_task(&task, None).await?;
+                self.db
+                    .log(task.task_id, "scheduler", "nobody revealed in time: reopened")
+                    .await?;
+            }
+            _ => {}
+        }
         Ok(())
     }
 
@@ -463,6 +507,11 @@ impl Scheduler {
         let code = report.code.clone().unwrap_or_default();
         let message = report.message.clone().unwrap_or_default();
         let line = match report.outcome {
+            Outcome::Completed if task.framework == "standard" => {
+                task.status = "revealed".into();
+                task.results = report.results.clone().unwrap_or_default();
+                "contributed and revealed; the scheduler finalizes".to_owned()
+            }
             Outcome::Completed => {
                 task.status = "completed".into();
                 format!(

@@ -16,7 +16,8 @@ use alloy_signer_local::PrivateKeySigner;
 use axum::Router;
 use axum::routing::get;
 use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
-use confide_protocol::messages::{authorization_hash, recover_personal};
+use confide_protocol::messages::{authorization_hash, recover_personal, sign_personal};
+use confide_protocol::tee::{AppEnclaveConfig, PublicDataset, StandardTask};
 use confide_protocol::workerpool::result_link;
 use serde_json::{Value, json};
 
@@ -56,6 +57,7 @@ pub struct WorkerStats {
 pub struct Worker {
     /// Signs as the worker.
     poco: Poco,
+    signer: PrivateKeySigner,
     client: SchedulerClient,
     config: WorkerConfig,
     registered: Registered,
@@ -69,6 +71,13 @@ struct Ended {
     code: Option<String>,
     message: Option<String>,
     transaction: Option<B256>,
+    results: Option<String>,
+}
+
+/// What the chain says of an assignment the worker accepted.
+struct Verified {
+    deal: confide_chain::DealInfo,
+    app: confide_chain::AppInfo,
 }
 
 impl Ended {
@@ -78,6 +87,17 @@ impl Ended {
             code: Some(code.into()),
             message: Some(message.into()),
             transaction: None,
+            results: None,
+        }
+    }
+
+    fn completed(transaction: B256, results: Option<String>) -> Ended {
+        Ended {
+            outcome: Outcome::Completed,
+            code: None,
+            message: None,
+            transaction: Some(transaction),
+            results,
         }
     }
 }
@@ -90,7 +110,7 @@ impl Worker {
         signer: PrivateKeySigner,
         config: WorkerConfig,
     ) -> Result<Worker, WorkerpoolError> {
-        let mut client = SchedulerClient::new(&config.scheduler_url, signer);
+        let mut client = SchedulerClient::new(&config.scheduler_url, signer.clone());
         let mut pause = Duration::from_millis(250);
         let registered = loop {
             match register(&poco, &client, &config).await {
@@ -107,6 +127,7 @@ impl Worker {
         tracing::info!(scheduler = %config.scheduler_url, owner = %registered.owner, "registered");
         Ok(Worker {
             poco,
+            signer,
             client,
             config,
             registered,
@@ -159,7 +180,7 @@ impl Worker {
         // scheduler takes the task back, the work is dropped, which kills the enclave.
         let work = async {
             match self.verify(&assignment).await {
-                Ok(app_url) => self.run_task(&assignment, &app_url).await,
+                Ok(verified) => self.run_task(&assignment, &verified).await,
                 Err(e) => Ended::failed(e.code(), e.to_string()),
             }
         };
@@ -183,6 +204,7 @@ impl Worker {
             code: ended.code,
             message: ended.message,
             transaction: ended.transaction,
+            results: ended.results,
         };
         // The report is how the scheduler learns the outcome: retried while it is unreachable.
         for attempt in 0..6u32 {
@@ -218,8 +240,8 @@ impl Worker {
         }
     }
 
-    /// Checks the assignment against the chain; returns the app's module URL.
-    async fn verify(&self, a: &Assignment) -> Result<String, WorkerpoolError> {
+    /// Checks the assignment against the chain.
+    async fn verify(&self, a: &Assignment) -> Result<Verified, WorkerpoolError> {
         let bad = |why: String| WorkerpoolError::BadAssignment(why);
         let deal = self.poco.deal(a.deal_id).await?;
         if confide_protocol::task_id(a.deal_id, confide_chain::U256::from(a.index)) != a.task_id {
@@ -241,22 +263,60 @@ impl Worker {
         if signer != Some(deal.workerpool_owner) {
             return Err(bad("the authorization is not signed by the workerpool's owner".into()));
         }
-        if !deal.tag().is_tee() {
-            return Err(bad("standard (non-TEE) tasks are not run by this worker".into()));
-        }
         if deal.trust.to::<u64>() > 1 {
-            return Err(bad("TEE tasks with trust above 1 are not supported yet".into()));
+            return Err(bad(
+                "tasks with trust above 1 (several workers' consensus) are not supported yet".into(),
+            ));
         }
         let task = self.poco.task(a.task_id).await?;
         if task.status != TaskStatus::Active {
             return Err(bad(format!("the task is {:?} on chain, not ACTIVE", task.status)));
         }
         let app = self.poco.app(deal.app).await?;
-        Ok(String::from_utf8_lossy(&app.multiaddr).into_owned())
+        Ok(Verified { deal, app })
+    }
+
+    /// The runtime's description of a standard task, from the chain.
+    async fn standard_task(&self, a: &Assignment, v: &Verified) -> Result<StandardTask, WorkerpoolError> {
+        let deal = &v.deal;
+        let dataset = if deal.dataset.is_zero() {
+            None
+        } else {
+            let info = self.poco.dataset(deal.dataset).await?;
+            Some(PublicDataset {
+                address: deal.dataset,
+                url: String::from_utf8_lossy(&info.multiaddr).into_owned(),
+                checksum: info.checksum,
+            })
+        };
+        let categories = self.poco.categories().await?;
+        let max_run_seconds = categories
+            .get(deal.category.to::<usize>())
+            .map(|(_, t)| t.to::<u64>())
+            .unwrap_or(300);
+        let heap = AppEnclaveConfig::parse(&v.app.mrenclave)
+            .map(|c| c.heap_size)
+            .unwrap_or(AppEnclaveConfig::DEFAULT_HEAP);
+        Ok(StandardTask {
+            task_id: a.task_id,
+            deal_id: a.deal_id,
+            task_index: a.index,
+            bot_first: deal.bot_first.to::<u64>(),
+            bot_size: deal.bot_size.to::<u64>(),
+            app: deal.app,
+            app_module_sha256: v.app.checksum,
+            app_memory_limit: heap.min(self.config.memory_mib << 20),
+            max_run_seconds,
+            dataset,
+            params: deal.params.clone(),
+            worker: self.address(),
+        })
     }
 
     /// Runs the enclave, then publishes what it computed.
-    async fn run_task(&self, a: &Assignment, app_url: &str) -> Ended {
+    async fn run_task(&self, a: &Assignment, v: &Verified) -> Ended {
+        let app_url = String::from_utf8_lossy(&v.app.multiaddr).into_owned();
+        let standard = !v.deal.tag().is_tee();
         let work = self.config.work_dir.join(a.task_id.to_string());
         let _ = std::fs::remove_dir_all(&work);
         if let Err(e) = std::fs::create_dir_all(&work) {
@@ -266,13 +326,28 @@ impl Worker {
         command
             .args(["--task-id", &a.task_id.to_string()])
             .args(["--worker", &self.address().to_string()])
-            .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
-            .args(["--authorization", &a.authorization.to_string()])
-            .args(["--sms", &self.config.sms_url])
-            .args(["--app-url", app_url])
+            .args(["--app-url", &app_url])
             .arg("--work-dir")
-            .arg(&work)
-            .args(["--evidence", &self.config.evidence])
+            .arg(&work);
+        if standard {
+            let description = match self.standard_task(a, v).await {
+                Ok(task) => task,
+                Err(e) => return Ended::failed(e.code(), e.to_string()),
+            };
+            let path = self.config.work_dir.join(format!("{}.standard.json", a.task_id));
+            let text = serde_json::to_vec(&description).expect("the task serializes");
+            if let Err(e) = std::fs::write(&path, text) {
+                return Ended::failed("IO_ERROR", format!("{}: {e}", path.display()));
+            }
+            command.arg("--standard").arg(&path);
+        } else {
+            command
+                .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
+                .args(["--authorization", &a.authorization.to_string()])
+                .args(["--sms", &self.config.sms_url])
+                .args(["--evidence", &self.config.evidence]);
+        }
+        command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
@@ -305,7 +380,77 @@ impl Worker {
             let message = computed["error-message"].as_str().unwrap_or_default();
             return Ended::failed(code, message);
         }
-        self.publish(a, &work, &computed).await
+        if standard {
+            self.contribute_and_reveal(a, &work, &computed).await
+        } else {
+            self.publish(a, &work, &computed).await
+        }
+    }
+
+    /// A standard task: upload the (plain) result signed by the worker, contribute its
+    /// hash and seal, wait for consensus, reveal the digest; the scheduler finalizes.
+    async fn contribute_and_reveal(&self, a: &Assignment, work: &std::path::Path, computed: &Value) -> Ended {
+        let field = |name: &str| computed[name].as_str().unwrap_or_default().to_owned();
+        let (Ok(digest), Ok(hash), Ok(seal)) = (
+            field("result-digest").parse::<B256>(),
+            field("result-hash").parse::<B256>(),
+            field("result-seal").parse::<B256>(),
+        ) else {
+            return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest");
+        };
+        let file = work.join(field("result-file"));
+        let signature = match std::fs::read(&file) {
+            Ok(bytes) => {
+                let sha256 = confide_protocol::workerpool::body_sha256(&bytes);
+                let upload = confide_protocol::workerpool::result_upload_hash(a.task_id, self.address(), sha256);
+                match sign_personal(&self.signer, upload) {
+                    Ok(signature) => Bytes::from(signature.as_bytes().to_vec()),
+                    Err(e) => return Ended::failed("SIGNING_FAILED", e.to_string()),
+                }
+            }
+            Err(e) => return Ended::failed("IO_ERROR", format!("{}: {e}", file.display())),
+        };
+        if let Err(e) = self.upload(a, &file, &signature).await {
+            return Ended::failed(e.code(), e.to_string());
+        }
+        let contributed = self
+            .poco
+            .contribute(
+                a.task_id,
+                hash,
+                seal,
+                Address::ZERO,
+                Bytes::new(),
+                a.authorization.clone(),
+            )
+            .await;
+        if let Err(e) = contributed {
+            return Ended::failed(e.code(), e.to_string());
+        }
+        // Consensus: with trust 1 the first contribution reaches it at once.
+        let started = std::time::Instant::now();
+        loop {
+            match self.poco.task(a.task_id).await {
+                Ok(task) if task.status == TaskStatus::Revealing => break,
+                Ok(task) if task.status != TaskStatus::Active => {
+                    return Ended::failed(
+                        "NO_CONSENSUS",
+                        format!("the task became {:?} before consensus", task.status),
+                    );
+                }
+                _ if started.elapsed() > Duration::from_secs(600) => {
+                    return Ended::failed("NO_CONSENSUS", "no consensus within 10 minutes");
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        match self.poco.reveal(a.task_id, digest).await {
+            Ok(transaction) => {
+                let link = result_link(&self.config.store_url, a.task_id, self.address());
+                Ended::completed(transaction, Some(link))
+            }
+            Err(e) => Ended::failed(e.code(), e.to_string()),
+        }
     }
 
     /// Uploads the encrypted result and submits the contribution.
@@ -337,14 +482,7 @@ impl Worker {
                 )
                 .await;
             match sent {
-                Ok(transaction) => {
-                    return Ended {
-                        outcome: Outcome::Completed,
-                        code: None,
-                        message: None,
-                        transaction: Some(transaction),
-                    };
-                }
+                Ok(transaction) => return Ended::completed(transaction, None),
                 Err(e) if e.code() == "CHAIN_UNREACHABLE" && attempt < 4 => {
                     tracing::warn!(task_id = %a.task_id, error = %e, "the chain is unreachable; retrying");
                     tokio::time::sleep(pause).await;

@@ -129,7 +129,8 @@ async fn choose(
         .filter(|(o, _)| o.app == app && allows(o.requesterrestrict, requester))
         .filter(|(o, _)| args.dataset.is_none_or(|d| allows(o.datasetrestrict, d)))
         .filter(|(o, _)| args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
-        .min_by_key(|(o, _)| o.appprice);
+        // At equal price, an order that adds no requirement to the request's wins.
+        .min_by_key(|(o, _)| (o.appprice, !o.tag.is_subset_of(tag)));
     let Some((app_order, app_left)) = app_order else {
         return Err(refuse(
             "NO_APP_ORDER",
@@ -256,6 +257,12 @@ async fn preflight(
                 "the deal's tag {} asks for a TEE without a framework Confide runs: pass --tag tee,tdx or --tag tee,gramine",
                 deal_tag
             ),
+        ));
+    }
+    if args.encrypt_result && !deal_tag.is_tee() {
+        return Err(refuse(
+            "RESULT_ENCRYPTION_NEEDS_TEE",
+            "only a TEE task can encrypt its result: add --tag tee,tdx (or tee,gramine)",
         ));
     }
     if let Some(dataset) = args.dataset

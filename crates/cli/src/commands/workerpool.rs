@@ -75,7 +75,8 @@ pub struct WorkerArgs {
     /// Evidence the enclave produces: sgx (Gramine), tdx, or simulation (development).
     #[arg(long, env = "CONFIDE_EVIDENCE", default_value = "simulation")]
     evidence: String,
-    /// TEE frameworks to take tasks for (default: what the evidence proves; both in simulation).
+    /// Kinds of task to take: `tdx`, `gramine`, `standard` (default: what the evidence
+    /// proves, both TEE frameworks in simulation, and standard tasks).
     #[arg(long, value_delimiter = ',')]
     frameworks: Vec<String>,
     /// Memory this host gives one app, in MiB.
@@ -176,9 +177,9 @@ pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
         args.frameworks
     } else {
         match args.evidence.as_str() {
-            "sgx" => vec!["gramine".into()],
-            "tdx" => vec!["tdx".into()],
-            _ => vec!["tdx".into(), "gramine".into()],
+            "sgx" => vec!["gramine".into(), "standard".into()],
+            "tdx" => vec!["tdx".into(), "standard".into()],
+            _ => vec!["tdx".into(), "gramine".into(), "standard".into()],
         }
     };
     std::fs::create_dir_all(&args.work_dir)

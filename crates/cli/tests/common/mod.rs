@@ -147,3 +147,57 @@ pub fn enclave_binary() -> PathBuf {
     }
     path
 }
+
+/// The dataset owner's tutorial: encrypt, host, deploy, push the key, publish a TEE order.
+pub fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, price: &str) -> String {
+    stack.ok(DATASET_OWNER, project, &["init"]);
+    stack.ok(DATASET_OWNER, project, &["tee", "init"]);
+    std::fs::write(
+        stack.project(project).join(format!("tee/original-dataset/{name}")),
+        content,
+    )
+    .unwrap();
+    stack.ok(DATASET_OWNER, project, &["tee", "encrypt-dataset"]);
+    stack.ok(DATASET_OWNER, project, &["dataset", "init"]);
+    let encrypted = format!("tee/encrypted-dataset/{name}.enc");
+    stack.ok(DATASET_OWNER, project, &["dataset", "upload", &encrypted]);
+    let dataset = stack.ok(DATASET_OWNER, project, &["dataset", "deploy"])["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = format!(".tee-secrets/dataset/{name}.key");
+    stack.ok(
+        DATASET_OWNER,
+        project,
+        &["tee", "push-secret", "--dataset", &dataset, "--secret-path", &key],
+    );
+    stack.ok(
+        DATASET_OWNER,
+        project,
+        &["dataset", "publish", &dataset, "--tag", "tee", "--price", price],
+    );
+    dataset
+}
+
+/// The app developer registers an example app and offers it for TDX enclaves.
+pub fn publish_app(stack: &Stack, name: &str) -> String {
+    stack.ok(APP_DEVELOPER, name, &["init"]);
+    stack.ok(APP_DEVELOPER, name, &["app", "init"]);
+    stack.ok(
+        APP_DEVELOPER,
+        name,
+        &["app", "module", example_app(name).to_str().unwrap(), "--upload"],
+    );
+    let app = stack.ok(APP_DEVELOPER, name, &["app", "deploy"])["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stack.ok(APP_DEVELOPER, name, &["app", "publish", &app, "--tag", "tee,tdx"]);
+    app
+}
+
+pub fn requester_keys(stack: &Stack) {
+    stack.ok(REQUESTER, "requester", &["init"]);
+    stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
+    stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
+}
