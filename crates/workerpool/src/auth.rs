@@ -23,18 +23,35 @@ fn parse_signature(text: &str) -> Option<Signature> {
     Signature::try_from(bytes.as_slice()).ok()
 }
 
-/// A JSON error body with a stable code.
-pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
+/// A refusal of the scheduler's API: a status and a JSON body with a stable code.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
+        )
+            .into_response()
+    }
+}
+
+pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    ApiError {
         status,
-        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
-    )
-        .into_response()
+        code: code.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Checks a worker's request: fresh timestamp, signature by the address it claims.
 /// Returns the worker and the request's hash (which the answer is bound to).
-pub fn verify_request(headers: &HeaderMap, method: &str, path: &str, body: &[u8]) -> Result<(Address, B256), Response> {
+pub fn verify_request(headers: &HeaderMap, method: &str, path: &str, body: &[u8]) -> Result<(Address, B256), ApiError> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let unauthorized = |code: &str, message: &str| error(StatusCode::UNAUTHORIZED, code, message);
     let signer: Address = text(SIGNER_HEADER)
@@ -67,7 +84,7 @@ pub fn signed_answer(owner: &PrivateKeySigner, request: B256, value: &impl Seria
     let body = serde_json::to_vec(value).expect("answers serialize");
     let signature = match sign_personal(owner, response_hash(request, &body)) {
         Ok(signature) => signature,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e.to_string()).into_response(),
     };
     (
         [

@@ -22,7 +22,7 @@ use confide_protocol::messages::{authorization_hash, sign_personal};
 use serde_json::json;
 
 use crate::api::{Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, Report, TaskDebug, is_transient};
-use crate::auth::{error, signed_answer, verify_request};
+use crate::auth::{ApiError, error, signed_answer, verify_request};
 use crate::db::{SchedulerDb, TaskRow};
 use crate::{WorkerpoolError, now_ms};
 
@@ -408,7 +408,7 @@ impl Scheduler {
 
     // ---- the workers' API ----
 
-    async fn register(&self, worker: Address, registration: Registration) -> Result<Registered, Response> {
+    async fn register(&self, worker: Address, registration: Registration) -> Result<Registered, ApiError> {
         if !self.config.allowed_workers.is_empty() && !self.config.allowed_workers.contains(&worker) {
             return Err(error(
                 StatusCode::FORBIDDEN,
@@ -429,7 +429,7 @@ impl Scheduler {
         })
     }
 
-    async fn next(&self, worker: Address) -> Result<NextTask, Response> {
+    async fn next(&self, worker: Address) -> Result<NextTask, ApiError> {
         let frameworks = self
             .db
             .worker_frameworks(worker)
@@ -477,7 +477,7 @@ impl Scheduler {
         })
     }
 
-    async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, Response> {
+    async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, ApiError> {
         let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
             return Ok(Heartbeat { keep: false });
         };
@@ -489,7 +489,7 @@ impl Scheduler {
         Ok(Heartbeat { keep: kept })
     }
 
-    async fn report(&self, worker: Address, task_id: B256, report: Report) -> Result<serde_json::Value, Response> {
+    async fn report(&self, worker: Address, task_id: B256, report: Report) -> Result<serde_json::Value, ApiError> {
         let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
             return Err(error(
                 StatusCode::NOT_FOUND,
@@ -572,15 +572,15 @@ impl Scheduler {
     }
 }
 
-fn internal(e: WorkerpoolError) -> Response {
+fn internal(e: WorkerpoolError) -> ApiError {
     error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, "BAD_REQUEST", e.to_string()))
 }
 
-fn parse_task(text: &str) -> Result<B256, Response> {
+fn parse_task(text: &str) -> Result<B256, ApiError> {
     text.parse()
         .map_err(|_| error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "not a task id"))
 }
@@ -602,22 +602,22 @@ pub fn router(scheduler: Arc<Scheduler>) -> Router {
 }
 
 /// Checks a worker's request; the worker and the request hash the answer is bound to.
-fn verified(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(Address, B256), Response> {
+fn verified(headers: &HeaderMap, uri: &Uri, body: &[u8]) -> Result<(Address, B256), ApiError> {
     verify_request(headers, "POST", uri.path(), body)
 }
 
 /// Signs a successful answer; passes refusals through.
-fn respond<T: serde::Serialize>(scheduler: &Scheduler, request: B256, answer: Result<T, Response>) -> Response {
+fn respond<T: serde::Serialize>(scheduler: &Scheduler, request: B256, answer: Result<T, ApiError>) -> Response {
     match answer {
         Ok(value) => signed_answer(&scheduler.owner, request, &value),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 async fn register_route(State(s): State<Arc<Scheduler>>, headers: HeaderMap, uri: Uri, body: BodyBytes) -> Response {
     let (worker, request) = match verified(&headers, &uri, &body) {
         Ok(v) => v,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = match parse_body::<Registration>(&body) {
         Ok(registration) => s.register(worker, registration).await,
@@ -629,7 +629,7 @@ async fn register_route(State(s): State<Arc<Scheduler>>, headers: HeaderMap, uri
 async fn next_route(State(s): State<Arc<Scheduler>>, headers: HeaderMap, uri: Uri, body: BodyBytes) -> Response {
     let (worker, request) = match verified(&headers, &uri, &body) {
         Ok(v) => v,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = s.next(worker).await;
     respond(&s, request, answer)
@@ -644,7 +644,7 @@ async fn heartbeat_route(
 ) -> Response {
     let (worker, request) = match verified(&headers, &uri, &body) {
         Ok(v) => v,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = match parse_task(&task) {
         Ok(task) => s.heartbeat(worker, task).await,
@@ -662,7 +662,7 @@ async fn report_route(
 ) -> Response {
     let (worker, request) = match verified(&headers, &uri, &body) {
         Ok(v) => v,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let answer = match (parse_task(&task), parse_body::<Report>(&body)) {
         (Ok(task), Ok(report)) => s.report(worker, task, report).await,
@@ -674,7 +674,7 @@ async fn report_route(
 async fn debug_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<String>) -> Response {
     let task = match parse_task(&task) {
         Ok(task) => task,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     match s.debug(task).await {
         Ok(Some(debug)) => axum::Json(debug).into_response(),
@@ -682,7 +682,8 @@ async fn debug_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<Str
             StatusCode::NOT_FOUND,
             "UNKNOWN_TASK",
             format!("this scheduler has no task {task}"),
-        ),
-        Err(e) => internal(e),
+        )
+        .into_response(),
+        Err(e) => internal(e).into_response(),
     }
 }
