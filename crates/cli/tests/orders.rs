@@ -192,9 +192,9 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     let pool_book = m.ok(
         REQUESTER,
         "requester",
-        &["orderbook", "workerpool", "--tag", "tee,tdx", "--category", "0"],
+        &["orderbook", "workerpool", &pool, "--tag", "tee,tdx", "--category", "0"],
     );
-    assert_eq!(pool_book["count"], 1);
+    assert_eq!(pool_book["count"], 1, "this pool's order (the dev pool has its own)");
 
     // The requester gathers the signed orders (as the tutorial says, orders are sent to
     // their users) and signs a request for the app on the dataset.
@@ -221,7 +221,7 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     assert_eq!(after["workerpoolorder"]["order"]["workerpool"].as_str().unwrap(), pool);
 
     // The market followed the chain: the consumed workerpool order left the book by itself.
-    wait_until(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool"])["count"] == 0);
+    wait_until(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool", &pool])["count"] == 0);
     assert_eq!(
         in_book(&m, &[]),
         vec![dataset_hash.clone()],

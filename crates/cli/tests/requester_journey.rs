@@ -291,7 +291,14 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     stack.ok(DATASET_OWNER, "", &["dev", "up"]);
     assert_eq!(watch(&stack, &task)["statusName"], "COMPLETED");
 
-    // 5. A dataset whose bytes no longer match its checksum: the task fails without a
+    // 5. The chain node restarted (its state saved on the way down): work goes on.
+    let again = stack.ok(DATASET_OWNER, "", &["dev", "up"]);
+    kill(again["stack"]["anvilPid"].as_u64().unwrap(), "-TERM");
+    stack.ok(DATASET_OWNER, "", &["dev", "up"]);
+    let task = start_task(&stack, &echo, &[]);
+    assert_eq!(watch(&stack, &task)["statusName"], "COMPLETED");
+
+    // 6. A dataset whose bytes no longer match its checksum: the task fails without a
     // contribution, and at the final deadline the scheduler claims it: the requester is
     // refunded.
     let dataset = publish_dataset(&stack, "owner", "people.csv", CSV, "5");

@@ -177,7 +177,11 @@ impl DevStack {
                 let resumed = state.exists();
                 let node = AnvilNode::start(AnvilOptions {
                     binary: &binary,
-                    port: options.port,
+                    // The services of a previous `up` know the chain by its URL: keep its port.
+                    port: previous
+                        .as_ref()
+                        .and_then(|p| p.rpc_url.rsplit(':').next()?.trim_end_matches('/').parse().ok())
+                        .unwrap_or(options.port),
                     state: Some(&state),
                     log: &self.data_dir.join("anvil.log"),
                 })
