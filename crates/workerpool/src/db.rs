@@ -143,6 +143,68 @@ impl SchedulerDb {
         rows.iter().map(read_task).collect()
     }
 
+    /// Ready tasks a worker of these frameworks may take now, oldest change first.
+    pub async fn dispatchable(
+        &self,
+        frameworks: &[&str],
+        now_ms: u64,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>, WorkerpoolError> {
+        if frameworks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..frameworks.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'ready' AND not_before_ms <= $1
+             AND framework IN ({}) ORDER BY updated_ms, idx LIMIT $2",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms as i64).bind(limit);
+        for framework in frameworks {
+            query = query.bind(*framework);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(storage)?;
+        rows.iter().map(read_task).collect()
+    }
+
+    /// Extends `worker`'s lease of a running task; false when it is no longer theirs.
+    pub async fn extend_lease(&self, task_id: B256, worker: Address, until_ms: u64) -> Result<bool, WorkerpoolError> {
+        let result = sqlx::query(
+            "UPDATE tasks SET lease_until_ms = $3 WHERE task_id = $1 AND worker = $2 AND status = 'running'",
+        )
+        .bind(task_id.to_string())
+        .bind(worker.to_string())
+        .bind(until_ms as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Takes a running task back from `worker` if its lease is still expired now (the
+    /// row is re-checked in the same statement: a heartbeat meanwhile wins).
+    pub async fn expire_lease(
+        &self,
+        task_id: B256,
+        worker: Address,
+        now_ms: u64,
+        next_status: &str,
+    ) -> Result<bool, WorkerpoolError> {
+        let result = sqlx::query(
+            "UPDATE tasks SET status = $4, worker = $5, attempts = attempts + 1, updated_ms = $3
+             WHERE task_id = $1 AND worker = $2 AND status = 'running' AND lease_until_ms < $3",
+        )
+        .bind(task_id.to_string())
+        .bind(worker.to_string())
+        .bind(now_ms as i64)
+        .bind(next_status)
+        .bind(Address::ZERO.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Every task that may still need the scheduler (not completed or claimed).
     pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, WorkerpoolError> {
         let rows = sqlx::query(&format!(

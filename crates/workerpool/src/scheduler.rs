@@ -122,14 +122,23 @@ impl Scheduler {
         loop {
             match cursor.next_batch().await {
                 Ok(batch) => {
+                    let mut failed_at = None;
                     for log in &batch {
                         if let Err(e) = self.apply(&log.event).await {
-                            tracing::warn!(error = %e, "applying a chain event failed; it is read again after a restart");
+                            tracing::warn!(error = %e, block = log.block_number, "applying a chain event failed; read again from its block");
+                            failed_at = Some(log.block_number);
+                            break;
                         }
                     }
-                    let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
-                    self.head
-                        .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
+                    match failed_at {
+                        // Events are idempotent: the batch is read again from the failed one.
+                        Some(block) => cursor = self.poco.events_from(block),
+                        None => {
+                            let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
+                            self.head
+                                .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
+                        }
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "reading chain events failed; retrying"),
             }
@@ -230,7 +239,10 @@ impl Scheduler {
     }
 
     async fn step(&self, mut task: TaskRow, chain_now: u64) -> Result<(), WorkerpoolError> {
-        if task.final_deadline > 0 && chain_now >= task.final_deadline {
+        // A dev chain mines only on demand, so its latest block can lag the clock; the block
+        // a claim lands in is stamped with the time it is mined.
+        let chain_time = chain_now.max(now_ms() / 1000);
+        if task.final_deadline > 0 && chain_time >= task.final_deadline {
             return self.claim(task).await;
         }
         let now = now_ms();
@@ -239,19 +251,13 @@ impl Scheduler {
             "revealed" => self.finalize(task).await,
             "running" if task.lease_until_ms < now => {
                 let silent = task.worker;
-                task.attempts += 1;
-                task.worker = Address::ZERO;
-                task.status = if task.attempts >= self.config.max_attempts {
-                    "failed".into()
-                } else {
-                    "ready".into()
-                };
-                if self.db.save_task(&task, Some("running")).await? {
+                task.status = self.after_worker_loss(&task, task.attempts + 1).await?;
+                if self.db.expire_lease(task.task_id, silent, now, &task.status).await? {
                     self.redispatches.fetch_add(1, Ordering::Relaxed);
-                    let next = if task.status == "ready" {
-                        "back in the queue for another worker"
-                    } else {
-                        "out of attempts: left to be claimed at the final deadline"
+                    let next = match task.status.as_str() {
+                        "ready" => "back in the queue for another worker",
+                        "revealed" => "it had contributed: revealed or reopened after the reveal deadline",
+                        _ => "out of attempts: left to be claimed at the final deadline",
                     };
                     self.db
                         .log(
@@ -265,6 +271,31 @@ impl Scheduler {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Where a task goes when its worker is gone: a standard task whose worker already
+    /// contributed waits for the reveal (or a reopen); others are retried until
+    /// `attempts` runs out.
+    async fn after_worker_loss(&self, task: &TaskRow, attempts: u64) -> Result<String, WorkerpoolError> {
+        if task.framework == "standard" && self.poco.task(task.task_id).await?.status == TaskStatus::Revealing {
+            return Ok("revealed".into());
+        }
+        Ok(if attempts >= self.config.max_attempts {
+            "failed".into()
+        } else {
+            "ready".into()
+        })
+    }
+
+    fn allowed(&self, worker: Address) -> Result<(), ApiError> {
+        if self.config.allowed_workers.is_empty() || self.config.allowed_workers.contains(&worker) {
+            return Ok(());
+        }
+        Err(error(
+            StatusCode::FORBIDDEN,
+            "WORKER_NOT_ALLOWED",
+            format!("{worker} is not one of this pool's workers"),
+        ))
     }
 
     /// Initializes the task on chain and, for a TEE task, obtains its enclave challenge.
@@ -409,13 +440,7 @@ impl Scheduler {
     // ---- the workers' API ----
 
     async fn register(&self, worker: Address, registration: Registration) -> Result<Registered, ApiError> {
-        if !self.config.allowed_workers.is_empty() && !self.config.allowed_workers.contains(&worker) {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "WORKER_NOT_ALLOWED",
-                format!("{worker} is not one of this pool's workers"),
-            ));
-        }
+        self.allowed(worker)?;
         let frameworks: Vec<String> = registration.frameworks.iter().map(|f| f.to_ascii_lowercase()).collect();
         self.db
             .upsert_worker(worker, &frameworks.join(","), registration.memory_mib)
@@ -430,6 +455,7 @@ impl Scheduler {
     }
 
     async fn next(&self, worker: Address) -> Result<NextTask, ApiError> {
+        self.allowed(worker)?;
         let frameworks = self
             .db
             .worker_frameworks(worker)
@@ -445,11 +471,8 @@ impl Scheduler {
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
         let now = now_ms();
-        let candidates = self.db.tasks_in("ready", 200).await.map_err(internal)?;
-        let Some(mut task) = candidates
-            .into_iter()
-            .find(|t| t.not_before_ms <= now && frameworks.contains(&t.framework.as_str()))
-        else {
+        let candidates = self.db.dispatchable(&frameworks, now, 1).await.map_err(internal)?;
+        let Some(mut task) = candidates.into_iter().next() else {
             return Ok(NextTask { assignment: None });
         };
         task.status = "running".into();
@@ -478,18 +501,16 @@ impl Scheduler {
     }
 
     async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, ApiError> {
-        let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
-            return Ok(Heartbeat { keep: false });
-        };
-        if task.worker != worker || task.status != "running" {
+        if self.allowed(worker).is_err() {
             return Ok(Heartbeat { keep: false });
         }
-        task.lease_until_ms = now_ms() + self.config.lease.as_millis() as u64;
-        let kept = self.db.save_task(&task, Some("running")).await.map_err(internal)?;
-        Ok(Heartbeat { keep: kept })
+        let until = now_ms() + self.config.lease.as_millis() as u64;
+        let keep = self.db.extend_lease(task_id, worker, until).await.map_err(internal)?;
+        Ok(Heartbeat { keep })
     }
 
     async fn report(&self, worker: Address, task_id: B256, report: Report) -> Result<serde_json::Value, ApiError> {
+        self.allowed(worker)?;
         let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
             return Err(error(
                 StatusCode::NOT_FOUND,
@@ -497,20 +518,50 @@ impl Scheduler {
                 format!("no task {task_id} here"),
             ));
         };
-        if task.worker != worker {
+        let already_final = task.status == "completed" && report.outcome == Outcome::Completed;
+        if task.worker != worker || (task.status != "running" && !already_final) {
             return Err(error(
                 StatusCode::CONFLICT,
                 "NOT_YOUR_TASK",
-                format!("task {task_id} is not assigned to {worker}"),
+                format!("task {task_id} is not running on {worker}"),
             ));
         }
+        if already_final {
+            // The chain's TaskFinalize arrived first: the report only adds its transaction.
+            let line = format!(
+                "completed{}",
+                report
+                    .transaction
+                    .map(|t| format!(" (transaction {t})"))
+                    .unwrap_or_default()
+            );
+            let _ = self.db.log(task_id, &worker.to_string(), &line).await;
+            return Ok(json!({ "status": task.status }));
+        }
+        // A worker's word is not the chain's: "completed" is believed only once PoCo says
+        // so (until then the task stays leased, and goes elsewhere if the lease runs out).
+        let on_chain = self.poco.task(task_id).await.map_err(|e| internal(e.into()))?.status;
         let code = report.code.clone().unwrap_or_default();
         let message = report.message.clone().unwrap_or_default();
         let line = match report.outcome {
-            Outcome::Completed if task.framework == "standard" => {
+            Outcome::Completed
+                if task.framework == "standard"
+                    && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed) =>
+            {
                 task.status = "revealed".into();
                 task.results = report.results.clone().unwrap_or_default();
                 "contributed and revealed; the scheduler finalizes".to_owned()
+            }
+            Outcome::Completed if on_chain != TaskStatus::Completed || task.framework == "standard" => {
+                let _ = self
+                    .db
+                    .log(
+                        task_id,
+                        &worker.to_string(),
+                        "reported completed; the chain does not say so yet",
+                    )
+                    .await;
+                return Ok(json!({ "status": task.status }));
             }
             Outcome::Completed => {
                 task.status = "completed".into();
@@ -521,6 +572,11 @@ impl Scheduler {
                         .map(|t| format!(" (transaction {t})"))
                         .unwrap_or_default()
                 )
+            }
+            Outcome::Failed if task.framework == "standard" && on_chain == TaskStatus::Revealing => {
+                task.worker = Address::ZERO;
+                task.status = "revealed".into();
+                format!("failed after contributing ({code}: {message}); reopened after the reveal deadline")
             }
             Outcome::Failed => {
                 task.attempts += 1;
@@ -535,7 +591,13 @@ impl Scheduler {
                 }
             }
         };
-        self.db.save_task(&task, None).await.map_err(internal)?;
+        if !self.db.save_task(&task, Some("running")).await.map_err(internal)? {
+            return Err(error(
+                StatusCode::CONFLICT,
+                "NOT_YOUR_TASK",
+                format!("task {task_id} changed meanwhile"),
+            ));
+        }
         let _ = self.db.log(task_id, &worker.to_string(), &line).await;
         Ok(json!({ "status": task.status }))
     }

@@ -365,16 +365,38 @@ impl Worker {
                 return Ended::failed("ENCLAVE_START_FAILED", format!("{binary}: {e}"));
             }
         };
-        match child.wait().await {
-            Ok(_) => {}
+        // The runtime's stderr carries only its own one-line reasons (never the app's
+        // output or a secret); it is drained as it comes so the pipe never fills.
+        let stderr = child.stderr.take();
+        let tail = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            if let Some(mut stderr) = stderr {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stderr, &mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    kept.extend_from_slice(&chunk[..n]);
+                    let excess = kept.len().saturating_sub(2048);
+                    kept.drain(..excess);
+                }
+            }
+            String::from_utf8_lossy(&kept).trim().to_owned()
+        });
+        let status = match child.wait().await {
+            Ok(status) => status,
             Err(e) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
-        }
+        };
+        let tail = tail.await.unwrap_or_default();
         let computed: Value = match std::fs::read(work.join("computed.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         {
             Some(computed) => computed,
-            None => return Ended::failed("COMPUTED_FILE_MISSING", "the enclave wrote no computed.json"),
+            None => {
+                let why = format!("the enclave runtime ended ({status}) without computed.json: {tail}");
+                return Ended::failed("ENCLAVE_START_FAILED", why);
+            }
         };
         if let Some(code) = computed["error-code"].as_str() {
             let message = computed["error-message"].as_str().unwrap_or_default();

@@ -259,6 +259,12 @@ async fn preflight(
             ),
         ));
     }
+    if !args.secrets.is_empty() && !deal_tag.is_tee() {
+        return Err(refuse(
+            "SECRETS_NEED_TEE",
+            "requester secrets reach only an attested enclave: add --tag tee,tdx (or tee,gramine)",
+        ));
+    }
     if args.encrypt_result && !deal_tag.is_tee() {
         return Err(refuse(
             "RESULT_ENCRYPTION_NEEDS_TEE",
@@ -392,22 +398,19 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     ));
     let mut results = Vec::new();
     if args.watch {
+        // The deal exists whatever happens next: a failure is reported per task, and the
+        // deal id is always printed.
         for task in &tasks {
-            let info = super::task::watch_task(ctx, &poco, *task, Duration::from_secs(args.timeout)).await?;
-            let mut entry = json!({ "taskId": task, "status": format!("{:?}", info.status).to_uppercase() });
-            if info.status == TaskStatus::Completed
-                && let Some(dir) = &args.download
-            {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
-                let extension = "result";
-                let target = dir.join(format!("{task}.{extension}"));
-                let path = super::task::download_result(ctx, &info, Some(target)).await?;
-                entry["resultPath"] = json!(path);
-            }
+            let entry = match watch_and_download(ctx, &poco, *task, &args).await {
+                Ok(entry) => entry,
+                Err(e) => json!({ "taskId": task, "error": { "code": e.code, "message": e.message } }),
+            };
             ctx.out.step(&format!(
                 "task {task}: {}",
-                entry["status"].as_str().unwrap_or_default()
+                entry["status"]
+                    .as_str()
+                    .or(entry["error"]["message"].as_str())
+                    .unwrap_or_default()
             ));
             results.push(entry);
         }
@@ -426,6 +429,21 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
         json!({ "dealid": matched.deal_id, "volume": chosen.volume, "tasks": tasks, "txHash": matched.transaction, "results": results }),
     );
     Ok(())
+}
+
+/// Follows one task of the new deal and, with `--download`, saves its result.
+async fn watch_and_download(ctx: &Context, poco: &Poco, task: B256, args: &RunArgs) -> Result<Value, CliError> {
+    let info = super::task::watch_task(ctx, poco, task, Duration::from_secs(args.timeout)).await?;
+    let mut entry = json!({ "taskId": task, "status": format!("{:?}", info.status).to_uppercase() });
+    if info.status == TaskStatus::Completed
+        && let Some(dir) = &args.download
+    {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
+        let target = dir.join(format!("{task}.result"));
+        let path = super::task::download_result(ctx, &info, Some(target)).await?;
+        entry["resultPath"] = json!(path);
+    }
+    Ok(entry)
 }
 
 /// `app request-execution`: signs a request order at the given limit prices and

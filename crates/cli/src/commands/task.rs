@@ -119,6 +119,12 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
         }
         TaskCommand::Claim { task } => {
             let poco = ctx.signed_poco().await?;
+            if poco.task(task).await?.status == TaskStatus::Unset {
+                return Err(CliError::new(
+                    "TASK_NOT_INITIALIZED",
+                    format!("task {task} never started: claim it with its deal, `confide deal claim DEAL`"),
+                ));
+            }
             let transaction = poco.claim_task(task).await?;
             ctx.out.done(
                 &format!("✔ task {task} claimed: the requester is refunded (transaction {transaction})"),
@@ -271,7 +277,25 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
         )
     })?;
     let location = link["location"].as_str().unwrap_or_default();
+    // The link is the worker's word: only a contributor's result in our result store is
+    // fetched (a forged link could serve a forged result encrypted to our public key).
+    let from_contributor = info.contributors.iter().any(|c| {
+        location
+            .to_ascii_lowercase()
+            .ends_with(&format!("/results/{}/{}", info.task_id, c).to_ascii_lowercase())
+    });
+    let from_our_store = super::store::store_url()
+        .map(|store| location.starts_with(&format!("{}/results/", store.trim_end_matches('/'))))
+        .unwrap_or(true);
     let url = match link["storage"].as_str() {
+        Some("confide") if !(from_contributor && from_our_store) => {
+            return Err(CliError::new(
+                "UNTRUSTED_RESULT_LINK",
+                format!(
+                    "the result link {location} is not a contributor's result in the result store (CONFIDE_STORE_URL)"
+                ),
+            ));
+        }
         Some("confide") if location.starts_with("http://") || location.starts_with("https://") => location.to_owned(),
         Some("ipfs") => format!("https://ipfs.io{location}"),
         other => {
@@ -294,7 +318,7 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
     }
     let total = response.content_length().unwrap_or(0);
     let bar = super::dataset::progress_bar(&ctx.out, total, "downloading the result");
-    let mut bytes = Vec::with_capacity(total as usize);
+    let mut bytes = Vec::with_capacity(total.min(64 << 20) as usize);
     let mut response = response;
     while let Some(chunk) = response
         .chunk()
