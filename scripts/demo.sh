@@ -60,6 +60,8 @@ step "App developer ($app_developer): the CSV statistics app as WebAssembly"
 cd "$demo/app-developer"
 as $app_developer init
 as $app_developer app init
+# A name of its own, so the demo can run again on the same chain (assets are unique).
+sed -i "0,/\"name\": *\"my-app\"/s//\"name\": \"csv-stats-$(date +%s)\"/" iexec.json
 as $app_developer app module "$root/examples/apps/target/wasm32-wasip1/release/csv-stats.wasm" --upload
 app=$(as $app_developer app deploy --raw | raw_field address)
 echo "✔ Deployed new app at address $app"
@@ -69,7 +71,7 @@ step "Requester ($requester): run it on the dataset in a TDX enclave (simulated 
 cd "$demo/requester"
 as $requester init
 as $requester result generate-encryption-keypair
-as $requester result push-encryption-key
+as $requester result push-encryption-key --force-update
 as $requester app run "$app" --dataset "$dataset" --tag tee,tdx --encrypt-result --watch --download results
 result=$(ls results/*.result)
 as $requester result decrypt "$result" --output results.zip --extract results/plain
