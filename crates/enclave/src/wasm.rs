@@ -118,7 +118,11 @@ impl Sandbox {
         };
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
-        let path = dir.join(format!("{}-{:016x}.cwasm", hex(module_sha256), engine_hash.finish()));
+        let path = dir.join(format!(
+            "{}-{:016x}.cwasm",
+            alloy_primitives::hex::encode(module_sha256),
+            engine_hash.finish()
+        ));
         if let Ok(entry) = std::fs::read(&path)
             && let Some(serialized) = authenticated(&entry, module_sha256, &key)
         {
@@ -224,10 +228,6 @@ impl Sandbox {
         });
         (finished, handle)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn mac(key: &[u8; 16], module_sha256: &[u8; 32], serialized: &[u8]) -> [u8; 32] {

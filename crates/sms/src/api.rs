@@ -333,15 +333,7 @@ async fn push(
     if value.len() > MAX_SECRET_BYTES {
         return Err(SmsError::TooLarge { size: value.len() });
     }
-    let signature_text = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .ok_or(SmsError::MissingSignature)?;
-    let signature = confide_chain::hex::decode(signature_text)
-        .ok()
-        .and_then(|bytes| confide_chain::Signature::try_from(bytes.as_slice()).ok())
-        .ok_or(SmsError::MissingSignature)?;
+    let (signature_text, signature) = authorization_signature(headers)?;
 
     // Who may write: the on-chain owner for datasets and apps, the address itself otherwise.
     let owner = match id.kind {
@@ -386,4 +378,19 @@ fn push_challenge(id: &SecretId, value: &[u8]) -> confide_chain::B256 {
             challenge::named_secret_challenge(id.subject, &id.name, value)
         }
     }
+}
+
+/// The EIP-191 signature in the `Authorization` header: its text as sent (trimmed) and
+/// the parsed signature.
+pub(crate) fn authorization_signature(headers: &HeaderMap) -> Result<(&str, confide_chain::Signature), SmsError> {
+    let text = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or(SmsError::MissingSignature)?;
+    let signature = confide_chain::hex::decode(text)
+        .ok()
+        .and_then(|bytes| confide_chain::Signature::try_from(bytes.as_slice()).ok())
+        .ok_or(SmsError::MissingSignature)?;
+    Ok((text, signature))
 }

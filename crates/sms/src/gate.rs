@@ -50,15 +50,6 @@ impl Gate {
     }
 }
 
-fn signature_header(headers: &HeaderMap) -> Result<Signature, SmsError> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|text| confide_chain::hex::decode(text.trim()).ok())
-        .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
-        .ok_or(SmsError::MissingSignature)
-}
-
 fn chain(error: confide_chain::ChainError) -> SmsError {
     SmsError::Chain(error.to_string())
 }
@@ -86,7 +77,7 @@ pub async fn create_challenge(
         let task_id: B256 = task_id
             .parse()
             .map_err(|_| SmsError::BadRequest(format!("`{task_id}` is not a task id")))?;
-        let signature = signature_header(&headers)?;
+        let (_, signature) = crate::api::authorization_signature(&headers)?;
         let (task, deal) = active_task(&state, task_id).await?;
         if recover_personal(tee::challenge_request_hash(task_id), &signature) != Some(deal.workerpool_owner) {
             return Err(SmsError::WrongSigner {
