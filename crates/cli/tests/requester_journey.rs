@@ -200,6 +200,18 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
         assert_eq!(stack.fails(REQUESTER, "requester", &args)["code"], code, "{extra:?}");
     }
 
+    // An order that no longer matches when app run submits it: the dataset changed hands,
+    // so its former owner's order is void on chain although the market still lists it.
+    // The dry run says so before anything is spent.
+    let moved = publish_dataset(&stack, "moved", "moved.csv", CSV, "0");
+    stack.ok(DATASET_OWNER, "moved", &["dataset", "transfer", &moved, "--to", SPARE]);
+    let stale = stack.fails(
+        REQUESTER,
+        "requester",
+        &["app", "run", &app, "--dataset", &moved, "--tag", "tee,tdx"],
+    );
+    assert_eq!(stale["code"], "ORDERS_NO_LONGER_MATCH", "{stale}");
+
     // A standard (non-TEE) task: the same sandbox without secrets; the worker contributes
     // and reveals, the scheduler finalizes; the result is a plain archive.
     let echo = publish_app(&stack, "echo");
