@@ -83,16 +83,7 @@ fn main() -> ExitCode {
         }
     };
     let request = task_request(&args);
-    match runtime().block_on(task::run(&request, provider.as_ref())) {
-        Ok(computed) => {
-            println!("{}", serde_json::to_string(&computed).expect("computed serializes"));
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("confide-enclave: {} ({})", error, error.code());
-            ExitCode::from(1)
-        }
-    }
+    exit_with(runtime().block_on(task::run(&request, provider.as_ref())))
 }
 
 fn task_request(args: &Args) -> TaskRequest {
@@ -135,7 +126,12 @@ fn standard(args: &Args, path: &std::path::Path) -> ExitCode {
         }
     };
     let request = task_request(args);
-    match runtime().block_on(task::run_standard(&request, &task)) {
+    exit_with(runtime().block_on(task::run_standard(&request, &task)))
+}
+
+/// Prints what the task computed (0) or why it failed (1; the reason is in computed.json).
+fn exit_with(outcome: Result<task::Computed, confide_enclave::EnclaveError>) -> ExitCode {
+    match outcome {
         Ok(computed) => {
             println!("{}", serde_json::to_string(&computed).expect("computed serializes"));
             ExitCode::SUCCESS

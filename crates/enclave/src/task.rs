@@ -83,12 +83,7 @@ pub struct Computed {
 /// Runs the task and writes `computed.json` into the work directory, on success and on
 /// failure alike (then with `error-code` and `error-message`).
 pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Result<Computed, EnclaveError> {
-    std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
-    let private_root = request
-        .private_root
-        .clone()
-        .unwrap_or_else(|| request.work_dir.join(".enclave"));
-    let private = PrivateDir::create(&private_root)?;
+    let private = PrivateDir::for_request(request)?;
     let mut simulated = false;
     let outcome = execute(request, provider, &private, &mut simulated).await;
     drop(private);
@@ -98,12 +93,7 @@ pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Resu
 /// Runs a standard (non-TEE) task: the module must hash to the app's on-chain checksum,
 /// the dataset (if any) to its checksum; no SMS, no secrets, a plain result archive.
 pub async fn run_standard(request: &TaskRequest, task: &StandardTask) -> Result<Computed, EnclaveError> {
-    std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
-    let private_root = request
-        .private_root
-        .clone()
-        .unwrap_or_else(|| request.work_dir.join(".enclave"));
-    let private = PrivateDir::create(&private_root)?;
+    let private = PrivateDir::for_request(request)?;
     let outcome = execute_standard(request, task, &private).await;
     drop(private);
     write_computed(request, outcome, false)
@@ -119,14 +109,7 @@ async fn execute_standard(
         return Err(EnclaveError::EncryptionNeedsTee);
     }
     let fetcher = Fetcher::new(request.ipfs_gateways.clone());
-    let mut module = Vec::new();
-    let module_sha256 = fetcher
-        .fetch(&request.app_url, MAX_MODULE_BYTES, &mut module, |m| {
-            m.clear();
-            Ok(())
-        })
-        .await
-        .map_err(EnclaveError::ModuleDownload)?;
+    let (module, module_sha256) = download_module(&fetcher, &request.app_url).await?;
     if module_sha256 != task.app_module_sha256 {
         return Err(EnclaveError::ModuleChecksum {
             expected: task.app_module_sha256,
@@ -182,6 +165,19 @@ async fn execute_standard(
     })
 }
 
+/// Downloads the app module; returns its bytes and sha256.
+async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256), EnclaveError> {
+    let mut module = Vec::new();
+    let sha256 = fetcher
+        .fetch(url, MAX_MODULE_BYTES, &mut module, |m| {
+            m.clear();
+            Ok(())
+        })
+        .await
+        .map_err(EnclaveError::ModuleDownload)?;
+    Ok((module, sha256))
+}
+
 /// Writes `computed.json` for the worker: the result, or the failure's code and message.
 fn write_computed(
     request: &TaskRequest,
@@ -214,14 +210,7 @@ async fn execute(
     let fetcher = Fetcher::new(request.ipfs_gateways.clone());
     let keys = EnclaveKeyPair::generate();
 
-    let mut module = Vec::new();
-    let module_sha256 = fetcher
-        .fetch(&request.app_url, MAX_MODULE_BYTES, &mut module, |m| {
-            m.clear();
-            Ok(())
-        })
-        .await
-        .map_err(EnclaveError::ModuleDownload)?;
+    let (module, module_sha256) = download_module(&fetcher, &request.app_url).await?;
 
     let session = attest(request, provider, &fetcher, &keys, module_sha256).await?;
     *simulated = session.simulated;
@@ -542,6 +531,17 @@ struct PrivateDir {
 }
 
 impl PrivateDir {
+    /// The work directory, made if missing, and the task's private area under
+    /// `private_root` (default `<work dir>/.enclave`).
+    fn for_request(request: &TaskRequest) -> Result<PrivateDir, EnclaveError> {
+        std::fs::create_dir_all(&request.work_dir).map_err(|e| EnclaveError::io(&request.work_dir, e))?;
+        let private_root = request
+            .private_root
+            .clone()
+            .unwrap_or_else(|| request.work_dir.join(".enclave"));
+        PrivateDir::create(&private_root)
+    }
+
     fn create(private_root: &Path) -> Result<PrivateDir, EnclaveError> {
         let root = private_root.join(std::process::id().to_string());
         let dir = PrivateDir {
