@@ -111,6 +111,17 @@ fn decrypted_stats(stack: &Stack, result: &str, folder: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A file of the first plain result `app run --download` fetched.
+fn downloaded_file(stack: &Stack, run: &Value, name: &str) -> String {
+    let archive = stack
+        .project("requester")
+        .join(run["results"][0]["resultPath"].as_str().unwrap());
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+    text
+}
+
 #[test]
 fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let stack = Stack::start();
@@ -234,12 +245,7 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
         ],
     );
     assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
-    let archive = stack
-        .project("requester")
-        .join(run["results"][0]["resultPath"].as_str().unwrap());
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
-    let mut echoed = String::new();
-    std::io::Read::read_to_string(&mut zip.by_name("echo.txt").unwrap(), &mut echoed).unwrap();
+    let echoed = downloaded_file(&stack, &run, "echo.txt");
     assert!(echoed.contains("hello") && echoed.contains("standard"), "{echoed}");
     let task = run["tasks"][0].as_str().unwrap();
     let log = stack.ok(REQUESTER, "requester", &["task", "debug", task])["scheduler"]["log"].to_string();
@@ -351,4 +357,62 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     let refunded = stack.ok(REQUESTER, "requester", &["account", "show"]);
     assert_eq!(refunded["balance"]["locked"], "0", "{refunded}");
     assert_eq!(refunded["balance"]["stake"], "100", "{refunded}");
+}
+
+#[test]
+fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
+    let stack = Stack::start_with(&["--workers", "2"]);
+    let echo = publish_app(&stack, "echo");
+    let no_tag = format!("0x{}", "0".repeat(64));
+    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
+    // The pool offers replicated execution: a standard order accepting trust up to 3.
+    let pool = stack.state["workerpool"].as_str().unwrap().to_owned();
+    stack.ok(
+        POOL_OWNER,
+        "",
+        &[
+            "workerpool",
+            "publish",
+            &pool,
+            "--price",
+            "0",
+            "--volume",
+            "10",
+            "--tag",
+            &no_tag,
+            "--trust",
+            "3",
+        ],
+    );
+    // Trust 3 with fresh workers (weight 2 each, the total starting at 1): one contribution
+    // gives 2·3 > 3·2, false; two agreeing give 4·3 > 5·2. So both workers run it.
+    let run = stack.ok(
+        REQUESTER,
+        "requester",
+        &[
+            "app",
+            "run",
+            &echo,
+            "--trust",
+            "3",
+            "--args",
+            "agreed",
+            "--watch",
+            "--download",
+            "replicated",
+        ],
+    );
+    assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
+    let task = run["tasks"][0].as_str().unwrap();
+    let view = scheduler_view(&stack, task);
+    let replicas = view["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 2, "{view}");
+    assert!(replicas.iter().all(|r| r["status"] == "done"), "{view}");
+    assert_ne!(replicas[0]["worker"], replicas[1]["worker"], "{view}");
+    let log = view["log"].to_string();
+    assert!(log.contains("2 agreeing workers wanted"), "{log}");
+    assert_eq!(log.matches("contribution by").count(), 2, "{log}");
+    assert!(log.contains("finalized on chain"), "{log}");
+    let echoed = downloaded_file(&stack, &run, "echo.txt");
+    assert!(echoed.contains("agreed"), "{echoed}");
 }

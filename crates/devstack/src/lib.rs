@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod anvil;
 pub mod chain_json;
 pub mod deps;
+pub mod postgres;
 pub mod stack;
 
 pub use accounts::{DEV_ACCOUNTS, DEV_PASSWORD, DevAccount};
@@ -34,8 +35,13 @@ pub enum DevError {
     PortBusy { port: u16, flag: &'static str },
     #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
     AnvilNotReady { url: String, seconds: u64, log: PathBuf },
-    #[error("the {service} did not start; see its log at {log}")]
-    ServiceNotReady { service: &'static str, log: PathBuf },
+    #[error("the {service} did not start ({last_line}); see its log at {log}")]
+    ServiceNotReady {
+        service: &'static str,
+        /// The log's last line, which usually says why.
+        last_line: String,
+        log: PathBuf,
+    },
     #[error("publishing the dev workerpool's orders failed: {0}")]
     PublishFailed(String),
     #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]

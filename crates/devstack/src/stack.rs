@@ -537,8 +537,10 @@ impl DevStack {
         let started = std::time::Instant::now();
         while crate::anvil::port_is_free(port) {
             if !is_alive(pid) || started.elapsed() > Duration::from_secs(20) {
+                let last_line = last_log_line(&log_path, is_alive(pid));
                 return Err(DevError::ServiceNotReady {
                     service: name,
+                    last_line,
                     log: log_path,
                 });
             }
@@ -686,4 +688,14 @@ pub async fn ephemeral_chain() -> Result<(AnvilNode, Deployment), DevError> {
     let (deployment, _) = deploy_or_find(&connection, &deps::poco_package(&cache)?, None).await?;
     fund_dev_accounts(&Poco::new(connection, deployment.hub).await?).await?;
     Ok((node, deployment))
+}
+
+/// What a service's log says last: why it stopped, or what it was doing when it was given up on.
+fn last_log_line(log: &Path, still_running: bool) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    match text.lines().rev().find(|line| !line.trim().is_empty()) {
+        Some(line) => line.trim().to_owned(),
+        None if still_running => "still not listening after 20 s".to_owned(),
+        None => "it exited without a word".to_owned(),
+    }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use confide_chain::{Address, B256, Connection, Poco, PrivateKeySigner};
 use confide_devstack::DEV_ACCOUNTS;
+use confide_devstack::postgres::TempPostgres;
 use confide_protocol::messages::sign_personal;
 use confide_protocol::sms as challenge;
 use confide_sms::store::{SecretId, SecretKind};
@@ -106,66 +107,8 @@ async fn dataset_keys_only_from_the_on_chain_owner_once_and_sealed() {
 /// The same scenario with Postgres as the store: a throwaway cluster made by the test.
 #[tokio::test]
 async fn the_same_guarantees_hold_on_postgres() {
-    let postgres = TempPostgres::start();
+    let postgres = TempPostgres::start("sms");
     dataset_keys_scenario(start_on(Some(postgres.url.clone())).await).await;
-}
-
-/// A Postgres cluster in a temporary directory, stopped when dropped. Needs Debian's
-/// `postgresql` package (scripts/test.sh installs it); as root, runs as `postgres`.
-struct TempPostgres {
-    dir: tempfile::TempDir,
-    bin: std::path::PathBuf,
-    url: String,
-}
-
-impl TempPostgres {
-    fn start() -> TempPostgres {
-        let bin = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()
-            .and_then(|versions| {
-                versions
-                    .flatten()
-                    .map(|v| v.path().join("bin"))
-                    .find(|b| b.join("initdb").exists())
-            })
-            .expect("PostgreSQL server not installed: run scripts/test.sh, or apt-get install postgresql");
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = format!(
-            "set -e; mkdir -p {data}; chown -R postgres {root} 2>/dev/null || true; \
-             run() {{ if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$@\"; else \"$@\"; fi; }}; \
-             run {bin}/initdb -D {data} -A trust -U confide >/dev/null; \
-             run {bin}/pg_ctl -D {data} -w -l {data}/log -o '-p {port} -k {root} -c listen_addresses=127.0.0.1' start >/dev/null; \
-             {bin}/createdb -h 127.0.0.1 -p {port} -U confide sms",
-            data = data.display(),
-            root = dir.path().display(),
-            bin = bin.display(),
-        );
-        let status = std::process::Command::new("sh").args(["-c", &script]).status().unwrap();
-        assert!(status.success(), "could not start a temporary PostgreSQL cluster");
-        TempPostgres {
-            url: format!("postgres://confide@127.0.0.1:{port}/sms"),
-            dir,
-            bin,
-        }
-    }
-}
-
-impl Drop for TempPostgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        let script = format!(
-            "run() {{ if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$@\"; else \"$@\"; fi; }}; run {}/pg_ctl -D {} -m immediate stop >/dev/null",
-            self.bin.display(),
-            data.display()
-        );
-        let _ = std::process::Command::new("sh").args(["-c", &script]).status();
-    }
 }
 
 async fn dataset_keys_scenario(sms: Sms) {

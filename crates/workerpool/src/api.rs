@@ -92,7 +92,17 @@ pub struct TaskDebug {
     pub worker: Option<Address>,
     pub enclave_challenge: Option<Address>,
     pub attempts: u64,
+    /// Each worker's lease of the task: `running`, `done`, `failed`, `lost`, `released`.
+    #[serde(default)]
+    pub replicas: Vec<ReplicaView>,
     pub log: Vec<LogEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaView {
+    pub worker: Address,
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

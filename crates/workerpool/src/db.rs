@@ -1,9 +1,13 @@
 //! The scheduler's state at rest: SQLite by default, Postgres through sqlx's `Any` driver.
-//! One row per task it knows, one per worker, a log of what each party reported, and the
-//! chain cursor. Task rows move `pending` (seen, not initialized) -> `ready` (initialized,
-//! challenge obtained) -> `running` (leased to a worker) -> `completed` (a standard task
-//! passes through `revealed`, finalized by the scheduler), or `failed` (given up: left for
-//! the claim) -> `claimed`.
+//! One row per task it knows, one per replica (a task leased to one worker), one per
+//! worker, a log of what each party reported, and the chain cursor.
+//!
+//! Task rows move `pending` (seen, not initialized) -> `ready` (initialized, challenge
+//! obtained, wants another replica) -> `running` (as many live replicas as it wants) ->
+//! `completed` (a standard task passes through `revealed`: consensus reached, finalized by
+//! the scheduler), or `failed` (given up: left for the claim) -> `claimed`. Replica rows
+//! move `running` (leased, heartbeats extend it) -> `done` | `failed` | `lost` (silent
+//! past its lease) | `released`.
 
 use confide_chain::{Address, B256};
 use sqlx::{AnyPool, Row};
@@ -11,7 +15,9 @@ use sqlx::{AnyPool, Row};
 use crate::api::LogEntry;
 use crate::{WorkerpoolError, now_ms};
 
-const SCHEMA: [&str; 5] = [
+// `tasks.lease_until_ms` is no longer read (leases are the replicas'); it stays so that
+// databases made before keep accepting new rows.
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS tasks (
         task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, idx BIGINT NOT NULL, workerpool TEXT NOT NULL,
         framework TEXT NOT NULL, status TEXT NOT NULL, challenge TEXT NOT NULL, worker TEXT NOT NULL,
@@ -21,7 +27,17 @@ const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS workers (address TEXT PRIMARY KEY, frameworks TEXT NOT NULL, memory_mib BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS task_log (task_id TEXT NOT NULL, at_ms BIGINT NOT NULL, party TEXT NOT NULL, message TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS replicas (task_id TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,
+        lease_until_ms BIGINT NOT NULL, results TEXT NOT NULL, updated_ms BIGINT NOT NULL,
+        PRIMARY KEY (task_id, worker))",
 ];
+
+/// Columns added since the first release, for databases made before (the error of adding
+/// one that exists is ignored).
+const ADDED_COLUMNS: [&str; 1] = ["ALTER TABLE tasks ADD COLUMN wanted BIGINT NOT NULL DEFAULT 1"];
+
+/// Replica statuses that hold a worker's place in a task.
+const LIVE: &str = "('running', 'done')";
 
 fn storage(error: sqlx::Error) -> WorkerpoolError {
     WorkerpoolError::Storage(error.to_string())
@@ -40,8 +56,11 @@ pub struct TaskRow {
     pub framework: String,
     pub status: String,
     pub challenge: Address,
+    /// The worker last given a replica (for display; replicas say who holds it).
     pub worker: Address,
-    pub lease_until_ms: u64,
+    /// Replicas wanted at once: 1, or more for a standard task whose trust asks for
+    /// several workers' agreement.
+    pub wanted: u64,
     pub attempts: u64,
     /// The task's final deadline in chain time (0 until known).
     pub final_deadline: u64,
@@ -64,7 +83,7 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
         status: text("status")?,
         challenge: text("challenge")?.parse().map_err(|_| parse_error("challenge"))?,
         worker: text("worker")?.parse().map_err(|_| parse_error("worker"))?,
-        lease_until_ms: number("lease_until_ms")?,
+        wanted: number("wanted")?.max(1),
         attempts: number("attempts")?,
         final_deadline: number("final_deadline")?,
         not_before_ms: number("not_before_ms")?,
@@ -72,7 +91,16 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
     })
 }
 
-const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, lease_until_ms, attempts, final_deadline, not_before_ms, results";
+const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, wanted, attempts, final_deadline, not_before_ms, results";
+
+/// One worker's lease of a task.
+#[derive(Clone, Debug)]
+pub struct ReplicaRow {
+    pub worker: Address,
+    pub status: String,
+    /// The result link the worker reported (standard tasks).
+    pub results: String,
+}
 
 pub struct SchedulerDb {
     pool: AnyPool,
@@ -89,6 +117,14 @@ impl SchedulerDb {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await.map_err(storage)?;
         }
+        for statement in ADDED_COLUMNS {
+            if let Err(e) = sqlx::query(statement).execute(&pool).await {
+                let text = e.to_string();
+                if !text.contains("duplicate column") && !text.contains("already exists") {
+                    return Err(storage(e));
+                }
+            }
+        }
         if url.starts_with("sqlite:") {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
@@ -102,8 +138,8 @@ impl SchedulerDb {
     pub async fn add_task(&self, task: &TaskRow) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
             "INSERT INTO tasks (task_id, deal_id, idx, workerpool, framework, status, challenge, worker,
-                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms, results)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10, '') ON CONFLICT DO NOTHING",
+                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms, results, wanted)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10, '', $11) ON CONFLICT DO NOTHING",
         )
         .bind(task.task_id.to_string())
         .bind(task.deal_id.to_string())
@@ -115,6 +151,7 @@ impl SchedulerDb {
         .bind(task.worker.to_string())
         .bind(task.final_deadline as i64)
         .bind(now_ms() as i64)
+        .bind(task.wanted as i64)
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -143,23 +180,32 @@ impl SchedulerDb {
         rows.iter().map(read_task).collect()
     }
 
-    /// Ready tasks a worker of these frameworks may take now, oldest change first.
+    /// Ready tasks `worker` (of these frameworks) may take now and holds no live replica
+    /// of, earliest final deadline first (so the replicas of one task gather before the
+    /// next task starts).
     pub async fn dispatchable(
         &self,
         frameworks: &[&str],
+        worker: Address,
         now_ms: u64,
         limit: i64,
     ) -> Result<Vec<TaskRow>, WorkerpoolError> {
         if frameworks.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..frameworks.len()).map(|i| format!("${}", i + 3)).collect();
+        let placeholders: Vec<String> = (0..frameworks.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'ready' AND not_before_ms <= $1
-             AND framework IN ({}) ORDER BY updated_ms, idx LIMIT $2",
+             AND framework IN ({})
+             AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.task_id = tasks.task_id AND r.worker = $3
+                 AND r.status IN {LIVE})
+             ORDER BY final_deadline, idx LIMIT $2",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(now_ms as i64).bind(limit);
+        let mut query = sqlx::query(&sql)
+            .bind(now_ms as i64)
+            .bind(limit)
+            .bind(worker.to_string());
         for framework in frameworks {
             query = query.bind(*framework);
         }
@@ -167,10 +213,27 @@ impl SchedulerDb {
         rows.iter().map(read_task).collect()
     }
 
-    /// Extends `worker`'s lease of a running task; false when it is no longer theirs.
+    /// Leases `task_id` to `worker` (again, if it held it before).
+    pub async fn add_replica(&self, task_id: B256, worker: Address, until_ms: u64) -> Result<(), WorkerpoolError> {
+        sqlx::query(
+            "INSERT INTO replicas (task_id, worker, status, lease_until_ms, results, updated_ms)
+             VALUES ($1, $2, 'running', $3, '', $4)
+             ON CONFLICT (task_id, worker) DO UPDATE SET status = 'running', lease_until_ms = $3, updated_ms = $4",
+        )
+        .bind(task_id.to_string())
+        .bind(worker.to_string())
+        .bind(until_ms as i64)
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Extends `worker`'s lease of a running replica; false when it is no longer theirs.
     pub async fn extend_lease(&self, task_id: B256, worker: Address, until_ms: u64) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
-            "UPDATE tasks SET lease_until_ms = $3 WHERE task_id = $1 AND worker = $2 AND status = 'running'",
+            "UPDATE replicas SET lease_until_ms = $3 WHERE task_id = $1 AND worker = $2 AND status = 'running'",
         )
         .bind(task_id.to_string())
         .bind(worker.to_string())
@@ -181,28 +244,96 @@ impl SchedulerDb {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Takes a running task back from `worker` if its lease is still expired now (the
-    /// row is re-checked in the same statement: a heartbeat meanwhile wins).
-    pub async fn expire_lease(
-        &self,
-        task_id: B256,
-        worker: Address,
-        now_ms: u64,
-        next_status: &str,
-    ) -> Result<bool, WorkerpoolError> {
+    /// Running replicas whose lease ran out before `now_ms`: (task, worker).
+    pub async fn expired_replicas(&self, now_ms: u64) -> Result<Vec<(B256, Address)>, WorkerpoolError> {
+        let rows = sqlx::query("SELECT task_id, worker FROM replicas WHERE status = 'running' AND lease_until_ms < $1")
+            .bind(now_ms as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                let text = |name: &str| row.try_get::<String, _>(name).map_err(storage);
+                let bad = || WorkerpoolError::Storage("invalid row in the replicas table".into());
+                Ok((
+                    text("task_id")?.parse().map_err(|_| bad())?,
+                    text("worker")?.parse().map_err(|_| bad())?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Marks `worker`'s replica lost if its lease is still expired now (re-checked in the
+    /// same statement: a heartbeat meanwhile wins).
+    pub async fn expire_replica(&self, task_id: B256, worker: Address, now_ms: u64) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
-            "UPDATE tasks SET status = $4, worker = $5, attempts = attempts + 1, updated_ms = $3
+            "UPDATE replicas SET status = 'lost', updated_ms = $3
              WHERE task_id = $1 AND worker = $2 AND status = 'running' AND lease_until_ms < $3",
         )
         .bind(task_id.to_string())
         .bind(worker.to_string())
         .bind(now_ms as i64)
-        .bind(next_status)
-        .bind(Address::ZERO.to_string())
         .execute(&self.pool)
         .await
         .map_err(storage)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Ends `worker`'s running replica with `status`; false when it was not running.
+    pub async fn end_replica(
+        &self,
+        task_id: B256,
+        worker: Address,
+        status: &str,
+        results: &str,
+    ) -> Result<bool, WorkerpoolError> {
+        let result = sqlx::query(
+            "UPDATE replicas SET status = $3, results = $4, updated_ms = $5
+             WHERE task_id = $1 AND worker = $2 AND status = 'running'",
+        )
+        .bind(task_id.to_string())
+        .bind(worker.to_string())
+        .bind(status)
+        .bind(results)
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// How many replicas of a task hold a worker's place (running or done).
+    pub async fn live_replicas(&self, task_id: B256) -> Result<u64, WorkerpoolError> {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM replicas WHERE task_id = $1 AND status IN {LIVE}"
+        ))
+        .bind(task_id.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(row.try_get::<i64, _>("n").map_err(storage)?.max(0) as u64)
+    }
+
+    /// The replicas of a task, in the order they were last changed.
+    pub async fn replicas(&self, task_id: B256) -> Result<Vec<ReplicaRow>, WorkerpoolError> {
+        let rows = sqlx::query("SELECT worker, status, results FROM replicas WHERE task_id = $1 ORDER BY updated_ms")
+            .bind(task_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ReplicaRow {
+                    worker: row
+                        .try_get::<String, _>("worker")
+                        .map_err(storage)?
+                        .parse()
+                        .map_err(|_| WorkerpoolError::Storage("invalid worker in the replicas table".into()))?,
+                    status: row.try_get("status").map_err(storage)?,
+                    results: row.try_get("results").map_err(storage)?,
+                })
+            })
+            .collect()
     }
 
     /// Every task that may still need the scheduler (not completed or claimed).
@@ -225,7 +356,7 @@ impl SchedulerDb {
             ""
         };
         let sql = format!(
-            "UPDATE tasks SET status = $2, challenge = $3, worker = $4, lease_until_ms = $5, attempts = $6,
+            "UPDATE tasks SET status = $2, challenge = $3, worker = $4, wanted = $5, attempts = $6,
                 final_deadline = $7, not_before_ms = $8, updated_ms = $9, framework = $10, results = $11
              WHERE task_id = $1{guard}"
         );
@@ -234,7 +365,7 @@ impl SchedulerDb {
             .bind(&task.status)
             .bind(task.challenge.to_string())
             .bind(task.worker.to_string())
-            .bind(task.lease_until_ms as i64)
+            .bind(task.wanted as i64)
             .bind(task.attempts as i64)
             .bind(task.final_deadline as i64)
             .bind(task.not_before_ms as i64)

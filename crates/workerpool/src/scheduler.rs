@@ -5,6 +5,10 @@
 //! owner's authorization, takes a task back from a worker that stopped sending heartbeats,
 //! and claims a task that did not complete by its final deadline (chain time), which
 //! refunds the requester. Replaying chain events is harmless: every step re-reads the chain.
+//!
+//! A task is leased as replicas, one per worker. A TEE task wants one; a standard task
+//! whose trust asks for several workers' agreement wants as many as PoCo's consensus
+//! needs ([`replicas_for`]), and one more each time the contributions disagree.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +65,15 @@ pub struct Scheduler {
     head: AtomicU64,
     claims: AtomicU64,
     redispatches: AtomicU64,
+}
+
+/// Replicas a standard task wants at once. PoCo reaches consensus on a result when
+/// `group·trust > total·(trust−1)`, where `total` starts at 1 and a worker weighs
+/// `max(score/3, 3) − 1`, so 2 below a score of 12: `k` agreeing such workers suffice as
+/// soon as `2k > trust − 1`. Workers with higher scores weigh more (fewer suffice), and
+/// disagreeing contributions ask for more (see `settle`).
+pub fn replicas_for(trust: u64) -> u64 {
+    trust.max(1).div_ceil(2)
 }
 
 fn framework_of(tag: confide_protocol::Tag) -> String {
@@ -195,6 +208,15 @@ impl Scheduler {
             .unwrap_or(0);
         let final_deadline = deal.start_time.to::<u64>() + FINAL_DEADLINE_RATIO * timeref;
         let framework = framework_of(deal.tag());
+        let trust = deal.trust.to::<u64>();
+        // contributeAndFinalize, the TEE path, is for trust 1 only; a TEE task asking for
+        // several enclaves' agreement is not run here (and is claimed at its deadline).
+        let tee_with_consensus = framework != "standard" && trust > 1;
+        let wanted = if framework == "standard" {
+            replicas_for(trust)
+        } else {
+            1
+        };
         let first = deal.bot_first.to::<u64>();
         for (offset, task_id) in deal.task_ids().into_iter().enumerate() {
             let row = TaskRow {
@@ -203,19 +225,26 @@ impl Scheduler {
                 index: first + offset as u64,
                 workerpool: deal.workerpool,
                 framework: framework.clone(),
-                status: "pending".into(),
+                status: if tee_with_consensus { "failed" } else { "pending" }.into(),
                 challenge: Address::ZERO,
                 worker: Address::ZERO,
-                lease_until_ms: 0,
+                wanted,
                 attempts: 0,
                 final_deadline,
                 not_before_ms: 0,
                 results: String::new(),
             };
             if self.db.add_task(&row).await? {
-                self.db
-                    .log(task_id, "scheduler", &format!("seen in deal {deal_id} ({framework})"))
-                    .await?;
+                let seen = match wanted {
+                    1 => format!("seen in deal {deal_id} ({framework})"),
+                    n => format!("seen in deal {deal_id} ({framework}, trust {trust}: {n} agreeing workers wanted)"),
+                };
+                self.db.log(task_id, "scheduler", &seen).await?;
+                if tee_with_consensus {
+                    let why =
+                        format!("TEE tasks run with trust 1 only (this deal asks for {trust}): left to be claimed");
+                    self.db.log(task_id, "scheduler", &why).await?;
+                }
             }
         }
         tracing::info!(%deal_id, tasks = deal.bot_size.to::<u64>(), "deal scheduled");
@@ -225,6 +254,11 @@ impl Scheduler {
     /// One pass over the tasks that still need something.
     pub async fn tick(&self) -> Result<(), WorkerpoolError> {
         let chain_now = self.poco.connection.block_timestamp().await?;
+        for (task_id, worker) in self.db.expired_replicas(now_ms()).await? {
+            if let Err(e) = self.replica_lost(task_id, worker).await {
+                tracing::warn!(%task_id, %worker, error = %e, "taking a replica back failed; retried on the next pass");
+            }
+        }
         for task in self.db.open_tasks().await? {
             let task_id = task.task_id;
             if let Err(e) = self.step(task, chain_now).await {
@@ -245,27 +279,20 @@ impl Scheduler {
         if task.final_deadline > 0 && chain_time >= task.final_deadline {
             return self.claim(task).await;
         }
-        let now = now_ms();
         match task.status.as_str() {
-            "pending" if task.not_before_ms <= now => self.prepare(task).await,
+            "pending" if task.not_before_ms <= now_ms() => self.prepare(task).await,
             "revealed" => self.finalize(task).await,
-            "running" if task.lease_until_ms < now => {
-                let silent = task.worker;
-                task.status = self.after_worker_loss(&task, task.attempts + 1).await?;
-                if self.db.expire_lease(task.task_id, silent, now, &task.status).await? {
-                    self.redispatches.fetch_add(1, Ordering::Relaxed);
-                    let next = match task.status.as_str() {
-                        "ready" => "back in the queue for another worker",
-                        "revealed" => "it had contributed: revealed or reopened after the reveal deadline",
-                        _ => "out of attempts: left to be claimed at the final deadline",
+            "ready" | "running" => {
+                let (previous, wanted) = (task.status.clone(), task.wanted);
+                let why = self.settle(&mut task).await?;
+                let changed = task.status != previous || task.wanted != wanted;
+                if changed && self.db.save_task(&task, Some(&previous)).await? {
+                    let line = if task.wanted != wanted {
+                        format!("contributions disagree: {} agreeing workers wanted now", task.wanted)
+                    } else {
+                        why.to_owned()
                     };
-                    self.db
-                        .log(
-                            task.task_id,
-                            "scheduler",
-                            &format!("worker {silent} went silent; {next}"),
-                        )
-                        .await?;
+                    self.db.log(task.task_id, "scheduler", &line).await?;
                 }
                 Ok(())
             }
@@ -273,18 +300,60 @@ impl Scheduler {
         }
     }
 
-    /// Where a task goes when its worker is gone: a standard task whose worker already
-    /// contributed waits for the reveal (or a reopen); others are retried until
-    /// `attempts` runs out.
-    async fn after_worker_loss(&self, task: &TaskRow, attempts: u64) -> Result<String, WorkerpoolError> {
-        if task.framework == "standard" && self.poco.task(task.task_id).await?.status == TaskStatus::Revealing {
-            return Ok("revealed".into());
+    /// A replica whose worker went silent past its lease: its place is given up.
+    async fn replica_lost(&self, task_id: B256, worker: Address) -> Result<(), WorkerpoolError> {
+        if !self.db.expire_replica(task_id, worker, now_ms()).await? {
+            return Ok(());
         }
-        Ok(if attempts >= self.config.max_attempts {
-            "failed".into()
+        self.redispatches.fetch_add(1, Ordering::Relaxed);
+        let Some(mut task) = self.db.task(task_id).await? else {
+            return Ok(());
+        };
+        let previous = task.status.clone();
+        let mut next = "the task no longer needed it";
+        if matches!(previous.as_str(), "ready" | "running") {
+            task.attempts += 1;
+            next = self.settle(&mut task).await?;
+            self.db.save_task(&task, Some(&previous)).await?;
+        }
+        self.db
+            .log(task_id, "scheduler", &format!("worker {worker} went silent; {next}"))
+            .await
+    }
+
+    /// Decides where a ready or running task stands from its live replicas and, for a
+    /// standard task, the chain's consensus; returns why, for the log.
+    async fn settle(&self, task: &mut TaskRow) -> Result<&'static str, WorkerpoolError> {
+        if task.framework == "standard" {
+            let on_chain = self.poco.task(task.task_id).await?;
+            match on_chain.status {
+                TaskStatus::Revealing | TaskStatus::Completed => {
+                    task.status = "revealed".into();
+                    return Ok("consensus reached: finalized once revealed, reopened if nobody reveals in time");
+                }
+                TaskStatus::Active if on_chain.contributors.len() as u64 >= task.wanted => {
+                    // As many contributions as should agree, and no consensus: they differ.
+                    task.wanted = on_chain.contributors.len() as u64 + 1;
+                }
+                _ => {}
+            }
+        }
+        let live = self.db.live_replicas(task.task_id).await?;
+        if task.attempts >= self.config.max_attempts {
+            if live == 0 {
+                task.status = "failed".into();
+                return Ok("out of attempts: left to be claimed at the final deadline");
+            }
+            task.status = "running".into();
+            return Ok("out of attempts: waiting for the replicas still running");
+        }
+        if live >= task.wanted {
+            task.status = "running".into();
+            Ok("running on as many workers as it wants")
         } else {
-            "ready".into()
-        })
+            task.status = "ready".into();
+            Ok("back in the queue for another worker")
+        }
     }
 
     fn allowed(&self, worker: Address) -> Result<(), ApiError> {
@@ -339,16 +408,37 @@ impl Scheduler {
         Ok(())
     }
 
-    /// A revealed standard task: finalized once every winner revealed (PoCo's rule), with
-    /// the result link its worker reported; reopened when nobody revealed in time.
+    /// A standard task past consensus: finalized once every winner revealed, or once the
+    /// reveal deadline passed with at least one reveal (PoCo's rules), with the result link
+    /// of a worker that revealed; reopened when nobody revealed in time.
     async fn finalize(&self, mut task: TaskRow) -> Result<(), WorkerpoolError> {
         let on_chain = self.poco.task(task.task_id).await?;
+        let past_reveal_deadline = || async {
+            Ok::<_, WorkerpoolError>(
+                self.poco.connection.block_timestamp().await? >= on_chain.reveal_deadline.to::<u64>(),
+            )
+        };
         match on_chain.status {
             TaskStatus::Completed => {
                 task.status = "completed".into();
                 self.db.save_task(&task, None).await?;
             }
-            TaskStatus::Revealing if on_chain.reveal_counter >= on_chain.winner_counter => {
+            TaskStatus::Revealing if !on_chain.reveal_counter.is_zero() => {
+                let all_revealed = on_chain.reveal_counter >= on_chain.winner_counter;
+                if !all_revealed && !past_reveal_deadline().await? {
+                    return Ok(());
+                }
+                if task.results.is_empty() {
+                    // A revealing worker's report carries the link; wait for one.
+                    let replicas = self.db.replicas(task.task_id).await?;
+                    match replicas
+                        .into_iter()
+                        .find(|r| r.status == "done" && !r.results.is_empty())
+                    {
+                        Some(replica) => task.results = replica.results,
+                        None => return Ok(()),
+                    }
+                }
                 self.poco
                     .finalize(task.task_id, task.results.clone().into_bytes().into())
                     .await?;
@@ -356,10 +446,7 @@ impl Scheduler {
                 self.db.save_task(&task, None).await?;
                 self.db.log(task.task_id, "scheduler", "finalized on chain").await?;
             }
-            TaskStatus::Revealing
-                if on_chain.reveal_counter.is_zero()
-                    && self.poco.connection.block_timestamp().await? >= on_chain.reveal_deadline.to::<u64>() =>
-            {
+            TaskStatus::Revealing if past_reveal_deadline().await? => {
                 self.poco.reopen(task.task_id).await?;
                 task.status = "ready".into();
                 task.worker = Address::ZERO;
@@ -471,22 +558,33 @@ impl Scheduler {
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
         let now = now_ms();
-        let candidates = self.db.dispatchable(&frameworks, now, 1).await.map_err(internal)?;
+        let candidates = self
+            .db
+            .dispatchable(&frameworks, worker, now, 1)
+            .await
+            .map_err(internal)?;
         let Some(mut task) = candidates.into_iter().next() else {
             return Ok(NextTask { assignment: None });
         };
-        task.status = "running".into();
-        task.worker = worker;
-        task.lease_until_ms = now + self.config.lease.as_millis() as u64;
         let authorization = sign_personal(&self.owner, authorization_hash(worker, task.task_id, task.challenge))
             .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, "SIGNING_FAILED", e.to_string()))?;
+        let lease_until = now + self.config.lease.as_millis() as u64;
+        self.db
+            .add_replica(task.task_id, worker, lease_until)
+            .await
+            .map_err(internal)?;
+        let live = self.db.live_replicas(task.task_id).await.map_err(internal)?;
+        task.worker = worker;
+        task.status = if live >= task.wanted { "running" } else { "ready" }.into();
         if !self.db.save_task(&task, Some("ready")).await.map_err(internal)? {
+            let _ = self.db.end_replica(task.task_id, worker, "released", "").await;
             return Ok(NextTask { assignment: None });
         }
-        let _ = self
-            .db
-            .log(task.task_id, "scheduler", &format!("assigned to worker {worker}"))
-            .await;
+        let assigned = match task.wanted {
+            1 => format!("assigned to worker {worker}"),
+            wanted => format!("assigned to worker {worker} (replica {live} of {wanted})"),
+        };
+        let _ = self.db.log(task.task_id, "scheduler", &assigned).await;
         Ok(NextTask {
             assignment: Some(Assignment {
                 task_id: task.task_id,
@@ -518,39 +616,45 @@ impl Scheduler {
                 format!("no task {task_id} here"),
             ));
         };
-        let already_final = task.status == "completed" && report.outcome == Outcome::Completed;
-        if task.worker != worker || (task.status != "running" && !already_final) {
+        let replicas = self.db.replicas(task_id).await.map_err(internal)?;
+        if !replicas.iter().any(|r| r.worker == worker && r.status == "running") {
             return Err(error(
                 StatusCode::CONFLICT,
                 "NOT_YOUR_TASK",
                 format!("task {task_id} is not running on {worker}"),
             ));
         }
-        if already_final {
+        let transaction = report
+            .transaction
+            .map(|t| format!(" (transaction {t})"))
+            .unwrap_or_default();
+        let results = report.results.clone().unwrap_or_default();
+        if task.status == "completed" && report.outcome == Outcome::Completed {
             // The chain's TaskFinalize arrived first: the report only adds its transaction.
-            let line = format!(
-                "completed{}",
-                report
-                    .transaction
-                    .map(|t| format!(" (transaction {t})"))
-                    .unwrap_or_default()
-            );
-            let _ = self.db.log(task_id, &worker.to_string(), &line).await;
+            let _ = self.db.end_replica(task_id, worker, "done", &results).await;
+            let _ = self
+                .db
+                .log(task_id, &worker.to_string(), &format!("completed{transaction}"))
+                .await;
             return Ok(json!({ "status": task.status }));
         }
         // A worker's word is not the chain's: "completed" is believed only once PoCo says
-        // so (until then the task stays leased, and goes elsewhere if the lease runs out).
+        // so (until then the replica stays leased, and goes elsewhere if the lease runs out).
         let on_chain = self.poco.task(task_id).await.map_err(|e| internal(e.into()))?.status;
+        let past_consensus =
+            task.framework == "standard" && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed);
         let code = report.code.clone().unwrap_or_default();
         let message = report.message.clone().unwrap_or_default();
-        let line = match report.outcome {
-            Outcome::Completed
-                if task.framework == "standard"
-                    && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed) =>
-            {
-                task.status = "revealed".into();
-                task.results = report.results.clone().unwrap_or_default();
-                "contributed and revealed; the scheduler finalizes".to_owned()
+        let previous = task.status.clone();
+        let (replica_status, line) = match report.outcome {
+            Outcome::Completed if past_consensus => {
+                if task.results.is_empty() {
+                    task.results = results.clone();
+                }
+                if task.status != "completed" {
+                    task.status = "revealed".into();
+                }
+                ("done", "contributed and revealed; the scheduler finalizes".to_owned())
             }
             Outcome::Completed if on_chain != TaskStatus::Completed || task.framework == "standard" => {
                 let _ = self
@@ -565,38 +669,47 @@ impl Scheduler {
             }
             Outcome::Completed => {
                 task.status = "completed".into();
-                format!(
-                    "completed{}",
-                    report
-                        .transaction
-                        .map(|t| format!(" (transaction {t})"))
-                        .unwrap_or_default()
-                )
+                ("done", format!("completed{transaction}"))
             }
-            Outcome::Failed if task.framework == "standard" && on_chain == TaskStatus::Revealing => {
-                task.worker = Address::ZERO;
-                task.status = "revealed".into();
-                format!("failed after contributing ({code}: {message}); reopened after the reveal deadline")
+            Outcome::Failed if past_consensus => {
+                if task.status != "completed" {
+                    task.status = "revealed".into();
+                }
+                ("failed", format!("failed after the consensus ({code}: {message})"))
             }
             Outcome::Failed => {
                 task.attempts += 1;
-                task.worker = Address::ZERO;
-                if is_transient(&code) && task.attempts < self.config.max_attempts {
-                    task.status = "ready".into();
+                if is_transient(&code) {
                     task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
-                    format!("failed ({code}: {message}); retried on another attempt")
                 } else {
-                    task.status = "failed".into();
-                    format!("failed ({code}: {message}); left to be claimed at the final deadline")
+                    // The task itself fails (an app that traps, a bad dataset): no more tries.
+                    task.attempts = task.attempts.max(self.config.max_attempts);
                 }
+                ("failed", format!("failed ({code}: {message})"))
             }
         };
-        if !self.db.save_task(&task, Some("running")).await.map_err(internal)? {
+        if !self
+            .db
+            .end_replica(task_id, worker, replica_status, &results)
+            .await
+            .map_err(internal)?
+        {
             return Err(error(
                 StatusCode::CONFLICT,
                 "NOT_YOUR_TASK",
                 format!("task {task_id} changed meanwhile"),
             ));
+        }
+        let mut line = line;
+        if report.outcome == Outcome::Failed && !past_consensus {
+            let next = self.settle(&mut task).await.map_err(internal)?;
+            line = match task.status.as_str() {
+                "ready" => format!("{line}; retried on another attempt"),
+                _ => format!("{line}; {next}"),
+            };
+        }
+        if task.status != previous || replica_status == "done" {
+            self.db.save_task(&task, Some(&previous)).await.map_err(internal)?;
         }
         let _ = self.db.log(task_id, &worker.to_string(), &line).await;
         Ok(json!({ "status": task.status }))
@@ -614,6 +727,16 @@ impl Scheduler {
             worker: (!task.worker.is_zero()).then_some(task.worker),
             enclave_challenge: (!task.challenge.is_zero()).then_some(task.challenge),
             attempts: task.attempts,
+            replicas: self
+                .db
+                .replicas(task_id)
+                .await?
+                .into_iter()
+                .map(|r| crate::api::ReplicaView {
+                    worker: r.worker,
+                    status: r.status,
+                })
+                .collect(),
             log: self.db.task_log(task_id).await?,
         }))
     }
@@ -747,5 +870,27 @@ async fn debug_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<Str
         )
         .into_response(),
         Err(e) => internal(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replicas_for;
+
+    /// PoCo's consensus check for `k` agreeing workers of score 0 (weight 2 each), with
+    /// the total weight starting at 1 as `initialize` sets it.
+    fn consensus(trust: u64, k: u64) -> bool {
+        let (group, total) = (2 * k, 1 + 2 * k);
+        group * trust > total * (trust - 1)
+    }
+
+    #[test]
+    fn replicas_are_the_fewest_fresh_workers_that_reach_poco_consensus() {
+        for trust in 1..=50 {
+            let k = replicas_for(trust);
+            assert!(consensus(trust, k), "trust {trust}: {k} workers do not reach consensus");
+            assert!(!consensus(trust, k - 1), "trust {trust}: {} workers would do", k - 1);
+        }
+        assert_eq!(replicas_for(0), 1, "trust 0 is treated as 1, as PoCo does");
     }
 }

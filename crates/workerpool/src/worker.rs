@@ -72,6 +72,14 @@ struct Ended {
     message: Option<String>,
     transaction: Option<B256>,
     results: Option<String>,
+    /// A standard task's contribution, on chain and waiting for the consensus.
+    contribution: Option<Contribution>,
+}
+
+#[derive(Clone, Copy)]
+struct Contribution {
+    digest: B256,
+    hash: B256,
 }
 
 /// What the chain says of an assignment the worker accepted.
@@ -88,6 +96,7 @@ impl Ended {
             message: Some(message.into()),
             transaction: None,
             results: None,
+            contribution: None,
         }
     }
 
@@ -98,6 +107,14 @@ impl Ended {
             message: None,
             transaction: Some(transaction),
             results,
+            contribution: None,
+        }
+    }
+
+    fn contributed(transaction: B256, contribution: Contribution) -> Ended {
+        Ended {
+            contribution: Some(contribution),
+            ..Ended::completed(transaction, None)
         }
     }
 }
@@ -173,7 +190,7 @@ impl Worker {
         }
     }
 
-    async fn execute(&self, assignment: Assignment) {
+    async fn execute(self: &Arc<Self>, assignment: Assignment) {
         let task_id = assignment.task_id;
         tracing::info!(%task_id, "task assigned");
         // Heartbeats run for the whole task (enclave, upload, contribution); when the
@@ -194,6 +211,32 @@ impl Worker {
             tracing::info!(%task_id, "the scheduler took the task back; stopped it");
             return;
         };
+        if let Some(contribution) = ended.contribution {
+            // The consensus may need other workers' contributions: this one waits for it
+            // (still beating) while the worker takes other tasks, so that workers waiting
+            // on each other's tasks never block one another.
+            let worker = self.clone();
+            tokio::spawn(async move {
+                let ended = tokio::select! {
+                    ended = worker.reveal_after_consensus(&assignment, contribution) => Some(ended),
+                    _ = worker.heartbeats(&assignment) => None,
+                };
+                match ended {
+                    Some(ended) => worker.finish(&assignment, ended).await,
+                    None => {
+                        worker.stats.abandoned.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(%task_id, "the scheduler took the task back before the reveal");
+                    }
+                }
+            });
+            return;
+        }
+        self.finish(&assignment, ended).await;
+    }
+
+    /// Counts and reports how a task ended.
+    async fn finish(&self, assignment: &Assignment, ended: Ended) {
+        let task_id = assignment.task_id;
         match ended.outcome {
             Outcome::Completed => self.stats.completed.fetch_add(1, Ordering::Relaxed),
             Outcome::Failed => self.stats.failed.fetch_add(1, Ordering::Relaxed),
@@ -263,10 +306,8 @@ impl Worker {
         if signer != Some(deal.workerpool_owner) {
             return Err(bad("the authorization is not signed by the workerpool's owner".into()));
         }
-        if deal.trust.to::<u64>() > 1 {
-            return Err(bad(
-                "tasks with trust above 1 (several workers' consensus) are not supported yet".into(),
-            ));
+        if deal.trust.to::<u64>() > 1 && deal.tag().is_tee() {
+            return Err(bad("TEE tasks run with trust 1 only (contributeAndFinalize)".into()));
         }
         let task = self.poco.task(a.task_id).await?;
         if task.status != TaskStatus::Active {
@@ -410,7 +451,7 @@ impl Worker {
     }
 
     /// A standard task: upload the (plain) result signed by the worker, contribute its
-    /// hash and seal, wait for consensus, reveal the digest; the scheduler finalizes.
+    /// hash and seal (then [`Worker::reveal_after_consensus`]).
     async fn contribute_and_reveal(&self, a: &Assignment, work: &std::path::Path, computed: &Value) -> Ended {
         let field = |name: &str| computed[name].as_str().unwrap_or_default().to_owned();
         let (Ok(digest), Ok(hash), Ok(seal)) = (
@@ -446,27 +487,52 @@ impl Worker {
                 a.authorization.clone(),
             )
             .await;
-        if let Err(e) = contributed {
-            return Ended::failed(e.code(), e.to_string());
+        match contributed {
+            Ok(transaction) => Ended::contributed(transaction, Contribution { digest, hash }),
+            Err(e) => Ended::failed(e.code(), e.to_string()),
         }
-        // Consensus: with trust 1 the first contribution reaches it at once.
-        let started = std::time::Instant::now();
+    }
+
+    /// Waits until PoCo reaches a consensus (at once with trust 1; with more, once enough
+    /// workers agree), then reveals the digest if this worker's contribution is the one
+    /// agreed on; the scheduler finalizes.
+    async fn reveal_after_consensus(&self, a: &Assignment, contribution: Contribution) -> Ended {
         loop {
-            match self.poco.task(a.task_id).await {
-                Ok(task) if task.status == TaskStatus::Revealing => break,
-                Ok(task) if task.status != TaskStatus::Active => {
+            let task = match self.poco.task(a.task_id).await {
+                Ok(task) => task,
+                Err(e) => {
+                    tracing::warn!(task_id = %a.task_id, error = %e, "reading the task failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            match task.status {
+                TaskStatus::Revealing if task.consensus_value != contribution.hash => {
                     return Ended::failed(
-                        "NO_CONSENSUS",
-                        format!("the task became {:?} before consensus", task.status),
+                        "CONTRIBUTION_REJECTED",
+                        "the workers agreed on another result than this worker's",
                     );
                 }
-                _ if started.elapsed() > Duration::from_secs(600) => {
-                    return Ended::failed("NO_CONSENSUS", "no consensus within 10 minutes");
+                TaskStatus::Revealing => break,
+                TaskStatus::Active => {
+                    let chain_time = self
+                        .poco
+                        .connection
+                        .block_timestamp()
+                        .await
+                        .unwrap_or(0)
+                        .max(crate::now_ms() / 1000);
+                    if chain_time >= task.contribution_deadline.to::<u64>() {
+                        return Ended::failed("NO_CONSENSUS", "no consensus by the contribution deadline");
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+                status => {
+                    return Ended::failed("NO_CONSENSUS", format!("the task became {status:?} before consensus"));
+                }
             }
         }
-        match self.poco.reveal(a.task_id, digest).await {
+        match self.poco.reveal(a.task_id, contribution.digest).await {
             Ok(transaction) => {
                 let link = result_link(&self.config.store_url, a.task_id, self.address());
                 Ended::completed(transaction, Some(link))

@@ -143,6 +143,13 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
                         debug["status"].as_str().unwrap_or("?"),
                         debug["attempts"]
                     ));
+                    for replica in debug["replicas"].as_array().into_iter().flatten() {
+                        lines.push(format!(
+                            "  replica on {}: {}",
+                            replica["worker"].as_str().unwrap_or_default(),
+                            replica["status"].as_str().unwrap_or_default()
+                        ));
+                    }
                     for entry in debug["log"].as_array().into_iter().flatten() {
                         lines.push(format!(
                             "  {}  {:<42}  {}",
