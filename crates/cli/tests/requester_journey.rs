@@ -2,7 +2,7 @@
 //! tutorial's dataset, the CSV app as WebAssembly, `app run` matching the market's orders,
 //! the dev workerpool's scheduler and worker running the task in the (simulated) enclave,
 //! and the beneficiary decrypting the result. Then the faults: a worker killed mid-task,
-//! the scheduler, the SMS and the store down for a while, a dataset whose checksum fails
+//! the scheduler, the SMS and the store down for a while (and the store for good), a dataset whose checksum fails
 //! (refunded at the deadline), and requests that cannot run.
 
 mod common;
@@ -306,8 +306,22 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     kill(again["stack"]["store"]["pid"].as_u64().unwrap(), "-TERM");
     let task = start_task(&stack, &echo, &[]);
     std::thread::sleep(Duration::from_secs(2));
-    stack.ok(DATASET_OWNER, "", &["dev", "up"]);
+    let again = stack.ok(DATASET_OWNER, "", &["dev", "up"]);
     assert_eq!(watch(&stack, &task)["statusName"], "COMPLETED");
+
+    // 4b. The store down for good: each attempt fails for a reason worth retrying, and
+    // after the last one the task is given up with that reason (claimed at step 6).
+    kill(again["stack"]["store"]["pid"].as_u64().unwrap(), "-TERM");
+    let abandoned = start_task(&stack, &echo, &[]);
+    wait_until("the task to be given up", Duration::from_secs(90), || {
+        scheduler_view(&stack, &abandoned)["status"] == "failed"
+    });
+    let view = scheduler_view(&stack, &abandoned);
+    let log = view["log"].to_string();
+    assert!(log.contains("MODULE_DOWNLOAD_FAILED"), "{log}");
+    assert!(log.contains("out of attempts: left to be claimed"), "{log}");
+    assert_eq!(view["attempts"], 3, "{view}");
+    stack.ok(DATASET_OWNER, "", &["dev", "up"]);
 
     // 5. The chain node restarted (its state saved on the way down): work goes on.
     let again = stack.ok(DATASET_OWNER, "", &["dev", "up"]);
@@ -350,9 +364,11 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
         &rpc,
         &json!({"jsonrpc": "2.0", "id": 2, "method": "evm_mine", "params": []}),
     );
-    wait_until("the claim", Duration::from_secs(30), || {
+    wait_until("the claims", Duration::from_secs(30), || {
         scheduler_view(&stack, &task)["status"] == "claimed"
+            && scheduler_view(&stack, &abandoned)["status"] == "claimed"
     });
+    assert_eq!(watch(&stack, &abandoned)["statusName"], "FAILED");
     assert_eq!(watch(&stack, &task)["statusName"], "FAILED");
     let refunded = stack.ok(REQUESTER, "requester", &["account", "show"]);
     assert_eq!(refunded["balance"]["locked"], "0", "{refunded}");
