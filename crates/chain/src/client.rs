@@ -784,12 +784,12 @@ impl Poco {
 
     /// A cursor over PoCo's events from `from_block` on.
     pub fn events_from(&self, from_block: u64) -> EventCursor {
-        EventCursor::new(self.connection.clone(), self.deployment.hub, from_block)
+        EventCursor::new(self.connection.clone(), self.deployment.clone(), from_block)
     }
 
     /// Every PoCo event in a block range, decoded.
     pub async fn events(&self, from_block: u64, to_block: u64) -> Result<Vec<crate::PocoLog>, ChainError> {
-        crate::events::fetch(&self.connection, self.deployment.hub, from_block, to_block).await
+        crate::events::fetch(&self.connection, &self.deployment, from_block, to_block).await
     }
 
     /// Decodes one event (helper for callers that fetched logs themselves).

@@ -13,7 +13,8 @@ use serde::Serialize;
 use confide_protocol::OrderKind;
 
 use crate::bindings::IexecHub::IexecHubEvents;
-use crate::{ChainError, Connection};
+use crate::bindings::Registry;
+use crate::{AssetKind, ChainError, Connection, Deployment};
 
 /// Blocks asked for in one `eth_getLogs` call: public nodes cap ranges.
 const MAX_RANGE: u64 = 2_000;
@@ -69,6 +70,14 @@ pub enum PocoEvent {
     OrderPresigned {
         kind: OrderKind,
         order_hash: B256,
+    },
+    /// An app, dataset or workerpool changed hands (a registry's ERC-721 `Transfer`; the
+    /// mint of a new asset is not reported).
+    AssetTransferred {
+        kind: AssetKind,
+        asset: Address,
+        from: Address,
+        to: Address,
     },
 }
 
@@ -162,18 +171,44 @@ pub fn decode(log: &Log) -> Option<PocoEvent> {
     Some(event)
 }
 
-/// Every followed hub event in `[from_block, to_block]`, in chain order.
+/// Decodes a registry's log: an asset's transfer, `None` for a mint or another event.
+fn decode_transfer(log: &Log, kind: AssetKind) -> Option<PocoEvent> {
+    let transfer = log.log_decode::<Registry::Transfer>().ok()?.inner.data;
+    if transfer.from.is_zero() {
+        return None;
+    }
+    Some(PocoEvent::AssetTransferred {
+        kind,
+        asset: Address::from_word(B256::from(transfer.tokenId.to_be_bytes::<32>())),
+        from: transfer.from,
+        to: transfer.to,
+    })
+}
+
+/// Every followed event of the hub and the three asset registries in
+/// `[from_block, to_block]`, in chain order.
 pub async fn fetch(
     connection: &Connection,
-    hub: Address,
+    deployment: &Deployment,
     from_block: u64,
     to_block: u64,
 ) -> Result<Vec<PocoLog>, ChainError> {
+    let registries = [
+        (deployment.app_registry, AssetKind::App),
+        (deployment.dataset_registry, AssetKind::Dataset),
+        (deployment.workerpool_registry, AssetKind::Workerpool),
+    ];
+    let mut sources = vec![deployment.hub];
+    sources.extend(registries.iter().map(|(address, _)| *address));
+    let decode_any = |log: &Log| match registries.iter().find(|(address, _)| *address == log.address()) {
+        Some((_, kind)) => decode_transfer(log, *kind),
+        None => decode(log),
+    };
     let mut out = Vec::new();
     let mut start = from_block;
     while start <= to_block {
         let end = to_block.min(start + MAX_RANGE - 1);
-        let filter = Filter::new().address(hub).from_block(start).to_block(end);
+        let filter = Filter::new().address(sources.clone()).from_block(start).to_block(end);
         let logs = connection
             .provider
             .get_logs(&filter)
@@ -185,7 +220,7 @@ pub async fn fetch(
                 block_hash: log.block_hash?,
                 transaction_hash: log.transaction_hash?,
                 log_index: log.log_index?,
-                event: decode(log)?,
+                event: decode_any(log)?,
             })
         }));
         start = end + 1;
@@ -197,16 +232,16 @@ pub async fn fetch(
 /// the blocks mined since the previous call, `confirmations` blocks behind the head.
 pub struct EventCursor {
     connection: Connection,
-    hub: Address,
+    deployment: Deployment,
     next_block: u64,
     confirmations: u64,
 }
 
 impl EventCursor {
-    pub fn new(connection: Connection, hub: Address, from_block: u64) -> EventCursor {
+    pub fn new(connection: Connection, deployment: Deployment, from_block: u64) -> EventCursor {
         EventCursor {
             connection,
-            hub,
+            deployment,
             next_block: from_block,
             confirmations: 0,
         }
@@ -231,7 +266,7 @@ impl EventCursor {
         if safe_head < self.next_block {
             return Ok(Vec::new());
         }
-        let logs = fetch(&self.connection, self.hub, self.next_block, safe_head).await?;
+        let logs = fetch(&self.connection, &self.deployment, self.next_block, safe_head).await?;
         self.next_block = safe_head + 1;
         Ok(logs)
     }

@@ -127,7 +127,7 @@ fn signed_orders(m: &Market, project: &str) -> Value {
 }
 
 #[test]
-fn orders_are_signed_shared_filled_and_cancelled() {
+fn orders_are_signed_shared_filled_cancelled_and_follow_their_asset() {
     let m = Market::start();
     let dataset = deploy(&m, DATASET_OWNER, "dataset", "dataset");
     let app = deploy(&m, APP_DEVELOPER, "app", "app");
@@ -253,9 +253,27 @@ fn orders_are_signed_shared_filled_and_cancelled() {
     assert_eq!(removed["unpublished"][0].as_str().unwrap(), quick_hash);
     assert!(in_book(&m, &[]).is_empty());
     // Only the signer may unpublish.
-    m.ok(DATASET_OWNER, "dataset", &["dataset", "publish"]);
+    let kept = m.ok(DATASET_OWNER, "dataset", &["dataset", "publish"])["orderHash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         m.fails(REQUESTER, "dataset", &["dataset", "unpublish", &dataset])["code"],
         "ORDER_NOT_FOUND"
     );
+
+    // The dataset changes hands: PoCo would refuse its former owner's order, so the market
+    // takes it out of the book by itself; handed back, the order is good again and returns.
+    m.ok(
+        DATASET_OWNER,
+        "dataset",
+        &["dataset", "transfer", &dataset, "--to", REQUESTER],
+    );
+    wait_until(|| in_book(&m, &[]).is_empty());
+    m.ok(
+        REQUESTER,
+        "requester",
+        &["dataset", "transfer", &dataset, "--to", DATASET_OWNER],
+    );
+    wait_until(|| in_book(&m, &[]) == vec![kept.clone()]);
 }

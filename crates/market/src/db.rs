@@ -223,6 +223,31 @@ impl MarketDb {
         rows.iter().map(read_row).collect()
     }
 
+    /// Moves `signer`'s orders of `kind` on `subject` in status `from` to `to`; returns
+    /// their hashes.
+    pub async fn set_status_of_signer(
+        &self,
+        kind: &str,
+        subject: &str,
+        signer: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, MarketError> {
+        let rows = sqlx::query(
+            "UPDATE orders SET status = $5 WHERE kind = $1 AND subject = $2 AND signer = $3 AND status = $4
+             RETURNING hash",
+        )
+        .bind(kind)
+        .bind(subject)
+        .bind(signer)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(|row| row.try_get("hash").map_err(storage)).collect()
+    }
+
     pub async fn set_status(&self, hash: &str, status: &str, remaining: i64) -> Result<(), MarketError> {
         sqlx::query("UPDATE orders SET status = $1, remaining = $2 WHERE hash = $3")
             .bind(status)

@@ -1,11 +1,13 @@
 //! Keeps order statuses in step with the chain. Every change re-reads the order's consumed
 //! volume from PoCo, so replaying events (after a restart, or over blocks a reorg replaced)
-//! is harmless; the cursor restarts a few blocks back for that reason.
+//! is harmless; the cursor restarts a few blocks back for that reason. An asset that
+//! changes hands makes its former owner's orders `dead` (PoCo checks an order's signer
+//! against the current owner) and brings the new owner's back, if any were dead.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use confide_chain::{B256, PocoEvent};
+use confide_chain::{Address, AssetKind, B256, PocoEvent};
 
 use crate::{MarketError, MarketState};
 
@@ -28,6 +30,15 @@ async fn apply(state: &MarketState, event: &PocoEvent) -> Result<(), MarketError
             }
         }
         PocoEvent::OrderClosed { order_hash, .. } => refresh(state, *order_hash, true).await?,
+        PocoEvent::AssetTransferred { kind, asset, from, to } => {
+            let kind = match kind {
+                AssetKind::App => "apporder",
+                AssetKind::Dataset => "datasetorder",
+                AssetKind::Workerpool => "workerpoolorder",
+            };
+            mark(state, kind, *asset, *from, "open", "dead").await?;
+            mark(state, kind, *asset, *to, "dead", "open").await?;
+        }
         _ => {}
     }
     Ok(())
@@ -51,10 +62,28 @@ async fn refresh(state: &MarketState, hash: B256, closed: bool) -> Result<(), Ma
         (0, true, _) => "canceled",
         (0, false, _) => "filled",
         (_, _, "unpublished") => "unpublished",
+        (_, _, "dead") => "dead",
         _ => "open",
     };
     state.db.set_status(&key, status, remaining).await?;
     state.notify("updated", &row.kind, &key, status);
+    Ok(())
+}
+
+/// Moves `signer`'s orders of `kind` on `asset` from one status to another.
+async fn mark(
+    state: &MarketState,
+    kind: &str,
+    asset: Address,
+    signer: Address,
+    from: &str,
+    to: &str,
+) -> Result<(), MarketError> {
+    let asset = asset.to_string().to_lowercase();
+    let signer = signer.to_string().to_lowercase();
+    for hash in state.db.set_status_of_signer(kind, &asset, &signer, from, to).await? {
+        state.notify("updated", kind, &hash, to);
+    }
     Ok(())
 }
 
