@@ -5,7 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::MarketError;
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS orders (
         hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
         signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
@@ -13,7 +13,9 @@ const SCHEMA: [&str; 4] = [
         app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL, requester TEXT NOT NULL,
         order_json TEXT NOT NULL, published_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS orders_book ON orders (kind, status, price, published_ms, hash)",
-    "CREATE INDEX IF NOT EXISTS orders_subject ON orders (kind, subject, status)",
+    // One asset's book in price order without a sort (also serves `open_of`).
+    "CREATE INDEX IF NOT EXISTS orders_subject_book ON orders (kind, subject, status, price, published_ms, hash)",
+    "DROP INDEX IF EXISTS orders_subject",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
 ];
 

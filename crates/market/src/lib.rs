@@ -107,6 +107,10 @@ pub struct MarketState {
     /// chain's state.
     owners: Mutex<HashMap<Address, (Address, u64)>>,
     challenges: Mutex<HashMap<B256, (Address, Instant)>>,
+    /// Authorization headers already verified, with their signer and their challenge's
+    /// issue time: the same bytes recover to the same signer, so a client that publishes
+    /// many orders with one login costs one signature recovery, not one per request.
+    logins: Mutex<HashMap<String, (Address, Instant)>>,
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
     refused: AtomicU64,
@@ -120,6 +124,7 @@ impl MarketState {
             head: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
             challenges: Mutex::new(HashMap::new()),
+            logins: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             published: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -222,6 +227,11 @@ async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Addres
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or(MarketError::Unauthorized)?;
+    if let Some((address, issued)) = state.logins.lock().await.get(header).copied()
+        && issued.elapsed() < CHALLENGE_LIFETIME
+    {
+        return Ok(address);
+    }
     let mut parts = header.split('_');
     let (Some(digest), Some(signature), Some(address), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -233,14 +243,18 @@ async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Addres
         .ok()
         .and_then(|b| confide_chain::Signature::try_from(b.as_slice()).ok())
         .ok_or(MarketError::Unauthorized)?;
-    let issued = state.challenges.lock().await.get(&digest).copied();
-    match issued {
-        Some((owner, at)) if owner == address && at.elapsed() < CHALLENGE_LIFETIME => {}
+    let issued = match state.challenges.lock().await.get(&digest).copied() {
+        Some((owner, at)) if owner == address && at.elapsed() < CHALLENGE_LIFETIME => at,
         _ => return Err(MarketError::Unauthorized),
-    }
+    };
     if signature.recover_address_from_prehash(&digest).ok() != Some(address) {
         return Err(MarketError::Unauthorized);
     }
+    let mut logins = state.logins.lock().await;
+    if logins.len() >= 10_000 {
+        logins.retain(|_, (_, at)| at.elapsed() < CHALLENGE_LIFETIME);
+    }
+    logins.insert(header.to_owned(), (address, issued));
     Ok(address)
 }
 
