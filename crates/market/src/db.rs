@@ -1,9 +1,15 @@
 //! Orders at rest: SQLite by default, Postgres through sqlx's `Any` driver. Each row keeps
 //! the signed order as published plus the columns the order book filters and sorts on.
 
+use std::collections::HashSet;
+
 use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::MarketError;
+
+/// Orders written in one statement at most (17 parameters each, well under SQLite's limit).
+const MAX_BATCH: usize = 64;
 
 const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS orders (
@@ -61,12 +67,91 @@ pub struct Filter {
 
 pub struct MarketDb {
     pool: AnyPool,
+    /// New orders go through one writer, which stores those that arrive together in one
+    /// statement (group commit): under load, one round trip and one commit for many.
+    inserts: mpsc::UnboundedSender<PendingInsert>,
+}
+
+struct PendingInsert {
+    row: Row_,
+    chain_id: u64,
+    stored: oneshot::Sender<Result<bool, String>>,
 }
 
 const ZERO: &str = "0x0000000000000000000000000000000000000000";
 /// The most matches a query counts exactly.
 pub const COUNT_CAP: i64 = 1000;
 const COLUMNS: &str = "hash, kind, subject, signer, price, tag_bits, category, volume, remaining, status, app, dataset, workerpool, requester, order_json, published_ms";
+
+/// The writer: takes what is queued, stores it in one statement, answers each caller.
+async fn write_inserts(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<PendingInsert>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        match insert_rows(&pool, &batch).await {
+            Ok(inserted) => {
+                // Two publications of one order in a batch: the first is stored, the
+                // second is the duplicate.
+                let mut answered = HashSet::new();
+                for pending in batch {
+                    let fresh = inserted.contains(&pending.row.hash) && answered.insert(pending.row.hash.clone());
+                    let _ = pending.stored.send(Ok(fresh));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for pending in batch {
+                    let _ = pending.stored.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One multi-row insert; returns the hashes it stored (the others were there already).
+async fn insert_rows(pool: &AnyPool, batch: &[PendingInsert]) -> Result<HashSet<String>, sqlx::Error> {
+    const FIELDS: usize = 17;
+    let values: Vec<String> = (0..batch.len())
+        .map(|i| {
+            let placeholders: Vec<String> = (1..=FIELDS).map(|f| format!("${}", i * FIELDS + f)).collect();
+            format!("({})", placeholders.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO orders (hash, kind, chain_id, subject, signer, price, tag_bits, category, volume, remaining, status,
+            app, dataset, workerpool, requester, order_json, published_ms)
+         VALUES {} ON CONFLICT DO NOTHING RETURNING hash",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for PendingInsert { row, chain_id, .. } in batch {
+        query = query
+            .bind(row.hash.clone())
+            .bind(row.kind.clone())
+            .bind(*chain_id as i64)
+            .bind(row.subject.clone())
+            .bind(row.signer.clone())
+            .bind(row.price)
+            .bind(row.tag_bits)
+            .bind(row.category)
+            .bind(row.volume)
+            .bind(row.remaining)
+            .bind(row.status.clone())
+            .bind(row.app.clone())
+            .bind(row.dataset.clone())
+            .bind(row.workerpool.clone())
+            .bind(row.requester.clone())
+            .bind(row.order_json.clone())
+            .bind(row.published_ms);
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(|row| row.try_get::<String, _>("hash")).collect()
+}
 
 fn read_row(row: &sqlx::any::AnyRow) -> Result<Row_, MarketError> {
     Ok(Row_ {
@@ -107,38 +192,22 @@ impl MarketDb {
                 .await
                 .map_err(storage)?;
         }
-        Ok(MarketDb { pool })
+        let (inserts, queue) = mpsc::unbounded_channel();
+        tokio::spawn(write_inserts(pool.clone(), queue));
+        Ok(MarketDb { pool, inserts })
     }
 
     /// Stores a new order; `false` when its hash is already there.
     pub async fn insert(&self, row: &Row_, chain_id: u64) -> Result<bool, MarketError> {
-        let result = sqlx::query(
-            "INSERT INTO orders (hash, kind, chain_id, subject, signer, price, tag_bits, category, volume, remaining, status,
-                app, dataset, workerpool, requester, order_json, published_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&row.hash)
-        .bind(&row.kind)
-        .bind(chain_id as i64)
-        .bind(&row.subject)
-        .bind(&row.signer)
-        .bind(row.price)
-        .bind(row.tag_bits)
-        .bind(row.category)
-        .bind(row.volume)
-        .bind(row.remaining)
-        .bind(&row.status)
-        .bind(&row.app)
-        .bind(&row.dataset)
-        .bind(&row.workerpool)
-        .bind(&row.requester)
-        .bind(&row.order_json)
-        .bind(row.published_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(storage)?;
-        Ok(result.rows_affected() == 1)
+        let (stored, outcome) = oneshot::channel();
+        let pending = PendingInsert {
+            row: row.clone(),
+            chain_id,
+            stored,
+        };
+        let gone = || MarketError::Storage("the order writer stopped".into());
+        self.inserts.send(pending).map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?.map_err(MarketError::Storage)
     }
 
     pub async fn get(&self, kind: &str, hash: &str) -> Result<Option<Row_>, MarketError> {

@@ -82,8 +82,16 @@ impl Market {
     }
 
     async fn post(&self, path: &str, auth: Option<&str>, body: String) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, auth, body).await
+    }
+
+    async fn put(&self, path: &str, auth: Option<&str>, body: String) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, auth, body).await
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, auth: Option<&str>, body: String) -> (u16, Value) {
         let mut request = reqwest::Client::new()
-            .post(format!("{}{path}", self.url))
+            .request(method, format!("{}{path}", self.url))
             .header("content-type", "application/json")
             .body(body);
         if let Some(auth) = auth {
@@ -230,6 +238,33 @@ async fn bad_orders_are_refused_with_codes_and_nothing_is_stored() {
         code(m.post(path, Some(&auth), body(&good)).await),
         (409, "DUPLICATE_ORDER".into())
     );
+    assert_eq!(m.book("").await["count"], 1);
+
+    // The same order published twice at once (written in one batch, or two): stored once.
+    let twice = m.order(6);
+    let (first, second) = tokio::join!(
+        m.post(path, Some(&auth), body(&twice)),
+        m.post(path, Some(&auth), body(&twice))
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
+    assert_eq!(m.book("").await["count"], 2);
+    // Many at once, as a flood of publications arrives: each is stored, none twice.
+    let many: Vec<_> = (7..27).map(|volume| m.order(volume)).collect();
+    let posted = futures::future::join_all(many.iter().map(|o| m.post(path, Some(&auth), body(o)))).await;
+    assert!(posted.iter().all(|(status, _)| *status == 200), "{posted:?}");
+    assert_eq!(m.book("").await["count"], 22);
+    for order in many.iter().chain([&twice]) {
+        m.post(path, Some(&auth), body(order)).await;
+    }
+    assert_eq!(m.book("").await["count"], 22);
+    // Unpublished again, the extra orders leave the count where the next steps expect it.
+    for order in many.iter().chain([&twice]) {
+        let hash = order.hash(&m.owner.domain());
+        let target = json!({ "target": "unpublish_orderHash", "orderHash": hash });
+        assert_eq!(m.put(path, Some(&auth), target.to_string()).await.0, 200);
+    }
     assert_eq!(m.book("").await["count"], 1);
 
     // Cancelled on chain after publication: the market drops it by itself.
