@@ -100,6 +100,17 @@ impl Connection {
         Ok(block.header.timestamp)
     }
 
+    /// The hash of block `number` on the node's current chain; `None` when the chain is
+    /// shorter (a reorg or a revert took the block away).
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+            .await
+            .map_err(|e| ChainError::from_transport("read a block", e.to_string()))?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
     pub async fn nonce(&self, address: Address) -> Result<u64, ChainError> {
         self.provider
             .get_transaction_count(address)

@@ -89,6 +89,10 @@ pub struct PocoLog {
     pub block_hash: B256,
     pub transaction_hash: B256,
     pub log_index: u64,
+    /// The block that held this event left the chain (a reorg): undo what it did. The
+    /// cursor reports removed events newest first, before the events of the new blocks.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
     #[serde(flatten)]
     pub event: PocoEvent,
 }
@@ -220,6 +224,7 @@ pub async fn fetch(
                 block_hash: log.block_hash?,
                 transaction_hash: log.transaction_hash?,
                 log_index: log.log_index?,
+                removed: false,
                 event: decode_any(log)?,
             })
         }));
@@ -228,13 +233,30 @@ pub async fn fetch(
     Ok(out)
 }
 
+/// Blocks a cursor remembers, to notice a reorg that replaces any of them and report the
+/// events they held as removed. Deeper reorgs are undone only back to this depth.
+pub const REORG_WINDOW: u64 = 64;
+
+/// A block the cursor has reported, with the events it held.
+struct SeenBlock {
+    number: u64,
+    hash: B256,
+    logs: Vec<PocoLog>,
+}
+
 /// Follows PoCo's events: each call to [`EventCursor::next_batch`] returns the events of
 /// the blocks mined since the previous call, `confirmations` blocks behind the head.
+///
+/// Reorgs: the cursor remembers the hashes of the blocks it reported (the last
+/// [`REORG_WINDOW`] of them). When the newest no longer is on the node's chain, it walks
+/// back to the newest one that is, reports every event of the blocks after it again with
+/// `removed` set, and reads on from there, so consumers see the new chain's events too.
 pub struct EventCursor {
     connection: Connection,
     deployment: Deployment,
     next_block: u64,
     confirmations: u64,
+    seen: std::collections::VecDeque<SeenBlock>,
 }
 
 impl EventCursor {
@@ -244,6 +266,7 @@ impl EventCursor {
             deployment,
             next_block: from_block,
             confirmations: 0,
+            seen: std::collections::VecDeque::new(),
         }
     }
 
@@ -258,17 +281,83 @@ impl EventCursor {
         self.next_block
     }
 
+    /// The events since the last batch: first those of blocks a reorg removed (newest
+    /// first, `removed` set), then those of new blocks in chain order.
     pub async fn next_batch(&mut self) -> Result<Vec<PocoLog>, ChainError> {
+        let mut batch = self.unwind_reorg().await?;
         let head = self.connection.block_number().await?;
         let Some(safe_head) = head.checked_sub(self.confirmations) else {
-            return Ok(Vec::new());
+            return Ok(batch);
         };
         if safe_head < self.next_block {
+            return Ok(batch);
+        }
+        // The tip's hash is read before its logs: if a reorg lands in between, the next
+        // batch finds the remembered hash gone and reports these logs as removed.
+        let Some(tip) = self.connection.block_hash(safe_head).await? else {
+            return Ok(batch);
+        };
+        let logs = fetch(&self.connection, &self.deployment, self.next_block, safe_head).await?;
+        if logs.iter().any(|l| l.block_number == safe_head && l.block_hash != tip) {
+            // Logs of a block that replaced the tip just now: read the range again next time.
+            return Ok(batch);
+        }
+        self.remember(&logs, safe_head, tip);
+        self.next_block = safe_head + 1;
+        batch.extend(logs);
+        Ok(batch)
+    }
+
+    fn remember(&mut self, logs: &[PocoLog], tip_number: u64, tip_hash: B256) {
+        for log in logs {
+            match self.seen.back_mut() {
+                Some(block) if block.number == log.block_number => block.logs.push(log.clone()),
+                _ => self.seen.push_back(SeenBlock {
+                    number: log.block_number,
+                    hash: log.block_hash,
+                    logs: vec![log.clone()],
+                }),
+            }
+        }
+        if self.seen.back().is_none_or(|block| block.number != tip_number) {
+            self.seen.push_back(SeenBlock {
+                number: tip_number,
+                hash: tip_hash,
+                logs: Vec::new(),
+            });
+        }
+        let oldest = tip_number.saturating_sub(REORG_WINDOW);
+        while self.seen.front().is_some_and(|block| block.number < oldest) {
+            self.seen.pop_front();
+        }
+    }
+
+    /// When the newest reported block left the chain: the events of every reported block
+    /// that left it, marked removed, and the cursor moved back to the fork.
+    async fn unwind_reorg(&mut self) -> Result<Vec<PocoLog>, ChainError> {
+        let Some(newest) = self.seen.back() else {
+            return Ok(Vec::new());
+        };
+        if self.connection.block_hash(newest.number).await? == Some(newest.hash) {
             return Ok(Vec::new());
         }
-        let logs = fetch(&self.connection, &self.deployment, self.next_block, safe_head).await?;
-        self.next_block = safe_head + 1;
-        Ok(logs)
+        let mut removed = Vec::new();
+        let mut resume = self.next_block;
+        while let Some(block) = self.seen.pop_back() {
+            if self.connection.block_hash(block.number).await? == Some(block.hash) {
+                self.seen.push_back(block);
+                break;
+            }
+            resume = block.number;
+            removed.extend(block.logs.into_iter().rev().map(|mut log| {
+                log.removed = true;
+                log
+            }));
+        }
+        // Re-read from just after the newest block still on the chain; when the reorg went
+        // deeper than the window, from the oldest block remembered.
+        self.next_block = self.seen.back().map_or(resume, |block| block.number + 1);
+        Ok(removed)
     }
 
     /// An endless stream of events, polling every `interval`.

@@ -1,13 +1,14 @@
 //! Keeps order statuses in step with the chain. Every change re-reads the order's consumed
 //! volume from PoCo, so replaying events (after a restart, or over blocks a reorg replaced)
-//! is harmless; the cursor restarts a few blocks back for that reason. An asset that
+//! is harmless; the cursor restarts a few blocks back for that reason. While running, the
+//! cursor notices a reorg itself and hands back the replaced blocks' events as removed. An asset that
 //! changes hands makes its former owner's orders `dead` (PoCo checks an order's signer
 //! against the current owner) and brings the new owner's back, if any were dead.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use confide_chain::{Address, AssetKind, B256, PocoEvent};
+use confide_chain::{Address, AssetKind, B256, PocoEvent, PocoLog};
 
 use crate::{MarketError, MarketState};
 
@@ -15,9 +16,10 @@ use crate::{MarketError, MarketState};
 const REORG_DEPTH: u64 = 12;
 const CURSOR_KEY: &str = "next_block";
 
-/// Applies one event; returns the orders it changed.
-async fn apply(state: &MarketState, event: &PocoEvent) -> Result<(), MarketError> {
-    match event {
+/// Applies one event, or undoes it when a reorg removed its block. Matches and closings
+/// need no undoing of their own: the refresh reads the volume left on the current chain.
+async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
+    match &log.event {
         PocoEvent::OrdersMatched {
             app_hash,
             dataset_hash,
@@ -29,13 +31,14 @@ async fn apply(state: &MarketState, event: &PocoEvent) -> Result<(), MarketError
                 refresh(state, *hash, false).await?;
             }
         }
-        PocoEvent::OrderClosed { order_hash, .. } => refresh(state, *order_hash, true).await?,
+        PocoEvent::OrderClosed { order_hash, .. } => refresh(state, *order_hash, !log.removed).await?,
         PocoEvent::AssetTransferred { kind, asset, from, to } => {
             let kind = match kind {
                 AssetKind::App => "apporder",
                 AssetKind::Dataset => "datasetorder",
                 AssetKind::Workerpool => "workerpoolorder",
             };
+            let (from, to) = if log.removed { (to, from) } else { (from, to) };
             mark(state, kind, *asset, *from, "open", "dead").await?;
             mark(state, kind, *asset, *to, "dead", "open").await?;
         }
@@ -107,7 +110,7 @@ pub async fn follow(state: Arc<MarketState>, interval: Duration) {
         match cursor.next_batch().await {
             Ok(batch) => {
                 for log in &batch {
-                    if let Err(error) = apply(&state, &log.event).await {
+                    if let Err(error) = apply(&state, log).await {
                         tracing::warn!(%error, "order update failed; retried on the next change");
                     }
                 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use confide_chain::{B256, Connection, Poco, PrivateKeySigner, U256};
 use confide_devstack::DEV_ACCOUNTS;
+use confide_devstack::postgres::TempPostgres;
 use confide_protocol::order::{DatasetOrder, Order, RequestOrder};
 use confide_protocol::{Tag, market};
 use serde_json::{Value, json};
@@ -17,11 +18,18 @@ struct Market {
     url: String,
     owner: Poco,
     dataset: confide_chain::Address,
-    _node: confide_devstack::AnvilNode,
-    _dir: tempfile::TempDir,
+    node: confide_devstack::AnvilNode,
+    _dir: Option<tempfile::TempDir>,
 }
 
 async fn start() -> Market {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    start_on(&url, Some(dir)).await
+}
+
+/// A market over the store at `database_url`, on a fresh chain with one dataset.
+async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market {
     let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
     let owner = Poco::new(
         Connection::connect(&node.url, Some(signer("dataset-owner")))
@@ -38,10 +46,7 @@ async fn start() -> Market {
     let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = confide_market::db::MarketDb::open(&format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display()))
-        .await
-        .unwrap();
+    let db = confide_market::db::MarketDb::open(database_url).await.unwrap();
     let state = confide_market::MarketState::new(db, reader);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -54,7 +59,7 @@ async fn start() -> Market {
         url,
         owner,
         dataset,
-        _node: node,
+        node,
         _dir: dir,
     }
 }
@@ -101,8 +106,53 @@ impl Market {
         (response.status().as_u16(), response.json().await.unwrap_or_default())
     }
 
+    /// The order `hash` as the market shows it.
+    async fn one(&self, hash: B256) -> Value {
+        self.get(&format!("/datasetorders/{hash}?chainId=31337")).await
+    }
+
+    /// Waits up to ten seconds for order `hash` to show `status`; returns what it shows.
+    async fn await_status(&self, hash: B256, status: &str) -> Value {
+        let mut shown = Value::Null;
+        for _ in 0..100 {
+            shown = self.one(hash).await;
+            if shown["status"] == status {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        shown
+    }
+
+    /// The dataset owner on a new connection: a revert takes back transactions, so the
+    /// nonces a connection remembers are ahead of the chain's.
+    async fn reconnected_owner(&self) -> Poco {
+        let connection = Connection::connect(&self.node.url, Some(signer("dataset-owner")))
+            .await
+            .unwrap();
+        Poco::new(connection, self.owner.deployment.hub).await.unwrap()
+    }
+
+    /// Calls one of anvil's own JSON-RPC methods (snapshots, reverts, mining).
+    async fn anvil(&self, method: &str, params: Value) -> Value {
+        let response: Value = reqwest::Client::new()
+            .post(&self.node.url)
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        response["result"].clone()
+    }
+
     async fn book(&self, query: &str) -> Value {
-        reqwest::get(format!("{}/datasetorders?chainId=31337{query}", self.url))
+        self.get(&format!("/datasetorders?chainId=31337{query}")).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.url))
             .await
             .unwrap()
             .json()
@@ -130,7 +180,16 @@ fn body(order: &impl serde::Serialize) -> String {
 
 #[tokio::test]
 async fn bad_orders_are_refused_with_codes_and_nothing_is_stored() {
-    let m = start().await;
+    refuses_bad_orders(start().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_bad_orders_are_refused_and_good_ones_follow_the_chain() {
+    let postgres = TempPostgres::start("market");
+    refuses_bad_orders(start_on(&postgres.url, None).await).await;
+}
+
+async fn refuses_bad_orders(m: Market) {
     let owner = signer("dataset-owner");
     let auth = m.login(&owner).await;
     let path = "/datasetorders?chainId=31337";
@@ -269,7 +328,6 @@ async fn bad_orders_are_refused_with_codes_and_nothing_is_stored() {
 
     // Cancelled on chain after publication: the market drops it by itself.
     m.owner.cancel_order(&good).await.unwrap();
-    let hash = good.hash(&m.owner.domain()).to_string();
     for _ in 0..100 {
         if m.book("").await["count"] == 0 {
             break;
@@ -277,13 +335,7 @@ async fn bad_orders_are_refused_with_codes_and_nothing_is_stored() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(m.book("").await["count"], 0);
-    let one: Value = reqwest::get(format!("{}/datasetorders/{hash}?chainId=31337", m.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(one["status"], "canceled");
+    assert_eq!(m.one(good.hash(&m.owner.domain())).await["status"], "canceled");
 }
 
 #[tokio::test]
@@ -329,4 +381,47 @@ async fn the_book_keeps_serving_while_a_client_floods_it_with_invalid_orders() {
     }
     assert_eq!(flood.await.unwrap(), 300, "every invalid order is refused");
     assert_eq!(m.book("").await["count"], 1);
+}
+
+#[tokio::test]
+async fn a_reorg_that_takes_away_a_cancellation_or_a_transfer_reopens_the_orders() {
+    let m = start().await;
+    let owner = signer("dataset-owner");
+    let auth = m.login(&owner).await;
+    let path = "/datasetorders?chainId=31337";
+    let order = m.order(4);
+    let hash = order.hash(&m.owner.domain());
+    assert_eq!(m.post(path, Some(&auth), body(&order)).await.0, 200);
+
+    // Cancelled in a block that a reorg then replaces: open again, with its volume.
+    let before_cancel = m.anvil("evm_snapshot", json!([])).await;
+    m.owner.cancel_order(&order).await.unwrap();
+    assert_eq!(m.await_status(hash, "canceled").await["status"], "canceled");
+    assert_eq!(m.anvil("evm_revert", json!([before_cancel])).await, json!(true));
+    m.anvil("anvil_mine", json!(["0x3"])).await;
+    let shown = m.await_status(hash, "open").await;
+    assert_eq!(shown["status"], "open", "{shown}");
+    assert_eq!(shown["remaining"], 4);
+    assert_eq!(m.book("").await["count"], 1);
+
+    // Transferred away in a replaced block: dead, then the owner's again.
+    let before_transfer = m.anvil("evm_snapshot", json!([])).await;
+    m.reconnected_owner()
+        .await
+        .transfer_asset(
+            confide_chain::AssetKind::Dataset,
+            m.dataset,
+            signer("requester").address(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(m.await_status(hash, "dead").await["status"], "dead");
+    assert_eq!(m.anvil("evm_revert", json!([before_transfer])).await, json!(true));
+    m.anvil("anvil_mine", json!(["0x2"])).await;
+    assert_eq!(m.await_status(hash, "open").await["status"], "open");
+
+    // The new chain's own events still count: cancelled for good this time.
+    m.reconnected_owner().await.cancel_order(&order).await.unwrap();
+    assert_eq!(m.await_status(hash, "canceled").await["status"], "canceled");
+    assert_eq!(m.book("").await["count"], 0);
 }

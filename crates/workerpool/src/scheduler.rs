@@ -137,6 +137,12 @@ impl Scheduler {
                 Ok(batch) => {
                     let mut failed_at = None;
                     for log in &batch {
+                        if log.removed {
+                            // Not undone: a deal or an outcome of a replaced block that the
+                            // new chain lacks shows up when the task's chain state is read.
+                            tracing::warn!(block = log.block_number, event = ?log.event, "a reorg removed a chain event");
+                            continue;
+                        }
                         if let Err(e) = self.apply(&log.event).await {
                             tracing::warn!(error = %e, block = log.block_number, "applying a chain event failed; read again from its block");
                             failed_at = Some(log.block_number);
