@@ -15,7 +15,8 @@ use serde_json::json;
 
 /// Stored orders; `CONFIDE_BENCH_STORED` changes it for quick runs.
 const STORED_DEFAULT: usize = 100_000;
-const PUBLISHED: usize = 2_000;
+/// Orders published in the throughput run; `CONFIDE_BENCH_PUBLISHED` changes it.
+const PUBLISHED_DEFAULT: usize = 2_000;
 const CLIENTS: usize = 16;
 const QUERIES: usize = 1_000;
 
@@ -33,6 +34,10 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(STORED_DEFAULT);
+    let published: usize = std::env::var("CONFIDE_BENCH_PUBLISHED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PUBLISHED_DEFAULT);
     let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
     let owner_signer = DEV_ACCOUNTS[1].signer();
     let owner = Poco::new(
@@ -114,7 +119,7 @@ async fn run() {
         confide_chain::hex::encode(signature.as_bytes()),
         owner_signer.address()
     );
-    let bodies: Vec<String> = (0..PUBLISHED)
+    let bodies: Vec<String> = (0..published)
         .map(|i| {
             let mut order = DatasetOrder {
                 dataset,
@@ -130,7 +135,7 @@ async fn run() {
         .collect();
 
     let started = Instant::now();
-    let chunks: Vec<Vec<String>> = bodies.chunks(PUBLISHED / CLIENTS).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<String>> = bodies.chunks(published.div_ceil(CLIENTS)).map(|c| c.to_vec()).collect();
     let mut tasks = Vec::new();
     for chunk in chunks {
         let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
@@ -153,9 +158,9 @@ async fn run() {
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "publish {PUBLISHED} orders ({CLIENTS} clients, {} stored): {:.0} orders/s",
+        "publish {published} orders ({CLIENTS} clients, {} stored): {:.0} orders/s",
         stored,
-        PUBLISHED as f64 / seconds
+        published as f64 / seconds
     );
 
     // Order book pages: the TEE filter and one dataset, first pages, cheapest first.
@@ -182,7 +187,7 @@ async fn run() {
     let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
         "order book page over {} orders: p50 {:.2} ms, p99 {:.2} ms",
-        stored + PUBLISHED,
+        stored + published,
         p(0.5),
         p(0.99)
     );

@@ -247,7 +247,7 @@ async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Addres
         Some((owner, at)) if owner == address && at.elapsed() < CHALLENGE_LIFETIME => at,
         _ => return Err(MarketError::Unauthorized),
     };
-    if signature.recover_address_from_prehash(&digest).ok() != Some(address) {
+    if confide_protocol::messages::recover_prehash(&signature, &digest) != Some(address) {
         return Err(MarketError::Unauthorized);
     }
     let mut logins = state.logins.lock().await;

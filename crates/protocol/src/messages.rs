@@ -49,13 +49,52 @@ pub fn sign_digest(signer: &impl SignerSync, digest: B256) -> Result<Signature, 
 
 /// The address that produced `signature` over `hash` with [`sign_personal`].
 pub fn recover_personal(hash: B256, signature: &Signature) -> Option<Address> {
-    signature.recover_address_from_prehash(&personal_digest(hash)).ok()
+    recover_prehash(signature, &personal_digest(hash))
+}
+
+/// The address whose key signed `digest` as is (no prefix), `None` when no key did.
+///
+/// Through libsecp256k1 rather than k256 (which alloy's `Signature` uses): 56 µs against
+/// 370 µs on the project's machine, and the market recovers one signature per published
+/// order, the SMS one or two per session.
+pub fn recover_prehash(signature: &Signature, digest: &B256) -> Option<Address> {
+    static CONTEXT: std::sync::LazyLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+        std::sync::LazyLock::new(secp256k1::Secp256k1::verification_only);
+    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(signature.v())).ok()?;
+    let mut compact = [0u8; 64];
+    compact[..32].copy_from_slice(&signature.r().to_be_bytes::<32>());
+    compact[32..].copy_from_slice(&signature.s().to_be_bytes::<32>());
+    let recoverable = secp256k1::ecdsa::RecoverableSignature::from_compact(&compact, id).ok()?;
+    let key = CONTEXT
+        .recover_ecdsa(secp256k1::Message::from_digest(digest.0), &recoverable)
+        .ok()?;
+    Some(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy_signer_local::PrivateKeySigner;
+
+    #[test]
+    fn libsecp256k1_recovers_what_k256_recovers() {
+        for round in 0u8..32 {
+            let signer = PrivateKeySigner::random();
+            let digest = keccak256([round]);
+            let signature = sign_digest(&signer, digest).unwrap();
+            assert_eq!(recover_prehash(&signature, &digest), Some(signer.address()));
+            assert_eq!(
+                recover_prehash(&signature, &digest),
+                signature.recover_address_from_prehash(&digest).ok()
+            );
+            let other = keccak256([round, 1]);
+            assert_eq!(
+                recover_prehash(&signature, &other),
+                signature.recover_address_from_prehash(&other).ok(),
+                "a signature over another digest recovers another key, the same in both"
+            );
+        }
+    }
 
     #[test]
     fn personal_signatures_round_trip() {

@@ -142,10 +142,21 @@ pub trait Order: Clone {
 
     /// The address that signed this order, if its signature is a well-formed ECDSA one.
     fn recover_signer(&self, domain: &Domain) -> Option<Address> {
-        let signature = Signature::try_from(self.sign_field().as_ref()).ok()?;
-        signature.recover_address_from_prehash(&self.hash(domain)).ok()
+        let bytes = self.sign_field();
+        // PoCo checks order signatures with OpenZeppelin's ECDSA, which refuses `v` other
+        // than 27 or 28 and `s` in the upper half of the curve order (malleable copies):
+        // an order the chain would refuse is refused here too.
+        if bytes.len() != 65 || !matches!(bytes[64], 27 | 28) || bytes[32..64] > HALF_CURVE_ORDER[..] {
+            return None;
+        }
+        let signature = Signature::try_from(bytes.as_ref()).ok()?;
+        crate::messages::recover_prehash(&signature, &self.hash(domain))
     }
 }
+
+/// secp256k1's curve order divided by two, big-endian: the largest `s` PoCo accepts.
+const HALF_CURVE_ORDER: [u8; 32] =
+    alloy_primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
 
 /// `keccak256(0x1901 ‖ domainSeparator ‖ structHash)`.
 pub fn typed_data_digest(struct_hash: B256, domain: &Domain) -> B256 {
@@ -449,5 +460,46 @@ mod tests {
         assert_ne!(tampered.recover_signer(&domain), Some(signer.address()));
         let other_chain = Domain::new(1, domain.verifying_contract);
         assert_ne!(order.recover_signer(&other_chain), Some(signer.address()));
+    }
+
+    #[test]
+    fn signatures_the_chain_would_refuse_are_refused() {
+        let signer = PrivateKeySigner::random();
+        let domain = Domain::new(31337, address!("1000000000000000000000000000000000000001"));
+        let mut order = DatasetOrder {
+            volume: U256::from(1),
+            ..Default::default()
+        };
+        order.refresh_salt();
+        order.sign(&signer, &domain).unwrap();
+        let good = order.sign.to_vec();
+
+        // The malleable twin (r, n - s, other parity) recovers the same key by plain
+        // ecrecover, but OpenZeppelin's ECDSA in PoCo refuses an `s` above n / 2.
+        let n = U256::from_be_bytes(alloy_primitives::hex!(
+            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+        ));
+        let s = U256::from_be_slice(&good[32..64]);
+        let mut twin = good.clone();
+        twin[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+        twin[64] = if good[64] == 27 { 28 } else { 27 };
+        let twin_signature = Signature::try_from(twin.as_slice()).unwrap();
+        assert_eq!(
+            twin_signature.recover_address_from_prehash(&order.hash(&domain)).ok(),
+            Some(signer.address()),
+            "the twin is a valid signature for ecrecover"
+        );
+        order.sign = twin.into();
+        assert_eq!(order.recover_signer(&domain), None);
+
+        // `v` as 0 or 1, and a truncated signature.
+        let mut raw_parity = good.clone();
+        raw_parity[64] -= 27;
+        order.sign = raw_parity.into();
+        assert_eq!(order.recover_signer(&domain), None);
+        order.sign = good[..64].to_vec().into();
+        assert_eq!(order.recover_signer(&domain), None);
+        order.sign = good.into();
+        assert_eq!(order.recover_signer(&domain), Some(signer.address()));
     }
 }

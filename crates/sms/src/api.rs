@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// How enclave evidence is judged before any secret is released.
     pub gate: crate::gate::Gate,
+    /// What sessions read of apps and datasets, kept once read.
+    pub assets: crate::gate::AssetCache,
 }
 
 #[derive(Default)]

@@ -22,7 +22,7 @@ use confide_protocol::tee::{
 use serde_json::json;
 
 use crate::api::AppState;
-use crate::store::{SecretId, SecretKind};
+use crate::store::{AuditLine, SecretId, SecretKind};
 use crate::{MAX_SECRET_BYTES, SmsError};
 
 /// How long an enclave has between asking for a nonce and presenting evidence over it.
@@ -47,6 +47,50 @@ impl Gate {
                 .map(|d| d.as_secs())
                 .unwrap_or(0)
         })
+    }
+}
+
+/// The parts of apps and datasets a session needs, read from the chain once. Safe to
+/// keep for good: PoCo's registries create each asset at a CREATE2 address derived from
+/// its owner at creation and every parameter, and assets have no setters, so an address
+/// always holds the same mrenclave, multiaddr and checksum, whatever reorg happens. (Not
+/// the owner, which transfers change: nothing here caches it. Deals and tasks are read
+/// fresh: a reorg could rematch a deal id with other orders.)
+#[derive(Default)]
+pub struct AssetCache {
+    apps: std::sync::Mutex<std::collections::HashMap<Address, confide_chain::Bytes>>,
+    datasets: std::sync::Mutex<std::collections::HashMap<Address, (String, B256)>>,
+}
+
+/// Entries kept per map before it is emptied: a bound on memory, not an eviction policy.
+const ASSET_CACHE_LIMIT: usize = 100_000;
+
+impl AssetCache {
+    async fn app_mrenclave(&self, poco: &confide_chain::Poco, app: Address) -> Result<confide_chain::Bytes, SmsError> {
+        if let Some(mrenclave) = self.apps.lock().expect("asset cache").get(&app) {
+            return Ok(mrenclave.clone());
+        }
+        let mrenclave = poco.app(app).await.map_err(chain)?.mrenclave;
+        let mut apps = self.apps.lock().expect("asset cache");
+        if apps.len() >= ASSET_CACHE_LIMIT {
+            apps.clear();
+        }
+        apps.insert(app, mrenclave.clone());
+        Ok(mrenclave)
+    }
+
+    async fn dataset_location(&self, poco: &confide_chain::Poco, dataset: Address) -> Result<(String, B256), SmsError> {
+        if let Some(location) = self.datasets.lock().expect("asset cache").get(&dataset) {
+            return Ok(location.clone());
+        }
+        let info = poco.dataset(dataset).await.map_err(chain)?;
+        let location = (String::from_utf8_lossy(&info.multiaddr).into_owned(), info.checksum);
+        let mut datasets = self.datasets.lock().expect("asset cache");
+        if datasets.len() >= ASSET_CACHE_LIMIT {
+            datasets.clear();
+        }
+        datasets.insert(dataset, location.clone());
+        Ok(location)
     }
 }
 
@@ -172,8 +216,8 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         return Err(SmsError::UnknownChallenge);
     }
     // 6. The module is the app's registered one.
-    let app = state.poco.app(deal.app).await.map_err(chain)?;
-    let config = AppEnclaveConfig::parse(&app.mrenclave).ok_or(SmsError::NotConfideApp(deal.app))?;
+    let mrenclave = state.assets.app_mrenclave(&state.poco, deal.app).await?;
+    let config = AppEnclaveConfig::parse(&mrenclave).ok_or(SmsError::NotConfideApp(deal.app))?;
     if config.module_sha256() != Some(request.app_module_sha256) {
         return Err(SmsError::AppMismatch {
             registered: config.fingerprint.clone(),
@@ -186,7 +230,7 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
     let dataset = if deal.dataset == Address::ZERO {
         None
     } else {
-        let info = state.poco.dataset(deal.dataset).await.map_err(chain)?;
+        let (url, checksum) = state.assets.dataset_location(&state.poco, deal.dataset).await?;
         let id = SecretId {
             kind: SecretKind::Web3,
             subject: deal.dataset,
@@ -200,8 +244,8 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         released.push((id, version));
         Some(SessionDataset {
             address: deal.dataset,
-            url: String::from_utf8_lossy(&info.multiaddr).into_owned(),
-            checksum: info.checksum,
+            url,
+            checksum,
             key: utf8(&key)?,
         })
     };
@@ -284,24 +328,18 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
             verified.kind.name()
         )
     };
-    for (id, version) in &released {
-        state
-            .store
-            .audit("release", id, *version, Some(request.worker), &outcome)
-            .await;
-    }
-    state
-        .store
-        .audit_entry(
-            "session",
-            "task",
-            &request.task_id.to_string(),
-            "",
-            0,
-            Some(request.worker),
-            &outcome,
-        )
-        .await;
+    let mut lines: Vec<AuditLine> = released
+        .iter()
+        .map(|(id, version)| AuditLine::release(id, *version))
+        .collect();
+    lines.push(AuditLine {
+        action: "session",
+        kind: "task",
+        subject: request.task_id.to_string(),
+        name: String::new(),
+        version: 0,
+    });
+    state.store.audit_all(&lines, Some(request.worker), &outcome).await;
     Ok(SessionResponse {
         simulated: verified.simulated,
         encapsulated_key: encapsulated_key.into(),
@@ -316,11 +354,15 @@ fn utf8(value: &[u8]) -> Result<String, SmsError> {
     String::from_utf8(value.to_vec()).map_err(|_| SmsError::Storage("a stored secret is not UTF-8".into()))
 }
 
-/// Deletes expired challenge keys every `period`, for as long as the SMS runs.
+/// Deletes expired challenge keys and session nonces every `period`, for as long as the
+/// SMS runs.
 pub async fn sweep_challenges(state: Arc<AppState>, period: Duration) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
+        if let Err(error) = state.store.delete_expired_nonces().await {
+            tracing::error!(%error, "nonce sweep failed");
+        }
         let now = state.gate.now();
         match state.store.delete_expired_challenges(now).await {
             Ok(0) => {}

@@ -58,6 +58,7 @@ async fn start_on(postgres: Option<String>) -> Sms {
         store,
         poco,
         metrics: Default::default(),
+        assets: Default::default(),
         gate: confide_sms::Gate {
             verifier: confide_attest::verify::Verifier {
                 collateral: confide_attest::verify::CollateralSource::pccs("http://127.0.0.1:9", Default::default()),

@@ -67,6 +67,7 @@ pub async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
         store,
         poco,
         metrics: Default::default(),
+        assets: Default::default(),
         gate,
     });
     tokio::spawn(confide_sms::gate::sweep_challenges(
