@@ -152,6 +152,54 @@ fn a_missing_anvil_is_named() {
 }
 
 #[test]
+fn a_failed_up_stops_what_it_started() {
+    let stack = Stack::new();
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let flags = [
+        "--port",
+        "--sms-port",
+        "--store-port",
+        "--market-port",
+        "--scheduler-port",
+        "--worker-port",
+    ];
+    let mut args = vec!["dev".to_owned(), "up".into(), "--raw".into()];
+    for (flag, port) in flags.iter().zip(&ports) {
+        args.extend([flag.to_string(), port.to_string()]);
+    }
+    // The chain, the SMS, the store, the market and the scheduler start; the worker cannot.
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args(&args)
+        .current_dir(stack.dir.path())
+        .env("CONFIDE_DEV_DIR", &stack.data)
+        .env("CONFIDE_ENCLAVE_BINARY", "/nonexistent/confide-enclave")
+        .env_remove("CONFIDE_CHAIN")
+        .output()
+        .unwrap();
+    let error = raw(&output);
+    assert_eq!(error["error"]["code"], "SERVICE_NOT_READY", "{error}");
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("worker-1"),
+        "{error}"
+    );
+    for (flag, port) in flags.iter().zip(&ports).take(5) {
+        assert!(
+            confide_devstack::anvil::port_is_free(*port),
+            "what listened on {flag} {port} was stopped"
+        );
+    }
+    // A fixed cause, the same command brings everything up.
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args(&args)
+        .current_dir(stack.dir.path())
+        .env("CONFIDE_DEV_DIR", &stack.data)
+        .env_remove("CONFIDE_CHAIN")
+        .output()
+        .unwrap();
+    assert_eq!(raw(&output)["ok"], true, "{}", String::from_utf8_lossy(&output.stdout));
+}
+
+#[test]
 fn info_without_a_chain_or_on_the_wrong_chain_says_what_to_do() {
     let stack = Stack::new();
     let output = stack.run(&["info", "--raw"]);

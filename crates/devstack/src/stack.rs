@@ -115,6 +115,9 @@ pub struct AccountEntry {
 /// A dev stack rooted in one data directory.
 pub struct DevStack {
     pub data_dir: PathBuf,
+    /// Processes the current `up` started: stopped again when it fails half-way, so a
+    /// failed `up` leaves nothing running that `dev down` would not know of.
+    started: std::sync::Mutex<Vec<u32>>,
 }
 
 /// What `dev status` reports.
@@ -131,6 +134,7 @@ impl DevStack {
     pub fn new(data_dir: impl Into<PathBuf>) -> DevStack {
         DevStack {
             data_dir: data_dir.into(),
+            started: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -160,7 +164,20 @@ impl DevStack {
 
     /// Brings the stack up, or checks and completes one already up. Each step is reported
     /// through `progress`.
-    pub async fn up(&self, options: &UpOptions, mut progress: impl FnMut(&str)) -> Result<StackState, DevError> {
+    pub async fn up(&self, options: &UpOptions, progress: impl FnMut(&str)) -> Result<StackState, DevError> {
+        self.started.lock().expect("started list").clear();
+        let outcome = self.bring_up(options, progress).await;
+        let started = std::mem::take(&mut *self.started.lock().expect("started list"));
+        if outcome.is_err() {
+            // Services last, the chain they use first to go would make them log errors.
+            for pid in started.into_iter().rev().filter(|pid| is_alive(*pid)) {
+                terminate(pid, Duration::from_secs(15));
+            }
+        }
+        outcome
+    }
+
+    async fn bring_up(&self, options: &UpOptions, mut progress: impl FnMut(&str)) -> Result<StackState, DevError> {
         std::fs::create_dir_all(&self.data_dir).map_err(|e| DevError::io(&self.data_dir, e))?;
         let previous = self.read_state().ok();
         let cache = deps::cache_dir();
@@ -188,6 +205,7 @@ impl DevStack {
                 .await?;
                 let url = node.url.clone();
                 let pid = node.detach();
+                self.started.lock().expect("started list").push(pid);
                 let how = if resumed {
                     "resumed from its saved state"
                 } else {
@@ -534,6 +552,7 @@ impl DevStack {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(|e| DevError::io(binary, e))?;
         let pid = child.id();
+        self.started.lock().expect("started list").push(pid);
         let started = std::time::Instant::now();
         while crate::anvil::port_is_free(port) {
             if !is_alive(pid) || started.elapsed() > Duration::from_secs(20) {
