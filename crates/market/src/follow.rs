@@ -1,9 +1,10 @@
 //! Keeps order statuses in step with the chain. Every change re-reads the order's consumed
 //! volume from PoCo, so replaying events (after a restart, or over blocks a reorg replaced)
 //! is harmless; the cursor restarts a few blocks back for that reason. While running, the
-//! cursor notices a reorg itself and hands back the replaced blocks' events as removed. An asset that
-//! changes hands makes its former owner's orders `dead` (PoCo checks an order's signer
-//! against the current owner) and brings the new owner's back, if any were dead.
+//! cursor notices a reorg itself and hands back the replaced blocks' events as removed.
+//! An asset that changes hands makes its former owner's orders `dead` (PoCo checks an
+//! order's signer against the current owner) and brings the new owner's back, if any
+//! were dead.
 
 use std::sync::Arc;
 use std::time::Duration;

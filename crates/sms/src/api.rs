@@ -17,7 +17,7 @@ use confide_protocol::sms as challenge;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::store::{SecretId, SecretKind, SecretStore};
+use crate::store::{AuditLine, SecretId, SecretKind, SecretStore};
 use crate::{MAX_SECRET_BYTES, SmsError};
 
 /// Presence checks name the newest version in this header (Confide's extension).
@@ -301,7 +301,10 @@ async fn respond(
             } else {
                 "rotate"
             };
-            state.store.audit(action, &id, version, Some(signer), "stored").await;
+            state
+                .store
+                .audit(&[AuditLine::secret(action, &id, version)], Some(signer), "stored")
+                .await;
             let counter = if matches!(write, Write::Create) {
                 &state.metrics.pushed
             } else {
@@ -315,7 +318,10 @@ async fn respond(
         }
         Err(error) => {
             state.metrics.refused.fetch_add(1, Ordering::Relaxed);
-            state.store.audit("push", &id, 0, None, error.code()).await;
+            state
+                .store
+                .audit(&[AuditLine::secret("push", &id, 0)], None, error.code())
+                .await;
             error.into_response()
         }
     }

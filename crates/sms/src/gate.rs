@@ -58,40 +58,48 @@ impl Gate {
 /// fresh: a reorg could rematch a deal id with other orders.)
 #[derive(Default)]
 pub struct AssetCache {
-    apps: std::sync::Mutex<std::collections::HashMap<Address, confide_chain::Bytes>>,
-    datasets: std::sync::Mutex<std::collections::HashMap<Address, (String, B256)>>,
+    apps: AssetMap<confide_chain::Bytes>,
+    datasets: AssetMap<(String, B256)>,
 }
+
+type AssetMap<V> = std::sync::Mutex<std::collections::HashMap<Address, V>>;
 
 /// Entries kept per map before it is emptied: a bound on memory, not an eviction policy.
 const ASSET_CACHE_LIMIT: usize = 100_000;
 
 impl AssetCache {
     async fn app_mrenclave(&self, poco: &confide_chain::Poco, app: Address) -> Result<confide_chain::Bytes, SmsError> {
-        if let Some(mrenclave) = self.apps.lock().expect("asset cache").get(&app) {
-            return Ok(mrenclave.clone());
-        }
-        let mrenclave = poco.app(app).await.map_err(chain)?.mrenclave;
-        let mut apps = self.apps.lock().expect("asset cache");
-        if apps.len() >= ASSET_CACHE_LIMIT {
-            apps.clear();
-        }
-        apps.insert(app, mrenclave.clone());
-        Ok(mrenclave)
+        cached(&self.apps, app, async {
+            Ok(poco.app(app).await.map_err(chain)?.mrenclave)
+        })
+        .await
     }
 
     async fn dataset_location(&self, poco: &confide_chain::Poco, dataset: Address) -> Result<(String, B256), SmsError> {
-        if let Some(location) = self.datasets.lock().expect("asset cache").get(&dataset) {
-            return Ok(location.clone());
-        }
-        let info = poco.dataset(dataset).await.map_err(chain)?;
-        let location = (String::from_utf8_lossy(&info.multiaddr).into_owned(), info.checksum);
-        let mut datasets = self.datasets.lock().expect("asset cache");
-        if datasets.len() >= ASSET_CACHE_LIMIT {
-            datasets.clear();
-        }
-        datasets.insert(dataset, location.clone());
-        Ok(location)
+        cached(&self.datasets, dataset, async {
+            let info = poco.dataset(dataset).await.map_err(chain)?;
+            Ok((String::from_utf8_lossy(&info.multiaddr).into_owned(), info.checksum))
+        })
+        .await
     }
+}
+
+/// `asset`'s entry of `map`, or what `read` gives, kept.
+async fn cached<V: Clone>(
+    map: &AssetMap<V>,
+    asset: Address,
+    read: impl std::future::Future<Output = Result<V, SmsError>>,
+) -> Result<V, SmsError> {
+    if let Some(value) = map.lock().expect("asset cache").get(&asset) {
+        return Ok(value.clone());
+    }
+    let value = read.await?;
+    let mut map = map.lock().expect("asset cache");
+    if map.len() >= ASSET_CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(asset, value.clone());
+    Ok(value)
 }
 
 fn chain(error: confide_chain::ChainError) -> SmsError {
@@ -131,12 +139,8 @@ pub async fn create_challenge(
         let (address, _) = state.store.challenge(task_id, task.final_deadline.to::<u64>()).await?;
         state
             .store
-            .audit_entry(
-                "challenge",
-                "task",
-                &task_id.to_string(),
-                "",
-                0,
+            .audit(
+                &[AuditLine::task("challenge", task_id)],
                 Some(deal.workerpool_owner),
                 "created",
             )
@@ -162,15 +166,18 @@ pub async fn enclave_session(State(state): State<Arc<AppState>>, body: axum::bod
         Ok(request) => request,
         Err(e) => return SmsError::BadRequest(format!("session request: {e}")).into_response(),
     };
-    let task = request.task_id.to_string();
     match release(&state, &request).await {
         Ok(response) => Json(response).into_response(),
         Err(error) => {
             state
                 .store
-                .audit_entry("session", "task", &task, "", 0, Some(request.worker), error.code())
+                .audit(
+                    &[AuditLine::task("session", request.task_id)],
+                    Some(request.worker),
+                    error.code(),
+                )
                 .await;
-            tracing::warn!(task = %task, code = error.code(), "enclave session refused");
+            tracing::warn!(task = %request.task_id, code = error.code(), "enclave session refused");
             error.into_response()
         }
     }
@@ -330,16 +337,10 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
     };
     let mut lines: Vec<AuditLine> = released
         .iter()
-        .map(|(id, version)| AuditLine::release(id, *version))
+        .map(|(id, version)| AuditLine::secret("release", id, *version))
         .collect();
-    lines.push(AuditLine {
-        action: "session",
-        kind: "task",
-        subject: request.task_id.to_string(),
-        name: String::new(),
-        version: 0,
-    });
-    state.store.audit_all(&lines, Some(request.worker), &outcome).await;
+    lines.push(AuditLine::task("session", request.task_id));
+    state.store.audit(&lines, Some(request.worker), &outcome).await;
     Ok(SessionResponse {
         simulated: verified.simulated,
         encapsulated_key: encapsulated_key.into(),

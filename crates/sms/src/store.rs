@@ -110,7 +110,7 @@ fn storage(error: sqlx::Error) -> SmsError {
     SmsError::Storage(error.to_string())
 }
 
-/// An audit line of [`SecretStore::audit_all`], before its time, actor and outcome.
+/// A line of [`SecretStore::audit`], before its time, actor and outcome.
 pub struct AuditLine {
     pub action: &'static str,
     pub kind: &'static str,
@@ -120,13 +120,25 @@ pub struct AuditLine {
 }
 
 impl AuditLine {
-    pub fn release(id: &SecretId, version: u64) -> AuditLine {
+    /// About a secret: pushed, rotated, released.
+    pub fn secret(action: &'static str, id: &SecretId, version: u64) -> AuditLine {
         AuditLine {
-            action: "release",
+            action,
             kind: id.kind.as_str(),
             subject: id.subject_text(),
             name: id.name.clone(),
             version,
+        }
+    }
+
+    /// About a task: its challenge created, a session released or refused.
+    pub fn task(action: &'static str, task_id: B256) -> AuditLine {
+        AuditLine {
+            action,
+            kind: "task",
+            subject: task_id.to_string(),
+            name: String::new(),
+            version: 0,
         }
     }
 }
@@ -300,40 +312,16 @@ impl SecretStore {
         Ok(Some((version as u64, Zeroizing::new(value))))
     }
 
-    /// Appends to the audit log. Values never go there.
-    pub async fn audit(&self, action: &str, id: &SecretId, version: u64, actor: Option<Address>, outcome: &str) {
-        self.audit_entry(
-            action,
-            id.kind.as_str(),
-            &id.subject_text(),
-            &id.name,
-            version,
-            actor,
-            outcome,
-        )
-        .await;
-    }
-
-    /// Audit lines written together, in one statement: a session's releases and its
-    /// outcome.
-    pub async fn audit_all(&self, lines: &[AuditLine], actor: Option<Address>, outcome: &str) {
+    /// Appends to the audit log, the lines together in one statement (a session's releases
+    /// and its outcome: one commit). Values never go there.
+    pub async fn audit(&self, lines: &[AuditLine], actor: Option<Address>, outcome: &str) {
         if lines.is_empty() {
             return;
         }
         let rows = (0..lines.len())
-            .map(|i| {
-                let n = i * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4,
-                    n + 5,
-                    n + 6,
-                    n + 7,
-                    n + 8
-                )
+            .map(|row| {
+                let placeholders: Vec<String> = (1..=8).map(|column| format!("${}", row * 8 + column)).collect();
+                format!("({})", placeholders.join(", "))
             })
             .collect::<Vec<_>>()
             .join(", ");
@@ -356,36 +344,6 @@ impl SecretStore {
                 .bind(outcome);
         }
         if let Err(error) = query.execute(&self.pool).await {
-            tracing::error!(%error, "audit log write failed");
-        }
-    }
-
-    /// An audit line about something other than a secret (a task's challenge or session).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn audit_entry(
-        &self,
-        action: &str,
-        kind: &str,
-        subject: &str,
-        name: &str,
-        version: u64,
-        actor: Option<Address>,
-        outcome: &str,
-    ) {
-        let result = sqlx::query(
-            "INSERT INTO audit (at_ms, action, kind, subject, name, version, actor, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(now_ms())
-        .bind(action)
-        .bind(kind)
-        .bind(subject)
-        .bind(name)
-        .bind(version as i64)
-        .bind(actor.map(|a| a.to_string().to_lowercase()).unwrap_or_default())
-        .bind(outcome)
-        .execute(&self.pool)
-        .await;
-        if let Err(error) = result {
             tracing::error!(%error, "audit log write failed");
         }
     }
@@ -601,16 +559,14 @@ mod tests {
             subject: Address::repeat_byte(7),
             name: String::new(),
         };
-        let session = AuditLine {
-            action: "session",
-            kind: "task",
-            subject: "0x01".into(),
-            name: String::new(),
-            version: 0,
-        };
+        let session = AuditLine::task("session", B256::repeat_byte(1));
         let worker = Address::repeat_byte(9);
         store
-            .audit_all(&[AuditLine::release(&id, 3), session], Some(worker), "released")
+            .audit(
+                &[AuditLine::secret("release", &id, 3), session],
+                Some(worker),
+                "released",
+            )
             .await;
         let log = store.audit_log().await.unwrap();
         let lines: Vec<_> = log
@@ -635,7 +591,13 @@ mod tests {
                     3,
                     "released"
                 ),
-                ("session", "task", "0x01", 0, "released"),
+                (
+                    "session",
+                    "task",
+                    "0x0101010101010101010101010101010101010101010101010101010101010101",
+                    0,
+                    "released"
+                ),
             ]
         );
         assert!(log.iter().all(|e| e.actor == worker.to_string().to_lowercase()));
