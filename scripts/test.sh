@@ -18,6 +18,7 @@ npm ci --prefix interop --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path examples/apps/Cargo.toml -- --check
 cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --manifest-path examples/apps/Cargo.toml -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace 2>&1 | tee "$log"

@@ -2,7 +2,8 @@
 //! small example, compiled-module cache warm and cold), and the demo app's compute in
 //! wasm against the same Rust code native.
 //!
-//! `cargo bench -p confide-enclave --bench runtime` (CONFIDE_BENCH_CSV_MB sets the CSV size, default 64).
+//! `cargo bench -p confide-enclave --bench runtime` (CONFIDE_BENCH_CSV_MB sets the CSV size, default 64;
+//! CONFIDE_BENCH_RUNS the runs of each, default 5).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -117,7 +118,11 @@ fn compute() {
     let sandbox = Sandbox::new().unwrap();
     let stats = module("csv-stats");
     let loaded = sandbox.load(&stats, &[0; 32], None, None).unwrap();
-    for _ in 0..5 {
+    let runs: usize = std::env::var("CONFIDE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    for _ in 0..runs.max(1) {
         let started = Instant::now();
         let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&data).unwrap());
         let result = csv_stats::compute(file).unwrap();
@@ -129,14 +134,25 @@ fn compute() {
             .unwrap();
         wasm.push(started.elapsed());
     }
+    // This VM's speed drifts by up to 2x over seconds, as its neighbours come and go: each
+    // run's wasm time is divided by the native time taken just before it, and the median
+    // of those ratios is the figure (medians of the two series apart are printed too).
+    let mut ratios: Vec<f64> = native
+        .iter()
+        .zip(&wasm)
+        .map(|(n, w)| w.as_secs_f64() / n.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
     let (native, wasm) = (median(native), median(wasm));
     println!(
-        "csv-stats over {megabytes} MiB: native {:.0} ms ({:.0} MiB/s), wasm {:.0} ms ({:.0} MiB/s): wasm/native = {:.2}x",
+        "csv-stats over {megabytes} MiB, {runs} runs: native {:.0} ms ({:.0} MiB/s), wasm {:.0} ms ({:.0} MiB/s) (medians); wasm/native per run: median {:.2}x (range {:.2}–{:.2})",
         native.as_secs_f64() * 1e3,
         megabytes as f64 / native.as_secs_f64(),
         wasm.as_secs_f64() * 1e3,
         megabytes as f64 / wasm.as_secs_f64(),
-        wasm.as_secs_f64() / native.as_secs_f64()
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1],
     );
 }
 

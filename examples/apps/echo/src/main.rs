@@ -39,7 +39,8 @@ fn misbehave(how: &str) {
             }
         }
         "write-input" => {
-            if std::fs::write("/iexec_in/planted", b"x").is_ok() {
+            let planted = std::fs::write("/iexec_in/planted", b"x");
+            if planted.is_ok() {
                 println!("wrote into /iexec_in");
                 std::process::exit(43);
             }
