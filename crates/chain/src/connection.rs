@@ -1,5 +1,6 @@
 //! A connection to an Ethereum JSON-RPC node, with an optional signer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::contract::{CallBuilder, CallDecoder};
@@ -22,6 +23,9 @@ pub struct Connection {
     pub url: String,
     pub chain_id: u64,
     pub sender: Option<Address>,
+    /// The sender's next nonce after this connection's last accepted transaction, shared
+    /// by its clones; `None` before one, and after a send that failed or was not mined.
+    next_nonce: Arc<tokio::sync::Mutex<Option<u64>>>,
 }
 
 impl Connection {
@@ -52,7 +56,14 @@ impl Connection {
             url: url.to_owned(),
             chain_id,
             sender,
+            next_nonce: Arc::default(),
         })
+    }
+
+    /// Takes the sender's next nonce from the node alone for the next transaction: after a
+    /// reorg, the transactions of the replaced blocks may be gone with them.
+    pub async fn resync_nonce(&self) {
+        *self.next_nonce.lock().await = None;
     }
 
     /// Fails unless the node runs `expected`.
@@ -131,26 +142,68 @@ impl Connection {
         action: &str,
         call: CallBuilder<P, D>,
     ) -> Result<TransactionReceipt, ChainError> {
-        self.require_sender(action)?;
-        let pending = call.send().await.map_err(|e| ChainError::from_call(action, e))?;
+        let sender = self.require_sender(action)?;
+        let pending = self
+            .with_nonce(sender, |nonce| async move {
+                call.nonce(nonce)
+                    .send()
+                    .await
+                    .map_err(|e| ChainError::from_call(action, e))
+            })
+            .await?;
         self.confirm(action, pending).await
     }
 
     /// Deploys creation code (constructor arguments appended) and returns the new address.
     pub async fn deploy_code(&self, name: &str, code: Bytes) -> Result<Address, ChainError> {
         let action = format!("deploy {name}");
-        self.require_sender(&action)?;
-        let request = TransactionRequest::default().with_deploy_code(code);
+        let sender = self.require_sender(&action)?;
         let pending = self
-            .provider
-            .send_transaction(request)
-            .await
-            .map_err(|e| ChainError::from_transport(&action, e.to_string()))?;
+            .with_nonce(sender, |nonce| {
+                let request = TransactionRequest::default().with_deploy_code(code).with_nonce(nonce);
+                let action = &action;
+                async move {
+                    self.provider
+                        .send_transaction(request)
+                        .await
+                        .map_err(|e| ChainError::from_transport(action, e.to_string()))
+                }
+            })
+            .await?;
         let receipt = self.confirm(&action, pending).await?;
         receipt.contract_address.ok_or_else(|| ChainError::Deploy {
             step: action,
             reason: "the receipt names no contract address".into(),
         })
+    }
+
+    /// Submits a transaction with the sender's next nonce: the larger of the node's count
+    /// (which sees what other processes sent from the account) and the one kept after this
+    /// connection's last accepted transaction (which a node behind a load balancer may not
+    /// count yet). A nonce is kept only once the node has accepted its transaction: alloy's
+    /// cached nonce filler reserves it beside the gas estimate, so a call that reverted when
+    /// estimated left a gap, and every later transaction of a long-running service waited
+    /// in the node's queue behind it. Submissions through one connection take turns;
+    /// waiting for receipts does not.
+    async fn with_nonce<F, T>(&self, sender: Address, submit: impl FnOnce(u64) -> F) -> Result<T, ChainError>
+    where
+        F: std::future::Future<Output = Result<T, ChainError>>,
+    {
+        let mut kept = self.next_nonce.lock().await;
+        let counted = self.pending_nonce(sender).await?;
+        let nonce = kept.map_or(counted, |kept| kept.max(counted));
+        let submitted = submit(nonce).await;
+        *kept = submitted.is_ok().then_some(nonce + 1);
+        submitted
+    }
+
+    /// The nonce after the sender's transactions mined or waiting in the node's pool.
+    async fn pending_nonce(&self, sender: Address) -> Result<u64, ChainError> {
+        self.provider
+            .get_transaction_count(sender)
+            .pending()
+            .await
+            .map_err(|e| ChainError::from_transport("read nonce", e.to_string()))
     }
 
     /// Waits for a receipt by polling, quickly at first: a local node mines at once, and
@@ -180,6 +233,8 @@ impl Connection {
                 return Ok(receipt);
             }
             if tokio::time::Instant::now() > deadline {
+                // Dropped, perhaps (a reorg, a node restart): the nonce is read again.
+                self.resync_nonce().await;
                 return Err(ChainError::Rpc {
                     action: action.to_owned(),
                     reason: format!("transaction {hash} not mined within {} s", RECEIPT_TIMEOUT.as_secs()),

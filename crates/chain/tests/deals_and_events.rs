@@ -326,3 +326,54 @@ async fn connection_problems_are_reported_with_the_fix() {
     let error = Connection::connect("not a url", None).await.err().unwrap();
     assert_eq!(error.code(), "INVALID_RPC_URL");
 }
+
+#[tokio::test]
+async fn a_transaction_the_node_refuses_leaves_no_gap_in_the_senders_nonces() {
+    let world = World::new().await;
+    let owner = world.client("workerpool-owner").await;
+    // No such deal: the node refuses the transaction when it estimates its gas.
+    let refused = owner
+        .initialize_task(B256::repeat_byte(0x42), U256::ZERO)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "TX_REVERTED", "{refused}");
+    // The next transaction of the same client is mined: a skipped nonce would leave it
+    // queued behind the gap until the receipt wait gives up.
+    tokio::time::timeout(std::time::Duration::from_secs(20), owner.deposit(U256::from(1)))
+        .await
+        .expect("mined, not queued behind a nonce gap")
+        .expect("deposit");
+}
+
+#[tokio::test]
+async fn two_clients_of_one_account_take_turns_without_a_failed_transaction() {
+    let world = World::new().await;
+    let first = world.client("requester").await;
+    let second = world.client("requester").await;
+    // Each keeps the nonce it expects next; the other's transactions take it from under it.
+    for _ in 0..2 {
+        first.deposit(U256::from(1)).await.expect("first client's deposit");
+        second.deposit(U256::from(1)).await.expect("second client's deposit");
+    }
+}
+
+#[tokio::test]
+async fn after_a_reorg_takes_its_transactions_away_a_resynced_client_sends_again() {
+    use alloy::providers::Provider;
+    let world = World::new().await;
+    let requester = world.client("requester").await;
+    let provider = &requester.connection.provider;
+    let snapshot: U256 = provider.raw_request("evm_snapshot".into(), ()).await.unwrap();
+    requester
+        .deposit(U256::from(1))
+        .await
+        .expect("deposit in the replaced blocks");
+    let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    assert!(reverted);
+    // The nonce the client kept belongs to a transaction the chain no longer has.
+    requester.connection.resync_nonce().await;
+    tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)))
+        .await
+        .expect("mined, not queued behind a nonce gap")
+        .expect("deposit on the new chain");
+}
