@@ -1,6 +1,7 @@
 //! A connection to an Ethereum JSON-RPC node, with an optional signer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alloy::contract::{CallBuilder, CallDecoder};
@@ -23,9 +24,25 @@ pub struct Connection {
     pub url: String,
     pub chain_id: u64,
     pub sender: Option<Address>,
-    /// The sender's next nonce after this connection's last accepted transaction, shared
-    /// by its clones; `None` before one, and after a send that failed or was not mined.
-    next_nonce: Arc<tokio::sync::Mutex<Option<u64>>>,
+    /// The sender's nonces, shared by the connection's clones.
+    nonces: Arc<Nonces>,
+}
+
+/// The nonce after this connection's last accepted transaction (`None` before one and
+/// after a failed submission), and how many of its transactions await their receipt.
+#[derive(Default)]
+struct Nonces {
+    next: tokio::sync::Mutex<Option<u64>>,
+    unconfirmed: AtomicUsize,
+}
+
+/// A submitted transaction whose receipt is awaited; counted in `Nonces::unconfirmed`.
+struct Unconfirmed(Arc<Nonces>);
+
+impl Drop for Unconfirmed {
+    fn drop(&mut self) {
+        self.0.unconfirmed.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Connection {
@@ -56,14 +73,8 @@ impl Connection {
             url: url.to_owned(),
             chain_id,
             sender,
-            next_nonce: Arc::default(),
+            nonces: Arc::default(),
         })
-    }
-
-    /// Takes the sender's next nonce from the node alone for the next transaction: after a
-    /// reorg, the transactions of the replaced blocks may be gone with them.
-    pub async fn resync_nonce(&self) {
-        *self.next_nonce.lock().await = None;
     }
 
     /// Fails unless the node runs `expected`.
@@ -143,7 +154,7 @@ impl Connection {
         call: CallBuilder<P, D>,
     ) -> Result<TransactionReceipt, ChainError> {
         let sender = self.require_sender(action)?;
-        let pending = self
+        let (pending, _unconfirmed) = self
             .with_nonce(sender, |nonce| async move {
                 call.nonce(nonce)
                     .send()
@@ -158,7 +169,7 @@ impl Connection {
     pub async fn deploy_code(&self, name: &str, code: Bytes) -> Result<Address, ChainError> {
         let action = format!("deploy {name}");
         let sender = self.require_sender(&action)?;
-        let pending = self
+        let (pending, _unconfirmed) = self
             .with_nonce(sender, |nonce| {
                 let request = TransactionRequest::default().with_deploy_code(code).with_nonce(nonce);
                 let action = &action;
@@ -177,24 +188,40 @@ impl Connection {
         })
     }
 
-    /// Submits a transaction with the sender's next nonce: the larger of the node's count
-    /// (which sees what other processes sent from the account) and the one kept after this
-    /// connection's last accepted transaction (which a node behind a load balancer may not
-    /// count yet). A nonce is kept only once the node has accepted its transaction: alloy's
-    /// cached nonce filler reserves it beside the gas estimate, so a call that reverted when
-    /// estimated left a gap, and every later transaction of a long-running service waited
-    /// in the node's queue behind it. Submissions through one connection take turns;
-    /// waiting for receipts does not.
-    async fn with_nonce<F, T>(&self, sender: Address, submit: impl FnOnce(u64) -> F) -> Result<T, ChainError>
+    /// Submits a transaction with the sender's next nonce. That is the node's count (which
+    /// sees what other processes sent from the account, and forgets what a reorg took
+    /// away), unless transactions of this connection still await their receipt: a node
+    /// behind a load balancer may not count those yet, so the nonce after the last one
+    /// accepted is used when larger. A nonce is kept only once the node has accepted its
+    /// transaction: alloy's cached nonce filler reserves it beside the gas estimate, so a
+    /// call that reverted when estimated left a gap, and every later transaction of a
+    /// long-running service waited in the node's queue behind it. Submissions through one
+    /// connection take turns; waiting for receipts does not.
+    async fn with_nonce<F, T>(
+        &self,
+        sender: Address,
+        submit: impl FnOnce(u64) -> F,
+    ) -> Result<(T, Unconfirmed), ChainError>
     where
         F: std::future::Future<Output = Result<T, ChainError>>,
     {
-        let mut kept = self.next_nonce.lock().await;
+        let mut next = self.nonces.next.lock().await;
         let counted = self.pending_nonce(sender).await?;
-        let nonce = kept.map_or(counted, |kept| kept.max(counted));
-        let submitted = submit(nonce).await;
-        *kept = submitted.is_ok().then_some(nonce + 1);
-        submitted
+        let nonce = match *next {
+            Some(kept) if self.nonces.unconfirmed.load(Ordering::SeqCst) > 0 => kept.max(counted),
+            _ => counted,
+        };
+        match submit(nonce).await {
+            Ok(submitted) => {
+                *next = Some(nonce + 1);
+                self.nonces.unconfirmed.fetch_add(1, Ordering::SeqCst);
+                Ok((submitted, Unconfirmed(self.nonces.clone())))
+            }
+            Err(e) => {
+                *next = None;
+                Err(e)
+            }
+        }
     }
 
     /// The nonce after the sender's transactions mined or waiting in the node's pool.
@@ -208,7 +235,7 @@ impl Connection {
 
     /// Waits for a receipt by polling, quickly at first: a local node mines at once, and
     /// alloy's block watcher would add a quarter of a second to every transaction.
-    pub(crate) async fn confirm(
+    async fn confirm(
         &self,
         action: &str,
         pending: PendingTransactionBuilder<alloy::network::Ethereum>,
@@ -233,8 +260,6 @@ impl Connection {
                 return Ok(receipt);
             }
             if tokio::time::Instant::now() > deadline {
-                // Dropped, perhaps (a reorg, a node restart): the nonce is read again.
-                self.resync_nonce().await;
                 return Err(ChainError::Rpc {
                     action: action.to_owned(),
                     reason: format!("transaction {hash} not mined within {} s", RECEIPT_TIMEOUT.as_secs()),

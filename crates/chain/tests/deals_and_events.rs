@@ -358,7 +358,7 @@ async fn two_clients_of_one_account_take_turns_without_a_failed_transaction() {
 }
 
 #[tokio::test]
-async fn after_a_reorg_takes_its_transactions_away_a_resynced_client_sends_again() {
+async fn after_a_reorg_takes_its_transactions_away_the_client_sends_again() {
     use alloy::providers::Provider;
     let world = World::new().await;
     let requester = world.client("requester").await;
@@ -371,7 +371,6 @@ async fn after_a_reorg_takes_its_transactions_away_a_resynced_client_sends_again
     let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
     assert!(reverted);
     // The nonce the client kept belongs to a transaction the chain no longer has.
-    requester.connection.resync_nonce().await;
     tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)))
         .await
         .expect("mined, not queued behind a nonce gap")
