@@ -559,6 +559,14 @@ impl Poco {
     }
 
     pub async fn deal(&self, deal_id: B256) -> Result<DealInfo, ChainError> {
+        self.find_deal(deal_id).await?.ok_or_else(|| ChainError::Rpc {
+            action: "read deal".into(),
+            reason: format!("no deal {deal_id}"),
+        })
+    }
+
+    /// The deal, or `None` when the chain has none of that id.
+    pub async fn find_deal(&self, deal_id: B256) -> Result<Option<DealInfo>, ChainError> {
         let deal = self
             .hub()
             .viewDeal(deal_id)
@@ -566,12 +574,9 @@ impl Poco {
             .await
             .map_err(|e| ChainError::from_call("read deal", e))?;
         if deal.app.pointer.is_zero() {
-            return Err(ChainError::Rpc {
-                action: "read deal".into(),
-                reason: format!("no deal {deal_id}"),
-            });
+            return Ok(None);
         }
-        Ok(DealInfo {
+        Ok(Some(DealInfo {
             deal_id,
             app: deal.app.pointer,
             app_owner: deal.app.owner,
@@ -595,7 +600,7 @@ impl Poco {
             worker_stake: deal.workerStake,
             scheduler_reward_ratio: deal.schedulerRewardRatio,
             sponsor: deal.sponsor,
-        })
+        }))
     }
 
     pub async fn task(&self, task_id: B256) -> Result<TaskInfo, ChainError> {

@@ -81,6 +81,22 @@ pub enum PocoEvent {
     },
 }
 
+impl PocoEvent {
+    /// The task the event is about, for the task events.
+    pub fn task_id(&self) -> Option<B256> {
+        match self {
+            PocoEvent::TaskInitialize { task_id, .. }
+            | PocoEvent::TaskContribute { task_id, .. }
+            | PocoEvent::TaskConsensus { task_id, .. }
+            | PocoEvent::TaskReveal { task_id, .. }
+            | PocoEvent::TaskReopen { task_id }
+            | PocoEvent::TaskFinalize { task_id, .. }
+            | PocoEvent::TaskClaimed { task_id } => Some(*task_id),
+            _ => None,
+        }
+    }
+}
+
 /// An event with where it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

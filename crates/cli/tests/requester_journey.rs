@@ -441,3 +441,61 @@ fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
     let echoed = downloaded_file(&stack, &run, "echo.txt");
     assert!(echoed.contains("agreed"), "{echoed}");
 }
+
+#[test]
+fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_anew() {
+    let stack = Stack::start();
+    let echo = publish_app(&stack, "echo");
+    let no_tag = format!("0x{}", "0".repeat(64));
+    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
+    let pool = stack.state["workerpool"].as_str().unwrap().to_owned();
+    stack.ok(
+        POOL_OWNER,
+        "",
+        &[
+            "workerpool",
+            "publish",
+            &pool,
+            "--price",
+            "0",
+            "--volume",
+            "10",
+            "--tag",
+            &no_tag,
+        ],
+    );
+    let rpc = |method: &str, params: Value| {
+        let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let answer = reqwest::post_json(&stack.rpc_url(), &request);
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    };
+    let snapshot = rpc("evm_snapshot", json!([]));
+    let run = stack.ok(
+        REQUESTER,
+        "requester",
+        &["app", "run", &echo, "--args", "mined", "--watch"],
+    );
+    assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
+    let task = run["tasks"][0].as_str().unwrap().to_owned();
+    let signed_match = rpc("eth_getRawTransactionByHash", json!([run["txHash"]]));
+    // The blocks since the snapshot, with the match, the initialization and the
+    // contribution, give way to a chain without them...
+    assert_eq!(rpc("evm_revert", json!([snapshot])), json!(true));
+    wait_until("the scheduler to set the task aside", Duration::from_secs(30), || {
+        scheduler_view(&stack, &task)["status"] == "orphaned"
+    });
+    // ...where the requester's match is mined again, in a new block: the same deal, whose
+    // task the scheduler and the worker (their own transactions gone) run once more.
+    rpc("eth_sendRawTransaction", json!([signed_match]));
+    wait_until("the task to complete again", Duration::from_secs(90), || {
+        scheduler_view(&stack, &task)["status"] == "completed"
+    });
+    assert_eq!(watch(&stack, &task)["status"], "COMPLETED");
+    let view = scheduler_view(&stack, &task);
+    let log = view["log"].to_string();
+    assert!(log.contains("took deal") && log.contains("on the chain again"), "{log}");
+    // The worker ran it twice, once for each chain.
+    assert_eq!(log.matches("contributed and revealed").count(), 2, "{log}");
+    assert_eq!(view["replicas"][0]["status"], "done", "{view}");
+}

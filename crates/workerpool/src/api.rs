@@ -92,7 +92,8 @@ pub struct TaskDebug {
     pub worker: Option<Address>,
     pub enclave_challenge: Option<Address>,
     pub attempts: u64,
-    /// Each worker's lease of the task: `running`, `done`, `failed`, `lost`, `released`.
+    /// Each worker's lease of the task: `running`, `done`, `failed`, `lost`, `released`,
+    /// `replaced` (a reorg took what it did off the chain).
     #[serde(default)]
     pub replicas: Vec<ReplicaView>,
     pub log: Vec<LogEntry>,

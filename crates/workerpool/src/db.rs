@@ -70,6 +70,12 @@ pub struct TaskRow {
     pub results: String,
 }
 
+fn read_task_id(row: &sqlx::any::AnyRow) -> Result<B256, WorkerpoolError> {
+    let text: String = row.try_get("task_id").map_err(storage)?;
+    text.parse()
+        .map_err(|_| WorkerpoolError::Storage("invalid task id in the tasks table".into()))
+}
+
 fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(storage);
     let number = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64).map_err(storage);
@@ -302,6 +308,61 @@ impl SchedulerDb {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Sets aside the tasks of a deal the chain no longer has (a reorg took it away), and
+    /// their replicas; returns the tasks set aside.
+    pub async fn orphan_deal(&self, deal_id: B256) -> Result<Vec<B256>, WorkerpoolError> {
+        let rows = sqlx::query(
+            "UPDATE tasks SET status = 'orphaned', updated_ms = $2 WHERE deal_id = $1 AND status <> 'orphaned'
+             RETURNING task_id",
+        )
+        .bind(deal_id.to_string())
+        .bind(now_ms() as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        let tasks = rows.iter().map(read_task_id).collect::<Result<Vec<_>, _>>()?;
+        for task_id in &tasks {
+            self.forget_replicas(*task_id).await?;
+        }
+        Ok(tasks)
+    }
+
+    /// Schedules again, from `status`, the orphaned tasks of a deal that is back on chain
+    /// (with the final deadline of its new start); returns them.
+    pub async fn revive_deal(
+        &self,
+        deal_id: B256,
+        status: &str,
+        final_deadline: u64,
+    ) -> Result<Vec<B256>, WorkerpoolError> {
+        let rows = sqlx::query(
+            "UPDATE tasks SET status = $3, final_deadline = $4, attempts = 0, not_before_ms = 0, results = '',
+                updated_ms = $2
+             WHERE deal_id = $1 AND status = 'orphaned' RETURNING task_id",
+        )
+        .bind(deal_id.to_string())
+        .bind(now_ms() as i64)
+        .bind(status)
+        .bind(final_deadline as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(read_task_id).collect()
+    }
+
+    /// Frees the places of a task's replicas: what they did is void (a reorg replaced it).
+    pub async fn forget_replicas(&self, task_id: B256) -> Result<(), WorkerpoolError> {
+        sqlx::query(&format!(
+            "UPDATE replicas SET status = 'replaced', updated_ms = $2 WHERE task_id = $1 AND status IN {LIVE}"
+        ))
+        .bind(task_id.to_string())
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
     /// How many replicas of a task hold a worker's place (running or done).
     pub async fn live_replicas(&self, task_id: B256) -> Result<u64, WorkerpoolError> {
         let row = sqlx::query(&format!(
@@ -339,7 +400,7 @@ impl SchedulerDb {
     /// Every task that may still need the scheduler (not completed or claimed).
     pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, WorkerpoolError> {
         let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE status NOT IN ('completed', 'claimed') ORDER BY updated_ms"
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE status NOT IN ('completed', 'claimed', 'orphaned') ORDER BY updated_ms"
         ))
         .fetch_all(&self.pool)
         .await

@@ -5,6 +5,9 @@
 //! owner's authorization, takes a task back from a worker that stopped sending heartbeats,
 //! and claims a task that did not complete by its final deadline (chain time), which
 //! refunds the requester. Replaying chain events is harmless: every step re-reads the chain.
+//! Events a reorg removed are undone from the chain as it is then: a task whose deal is
+//! gone is set aside (and scheduled anew if the deal's transaction is mined again), a task
+//! whose outcome or initialization is gone goes back to where the chain says it is.
 //!
 //! A task is leased as replicas, one per worker. A TEE task wants one; a standard task
 //! whose trust asks for several workers' agreement wants as many as PoCo's consensus
@@ -138,9 +141,12 @@ impl Scheduler {
                     let mut failed_at = None;
                     for log in &batch {
                         if log.removed {
-                            // Not undone: a deal or an outcome of a replaced block that the
-                            // new chain lacks shows up when the task's chain state is read.
                             tracing::warn!(block = log.block_number, event = ?log.event, "a reorg removed a chain event");
+                            // Not retried (the cursor reports a removal once): what an undo
+                            // that failed leaves, the steps find when they read the chain.
+                            if let Err(e) = self.undo(&log.event).await {
+                                tracing::warn!(error = %e, "undoing a removed chain event failed");
+                            }
                             continue;
                         }
                         if let Err(e) = self.apply(&log.event).await {
@@ -192,6 +198,60 @@ impl Scheduler {
         }
     }
 
+    /// Undoes what an event of a block a reorg replaced did, from the chain as it is now
+    /// (the new blocks' own events come after the removals).
+    async fn undo(&self, event: &PocoEvent) -> Result<(), WorkerpoolError> {
+        match event {
+            PocoEvent::SchedulerNotice { workerpool, deal_id } if self.config.workerpools.contains(workerpool) => {
+                if self.poco.find_deal(*deal_id).await?.is_none() {
+                    self.deal_gone(*deal_id).await?;
+                }
+                Ok(())
+            }
+            event => match event.task_id() {
+                Some(task_id) => self.follow_chain(task_id).await,
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Sets aside the tasks of a deal the chain no longer has; they are scheduled again if
+    /// the deal comes back (its transaction mined in a new block).
+    async fn deal_gone(&self, deal_id: B256) -> Result<(), WorkerpoolError> {
+        for task_id in self.db.orphan_deal(deal_id).await? {
+            let why = format!("a reorg took deal {deal_id} off the chain: set aside unless it comes back");
+            self.db.log(task_id, "chain", &why).await?;
+        }
+        Ok(())
+    }
+
+    /// Brings a task's status in line with the chain after a reorg replaced a block with
+    /// one of its events: an outcome the chain no longer has is forgotten (and the work
+    /// of its replicas with it), an initialization the chain lost is done again.
+    async fn follow_chain(&self, task_id: B256) -> Result<(), WorkerpoolError> {
+        let Some(mut task) = self.db.task(task_id).await? else {
+            return Ok(());
+        };
+        let on_chain = self.poco.task(task_id).await?.status;
+        let local = task.status.as_str();
+        let status = match on_chain {
+            TaskStatus::Unset if !matches!(local, "pending" | "orphaned") => "pending",
+            TaskStatus::Active if matches!(local, "completed" | "claimed" | "revealed") => "ready",
+            TaskStatus::Revealing if matches!(local, "completed" | "claimed") => "revealed",
+            TaskStatus::Completed if local != "completed" => "completed",
+            TaskStatus::Failed if local != "claimed" => "claimed",
+            _ => return Ok(()),
+        };
+        if matches!(status, "pending" | "ready") {
+            self.db.forget_replicas(task_id).await?;
+            task.attempts = 0;
+        }
+        task.status = status.into();
+        self.db.save_task(&task, None).await?;
+        let why = format!("a reorg replaced blocks with its events: {status}, as the chain now says");
+        self.db.log(task_id, "chain", &why).await
+    }
+
     async fn chain_outcome(&self, task_id: B256, status: &str, message: &str) -> Result<(), WorkerpoolError> {
         let Some(mut task) = self.db.task(task_id).await? else {
             return Ok(());
@@ -223,6 +283,12 @@ impl Scheduler {
         } else {
             1
         };
+        let initial = if tee_with_consensus { "failed" } else { "pending" };
+        // Its transaction mined again in a new block after a reorg: the deal starts anew.
+        for task_id in self.db.revive_deal(deal_id, initial, final_deadline).await? {
+            let why = format!("deal {deal_id} is on the chain again: scheduled from the start");
+            self.db.log(task_id, "chain", &why).await?;
+        }
         let first = deal.bot_first.to::<u64>();
         for (offset, task_id) in deal.task_ids().into_iter().enumerate() {
             let row = TaskRow {
@@ -231,7 +297,7 @@ impl Scheduler {
                 index: first + offset as u64,
                 workerpool: deal.workerpool,
                 framework: framework.clone(),
-                status: if tee_with_consensus { "failed" } else { "pending" }.into(),
+                status: initial.into(),
                 challenge: Address::ZERO,
                 worker: Address::ZERO,
                 wanted,
@@ -384,6 +450,10 @@ impl Scheduler {
         }
         let on_chain = self.poco.task(task.task_id).await?;
         if on_chain.status == TaskStatus::Unset {
+            if self.poco.find_deal(task.deal_id).await?.is_none() {
+                // A reorg took the deal away (and the removal was not seen: a restart).
+                return self.deal_gone(task.deal_id).await;
+            }
             self.poco.initialize_task(task.deal_id, U256::from(task.index)).await?;
             self.db.log(task.task_id, "scheduler", "initialized on chain").await?;
         }
@@ -511,7 +581,9 @@ impl Scheduler {
             TaskStatus::Failed => {}
             TaskStatus::Unset | TaskStatus::Active | TaskStatus::Revealing => {
                 // The deal narrowed to this one task: claim_deal initializes it if needed.
-                let mut single = self.poco.deal(task.deal_id).await?;
+                let Some(mut single) = self.poco.find_deal(task.deal_id).await? else {
+                    return self.deal_gone(task.deal_id).await;
+                };
                 single.bot_first = U256::from(task.index);
                 single.bot_size = U256::from(1);
                 self.poco.claim_deal(&single).await?;

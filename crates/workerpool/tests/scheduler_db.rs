@@ -1,7 +1,8 @@
 //! The scheduler's store keeps the same promises on SQLite (the default) and on Postgres
 //! (`--database-url`): a replica per worker, leases that a heartbeat extends and only an
-//! expired one loses, dispatch that never gives a worker a task it already holds, and
-//! status changes guarded by the status they expect.
+//! expired one loses, dispatch that never gives a worker a task it already holds,
+//! status changes guarded by the status they expect, and the tasks of a deal a reorg took
+//! away set aside and brought back.
 
 use confide_chain::{Address, B256};
 use confide_devstack::postgres::TempPostgres;
@@ -92,6 +93,22 @@ async fn replicas_and_leases(url: &str) {
     assert!(db.save_task(&running, Some("ready")).await.unwrap());
     assert!(!db.save_task(&running, Some("ready")).await.unwrap());
     assert!(db.dispatchable(&["tdx"], bob, 10, 5).await.unwrap().is_empty());
+
+    // A reorg takes the deal away: its tasks are set aside, out of the open tasks, and their
+    // replicas' places freed; the deal mined again brings them back from the start.
+    let mut set_aside = db.orphan_deal(replicated.deal_id).await.unwrap();
+    set_aside.sort();
+    assert_eq!(set_aside, [replicated.task_id, tee.task_id]);
+    assert!(db.orphan_deal(replicated.deal_id).await.unwrap().is_empty(), "set aside once");
+    assert!(db.open_tasks().await.unwrap().is_empty());
+    assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 0);
+    let mut back = db.revive_deal(replicated.deal_id, "pending", 7_000).await.unwrap();
+    back.sort();
+    assert_eq!(back, set_aside);
+    let revived = db.task(tee.task_id).await.unwrap().unwrap();
+    assert_eq!((revived.status.as_str(), revived.final_deadline), ("pending", 7_000));
+    assert_eq!(db.open_tasks().await.unwrap().len(), 2);
+    assert!(db.revive_deal(replicated.deal_id, "pending", 7_000).await.unwrap().is_empty());
 
     // The chain cursor survives.
     db.set_meta("next_block", 42).await.unwrap();
