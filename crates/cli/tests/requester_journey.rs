@@ -384,31 +384,23 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     assert_eq!(refunded["balance"]["stake"], "100", "{refunded}");
 }
 
+/// The echo app and the dev pool offered for standard tasks (no tag) up to `trust`.
+fn standard_echo(stack: &Stack, trust: &str) -> String {
+    let echo = publish_app(stack, "echo");
+    let no_tag = format!("0x{}", "0".repeat(64));
+    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
+    let pool = stack.state["workerpool"].as_str().unwrap().to_owned();
+    let order = ["--price", "0", "--volume", "10", "--tag", &no_tag, "--trust", trust];
+    let args: Vec<&str> = ["workerpool", "publish", &pool].into_iter().chain(order).collect();
+    stack.ok(POOL_OWNER, "", &args);
+    echo
+}
+
 #[test]
 fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
     let stack = Stack::start_with(&["--workers", "2"]);
-    let echo = publish_app(&stack, "echo");
-    let no_tag = format!("0x{}", "0".repeat(64));
-    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
     // The pool offers replicated execution: a standard order accepting trust up to 3.
-    let pool = stack.state["workerpool"].as_str().unwrap().to_owned();
-    stack.ok(
-        POOL_OWNER,
-        "",
-        &[
-            "workerpool",
-            "publish",
-            &pool,
-            "--price",
-            "0",
-            "--volume",
-            "10",
-            "--tag",
-            &no_tag,
-            "--trust",
-            "3",
-        ],
-    );
+    let echo = standard_echo(&stack, "3");
     // Trust 3 with fresh workers (weight 2 each, the total starting at 1): one contribution
     // gives 2·3 > 3·2, false; two agreeing give 4·3 > 5·2. So both workers run it.
     let run = stack.ok(
@@ -445,25 +437,7 @@ fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
 #[test]
 fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_anew() {
     let stack = Stack::start();
-    let echo = publish_app(&stack, "echo");
-    let no_tag = format!("0x{}", "0".repeat(64));
-    stack.ok(APP_DEVELOPER, "echo", &["app", "publish", &echo, "--tag", &no_tag]);
-    let pool = stack.state["workerpool"].as_str().unwrap().to_owned();
-    stack.ok(
-        POOL_OWNER,
-        "",
-        &[
-            "workerpool",
-            "publish",
-            &pool,
-            "--price",
-            "0",
-            "--volume",
-            "10",
-            "--tag",
-            &no_tag,
-        ],
-    );
+    let echo = standard_echo(&stack, "1");
     let rpc = |method: &str, params: Value| {
         let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let answer = reqwest::post_json(&stack.rpc_url(), &request);

@@ -99,7 +99,10 @@ async fn replicas_and_leases(url: &str) {
     let mut set_aside = db.orphan_deal(replicated.deal_id).await.unwrap();
     set_aside.sort();
     assert_eq!(set_aside, [replicated.task_id, tee.task_id]);
-    assert!(db.orphan_deal(replicated.deal_id).await.unwrap().is_empty(), "set aside once");
+    assert!(
+        db.orphan_deal(replicated.deal_id).await.unwrap().is_empty(),
+        "set aside once"
+    );
     assert!(db.open_tasks().await.unwrap().is_empty());
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 0);
     let mut back = db.revive_deal(replicated.deal_id, "pending", 7_000).await.unwrap();
@@ -108,7 +111,12 @@ async fn replicas_and_leases(url: &str) {
     let revived = db.task(tee.task_id).await.unwrap().unwrap();
     assert_eq!((revived.status.as_str(), revived.final_deadline), ("pending", 7_000));
     assert_eq!(db.open_tasks().await.unwrap().len(), 2);
-    assert!(db.revive_deal(replicated.deal_id, "pending", 7_000).await.unwrap().is_empty());
+    assert!(
+        db.revive_deal(replicated.deal_id, "pending", 7_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The chain cursor survives.
     db.set_meta("next_block", 42).await.unwrap();
