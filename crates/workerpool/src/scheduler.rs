@@ -38,6 +38,9 @@ const REORG_DEPTH: u64 = 12;
 const CURSOR_KEY: &str = "next_block";
 /// PoCo's final deadline is `FINAL_DEADLINE_RATIO` time references after the deal started.
 const FINAL_DEADLINE_RATIO: u64 = 10;
+/// A standard task's contributions are read from the chain when one of its contribution or
+/// consensus events arrives, and on every `SWEEP_EVERY`th pass in case one was missed.
+const SWEEP_EVERY: u64 = 20;
 
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -66,6 +69,7 @@ pub struct Scheduler {
     /// Serializes dispatch, so one task goes to one worker.
     dispatch: tokio::sync::Mutex<()>,
     head: AtomicU64,
+    passes: AtomicU64,
     claims: AtomicU64,
     redispatches: AtomicU64,
 }
@@ -116,6 +120,7 @@ impl Scheduler {
                 .expect("an HTTP client"),
             dispatch: tokio::sync::Mutex::new(()),
             head: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
             claims: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
         }))
@@ -187,13 +192,18 @@ impl Scheduler {
                     .await
             }
             PocoEvent::TaskContribute { task_id, worker, .. } => {
-                if self.db.task(*task_id).await?.is_some() {
-                    self.db
-                        .log(*task_id, "chain", &format!("contribution by {worker}"))
-                        .await?;
-                }
-                Ok(())
+                let Some(task) = self.db.task(*task_id).await? else {
+                    return Ok(());
+                };
+                self.db
+                    .log(*task_id, "chain", &format!("contribution by {worker}"))
+                    .await?;
+                self.resettle(task, true).await
             }
+            PocoEvent::TaskConsensus { task_id, .. } => match self.db.task(*task_id).await? {
+                Some(task) => self.resettle(task, true).await,
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -326,6 +336,7 @@ impl Scheduler {
     /// One pass over the tasks that still need something.
     pub async fn tick(&self) -> Result<(), WorkerpoolError> {
         let chain_now = self.poco.connection.block_timestamp().await?;
+        let sweep = self.passes.fetch_add(1, Ordering::Relaxed).is_multiple_of(SWEEP_EVERY);
         for (task_id, worker) in self.db.expired_replicas(now_ms()).await? {
             if let Err(e) = self.replica_lost(task_id, worker).await {
                 tracing::warn!(%task_id, %worker, error = %e, "taking a replica back failed; retried on the next pass");
@@ -333,7 +344,7 @@ impl Scheduler {
         }
         for task in self.db.open_tasks().await? {
             let task_id = task.task_id;
-            if let Err(e) = self.step(task, chain_now).await {
+            if let Err(e) = self.step(task, chain_now, sweep).await {
                 tracing::warn!(%task_id, error = %e, "task step failed; retried on the next pass");
                 let _ = self
                     .db
@@ -344,7 +355,8 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn step(&self, mut task: TaskRow, chain_now: u64) -> Result<(), WorkerpoolError> {
+    /// Moves one task along; `sweep` reads a standard task's contributions from the chain.
+    async fn step(&self, task: TaskRow, chain_now: u64, sweep: bool) -> Result<(), WorkerpoolError> {
         // A dev chain mines only on demand, so its latest block can lag the clock; the block
         // a claim lands in is stamped with the time it is mined.
         let chain_time = chain_now.max(now_ms() / 1000);
@@ -354,22 +366,28 @@ impl Scheduler {
         match task.status.as_str() {
             "pending" if task.not_before_ms <= now_ms() => self.prepare(task).await,
             "revealed" => self.finalize(task).await,
-            "ready" | "running" => {
-                let (previous, wanted) = (task.status.clone(), task.wanted);
-                let why = self.settle(&mut task).await?;
-                let changed = task.status != previous || task.wanted != wanted;
-                if changed && self.db.save_task(&task, Some(&previous)).await? {
-                    let line = if task.wanted != wanted {
-                        format!("contributions disagree: {} agreeing workers wanted now", task.wanted)
-                    } else {
-                        why.to_owned()
-                    };
-                    self.db.log(task.task_id, "scheduler", &line).await?;
-                }
-                Ok(())
-            }
+            "ready" | "running" => self.resettle(task, sweep).await,
             _ => Ok(()),
         }
+    }
+
+    /// Settles a ready or running task again and saves what changed.
+    async fn resettle(&self, mut task: TaskRow, read_chain: bool) -> Result<(), WorkerpoolError> {
+        if !matches!(task.status.as_str(), "ready" | "running") {
+            return Ok(());
+        }
+        let (previous, wanted) = (task.status.clone(), task.wanted);
+        let why = self.settle(&mut task, read_chain).await?;
+        let changed = task.status != previous || task.wanted != wanted;
+        if changed && self.db.save_task(&task, Some(&previous)).await? {
+            let line = if task.wanted != wanted {
+                format!("contributions disagree: {} agreeing workers wanted now", task.wanted)
+            } else {
+                why.to_owned()
+            };
+            self.db.log(task.task_id, "scheduler", &line).await?;
+        }
+        Ok(())
     }
 
     /// A replica whose worker went silent past its lease: its place is given up.
@@ -385,7 +403,7 @@ impl Scheduler {
         let mut next = "the task no longer needed it";
         if matches!(previous.as_str(), "ready" | "running") {
             task.attempts += 1;
-            next = self.settle(&mut task).await?;
+            next = self.settle(&mut task, true).await?;
             self.db.save_task(&task, Some(&previous)).await?;
         }
         self.db
@@ -394,9 +412,9 @@ impl Scheduler {
     }
 
     /// Decides where a ready or running task stands from its live replicas and, for a
-    /// standard task, the chain's consensus; returns why, for the log.
-    async fn settle(&self, task: &mut TaskRow) -> Result<&'static str, WorkerpoolError> {
-        if task.framework == "standard" {
+    /// standard task with `read_chain`, the chain's consensus; returns why, for the log.
+    async fn settle(&self, task: &mut TaskRow, read_chain: bool) -> Result<&'static str, WorkerpoolError> {
+        if task.framework == "standard" && read_chain {
             let on_chain = self.poco.task(task.task_id).await?;
             match on_chain.status {
                 TaskStatus::Revealing | TaskStatus::Completed => {
@@ -780,7 +798,7 @@ impl Scheduler {
         }
         let mut line = line;
         if report.outcome == Outcome::Failed && !past_consensus {
-            let next = self.settle(&mut task).await.map_err(internal)?;
+            let next = self.settle(&mut task, true).await.map_err(internal)?;
             line = match task.status.as_str() {
                 "ready" => format!("{line}; retried on another attempt"),
                 _ => format!("{line}; {next}"),
