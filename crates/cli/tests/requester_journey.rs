@@ -473,3 +473,42 @@ fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_an
     assert_eq!(log.matches("contributed and revealed").count(), 2, "{log}");
     assert_eq!(view["replicas"][0]["status"], "done", "{view}");
 }
+
+#[test]
+fn contributions_that_disagree_ask_for_more_workers_and_without_them_the_task_is_claimed() {
+    let stack = Stack::start_with(&["--workers", "2"]);
+    let echo = standard_echo(&stack, "3");
+    // Each worker's result holds a random number: the two contributions differ, so PoCo
+    // reaches no consensus and the scheduler wants a third agreeing worker.
+    let run = stack.ok(
+        REQUESTER,
+        "requester",
+        &["app", "run", &echo, "--trust", "3", "--args", "nondeterministic"],
+    );
+    let task = run["tasks"][0].as_str().unwrap().to_owned();
+    wait_until("the contributions to disagree", Duration::from_secs(60), || {
+        scheduler_view(&stack, &task)["log"]
+            .to_string()
+            .contains("contributions disagree: 3 agreeing workers wanted now")
+    });
+    let view = scheduler_view(&stack, &task);
+    let log = view["log"].to_string();
+    assert_eq!(log.matches("contribution by").count(), 2, "{log}");
+    assert_eq!(view["status"], "ready", "{view}");
+    // No third worker (PoCo lets a worker contribute once): past the final deadline, on
+    // the chain's clock, the task is claimed and the requester refunded.
+    let rpc = |method: &str, params: Value| {
+        reqwest::post_json(
+            &stack.rpc_url(),
+            &json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }),
+        )
+    };
+    rpc("evm_increaseTime", json!([3100]));
+    rpc("evm_mine", json!([]));
+    wait_until("the claim", Duration::from_secs(30), || {
+        scheduler_view(&stack, &task)["status"] == "claimed"
+    });
+    assert_eq!(watch(&stack, &task)["statusName"], "FAILED");
+    let account = stack.ok(REQUESTER, "requester", &["account", "show"]);
+    assert_eq!(account["balance"]["locked"], "0", "{account}");
+}

@@ -5,7 +5,8 @@
 //! to read a host file outside its directories; exits 42 if it can), `write-input` (tries
 //! to write into `/iexec_in`; exits 43 if it can), `exit3` (exits with status 3),
 //! `no-computed` (forgets `computed.json`), `slow` (works for five seconds first, so a
-//! test can stop its worker mid-task).
+//! test can stop its worker mid-task), `nondeterministic` (adds a random number, so two
+//! workers' results differ).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -83,6 +84,12 @@ fn main() {
     files.sort();
     for (name, size) in files {
         writeln!(report, "file {name} {size}").unwrap();
+    }
+    if args.first().map(String::as_str) == Some("nondeterministic") {
+        // std's hasher keys come from the host's randomness (WASI `random_get`).
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new().hash_one(0u8);
+        writeln!(report, "random {random:016x}").unwrap();
     }
     std::fs::write(output_dir.join("echo.txt"), &report).expect("write echo.txt");
     if args.first().map(String::as_str) != Some("no-computed") {
