@@ -73,6 +73,14 @@ mod reqwest {
     }
 }
 
+/// A JSON-RPC call to the stack's anvil (`evm_*` and the like); its result.
+fn chain_rpc(stack: &Stack, method: &str, params: Value) -> Value {
+    let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+    let answer = reqwest::post_json(&stack.rpc_url(), &request);
+    assert!(answer.get("error").is_none(), "{method}: {answer}");
+    answer["result"].clone()
+}
+
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -364,15 +372,8 @@ fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded(
     let locked = stack.ok(REQUESTER, "requester", &["account", "show"]);
     assert_eq!(locked["balance"]["locked"], "5", "{locked}");
     // Past the final deadline (category 0: 10 × 300 s) on the chain's clock.
-    let rpc = stack.rpc_url();
-    reqwest::post_json(
-        &rpc,
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "evm_increaseTime", "params": [3100]}),
-    );
-    reqwest::post_json(
-        &rpc,
-        &json!({"jsonrpc": "2.0", "id": 2, "method": "evm_mine", "params": []}),
-    );
+    chain_rpc(&stack, "evm_increaseTime", json!([3100]));
+    chain_rpc(&stack, "evm_mine", json!([]));
     wait_until("the claims", Duration::from_secs(30), || {
         scheduler_view(&stack, &task)["status"] == "claimed"
             && scheduler_view(&stack, &abandoned)["status"] == "claimed"
@@ -438,12 +439,7 @@ fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
 fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_anew() {
     let stack = Stack::start();
     let echo = standard_echo(&stack, "1");
-    let rpc = |method: &str, params: Value| {
-        let request = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
-        let answer = reqwest::post_json(&stack.rpc_url(), &request);
-        assert!(answer.get("error").is_none(), "{method}: {answer}");
-        answer["result"].clone()
-    };
+    let rpc = |method: &str, params: Value| chain_rpc(&stack, method, params);
     let snapshot = rpc("evm_snapshot", json!([]));
     let run = stack.ok(
         REQUESTER,
@@ -497,12 +493,7 @@ fn contributions_that_disagree_ask_for_more_workers_and_without_them_the_task_is
     assert_eq!(view["status"], "ready", "{view}");
     // No third worker (PoCo lets a worker contribute once): past the final deadline, on
     // the chain's clock, the task is claimed and the requester refunded.
-    let rpc = |method: &str, params: Value| {
-        reqwest::post_json(
-            &stack.rpc_url(),
-            &json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }),
-        )
-    };
+    let rpc = |method: &str, params: Value| chain_rpc(&stack, method, params);
     rpc("evm_increaseTime", json!([3100]));
     rpc("evm_mine", json!([]));
     wait_until("the claim", Duration::from_secs(30), || {
