@@ -311,6 +311,15 @@ impl SchedulerDb {
     /// Sets aside the tasks of a deal the chain no longer has (a reorg took it away), and
     /// their replicas; returns the tasks set aside.
     pub async fn orphan_deal(&self, deal_id: B256) -> Result<Vec<B256>, WorkerpoolError> {
+        sqlx::query(&format!(
+            "UPDATE replicas SET status = 'replaced', updated_ms = $2 WHERE status IN {LIVE}
+             AND task_id IN (SELECT task_id FROM tasks WHERE deal_id = $1 AND status <> 'orphaned')"
+        ))
+        .bind(deal_id.to_string())
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
         let rows = sqlx::query(
             "UPDATE tasks SET status = 'orphaned', updated_ms = $2 WHERE deal_id = $1 AND status <> 'orphaned'
              RETURNING task_id",
@@ -320,11 +329,7 @@ impl SchedulerDb {
         .fetch_all(&self.pool)
         .await
         .map_err(storage)?;
-        let tasks = rows.iter().map(read_task_id).collect::<Result<Vec<_>, _>>()?;
-        for task_id in &tasks {
-            self.forget_replicas(*task_id).await?;
-        }
-        Ok(tasks)
+        rows.iter().map(read_task_id).collect()
     }
 
     /// Schedules again, from `status`, the orphaned tasks of a deal that is back on chain

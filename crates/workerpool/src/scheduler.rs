@@ -468,11 +468,13 @@ impl Scheduler {
         }
         let on_chain = self.poco.task(task.task_id).await?;
         if on_chain.status == TaskStatus::Unset {
-            if self.poco.find_deal(task.deal_id).await?.is_none() {
-                // A reorg took the deal away (and the removal was not seen: a restart).
-                return self.deal_gone(task.deal_id).await;
+            if let Err(e) = self.poco.initialize_task(task.deal_id, U256::from(task.index)).await {
+                // A reorg took the deal away, and its removal was not seen (a restart).
+                if self.poco.find_deal(task.deal_id).await?.is_none() {
+                    return self.deal_gone(task.deal_id).await;
+                }
+                return Err(e.into());
             }
-            self.poco.initialize_task(task.deal_id, U256::from(task.index)).await?;
             self.db.log(task.task_id, "scheduler", "initialized on chain").await?;
         }
         let on_chain = self.poco.task(task.task_id).await?;
