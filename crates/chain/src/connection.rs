@@ -16,6 +16,8 @@ use crate::ChainError;
 /// How long to wait for a node to answer its first call, and for a receipt.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a transaction still without a receipt is looked up on the node.
+const PRESENCE_CHECK: Duration = Duration::from_secs(2);
 
 /// A node, the chain id it reported, and the account that signs transactions, if any.
 #[derive(Clone)]
@@ -235,6 +237,11 @@ impl Connection {
 
     /// Waits for a receipt by polling, quickly at first: a local node mines at once, and
     /// alloy's block watcher would add a quarter of a second to every transaction.
+    ///
+    /// A transaction the node forgot (evicted from its pool, or skipped as invalid once a
+    /// revert took its predecessors away) would never get a receipt: it is looked up every
+    /// few seconds, and its absence fails the wait at once instead of after two minutes.
+    /// The sender's next transaction then takes its nonce from the node again.
     async fn confirm(
         &self,
         action: &str,
@@ -242,6 +249,7 @@ impl Connection {
     ) -> Result<TransactionReceipt, ChainError> {
         let hash: B256 = *pending.tx_hash();
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
+        let mut presence_check = tokio::time::Instant::now() + PRESENCE_CHECK;
         let mut pause = Duration::from_millis(2);
         loop {
             let receipt = self
@@ -264,6 +272,21 @@ impl Connection {
                     action: action.to_owned(),
                     reason: format!("transaction {hash} not mined within {} s", RECEIPT_TIMEOUT.as_secs()),
                 });
+            }
+            if tokio::time::Instant::now() > presence_check {
+                presence_check = tokio::time::Instant::now() + PRESENCE_CHECK;
+                // Mined between the two calls is still known: only a forgotten one fails.
+                let known = self
+                    .provider
+                    .get_transaction_by_hash(hash)
+                    .await
+                    .map_err(|e| ChainError::from_transport(action, e.to_string()))?;
+                if known.is_none() {
+                    return Err(ChainError::Dropped {
+                        action: action.to_owned(),
+                        hash,
+                    });
+                }
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(500));

@@ -29,6 +29,11 @@ pub enum ChainError {
     InsufficientFunds { action: String, reason: String },
     #[error("{action} failed: {reason}")]
     Rpc { action: String, reason: String },
+    #[error("{action} failed: the node dropped transaction {hash} before mining it; send it again")]
+    Dropped {
+        action: String,
+        hash: alloy::primitives::B256,
+    },
     #[error("{what} {address} does not exist on chain")]
     UnknownAsset { what: &'static str, address: Address },
     #[error("no signer: {action} needs a wallet")]
@@ -49,6 +54,7 @@ impl ChainError {
             ChainError::Reverted { .. } => "TX_REVERTED",
             ChainError::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
             ChainError::Rpc { .. } => "RPC_ERROR",
+            ChainError::Dropped { .. } => "TX_DROPPED",
             ChainError::UnknownAsset { .. } => "UNKNOWN_ASSET",
             ChainError::NoSigner { .. } => "NO_SIGNER",
         }

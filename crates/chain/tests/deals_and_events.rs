@@ -368,11 +368,49 @@ async fn after_a_reorg_takes_its_transactions_away_the_client_sends_again() {
         .deposit(U256::from(1))
         .await
         .expect("deposit in the replaced blocks");
-    let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await.unwrap();
+    let reverted = confide_devstack::anvil::revert(&world.node.url, snapshot)
+        .await
+        .unwrap();
     assert!(reverted);
     // The nonce the client kept belongs to a transaction the chain no longer has.
     tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)))
         .await
         .expect("mined, not queued behind a nonce gap")
         .expect("deposit on the new chain");
+}
+
+#[tokio::test]
+async fn a_transaction_the_node_forgets_fails_its_wait_and_the_next_one_is_mined() {
+    use alloy::providers::Provider;
+    let world = World::new().await;
+    let requester = world.client("requester").await;
+    let provider = &requester.connection.provider;
+    let _: () = provider.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
+    let forget = async {
+        // The approval sits in the pool, unmined, until the node forgets it.
+        loop {
+            let status: serde_json::Value = provider.raw_request("txpool_status".into(), ()).await.unwrap();
+            if status["pending"] == "0x1" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let _: serde_json::Value = provider
+            .raw_request("anvil_dropAllTransactions".into(), ())
+            .await
+            .unwrap();
+        let _: () = provider.raw_request("evm_setAutomine".into(), (true,)).await.unwrap();
+    };
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)));
+    let (dropped, ()) = tokio::join!(wait, forget);
+    let dropped = dropped
+        .expect("the wait fails within seconds, not after the two-minute receipt timeout")
+        .expect_err("no receipt for a forgotten transaction");
+    assert_eq!(dropped.code(), "TX_DROPPED", "{dropped}");
+    assert!(dropped.to_string().contains("send it again"), "{dropped}");
+    // The client takes its next nonce from the node: no gap where the forgotten one was.
+    tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)))
+        .await
+        .expect("mined, not queued behind a nonce gap")
+        .expect("deposit after the forgotten one");
 }

@@ -451,7 +451,11 @@ fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_an
     let signed_match = rpc("eth_getRawTransactionByHash", json!([run["txHash"]]));
     // The blocks since the snapshot, with the match, the initialization and the
     // contribution, give way to a chain without them...
-    assert_eq!(rpc("evm_revert", json!([snapshot])), json!(true));
+    let snapshot = snapshot.as_str().unwrap().parse().unwrap();
+    let revert = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(confide_devstack::anvil::revert(&stack.rpc_url(), snapshot));
+    assert!(revert.unwrap());
     wait_until("the scheduler to set the task aside", Duration::from_secs(30), || {
         scheduler_view(&stack, &task)["status"] == "orphaned"
     });

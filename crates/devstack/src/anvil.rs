@@ -159,3 +159,44 @@ pub fn terminate(pid: u32, timeout: Duration) -> bool {
     unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     false
 }
+
+/// Reverts the node at `url` to an `evm_snapshot`, once anvil has pruned its pool; true
+/// when the snapshot existed.
+///
+/// Anvil serves a block's receipts before its node task prunes the block's transactions
+/// from the pool, and `evm_revert` leaves the pool as it is. A revert in that window keeps
+/// a transaction of the replaced blocks in the pool: the node's pending nonce of its
+/// sender counts it, and the sender's next transaction waits forever behind the gap
+/// (mined-then-reverted transactions are not re-injected as a real node's reorg does).
+pub async fn revert(url: &str, snapshot: confide_chain::U256) -> Result<bool, DevError> {
+    use alloy::providers::Provider;
+    use confide_chain::ChainError;
+    let node = confide_chain::Connection::connect(url, None).await?;
+    let rpc_error = |action: &str, e: alloy::transports::TransportError| ChainError::Rpc {
+        action: action.to_owned(),
+        reason: e.to_string(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: serde_json::Value = node
+            .provider
+            .raw_request("txpool_status".into(), ())
+            .await
+            .map_err(|e| rpc_error("read the node's pool", e))?;
+        if status["pending"] == "0x0" && status["queued"] == "0x0" {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(ChainError::Rpc {
+                action: "revert the chain".into(),
+                reason: format!("the node's pool still holds transactions after 20 s: {status}"),
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    node.provider
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .map_err(|e| rpc_error("revert the chain", e).into())
+}
