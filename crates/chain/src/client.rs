@@ -11,7 +11,7 @@ use crate::bindings::{self, IexecHub, Registry, Rlc};
 use crate::{ChainError, Connection, Deployment, EventCursor, PocoEvent};
 
 /// The three kinds of registered assets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AssetKind {
     App,

@@ -180,6 +180,17 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
         std::fs::read(stack.project("requester").join("again.age")).unwrap(),
         ciphertext
     );
+    // Where no result store is configured, no link is trusted as the store's (fail closed).
+    let elsewhere = stack.dir.path().join("no-dev-stack-here");
+    let refused = stack.run_with(
+        REQUESTER,
+        "requester",
+        &["task", "show", task, "--download", "-o", "unchecked.age"],
+        &[("CONFIDE_DEV_DIR", &elsewhere)],
+    );
+    let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(refused["error"]["code"], "UNTRUSTED_RESULT_LINK", "{refused}");
+    assert!(!stack.project("requester").join("unchecked.age").exists());
     // What each party reported, without a secret in it.
     let debug = stack.ok(REQUESTER, "requester", &["task", "debug", task]);
     let log = debug["scheduler"]["log"].to_string();
@@ -506,4 +517,72 @@ fn contributions_that_disagree_ask_for_more_workers_and_without_them_the_task_is
     assert_eq!(watch(&stack, &task)["statusName"], "FAILED");
     let account = stack.ok(REQUESTER, "requester", &["account", "show"]);
     assert_eq!(account["balance"]["locked"], "0", "{account}");
+}
+
+/// Every file under `dir` (recursively) whose bytes contain one of `needles`.
+fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(files_containing(&path, needles));
+        } else if kind.is_file() {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            let name = path.to_string_lossy();
+            if needles.iter().any(|n| text.contains(n) || name.contains(n)) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_app_cannot_send_what_it_read_past_the_results_encryption() {
+    let stack = Stack::start();
+    // The dataset's second line is the secret the app tries to smuggle out in clear.
+    let secret = "zebra-7f3k,30,1.5";
+    let dataset = publish_dataset(
+        &stack,
+        "owner",
+        "people.csv",
+        &format!("name,age,score\n{secret}\n"),
+        "0",
+    );
+    let echo = publish_app(&stack, "echo");
+    requester_keys(&stack);
+    // `leak-exit`'s status, the secret's first byte, as an error would quote it.
+    let status = format!("status {}", secret.as_bytes()[0]);
+    for (mode, code) in [
+        ("leak-name", "RESULT_FAILED"),
+        ("leak-exit", "APP_EXIT_NONZERO"),
+        ("leak-computed", "RESULT_FAILED"),
+    ] {
+        let task = start_task(&stack, &echo, &["--dataset", &dataset, "--args", mode]);
+        wait_until("the task to fail", Duration::from_secs(60), || {
+            scheduler_view(&stack, &task)["status"] == "failed"
+        });
+        let view = scheduler_view(&stack, &task).to_string();
+        assert!(view.contains(code), "{mode}: {view}");
+        let debug = stack.ok(REQUESTER, "requester", &["task", "debug", &task]).to_string();
+        for answer in [&view, &debug] {
+            assert!(
+                !answer.contains("zebra") && !answer.contains(&status),
+                "{mode} leaked: {answer}"
+            );
+        }
+    }
+    // Nowhere on the host either: the services' logs and databases, the workers' work
+    // directories. (The dataset owner's own folder holds the original, of course.)
+    let owner = stack.project("owner");
+    let leaks: Vec<_> = files_containing(stack.dir.path(), &["zebra", &status])
+        .into_iter()
+        .filter(|path| !path.starts_with(owner.to_str().unwrap()))
+        .collect();
+    assert!(leaks.is_empty(), "the secret is in {leaks:?}");
 }

@@ -69,6 +69,28 @@ impl EnclaveError {
         }
     }
 
+    /// The message that leaves the enclave in clear: `computed.json`'s `error-message`, the
+    /// runtime's stderr, and from there the worker's report and the scheduler's log.
+    ///
+    /// Invariant: it holds no byte an app controls. Errors about what the app did or wrote
+    /// (its trap, its exit status, names and contents in `/iexec_out`, its computed.json)
+    /// are a fixed sentence chosen here; the others carry only what the runtime, the chain
+    /// or the SMS said. Nothing from the dataset either: its decryption error is fixed too.
+    pub fn public_message(&self) -> String {
+        match self {
+            EnclaveError::App(e) => e.public_message(),
+            EnclaveError::ComputedInvalid(_) => {
+                "the app's computed.json is invalid: it must be a JSON object whose deterministic-output-path is a plain path under /iexec_out naming what it wrote".into()
+            }
+            EnclaveError::Result(_) => {
+                "the app's output could not be archived, encrypted or signed (/iexec_out may hold only regular files and folders with UTF-8 names)".into()
+            }
+            EnclaveError::DatasetDecrypt(_) => "the dataset does not decrypt with the key in the SMS".into(),
+            EnclaveError::Io { .. } => "an input/output error in the enclave's private area".into(),
+            _ => self.to_string(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             EnclaveError::ModuleDownload(_) => "MODULE_DOWNLOAD_FAILED",

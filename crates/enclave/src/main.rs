@@ -137,7 +137,7 @@ fn exit_with(outcome: Result<task::Computed, confide_enclave::EnclaveError>) -> 
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("confide-enclave: {} ({})", error, error.code());
+            eprintln!("confide-enclave: {} ({})", error.public_message(), error.code());
             ExitCode::from(1)
         }
     }

@@ -191,7 +191,7 @@ fn write_computed(
             enclave_challenge: request.enclave_challenge,
             simulated,
             error_code: Some(error.code().into()),
-            error_message: Some(error.to_string()),
+            error_message: Some(error.public_message()),
             ..Computed::default()
         },
     };
@@ -479,11 +479,10 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
 /// The app's output: `deterministic-output-path` checked, the tree checked for links and
 /// special files, the result digest, and `/iexec_out` zipped into the scratch area.
 fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), EnclaveError> {
-    let computed_path = private.output.join("computed.json");
-    let app_computed: serde_json::Value = std::fs::read(&computed_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(EnclaveError::ComputedMissing)?;
+    // Links and special files are refused before anything outside the sandbox reads the
+    // tree: computed.json as a link to /dev/zero or a FIFO would exhaust or hang the runtime.
+    results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    let app_computed = read_app_computed(&private.output.join("computed.json"))?;
     let output_path = app_computed["deterministic-output-path"]
         .as_str()
         .ok_or(EnclaveError::ComputedMissing)?
@@ -504,8 +503,6 @@ fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), Encla
                 "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
             )
         })?;
-    // Links and special files are refused before anything outside the sandbox reads the tree.
-    results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
     let host_path = private.output.join(relative);
     if std::fs::symlink_metadata(&host_path).is_err() {
         return Err(EnclaveError::ComputedInvalid(
@@ -518,6 +515,34 @@ fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), Encla
     let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
     results::zip_dir(&private.output, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
     Ok((output_path, digest, archive))
+}
+
+/// The largest `computed.json` read from the app (iExec's holds a path and a few fields).
+const MAX_APP_COMPUTED_BYTES: u64 = 64 << 10;
+
+/// Reads the app's `computed.json`: a regular file opened without following a link or
+/// blocking on a FIFO (the tree was checked, but a check and an open are two moments),
+/// at most 64 KiB.
+fn read_app_computed(path: &Path) -> Result<serde_json::Value, EnclaveError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|_| EnclaveError::ComputedMissing)?;
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !regular {
+        return Err(EnclaveError::ComputedInvalid("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_APP_COMPUTED_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| EnclaveError::io(path, e))?;
+    if bytes.len() as u64 > MAX_APP_COMPUTED_BYTES {
+        return Err(EnclaveError::ComputedInvalid("larger than 64 KiB".into()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| EnclaveError::ComputedMissing)
 }
 
 /// The task's clear-text area: `/iexec_in`, `/iexec_out` and scratch space. Under

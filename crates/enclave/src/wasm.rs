@@ -45,6 +45,19 @@ impl WasmError {
             WasmError::Exit(_) => "APP_EXIT_NONZERO",
         }
     }
+
+    /// The sentence that may leave the enclave. A trap's text (a backtrace naming the
+    /// app's functions) and an exit status are the app's choice, so neither is in it: an
+    /// app would use them to send bytes of what it read past the result's encryption.
+    pub fn public_message(&self) -> String {
+        match self {
+            WasmError::Trap(_) => "the app trapped (a panic, an unreachable or an invalid memory access)".into(),
+            WasmError::Exit(_) => "the app exited with a non-zero status".into(),
+            WasmError::Compile(_) | WasmError::Setup(_) | WasmError::Timeout { .. } | WasmError::OutOfMemory { .. } => {
+                self.to_string()
+            }
+        }
+    }
 }
 
 /// One engine per runtime process: compilation settings are fixed here, so cached

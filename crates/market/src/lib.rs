@@ -10,11 +10,11 @@
 
 pub mod db;
 pub mod follow;
+pub mod login;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use confide_chain::{Address, B256, Poco, U256};
+use confide_chain::{Address, AssetKind, B256, Poco, U256};
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, WorkerpoolOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,7 +32,11 @@ use crate::db::{Filter, MarketDb, Row_};
 
 /// Largest `params` of a request order, as iExec's market limits it.
 pub const MAX_PARAMS_BYTES: usize = 4096;
-const CHALLENGE_LIFETIME: Duration = Duration::from_secs(3600);
+/// Challenges waiting to be signed, and login sessions, at most (see `login`).
+pub const MAX_CHALLENGES: usize = 100_000;
+pub const MAX_SESSIONS: usize = 100_000;
+/// The last page a book query may ask for (with 1000 orders a page, a billion rows in).
+const MAX_PAGE_INDEX: i64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarketError {
@@ -40,6 +44,8 @@ pub enum MarketError {
     BadRequest(String),
     #[error("missing or invalid authorization: get a challenge from /challenge and sign it")]
     Unauthorized,
+    #[error("too many login challenges are waiting to be signed: try again in a few minutes")]
+    TooManyChallenges,
     #[error("wrong chain: this market serves chain {0}")]
     WrongChain(u64),
     #[error("the order's signature is not its owner's ({0})")]
@@ -65,6 +71,7 @@ impl MarketError {
         match self {
             MarketError::BadRequest(_) => "BAD_REQUEST",
             MarketError::Unauthorized => "UNAUTHORIZED",
+            MarketError::TooManyChallenges => "TOO_MANY_CHALLENGES",
             MarketError::WrongChain(_) => "WRONG_CHAIN_ID",
             MarketError::BadSignature(_) => "INVALID_SIGNATURE",
             MarketError::UnknownAsset(_) => "UNKNOWN_ASSET",
@@ -82,6 +89,7 @@ impl MarketError {
             MarketError::BadRequest(_) | MarketError::WrongChain(_) | MarketError::NoVolume => StatusCode::BAD_REQUEST,
             MarketError::BadSignature(_) | MarketError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
             MarketError::Unauthorized => StatusCode::UNAUTHORIZED,
+            MarketError::TooManyChallenges => StatusCode::SERVICE_UNAVAILABLE,
             MarketError::NotYours => StatusCode::FORBIDDEN,
             MarketError::Duplicate => StatusCode::CONFLICT,
             MarketError::NotFound => StatusCode::NOT_FOUND,
@@ -105,12 +113,11 @@ pub struct MarketState {
     head: AtomicU64,
     /// Asset owners read at a block: trusted for that block only, so never beyond the
     /// chain's state.
-    owners: Mutex<HashMap<Address, (Address, u64)>>,
-    challenges: Mutex<HashMap<B256, (Address, Instant)>>,
-    /// Authorization headers already verified, with their signer and their challenge's
-    /// issue time: the same bytes recover to the same signer, so a client that publishes
-    /// many orders with one login costs one signature recovery, not one per request.
-    logins: Mutex<HashMap<String, (Address, Instant)>>,
+    /// Keyed by kind too: an app's address is no dataset.
+    owners: Mutex<HashMap<(AssetKind, Address), (Address, u64)>>,
+    /// Challenges and sessions: a client that publishes many orders with one login costs
+    /// one signature recovery, not one per request.
+    logins: Mutex<login::Logins>,
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
     refused: AtomicU64,
@@ -118,13 +125,18 @@ pub struct MarketState {
 
 impl MarketState {
     pub fn new(db: MarketDb, poco: Poco) -> Arc<MarketState> {
+        MarketState::with_login_limits(db, poco, MAX_CHALLENGES, MAX_SESSIONS)
+    }
+
+    /// A market holding at most `max_challenges` unsigned challenges and `max_sessions`
+    /// sessions (tests use small numbers).
+    pub fn with_login_limits(db: MarketDb, poco: Poco, max_challenges: usize, max_sessions: usize) -> Arc<MarketState> {
         Arc::new(MarketState {
             db,
             poco,
             head: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
-            challenges: Mutex::new(HashMap::new()),
-            logins: Mutex::new(HashMap::new()),
+            logins: Mutex::new(login::Logins::new(max_challenges, max_sessions)),
             events: broadcast::channel(1024).0,
             published: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -212,9 +224,12 @@ async fn challenge(
         confide_chain::hex::encode(random)
     );
     let digest = confide_protocol::market::challenge_digest(state.chain_id(), &text);
-    let mut challenges = state.challenges.lock().await;
-    challenges.retain(|_, (_, issued)| issued.elapsed() < CHALLENGE_LIFETIME);
-    challenges.insert(digest, (address, Instant::now()));
+    state
+        .logins
+        .lock()
+        .await
+        .issue(address, digest)
+        .map_err(|_| MarketError::TooManyChallenges)?;
     Ok(axum::Json(
         json!({ "ok": true, "data": confide_protocol::market::challenge_typed_data(state.chain_id(), &text) }),
     )
@@ -227,9 +242,7 @@ async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Addres
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or(MarketError::Unauthorized)?;
-    if let Some((address, issued)) = state.logins.lock().await.get(header).copied()
-        && issued.elapsed() < CHALLENGE_LIFETIME
-    {
+    if let Some(address) = state.logins.lock().await.session(header) {
         return Ok(address);
     }
     let mut parts = header.split('_');
@@ -239,22 +252,15 @@ async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Addres
     };
     let digest: B256 = digest.parse().map_err(|_| MarketError::Unauthorized)?;
     let address: Address = address.parse().map_err(|_| MarketError::Unauthorized)?;
-    let signature = confide_chain::hex::decode(signature)
-        .ok()
-        .and_then(|b| confide_chain::Signature::try_from(b.as_slice()).ok())
-        .ok_or(MarketError::Unauthorized)?;
-    let issued = match state.challenges.lock().await.get(&digest).copied() {
-        Some((owner, at)) if owner == address && at.elapsed() < CHALLENGE_LIFETIME => at,
-        _ => return Err(MarketError::Unauthorized),
-    };
-    if confide_protocol::messages::recover_prehash(&signature, &digest) != Some(address) {
-        return Err(MarketError::Unauthorized);
-    }
-    let mut logins = state.logins.lock().await;
-    if logins.len() >= 10_000 {
-        logins.retain(|_, (_, at)| at.elapsed() < CHALLENGE_LIFETIME);
-    }
-    logins.insert(header.to_owned(), (address, issued));
+    let signature = confide_protocol::messages::canonical_signature_hex(signature).ok_or(MarketError::Unauthorized)?;
+    state
+        .logins
+        .lock()
+        .await
+        .log_in(header, address, digest, || {
+            confide_protocol::messages::recover_prehash(&signature, &digest) == Some(address)
+        })
+        .map_err(|_| MarketError::Unauthorized)?;
     Ok(address)
 }
 
@@ -328,13 +334,19 @@ async fn checked_row<O: Order + serde::Serialize>(
 }
 
 /// The asset's owner on chain, from the cache when it was read at the current head.
-async fn asset_owner(state: &MarketState, asset: Address) -> Result<Address, MarketError> {
+async fn asset_owner(state: &MarketState, kind: AssetKind, asset: Address) -> Result<Address, MarketError> {
     let head = state.head.load(Ordering::Relaxed);
     if head != 0
-        && let Some((owner, at)) = state.owners.lock().await.get(&asset).copied()
+        && let Some((owner, at)) = state.owners.lock().await.get(&(kind, asset)).copied()
         && at == head
     {
         return Ok(owner);
+    }
+    // Only an asset of PoCo's registry for its kind: any other contract can have an
+    // `owner()` its deployer answers for (the hub itself, a token, a look-alike).
+    let chain_error = |e: confide_chain::ChainError| MarketError::Chain(e.to_string());
+    if !state.poco.is_registered(kind, asset).await.map_err(chain_error)? {
+        return Err(MarketError::UnknownAsset(asset));
     }
     let owner = state
         .poco
@@ -345,7 +357,7 @@ async fn asset_owner(state: &MarketState, asset: Address) -> Result<Address, Mar
     if head != 0 {
         let mut owners = state.owners.lock().await;
         owners.retain(|_, (_, at)| *at == head);
-        owners.insert(asset, (owner, head));
+        owners.insert((kind, asset), (owner, head));
     }
     Ok(owner)
 }
@@ -360,7 +372,7 @@ async fn row_for(state: &MarketState, kind: OrderKind, value: Value) -> Result<R
     match kind {
         OrderKind::App => {
             let o: AppOrder = parse_order(value)?;
-            let owner = asset_owner(state, o.app).await?;
+            let owner = asset_owner(state, AssetKind::App, o.app).await?;
             checked_row(
                 state,
                 &o,
@@ -374,7 +386,7 @@ async fn row_for(state: &MarketState, kind: OrderKind, value: Value) -> Result<R
         }
         OrderKind::Dataset => {
             let o: DatasetOrder = parse_order(value)?;
-            let owner = asset_owner(state, o.dataset).await?;
+            let owner = asset_owner(state, AssetKind::Dataset, o.dataset).await?;
             checked_row(
                 state,
                 &o,
@@ -388,7 +400,7 @@ async fn row_for(state: &MarketState, kind: OrderKind, value: Value) -> Result<R
         }
         OrderKind::Workerpool => {
             let o: WorkerpoolOrder = parse_order(value)?;
-            let owner = asset_owner(state, o.workerpool).await?;
+            let owner = asset_owner(state, AssetKind::Workerpool, o.workerpool).await?;
             checked_row(
                 state,
                 &o,
@@ -602,7 +614,16 @@ async fn list(
             .transpose()?,
         min_volume: number("minVolume", 0)?,
         page_size: number("pageSize", 20)?.clamp(1, 1000),
-        page_index: number("pageIndex", 0)?.max(0),
+        // Bounded so that the row offset (size × index) and the next page's end cannot
+        // overflow: a request controls both.
+        page_index: match number("pageIndex", 0)? {
+            index @ 0..=MAX_PAGE_INDEX => index,
+            _ => {
+                return Err(MarketError::BadRequest(format!(
+                    "pageIndex must be between 0 and {MAX_PAGE_INDEX}"
+                )));
+            }
+        },
         parties: Vec::new(),
     };
     for (name, column, strict_flag) in [

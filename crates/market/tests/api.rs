@@ -22,6 +22,9 @@ struct Market {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// How many unsigned login challenges the tests' market holds.
+const MAX_CHALLENGES: usize = 40;
+
 async fn start() -> Market {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
@@ -47,7 +50,8 @@ async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market 
         .await
         .unwrap();
     let db = confide_market::db::MarketDb::open(database_url).await.unwrap();
-    let state = confide_market::MarketState::new(db, reader);
+    // Small login limits, so a test can reach them.
+    let state = confide_market::MarketState::with_login_limits(db, reader, MAX_CHALLENGES, 1000);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, confide_market::router(state.clone())).into_future());
@@ -66,24 +70,19 @@ async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market 
 
 impl Market {
     async fn login(&self, who: &PrivateKeySigner) -> String {
-        let challenge: Value = reqwest::get(format!(
-            "{}/challenge?chainId=31337&address={}",
-            self.url,
-            who.address()
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let text = challenge["data"]["message"]["challenge"].as_str().unwrap();
-        let digest = market::challenge_digest(31337, text);
-        let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
-        format!(
-            "{digest}_0x{}_{}",
-            confide_chain::hex::encode(signature.as_bytes()),
-            who.address()
-        )
+        let digest = self.challenge(who.address()).await.unwrap();
+        login_header(who, digest)
+    }
+
+    /// A login challenge's digest for `address`, or the refusal's status.
+    async fn challenge(&self, address: confide_chain::Address) -> Result<B256, u16> {
+        let response = reqwest::get(format!("{}/challenge?chainId=31337&address={address}", self.url))
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let challenge: Value = response.json().await.unwrap();
+        let text = challenge["data"]["message"]["challenge"].as_str().ok_or(status)?;
+        Ok(market::challenge_digest(31337, text))
     }
 
     async fn post(&self, path: &str, auth: Option<&str>, body: String) -> (u16, Value) {
@@ -429,5 +428,131 @@ async fn a_reorg_that_takes_away_a_cancellation_or_a_transfer_reopens_the_orders
     // The new chain's own events still count: cancelled for good this time.
     m.reconnected_owner().await.cancel_order(&order).await.unwrap();
     assert_eq!(m.await_status(hash, "canceled").await["status"], "canceled");
+    assert_eq!(m.book("").await["count"], 0);
+}
+
+fn login_header(who: &PrivateKeySigner, digest: B256) -> String {
+    let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
+    format!(
+        "{digest}_0x{}_{}",
+        confide_chain::hex::encode(signature.as_bytes()),
+        who.address()
+    )
+}
+
+#[tokio::test]
+async fn login_challenges_are_bounded_and_each_opens_one_session() {
+    let m = start().await;
+    let owner = signer("dataset-owner");
+    let path = "/datasetorders?chainId=31337";
+    let order = || body(&m.order(1));
+
+    // A challenge signed once opens a session; the header then serves many requests.
+    let digest = m.challenge(owner.address()).await.unwrap();
+    let header = login_header(&owner, digest);
+    assert_eq!(m.post(path, Some(&header), order()).await.0, 200);
+    assert_eq!(m.post(path, Some(&header), order()).await.0, 200, "the same session");
+    // Another header over the same challenge (the signature spelled in capitals) is refused:
+    // the challenge was consumed by the first login.
+    let parts: Vec<&str> = header.split('_').collect();
+    let respelled = format!("{}_0x{}_{}", parts[0], parts[1][2..].to_uppercase(), parts[2]);
+    assert_ne!(respelled, header);
+    assert_eq!(m.post(path, Some(&respelled), order()).await.0, 401);
+
+    // One address holds a few challenges: asking for more lets the oldest go.
+    let first = m.challenge(owner.address()).await.unwrap();
+    for _ in 0..10 {
+        m.challenge(owner.address()).await.unwrap();
+    }
+    let (status, answer) = m.post(path, Some(&login_header(&owner, first)), order()).await;
+    assert_eq!((status, &answer["code"]), (401, &json!("UNAUTHORIZED")), "{answer}");
+
+    // All together they are capped: strangers' challenges fill the market up, then it
+    // refuses more until one is used.
+    let mut strangers = Vec::new();
+    loop {
+        let stranger = PrivateKeySigner::random();
+        match m.challenge(stranger.address()).await {
+            Ok(digest) => strangers.push((stranger, digest)),
+            Err(status) => {
+                assert_eq!(status, 503);
+                break;
+            }
+        }
+        assert!(strangers.len() <= MAX_CHALLENGES, "the cap holds");
+    }
+    let newcomer = PrivateKeySigner::random().address();
+    assert_eq!(m.challenge(newcomer).await, Err(503));
+    let (stranger, digest) = strangers.pop().unwrap();
+    let (status, answer) = m.post(path, Some(&login_header(&stranger, digest)), order()).await;
+    assert!(![401, 503].contains(&status), "the stranger logged in: {answer}");
+    assert!(m.challenge(newcomer).await.is_ok(), "a place was freed");
+}
+
+#[tokio::test]
+async fn page_numbers_out_of_range_are_refused_not_wrapped() {
+    let m = start().await;
+    for query in [
+        "&pageIndex=9223372036854775807",
+        "&pageIndex=-1",
+        "&pageIndex=1000001&pageSize=1000",
+        "&pageIndex=99999999999999999999",
+    ] {
+        let response = reqwest::get(format!("{}/datasetorders?chainId=31337{query}", m.url))
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{query}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["code"], "BAD_REQUEST", "{query}: {answer}");
+    }
+    let last = m.book("&pageIndex=1000000&pageSize=1000").await;
+    assert_eq!(last["count"], 0, "{last}");
+    assert!(last.get("nextPage").is_none());
+}
+
+#[tokio::test]
+async fn orders_are_listed_only_for_assets_of_pocos_registry_of_their_kind() {
+    let m = start().await;
+    let path = "/datasetorders?chainId=31337";
+    let order_for = |dataset, who: &str| {
+        let mut order = DatasetOrder {
+            dataset,
+            volume: U256::from(1),
+            tag: Tag::TEE,
+            ..Default::default()
+        };
+        order.refresh_salt();
+        order.sign(&signer(who), &m.owner.domain()).unwrap();
+        order
+    };
+    // The hub answers `owner()` with its deployer, who signs a "dataset order" for it.
+    let hub = m.owner.deployment.hub;
+    let deployer = m.login(&signer("deployer")).await;
+    let (status, answer) = m.post(path, Some(&deployer), body(&order_for(hub, "deployer"))).await;
+    assert_eq!((status, &answer["code"]), (400, &json!("UNKNOWN_ASSET")), "{answer}");
+    // A registered workerpool is no dataset, even once its owner is known to the market.
+    let pool_owner = Poco::new(
+        Connection::connect(&m.node.url, Some(signer("workerpool-owner")))
+            .await
+            .unwrap(),
+        hub,
+    )
+    .await
+    .unwrap();
+    let pool = pool_owner.create_workerpool("not a dataset").await.unwrap();
+    let login = m.login(&signer("workerpool-owner")).await;
+    let mut pool_order = confide_protocol::order::WorkerpoolOrder {
+        workerpool: pool,
+        volume: U256::from(1),
+        ..Default::default()
+    };
+    pool_order.refresh_salt();
+    pool_order.sign(&signer("workerpool-owner"), &m.owner.domain()).unwrap();
+    let workerpool_path = "/workerpoolorders?chainId=31337";
+    assert_eq!(m.post(workerpool_path, Some(&login), body(&pool_order)).await.0, 200);
+    let (status, answer) = m
+        .post(path, Some(&login), body(&order_for(pool, "workerpool-owner")))
+        .await;
+    assert_eq!((status, &answer["code"]), (400, &json!("UNKNOWN_ASSET")), "{answer}");
     assert_eq!(m.book("").await["count"], 0);
 }

@@ -47,6 +47,30 @@ pub fn sign_digest(signer: &impl SignerSync, digest: B256) -> Result<Signature, 
     Ok(signer.sign_hash_sync(&digest)?)
 }
 
+/// A 65-byte `r ‖ s ‖ v` signature in its one canonical encoding, or `None`.
+///
+/// PoCo checks signatures with OpenZeppelin's ECDSA, which refuses `v` other than 27 or 28
+/// and `s` in the upper half of the curve order; so does every Confide service. Each
+/// signature then has exactly one accepted encoding: a malleable twin (`n - s`, the other
+/// `v`) or another spelling of `v` (0/1, EIP-155) recovers to the same signer, and would
+/// pass a check that remembers used signatures by their bytes.
+pub fn canonical_signature(bytes: &[u8]) -> Option<Signature> {
+    if bytes.len() != 65 || !matches!(bytes[64], 27 | 28) || bytes[32..64] > HALF_CURVE_ORDER[..] {
+        return None;
+    }
+    Signature::try_from(bytes).ok()
+}
+
+/// A signature sent as hex text (`0x` optional, spaces around trimmed), canonical only
+/// (see [`canonical_signature`]).
+pub fn canonical_signature_hex(text: &str) -> Option<Signature> {
+    canonical_signature(&alloy_primitives::hex::decode(text.trim()).ok()?)
+}
+
+/// secp256k1's curve order divided by two, big-endian: the largest `s` accepted.
+const HALF_CURVE_ORDER: [u8; 32] =
+    alloy_primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
+
 /// The address that produced `signature` over `hash` with [`sign_personal`].
 pub fn recover_personal(hash: B256, signature: &Signature) -> Option<Address> {
     recover_prehash(signature, &personal_digest(hash))

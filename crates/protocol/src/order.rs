@@ -4,7 +4,7 @@
 //! categories and trust as decimal strings (numbers are read too), tags and salts as hex,
 //! `sign` as 65-byte hex. The signature is not part of the hashed struct.
 
-use alloy_primitives::{Address, B256, Bytes, Signature, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer::SignerSync;
 use alloy_sol_types::SolStruct;
 use serde::{Deserialize, Serialize};
@@ -142,21 +142,11 @@ pub trait Order: Clone {
 
     /// The address that signed this order, if its signature is a well-formed ECDSA one.
     fn recover_signer(&self, domain: &Domain) -> Option<Address> {
-        let bytes = self.sign_field();
-        // PoCo checks order signatures with OpenZeppelin's ECDSA, which refuses `v` other
-        // than 27 or 28 and `s` in the upper half of the curve order (malleable copies):
-        // an order the chain would refuse is refused here too.
-        if bytes.len() != 65 || !matches!(bytes[64], 27 | 28) || bytes[32..64] > HALF_CURVE_ORDER[..] {
-            return None;
-        }
-        let signature = Signature::try_from(bytes.as_ref()).ok()?;
+        // An order the chain would refuse (a non-canonical signature) is refused here too.
+        let signature = crate::messages::canonical_signature(self.sign_field())?;
         crate::messages::recover_prehash(&signature, &self.hash(domain))
     }
 }
-
-/// secp256k1's curve order divided by two, big-endian: the largest `s` PoCo accepts.
-const HALF_CURVE_ORDER: [u8; 32] =
-    alloy_primitives::hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
 
 /// `keccak256(0x1901 ‖ domainSeparator ‖ structHash)`.
 pub fn typed_data_digest(struct_hash: B256, domain: &Domain) -> B256 {
@@ -391,7 +381,7 @@ impl_order!(RequestOrder, OrderKind::Request, RequestOrderOperation, requester);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{address, b256};
+    use alloy_primitives::{Signature, address, b256};
     use alloy_signer_local::PrivateKeySigner;
     use alloy_sol_types::SolStruct;
 

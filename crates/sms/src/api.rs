@@ -341,7 +341,7 @@ async fn push(
     if value.len() > MAX_SECRET_BYTES {
         return Err(SmsError::TooLarge { size: value.len() });
     }
-    let (signature_text, signature) = authorization_signature(headers)?;
+    let signature = authorization_signature(headers)?;
 
     // Who may write: the on-chain owner for datasets and apps, the address itself otherwise.
     let owner = match id.kind {
@@ -374,7 +374,7 @@ async fn push(
     }
     state
         .store
-        .insert(id, version, value, signature_text.trim_start_matches("0x"))
+        .insert(id, version, value, &confide_chain::hex::encode(signature.as_bytes()))
         .await?;
     Ok((version, owner))
 }
@@ -388,17 +388,13 @@ fn push_challenge(id: &SecretId, value: &[u8]) -> confide_chain::B256 {
     }
 }
 
-/// The EIP-191 signature in the `Authorization` header: its text as sent (trimmed) and
-/// the parsed signature.
-pub(crate) fn authorization_signature(headers: &HeaderMap) -> Result<(&str, confide_chain::Signature), SmsError> {
-    let text = headers
+/// The EIP-191 signature in the `Authorization` header, canonical only: the signature is
+/// burnt once used, so a second spelling of it (a malleable twin, another `v`) must not
+/// pass for a fresh one.
+pub(crate) fn authorization_signature(headers: &HeaderMap) -> Result<confide_chain::Signature, SmsError> {
+    headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .ok_or(SmsError::MissingSignature)?;
-    let signature = confide_chain::hex::decode(text)
-        .ok()
-        .and_then(|bytes| confide_chain::Signature::try_from(bytes.as_slice()).ok())
-        .ok_or(SmsError::MissingSignature)?;
-    Ok((text, signature))
+        .and_then(confide_protocol::messages::canonical_signature_hex)
+        .ok_or(SmsError::MissingSignature)
 }

@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confide_attest::verify::Verifier;
-use confide_chain::{Address, B256, DealInfo, Signature, TaskInfo, TaskStatus};
+use confide_chain::{Address, B256, DealInfo, TaskInfo, TaskStatus};
 use confide_protocol::messages::{authorization_hash, recover_personal};
 use confide_protocol::tee::{
     self, AppEnclaveConfig, DealParams, SessionDataset, SessionRequest, SessionResponse, TaskSession,
@@ -129,7 +129,7 @@ pub async fn create_challenge(
         let task_id: B256 = task_id
             .parse()
             .map_err(|_| SmsError::BadRequest(format!("`{task_id}` is not a task id")))?;
-        let (_, signature) = crate::api::authorization_signature(&headers)?;
+        let signature = crate::api::authorization_signature(&headers)?;
         let (task, deal) = active_task(&state, task_id).await?;
         if recover_personal(tee::challenge_request_hash(task_id), &signature) != Some(deal.workerpool_owner) {
             return Err(SmsError::WrongSigner {
@@ -208,8 +208,8 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         });
     }
     // 5. The deal's workerpool owner sent this worker, with this challenge.
-    let authorization = Signature::try_from(request.authorization.as_ref())
-        .map_err(|_| SmsError::WrongAuthorization(deal.workerpool_owner))?;
+    let authorization = confide_protocol::messages::canonical_signature(&request.authorization)
+        .ok_or(SmsError::WrongAuthorization(deal.workerpool_owner))?;
     let hash = authorization_hash(request.worker, request.task_id, request.enclave_challenge);
     if recover_personal(hash, &authorization) != Some(deal.workerpool_owner) {
         return Err(SmsError::WrongAuthorization(deal.workerpool_owner));

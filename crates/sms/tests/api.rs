@@ -236,12 +236,54 @@ async fn named_secrets_follow_iexecs_paths_and_signatures() {
     // Replaying the first signature to roll the key back is refused.
     let replay = reqwest::Client::new()
         .put(&web2)
-        .header("Authorization", first)
+        .header("Authorization", first.clone())
         .body("pem-1")
         .send()
         .await
         .unwrap();
     assert_eq!(replay.status().as_u16(), 401);
+    // Nor in any other spelling of the same signature: no prefix, upper case, `v` as 0/1,
+    // or its malleable twin (`n - s` with the other `v`), which recovers to the same key.
+    let bytes = confide_chain::hex::decode(&first).unwrap();
+    let mut v_as_bit = bytes.clone();
+    v_as_bit[64] -= 27;
+    let mut twin = bytes.clone();
+    let order =
+        confide_chain::U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16)
+            .unwrap();
+    let s = confide_chain::U256::from_be_slice(&bytes[32..64]);
+    twin[32..64].copy_from_slice(&(order - s).to_be_bytes::<32>());
+    twin[64] = if bytes[64] == 27 { 28 } else { 27 };
+    assert_eq!(
+        confide_protocol::messages::recover_personal(
+            challenge::named_secret_challenge(me, name, b"pem-1"),
+            &confide_chain::Signature::try_from(twin.as_slice()).unwrap()
+        ),
+        Some(me),
+        "the twin is a valid signature of the same message"
+    );
+    for spelling in [
+        first.trim_start_matches("0x").to_owned(),
+        first.to_uppercase().replace("0X", "0x"),
+        format!("0x{}", confide_chain::hex::encode(&v_as_bit)),
+        format!("0x{}", confide_chain::hex::encode(&twin)),
+    ] {
+        let replay = reqwest::Client::new()
+            .put(&web2)
+            .header("Authorization", spelling.clone())
+            .body("pem-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.status().as_u16(), 401, "{spelling}");
+    }
+    let id = SecretId {
+        kind: SecretKind::Web2,
+        subject: me,
+        name: name.into(),
+    };
+    let (_, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
+    assert_eq!(key.as_slice(), b"pem-2", "the key was not rolled back");
 
     // Requester secrets: names are checked, each is write-once.
     let path = format!("{}/requesters/{me}/secrets/api_token", sms.url);

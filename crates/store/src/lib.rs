@@ -175,8 +175,7 @@ async fn upload(
     let signature = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|text| confide_chain::hex::decode(text.trim()).ok())
-        .and_then(|bytes| confide_chain::Signature::try_from(bytes.as_slice()).ok());
+        .and_then(confide_protocol::messages::canonical_signature_hex);
     let Some(signature) = signature else {
         return refuse(
             StatusCode::UNAUTHORIZED,
@@ -222,8 +221,14 @@ pub(crate) async fn stream_into(
     let backend_error =
         |e: object_store::Error| error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
     // Written to a staging name and renamed once checked: a reader never sees half a file,
-    // and a refused upload never replaces a good one.
-    let staging = StorePath::from(format!("{path}.partial"));
+    // and a refused upload never replaces a good one. Invariant: staging names are random
+    // and under `staging/`, where no download route reaches (those serve `0x…/` and
+    // `results/`), so unchecked bytes are never served and two uploads to one path never
+    // write into one staging object.
+    let staging = StorePath::from(format!(
+        "staging/{}",
+        confide_chain::hex::encode(rand::random::<[u8; 16]>())
+    ));
     let multipart = state.backend.put_multipart(&staging).await.map_err(backend_error)?;
     let mut writer = object_store::WriteMultipart::new(multipart);
     let mut hasher = Sha256::new();

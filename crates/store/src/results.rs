@@ -36,9 +36,7 @@ fn header_value<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option
 }
 
 fn signature(headers: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Option<Signature> {
-    let text = headers.get(name)?.to_str().ok()?;
-    let bytes = confide_chain::hex::decode(text.trim()).ok()?;
-    Signature::try_from(bytes.as_slice()).ok()
+    confide_protocol::messages::canonical_signature_hex(headers.get(name)?.to_str().ok()?)
 }
 
 /// What an upload must prove before a byte is stored.

@@ -116,3 +116,92 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// An upload sent by hand over TCP, so the test can hold it half-way.
+struct HeldUpload {
+    stream: tokio::net::TcpStream,
+    rest: Vec<u8>,
+}
+
+impl HeldUpload {
+    /// Sends the headers and the first half of `content`, and holds the rest back.
+    async fn start(store: &Store, owner: &PrivateKeySigner, name: &str, content: &[u8]) -> HeldUpload {
+        use tokio::io::AsyncWriteExt;
+        let signature = sign_personal(
+            owner,
+            confide_protocol::store::upload_challenge(owner.address(), name, sha256(content)),
+        )
+        .unwrap();
+        let host = store.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "PUT /files/{}/{name} HTTP/1.1\r\nhost: {host}\r\nauthorization: 0x{}\r\n{}: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            owner.address(),
+            confide_chain::hex::encode(signature.as_bytes()),
+            confide_store::CONTENT_SHA256,
+            sha256(content),
+            content.len()
+        );
+        let (first, rest) = content.split_at(content.len() / 2);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        stream.flush().await.unwrap();
+        HeldUpload {
+            stream,
+            rest: rest.to_vec(),
+        }
+    }
+
+    /// Sends the rest; the answer's status line.
+    async fn finish(mut self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(&self.rest).await.unwrap();
+        let mut answer = String::new();
+        self.stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_upload_in_progress_is_never_served_and_two_at_once_do_not_mix() {
+    let store = start().await;
+    let owner = PrivateKeySigner::random();
+    let me = owner.address().to_string();
+    let first: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let second: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+
+    let a = HeldUpload::start(&store, &owner, "data.enc", &first).await;
+    let b = HeldUpload::start(&store, &owner, "data.enc", &second).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Half-written, unchecked bytes exist somewhere in the store: no name serves them.
+    for name in ["data.enc", "data.enc.partial", "data.enc.tmp", ".data.enc"] {
+        let got = reqwest::get(format!("{}/files/{me}/{name}", store.url)).await.unwrap();
+        assert_eq!(
+            got.status().as_u16(),
+            404,
+            "{name} served while uploads are in progress"
+        );
+    }
+    for path in walk(store.dir.path()) {
+        let relative = path
+            .strip_prefix(store.dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let got = reqwest::get(format!("{}/files/{relative}", store.url)).await.unwrap();
+        assert_eq!(got.status().as_u16(), 404, "the staging object {relative} is served");
+    }
+
+    // Both finish: each is checked against its own signed hash, and what is served is one
+    // of them whole, never a mix.
+    assert!(b.finish().await.contains("201"));
+    assert!(a.finish().await.contains("201"));
+    let served = reqwest::get(format!("{}/files/{me}/data.enc", store.url))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(served.as_ref(), first.as_slice(), "the last one finished is served");
+    assert_eq!(walk(store.dir.path()).len(), 1, "no staging object is left behind");
+}

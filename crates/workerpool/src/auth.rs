@@ -19,8 +19,7 @@ fn hex_signature(signature: &Signature) -> String {
 }
 
 fn parse_signature(text: &str) -> Option<Signature> {
-    let bytes = confide_chain::hex::decode(text.trim()).ok()?;
-    Signature::try_from(bytes.as_slice()).ok()
+    confide_protocol::messages::canonical_signature_hex(text)
 }
 
 /// A refusal of the scheduler's API: a status and a JSON body with a stable code.

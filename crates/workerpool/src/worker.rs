@@ -297,8 +297,8 @@ impl Worker {
         if !ours {
             return Err(bad(format!("the deal is for workerpool {}, not ours", deal.workerpool)));
         }
-        let signature = confide_chain::Signature::try_from(a.authorization.as_ref())
-            .map_err(|_| bad("the authorization is not a signature".into()))?;
+        let signature = confide_protocol::messages::canonical_signature(&a.authorization)
+            .ok_or_else(|| bad("the authorization is not a canonical signature".into()))?;
         let signer = recover_personal(
             authorization_hash(self.address(), a.task_id, a.enclave_challenge),
             &signature,

@@ -291,9 +291,10 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
             .to_ascii_lowercase()
             .ends_with(&format!("/results/{}/{}", info.task_id, c).to_ascii_lowercase())
     });
+    // Fails closed: with no store configured, no link is taken for the store's.
     let from_our_store = super::store::store_url()
         .map(|store| location.starts_with(&format!("{}/results/", store.trim_end_matches('/'))))
-        .unwrap_or(true);
+        .unwrap_or(false);
     let url = match link["storage"].as_str() {
         Some("confide") if !(from_contributor && from_our_store) => {
             return Err(CliError::new(

@@ -76,6 +76,11 @@ impl Stack {
     }
 
     pub fn run(&self, wallet: &str, project: &str, args: &[&str]) -> Output {
+        self.run_with(wallet, project, args, &[])
+    }
+
+    /// Runs with more (or other) environment variables.
+    pub fn run_with(&self, wallet: &str, project: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_confide"))
             .args(args)
             .arg("--raw")
@@ -84,6 +89,7 @@ impl Stack {
             .env("CONFIDE_KEYSTORE_DIR", self.data.join("wallets"))
             .env("CONFIDE_WALLET_ADDRESS", wallet)
             .env("CONFIDE_WALLET_PASSWORD", "confide-dev")
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }

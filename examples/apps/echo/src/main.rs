@@ -6,7 +6,10 @@
 //! to write into `/iexec_in`; exits 43 if it can), `exit3` (exits with status 3),
 //! `no-computed` (forgets `computed.json`), `slow` (works for five seconds first, so a
 //! test can stop its worker mid-task), `nondeterministic` (adds a random number, so two
-//! workers' results differ).
+//! workers' results differ). Three more play an app that tries to send the dataset past
+//! the result's encryption, for the confinement tests: `leak-name` (a link in `/iexec_out`
+//! named after the dataset's second line), `leak-exit` (exits with the line's first byte
+//! as its status), `leak-computed` (`computed.json` a link to `/dev/zero`, to exhaust the runtime).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -47,9 +50,62 @@ fn misbehave(how: &str) {
             }
         }
         "exit3" => std::process::exit(3),
+        "leak-name" => {
+            let secret = dataset_line(1);
+            let name = format!("/iexec_out/{secret}");
+            if !symlink("echo.txt", &name) {
+                std::process::exit(50);
+            }
+        }
+        "leak-exit" => {
+            // WASI exit statuses are below 126: one 7-bit character a task.
+            let secret = dataset_line(1);
+            std::process::exit(i32::from(secret.as_bytes()[0] & 0x7f));
+        }
+        "leak-computed" => {
+            let _ = std::fs::write("/iexec_out/echo.txt", dataset_line(1));
+            if !symlink("/dev/zero", "/iexec_out/computed.json")
+                && !symlink("../../../../../../../../../../dev/zero", "/iexec_out/computed.json")
+            {
+                std::process::exit(50);
+            }
+            std::process::exit(0);
+        }
         "slow" => std::thread::sleep(std::time::Duration::from_secs(5)),
         _ => {}
     }
+}
+
+/// Line `index` of the dataset (`$IEXEC_DATASET_FILENAME` in `/iexec_in`).
+fn dataset_line(index: usize) -> String {
+    let name = std::env::var("IEXEC_DATASET_FILENAME").expect("a dataset");
+    let text = std::fs::read_to_string(format!("/iexec_in/{name}")).expect("the dataset reads");
+    text.lines().nth(index).unwrap_or_default().to_owned()
+}
+
+/// Makes the symbolic link `link` -> `target`, as any app can through WASI (std's own
+/// `symlink_path` is not stable yet). True when made.
+#[cfg(target_os = "wasi")]
+fn symlink(target: &str, link: &str) -> bool {
+    #[link(wasm_import_module = "wasi_snapshot_preview1")]
+    unsafe extern "C" {
+        fn path_symlink(target: *const u8, target_len: usize, dir: u32, link: *const u8, link_len: usize) -> u16;
+    }
+    // The preopened folders are the descriptors after stdio; the link's path is relative
+    // to one of them, and only /iexec_out is writable.
+    let Some(relative) = link.strip_prefix("/iexec_out/") else {
+        return false;
+    };
+    (3..8).any(|dir| {
+        // SAFETY: both pointer and length pairs describe live `str`s, which the host only
+        // reads during the call; `dir` is a plain number the host checks.
+        unsafe { path_symlink(target.as_ptr(), target.len(), dir, relative.as_ptr(), relative.len()) == 0 }
+    })
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn symlink(target: &str, link: &str) -> bool {
+    std::os::unix::fs::symlink(target, link).is_ok()
 }
 
 fn main() {
