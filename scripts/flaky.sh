@@ -18,7 +18,9 @@ rm -rf "$out"
 mkdir -p "$out"
 scripts/setup.sh
 command -v jq >/dev/null || { echo "missing: jq (Debian: apt-get install jq)" >&2; exit 1; }
-# Build once; every run uses the same binaries. A binary is named crate/target.
+# Build once (as scripts/test.sh builds, so either reuses the other's build); every run uses
+# the same binaries. A binary is named crate/target.
+export RUSTC_WORKSPACE_WRAPPER=clippy-driver RUSTFLAGS="-D warnings"
 cargo test --locked --workspace --no-run --message-format=json |
   jq -r 'select(.reason == "compiler-artifact" and .profile.test == true and .executable != null)
          | (.manifest_path | split("/") | .[-2]) as $crate
