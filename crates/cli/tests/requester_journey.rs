@@ -40,15 +40,25 @@ fn scheduler_view(stack: &Stack, task: &str) -> Value {
 mod reqwest {
     /// A GET on loopback without pulling an HTTP client into the tests: curl-free, via std.
     pub fn blocking_get(url: &str) -> serde_json::Value {
+        serde_json::from_slice(&blocking_get_bytes(url).1).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The status and the body's bytes.
+    pub fn blocking_get_bytes(url: &str) -> (u16, Vec<u8>) {
         let rest = url.strip_prefix("http://").unwrap();
         let (host, path) = rest.split_once('/').unwrap();
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         use std::io::{Read, Write};
         write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(response.len());
+        let head = String::from_utf8_lossy(&response[..split]);
+        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, response[(split + 4).min(response.len())..].to_vec())
     }
 
     pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
@@ -444,6 +454,13 @@ fn a_standard_task_asking_for_trust_completes_once_enough_workers_agree() {
     assert!(log.contains("finalized on chain"), "{log}");
     let echoed = downloaded_file(&stack, &run, "echo.txt");
     assert!(echoed.contains("agreed"), "{echoed}");
+    // The store serves, by task id, the result of a contribution the chain finalized.
+    let (status, served) = reqwest::blocking_get_bytes(&format!("{}/results/{task}", stack.service_url("store")));
+    assert_eq!(status, 200);
+    let downloaded = stack
+        .project("requester")
+        .join(run["results"][0]["resultPath"].as_str().unwrap());
+    assert_eq!(served, std::fs::read(downloaded).unwrap());
 }
 
 #[test]
@@ -497,15 +514,29 @@ fn contributions_that_disagree_ask_for_more_workers_and_without_them_the_task_is
         &["app", "run", &echo, "--trust", "3", "--args", "nondeterministic"],
     );
     let task = run["tasks"][0].as_str().unwrap().to_owned();
+    // The scheduler may read the disagreement from the chain (its periodic sweep) before
+    // it logs the second contribution's event: both lines are awaited.
     wait_until("the contributions to disagree", Duration::from_secs(60), || {
-        scheduler_view(&stack, &task)["log"]
-            .to_string()
-            .contains("contributions disagree: 3 agreeing workers wanted now")
+        let log = scheduler_view(&stack, &task)["log"].to_string();
+        log.contains("contributions disagree: 3 agreeing workers wanted now")
+            && log.matches("contribution by").count() >= 2
     });
     let view = scheduler_view(&stack, &task);
     let log = view["log"].to_string();
     assert_eq!(log.matches("contribution by").count(), 2, "{log}");
     assert_eq!(view["status"], "ready", "{view}");
+    // Each worker stored its result, and neither is the task's: no consensus finalized one.
+    let store = stack.service_url("store");
+    let stored: Vec<u16> = view["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| reqwest::blocking_get_bytes(&format!("{store}/results/{task}/{}", r["worker"].as_str().unwrap())).0)
+        .collect();
+    assert!(stored.contains(&200), "a losing result is in the store: {stored:?}");
+    let (status, answer) = reqwest::blocking_get_bytes(&format!("{store}/results/{task}"));
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&answer));
+    assert!(String::from_utf8_lossy(&answer).contains("NOT_COMPLETED"));
     // No third worker (PoCo lets a worker contribute once): past the final deadline, on
     // the chain's clock, the task is claimed and the requester refunded.
     let rpc = |method: &str, params: Value| chain_rpc(&stack, method, params);
@@ -585,4 +616,63 @@ fn an_app_cannot_send_what_it_read_past_the_results_encryption() {
         .filter(|path| !path.starts_with(owner.to_str().unwrap()))
         .collect();
     assert!(leaks.is_empty(), "the secret is in {leaks:?}");
+}
+
+/// A loopback HTTP server answering every request with a redirect to `location`; its URL.
+fn redirecting_server(location: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/input.csv", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut stream = stream;
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn input_files_come_only_from_public_https_servers() {
+    let stack = Stack::start();
+    let echo = standard_echo(&stack, "1");
+    requester_keys(&stack);
+    // A service only the worker's host reaches: the store on loopback, here serving the
+    // app's module (in the cloud: the metadata endpoint, a database, an admin page).
+    let iexec: Value =
+        serde_json::from_str(&std::fs::read_to_string(stack.project("echo").join("iexec.json")).unwrap()).unwrap();
+    let internal = iexec["app"]["multiaddr"].as_str().unwrap().to_owned();
+    assert!(internal.starts_with("http://127.0.0.1:"), "{internal}");
+    let over_https = internal.replace("http://", "https://");
+    let redirect = redirecting_server(over_https.clone());
+
+    // In simulation (a developer's machine) plain http from loopback is accepted...
+    let task = start_task(&stack, &echo, &["--input-files", &internal]);
+    assert_eq!(watch(&stack, &task)["statusName"], "COMPLETED");
+    // ...but not https to loopback, nor a redirect that leads there.
+    for url in [&over_https, &redirect] {
+        let task = start_task(&stack, &echo, &["--input-files", url]);
+        wait_until("the task to fail", Duration::from_secs(60), || {
+            scheduler_view(&stack, &task)["status"] == "failed"
+        });
+        let log = scheduler_view(&stack, &task)["log"].to_string();
+        assert!(log.contains("INPUT_FILE_REFUSED"), "{url}: {log}");
+    }
+    // A standard task proves nothing about the machine it runs on: plain http is refused.
+    let run = stack.ok(
+        REQUESTER,
+        "requester",
+        &["app", "run", &echo, "--input-files", &internal],
+    );
+    let task = run["tasks"][0].as_str().unwrap().to_owned();
+    wait_until("the task to fail", Duration::from_secs(60), || {
+        scheduler_view(&stack, &task)["status"] == "failed"
+    });
+    let log = scheduler_view(&stack, &task)["log"].to_string();
+    assert!(log.contains("INPUT_FILE_REFUSED"), "{log}");
 }

@@ -1,5 +1,6 @@
 //! Downloads: `https://` (and `http://`, for loopback development) URLs, and `/ipfs/…`
-//! paths through a list of gateways, streamed to a file or memory while hashed.
+//! paths through a list of gateways, streamed to a file or memory while hashed. Input
+//! files, whose URLs and contents nothing checks, have a stricter path: [`Fetcher::fetch_input`].
 //! Transient failures are retried with backoff; what is downloaded is never trusted
 //! until its hash matches what the chain (or the SMS) says it must be.
 
@@ -129,7 +130,209 @@ impl Fetcher {
     }
 }
 
+/// How many redirects an input file may take.
+const MAX_REDIRECTS: usize = 5;
+
+impl Fetcher {
+    /// Streams an input file (a URL the requester chose, whose content no chain checks)
+    /// into `sink`, up to `max_bytes`; returns its sha256.
+    ///
+    /// Invariant: a request reaches only a public address over `https://`, or, when
+    /// `loopback_http` (simulation on a developer's machine), a loopback address over
+    /// `http://`. The host name is resolved here and the connection pinned to the checked
+    /// address (no second resolution to rebind), and each redirect is checked the same
+    /// way: otherwise a requester reads the worker's cloud metadata endpoint or its
+    /// private services into its result.
+    pub async fn fetch_input(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        sink: &mut impl Write,
+        loopback_http: bool,
+    ) -> Result<B256, InputFileError> {
+        let mut current: reqwest::Url = url.parse().map_err(|_| InputFileError::Refused {
+            url: url.into(),
+            reason: "not a URL".into(),
+        })?;
+        for _ in 0..=MAX_REDIRECTS {
+            let client = pinned_client(&current, loopback_http).await?;
+            let mut response = client
+                .get(current.clone())
+                .send()
+                .await
+                .map_err(|e| InputFileError::download(&current, e.to_string()))?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| current.join(l).ok())
+                    .ok_or_else(|| InputFileError::download(&current, format!("HTTP {status} without a location")))?;
+                current = location;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(InputFileError::download(&current, format!("HTTP {status}")));
+            }
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| InputFileError::download(&current, e.to_string()))?
+            {
+                total += chunk.len() as u64;
+                if total > max_bytes {
+                    return Err(InputFileError::Refused {
+                        url: current.to_string(),
+                        reason: format!("larger than the {max_bytes}-byte limit"),
+                    });
+                }
+                hasher.update(&chunk);
+                sink.write_all(&chunk)
+                    .map_err(|e| InputFileError::download(&current, e.to_string()))?;
+            }
+            sink.flush()
+                .map_err(|e| InputFileError::download(&current, e.to_string()))?;
+            return Ok(B256::from_slice(&hasher.finalize()));
+        }
+        Err(InputFileError::Refused {
+            url: url.into(),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+/// Why an input file was not downloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum InputFileError {
+    /// The URL (or a redirect) points where input files may not come from.
+    #[error("{url}: refused ({reason})")]
+    Refused { url: String, reason: String },
+    /// The download failed on the way (worth another attempt).
+    #[error("{url}: {reason}")]
+    Download { url: String, reason: String },
+}
+
+impl InputFileError {
+    fn download(url: &reqwest::Url, reason: String) -> InputFileError {
+        InputFileError::Download {
+            url: url.to_string(),
+            reason,
+        }
+    }
+}
+
+/// A client that connects `url`'s host only at an address allowed for it, and follows
+/// no redirect by itself.
+async fn pinned_client(url: &reqwest::Url, loopback_http: bool) -> Result<reqwest::Client, InputFileError> {
+    let refuse = |reason: &str| InputFileError::Refused {
+        url: url.to_string(),
+        reason: reason.into(),
+    };
+    let plain = match url.scheme() {
+        "https" => false,
+        "http" if loopback_http => true,
+        "http" => return Err(refuse("plain http is accepted only from loopback in simulation mode")),
+        _ => return Err(refuse("only https:// URLs can be input files")),
+    };
+    let host = url.host_str().ok_or_else(|| refuse("no host"))?;
+    let port = url.port_or_known_default().ok_or_else(|| refuse("no port"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| InputFileError::download(url, format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let allowed = |ip: std::net::IpAddr| if plain { ip.is_loopback() } else { is_public(ip) };
+    let address = match addresses.first() {
+        Some(_) if addresses.iter().all(|a| allowed(a.ip())) => addresses[0],
+        Some(_) if plain => return Err(refuse("plain http reaches loopback addresses only")),
+        Some(_) => return Err(refuse("the host resolves to a loopback, private or link-local address")),
+        None => return Err(InputFileError::download(url, format!("{host} resolves to nothing"))),
+    };
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(600))
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(bare, address)
+        .build()
+        .map_err(|e| InputFileError::download(url, e.to_string()))
+}
+
+/// An address of the public internet: not loopback, private, link-local (cloud metadata
+/// endpoints live there), shared (carrier NAT), documentation, multicast or unspecified.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || first == 0x64 && v6.segments()[1] == 0xff9b)
+        }
+    }
+}
+
 enum Failure {
     Transient(String),
     Permanent(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "fec0::1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(refused.parse().unwrap()), "{refused}");
+        }
+        for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
 }

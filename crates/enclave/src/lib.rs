@@ -47,6 +47,8 @@ pub enum EnclaveError {
     DatasetDecrypt(String),
     #[error("cannot download an input file: {0}")]
     InputFileDownload(fetch::FetchError),
+    #[error("an input file is refused: {0}")]
+    InputFileRefused(String),
     #[error("{0}")]
     App(#[from] wasm::WasmError),
     #[error("the app wrote no valid /iexec_out/computed.json with a deterministic-output-path")]
@@ -105,6 +107,7 @@ impl EnclaveError {
             EnclaveError::DatasetChecksum { .. } => "DATASET_CHECKSUM_MISMATCH",
             EnclaveError::DatasetDecrypt(_) => "DATASET_DECRYPTION_FAILED",
             EnclaveError::InputFileDownload(_) => "INPUT_FILE_DOWNLOAD_FAILED",
+            EnclaveError::InputFileRefused(_) => "INPUT_FILE_REFUSED",
             EnclaveError::App(e) => e.code(),
             EnclaveError::ComputedMissing => "COMPUTED_FILE_MISSING",
             EnclaveError::ComputedInvalid(_) => "COMPUTED_FILE_INVALID",

@@ -18,13 +18,15 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::EnclaveError;
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher, InputFileError};
 use crate::wasm::{AppInvocation, Sandbox};
 
 /// The largest app module the runtime downloads.
 const MAX_MODULE_BYTES: u64 = 256 << 20;
-/// The largest dataset or input file.
+/// The largest dataset.
 const MAX_INPUT_BYTES: u64 = 16 << 30;
+/// The largest input file (unchecked content from any public server).
+const MAX_INPUT_FILE_BYTES: u64 = 1 << 30;
 
 /// What the worker starts the runtime with. None of it is trusted: the SMS checks every
 /// claim against the chain before it releases anything.
@@ -377,12 +379,12 @@ async fn fetch_input_files(
         let path = private.input.join(&name);
         let mut file = File::create(&path).map_err(|e| EnclaveError::io(&path, e))?;
         fetcher
-            .fetch(url, MAX_INPUT_BYTES, &mut file, |f| {
-                f.set_len(0)?;
-                f.rewind()
-            })
+            .fetch_input(url, MAX_INPUT_FILE_BYTES, &mut file, session.simulated)
             .await
-            .map_err(EnclaveError::InputFileDownload)?;
+            .map_err(|e| match e {
+                InputFileError::Refused { .. } => EnclaveError::InputFileRefused(e.to_string()),
+                InputFileError::Download { url, reason } => EnclaveError::InputFileDownload(FetchError { url, reason }),
+            })?;
         names.push(name);
     }
     Ok(names)
@@ -425,7 +427,10 @@ fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &
 /// Archive, encrypt for the beneficiary, sign with the challenge key.
 fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateDir) -> Result<Computed, EnclaveError> {
     let (output_path, digest, archive) = collect_output(private)?;
-    let (result_file, encryption) = if session.params.iexec_result_encryption {
+    // The result file is made and hashed in the private area, and only then copied out:
+    // what the challenge key signs for the store is the enclave's file, not whatever the
+    // host put in the work directory meanwhile.
+    let (result_file, encryption, private_result) = if session.params.iexec_result_encryption {
         let key_text = session
             .result_encryption_key
             .as_deref()
@@ -436,14 +441,19 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
         } else {
             "result.zip"
         };
-        results::encrypt(&archive, &key, &request.work_dir.join(name))
-            .map_err(|e| EnclaveError::Result(e.to_string()))?;
-        (name, key.format())
+        let encrypted = private.scratch.join(name);
+        results::encrypt(&archive, &key, &encrypted).map_err(|e| EnclaveError::Result(e.to_string()))?;
+        (name, key.format(), encrypted)
     } else {
-        let target = request.work_dir.join("result.zip");
-        std::fs::copy(&archive, &target).map_err(|e| EnclaveError::io(&target, e))?;
-        ("result.zip", "none")
+        ("result.zip", "none", archive)
     };
+    let result_sha256 = File::open(&private_result)
+        .map_err(|e| EnclaveError::io(&private_result, e))
+        .and_then(|f| {
+            confide_crypto::dataset::checksum(BufReader::new(f)).map_err(|e| EnclaveError::Result(e.to_string()))
+        })?;
+    let result_path = request.work_dir.join(result_file);
+    std::fs::copy(&private_result, &result_path).map_err(|e| EnclaveError::io(&result_path, e))?;
 
     let signer = PrivateKeySigner::from_bytes(&session.challenge_private_key)
         .map_err(|_| EnclaveError::Sms("the session's challenge key is invalid".into()))?;
@@ -451,12 +461,6 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
     let result_seal = messages::result_seal(request.worker, request.task_id, digest);
     let signature = messages::sign_personal(&signer, messages::enclave_message(result_hash, result_seal))
         .map_err(|e| EnclaveError::Result(e.to_string()))?;
-    let result_path = request.work_dir.join(result_file);
-    let result_sha256 = File::open(&result_path)
-        .map_err(|e| EnclaveError::io(&result_path, e))
-        .and_then(|f| {
-            confide_crypto::dataset::checksum(BufReader::new(f)).map_err(|e| EnclaveError::Result(e.to_string()))
-        })?;
     let upload = workerpool::result_upload_hash(request.task_id, request.worker, result_sha256);
     let upload_signature = messages::sign_personal(&signer, upload).map_err(|e| EnclaveError::Result(e.to_string()))?;
     Ok(Computed {

@@ -148,7 +148,12 @@ pub async fn download(
     serve_object(&state, &result_path(task, worker)).await
 }
 
-/// The result of a task by its id alone: the one its on-chain contributors uploaded.
+/// PoCo's contribution status of a worker whose revealed result is the consensus.
+const CONTRIBUTION_PROVED: u8 = 2;
+
+/// The result of a task by its id alone: the one a contributor whose contribution the
+/// chain finalized uploaded. A replica that lost the consensus (or a task not completed)
+/// may have stored a file too; it is never served by this path.
 pub async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): UrlPath<String>) -> Response {
     let (Ok(task), Some(poco)) = (task.parse::<B256>(), &state.poco) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such result");
@@ -157,7 +162,21 @@ pub async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): 
         Ok(info) => info,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "CHAIN_UNREACHABLE", e.code()),
     };
+    if info.status != TaskStatus::Completed {
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_COMPLETED",
+            format!("task {task} is not completed on chain"),
+        );
+    }
     for worker in &info.contributors {
+        let contribution = match poco.contribution(task, *worker).await {
+            Ok(contribution) => contribution,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "CHAIN_UNREACHABLE", e.code()),
+        };
+        if contribution.status != CONTRIBUTION_PROVED || contribution.result_hash != info.consensus_value {
+            continue;
+        }
         let path = result_path(task, *worker);
         if state.backend.head(&path).await.is_ok() {
             return serve_object(&state, &path).await;
