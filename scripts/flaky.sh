@@ -37,7 +37,7 @@ for run in $(seq 1 "$runs"); do
     else
       passed=0
     fi
-    sed -nE "s|^test (.*) \.\.\. (ok|FAILED)$|$name::\1 \2|p" "$log" >>"$out/outcomes"
+    sed -nE "s#^test (.*) \.\.\. (ok|FAILED)\$#$name::\1 \2#p" "$log" >>"$out/outcomes"
     # A binary that failed without naming a failed test (a crash, a hang killed) counts too.
     if [ "$passed" = 0 ] && ! grep -q ' FAILED$' "$log"; then
       echo "$name::(the binary itself) FAILED" >>"$out/outcomes"

@@ -28,6 +28,10 @@ mod results;
 
 /// Largest upload accepted in one request by default: 4 GiB.
 pub const DEFAULT_MAX_UPLOAD: usize = 4 << 30;
+/// What one wallet may keep in `/files` by default: 16 GiB.
+pub const DEFAULT_OWNER_QUOTA: u64 = 16 << 30;
+/// What the whole store may hold by default: 1 TiB.
+pub const DEFAULT_TOTAL_QUOTA: u64 = 1 << 40;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +71,22 @@ pub struct StoreState {
     pub poco: Option<confide_chain::Poco>,
     /// Largest upload accepted, in bytes.
     pub max_upload: usize,
+    /// What one owner may keep under `/files/<owner>/`, in bytes: any wallet can sign
+    /// uploads, so without it anyone fills the disk.
+    pub owner_quota: u64,
+    /// What the store may hold in all (files, results, uploads under way), in bytes.
+    pub total_quota: u64,
+    /// Bytes stored, counted from the backend on first use, then kept up to date.
+    /// Invariant: once `counted` is set, `stored` is the sum of the stored objects' sizes
+    /// (as far as this process wrote them).
+    stored: AtomicU64,
+    counted: tokio::sync::OnceCell<()>,
+    /// Bytes of uploads under way, reserved as they arrive: in all, and by owner (so two
+    /// uploads of one wallet cannot both fit the same room).
+    reserved: AtomicU64,
+    owner_reserved: std::sync::Mutex<std::collections::HashMap<Address, u64>>,
+    /// Held while an upload's final checks and rename run.
+    landing: tokio::sync::Mutex<()>,
     pub uploads: AtomicU64,
     pub downloads: AtomicU64,
     pub refused: AtomicU64,
@@ -74,15 +94,71 @@ pub struct StoreState {
 
 impl StoreState {
     pub fn new(backend: Arc<dyn ObjectStore>, max_upload: usize, poco: Option<confide_chain::Poco>) -> Arc<StoreState> {
-        Arc::new(StoreState {
+        Arc::new(StoreState::unshared(backend, max_upload, poco))
+    }
+
+    /// A store with its own quotas: per owner and in all, in bytes.
+    pub fn with_quotas(
+        backend: Arc<dyn ObjectStore>,
+        max_upload: usize,
+        poco: Option<confide_chain::Poco>,
+        owner_quota: u64,
+        total_quota: u64,
+    ) -> Arc<StoreState> {
+        let mut state = StoreState::unshared(backend, max_upload, poco);
+        state.owner_quota = owner_quota;
+        state.total_quota = total_quota;
+        Arc::new(state)
+    }
+
+    fn unshared(backend: Arc<dyn ObjectStore>, max_upload: usize, poco: Option<confide_chain::Poco>) -> StoreState {
+        StoreState {
             backend,
             poco,
             max_upload,
+            owner_quota: DEFAULT_OWNER_QUOTA,
+            total_quota: DEFAULT_TOTAL_QUOTA,
+            stored: AtomicU64::new(0),
+            counted: tokio::sync::OnceCell::new(),
+            reserved: AtomicU64::new(0),
+            owner_reserved: std::sync::Mutex::new(std::collections::HashMap::new()),
+            landing: tokio::sync::Mutex::new(()),
             uploads: AtomicU64::new(0),
             downloads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
-        })
+        }
     }
+
+    /// Bytes stored now (counted from the backend the first time).
+    async fn stored_bytes(&self) -> Result<u64, object_store::Error> {
+        self.counted
+            .get_or_try_init(|| async {
+                let total = size_under(self.backend.as_ref(), None).await?;
+                self.stored.fetch_add(total, Ordering::SeqCst);
+                Ok::<(), object_store::Error>(())
+            })
+            .await?;
+        Ok(self.stored.load(Ordering::SeqCst))
+    }
+}
+
+/// The total size of the objects under `prefix` (all of them when `None`).
+async fn size_under(backend: &dyn ObjectStore, prefix: Option<&StorePath>) -> Result<u64, object_store::Error> {
+    let mut listing = backend.list(prefix);
+    let mut total = 0u64;
+    while let Some(meta) = listing.next().await {
+        total += meta?.size;
+    }
+    Ok(total)
+}
+
+/// An upload's room under its owner's quota (results have none: only an attested
+/// enclave's signature admits them).
+pub(crate) struct Room {
+    owner: Address,
+    /// The quota less what the owner stores (the file replaced aside) when it started.
+    bytes: u64,
+    quota: u64,
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -192,7 +268,12 @@ async fn upload(
         );
     }
 
-    match stream_into(&state, &object_path(owner, &name), declared, body).await {
+    let path = object_path(owner, &name);
+    let room = match owner_room(&state, owner, &path).await {
+        Ok(room) => room,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
+    };
+    match stream_into(&state, &path, declared, body, Some(room)).await {
         Ok(size) => {
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
@@ -206,13 +287,93 @@ async fn upload(
     }
 }
 
+/// `owner`'s room under the quota: what it stores, less the file `path` an upload would
+/// replace.
+async fn owner_room(state: &StoreState, owner: Address, path: &StorePath) -> Result<Room, object_store::Error> {
+    let prefix = StorePath::from(owner.to_string().to_lowercase());
+    let used = size_under(state.backend.as_ref(), Some(&prefix)).await?;
+    let replaced = replaced_size(state, path).await?;
+    Ok(Room {
+        owner,
+        bytes: state.owner_quota.saturating_sub(used.saturating_sub(replaced)),
+        quota: state.owner_quota,
+    })
+}
+
+/// The size of the object at `path`, 0 when there is none.
+async fn replaced_size(state: &StoreState, path: &StorePath) -> Result<u64, object_store::Error> {
+    match state.backend.head(path).await {
+        Ok(meta) => Ok(meta.size),
+        Err(object_store::Error::NotFound { .. }) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Bytes of an upload under way, held in `StoreState::reserved` (and its owner's share)
+/// until dropped.
+struct Reservation<'a> {
+    state: &'a StoreState,
+    owner: Option<Address>,
+    bytes: u64,
+}
+
+/// Why a reservation cannot grow.
+enum Full {
+    /// The owner's files and uploads under way would pass the owner's quota.
+    Owner,
+    /// The store would hold more than its total.
+    Store,
+}
+
+impl Reservation<'_> {
+    /// Reserves `more` bytes, against the owner's `room` and the store's quota given that
+    /// it stores `stored` bytes.
+    fn grow(&mut self, more: u64, stored: u64, room: Option<&Room>) -> Result<(), Full> {
+        // Invariant: `bytes` is what this reservation added to both counters it holds, so
+        // dropping it gives back exactly that, whatever the outcome.
+        self.bytes += more;
+        let reserved = self.state.reserved.fetch_add(more, Ordering::SeqCst) + more;
+        let owner_full = room.is_some_and(|room| {
+            let mut owners = self.state.owner_reserved.lock().expect("never poisoned");
+            let owner_reserved = owners.entry(room.owner).or_default();
+            *owner_reserved += more;
+            self.owner = Some(room.owner);
+            *owner_reserved > room.bytes
+        });
+        if owner_full {
+            return Err(Full::Owner);
+        }
+        if stored.saturating_add(reserved) > self.state.total_quota {
+            return Err(Full::Store);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.state.reserved.fetch_sub(self.bytes, Ordering::SeqCst);
+        if let Some(owner) = self.owner {
+            let mut owners = self.state.owner_reserved.lock().expect("never poisoned");
+            if let Some(reserved) = owners.get_mut(&owner) {
+                *reserved -= self.bytes;
+                if *reserved == 0 {
+                    owners.remove(&owner);
+                }
+            }
+        }
+    }
+}
+
 /// Streams `body` to `path` (constant memory), keeping it only if its bytes hash to
-/// `declared`; returns its size, or the refusal to answer with.
+/// `declared` and fit the owner's `room` and the store's quota; returns its size, or
+/// the refusal to answer with.
 pub(crate) async fn stream_into(
     state: &StoreState,
     path: &StorePath,
     declared: B256,
     body: Body,
+    room: Option<Room>,
 ) -> Result<usize, Response> {
     let refuse = |status, code, message: String| {
         state.refused.fetch_add(1, Ordering::Relaxed);
@@ -220,6 +381,12 @@ pub(crate) async fn stream_into(
     };
     let backend_error =
         |e: object_store::Error| error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
+    let stored = state.stored_bytes().await.map_err(backend_error)?;
+    let mut reservation = Reservation {
+        state,
+        owner: None,
+        bytes: 0,
+    };
     // Written to a staging name and renamed once checked: a reader never sees half a file,
     // and a refused upload never replaces a good one. Invariant: staging names are random
     // and under `staging/`, where no download route reaches (those serve `0x…/` and
@@ -257,6 +424,25 @@ pub(crate) async fn stream_into(
                 format!("uploads are limited to {limit} bytes"),
             ));
         }
+        match reservation.grow(chunk.len() as u64, stored, room.as_ref()) {
+            Ok(()) => {}
+            Err(full) => {
+                let _ = writer.abort().await;
+                let quota = room.as_ref().map_or(0, |r| r.quota);
+                return Err(match full {
+                    Full::Owner => refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "QUOTA_EXCEEDED",
+                        format!("this upload would take the wallet's files past its quota of {quota} bytes"),
+                    ),
+                    Full::Store => refuse(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        "STORE_FULL",
+                        "the store is full: try again later or another store".into(),
+                    ),
+                });
+            }
+        }
         writer.wait_for_capacity(4).await.map_err(backend_error)?;
         writer.write(&chunk);
     }
@@ -271,7 +457,31 @@ pub(crate) async fn stream_into(
         return Err(refuse(StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message));
     }
     writer.finish().await.map_err(backend_error)?;
+    // The owner's files are counted again as the upload lands, one landing at a time: an
+    // upload of the same wallet that landed meanwhile is not in the room measured at the
+    // start.
+    let _landing = state.landing.lock().await;
+    let replaced = replaced_size(state, path).await.map_err(backend_error)?;
+    if let Some(room) = &room {
+        let prefix = StorePath::from(room.owner.to_string().to_lowercase());
+        let used = size_under(state.backend.as_ref(), Some(&prefix))
+            .await
+            .map_err(backend_error)?;
+        if used.saturating_sub(replaced) + size as u64 > room.quota {
+            let _ = state.backend.delete(&staging).await;
+            let quota = room.quota;
+            return Err(refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "QUOTA_EXCEEDED",
+                format!("this upload would take the wallet's files past its quota of {quota} bytes"),
+            ));
+        }
+    }
     state.backend.rename(&staging, path).await.map_err(backend_error)?;
+    state.stored.fetch_add(size as u64, Ordering::SeqCst);
+    state
+        .stored
+        .fetch_sub(replaced.min(state.stored.load(Ordering::SeqCst)), Ordering::SeqCst);
     Ok(size)
 }
 

@@ -124,7 +124,7 @@ pub async fn upload(
         Ok(declared) => declared,
         Err(refusal) => return refusal,
     };
-    match stream_into(&state, &result_path(task, worker), declared, body).await {
+    match stream_into(&state, &result_path(task, worker), declared, body, None).await {
         Ok(size) => {
             state.uploads.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%task, %worker, size, "result stored");

@@ -205,3 +205,61 @@ async fn an_upload_in_progress_is_never_served_and_two_at_once_do_not_mix() {
     assert_eq!(served.as_ref(), first.as_slice(), "the last one finished is served");
     assert_eq!(walk(store.dir.path()).len(), 1, "no staging object is left behind");
 }
+
+#[tokio::test]
+async fn each_wallet_has_a_quota_and_the_store_a_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // 1000 bytes a wallet, 2500 in all.
+    let state = confide_store::StoreState::with_quotas(backend, 1 << 20, None, 1000, 2500);
+    tokio::spawn(axum::serve(listener, confide_store::router(state)).into_future());
+    let store = Store { url, dir };
+    let filler = PrivateKeySigner::random();
+    let me = filler.address().to_string();
+    let bytes = |n: usize, b: u8| vec![b; n];
+
+    assert_eq!(
+        put(&store, &me, "a", &filler, sha256(&bytes(600, 1)), bytes(600, 1))
+            .await
+            .0,
+        201
+    );
+    // A second file past the wallet's quota is refused, and nothing of it is kept.
+    assert_eq!(
+        put(&store, &me, "b", &filler, sha256(&bytes(600, 2)), bytes(600, 2)).await,
+        (413, "QUOTA_EXCEEDED".into())
+    );
+    let missing = reqwest::get(format!("{}/files/{me}/b", store.url)).await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    // Replacing a file counts its new size only.
+    assert_eq!(
+        put(&store, &me, "a", &filler, sha256(&bytes(900, 3)), bytes(900, 3))
+            .await
+            .0,
+        201
+    );
+
+    // Other wallets fill the store up to its total, then uploads are refused.
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let other = PrivateKeySigner::random();
+        let (status, code) = put(
+            &store,
+            &other.address().to_string(),
+            "x",
+            &other,
+            sha256(&bytes(700, 4)),
+            bytes(700, 4),
+        )
+        .await;
+        codes.push((status, code));
+    }
+    assert_eq!(
+        codes,
+        [(201, String::new()), (201, String::new()), (507, "STORE_FULL".into())],
+        "900 + 700 + 700 fit in 2500, a third 700 does not"
+    );
+    assert_eq!(walk(store.dir.path()).len(), 3, "the refused uploads left nothing");
+}

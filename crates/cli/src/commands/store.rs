@@ -27,6 +27,12 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MiB.
     #[arg(long, default_value_t = 4096)]
     max_upload_mib: usize,
+    /// What one wallet may keep in the store, in MiB (uploads past it are refused).
+    #[arg(long, env = "CONFIDE_STORE_OWNER_QUOTA_MIB", default_value_t = 16384)]
+    owner_quota_mib: u64,
+    /// What the whole store may hold, in GiB (uploads past it are refused).
+    #[arg(long, env = "CONFIDE_STORE_TOTAL_QUOTA_GIB", default_value_t = 1024)]
+    total_quota_gib: u64,
     /// Take task results, checked against this chain (--rpc-url and --hub, or chain.json).
     #[arg(long)]
     results: bool,
@@ -36,7 +42,14 @@ pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
     let poco = if args.results { Some(ctx.poco().await?) } else { None };
-    let router = confide_store::router(confide_store::StoreState::new(backend, args.max_upload_mib << 20, poco));
+    let state = confide_store::StoreState::with_quotas(
+        backend,
+        args.max_upload_mib << 20,
+        poco,
+        args.owner_quota_mib.saturating_mul(1 << 20),
+        args.total_quota_gib.saturating_mul(1 << 30),
+    );
+    let router = confide_store::router(state);
     serve::serve(ctx, &format!("content store (in {})", args.store), &args.listen, router).await
 }
 
