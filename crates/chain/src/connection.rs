@@ -240,8 +240,10 @@ impl Connection {
     ///
     /// A transaction the node forgot (evicted from its pool, or skipped as invalid once a
     /// revert took its predecessors away) would never get a receipt: it is looked up every
-    /// few seconds, and its absence fails the wait at once instead of after two minutes.
-    /// The sender's next transaction then takes its nonce from the node again.
+    /// few seconds, and its absence from two look-ups in a row (a node behind a load
+    /// balancer may not have seen a transaction another accepted) fails the wait instead
+    /// of two minutes later. The sender's next transaction then takes its nonce from the
+    /// node again.
     async fn confirm(
         &self,
         action: &str,
@@ -250,6 +252,7 @@ impl Connection {
         let hash: B256 = *pending.tx_hash();
         let deadline = tokio::time::Instant::now() + RECEIPT_TIMEOUT;
         let mut presence_check = tokio::time::Instant::now() + PRESENCE_CHECK;
+        let mut missing = 0;
         let mut pause = Duration::from_millis(2);
         loop {
             let receipt = self
@@ -281,7 +284,8 @@ impl Connection {
                     .get_transaction_by_hash(hash)
                     .await
                     .map_err(|e| ChainError::from_transport(action, e.to_string()))?;
-                if known.is_none() {
+                missing = if known.is_none() { missing + 1 } else { 0 };
+                if missing == 2 {
                     return Err(ChainError::Dropped {
                         action: action.to_owned(),
                         hash,
