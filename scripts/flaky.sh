@@ -17,6 +17,8 @@ out=target/flaky
 rm -rf "$out"
 mkdir -p "$out"
 scripts/setup.sh
+# The same peers as scripts/test.sh: iExec's SDK for the interoperability tests.
+npm ci --prefix interop --no-audit --no-fund --loglevel=error
 command -v jq >/dev/null || { echo "missing: jq (Debian: apt-get install jq)" >&2; exit 1; }
 # Build once (as scripts/test.sh builds, so either reuses the other's build); every run uses
 # the same binaries. A binary is named crate/target.

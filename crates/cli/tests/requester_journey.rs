@@ -676,3 +676,35 @@ fn input_files_come_only_from_public_https_servers() {
     let log = scheduler_view(&stack, &task)["log"].to_string();
     assert!(log.contains("INPUT_FILE_REFUSED"), "{log}");
 }
+
+#[test]
+fn in_a_pool_open_to_any_wallet_one_workers_failure_does_not_give_a_task_up() {
+    // A public pool: any wallet may register as a worker, so any worker may be a rogue
+    // one that reports every task it takes as failing.
+    let stack = Stack::start_with(&["--any-worker"]);
+    let echo = publish_app(&stack, "echo");
+    requester_keys(&stack);
+    let task = start_task(&stack, &echo, &["--args", "trap"]);
+    wait_until("the first worker's report", Duration::from_secs(60), || {
+        scheduler_view(&stack, &task)["log"]
+            .to_string()
+            .contains("1 of 2 distinct workers")
+    });
+    // One worker's word: the task waits for another worker, never the same one again.
+    std::thread::sleep(Duration::from_secs(2));
+    let view = scheduler_view(&stack, &task);
+    assert_eq!(view["status"], "ready", "{view}");
+    assert_eq!(view["replicas"].as_array().unwrap().len(), 1, "{view}");
+    assert_eq!(view["replicas"][0]["status"], "refused", "{view}");
+    // A second, distinct worker agrees: now the task is given up (and claimed at its
+    // final deadline, as any failed task).
+    stack.ok(DATASET_OWNER, "", &["dev", "up", "--workers", "2", "--any-worker"]);
+    wait_until("the task to be given up", Duration::from_secs(60), || {
+        scheduler_view(&stack, &task)["status"] == "failed"
+    });
+    let view = scheduler_view(&stack, &task);
+    let replicas = view["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 2, "{view}");
+    assert_ne!(replicas[0]["worker"], replicas[1]["worker"], "{view}");
+    assert!(view["log"].to_string().contains("2 of 2 distinct workers"), "{view}");
+}

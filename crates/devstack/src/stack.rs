@@ -39,10 +39,14 @@ pub struct UpOptions {
     pub workers: usize,
     /// A task goes to another worker when its worker is silent this long.
     pub lease_seconds: u64,
+    /// Let any wallet work for the dev pool, as a public pool would (default: only the
+    /// dev workers' wallets, which the pool then trusts with giving a task up).
+    pub any_worker: bool,
 }
 
 /// The dev accounts `worker-1` … `worker-4` are the dev workers' wallets.
 pub const MAX_DEV_WORKERS: usize = 4;
+const DEV_WORKER_ROLES: [&str; MAX_DEV_WORKERS] = ["worker-1", "worker-2", "worker-3", "worker-4"];
 /// The description the dev workerpool is registered with.
 pub const DEV_WORKERPOOL_DESCRIPTION: &str = "confide dev workerpool";
 
@@ -59,6 +63,7 @@ impl Default for UpOptions {
             worker_port: 13700,
             workers: 1,
             lease_seconds: 10,
+            any_worker: false,
         }
     }
 }
@@ -351,6 +356,14 @@ impl DevStack {
                 "--from-block".into(),
                 "0".into(),
             ]);
+            let mut scheduler_args = scheduler_args;
+            if !options.any_worker {
+                for role in DEV_WORKER_ROLES {
+                    let worker = crate::accounts::by_role(role).expect("the dev workers are dev accounts");
+                    scheduler_args.push("--allow-worker".into());
+                    scheduler_args.push(worker.signer().address().to_string().into());
+                }
+            }
             let previous_scheduler = previous.as_ref().and_then(|s| s.scheduler.clone());
             scheduler = self
                 .ensure_wallet_service(
@@ -366,7 +379,8 @@ impl DevStack {
             if let Some(scheduler) = &scheduler {
                 let mut port = options.worker_port;
                 let previous_workers = previous.as_ref().map(|s| s.workers.clone()).unwrap_or_default();
-                for index in 0..options.workers.max(previous_workers.len()).min(MAX_DEV_WORKERS) {
+                let wanted = options.workers.max(previous_workers.len());
+                for (index, role) in DEV_WORKER_ROLES.iter().copied().enumerate().take(wanted) {
                     // A worker's port only serves /health: the next free one will do.
                     port = kept(previous_workers.get(index), port);
                     while !crate::anvil::port_is_free(port) && port < options.worker_port + 100 {
@@ -393,7 +407,6 @@ impl DevStack {
                         "simulation".into(),
                     ]);
                     let previous_worker = previous.as_ref().and_then(|s| s.workers.get(index).cloned());
-                    let role = ["worker-1", "worker-2", "worker-3", "worker-4"][index];
                     let started = self
                         .ensure_wallet_service(role, role, previous_worker, options, port, worker_args, &mut progress)
                         .await?;

@@ -38,6 +38,9 @@ const ADDED_COLUMNS: [&str; 1] = ["ALTER TABLE tasks ADD COLUMN wanted BIGINT NO
 
 /// Replica statuses that hold a worker's place in a task.
 const LIVE: &str = "('running', 'done')";
+/// Replica statuses after which a task is not given to the same worker again: its place,
+/// or its word that the task itself fails (`refused`, in a pool open to any wallet).
+const NOT_AGAIN: &str = "('running', 'done', 'refused')";
 
 fn storage(error: sqlx::Error) -> WorkerpoolError {
     WorkerpoolError::Storage(error.to_string())
@@ -204,7 +207,7 @@ impl SchedulerDb {
             "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'ready' AND not_before_ms <= $1
              AND framework IN ({})
              AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.task_id = tasks.task_id AND r.worker = $3
-                 AND r.status IN {LIVE})
+                 AND r.status IN {NOT_AGAIN})
              ORDER BY final_deadline, idx LIMIT $2",
             placeholders.join(", ")
         );

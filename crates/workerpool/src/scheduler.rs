@@ -33,6 +33,10 @@ use crate::auth::{ApiError, error, signed_answer, verify_request};
 use crate::db::{SchedulerDb, TaskRow};
 use crate::{WorkerpoolError, now_ms};
 
+/// In a pool open to any wallet, how many distinct workers must report that a task
+/// itself fails before it is given up.
+const REFUSALS_TO_GIVE_UP: usize = 2;
+
 /// Blocks re-read after a restart, so events of blocks a reorg replaced are applied again.
 const REORG_DEPTH: u64 = 12;
 const CURSOR_KEY: &str = "next_block";
@@ -446,6 +450,7 @@ impl Scheduler {
         }
     }
 
+    /// Whether `worker` may work for this pool: any wallet when no worker is listed.
     fn allowed(&self, worker: Address) -> Result<(), ApiError> {
         if self.config.allowed_workers.is_empty() || self.config.allowed_workers.contains(&worker) {
             return Ok(());
@@ -779,11 +784,31 @@ impl Scheduler {
                 task.attempts += 1;
                 if is_transient(&code) {
                     task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
-                } else {
-                    // The task itself fails (an app that traps, a bad dataset): no more tries.
+                    ("failed", format!("failed ({code}: {message})"))
+                } else if !self.config.allowed_workers.is_empty() {
+                    // The task itself fails (an app that traps, a bad dataset), says a worker
+                    // the pool chose: no more tries.
                     task.attempts = task.attempts.max(self.config.max_attempts);
+                    ("failed", format!("failed ({code}: {message})"))
+                } else {
+                    // Any wallet may work for this pool, so one worker's word is not enough to
+                    // give the task up (a rogue worker would fail every task it takes): it
+                    // goes to another worker, never again to this one, and is given up once
+                    // that many distinct workers agree.
+                    let refusals = 1 + replicas
+                        .iter()
+                        .filter(|r| r.status == "refused" && r.worker != worker)
+                        .count();
+                    if refusals >= REFUSALS_TO_GIVE_UP {
+                        task.attempts = task.attempts.max(self.config.max_attempts);
+                    }
+                    (
+                        "refused",
+                        format!(
+                            "failed ({code}: {message}); {refusals} of {REFUSALS_TO_GIVE_UP} distinct workers say the task itself fails"
+                        ),
+                    )
                 }
-                ("failed", format!("failed ({code}: {message})"))
             }
         };
         if !self

@@ -54,6 +54,10 @@ pub enum DevCommand {
         /// A task goes to another worker when its worker is silent this long.
         #[arg(long, default_value_t = 10)]
         lease_seconds: u64,
+        /// Let any wallet work for the dev pool, as a public pool would; a task then fails
+        /// for good only when two distinct workers say so (default: the dev workers only).
+        #[arg(long)]
+        any_worker: bool,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -80,6 +84,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             worker_port,
             workers,
             lease_seconds,
+            any_worker,
         } => {
             let stack = dir.stack();
             let services_binary = std::env::current_exe().ok();
@@ -94,6 +99,7 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 worker_port,
                 workers: workers as usize,
                 lease_seconds,
+                any_worker,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             out.done(&describe(&state), json!({ "stack": state }));
