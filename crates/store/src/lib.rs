@@ -198,8 +198,13 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// Where an owner's files are: `0x<owner, lower case>/`.
+fn owner_prefix(owner: Address) -> StorePath {
+    StorePath::from(owner.to_string().to_lowercase())
+}
+
 fn object_path(owner: Address, name: &str) -> StorePath {
-    StorePath::from(format!("{}/{name}", owner.to_string().to_lowercase()))
+    StorePath::from(format!("{}/{name}", owner_prefix(owner)))
 }
 
 async fn download(State(state): State<Arc<StoreState>>, UrlPath((owner, name)): UrlPath<(String, String)>) -> Response {
@@ -290,8 +295,7 @@ async fn upload(
 /// `owner`'s room under the quota: what it stores, less the file `path` an upload would
 /// replace.
 async fn owner_room(state: &StoreState, owner: Address, path: &StorePath) -> Result<Room, object_store::Error> {
-    let prefix = StorePath::from(owner.to_string().to_lowercase());
-    let used = size_under(state.backend.as_ref(), Some(&prefix)).await?;
+    let used = size_under(state.backend.as_ref(), Some(&owner_prefix(owner))).await?;
     let replaced = replaced_size(state, path).await?;
     Ok(Room {
         owner,
@@ -463,8 +467,7 @@ pub(crate) async fn stream_into(
     let _landing = state.landing.lock().await;
     let replaced = replaced_size(state, path).await.map_err(backend_error)?;
     if let Some(room) = &room {
-        let prefix = StorePath::from(room.owner.to_string().to_lowercase());
-        let used = size_under(state.backend.as_ref(), Some(&prefix))
+        let used = size_under(state.backend.as_ref(), Some(&owner_prefix(room.owner)))
             .await
             .map_err(backend_error)?;
         if used.saturating_sub(replaced) + size as u64 > room.quota {
