@@ -109,6 +109,13 @@ impl WalletArgs {
         Ok(keystore::read(&path, &password)?)
     }
 
+    /// The wallet unlocked when that needs no prompt (a password was given), for reads
+    /// that are nicer signed but not worth asking for a password.
+    pub fn signer_without_prompt(&self) -> Option<PrivateKeySigner> {
+        self.password.as_ref()?;
+        self.signer().ok()
+    }
+
     /// The wallet's address without unlocking it (from the file name or its `address` field).
     pub fn address(&self) -> Result<Address, CliError> {
         let path = self.wallet_path()?;

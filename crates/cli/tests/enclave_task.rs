@@ -267,7 +267,7 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
         2,
         "only computed.json and the encrypted result remain: {leftovers:?}"
     );
-    w.stack.ok(
+    let decrypted = w.stack.ok(
         REQUESTER,
         "requester",
         &[
@@ -277,6 +277,23 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
             "--output",
             "results.zip",
         ],
+    );
+    // Nothing is on chain yet (this test plays the worker and has not contributed): the
+    // archive's own task is only a warning, a task the caller names is a refusal.
+    assert_eq!(decrypted["digestCheck"]["matches"], Value::Null, "{decrypted}");
+    let task = tasks[0].to_string();
+    let args = [
+        "result",
+        "decrypt",
+        encrypted_result.to_str().unwrap(),
+        "-o",
+        "x.zip",
+        "--task",
+        &task,
+    ];
+    assert_eq!(
+        w.stack.fails(REQUESTER, "requester", &args)["code"],
+        "TASK_NOT_COMPLETED"
     );
     let stats = unzip_result_json(&w.stack.project("requester").join("results.zip"));
     assert_eq!(stats["rows"], 3);

@@ -32,9 +32,24 @@ fn watch(stack: &Stack, task: &str) -> Value {
         .clone()
 }
 
+/// The scheduler's view of a task, asked as the requester (it answers the deal's parties).
 fn scheduler_view(stack: &Stack, task: &str) -> Value {
-    let url = format!("{}/tasks/{task}", stack.service_url("scheduler"));
-    reqwest::blocking_get(&url)
+    let (_, body) = scheduler_view_as(stack, task, Some("requester"));
+    serde_json::from_slice(&body).unwrap_or(Value::Null)
+}
+
+/// `GET /tasks/{task}` signed as the dev account `role` (unsigned without one).
+fn scheduler_view_as(stack: &Stack, task: &str, role: Option<&str>) -> (u16, Vec<u8>) {
+    let path = format!("/tasks/{task}");
+    let headers = match role {
+        Some(role) => {
+            let signer = confide_devstack::accounts::by_role(role).unwrap().signer();
+            let (headers, _) = confide_workerpool::auth::request_headers(&signer, "GET", &path, b"").unwrap();
+            headers.map(|(name, value)| format!("{name}: {value}\r\n")).concat()
+        }
+        None => String::new(),
+    };
+    reqwest::blocking_get_with(&format!("{}{path}", stack.service_url("scheduler")), &headers)
 }
 
 mod reqwest {
@@ -45,11 +60,16 @@ mod reqwest {
 
     /// The status and the body's bytes.
     pub fn blocking_get_bytes(url: &str) -> (u16, Vec<u8>) {
+        blocking_get_with(url, "")
+    }
+
+    /// A GET with extra header lines (each ending in CRLF); the status and the body.
+    pub fn blocking_get_with(url: &str, headers: &str) -> (u16, Vec<u8>) {
         let rest = url.strip_prefix("http://").unwrap();
         let (host, path) = rest.split_once('/').unwrap();
         let mut stream = std::net::TcpStream::connect(host).unwrap();
         use std::io::{Read, Write};
-        write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n").unwrap();
         let mut response = Vec::new();
         stream.read_to_end(&mut response).unwrap();
         let split = response
@@ -129,6 +149,80 @@ fn decrypted_stats(stack: &Stack, result: &str, folder: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Anyone can encrypt a file for the beneficiary's public key: a result that is not the
+/// one the chain's consensus is on is refused when decrypted, and nothing of it is kept.
+fn forged_results_are_refused(stack: &Stack, task: &str, genuine: &[u8]) {
+    let requester = stack.project("requester");
+    let public_key = std::fs::read_dir(requester.join(".secrets/beneficiary"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with("_key.pub"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    let key = confide_crypto::result::ResultPublicKey::parse(&public_key).unwrap();
+    // The genuine result, re-encrypted by the attacker after changing one number.
+    std::fs::write(requester.join("genuine.age"), genuine).unwrap();
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "decrypt", "genuine.age", "-o", "genuine.zip"],
+    );
+    let mut genuine_zip = zip::ZipArchive::new(std::fs::File::open(requester.join("genuine.zip")).unwrap()).unwrap();
+    let mut forged = zip::ZipWriter::new(std::fs::File::create(requester.join("forged.zip")).unwrap());
+    for index in 0..genuine_zip.len() {
+        let mut entry = genuine_zip.by_index(index).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if name == "result.json" {
+            bytes = String::from_utf8(bytes)
+                .unwrap()
+                .replace("\"rows\":3", "\"rows\":4")
+                .into_bytes();
+        }
+        forged
+            .start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut forged, &bytes).unwrap();
+    }
+    forged.finish().unwrap();
+    let plain = requester.join("forged.zip");
+    confide_crypto::result::encrypt(&plain, &key, &requester.join("forged.age")).unwrap();
+    // Checked against the task the archive names, and against the one the caller names.
+    for extra in [&[][..], &["--task", task][..]] {
+        let mut args = vec![
+            "result",
+            "decrypt",
+            "forged.age",
+            "-o",
+            "accepted.zip",
+            "--extract",
+            "accepted",
+        ];
+        args.extend(extra);
+        let refused = stack.fails(REQUESTER, "requester", &args);
+        assert_eq!(refused["code"], "RESULT_DIGEST_MISMATCH", "{refused}");
+        for left in ["accepted.zip", "accepted.partial", "accepted"] {
+            assert!(!requester.join(left).exists(), "{left} was left behind");
+        }
+    }
+    let accepted = stack.ok(
+        REQUESTER,
+        "requester",
+        &[
+            "result",
+            "decrypt",
+            "genuine.age",
+            "-o",
+            "genuine.zip",
+            "--force",
+            "--task",
+            task,
+        ],
+    );
+    assert_eq!(accepted["digestCheck"]["matches"], true, "{accepted}");
+}
+
 /// A file of the first plain result `app run --download` fetched.
 fn downloaded_file(stack: &Stack, run: &Value, name: &str) -> String {
     let archive = stack
@@ -176,6 +270,12 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let stats = decrypted_stats(&stack, path, "plain");
     assert_eq!(stats["rows"], 3);
     assert_eq!(stats["columns"][1]["mean"], 40.0);
+    // The runtime's folder in the archive: the app's log and the task it ran.
+    let runtime = stack.project("requester").join("plain/.confide");
+    let ran: Value = serde_json::from_slice(&std::fs::read(runtime.join("task.json")).unwrap()).unwrap();
+    assert_eq!(ran["task-id"], run["tasks"][0], "{ran}");
+    assert!(runtime.join("app.log").exists());
+    forged_results_are_refused(&stack, run["tasks"][0].as_str().unwrap(), &ciphertext);
 
     // The chain says where the result is; `task show --download` fetches it again.
     let task = run["tasks"][0].as_str().unwrap();
@@ -186,6 +286,8 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     );
     assert_eq!(shown["task"]["statusName"], "COMPLETED");
     assert_eq!(shown["task"]["resultsJson"]["storage"], "confide");
+    assert_eq!(shown["task"]["digestCheck"]["matches"], true, "{shown}");
+    assert_eq!(result["digestCheck"]["matches"], true, "{run}");
     assert_eq!(
         std::fs::read(stack.project("requester").join("again.age")).unwrap(),
         ciphertext
@@ -201,6 +303,22 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(refused["error"]["code"], "UNTRUSTED_RESULT_LINK", "{refused}");
     assert!(!stack.project("requester").join("unchecked.age").exists());
+    // Who ran what and why is for the deal's parties: the scheduler answers them only.
+    let code_of = |(status, body): (u16, Vec<u8>)| {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        code_of(scheduler_view_as(&stack, task, None)),
+        (401, "MISSING_SIGNER".into())
+    );
+    assert_eq!(
+        code_of(scheduler_view_as(&stack, task, Some("spare"))),
+        (403, "NOT_A_PARTY".into())
+    );
+    for party in ["requester", "app-developer", "workerpool-owner"] {
+        assert_eq!(scheduler_view_as(&stack, task, Some(party)).0, 200, "{party}");
+    }
     // What each party reported, without a secret in it.
     let debug = stack.ok(REQUESTER, "requester", &["task", "debug", task]);
     let log = debug["scheduler"]["log"].to_string();
@@ -593,6 +711,8 @@ fn an_app_cannot_send_what_it_read_past_the_results_encryption() {
         ("leak-name", "RESULT_FAILED"),
         ("leak-exit", "APP_EXIT_NONZERO"),
         ("leak-computed", "RESULT_FAILED"),
+        ("leak-log", "APP_TRAPPED"),
+        ("forge-log", "APP_OUTPUT_RESERVED"),
     ] {
         let task = start_task(&stack, &echo, &["--dataset", &dataset, "--args", mode]);
         wait_until("the task to fail", Duration::from_secs(60), || {
@@ -606,6 +726,18 @@ fn an_app_cannot_send_what_it_read_past_the_results_encryption() {
                 !answer.contains("zebra") && !answer.contains(&status),
                 "{mode} leaked: {answer}"
             );
+        }
+        // The beneficiary, and only they, reads why it failed: the app's own output and
+        // the runtime's full reason, from the archive encrypted for them.
+        let logs = stack.ok(REQUESTER, "requester", &["task", "debug", &task, "--logs"]);
+        let log = logs["appLogs"][0]["log"].as_str().unwrap_or_default().to_owned();
+        assert!(log.contains(code), "{mode}: {logs}");
+        if mode == "leak-log" {
+            assert!(log.contains("stdout: zebra") && log.contains("stderr: zebra"), "{log}");
+            assert!(log.contains("asked to fail after printing"), "{log}");
+        }
+        if mode == "forge-log" {
+            assert!(!log.contains("all went well"), "{log}");
         }
     }
     // Nowhere on the host either: the services' logs and databases, the workers' work

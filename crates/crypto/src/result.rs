@@ -306,6 +306,156 @@ pub fn digest(path: &Path) -> Result<B256, ResultError> {
     }
 }
 
+/// The folder at the root of a result archive where the runtime, not the app, writes:
+/// the app's logs and the task it ran. An app that writes there is refused, so whatever a
+/// beneficiary finds in it comes from the enclave.
+pub const RUNTIME_DIR: &str = ".confide";
+/// The app's stdout and stderr (and why it failed, if it did), in the archive.
+pub const APP_LOG_ENTRY: &str = ".confide/app.log";
+/// `{"task-id", "deterministic-output-path", "result-digest"}`, in the archive.
+pub const TASK_ENTRY: &str = ".confide/task.json";
+/// The largest `computed.json` or runtime entry read from an archive.
+const MAX_SMALL_ENTRY: u64 = 1 << 20;
+
+/// The path of an app's `deterministic-output-path` inside `/iexec_out` ("" for all of
+/// it), if the path is plain: at most 255 bytes of `A-Z a-z 0-9 . _ - /`, under
+/// `/iexec_out`, no `..`. The path reaches the host in clear, so nothing else is taken.
+pub fn deterministic_relative_path(path: &str) -> Option<&str> {
+    let plain = path.len() <= 255
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
+    let relative = path.strip_prefix("/iexec_out").filter(|_| plain)?;
+    if !(relative.is_empty() || relative.starts_with('/')) {
+        return None;
+    }
+    let relative = relative.trim_matches('/');
+    (!relative.split('/').any(|part| part == "..")).then_some(relative)
+}
+
+/// What a decrypted result archive proves about itself, recomputed from its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveDigest {
+    /// The app's `deterministic-output-path` (from the archive's `computed.json`).
+    pub deterministic_output_path: String,
+    /// [`digest`] of that path, as the runtime computed it before the runtime's own
+    /// folder ([`RUNTIME_DIR`]) was added: what PoCo's consensus is on.
+    pub digest: B256,
+    /// The task the runtime says it ran ([`TASK_ENTRY`]), if the archive has it. The
+    /// archive is only as trustworthy as its encryption (anyone can encrypt for a public
+    /// key): check the digest against the task the caller expects.
+    pub task_id: Option<B256>,
+}
+
+/// Recomputes [`digest`] from a plain result archive (the zip of `/iexec_out`), without
+/// writing a file: what a beneficiary compares with the task's on-chain `resultDigest`.
+pub fn archive_digest(archive: impl Read + Seek) -> Result<ArchiveDigest, ResultError> {
+    let mut zip = zip::ZipArchive::new(archive).map_err(|e| ResultError::Archive(e.to_string()))?;
+    let computed: serde_json::Value = serde_json::from_slice(&read_entry(&mut zip, "computed.json")?)
+        .map_err(|_| ResultError::Archive("computed.json is not JSON".into()))?;
+    let path = computed["deterministic-output-path"]
+        .as_str()
+        .ok_or_else(|| ResultError::Archive("computed.json has no deterministic-output-path".into()))?
+        .to_owned();
+    let relative = deterministic_relative_path(&path)
+        .ok_or_else(|| ResultError::Archive("deterministic-output-path is not a plain path under /iexec_out".into()))?
+        .to_owned();
+    let task_id = match read_entry(&mut zip, TASK_ENTRY) {
+        Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|task| task["task-id"].as_str()?.parse().ok()),
+        Err(_) => None,
+    };
+    let mut root = Node::Dir(Default::default());
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).map_err(|e| ResultError::Archive(e.to_string()))?;
+        let name = entry
+            .enclosed_name()
+            .and_then(|n| n.to_str().map(str::to_owned))
+            .ok_or_else(|| ResultError::Archive("an entry name leaves the archive's folder".into()))?;
+        let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+        if parts.first() == Some(&RUNTIME_DIR) || parts.is_empty() {
+            continue;
+        }
+        let node = if entry.is_dir() {
+            Node::Dir(Default::default())
+        } else {
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut entry, &mut hasher).map_err(|_| ResultError::Archive("an entry is corrupt".into()))?;
+            Node::File(B256::from_slice(&hasher.finalize()))
+        };
+        root.insert(&parts, node)?;
+    }
+    let target = relative
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .try_fold(&root, |node, part| match node {
+            Node::Dir(children) => children.get(part),
+            Node::File(_) => None,
+        })
+        .ok_or_else(|| ResultError::Archive("deterministic-output-path names nothing in the archive".into()))?;
+    Ok(ArchiveDigest {
+        deterministic_output_path: path,
+        digest: target.digest(),
+        task_id,
+    })
+}
+
+/// Reads a small entry (at most 1 MiB) of a plain result archive: `computed.json`,
+/// [`APP_LOG_ENTRY`], [`TASK_ENTRY`].
+pub fn read_entry<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Result<Vec<u8>, ResultError> {
+    let entry = zip
+        .by_name(name)
+        .map_err(|_| ResultError::Archive(format!("no {name} in the archive")))?;
+    let mut bytes = Vec::new();
+    entry.take(MAX_SMALL_ENTRY + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SMALL_ENTRY {
+        return Err(ResultError::Archive(format!("{name} is larger than 1 MiB")));
+    }
+    Ok(bytes)
+}
+
+/// The result tree rebuilt from an archive's entries, for [`archive_digest`].
+enum Node {
+    File(B256),
+    Dir(std::collections::BTreeMap<String, Node>),
+}
+
+impl Node {
+    fn insert(&mut self, parts: &[&str], leaf: Node) -> Result<(), ResultError> {
+        let Node::Dir(children) = self else {
+            return Err(ResultError::Archive("an entry is inside a file".into()));
+        };
+        let (first, rest) = parts.split_first().expect("insert is given a non-empty path");
+        if rest.is_empty() {
+            return match (children.get(*first), &leaf) {
+                (None, _) => {
+                    children.insert((*first).to_owned(), leaf);
+                    Ok(())
+                }
+                (Some(Node::Dir(_)), Node::Dir(_)) => Ok(()),
+                _ => Err(ResultError::Archive(format!("two entries are named {first}"))),
+            };
+        }
+        children
+            .entry((*first).to_owned())
+            .or_insert_with(|| Node::Dir(Default::default()))
+            .insert(rest, leaf)
+    }
+
+    /// The same as [`digest`] on the tree this node was unpacked from. Children are kept
+    /// in a `BTreeMap`, so they come in the byte order `digest` sorts file names in.
+    fn digest(&self) -> B256 {
+        match self {
+            Node::File(sha256) => *sha256,
+            Node::Dir(children) => {
+                let concatenated: Vec<u8> = children.values().flat_map(|c| c.digest().0).collect();
+                keccak256(concatenated)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +531,71 @@ mod tests {
             check_tree(&out).is_err(),
             "a backslash would turn into a path separator"
         );
+    }
+
+    /// The runtime's archive: the app's tree zipped, then the runtime's folder added.
+    fn result_archive(dir: &Path, deterministic: &str) -> (B256, Vec<u8>) {
+        let out = dir.join("iexec_out");
+        std::fs::create_dir_all(out.join("sub/empty")).unwrap();
+        std::fs::write(out.join("result.json"), b"{\"rows\":3}").unwrap();
+        std::fs::write(out.join("sub/more.txt"), b"more").unwrap();
+        let computed = format!("{{\"deterministic-output-path\":\"{deterministic}\"}}");
+        std::fs::write(out.join("computed.json"), computed).unwrap();
+        let expected = digest(&out.join(deterministic_relative_path(deterministic).unwrap())).unwrap();
+        std::fs::create_dir_all(out.join(RUNTIME_DIR)).unwrap();
+        std::fs::write(out.join(APP_LOG_ENTRY), b"log line").unwrap();
+        let task = format!("{{\"task-id\":\"{}\"}}", B256::repeat_byte(7));
+        std::fs::write(out.join(TASK_ENTRY), task).unwrap();
+        let mut zip = std::io::Cursor::new(Vec::new());
+        zip_dir(&out, &mut zip).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
+        (expected, zip.into_inner())
+    }
+
+    #[test]
+    fn an_archives_digest_is_the_digest_of_its_deterministic_path_without_the_runtimes_folder() {
+        for path in ["/iexec_out", "/iexec_out/", "/iexec_out/result.json", "/iexec_out/sub"] {
+            let dir = tempfile::tempdir().unwrap();
+            let (expected, zip) = result_archive(dir.path(), path);
+            let found = archive_digest(std::io::Cursor::new(zip)).unwrap();
+            assert_eq!(found.digest, expected, "{path}");
+            assert_eq!(found.deterministic_output_path, path);
+            assert_eq!(found.task_id, Some(B256::repeat_byte(7)));
+        }
+    }
+
+    #[test]
+    fn an_archive_that_changed_has_another_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (expected, _) = result_archive(dir.path(), "/iexec_out");
+        let out = dir.path().join("forged");
+        std::fs::create_dir_all(out.join("sub/empty")).unwrap();
+        std::fs::write(out.join("result.json"), b"{\"rows\":4}").unwrap();
+        std::fs::write(out.join("sub/more.txt"), b"more").unwrap();
+        std::fs::write(
+            out.join("computed.json"),
+            b"{\"deterministic-output-path\":\"/iexec_out\"}",
+        )
+        .unwrap();
+        let mut zip = std::io::Cursor::new(Vec::new());
+        zip_dir(&out, &mut zip).unwrap();
+        zip.rewind().unwrap();
+        assert_ne!(archive_digest(zip).unwrap().digest, expected);
+    }
+
+    #[test]
+    fn deterministic_paths_are_plain_paths_under_iexec_out() {
+        assert_eq!(deterministic_relative_path("/iexec_out"), Some(""));
+        assert_eq!(deterministic_relative_path("/iexec_out/a/b.txt"), Some("a/b.txt"));
+        for refused in [
+            "/iexec_outside",
+            "/iexec_out/../etc",
+            "/tmp/x",
+            "/iexec_out/a b",
+            "/iexec_out/\u{e9}",
+        ] {
+            assert_eq!(deterministic_relative_path(refused), None, "{refused}");
+        }
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub enum EnclaveError {
     ComputedMissing,
     #[error("the app's computed.json is invalid: {0}")]
     ComputedInvalid(String),
+    #[error("the app wrote /iexec_out/.confide, which is reserved for the runtime's logs")]
+    ReservedOutput,
     #[error("the request asks for an encrypted result but the beneficiary has no result encryption key")]
     ResultKeyMissing,
     #[error("preparing the result failed: {0}")]
@@ -111,6 +113,7 @@ impl EnclaveError {
             EnclaveError::App(e) => e.code(),
             EnclaveError::ComputedMissing => "COMPUTED_FILE_MISSING",
             EnclaveError::ComputedInvalid(_) => "COMPUTED_FILE_INVALID",
+            EnclaveError::ReservedOutput => "APP_OUTPUT_RESERVED",
             EnclaveError::ResultKeyMissing => "RESULT_KEY_MISSING",
             EnclaveError::Result(_) => "RESULT_FAILED",
             EnclaveError::Io { .. } => "IO_ERROR",

@@ -92,11 +92,24 @@ pub async fn run(request: &TaskRequest, provider: &dyn EvidenceProvider) -> Resu
     write_computed(request, outcome, simulated)
 }
 
+/// A task that failed, and the encrypted archive of its logs for the beneficiary when
+/// the session asked for result encryption (made after the SMS released the session).
+pub(crate) struct Failure {
+    error: EnclaveError,
+    logs: Option<SealedResult>,
+}
+
+impl From<EnclaveError> for Failure {
+    fn from(error: EnclaveError) -> Failure {
+        Failure { error, logs: None }
+    }
+}
+
 /// Runs a standard (non-TEE) task: the module must hash to the app's on-chain checksum,
 /// the dataset (if any) to its checksum; no SMS, no secrets, a plain result archive.
 pub async fn run_standard(request: &TaskRequest, task: &StandardTask) -> Result<Computed, EnclaveError> {
     let private = PrivateDir::for_request(request)?;
-    let outcome = execute_standard(request, task, &private).await;
+    let outcome = execute_standard(request, task, &private).await.map_err(Failure::from);
     drop(private);
     write_computed(request, outcome, false)
 }
@@ -151,8 +164,14 @@ async fn execute_standard(
         module_sha256,
         cache_key: None,
     };
-    run_app(request, &session, app, private, dataset_filename, &input_names)?;
-    let (output_path, digest, archive) = collect_output(private)?;
+    let inputs = AppInputs {
+        dataset_filename,
+        input_names,
+    };
+    let mut log = AppLog::default();
+    run_app(request, &session, app, private, inputs, &mut log)?;
+    let (output_path, digest) = check_output(private)?;
+    let archive = archive_output(request, private, &output_path, digest, &log)?;
     let target = request.work_dir.join("result.zip");
     std::fs::copy(&archive, &target).map_err(|e| EnclaveError::io(&target, e))?;
     Ok(Computed {
@@ -183,24 +202,27 @@ async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256)
 /// Writes `computed.json` for the worker: the result, or the failure's code and message.
 fn write_computed(
     request: &TaskRequest,
-    outcome: Result<Computed, EnclaveError>,
+    outcome: Result<Computed, Failure>,
     simulated: bool,
 ) -> Result<Computed, EnclaveError> {
     let computed = match &outcome {
         Ok(computed) => computed.clone(),
-        Err(error) => Computed {
+        Err(Failure { error, logs }) => Computed {
             task_id: request.task_id,
             enclave_challenge: request.enclave_challenge,
             simulated,
             error_code: Some(error.code().into()),
             error_message: Some(error.public_message()),
+            result_file: logs.as_ref().map(|l| l.file.into()),
+            result_encryption: logs.as_ref().map(|l| l.encryption.into()),
+            upload_signature: logs.as_ref().map(|l| l.upload_signature.clone()),
             ..Computed::default()
         },
     };
     let path = request.work_dir.join("computed.json");
     let text = serde_json::to_vec_pretty(&computed).expect("computed.json serializes");
     std::fs::write(&path, text).map_err(|e| EnclaveError::io(&path, e))?;
-    outcome
+    outcome.map_err(|failure| failure.error)
 }
 
 async fn execute(
@@ -208,7 +230,7 @@ async fn execute(
     provider: &dyn EvidenceProvider,
     private: &PrivateDir,
     simulated: &mut bool,
-) -> Result<Computed, EnclaveError> {
+) -> Result<Computed, Failure> {
     let fetcher = Fetcher::new(request.ipfs_gateways.clone());
     let keys = EnclaveKeyPair::generate();
 
@@ -217,18 +239,88 @@ async fn execute(
     let session = attest(request, provider, &fetcher, &keys, module_sha256).await?;
     *simulated = session.simulated;
     if session.task_id != request.task_id || session.app_module_sha256 != module_sha256 {
-        return Err(EnclaveError::SessionMismatch);
+        return Err(EnclaveError::SessionMismatch.into());
     }
 
-    let dataset_filename = pre_compute(&session, &fetcher, private, true).await?;
-    let input_names = fetch_input_files(&session, &fetcher, private).await?;
     let app = LoadedApp {
         module: &module,
         module_sha256,
         cache_key: provider.sealing_key(),
     };
-    run_app(request, &session, app, private, dataset_filename, &input_names)?;
-    post_compute(request, &session, private)
+    let mut log = AppLog::default();
+    match compute(request, &session, &fetcher, private, app, &mut log).await {
+        Ok(computed) => Ok(computed),
+        Err(error) => {
+            log.runtime_note(&error);
+            // The logs go to the beneficiary, encrypted, or nowhere: never to the host.
+            let logs = session
+                .params
+                .iexec_result_encryption
+                .then(|| seal_failure_logs(request, &session, private, &error, &log).ok())
+                .flatten();
+            Err(Failure { error, logs })
+        }
+    }
+}
+
+/// Everything after the session: dataset, input files, the app, the sealed result.
+async fn compute(
+    request: &TaskRequest,
+    session: &TaskSession,
+    fetcher: &Fetcher,
+    private: &PrivateDir,
+    app: LoadedApp<'_>,
+    log: &mut AppLog,
+) -> Result<Computed, EnclaveError> {
+    let dataset_filename = pre_compute(session, fetcher, private, true).await?;
+    let input_names = fetch_input_files(session, fetcher, private).await?;
+    let inputs = AppInputs {
+        dataset_filename,
+        input_names,
+    };
+    run_app(request, session, app, private, inputs, log)?;
+    post_compute(request, session, private, log)
+}
+
+/// What the app printed, and the runtime's detailed reason when it failed. It may hold
+/// anything the app read, so it only ever leaves the enclave inside the beneficiary's
+/// encrypted archive (as [`results::APP_LOG_ENTRY`]).
+#[derive(Default)]
+struct AppLog {
+    text: Vec<u8>,
+}
+
+impl AppLog {
+    fn from_output(output: &crate::wasm::AppOutput) -> AppLog {
+        let mut log = AppLog::default();
+        log.section("stdout", &output.stdout);
+        log.section("stderr", &output.stderr);
+        log
+    }
+
+    fn section(&mut self, name: &str, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.text.extend_from_slice(format!("== {name} ==\n").as_bytes());
+        self.text.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") {
+            self.text.push(b'\n');
+        }
+    }
+
+    /// The failure in full (a trap's backtrace, the offending file name): details the
+    /// host must not see but the app's developer needs.
+    fn runtime_note(&mut self, error: &EnclaveError) {
+        let note = format!("{}: {error}\n", error.code());
+        self.section("runtime", note.as_bytes());
+    }
+}
+
+/// What pre-compute put in `/iexec_in` for the app.
+struct AppInputs {
+    dataset_filename: Option<String>,
+    input_names: Vec<String>,
 }
 
 /// A downloaded module and how to cache its compiled form.
@@ -240,13 +332,14 @@ struct LoadedApp<'a> {
 }
 
 /// Compiles (or loads from the authenticated cache) and runs the app in the sandbox.
+/// What it printed goes into `log`, whether it succeeds or fails.
 fn run_app(
     request: &TaskRequest,
     session: &TaskSession,
     app: LoadedApp<'_>,
     private: &PrivateDir,
-    dataset_filename: Option<String>,
-    input_names: &[String],
+    inputs: AppInputs,
+    log: &mut AppLog,
 ) -> Result<(), EnclaveError> {
     let sandbox = Sandbox::new()?;
     let module = sandbox.load(
@@ -257,15 +350,15 @@ fn run_app(
     )?;
     let invocation = AppInvocation {
         args: std::iter::once("app".to_owned()).chain(session.params.args()).collect(),
-        env: app_env(session, dataset_filename.as_deref(), input_names),
+        env: app_env(session, inputs.dataset_filename.as_deref(), &inputs.input_names),
         input_dir: &private.input,
         output_dir: &private.output,
         memory_limit: session.app_memory_limit,
         max_run: Duration::from_secs(session.max_run_seconds.max(1)),
     };
-    tokio::task::block_in_place(|| sandbox.run(&module, invocation))
-        .map(|_| ())
-        .map_err(EnclaveError::App)
+    let (output, outcome) = tokio::task::block_in_place(|| sandbox.run_keeping_output(&module, invocation));
+    *log = AppLog::from_output(&output);
+    outcome.map_err(EnclaveError::App)
 }
 
 /// Nonce, evidence, session: the only way to the task's secrets.
@@ -425,12 +518,61 @@ fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &
 }
 
 /// Archive, encrypt for the beneficiary, sign with the challenge key.
-fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateDir) -> Result<Computed, EnclaveError> {
-    let (output_path, digest, archive) = collect_output(private)?;
+fn post_compute(
+    request: &TaskRequest,
+    session: &TaskSession,
+    private: &PrivateDir,
+    log: &AppLog,
+) -> Result<Computed, EnclaveError> {
+    let (output_path, digest) = check_output(private)?;
+    let archive = archive_output(request, private, &output_path, digest, log)?;
+    let sealed = seal_result(request, session, private, &archive)?;
+    let signer = challenge_signer(session)?;
+    let result_hash = messages::result_hash(request.task_id, digest);
+    let result_seal = messages::result_seal(request.worker, request.task_id, digest);
+    let signature = messages::sign_personal(&signer, messages::enclave_message(result_hash, result_seal))
+        .map_err(|e| EnclaveError::Result(e.to_string()))?;
+    Ok(Computed {
+        task_id: request.task_id,
+        deterministic_output_path: Some(output_path),
+        result_digest: Some(digest),
+        result_hash: Some(result_hash),
+        result_seal: Some(result_seal),
+        enclave_signature: Some(signature.as_bytes().to_vec().into()),
+        enclave_challenge: signer.address(),
+        upload_signature: Some(sealed.upload_signature),
+        result_file: Some(sealed.file.into()),
+        result_encryption: Some(sealed.encryption.into()),
+        simulated: session.simulated,
+        error_code: None,
+        error_message: None,
+    })
+}
+
+fn challenge_signer(session: &TaskSession) -> Result<PrivateKeySigner, EnclaveError> {
+    PrivateKeySigner::from_bytes(&session.challenge_private_key)
+        .map_err(|_| EnclaveError::Sms("the session's challenge key is invalid".into()))
+}
+
+/// A result file in the work directory, made and signed by the enclave for the store.
+pub(crate) struct SealedResult {
+    file: &'static str,
+    encryption: &'static str,
+    upload_signature: Bytes,
+}
+
+/// Encrypts `archive` for the beneficiary (if the deal asks), copies it to the work
+/// directory, and signs its hash with the challenge key for the store.
+fn seal_result(
+    request: &TaskRequest,
+    session: &TaskSession,
+    private: &PrivateDir,
+    archive: &Path,
+) -> Result<SealedResult, EnclaveError> {
     // The result file is made and hashed in the private area, and only then copied out:
     // what the challenge key signs for the store is the enclave's file, not whatever the
     // host put in the work directory meanwhile.
-    let (result_file, encryption, private_result) = if session.params.iexec_result_encryption {
+    let (file, encryption, private_result) = if session.params.iexec_result_encryption {
         let key_text = session
             .result_encryption_key
             .as_deref()
@@ -442,50 +584,69 @@ fn post_compute(request: &TaskRequest, session: &TaskSession, private: &PrivateD
             "result.zip"
         };
         let encrypted = private.scratch.join(name);
-        results::encrypt(&archive, &key, &encrypted).map_err(|e| EnclaveError::Result(e.to_string()))?;
+        results::encrypt(archive, &key, &encrypted).map_err(|e| EnclaveError::Result(e.to_string()))?;
         (name, key.format(), encrypted)
     } else {
-        ("result.zip", "none", archive)
+        ("result.zip", "none", archive.to_path_buf())
     };
     let result_sha256 = File::open(&private_result)
         .map_err(|e| EnclaveError::io(&private_result, e))
         .and_then(|f| {
             confide_crypto::dataset::checksum(BufReader::new(f)).map_err(|e| EnclaveError::Result(e.to_string()))
         })?;
-    let result_path = request.work_dir.join(result_file);
+    let result_path = request.work_dir.join(file);
     std::fs::copy(&private_result, &result_path).map_err(|e| EnclaveError::io(&result_path, e))?;
-
-    let signer = PrivateKeySigner::from_bytes(&session.challenge_private_key)
-        .map_err(|_| EnclaveError::Sms("the session's challenge key is invalid".into()))?;
-    let result_hash = messages::result_hash(request.task_id, digest);
-    let result_seal = messages::result_seal(request.worker, request.task_id, digest);
-    let signature = messages::sign_personal(&signer, messages::enclave_message(result_hash, result_seal))
-        .map_err(|e| EnclaveError::Result(e.to_string()))?;
     let upload = workerpool::result_upload_hash(request.task_id, request.worker, result_sha256);
-    let upload_signature = messages::sign_personal(&signer, upload).map_err(|e| EnclaveError::Result(e.to_string()))?;
-    Ok(Computed {
-        task_id: request.task_id,
-        deterministic_output_path: Some(output_path),
-        result_digest: Some(digest),
-        result_hash: Some(result_hash),
-        result_seal: Some(result_seal),
-        enclave_signature: Some(signature.as_bytes().to_vec().into()),
-        enclave_challenge: signer.address(),
-        upload_signature: Some(upload_signature.as_bytes().to_vec().into()),
-        result_file: Some(result_file.into()),
-        result_encryption: Some(encryption.into()),
-        simulated: session.simulated,
-        error_code: None,
-        error_message: None,
+    let upload_signature = messages::sign_personal(&challenge_signer(session)?, upload)
+        .map_err(|e| EnclaveError::Result(e.to_string()))?;
+    Ok(SealedResult {
+        file,
+        encryption,
+        upload_signature: upload_signature.as_bytes().to_vec().into(),
     })
 }
 
-/// The app's output: `deterministic-output-path` checked, the tree checked for links and
-/// special files, the result digest, and `/iexec_out` zipped into the scratch area.
-fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), EnclaveError> {
+/// The archive a failed task leaves its beneficiary: only the runtime's folder (the app's
+/// log and the task), encrypted as a result would be. Nothing of `/iexec_out` is in it: a
+/// failed task has no consensus to vouch for it.
+fn seal_failure_logs(
+    request: &TaskRequest,
+    session: &TaskSession,
+    private: &PrivateDir,
+    error: &EnclaveError,
+    log: &AppLog,
+) -> Result<SealedResult, EnclaveError> {
+    let tree = private.scratch.join("failure");
+    let task = json!({ "task-id": request.task_id, "error-code": error.code() });
+    write_runtime_dir(&tree, &task, log)?;
+    let archive = private.scratch.join("failure.zip");
+    let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
+    results::zip_dir(&tree, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    seal_result(request, session, private, &archive)
+}
+
+/// Writes [`results::RUNTIME_DIR`] under `root`: the app's log and what the task was.
+fn write_runtime_dir(root: &Path, task: &serde_json::Value, log: &AppLog) -> Result<(), EnclaveError> {
+    let dir = root.join(results::RUNTIME_DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| EnclaveError::io(&dir, e))?;
+    let log_path = root.join(results::APP_LOG_ENTRY);
+    std::fs::write(&log_path, &log.text).map_err(|e| EnclaveError::io(&log_path, e))?;
+    let task_path = root.join(results::TASK_ENTRY);
+    let text = serde_json::to_vec_pretty(task).expect("a JSON value serializes");
+    std::fs::write(&task_path, text).map_err(|e| EnclaveError::io(&task_path, e))
+}
+
+/// The app's output checked: the tree holds only regular files and folders and not the
+/// runtime's folder, `deterministic-output-path` is plain and names something. Returns
+/// that path and its result digest.
+fn check_output(private: &PrivateDir) -> Result<(String, B256), EnclaveError> {
     // Links and special files are refused before anything outside the sandbox reads the
     // tree: computed.json as a link to /dev/zero or a FIFO would exhaust or hang the runtime.
     results::check_tree(&private.output).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    // What a beneficiary finds in `.confide/` must come from the runtime, not the app.
+    if std::fs::symlink_metadata(private.output.join(results::RUNTIME_DIR)).is_ok() {
+        return Err(EnclaveError::ReservedOutput);
+    }
     let app_computed = read_app_computed(&private.output.join("computed.json"))?;
     let output_path = app_computed["deterministic-output-path"]
         .as_str()
@@ -493,20 +654,11 @@ fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), Encla
         .to_owned();
     // The path reaches the host in clear in computed.json: a short, plain path only, so
     // an app cannot smuggle data out through it (and it is never echoed in errors).
-    let plain = output_path.len() <= 255
-        && output_path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'));
-    let relative = output_path
-        .strip_prefix("/iexec_out")
-        .filter(|_| plain)
-        .map(|r| r.trim_start_matches('/'))
-        .filter(|r| !r.split('/').any(|part| part == ".."))
-        .ok_or_else(|| {
-            EnclaveError::ComputedInvalid(
-                "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
-            )
-        })?;
+    let relative = results::deterministic_relative_path(&output_path).ok_or_else(|| {
+        EnclaveError::ComputedInvalid(
+            "deterministic-output-path must be a plain path (A-Z a-z 0-9 . _ - /) under /iexec_out".into(),
+        )
+    })?;
     let host_path = private.output.join(relative);
     if std::fs::symlink_metadata(&host_path).is_err() {
         return Err(EnclaveError::ComputedInvalid(
@@ -514,11 +666,28 @@ fn collect_output(private: &PrivateDir) -> Result<(String, B256, PathBuf), Encla
         ));
     }
     let digest = results::digest(&host_path).map_err(|e| EnclaveError::Result(e.to_string()))?;
+    Ok((output_path, digest))
+}
 
+/// Adds the runtime's folder to `/iexec_out` (after the digest, which leaves it out) and
+/// zips the whole into the scratch area.
+fn archive_output(
+    request: &TaskRequest,
+    private: &PrivateDir,
+    output_path: &str,
+    digest: B256,
+    log: &AppLog,
+) -> Result<PathBuf, EnclaveError> {
+    let task = json!({
+        "task-id": request.task_id,
+        "deterministic-output-path": output_path,
+        "result-digest": digest,
+    });
+    write_runtime_dir(&private.output, &task, log)?;
     let archive = private.scratch.join("iexec_out.zip");
     let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
     results::zip_dir(&private.output, BufWriter::new(file)).map_err(|e| EnclaveError::Result(e.to_string()))?;
-    Ok((output_path, digest, archive))
+    Ok(archive)
 }
 
 /// The largest `computed.json` read from the app (iExec's holds a path and a few fields).

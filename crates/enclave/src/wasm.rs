@@ -164,8 +164,30 @@ impl Sandbox {
 
     /// Runs the module's `_start` to completion, a trap, or a limit.
     pub fn run(&self, module: &Module, app: AppInvocation<'_>) -> Result<AppOutput, WasmError> {
+        let (output, outcome) = self.run_keeping_output(module, app);
+        outcome.map(|()| output)
+    }
+
+    /// [`Sandbox::run`], with what the app printed kept when it fails too: a developer
+    /// needs it most then (it goes into the encrypted result, never to the host).
+    pub fn run_keeping_output(&self, module: &Module, app: AppInvocation<'_>) -> (AppOutput, Result<(), WasmError>) {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+        let outcome = self.run_with_pipes(module, app, stdout.clone(), stderr.clone());
+        let output = AppOutput {
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+        };
+        (output, outcome)
+    }
+
+    fn run_with_pipes(
+        &self,
+        module: &Module,
+        app: AppInvocation<'_>,
+        stdout: MemoryOutputPipe,
+        stderr: MemoryOutputPipe,
+    ) -> Result<(), WasmError> {
         let mut builder = WasiCtxBuilder::new();
         builder
             .args(&app.args)
@@ -201,16 +223,12 @@ impl Sandbox {
             .and_then(|start| start.call(&mut store, ()));
         drop(finished);
         let _ = watchdog.join();
-        let output = AppOutput {
-            stdout: stdout.contents().to_vec(),
-            stderr: stderr.contents().to_vec(),
-        };
         let Err(error) = outcome else {
-            return Ok(output);
+            return Ok(());
         };
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return if exit.0 == 0 {
-                Ok(output)
+                Ok(())
             } else {
                 Err(WasmError::Exit(exit.0))
             };

@@ -78,6 +78,28 @@ pub fn verify_request(headers: &HeaderMap, method: &str, path: &str, body: &[u8]
     Ok((signer, hash))
 }
 
+/// Header names and values that sign a request: signer, timestamp, signature.
+pub type SignedHeaders = [(&'static str, String); 3];
+
+/// The headers that sign a request to the scheduler as `signer` (see [`verify_request`]),
+/// and the request's hash, which the answer is bound to.
+pub fn request_headers(
+    signer: &PrivateKeySigner,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(SignedHeaders, B256), WorkerpoolError> {
+    let timestamp = now_ms();
+    let hash = request_hash(method, path, body, timestamp);
+    let signature = sign_personal(signer, hash).map_err(|e| WorkerpoolError::Enclave(e.to_string()))?;
+    let headers = [
+        (SIGNER_HEADER, signer.address().to_string()),
+        (TIMESTAMP_HEADER, timestamp.to_string()),
+        (SIGNATURE_HEADER, hex_signature(&signature)),
+    ];
+    Ok((headers, hash))
+}
+
 /// A JSON answer signed by the pool owner and bound to the request it answers.
 pub fn signed_answer(owner: &PrivateKeySigner, request: B256, value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value).expect("answers serialize");
@@ -132,9 +154,7 @@ impl SchedulerClient {
         body: &T,
     ) -> Result<(R, Address), WorkerpoolError> {
         let body = serde_json::to_vec(body).expect("requests serialize");
-        let timestamp = now_ms();
-        let hash = request_hash("POST", path, &body, timestamp);
-        let signature = sign_personal(&self.signer, hash).map_err(|e| WorkerpoolError::Enclave(e.to_string()))?;
+        let ([signer, timestamp, signature], hash) = request_headers(&self.signer, "POST", path, &body)?;
         let unreachable = |e: reqwest::Error| WorkerpoolError::SchedulerUnreachable {
             url: self.base_url.clone(),
             reason: e.to_string(),
@@ -142,9 +162,9 @@ impl SchedulerClient {
         let response = self
             .http
             .post(format!("{}{path}", self.base_url))
-            .header(SIGNER_HEADER, self.signer.address().to_string())
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, hex_signature(&signature))
+            .header(signer.0, signer.1)
+            .header(timestamp.0, timestamp.1)
+            .header(signature.0, signature.1)
             .header("content-type", "application/json")
             .body(body)
             .send()

@@ -34,7 +34,10 @@ const SCHEMA: [&str; 6] = [
 
 /// Columns added since the first release, for databases made before (the error of adding
 /// one that exists is ignored).
-const ADDED_COLUMNS: [&str; 1] = ["ALTER TABLE tasks ADD COLUMN wanted BIGINT NOT NULL DEFAULT 1"];
+const ADDED_COLUMNS: [&str; 2] = [
+    "ALTER TABLE tasks ADD COLUMN wanted BIGINT NOT NULL DEFAULT 1",
+    "ALTER TABLE tasks ADD COLUMN readers TEXT NOT NULL DEFAULT ''",
+];
 
 /// Replica statuses that hold a worker's place in a task.
 const LIVE: &str = "('running', 'done')";
@@ -71,6 +74,10 @@ pub struct TaskRow {
     pub not_before_ms: u64,
     /// A standard task's result link, once revealed (for `finalize`).
     pub results: String,
+    /// Who may read the task's details: its deal's requester, beneficiary, app owner and
+    /// workerpool owner, recorded from the chain when the deal was seen (so they still can
+    /// after a reorg took the deal away). Empty for rows made before this was kept.
+    pub readers: Vec<Address>,
 }
 
 fn read_task_id(row: &sqlx::any::AnyRow) -> Result<B256, WorkerpoolError> {
@@ -97,10 +104,14 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
         final_deadline: number("final_deadline")?,
         not_before_ms: number("not_before_ms")?,
         results: text("results")?,
+        readers: text("readers")?
+            .split(',')
+            .filter_map(|reader| reader.parse().ok())
+            .collect(),
     })
 }
 
-const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, wanted, attempts, final_deadline, not_before_ms, results";
+const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, wanted, attempts, final_deadline, not_before_ms, results, readers";
 
 /// One worker's lease of a task.
 #[derive(Clone, Debug)]
@@ -147,8 +158,8 @@ impl SchedulerDb {
     pub async fn add_task(&self, task: &TaskRow) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
             "INSERT INTO tasks (task_id, deal_id, idx, workerpool, framework, status, challenge, worker,
-                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms, results, wanted)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10, '', $11) ON CONFLICT DO NOTHING",
+                lease_until_ms, attempts, final_deadline, not_before_ms, updated_ms, results, wanted, readers)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, 0, $10, '', $11, $12) ON CONFLICT DO NOTHING",
         )
         .bind(task.task_id.to_string())
         .bind(task.deal_id.to_string())
@@ -161,6 +172,13 @@ impl SchedulerDb {
         .bind(task.final_deadline as i64)
         .bind(now_ms() as i64)
         .bind(task.wanted as i64)
+        .bind(
+            task.readers
+                .iter()
+                .map(|reader| reader.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .execute(&self.pool)
         .await
         .map_err(storage)?;

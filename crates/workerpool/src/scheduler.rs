@@ -319,6 +319,7 @@ impl Scheduler {
                 final_deadline,
                 not_before_ms: 0,
                 results: String::new(),
+                readers: vec![deal.requester, deal.beneficiary, deal.app_owner, deal.workerpool_owner],
             };
             if self.db.add_task(&row).await? {
                 let seen = match wanted {
@@ -838,6 +839,41 @@ impl Scheduler {
         Ok(json!({ "status": task.status }))
     }
 
+    /// [`Scheduler::debug`] for a signed reader, who must be a party to the task's deal:
+    /// its requester or beneficiary, the app's owner or the pool's. Who ran what, when and
+    /// why it failed is theirs to read, not anyone's.
+    pub async fn debug_for(&self, reader: Address, task_id: B256) -> Result<TaskDebug, ApiError> {
+        let unknown = || {
+            error(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_TASK",
+                format!("this scheduler has no task {task_id}"),
+            )
+        };
+        let task = self.db.task(task_id).await.map_err(internal)?.ok_or_else(unknown)?;
+        let readers = if task.readers.is_empty() {
+            // A row from before the parties were recorded: ask the chain.
+            let deal = self.poco.deal(task.deal_id).await.map_err(|e| {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "CHAIN_UNREACHABLE",
+                    format!("cannot read the task's deal on chain: {}", e.code()),
+                )
+            })?;
+            vec![deal.requester, deal.beneficiary, deal.app_owner, deal.workerpool_owner]
+        } else {
+            task.readers
+        };
+        if reader.is_zero() || !readers.contains(&reader) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "NOT_A_PARTY",
+                "only the deal's requester, beneficiary, app owner and workerpool owner read a task's details",
+            ));
+        }
+        self.debug(task_id).await.map_err(internal)?.ok_or_else(unknown)
+    }
+
     pub async fn debug(&self, task_id: B256) -> Result<Option<TaskDebug>, WorkerpoolError> {
         let Some(task) = self.db.task(task_id).await? else {
             return Ok(None);
@@ -979,20 +1015,19 @@ async fn report_route(
     respond(&s, request, answer)
 }
 
-async fn debug_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<String>) -> Response {
-    let task = match parse_task(&task) {
-        Ok(task) => task,
-        Err(refusal) => return refusal.into_response(),
+async fn debug_route(
+    State(s): State<Arc<Scheduler>>,
+    headers: HeaderMap,
+    uri: Uri,
+    UrlPath(task): UrlPath<String>,
+) -> Response {
+    let answer = match (verify_request(&headers, "GET", uri.path(), b""), parse_task(&task)) {
+        (Ok((reader, _)), Ok(task)) => s.debug_for(reader, task).await,
+        (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
     };
-    match s.debug(task).await {
-        Ok(Some(debug)) => axum::Json(debug).into_response(),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "UNKNOWN_TASK",
-            format!("this scheduler has no task {task}"),
-        )
-        .into_response(),
-        Err(e) => internal(e).into_response(),
+    match answer {
+        Ok(debug) => axum::Json(debug).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 

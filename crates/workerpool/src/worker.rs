@@ -441,7 +441,7 @@ impl Worker {
         };
         if let Some(code) = computed["error-code"].as_str() {
             let message = computed["error-message"].as_str().unwrap_or_default();
-            return Ended::failed(code, message);
+            return self.failed_with_logs(a, &work, &computed, code, message).await;
         }
         if standard {
             self.contribute_and_reveal(a, &work, &computed).await
@@ -538,6 +538,41 @@ impl Worker {
                 Ended::completed(transaction, Some(link))
             }
             Err(e) => Ended::failed(e.code(), e.to_string()),
+        }
+    }
+
+    /// A failed TEE task: the enclave may have left the app's logs encrypted for the
+    /// beneficiary (never in clear: the host sees only the runtime's fixed reason). They
+    /// are uploaded where the beneficiary's `confide task debug --logs` looks.
+    async fn failed_with_logs(
+        &self,
+        a: &Assignment,
+        work: &std::path::Path,
+        computed: &Value,
+        code: &str,
+        message: &str,
+    ) -> Ended {
+        let file = computed["result-file"]
+            .as_str()
+            .filter(|f| matches!(*f, "result.age" | "result.zip"));
+        let signature = computed["upload-signature"]
+            .as_str()
+            .and_then(|s| s.parse::<Bytes>().ok());
+        let (Some(file), Some(signature)) = (file, signature) else {
+            return Ended::failed(code, message);
+        };
+        match self.upload(a, &work.join(file), &signature).await {
+            Ok(()) => Ended::failed(
+                code,
+                format!(
+                    "{message} (the app's logs are encrypted for the beneficiary: `confide task debug {} --logs`)",
+                    a.task_id
+                ),
+            ),
+            Err(e) => {
+                tracing::warn!(task_id = %a.task_id, error = %e, "the encrypted logs could not be uploaded");
+                Ended::failed(code, message)
+            }
         }
     }
 

@@ -23,6 +23,7 @@ fn task(index: u64, framework: &str, wanted: u64) -> TaskRow {
         final_deadline: 1_000 + index,
         not_before_ms: 0,
         results: String::new(),
+        readers: vec![Address::repeat_byte(0xaa), Address::repeat_byte(0xbb)],
     }
 }
 
@@ -39,6 +40,11 @@ async fn replicas_and_leases(url: &str) {
     assert!(db.add_task(&replicated).await.unwrap());
     assert!(db.add_task(&tee).await.unwrap());
     assert!(!db.add_task(&replicated).await.unwrap(), "a task is recorded once");
+    let stored = db.task(replicated.task_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.readers, replicated.readers,
+        "the deal's parties are kept with the task"
+    );
     assert_eq!(db.task(replicated.task_id).await.unwrap().unwrap().wanted, 2);
 
     // Earliest final deadline first, by framework.

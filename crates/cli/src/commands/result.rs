@@ -1,10 +1,12 @@
 //! `confide result generate-encryption-keypair | push-encryption-key | check-encryption-key | decrypt`.
 
-use std::path::PathBuf;
+use std::io::Seek;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use clap::Subcommand;
-use confide_chain::Address;
+use confide_chain::{Address, B256, TaskStatus};
+use confide_crypto::result::ResultError;
 use serde_json::json;
 
 use super::dataset::write_private;
@@ -51,6 +53,10 @@ pub enum ResultCommand {
         /// Also unpack the archive's files into this folder.
         #[arg(long)]
         extract: Option<PathBuf>,
+        /// The task the result is from: its digest is checked against the chain (default:
+        /// the task the archive names, which only an expected task id makes meaningful).
+        #[arg(long)]
+        task: Option<B256>,
     },
     /// Push the public key to the SMS so enclaves encrypt results for you.
     #[command(alias = "push-secret")]
@@ -158,16 +164,15 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
             beneficiary_keystoredir,
             force,
             extract,
+            task,
         } => {
-            decrypt(
-                ctx,
-                &encrypted,
-                &output,
-                key,
-                &beneficiary_keystoredir,
+            let key_path = key_path(ctx, key, &beneficiary_keystoredir)?;
+            let target = DecryptTarget {
+                output: &output,
                 force,
-                extract.as_deref(),
-            )?;
+                extract: extract.as_deref(),
+            };
+            decrypt(ctx, &encrypted, &key_path, target, task).await?;
         }
         ResultCommand::CheckEncryptionKey { address } => {
             let owner = match address {
@@ -193,20 +198,30 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
     Ok(())
 }
 
-fn decrypt(
-    ctx: &Context,
-    encrypted: &std::path::Path,
-    output: &std::path::Path,
-    key: Option<PathBuf>,
-    keystore_dir: &std::path::Path,
+/// The beneficiary's private key file: `key`, else `<keystore dir>/<wallet address>_key`.
+pub fn key_path(ctx: &Context, key: Option<PathBuf>, keystore_dir: &Path) -> Result<PathBuf, CliError> {
+    match key {
+        Some(path) => Ok(path),
+        None => Ok(keystore_dir.join(format!("{}_key", ctx.wallet.address()?.to_checksum(None)))),
+    }
+}
+
+/// Where `result decrypt` writes the plain archive.
+struct DecryptTarget<'a> {
+    output: &'a Path,
     force: bool,
-    extract: Option<&std::path::Path>,
+    extract: Option<&'a Path>,
+}
+
+async fn decrypt(
+    ctx: &Context,
+    encrypted: &Path,
+    key_path: &Path,
+    target: DecryptTarget<'_>,
+    task: Option<B256>,
 ) -> CliResult {
-    let key_path = match key {
-        Some(path) => path,
-        None => keystore_dir.join(format!("{}_key", ctx.wallet.address()?.to_checksum(None))),
-    };
-    let private = secret::read_secret_file(&key_path)?;
+    let DecryptTarget { output, force, extract } = target;
+    let private = secret::read_secret_file(key_path)?;
     if output.exists() && !force {
         return Err(CliError::new(
             "OUTPUT_EXISTS",
@@ -222,14 +237,20 @@ fn decrypt(
         Ok(format) => format,
         Err(error) => {
             let _ = std::fs::remove_file(&partial);
-            let code = match error {
-                confide_crypto::result::ResultError::Decrypt => "DECRYPTION_FAILED",
-                confide_crypto::result::ResultError::KeyMismatch { .. } => "KEY_MISMATCH",
-                confide_crypto::result::ResultError::UnknownFormat => "NOT_AN_ENCRYPTED_RESULT",
-                confide_crypto::result::ResultError::UnknownPrivateKey => "INVALID_KEY",
-                _ => "DECRYPTION_FAILED",
-            };
-            return Err(CliError::new(code, format!("{}: {error}", encrypted.display())));
+            return Err(decrypt_error(encrypted, error));
+        }
+    };
+    // A result that does not match the chain is refused before it is unpacked or named
+    // as the output: anyone can encrypt a file for the beneficiary's public key.
+    let check = match std::fs::File::open(&partial) {
+        Ok(plain) => check_digest(ctx, plain, task).await,
+        Err(e) => Err(CliError::new("IO_ERROR", format!("{}: {e}", partial.display()))),
+    };
+    let check = match check {
+        Ok(check) => check,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error);
         }
     };
     std::fs::rename(&partial, output).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", output.display())))?;
@@ -242,18 +263,113 @@ fn decrypt(
         encrypted.display(),
         output.display()
     );
+    text.push_str(&format!("\n{}", check.line()));
     if let Some(dir) = extract {
         text.push_str(&format!("\n✔ {} file(s) unpacked into {}", files.len(), dir.display()));
     }
     ctx.out.done(
         &text,
-        json!({ "resultPath": output, "format": format, "extracted": files }),
+        json!({ "resultPath": output, "format": format, "extracted": files, "digestCheck": check.fields() }),
     );
     Ok(())
 }
 
+fn decrypt_error(encrypted: &Path, error: ResultError) -> CliError {
+    let code = match error {
+        ResultError::Decrypt => "DECRYPTION_FAILED",
+        ResultError::KeyMismatch { .. } => "KEY_MISMATCH",
+        ResultError::UnknownFormat => "NOT_AN_ENCRYPTED_RESULT",
+        ResultError::UnknownPrivateKey => "INVALID_KEY",
+        _ => "DECRYPTION_FAILED",
+    };
+    CliError::new(code, format!("{}: {error}", encrypted.display()))
+}
+
+/// Decrypts an encrypted result into an anonymous temporary file (unlinked from the
+/// start, so no clear text is left behind whatever happens), rewound for reading.
+pub fn decrypt_to_temporary(encrypted: &Path, key_path: &Path) -> Result<std::fs::File, CliError> {
+    let private = secret::read_secret_file(key_path)?;
+    let mut plain = tempfile::tempfile().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    confide_crypto::result::decrypt(encrypted, &private, &mut plain).map_err(|e| decrypt_error(encrypted, e))?;
+    plain.rewind().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    Ok(plain)
+}
+
+/// What comparing a decrypted result with the chain found.
+pub enum DigestCheck {
+    /// The recomputed digest is the task's on-chain `resultDigest`.
+    Matches { task: B256, digest: B256 },
+    /// Not compared, and why (no task named, no result on chain yet, no key here).
+    NotChecked(String),
+}
+
+impl DigestCheck {
+    pub fn line(&self) -> String {
+        match self {
+            DigestCheck::Matches { task, .. } => format!("✔ result digest matches the chain (task {task})"),
+            DigestCheck::NotChecked(why) => {
+                format!("⚠ not checked against the chain ({why}): `confide result decrypt FILE --task TASK` checks it")
+            }
+        }
+    }
+
+    pub fn fields(&self) -> serde_json::Value {
+        match self {
+            DigestCheck::Matches { task, digest } => json!({ "matches": true, "taskId": task, "resultDigest": digest }),
+            DigestCheck::NotChecked(why) => json!({ "matches": null, "reason": why }),
+        }
+    }
+}
+
+/// Recomputes the result digest of a plain result archive and compares it with the
+/// task's on-chain `resultDigest` (task: `task`, else the one the archive names).
+/// A mismatch is `RESULT_DIGEST_MISMATCH`.
+pub async fn check_digest(
+    ctx: &Context,
+    plain: impl std::io::Read + std::io::Seek,
+    task: Option<B256>,
+) -> Result<DigestCheck, CliError> {
+    let recomputed = confide_crypto::result::archive_digest(plain);
+    let named = task.is_some();
+    let Some(task) = task.or_else(|| recomputed.as_ref().ok().and_then(|r| r.task_id)) else {
+        return Ok(DigestCheck::NotChecked("the archive names no task".into()));
+    };
+    let recomputed = recomputed.map_err(|e| {
+        CliError::new(
+            "RESULT_UNVERIFIABLE",
+            format!("the result's digest cannot be recomputed, so it cannot be checked against task {task}: {e}"),
+        )
+    })?;
+    let info = ctx.poco().await?.task(task).await?;
+    if info.status != TaskStatus::Completed && !named {
+        // Only a warning: the caller did not ask for this task, the archive did.
+        return Ok(DigestCheck::NotChecked(format!(
+            "task {task}, which the archive names, has no result on chain"
+        )));
+    }
+    if info.status != TaskStatus::Completed {
+        return Err(CliError::new(
+            "TASK_NOT_COMPLETED",
+            format!("task {task} is not completed on chain: no result digest to check this result against"),
+        ));
+    }
+    if info.result_digest != recomputed.digest {
+        return Err(CliError::new(
+            "RESULT_DIGEST_MISMATCH",
+            format!(
+                "this result is not task {task}'s: its digest is {}, the chain's is {} (the file was forged or altered; it was not kept)",
+                recomputed.digest, info.result_digest
+            ),
+        ));
+    }
+    Ok(DigestCheck::Matches {
+        task,
+        digest: recomputed.digest,
+    })
+}
+
 /// Unpacks the result archive into `dir`; names that would leave it are refused.
-fn unpack(archive: &std::path::Path, dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
+fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", dir.display()));
     let file = std::fs::File::open(archive).map_err(io)?;
     let mut zip =

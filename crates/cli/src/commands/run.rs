@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use confide_chain::{Address, B256, Poco, TaskStatus, U256};
+use confide_chain::{Address, B256, Poco, PrivateKeySigner, TaskStatus, U256};
 use confide_protocol::Tag;
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, OrderKind, RequestOrder, WorkerpoolOrder};
 use confide_protocol::tag::TeeFramework;
@@ -401,7 +401,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
         // The deal exists whatever happens next: a failure is reported per task, and the
         // deal id is always printed.
         for task in &tasks {
-            let entry = match watch_and_download(ctx, &poco, *task, &args).await {
+            let entry = match watch_and_download(ctx, &poco, &signer, *task, &args).await {
                 Ok(entry) => entry,
                 Err(e) => json!({ "taskId": task, "error": { "code": e.code, "message": e.message } }),
             };
@@ -432,8 +432,15 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
 }
 
 /// Follows one task of the new deal and, with `--download`, saves its result.
-async fn watch_and_download(ctx: &Context, poco: &Poco, task: B256, args: &RunArgs) -> Result<Value, CliError> {
-    let info = super::task::watch_task(ctx, poco, task, Duration::from_secs(args.timeout)).await?;
+async fn watch_and_download(
+    ctx: &Context,
+    poco: &Poco,
+    requester: &PrivateKeySigner,
+    task: B256,
+    args: &RunArgs,
+) -> Result<Value, CliError> {
+    let timeout = Duration::from_secs(args.timeout);
+    let info = super::task::watch_task(ctx, poco, Some(requester), task, timeout).await?;
     let mut entry = json!({ "taskId": task, "status": format!("{:?}", info.status).to_uppercase() });
     if info.status == TaskStatus::Completed
         && let Some(dir) = &args.download
@@ -442,6 +449,7 @@ async fn watch_and_download(ctx: &Context, poco: &Poco, task: B256, args: &RunAr
         let target = dir.join(format!("{task}.result"));
         let path = super::task::download_result(ctx, &info, Some(target)).await?;
         entry["resultPath"] = json!(path);
+        entry["digestCheck"] = super::task::check_download(ctx, &path, &info).await?.fields();
     }
     Ok(entry)
 }

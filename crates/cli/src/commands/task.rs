@@ -2,13 +2,14 @@
 //! view of an execution, from the chain (the truth) and the scheduler (the details).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Subcommand;
-use confide_chain::{B256, Poco, TaskInfo, TaskStatus};
+use confide_chain::{B256, Poco, PrivateKeySigner, TaskInfo, TaskStatus};
 use serde_json::{Value, json};
 
+use super::result::DigestCheck;
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
@@ -41,7 +42,19 @@ pub enum TaskCommand {
     /// Claim a task past its final deadline: the requester is refunded.
     Claim { task: B256 },
     /// What the scheduler and workers reported about a task (no secret is ever in it).
-    Debug { task: B256 },
+    Debug {
+        task: B256,
+        /// Also show the app's logs (stdout, stderr, why it failed): they are only in the
+        /// result encrypted for the beneficiary, so this downloads and decrypts it with
+        /// the beneficiary's key, in memory.
+        #[arg(long)]
+        logs: bool,
+        /// The beneficiary's private key (default: <keystoredir>/<address>_key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long, default_value = ".secrets/beneficiary")]
+        beneficiary_keystoredir: PathBuf,
+    },
 }
 
 pub async fn deal(command: DealCommand, ctx: &Context) -> CliResult {
@@ -98,7 +111,10 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
         } => {
             let poco = ctx.poco().await?;
             let info = if watch {
-                watch_task(ctx, &poco, task, Duration::from_secs(timeout)).await?
+                // The scheduler's details are for the deal's parties: signed when the
+                // wallet opens without a prompt, else the chain's status alone.
+                let reader = ctx.wallet.signer_without_prompt();
+                watch_task(ctx, &poco, reader.as_ref(), task, Duration::from_secs(timeout)).await?
             } else {
                 poco.task(task).await?
             };
@@ -114,6 +130,9 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
                 let path = download_result(ctx, &info, output).await?;
                 text.push_str(&format!("\n✔ result saved to {}", path.display()));
                 fields["resultPath"] = json!(path);
+                let check = check_download(ctx, &path, &info).await?;
+                text.push_str(&format!("\n{}", check.line()));
+                fields["digestCheck"] = check.fields();
             }
             ctx.out.done(&text, json!({ "task": fields }));
         }
@@ -131,10 +150,22 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
                 json!({ "txHash": transaction }),
             );
         }
-        TaskCommand::Debug { task } => {
+        TaskCommand::Debug {
+            task,
+            logs,
+            key,
+            beneficiary_keystoredir,
+        } => {
             let poco = ctx.poco().await?;
             let info = poco.task(task).await?;
-            let scheduler = scheduler_debug(task).await;
+            let reader = ctx.wallet.signer()?;
+            let scheduler = scheduler_debug(task, Some(&reader)).await;
+            let app_logs = if logs {
+                let key_path = super::result::key_path(ctx, key, &beneficiary_keystoredir)?;
+                Some(app_logs(&info, scheduler.as_ref().ok(), &key_path).await?)
+            } else {
+                None
+            };
             let mut lines = vec![text_of(&info)];
             match &scheduler {
                 Ok(debug) => {
@@ -161,9 +192,21 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
                 }
                 Err(reason) => lines.push(format!("scheduler: {reason}")),
             }
+            for log in app_logs.iter().flatten() {
+                lines.push(format!("── app log of the replica on {} ──", log.worker));
+                lines.push(log.text.trim_end().to_owned());
+            }
+            if app_logs.as_ref().is_some_and(|logs| logs.is_empty()) {
+                lines.push("no encrypted logs are stored for this task".into());
+            }
+            let logs_json: Option<Vec<Value>> = app_logs.map(|logs| {
+                logs.iter()
+                    .map(|log| json!({ "worker": log.worker, "log": log.text }))
+                    .collect()
+            });
             ctx.out.done(
                 &lines.join("\n"),
-                json!({ "task": describe(&info), "scheduler": scheduler.ok() }),
+                json!({ "task": describe(&info), "scheduler": scheduler.ok(), "appLogs": logs_json }),
             );
         }
     }
@@ -210,28 +253,44 @@ pub fn scheduler_url() -> Option<String> {
     stack.read_state().ok()?.scheduler.map(|s| s.url)
 }
 
-async fn scheduler_debug(task: B256) -> Result<Value, String> {
+/// The scheduler's view of a task, which it gives only to the deal's parties: the
+/// request is signed by `reader` (without one, there is nothing to ask).
+async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Result<Value, String> {
     let url = scheduler_url().ok_or("no scheduler known (set CONFIDE_SCHEDULER_URL)")?;
-    let response = reqwest::Client::new()
-        .get(format!("{url}/tasks/{task}"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|e| format!("{url} is unreachable: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("{url} does not know this task (status {})", response.status()));
+    let reader = reader.ok_or("the scheduler answers the deal's parties only: unlock the wallet")?;
+    let path = format!("/tasks/{task}");
+    let (headers, _) =
+        confide_workerpool::auth::request_headers(reader, "GET", &path, b"").map_err(|e| e.to_string())?;
+    let mut request = reqwest::Client::new()
+        .get(format!("{}{path}", url.trim_end_matches('/')))
+        .timeout(Duration::from_secs(5));
+    for (name, value) in headers {
+        request = request.header(name, value);
     }
-    response.json().await.map_err(|e| e.to_string())
+    let response = request.send().await.map_err(|e| format!("{url} is unreachable: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let why = body["error"]["message"].as_str().unwrap_or("no reason given");
+        return Err(format!("{url} answered {status}: {why}"));
+    }
+    Ok(body)
 }
 
 /// Polls until the task completes or fails, with a live status line on stderr.
-pub async fn watch_task(ctx: &Context, poco: &Poco, task: B256, timeout: Duration) -> Result<TaskInfo, CliError> {
+pub async fn watch_task(
+    ctx: &Context,
+    poco: &Poco,
+    reader: Option<&PrivateKeySigner>,
+    task: B256,
+    timeout: Duration,
+) -> Result<TaskInfo, CliError> {
     let live = !ctx.out.is_raw() && std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut last_line = String::new();
     loop {
         let info = poco.task(task).await?;
-        let detail = match scheduler_debug(task).await {
+        let detail = match scheduler_debug(task, reader).await {
             Ok(debug) => debug["log"]
                 .as_array()
                 .and_then(|log| log.last())
@@ -352,4 +411,101 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
         .and_then(|_| std::fs::rename(&partial, &path))
         .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
     Ok(path)
+}
+
+/// Checks a downloaded result against the task's on-chain digest when it can be read
+/// here: a plain archive, or one encrypted for this wallet's key in the default keystore.
+/// A result that does not match is deleted and refused.
+pub async fn check_download(ctx: &Context, path: &Path, info: &TaskInfo) -> Result<DigestCheck, CliError> {
+    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
+    let plain = if is_plain_archive(path) {
+        std::fs::File::open(path).map_err(io)?
+    } else {
+        let key = super::result::key_path(ctx, None, Path::new(".secrets/beneficiary")).ok();
+        match key.filter(|k| k.exists()) {
+            Some(key) => match super::result::decrypt_to_temporary(path, &key) {
+                Ok(plain) => plain,
+                Err(e) => return Ok(DigestCheck::NotChecked(e.message)),
+            },
+            None => {
+                return Ok(DigestCheck::NotChecked(
+                    "no beneficiary key in .secrets/beneficiary".into(),
+                ));
+            }
+        }
+    };
+    let checked = super::result::check_digest(ctx, plain, Some(info.task_id)).await;
+    if checked.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    checked
+}
+
+/// A zip of `/iexec_out` (a result without encryption), not iExec's encrypted layout.
+fn is_plain_archive(path: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    zip::ZipArchive::new(file)
+        .map(|zip| zip.index_for_name(confide_crypto::result::IEXEC_AES_ENTRY).is_none())
+        .unwrap_or(false)
+}
+
+/// One replica's app log, from its encrypted result or failure archive.
+struct AppLog {
+    worker: String,
+    text: String,
+}
+
+/// The app's logs of every replica the store holds an encrypted archive of: the
+/// contributors' results and the failed replicas' logs (the scheduler names them).
+async fn app_logs(info: &TaskInfo, scheduler: Option<&Value>, key_path: &Path) -> Result<Vec<AppLog>, CliError> {
+    let store = super::store::store_url()?;
+    let mut workers: Vec<String> = info.contributors.iter().map(|c| c.to_string().to_lowercase()).collect();
+    for replica in scheduler.and_then(|s| s["replicas"].as_array()).into_iter().flatten() {
+        if let Some(worker) = replica["worker"]
+            .as_str()
+            .and_then(|w| w.parse::<confide_chain::Address>().ok())
+        {
+            workers.push(worker.to_string().to_lowercase());
+        }
+    }
+    workers.sort();
+    workers.dedup();
+    let client = reqwest::Client::new();
+    let mut logs = Vec::new();
+    for worker in workers {
+        let url = format!("{}/results/{}/{worker}", store.trim_end_matches('/'), info.task_id);
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| CliError::new("STORE_UNREACHABLE", format!("{url} is unreachable: {e}")))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            continue;
+        }
+        if !response.status().is_success() {
+            return Err(CliError::new(
+                "RESULT_NOT_FOUND",
+                format!("{url} answered {}", response.status()),
+            ));
+        }
+        let mut response = response;
+        let mut encrypted = tempfile::NamedTempFile::new().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| CliError::new("DOWNLOAD_FAILED", format!("{url}: {e}")))?
+        {
+            std::io::Write::write_all(&mut encrypted, &chunk).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+        }
+        let plain = super::result::decrypt_to_temporary(encrypted.path(), key_path)?;
+        let mut zip = zip::ZipArchive::new(plain).map_err(|e| CliError::new("NOT_A_ZIP", format!("{url}: {e}")))?;
+        let text = match confide_crypto::result::read_entry(&mut zip, confide_crypto::result::APP_LOG_ENTRY) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => continue,
+        };
+        logs.push(AppLog { worker, text });
+    }
+    Ok(logs)
 }

@@ -9,7 +9,9 @@
 //! workers' results differ). Three more play an app that tries to send the dataset past
 //! the result's encryption, for the confinement tests: `leak-name` (a link in `/iexec_out`
 //! named after the dataset's second line), `leak-exit` (exits with the line's first byte
-//! as its status), `leak-computed` (`computed.json` a link to `/dev/zero`, to exhaust the runtime).
+//! as its status), `leak-computed` (`computed.json` a link to `/dev/zero`, to exhaust the runtime),
+//! `leak-log` (prints the line, then panics: the log must reach the beneficiary only), and
+//! `forge-log` (writes `/iexec_out/.confide/app.log`, the runtime's own folder).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -70,6 +72,16 @@ fn misbehave(how: &str) {
                 std::process::exit(50);
             }
             std::process::exit(0);
+        }
+        "leak-log" => {
+            let secret = dataset_line(1);
+            println!("stdout: {secret}");
+            eprintln!("stderr: {secret}");
+            panic!("asked to fail after printing");
+        }
+        "forge-log" => {
+            let _ = std::fs::create_dir_all("/iexec_out/.confide");
+            let _ = std::fs::write("/iexec_out/.confide/app.log", "all went well");
         }
         "slow" => std::thread::sleep(std::time::Duration::from_secs(5)),
         _ => {}
