@@ -240,6 +240,19 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let dataset = publish_dataset(&stack, "owner", "people.csv", CSV, "0");
     let app = publish_app(&stack, "csv-stats");
     requester_keys(&stack);
+    // A new key pair replaces the pushed key only when asked (a signed, versioned update).
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "generate-encryption-keypair", "--force"],
+    );
+    let exists = stack.fails(REQUESTER, "requester", &["result", "push-encryption-key"]);
+    assert_eq!(exists["code"], "SECRET_EXISTS", "{exists}");
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "push-encryption-key", "--force-update"],
+    );
 
     let run = stack.ok(
         REQUESTER,

@@ -65,8 +65,67 @@ pub fn write(dir: &Path, signer: &PrivateKeySigner, password: &str) -> Result<Pa
 /// Decrypts the keystore at `path`.
 pub fn read(path: &Path, password: &str) -> Result<PrivateKeySigner, KeystoreError> {
     let decrypt = || KeystoreError::Decrypt { path: path.to_owned() };
+    // The file may come from anywhere: eth-keystore trusts its parameters (a key shorter
+    // than 32 bytes or an IV shorter than 16 panics it, a scrypt cost of 2^40 or a
+    // billion PBKDF2 rounds exhausts the machine), so they are checked first.
+    let text = std::fs::read(path).map_err(|_| decrypt())?;
+    if !plausible(&text) {
+        return Err(decrypt());
+    }
     let key = eth_keystore::decrypt_key(path, password).map_err(|_| decrypt())?;
     PrivateKeySigner::from_slice(&key).map_err(|_| decrypt())
+}
+
+/// The largest keystore file read (geth's are about 500 bytes).
+const MAX_KEYSTORE_BYTES: usize = 64 << 10;
+/// The costliest key derivations accepted: geth's "standard" scrypt (n = 2^18, r = 8,
+/// p = 1, 256 MiB) with room for p up to 4, and PBKDF2 up to 2^22 rounds.
+const MAX_SCRYPT_N: u64 = 1 << 18;
+const MAX_SCRYPT_R: u64 = 8;
+const MAX_SCRYPT_P: u64 = 4;
+const MAX_PBKDF2_ROUNDS: u64 = 1 << 22;
+
+/// Whether a keystore's shape and costs are ones eth-keystore can decrypt safely: a
+/// 32-byte derived key, a 16-byte IV, a 32-byte private key and MAC, bounded KDF costs.
+fn plausible(text: &[u8]) -> bool {
+    if text.len() > MAX_KEYSTORE_BYTES {
+        return false;
+    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(text) else {
+        return false;
+    };
+    let Some(crypto) = json.get("crypto") else {
+        // eth-keystore reads `crypto` only; geth's old `Crypto` is refused by it anyway.
+        return false;
+    };
+    let hex_len = |value: &serde_json::Value| {
+        value
+            .as_str()
+            .map(|h| h.trim_start_matches("0x"))
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|h| h.len() / 2)
+    };
+    let params = &crypto["kdfparams"];
+    let number = |name: &str| params[name].as_u64();
+    let kdf_ok = match crypto["kdf"].as_str() {
+        Some("scrypt") => match (number("n"), number("r"), number("p")) {
+            (Some(n), Some(r), Some(p)) => {
+                n.is_power_of_two()
+                    && n > 1
+                    && n <= MAX_SCRYPT_N
+                    && (1..=MAX_SCRYPT_R).contains(&r)
+                    && (1..=MAX_SCRYPT_P).contains(&p)
+            }
+            _ => false,
+        },
+        Some("pbkdf2") => number("c").is_some_and(|c| (1..=MAX_PBKDF2_ROUNDS).contains(&c)),
+        _ => false,
+    };
+    kdf_ok
+        && number("dklen") == Some(32)
+        && hex_len(&crypto["cipherparams"]["iv"]) == Some(16)
+        && hex_len(&crypto["ciphertext"]) == Some(32)
+        && hex_len(&crypto["mac"]) == Some(32)
 }
 
 /// The address a keystore file belongs to, read from its `address` field (geth, iExec) or

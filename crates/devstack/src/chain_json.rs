@@ -71,3 +71,54 @@ pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), 
     std::fs::write(&temporary, format!("{text}\n")).map_err(|e| DevError::io(&temporary, e))?;
     std::fs::rename(&temporary, path).map_err(|e| DevError::io(path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values of any shape, up to a few levels deep, with the file's own keys likely.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let key = prop_oneof![
+            Just("default".to_owned()),
+            Just("chains".to_owned()),
+            Just("host".to_owned()),
+            Just("hub".to_owned()),
+            Just("id".to_owned()),
+            ".{0,12}"
+        ];
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,40}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(key.clone(), inner, 0..6)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A chain.json from anywhere (iExec's SDK, a hand edit, a hostile download) is
+        /// read or refused with an error, never a panic; what is read writes back the same.
+        #[test]
+        fn chain_files_read_or_refuse(value in json_value(), text in ".{0,200}") {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("chain.json");
+            for bytes in [value.to_string(), text] {
+                std::fs::write(&path, &bytes).unwrap();
+                if let Ok(file) = ChainsFile::read(&path) {
+                    write_json_atomically(&path, &file).unwrap();
+                    prop_assert_eq!(ChainsFile::read(&path).unwrap(), file);
+                }
+            }
+        }
+    }
+}

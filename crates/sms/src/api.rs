@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -141,6 +141,40 @@ struct Web2Query {
     secret_name: String,
 }
 
+/// axum's `Query`, refusing a malformed query string with the API's JSON error (axum's
+/// own rejection is a plain-text body a client cannot read a code from).
+struct QueryOf<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = SmsError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, SmsError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(QueryOf(value)),
+            Err(rejection) => Err(SmsError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// axum's `Path`, with the API's JSON error (see [`QueryOf`]).
+struct PathOf<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathOf<T> {
+    type Rejection = SmsError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, SmsError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathOf(value)),
+            Err(rejection) => Err(SmsError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OptionalVersion {
+    version: Option<u64>,
+}
+
 #[derive(Deserialize)]
 struct RotateQuery {
     version: u64,
@@ -211,16 +245,16 @@ async fn head(state: &AppState, id: Result<SecretId, SmsError>) -> Response {
     }
 }
 
-async fn head_web3(State(s): State<Arc<AppState>>, Query(q): Query<Web3Query>) -> Response {
+async fn head_web3(State(s): State<Arc<AppState>>, QueryOf(q): QueryOf<Web3Query>) -> Response {
     head(&s, web3_id(&q)).await
 }
-async fn head_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>) -> Response {
+async fn head_web2(State(s): State<Arc<AppState>>, QueryOf(q): QueryOf<Web2Query>) -> Response {
     head(&s, web2_id(&q)).await
 }
-async fn head_app(State(s): State<Arc<AppState>>, Path(app): Path<String>) -> Response {
+async fn head_app(State(s): State<Arc<AppState>>, PathOf(app): PathOf<String>) -> Response {
     head(&s, app_id(&app)).await
 }
-async fn head_requester(State(s): State<Arc<AppState>>, Path((r, n)): Path<(String, String)>) -> Response {
+async fn head_requester(State(s): State<Arc<AppState>>, PathOf((r, n)): PathOf<(String, String)>) -> Response {
     head(&s, requester_id(&r, &n)).await
 }
 
@@ -235,31 +269,52 @@ enum Write {
     Rotate(u64),
 }
 
-async fn post_web3(State(s): State<Arc<AppState>>, Query(q): Query<Web3Query>, h: HeaderMap, body: Bytes) -> Response {
+async fn post_web3(
+    State(s): State<Arc<AppState>>,
+    QueryOf(q): QueryOf<Web3Query>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(&s, web3_id(&q), Write::Create, &h, &body).await
 }
 async fn rotate_web3(
     State(s): State<Arc<AppState>>,
-    Query(q): Query<Web3Query>,
-    Query(r): Query<RotateQuery>,
+    QueryOf(q): QueryOf<Web3Query>,
+    QueryOf(r): QueryOf<RotateQuery>,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
     respond(&s, web3_id(&q), Write::Rotate(r.version), &h, &body).await
 }
-async fn post_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>, h: HeaderMap, body: Bytes) -> Response {
+async fn post_web2(
+    State(s): State<Arc<AppState>>,
+    QueryOf(q): QueryOf<Web2Query>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(&s, web2_id(&q), Write::Create, &h, &body).await
 }
-async fn put_web2(State(s): State<Arc<AppState>>, Query(q): Query<Web2Query>, h: HeaderMap, body: Bytes) -> Response {
-    respond(&s, web2_id(&q), Write::Update, &h, &body).await
+/// `PUT /secrets/web2`: with `?version=N`, Confide's update, whose signature names the
+/// version it writes, so no signed update can ever be applied again (a result key rolled
+/// back to a leaked one). Without, iExec's update (its SDK's `--force-update`): the next
+/// version, signed over owner, name and value only; its signature is burnt once used.
+async fn put_web2(
+    State(s): State<Arc<AppState>>,
+    QueryOf(q): QueryOf<Web2Query>,
+    QueryOf(v): QueryOf<OptionalVersion>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let write = v.version.map_or(Write::Update, Write::Rotate);
+    respond(&s, web2_id(&q), write, &h, &body).await
 }
-async fn post_app(State(s): State<Arc<AppState>>, Path(app): Path<String>, h: HeaderMap, body: Bytes) -> Response {
+async fn post_app(State(s): State<Arc<AppState>>, PathOf(app): PathOf<String>, h: HeaderMap, body: Bytes) -> Response {
     respond(&s, app_id(&app), Write::Create, &h, &body).await
 }
 async fn rotate_app(
     State(s): State<Arc<AppState>>,
-    Path(app): Path<String>,
-    Query(r): Query<RotateQuery>,
+    PathOf(app): PathOf<String>,
+    QueryOf(r): QueryOf<RotateQuery>,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -267,7 +322,7 @@ async fn rotate_app(
 }
 async fn post_requester(
     State(s): State<Arc<AppState>>,
-    Path((r, n)): Path<(String, String)>,
+    PathOf((r, n)): PathOf<(String, String)>,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -275,8 +330,8 @@ async fn post_requester(
 }
 async fn rotate_requester(
     State(s): State<Arc<AppState>>,
-    Path((r, n)): Path<(String, String)>,
-    Query(q): Query<RotateQuery>,
+    PathOf((r, n)): PathOf<(String, String)>,
+    QueryOf(q): QueryOf<RotateQuery>,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {

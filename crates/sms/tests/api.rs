@@ -285,6 +285,41 @@ async fn named_secrets_follow_iexecs_paths_and_signatures() {
     let (_, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
     assert_eq!(key.as_slice(), b"pem-2", "the key was not rolled back");
 
+    // Confide's update names the version it writes: once the next one is written, its
+    // signature is good for nothing, under any spelling and with a version to match.
+    let put_version = |version: u64, signature: String, value: &'static str| {
+        let url = format!("{web2}&version={version}");
+        async move {
+            let answer = reqwest::Client::new()
+                .put(url)
+                .header("Authorization", signature)
+                .body(value)
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            let body: serde_json::Value = answer.json().await.unwrap_or_default();
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let third = auth(&requester, challenge::rotation_challenge(me, name, 3, b"pem-3"));
+    assert_eq!(put_version(3, third.clone(), "pem-3").await.0, 200);
+    let fourth = auth(&requester, challenge::rotation_challenge(me, name, 4, b"pem-4"));
+    assert_eq!(put_version(4, fourth, "pem-4").await.0, 200);
+    assert_eq!(
+        put_version(3, third.clone(), "pem-3").await,
+        (409, "VERSION_MISMATCH".into()),
+        "version 3's update cannot come back"
+    );
+    assert_eq!(put_version(5, third, "pem-3").await.0, 401, "nor pass for version 5");
+    let for_five = auth(&requester, challenge::rotation_challenge(me, name, 5, b"pem-3"));
+    assert_eq!(
+        put_version(6, for_five, "pem-3").await,
+        (409, "VERSION_MISMATCH".into())
+    );
+    let (version, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
+    assert_eq!((version, key.as_slice()), (4, &b"pem-4"[..]));
+
     // Requester secrets: names are checked, each is write-once.
     let path = format!("{}/requesters/{me}/secrets/api_token", sms.url);
     let signed = auth(&requester, challenge::named_secret_challenge(me, "api_token", b"t0ken"));
@@ -321,4 +356,67 @@ async fn named_secrets_follow_iexecs_paths_and_signatures() {
         challenge::named_secret_challenge(app, "1", b"dev-secret"),
     );
     assert_eq!(post(&app_path, Some(&by_owner), "dev-secret").await.0, 204);
+}
+
+#[path = "../../../tests/support/fuzz.rs"]
+mod fuzz;
+
+/// Bounded fuzzing of secret pushes: random owners, names, versions, signatures and
+/// bodies on every push route. Each answer is a success or a JSON refusal with a code
+/// (never a 5xx, never axum's plain text), and nothing is stored without a valid owner's
+/// signature.
+#[tokio::test]
+async fn hostile_pushes_get_a_coded_refusal_and_store_nothing() {
+    use proptest::prelude::*;
+    let sms = start().await;
+    let me = signer("requester").address().to_string();
+    let address = prop_oneof![Just(me.clone()), "0x[0-9a-fA-F]{0,42}", ".{0,24}"];
+    let name = prop_oneof!["[a-zA-Z0-9_-]{1,70}", ".{0,40}"];
+    let version = proptest::option::of(prop_oneof![any::<u64>().prop_map(|v| v.to_string()), ".{0,8}"]);
+    let route = (0..4usize, address, name, version).prop_map(|(route, address, name, version)| {
+        let (address, name) = (fuzz::encoded(&address), fuzz::encoded(&name));
+        let base = match route {
+            0 => format!("/secrets/web2?ownerAddress={address}&secretName={name}"),
+            1 => format!("/secrets/web3?secretAddress={address}"),
+            2 => format!("/requesters/{address}/secrets/{name}"),
+            _ => format!("/apps/{address}/secrets"),
+        };
+        match version {
+            Some(v) if base.contains('?') => format!("{base}&version={}", fuzz::encoded(&v)),
+            Some(v) => format!("{base}?version={}", fuzz::encoded(&v)),
+            None => base,
+        }
+    });
+    let authorization = proptest::option::of(prop_oneof!["0x[0-9a-f]{130}", "0x[0-9a-f]{0,140}", ".{0,80}"]);
+    let body = proptest::collection::vec(any::<u8>(), 0..2048);
+    let cases = fuzz::samples((route, any::<bool>(), authorization, body), 300);
+    let client = reqwest::Client::new();
+    for (path, put, authorization, body) in cases {
+        let method = if put {
+            reqwest::Method::PUT
+        } else {
+            reqwest::Method::POST
+        };
+        let mut request = client.request(method, format!("{}{path}", sms.url)).body(body);
+        if let Some(value) = authorization.filter(|v| reqwest::header::HeaderValue::from_str(v).is_ok()) {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(status < 500, "{path}: {status} {text}");
+        if status >= 400 && status != 404 && status != 405 {
+            let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            assert!(answer["error"]["code"].is_string(), "{path}: {status} {text}");
+        }
+        assert!(status >= 400, "{path}: a push without the owner's signature was taken");
+    }
+    assert_eq!(
+        reqwest::get(format!("{}/health", sms.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
 }

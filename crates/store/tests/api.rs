@@ -263,3 +263,98 @@ async fn each_wallet_has_a_quota_and_the_store_a_total() {
     );
     assert_eq!(walk(store.dir.path()).len(), 3, "the refused uploads left nothing");
 }
+
+#[path = "../../../tests/support/fuzz.rs"]
+mod fuzz;
+
+/// Bounded fuzzing of uploads: random owners, names, hash headers and signatures (some
+/// made by the owner, over the declared hash or another), random bodies. A file is stored
+/// exactly when its name is valid, the owner signed that name and hash, and the body
+/// hashes to it; everything else is a JSON refusal with a code, and never a 5xx.
+#[tokio::test]
+async fn hostile_uploads_are_refused_with_a_code_and_store_nothing() {
+    use proptest::prelude::*;
+    let store = start().await;
+    let owner = PrivateKeySigner::random();
+    let owner_text = owner.address().to_string();
+    let path_owner = prop_oneof![Just(owner_text.clone()), "0x[0-9a-fA-F]{0,42}", ".{0,20}"];
+    let name = prop_oneof![
+        "[a-zA-Z0-9._-]{1,130}",
+        ".{0,40}",
+        Just(".hidden".to_owned()),
+        Just("..".to_owned())
+    ];
+    let body = proptest::collection::vec(any::<u8>(), 0..1024);
+    // 0: no header, 1: a random one, 2: the body's hash, 3: another hash.
+    let hash_header = 0..4u8;
+    // 0: none, 1: random hex, 2: the owner's over the declared hash, 3: over another.
+    let signature = 0..4u8;
+    let cases = fuzz::samples((path_owner, name, body, hash_header, signature, "[ -~]{0,80}"), 300);
+    let client = reqwest::Client::new();
+    let mut stored = 0;
+    for (path_owner, name, body, hash_header, signature, junk) in cases {
+        let body_hash = sha256(&body);
+        let declared = match hash_header {
+            0 => None,
+            1 => Some(junk.clone()),
+            2 => Some(body_hash.to_string()),
+            _ => Some(B256::repeat_byte(9).to_string()),
+        };
+        let signed_hash = declared
+            .as_deref()
+            .and_then(|d| d.parse::<B256>().ok())
+            .unwrap_or(body_hash);
+        let owners_signature = |hash: B256| {
+            let challenge = confide_protocol::store::upload_challenge(owner.address(), &name, hash);
+            format!(
+                "0x{}",
+                confide_chain::hex::encode(sign_personal(&owner, challenge).unwrap().as_bytes())
+            )
+        };
+        let authorization = match signature {
+            0 => None,
+            1 => Some(format!("0x{}", "ab".repeat(65))),
+            2 => Some(owners_signature(signed_hash)),
+            _ => Some(owners_signature(B256::ZERO)),
+        };
+        let url = format!(
+            "{}/files/{}/{}",
+            store.url,
+            fuzz::encoded(&path_owner),
+            fuzz::encoded(&name)
+        );
+        let mut request = client.put(&url).body(body);
+        if let Some(value) = declared.filter(|v| reqwest::header::HeaderValue::from_str(v).is_ok()) {
+            request = request.header("x-content-sha256", value);
+        }
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert!(status < 500, "{url}: {status} {text}");
+        let valid_name = !name.is_empty()
+            && name.len() <= 128
+            && !name.starts_with('.')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let should_store = path_owner == owner_text && valid_name && hash_header == 2 && signature == 2;
+        if should_store {
+            assert_eq!(status, 201, "{url}: {text}");
+            stored += 1;
+        } else {
+            assert!(status >= 400, "{url} was stored: {text}");
+            if status != 404 && status != 405 {
+                let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                assert!(answer["error"]["code"].is_string(), "{url}: {status} {text}");
+            }
+        }
+    }
+    assert!(stored > 0, "the valid uploads among the cases were stored");
+    // Nothing but the owner's valid files is on disk.
+    let owner_dir = owner_text.to_lowercase();
+    for entry in std::fs::read_dir(store.dir.path()).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(name == owner_dir || name == "staging", "{name} is in the store");
+    }
+}

@@ -832,10 +832,12 @@ impl Scheduler {
                 _ => format!("{line}; {next}"),
             };
         }
+        // The reason is logged before the status changes: whoever sees a task failed or
+        // completed also sees why.
+        let _ = self.db.log(task_id, &worker.to_string(), &line).await;
         if task.status != previous || replica_status == "done" {
             self.db.save_task(&task, Some(&previous)).await.map_err(internal)?;
         }
-        let _ = self.db.log(task_id, &worker.to_string(), &line).await;
         Ok(json!({ "status": task.status }))
     }
 

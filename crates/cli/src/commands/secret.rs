@@ -221,15 +221,34 @@ impl Named {
         }
     }
 
-    fn challenge(&self, me: Address, value: &[u8]) -> B256 {
+    /// Whose secret it is and its name, as the SMS files it.
+    fn subject_and_name(&self, me: Address) -> (Address, &str) {
         match self {
-            Named::Web2 { name } | Named::Requester { name } => challenge::named_secret_challenge(me, name, value),
-            Named::App { app } => challenge::named_secret_challenge(*app, "1", value),
+            Named::Web2 { name } | Named::Requester { name } => (me, name),
+            Named::App { app } => (*app, "1"),
         }
+    }
+
+    fn challenge(&self, me: Address, value: &[u8]) -> B256 {
+        let (subject, name) = self.subject_and_name(me);
+        challenge::named_secret_challenge(subject, name, value)
+    }
+
+    /// The signed message of an update to version `next`.
+    fn update_challenge(&self, me: Address, next: u64, value: &[u8]) -> B256 {
+        let (subject, name) = self.subject_and_name(me);
+        challenge::rotation_challenge(subject, name, next, value)
+    }
+
+    fn versioned_path(&self, me: Address, version: u64) -> String {
+        let path = self.path(me);
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}version={version}")
     }
 }
 
-/// Pushes a named secret; `update` replaces a web2 secret (iExec's PUT).
+/// Pushes a named secret; `update` replaces it with the next version (a signed update
+/// that names its version, so it cannot be replayed).
 pub async fn push_named(ctx: &Context, secret: Named, value: &str, update: bool) -> Result<(), CliError> {
     if value.is_empty() {
         return Err(CliError::new("EMPTY_SECRET", "the secret is empty"));
@@ -267,13 +286,23 @@ pub async fn push_named(ctx: &Context, secret: Named, value: &str, update: bool)
             format!("this secret already exists in the SMS: {hint}"),
         ));
     }
+    if exists_now {
+        // An update names the version it writes, so its signature can never roll the
+        // secret back later (the SMS refuses any version but the next).
+        let next = current_version(&url, &path).await? + 1;
+        let (_, signature) = sign(ctx, secret.update_challenge(me, next, value.as_bytes()))?;
+        send(
+            &url,
+            reqwest::Method::PUT,
+            &secret.versioned_path(me, next),
+            signature,
+            value,
+        )
+        .await?;
+        return Ok(());
+    }
     let (_, signature) = sign(ctx, secret.challenge(me, value.as_bytes()))?;
-    let method = if exists_now {
-        reqwest::Method::PUT
-    } else {
-        reqwest::Method::POST
-    };
-    send(&url, method, &path, signature, value).await?;
+    send(&url, reqwest::Method::POST, &path, signature, value).await?;
     Ok(())
 }
 
