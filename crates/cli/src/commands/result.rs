@@ -243,7 +243,7 @@ async fn decrypt(
     // A result that does not match the chain is refused before it is unpacked or named
     // as the output: anyone can encrypt a file for the beneficiary's public key.
     let check = match std::fs::File::open(&partial) {
-        Ok(plain) => check_digest(ctx, plain, task).await,
+        Ok(plain) => check_digest(ctx, None, plain, task).await,
         Err(e) => Err(CliError::new("IO_ERROR", format!("{}: {e}", partial.display()))),
     };
     let check = match check {
@@ -324,8 +324,11 @@ impl DigestCheck {
 /// Recomputes the result digest of a plain result archive and compares it with the
 /// task's on-chain `resultDigest` (task: `task`, else the one the archive names).
 /// A mismatch is `RESULT_DIGEST_MISMATCH`.
+/// `poco`: a client already connected, else one is made (only when there is a task to
+/// read: a command that downloads many results reuses its own).
 pub async fn check_digest(
     ctx: &Context,
+    poco: Option<&confide_chain::Poco>,
     plain: impl std::io::Read + std::io::Seek,
     task: Option<B256>,
 ) -> Result<DigestCheck, CliError> {
@@ -340,7 +343,10 @@ pub async fn check_digest(
             format!("the result's digest cannot be recomputed, so it cannot be checked against task {task}: {e}"),
         )
     })?;
-    let info = ctx.poco().await?.task(task).await?;
+    let info = match poco {
+        Some(poco) => poco.task(task).await?,
+        None => ctx.poco().await?.task(task).await?,
+    };
     if info.status != TaskStatus::Completed && !named {
         // Only a warning: the caller did not ask for this task, the archive did.
         return Ok(DigestCheck::NotChecked(format!(

@@ -449,7 +449,7 @@ async fn watch_and_download(
         let target = dir.join(format!("{task}.result"));
         let path = super::task::download_result(ctx, &info, Some(target)).await?;
         entry["resultPath"] = json!(path);
-        entry["digestCheck"] = super::task::check_download(ctx, &path, &info).await?.fields();
+        entry["digestCheck"] = super::task::check_download(ctx, poco, &path, &info).await?.fields();
     }
     Ok(entry)
 }

@@ -130,7 +130,7 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
                 let path = download_result(ctx, &info, output).await?;
                 text.push_str(&format!("\n✔ result saved to {}", path.display()));
                 fields["resultPath"] = json!(path);
-                let check = check_download(ctx, &path, &info).await?;
+                let check = check_download(ctx, &poco, &path, &info).await?;
                 text.push_str(&format!("\n{}", check.line()));
                 fields["digestCheck"] = check.fields();
             }
@@ -416,7 +416,7 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
 /// Checks a downloaded result against the task's on-chain digest when it can be read
 /// here: a plain archive, or one encrypted for this wallet's key in the default keystore.
 /// A result that does not match is deleted and refused.
-pub async fn check_download(ctx: &Context, path: &Path, info: &TaskInfo) -> Result<DigestCheck, CliError> {
+pub async fn check_download(ctx: &Context, poco: &Poco, path: &Path, info: &TaskInfo) -> Result<DigestCheck, CliError> {
     let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
     let plain = if is_plain_archive(path) {
         std::fs::File::open(path).map_err(io)?
@@ -434,7 +434,7 @@ pub async fn check_download(ctx: &Context, path: &Path, info: &TaskInfo) -> Resu
             }
         }
     };
-    let checked = super::result::check_digest(ctx, plain, Some(info.task_id)).await;
+    let checked = super::result::check_digest(ctx, Some(poco), plain, Some(info.task_id)).await;
     if checked.is_err() {
         let _ = std::fs::remove_file(path);
     }
