@@ -141,6 +141,52 @@ fn run_enclave(w: &World, task: B256, challenge: Address, authorization: &Bytes,
     (computed, work)
 }
 
+/// `PUT` of a result file to the store as the worker would, with the enclave's upload
+/// signature from computed.json; the status and the error code.
+async fn put_result(
+    w: &World,
+    task: B256,
+    computed: &Value,
+    proof: (Address, &Bytes),
+    body: Vec<u8>,
+    declared: B256,
+) -> (u16, String) {
+    let url = format!("{}/results/{task}/{}", w.stack.service_url("store"), w.worker.address());
+    let response = reqwest::Client::new()
+        .put(url)
+        .header("x-content-sha256", declared.to_string())
+        .header("x-confide-enclave-challenge", proof.0.to_string())
+        .header("x-confide-authorization", proof.1.to_string())
+        .header("authorization", computed["upload-signature"].as_str().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap_or_default();
+    (status, answer["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The host holds the work directory: it may swap the enclave's result for a file of its
+/// own (one it encrypted to the beneficiary's public key, say) before uploading. The
+/// challenge key signed the hash of the enclave's file, made in the private area, so the
+/// store takes nothing else.
+async fn host_swaps_are_refused(w: &World, task: B256, computed: &Value, proof: (Address, &Bytes), genuine: &Path) {
+    let genuine = std::fs::read(genuine).unwrap();
+    let forged = b"age-encryption.org/v1\n-> a file the host made".to_vec();
+    let sha256 = confide_protocol::workerpool::body_sha256;
+    let swapped = put_result(w, task, computed, proof, forged.clone(), sha256(&forged)).await;
+    assert_eq!(swapped, (401, "WRONG_ENCLAVE_SIGNATURE".into()));
+    let mislabelled = put_result(w, task, computed, proof, forged, sha256(&genuine)).await;
+    assert_eq!(mislabelled, (400, "CHECKSUM_MISMATCH".into()));
+    let url = format!("{}/results/{task}/{}", w.stack.service_url("store"), w.worker.address());
+    let stored = reqwest::get(&url).await.unwrap();
+    assert_eq!(stored.status().as_u16(), 404, "nothing of the host's was stored");
+    let taken = put_result(w, task, computed, proof, genuine.clone(), sha256(&genuine)).await;
+    assert_eq!(taken.0, 201, "{taken:?}");
+    assert_eq!(reqwest::get(&url).await.unwrap().bytes().await.unwrap(), genuine);
+}
+
 fn unzip_result_json(archive: &Path) -> Value {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(archive).unwrap()).unwrap();
     let mut text = String::new();
@@ -257,6 +303,7 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
     check_signature(w, tasks[0], &computed, challenge);
     let encrypted_result = work.join(computed["result-file"].as_str().unwrap());
     assert!(!String::from_utf8_lossy(&std::fs::read(&encrypted_result).unwrap()).contains("ann"));
+    host_swaps_are_refused(w, tasks[0], &computed, (challenge, &authorization), &encrypted_result).await;
     let leftovers: Vec<_> = std::fs::read_dir(&work)
         .unwrap()
         .flatten()
