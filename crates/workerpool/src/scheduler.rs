@@ -864,7 +864,7 @@ impl Scheduler {
             })?;
             vec![deal.requester, deal.beneficiary, deal.app_owner, deal.workerpool_owner]
         } else {
-            task.readers
+            task.readers.clone()
         };
         if reader.is_zero() || !readers.contains(&reader) {
             return Err(error(
@@ -873,14 +873,13 @@ impl Scheduler {
                 "only the deal's requester, beneficiary, app owner and workerpool owner read a task's details",
             ));
         }
-        self.debug(task_id).await.map_err(internal)?.ok_or_else(unknown)
+        self.debug(task).await.map_err(internal)
     }
 
-    pub async fn debug(&self, task_id: B256) -> Result<Option<TaskDebug>, WorkerpoolError> {
-        let Some(task) = self.db.task(task_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(TaskDebug {
+    /// What the scheduler knows of a task: its row, its replicas and its log.
+    async fn debug(&self, task: TaskRow) -> Result<TaskDebug, WorkerpoolError> {
+        let task_id = task.task_id;
+        Ok(TaskDebug {
             task_id,
             deal_id: task.deal_id,
             index: task.index,
@@ -899,7 +898,7 @@ impl Scheduler {
                 })
                 .collect(),
             log: self.db.task_log(task_id).await?,
-        }))
+        })
     }
 
     async fn metrics(&self) -> String {
