@@ -52,6 +52,12 @@ impl Output {
         }
     }
 
+    /// A warning: something works less than it could; the command goes on. Always on
+    /// stderr (scripts see it in their logs, never in their JSON).
+    pub fn warn(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+
     /// The command's result: `text` for people, `{"ok":true, …fields}` for scripts.
     pub fn done(&self, text: &str, fields: Value) {
         if self.raw {

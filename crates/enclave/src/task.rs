@@ -19,7 +19,8 @@ use serde_json::json;
 
 use crate::EnclaveError;
 use crate::fetch::{FetchError, Fetcher, InputFileError};
-use crate::wasm::{AppInvocation, Sandbox};
+use crate::python;
+use crate::wasm::{AppInvocation, Entry, Sandbox};
 
 /// The largest app module the runtime downloads.
 const MAX_MODULE_BYTES: u64 = 256 << 20;
@@ -42,6 +43,9 @@ pub struct TaskRequest {
     /// Where the runtime writes `computed.json` and the (encrypted) result.
     pub work_dir: PathBuf,
     pub module_cache: Option<PathBuf>,
+    /// The folder holding the pinned Python runtime's files (see `python`); Python apps
+    /// fail with `PYTHON_RUNTIME_MISSING` without it.
+    pub python_runtime: Option<PathBuf>,
     pub ipfs_gateways: Vec<String>,
     /// Where clear text lives during the task (`CONFIDE_PRIVATE_DIR`, fixed by the
     /// enclave's measured configuration: an in-enclave tmpfs under Gramine). Default:
@@ -131,6 +135,7 @@ async fn execute_standard(
             actual: module_sha256,
         });
     }
+    let (cache_dir, cache_key) = standard_cache(request);
     // The session a TEE task receives, with nothing secret in it.
     let session = TaskSession {
         task_id: task.task_id,
@@ -162,7 +167,8 @@ async fn execute_standard(
     let app = LoadedApp {
         module: &module,
         module_sha256,
-        cache_key: None,
+        cache_dir,
+        cache_key,
     };
     let inputs = AppInputs {
         dataset_filename,
@@ -186,7 +192,9 @@ async fn execute_standard(
     })
 }
 
-/// Downloads the app module; returns its bytes and sha256.
+/// Downloads the app's code; returns its bytes and its identity: a module's sha256, or
+/// for a Python bundle the identity of the pinned runtime and the bundle together
+/// (`python::app_identity`), which is what the chain and the evidence name.
 async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256), EnclaveError> {
     let mut module = Vec::new();
     let sha256 = fetcher
@@ -196,7 +204,19 @@ async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256)
         })
         .await
         .map_err(EnclaveError::ModuleDownload)?;
-    Ok((module, sha256))
+    let identity = crate::python::app_identity(&module, sha256);
+    Ok((module, identity))
+}
+
+/// Where a standard task caches compiled modules, and its MAC key (so a Python app's
+/// runtime is compiled once per worker, not per task). A standard task trusts its worker's
+/// host anyway; its entries sit apart from the enclave's, which are keyed by the sealing key.
+fn standard_cache(request: &TaskRequest) -> (Option<PathBuf>, Option<[u8; 16]>) {
+    let Some(dir) = request.module_cache.as_deref().map(|d| d.join("standard")) else {
+        return (None, None);
+    };
+    let key = crate::wasm::host_cache_key(&dir);
+    (Some(dir), key)
 }
 
 /// Writes `computed.json` for the worker: the result, or the failure's code and message.
@@ -245,6 +265,7 @@ async fn execute(
     let app = LoadedApp {
         module: &module,
         module_sha256,
+        cache_dir: request.module_cache.clone(),
         cache_key: provider.sealing_key(),
     };
     let mut log = AppLog::default();
@@ -327,7 +348,8 @@ struct AppInputs {
 struct LoadedApp<'a> {
     module: &'a [u8],
     module_sha256: B256,
-    /// Compiled modules are cached only under a sealing key (see `Sandbox::load`).
+    /// Compiled modules are cached only under a key (see `Sandbox::load`).
+    cache_dir: Option<PathBuf>,
     cache_key: Option<[u8; 16]>,
 }
 
@@ -342,23 +364,40 @@ fn run_app(
     log: &mut AppLog,
 ) -> Result<(), EnclaveError> {
     let sandbox = Sandbox::new()?;
-    let module = sandbox.load(
-        app.module,
-        &app.module_sha256.0,
-        request.module_cache.as_deref(),
-        app.cache_key,
-    )?;
-    let invocation = AppInvocation {
+    let env = app_env(session, inputs.dataset_filename.as_deref(), &inputs.input_names);
+    let mut invocation = AppInvocation {
         args: std::iter::once("app".to_owned()).chain(session.params.args()).collect(),
-        env: app_env(session, inputs.dataset_filename.as_deref(), &inputs.input_names),
+        env,
         input_dir: &private.input,
         output_dir: &private.output,
         memory_limit: session.app_memory_limit,
         max_run: Duration::from_secs(session.max_run_seconds.max(1)),
+        entry: Entry::Command,
+        mounts: Vec::new(),
     };
-    let (output, outcome) = tokio::task::block_in_place(|| sandbox.run_keeping_output(&module, invocation));
+    if !python::is_bundle(app.module) {
+        let module = sandbox.load(
+            app.module,
+            &app.module_sha256.0,
+            app.cache_dir.as_deref(),
+            app.cache_key,
+        )?;
+        let (output, outcome) = tokio::task::block_in_place(|| sandbox.run_keeping_output(&module, invocation));
+        *log = AppLog::from_output(&output);
+        return outcome.map_err(EnclaveError::App);
+    }
+    let runtime = request
+        .python_runtime
+        .as_deref()
+        .ok_or_else(|| python::PythonError::RuntimeMissing("no --python-runtime was given".into()))?;
+    invocation.args = session.params.args();
+    let area = private.root.join("python");
+    let (output, outcome) = tokio::task::block_in_place(|| {
+        let interpreter = python::interpreter(&sandbox, runtime, app.cache_dir.as_deref(), app.cache_key)?;
+        python::run_bundle(&sandbox, &interpreter, app.module, runtime, &area, invocation)
+    })?;
     *log = AppLog::from_output(&output);
-    outcome.map_err(EnclaveError::App)
+    outcome
 }
 
 /// Nonce, evidence, session: the only way to the task's secrets.
@@ -798,4 +837,139 @@ impl Drop for PrivateDir {
 /// The JSON body the worker reports when the runtime could not even start.
 pub fn startup_failure(task_id: B256, code: &str, message: &str) -> serde_json::Value {
     json!({ "task-id": task_id, "error-code": code, "error-message": message })
+}
+
+/// An app run on the developer's machine (`confide app test`): no chain, no SMS, no TEE,
+/// the same sandbox and conventions as a task.
+pub struct LocalApp<'a> {
+    /// A WebAssembly module or a Python bundle.
+    pub code: &'a [u8],
+    pub python_runtime: Option<&'a Path>,
+    /// Compiled modules are cached here under a key kept beside them.
+    pub module_cache: Option<&'a Path>,
+    /// Copied into `/iexec_in` under its own name.
+    pub dataset: Option<&'a Path>,
+    pub input_files: &'a [PathBuf],
+    /// The arguments as one line, as a deal's `iexec_args` carries them.
+    pub args: String,
+    pub app_developer_secret: Option<String>,
+    pub requester_secrets: std::collections::BTreeMap<u32, String>,
+    pub memory_limit: u64,
+    pub max_run: Duration,
+    /// Where the run's private area is made (removed afterwards).
+    pub work_dir: &'a Path,
+    /// Where `/iexec_out` is copied once the app ends, whatever its outcome.
+    pub output: &'a Path,
+}
+
+/// What a local run printed, and its outcome: the deterministic output path and the
+/// result digest, as a task would report them.
+pub struct LocalRun {
+    pub log: Vec<u8>,
+    pub outcome: Result<(String, B256), EnclaveError>,
+}
+
+/// Runs `app` locally; errors before the app starts (an input that cannot be copied) are
+/// the outer error, everything after is in [`LocalRun`].
+pub fn run_local(app: LocalApp<'_>) -> Result<LocalRun, EnclaveError> {
+    let private = PrivateDir::create(app.work_dir)?;
+    let mut dataset_filename = None;
+    if let Some(dataset) = app.dataset {
+        let name = file_name(dataset)?;
+        copy_input(dataset, &private.input.join(&name))?;
+        dataset_filename = Some(name);
+    }
+    let mut input_names = Vec::new();
+    for file in app.input_files {
+        let name = file_name(file)?;
+        copy_input(file, &private.input.join(&name))?;
+        input_names.push(name);
+    }
+    let session = TaskSession {
+        task_id: B256::ZERO,
+        deal_id: B256::ZERO,
+        task_index: 0,
+        bot_first: 0,
+        bot_size: 1,
+        app: Address::ZERO,
+        app_module_sha256: B256::ZERO,
+        app_memory_limit: app.memory_limit,
+        max_run_seconds: app.max_run.as_secs(),
+        dataset: dataset_filename.as_ref().map(|_| tee::SessionDataset {
+            address: Address::ZERO,
+            url: String::new(),
+            checksum: B256::ZERO,
+            key: String::new(),
+        }),
+        params: tee::DealParams {
+            iexec_args: app.args,
+            ..tee::DealParams::default()
+        },
+        worker: Address::ZERO,
+        beneficiary: Address::ZERO,
+        result_encryption_key: None,
+        app_developer_secret: app.app_developer_secret,
+        requester_secrets: app.requester_secrets,
+        challenge_private_key: B256::ZERO,
+        simulated: true,
+    };
+    let request = TaskRequest {
+        task_id: B256::ZERO,
+        worker: Address::ZERO,
+        enclave_challenge: Address::ZERO,
+        authorization: Bytes::new(),
+        sms_url: String::new(),
+        app_url: String::new(),
+        work_dir: app.work_dir.to_path_buf(),
+        module_cache: None,
+        python_runtime: app.python_runtime.map(Path::to_path_buf),
+        ipfs_gateways: Vec::new(),
+        private_root: None,
+    };
+    let loaded = LoadedApp {
+        module: app.code,
+        module_sha256: B256::from_slice(&<sha2::Sha256 as sha2::Digest>::digest(app.code)),
+        cache_dir: app.module_cache.map(Path::to_path_buf),
+        cache_key: app.module_cache.and_then(crate::wasm::host_cache_key),
+    };
+    let inputs = AppInputs {
+        dataset_filename,
+        input_names,
+    };
+    let mut log = AppLog::default();
+    let outcome = run_app(&request, &session, loaded, &private, inputs, &mut log).and_then(|()| check_output(&private));
+    if let Err(error) = &outcome {
+        log.runtime_note(error);
+    }
+    copy_tree(&private.output, app.output)?;
+    Ok(LocalRun { log: log.text, outcome })
+}
+
+fn file_name(path: &Path) -> Result<String, EnclaveError> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| EnclaveError::InputFileRefused(format!("{} has no usable file name", path.display())))
+}
+
+fn copy_input(from: &Path, to: &Path) -> Result<(), EnclaveError> {
+    std::fs::copy(from, to).map(drop).map_err(|e| EnclaveError::io(from, e))
+}
+
+/// Copies regular files and folders (links and anything else are left out).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), EnclaveError> {
+    std::fs::create_dir_all(to).map_err(|e| EnclaveError::io(to, e))?;
+    for entry in std::fs::read_dir(from)
+        .map_err(|e| EnclaveError::io(from, e))?
+        .flatten()
+    {
+        let Ok(kind) = entry.file_type() else { continue };
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).map_err(|e| EnclaveError::io(&target, e))?;
+        }
+    }
+    Ok(())
 }

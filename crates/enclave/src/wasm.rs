@@ -1,7 +1,8 @@
 //! The app sandbox: a WASI preview 1 module under wasmtime, with iExec's app conventions
 //! and nothing else. It sees `/iexec_in` (read-only) and `/iexec_out`, its args and env;
 //! no network, no other files, no clock-based escape from its wall-time budget, and a
-//! memory cap it cannot grow past.
+//! memory cap it cannot grow past. A Python app's interpreter runs in the same sandbox,
+//! with its code and standard library mounted read-only (see `python`).
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -17,6 +18,16 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// How much of the app's stdout and stderr is kept (the rest is refused to the app).
 const OUTPUT_CAP: usize = 64 << 10;
+/// The deepest the app's own stack may grow (CPython recurses deeply: its build expects
+/// 8 MiB), and the native stack of the thread that runs it, with room for the host's calls.
+const WASM_STACK: usize = 8 << 20;
+const RUN_THREAD_STACK: usize = WASM_STACK + (4 << 20);
+/// The one host function the Python runtime imports besides WASI (`host::call`, a door
+/// to its embedder). Confide's sandbox has no embedder services: every call answers
+/// "no host" (-1), as the runtime's own runner does when it is given none.
+const DOOR_MODULE: &str = "host";
+const DOOR_NAME: &str = "call";
+const NO_HOST: i32 = -1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
@@ -32,6 +43,8 @@ pub enum WasmError {
     OutOfMemory { limit_mib: u64 },
     #[error("the app exited with status {0}")]
     Exit(i32),
+    #[error("the app needs imports the sandbox does not provide: {0}")]
+    Imports(String),
 }
 
 impl WasmError {
@@ -43,6 +56,7 @@ impl WasmError {
             WasmError::Timeout { .. } => "APP_TIMEOUT",
             WasmError::OutOfMemory { .. } => "APP_OUT_OF_MEMORY",
             WasmError::Exit(_) => "APP_EXIT_NONZERO",
+            WasmError::Imports(_) => "APP_IMPORTS_UNSUPPORTED",
         }
     }
 
@@ -53,9 +67,11 @@ impl WasmError {
         match self {
             WasmError::Trap(_) => "the app trapped (a panic, an unreachable or an invalid memory access)".into(),
             WasmError::Exit(_) => "the app exited with a non-zero status".into(),
-            WasmError::Compile(_) | WasmError::Setup(_) | WasmError::Timeout { .. } | WasmError::OutOfMemory { .. } => {
-                self.to_string()
-            }
+            WasmError::Compile(_)
+            | WasmError::Setup(_)
+            | WasmError::Timeout { .. }
+            | WasmError::OutOfMemory { .. }
+            | WasmError::Imports(_) => self.to_string(),
         }
     }
 }
@@ -74,6 +90,28 @@ pub struct AppInvocation<'a> {
     pub output_dir: &'a Path,
     pub memory_limit: u64,
     pub max_run: Duration,
+    /// How the module is started.
+    pub entry: Entry,
+    /// More folders, each read-only unless it says otherwise (a Python app's code and
+    /// standard library, its scratch `/tmp`).
+    pub mounts: Vec<Mount<'a>>,
+}
+
+/// How a module is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A command: `_start`, which ends by returning or by `proc_exit`.
+    Command,
+    /// A reactor (the Python runtime): `_initialize`, then `run`, whose result is the
+    /// exit status.
+    Reactor,
+}
+
+/// A host folder the app sees at `guest`.
+pub struct Mount<'a> {
+    pub host: &'a Path,
+    pub guest: &'static str,
+    pub writable: bool,
 }
 
 /// The app's captured output (kept inside the enclave; see `task`).
@@ -112,6 +150,11 @@ impl Sandbox {
         config.epoch_interruption(true);
         // One linear memory: the memory cap is per memory, so several would multiply it.
         config.wasm_multi_memory(false);
+        // wasmtime checks the wasm stack against the async stack even with no async call.
+        config.async_stack_size(RUN_THREAD_STACK);
+        config.max_wasm_stack(WASM_STACK);
+        // The Python runtime's C++ extensions (pybind11) throw wasm exceptions.
+        config.wasm_exceptions(true);
         let engine = Engine::new(&config).map_err(|e| WasmError::Setup(e.to_string()))?;
         Ok(Sandbox { engine })
     }
@@ -126,30 +169,46 @@ impl Sandbox {
         cache_dir: Option<&Path>,
         cache_key: Option<[u8; 16]>,
     ) -> Result<Module, WasmError> {
-        let (Some(dir), Some(key)) = (cache_dir, cache_key) else {
-            return Module::new(&self.engine, bytes).map_err(|e| WasmError::Compile(e.to_string()));
-        };
-        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
-        let path = dir.join(format!(
-            "{}-{:016x}.cwasm",
-            alloy_primitives::hex::encode(module_sha256),
-            engine_hash.finish()
-        ));
-        if let Ok(entry) = std::fs::read(&path)
-            && let Some(serialized) = authenticated(&entry, module_sha256, &key)
-        {
-            // SAFETY: `Module::deserialize` runs the machine code it is given. These bytes
-            // carry an HMAC-SHA256, under a key only this enclave derives, over the module
-            // hash and the bytes: they are exactly what `Module::serialize` produced in an
-            // enclave with this measurement for this module. wasmtime checks the engine
-            // version and settings and refuses a mismatch with an error, not UB.
-            if let Ok(module) = unsafe { Module::deserialize(&self.engine, serialized) } {
-                return Ok(module);
-            }
+        if let Some(module) = self.load_cached(module_sha256, cache_dir, cache_key) {
+            return Ok(module);
         }
+        self.compile(bytes, module_sha256, cache_dir, cache_key)
+    }
+
+    /// The compiled module for `module_sha256` from the cache, if an entry there carries a
+    /// valid MAC: then the module's bytes need not even be read.
+    pub fn load_cached(
+        &self,
+        module_sha256: &[u8; 32],
+        cache_dir: Option<&Path>,
+        cache_key: Option<[u8; 16]>,
+    ) -> Option<Module> {
+        let (dir, key) = (cache_dir?, cache_key?);
+        let entry = std::fs::read(self.cache_path(dir, module_sha256)).ok()?;
+        let serialized = authenticated(&entry, module_sha256, &key)?;
+        // SAFETY: `Module::deserialize` runs the machine code it is given. These bytes
+        // carry an HMAC-SHA256, under a key only this enclave derives, over the module
+        // hash and the bytes: they are exactly what `Module::serialize` produced in an
+        // enclave with this measurement for this module. wasmtime checks the engine
+        // version and settings and refuses a mismatch with an error, not UB.
+        unsafe { Module::deserialize(&self.engine, serialized) }.ok()
+    }
+
+    /// Compiles `bytes` (whose sha256 the caller checked) and, under a key, caches the
+    /// compiled form with its MAC.
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        module_sha256: &[u8; 32],
+        cache_dir: Option<&Path>,
+        cache_key: Option<[u8; 16]>,
+    ) -> Result<Module, WasmError> {
         let module = Module::new(&self.engine, bytes).map_err(|e| WasmError::Compile(e.to_string()))?;
+        let (Some(dir), Some(key)) = (cache_dir, cache_key) else {
+            return Ok(module);
+        };
         if let Ok(serialized) = module.serialize() {
+            let path = self.cache_path(dir, module_sha256);
             let tag = mac(&key, module_sha256, &serialized);
             let temporary = path.with_extension(format!("tmp{}", std::process::id()));
             let written = std::fs::create_dir_all(dir)
@@ -160,6 +219,34 @@ impl Sandbox {
             }
         }
         Ok(module)
+    }
+
+    fn cache_path(&self, dir: &Path, module_sha256: &[u8; 32]) -> std::path::PathBuf {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        dir.join(format!(
+            "{}-{:016x}.cwasm",
+            alloy_primitives::hex::encode(module_sha256),
+            engine_hash.finish()
+        ))
+    }
+
+    /// Checks that everything `module` imports is something this sandbox provides, before
+    /// anything is registered or run.
+    pub fn check_imports(&self, module: &Module) -> Result<(), WasmError> {
+        let linker = self.linker().map_err(|e| WasmError::Setup(e.to_string()))?;
+        linker
+            .instantiate_pre(module)
+            .map(drop)
+            .map_err(|e| WasmError::Imports(e.to_string()))
+    }
+
+    /// The linker every app is instantiated with: WASI preview 1 and the no-host door.
+    fn linker(&self) -> wasmtime::Result<Linker<Host>> {
+        let mut linker: Linker<Host> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.wasi)?;
+        linker.func_wrap(DOOR_MODULE, DOOR_NAME, |_: i32, _: i32, _: i32, _: i32| NO_HOST)?;
+        Ok(linker)
     }
 
     /// Runs the module's `_start` to completion, a trap, or a limit.
@@ -173,7 +260,18 @@ impl Sandbox {
     pub fn run_keeping_output(&self, module: &Module, app: AppInvocation<'_>) -> (AppOutput, Result<(), WasmError>) {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
-        let outcome = self.run_with_pipes(module, app, stdout.clone(), stderr.clone());
+        let pipes = (stdout.clone(), stderr.clone());
+        // Its own thread: the app's stack lives on the native stack of the thread that
+        // calls into it, and a runtime's worker thread has too little for CPython.
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("app".into())
+                .stack_size(RUN_THREAD_STACK)
+                .spawn_scoped(scope, || self.run_with_pipes(module, app, pipes.0, pipes.1))
+                .map_err(|e| WasmError::Setup(e.to_string()))?
+                .join()
+                .unwrap_or_else(|_| Err(WasmError::Setup("the app's thread panicked".into())))
+        });
         let output = AppOutput {
             stdout: stdout.contents().to_vec(),
             stderr: stderr.contents().to_vec(),
@@ -202,6 +300,16 @@ impl Sandbox {
             .preopened_dir(app.input_dir, "/iexec_in", FsPerms::ReadOnly)
             .and_then(|b| b.preopened_dir(app.output_dir, "/iexec_out", FsPerms::ReadWrite))
             .map_err(|e| WasmError::Setup(e.to_string()))?;
+        for mount in &app.mounts {
+            let perms = if mount.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(mount.host, mount.guest, perms)
+                .map_err(|e| WasmError::Setup(e.to_string()))?;
+        }
         let host = Host {
             wasi: builder.build_p1(),
             limiter: MemoryCap {
@@ -211,26 +319,56 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
-        // One epoch tick ends the run: a watchdog ticks once when the budget is spent.
+        // A watchdog ticks the engine's epoch once when this run's budget is spent. The
+        // epoch is the engine's, shared by every run on it: a tick ends this run only once
+        // its own deadline has passed, and lets any other run go on.
+        let deadline = std::time::Instant::now() + app.max_run;
         store.set_epoch_deadline(1);
-        let mut linker: Linker<Host> = Linker::new(&self.engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.wasi)
-            .map_err(|e| WasmError::Setup(e.to_string()))?;
+        store.epoch_deadline_callback(move |_| {
+            if std::time::Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
+        let linker = self.linker().map_err(|e| WasmError::Setup(e.to_string()))?;
         let (finished, watchdog) = self.watchdog(app.max_run);
         let outcome = linker
             .instantiate(&mut store, module)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
+            .and_then(|instance| match app.entry {
+                Entry::Command => instance
+                    .get_typed_func::<(), ()>(&mut store, "_start")
+                    .and_then(|start| start.call(&mut store, ()))
+                    .map(|()| 0),
+                Entry::Reactor => {
+                    if let Some(initialize) = instance.get_func(&mut store, "_initialize") {
+                        initialize.typed::<(), ()>(&store)?.call(&mut store, ())?;
+                    }
+                    instance
+                        .get_typed_func::<(), i32>(&mut store, "run")
+                        .and_then(|run| run.call(&mut store, ()))
+                }
+            });
         drop(finished);
         let _ = watchdog.join();
-        let Err(error) = outcome else {
-            return Ok(());
+        let error = match outcome {
+            Ok(0) => return Ok(()),
+            // An interpreter turns a refused allocation into its own error and exits.
+            Ok(_) if store.data().limiter.hit => {
+                return Err(WasmError::OutOfMemory {
+                    limit_mib: app.memory_limit >> 20,
+                });
+            }
+            Ok(status) => return Err(WasmError::Exit(status)),
+            Err(error) => error,
         };
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
-            return if exit.0 == 0 {
-                Ok(())
-            } else {
-                Err(WasmError::Exit(exit.0))
+            return match exit.0 {
+                0 => Ok(()),
+                _ if store.data().limiter.hit => Err(WasmError::OutOfMemory {
+                    limit_mib: app.memory_limit >> 20,
+                }),
+                status => Err(WasmError::Exit(status)),
             };
         }
         if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
@@ -258,6 +396,39 @@ impl Sandbox {
             }
         });
         (finished, handle)
+    }
+}
+
+/// The MAC key of a cache kept outside any enclave (standard tasks, `confide app test`):
+/// random, made once, readable by its owner only, kept in the cache folder itself. It stops
+/// nothing the folder's owner does; it keeps stray or truncated files from being run.
+pub fn host_cache_key(dir: &Path) -> Option<[u8; 16]> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("mac.key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        return bytes.try_into().ok();
+    }
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&alloy_primitives::B256::random()[..16]);
+    std::fs::create_dir_all(dir).ok()?;
+    let temporary = dir.join(format!("mac.key.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .and_then(|mut file| file.write_all(&key));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+        return None;
+    }
+    // Another process may have made one first: theirs wins, and everyone reads the same.
+    let linked = std::fs::hard_link(&temporary, &path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Some(key),
+        Err(_) => std::fs::read(&path).ok()?.try_into().ok(),
     }
 }
 

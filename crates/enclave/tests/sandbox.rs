@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confide_enclave::wasm::{AppInvocation, Sandbox, WasmError};
+use confide_enclave::wasm::{AppInvocation, Entry, Sandbox, WasmError};
 
 /// The example module `name`, built by `scripts/build-apps.sh` (built here if missing).
 fn module(name: &str) -> Vec<u8> {
@@ -70,6 +70,8 @@ fn run(
             output_dir: &dirs.output,
             memory_limit: memory_mib << 20,
             max_run: Duration::from_secs(seconds),
+            entry: Entry::Command,
+            mounts: Vec::new(),
         },
     )?;
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -179,6 +181,8 @@ fn compiled_modules_are_cached_only_with_a_valid_mac() {
                 output_dir: &d.output,
                 memory_limit: 64 << 20,
                 max_run: Duration::from_secs(10),
+                entry: Entry::Command,
+                mounts: Vec::new(),
             },
         )
         .unwrap();
@@ -188,4 +192,26 @@ fn compiled_modules_are_cached_only_with_a_valid_mac() {
         entry,
         "the tampered entry was replaced"
     );
+}
+
+#[test]
+fn one_runs_budget_does_not_end_another_run_on_the_same_engine() {
+    let sandbox = Sandbox::new().unwrap();
+    let (short, long) = (dirs(), dirs());
+    std::thread::scope(|scope| {
+        let long_run = scope.spawn(|| {
+            let started = Instant::now();
+            let outcome = run(&sandbox, "echo", &["loop"], &long, 64, 4);
+            (outcome, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let outcome = run(&sandbox, "echo", &["loop"], &short, 64, 1);
+        assert!(matches!(outcome, Err(WasmError::Timeout { seconds: 1 })));
+        let (outcome, elapsed) = long_run.join().unwrap();
+        assert!(matches!(outcome, Err(WasmError::Timeout { seconds: 4 })));
+        assert!(
+            elapsed >= Duration::from_secs(4),
+            "the 4 s run went on past the 1 s run's deadline ({elapsed:?})"
+        );
+    });
 }

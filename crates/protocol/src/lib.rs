@@ -12,6 +12,7 @@ pub mod ids;
 pub mod market;
 pub mod messages;
 pub mod order;
+pub mod python;
 pub mod revert;
 pub mod sms;
 pub mod store;

