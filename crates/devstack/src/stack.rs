@@ -405,6 +405,10 @@ impl DevStack {
                         store.url.clone().into(),
                         "--evidence".into(),
                         "simulation".into(),
+                        // Shared by every dev worker on this machine (each entry is MAC'd
+                        // and checked): the Python runtime is compiled once, not per stack.
+                        "--module-cache".into(),
+                        crate::deps::cache_dir().join("module-cache/dev").into_os_string(),
                     ]);
                     let previous_worker = previous.as_ref().and_then(|s| s.workers.get(index).cloned());
                     let started = self

@@ -130,7 +130,12 @@ fn standard(args: &Args, path: &std::path::Path) -> ExitCode {
         }
     };
     let request = task_request(args);
-    exit_with(runtime().block_on(task::run_standard(&request, &task)))
+    // No attestation in a standard task; the platform's sealing key, where there is one,
+    // still authenticates the compiled-module cache it shares with TEE tasks.
+    let sealing_key = confide_attest::provider::by_name(&args.evidence)
+        .ok()
+        .and_then(|provider| provider.sealing_key());
+    exit_with(runtime().block_on(task::run_standard(&request, &task, sealing_key)))
 }
 
 /// Prints what the task computed (0) or why it failed (1; the reason is in computed.json).

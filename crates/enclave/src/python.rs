@@ -43,7 +43,7 @@ pub enum PythonError {
     },
     #[error("the app's bundle is invalid: {0}")]
     Bundle(BundleError),
-    #[error("the app imports a module the Python runtime does not ship (its logs, in the result, name it)")]
+    #[error("the app imports a module the Python runtime does not ship (the log of the run names it)")]
     ModuleNotFound,
 }
 
@@ -98,6 +98,8 @@ pub struct PreparedApp {
     app: PathBuf,
     lib: PathBuf,
     tmp: PathBuf,
+    /// matplotlib's data, when the runtime ships it.
+    mpl_data: Option<PathBuf>,
 }
 
 impl PreparedApp {
@@ -108,7 +110,9 @@ impl PreparedApp {
             app: area.join("app"),
             lib: area.join("lib"),
             tmp: area.join("tmp"),
+            mpl_data: None,
         };
+        let mut prepared = prepared;
         for dir in [&prepared.app, &prepared.lib, &prepared.tmp] {
             std::fs::create_dir_all(dir).map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", dir.display())))?;
         }
@@ -119,28 +123,42 @@ impl PreparedApp {
             STDLIB_FILE,
             RUNTIME.stdlib_digest(),
         )?;
+        let mpl_data = area.join("mpl-data");
+        if unpack_mpl_data(&prepared.lib.join(RUNTIME.stdlib_guest_name), &mpl_data)? {
+            prepared.mpl_data = Some(mpl_data);
+        }
         Ok(prepared)
     }
 
     /// The folders the interpreter sees besides `/iexec_in` and `/iexec_out`.
     pub fn mounts(&self) -> Vec<Mount<'_>> {
-        vec![
+        let mut mounts = vec![
             Mount {
                 host: &self.lib,
-                guest: "/usr/local/lib",
+                guest: "/usr/local/lib".into(),
                 writable: false,
             },
             Mount {
                 host: &self.app,
-                guest: APP_GUEST,
+                guest: APP_GUEST.into(),
                 writable: false,
             },
             Mount {
                 host: &self.tmp,
-                guest: "/tmp",
+                guest: "/tmp".into(),
                 writable: true,
             },
-        ]
+        ];
+        // Inside the zip's own path, where matplotlib computes its data folder to be:
+        // wasi-libc resolves a path by its longest preopened prefix.
+        if let Some(data) = &self.mpl_data {
+            mounts.push(Mount {
+                host: data,
+                guest: format!("/usr/local/lib/{}/matplotlib/mpl-data", RUNTIME.stdlib_guest_name),
+                writable: false,
+            });
+        }
+        mounts
     }
 }
 
@@ -202,6 +220,18 @@ pub fn interpreter(
     cache_key: Option<[u8; 16]>,
 ) -> Result<Module, crate::EnclaveError> {
     let pinned = RUNTIME.interpreter_digest();
+    if let Some(module) = sandbox.load_cached(&pinned.0, cache_dir, cache_key) {
+        return Ok(module);
+    }
+    // One compile per cache, however many tasks start at once: the others wait for the
+    // entry instead of compiling 99 MB again on the same cores. (A host holding the lock
+    // only delays its own tasks.)
+    let _compiling = cache_dir.and_then(|dir| {
+        std::fs::create_dir_all(dir).ok()?;
+        let lock = std::fs::File::create(dir.join(format!("{pinned:x}.lock"))).ok()?;
+        lock.lock().ok()?;
+        Some(lock)
+    });
     if let Some(module) = sandbox.load_cached(&pinned.0, cache_dir, cache_key) {
         return Ok(module);
     }
@@ -271,12 +301,43 @@ pub fn unpack_bundle(bundle: &[u8], into: &Path) -> Result<(), BundleError> {
     if bundle.len() as u64 > py::MAX_BUNDLE_BYTES {
         return Err(BundleError::TooLarge);
     }
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bundle)).map_err(|_| BundleError::NotZip)?;
-    if archive.len() > py::MAX_BUNDLE_FILES {
+    let files = unpack(bundle, into, py::MAX_BUNDLE_UNPACKED_BYTES, py::MAX_BUNDLE_FILES)?;
+    if !files.iter().any(|f| f == Path::new(py::BUNDLE_MAIN)) {
+        return Err(BundleError::NoMain);
+    }
+    Ok(())
+}
+
+/// matplotlib reads its data (fonts, styles, matplotlibrc) as files, which a zip on the
+/// import path cannot give it: the runtime ships them as an archive inside the standard
+/// library, unpacked here from the checked copy and mounted where matplotlib looks.
+const MPL_DATA_MEMBER: &str = "matplotlib/mpl-data.zip";
+const MPL_DATA_MAX_BYTES: u64 = 64 << 20;
+
+fn unpack_mpl_data(stdlib_copy: &Path, into: &Path) -> Result<bool, PythonError> {
+    let unreadable = |e: String| PythonError::Bundle(BundleError::Unreadable(format!("matplotlib's data: {e}")));
+    let file = std::fs::File::open(stdlib_copy).map_err(|e| unreadable(e.to_string()))?;
+    let mut stdlib = zip::ZipArchive::new(file).map_err(|e| unreadable(e.to_string()))?;
+    let mut inner = Vec::new();
+    match stdlib.by_name(MPL_DATA_MEMBER) {
+        Ok(member) => member
+            .take(MPL_DATA_MAX_BYTES)
+            .read_to_end(&mut inner)
+            .map_err(|e| unreadable(e.to_string()))?,
+        Err(_) => return Ok(false),
+    };
+    unpack(&inner, into, MPL_DATA_MAX_BYTES, py::MAX_BUNDLE_FILES).map_err(PythonError::Bundle)?;
+    Ok(true)
+}
+
+/// Unpacks a zip into `into`; returns the files written, relative.
+fn unpack(archive: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Result<Vec<PathBuf>, BundleError> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|_| BundleError::NotZip)?;
+    if archive.len() > max_files {
         return Err(BundleError::TooManyFiles);
     }
-    let mut budget = py::MAX_BUNDLE_UNPACKED_BYTES;
-    let mut has_main = false;
+    let mut budget = max_bytes;
+    let mut files = Vec::new();
     for index in 0..archive.len() {
         let mut entry = archive
             .by_index(index)
@@ -296,20 +357,17 @@ pub fn unpack_bundle(bundle: &[u8], into: &Path) -> Result<(), BundleError> {
             std::fs::create_dir_all(&path).map_err(|e| BundleError::Unreadable(e.to_string()))?;
             continue;
         }
-        has_main |= relative == Path::new(py::BUNDLE_MAIN);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| BundleError::Unreadable(e.to_string()))?;
         }
         let mut file = std::fs::File::create_new(&path).map_err(|e| BundleError::Unreadable(e.to_string()))?;
-        // One byte past the budget tells a bundle that is too large from one that fits.
+        // One byte past the budget tells an archive that is too large from one that fits.
         let written = std::io::copy(&mut (&mut entry).take(budget + 1), &mut file)
             .map_err(|e| BundleError::Unreadable(e.to_string()))?;
         budget = budget.checked_sub(written).ok_or(BundleError::UnpacksTooLarge)?;
+        files.push(relative);
     }
-    if !has_main {
-        return Err(BundleError::NoMain);
-    }
-    Ok(())
+    Ok(files)
 }
 
 #[cfg(test)]

@@ -111,9 +111,17 @@ impl From<EnclaveError> for Failure {
 
 /// Runs a standard (non-TEE) task: the module must hash to the app's on-chain checksum,
 /// the dataset (if any) to its checksum; no SMS, no secrets, a plain result archive.
-pub async fn run_standard(request: &TaskRequest, task: &StandardTask) -> Result<Computed, EnclaveError> {
+/// `sealing_key` authenticates the compiled-module cache, as in a TEE task; without one the
+/// cache is keyed by a key kept beside it.
+pub async fn run_standard(
+    request: &TaskRequest,
+    task: &StandardTask,
+    sealing_key: Option<[u8; 16]>,
+) -> Result<Computed, EnclaveError> {
     let private = PrivateDir::for_request(request)?;
-    let outcome = execute_standard(request, task, &private).await.map_err(Failure::from);
+    let outcome = execute_standard(request, task, &private, sealing_key)
+        .await
+        .map_err(Failure::from);
     drop(private);
     write_computed(request, outcome, false)
 }
@@ -122,6 +130,7 @@ async fn execute_standard(
     request: &TaskRequest,
     task: &StandardTask,
     private: &PrivateDir,
+    sealing_key: Option<[u8; 16]>,
 ) -> Result<Computed, EnclaveError> {
     let params = tee::DealParams::parse(&task.params).map_err(|e| EnclaveError::InvalidParams(e.to_string()))?;
     if params.iexec_result_encryption {
@@ -135,7 +144,10 @@ async fn execute_standard(
             actual: module_sha256,
         });
     }
-    let (cache_dir, cache_key) = standard_cache(request);
+    let (cache_dir, cache_key) = match sealing_key {
+        Some(key) => (request.module_cache.clone(), Some(key)),
+        None => standard_cache(request),
+    };
     // The session a TEE task receives, with nothing secret in it.
     let session = TaskSession {
         task_id: task.task_id,
@@ -208,9 +220,9 @@ async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256)
     Ok((module, identity))
 }
 
-/// Where a standard task caches compiled modules, and its MAC key (so a Python app's
-/// runtime is compiled once per worker, not per task). A standard task trusts its worker's
-/// host anyway; its entries sit apart from the enclave's, which are keyed by the sealing key.
+/// Where a standard task caches compiled modules on a platform without a sealing key, and
+/// its MAC key (so a Python app's runtime is compiled once per worker, not per task). A
+/// standard task trusts its worker's host anyway; its entries sit apart from the enclave's.
 fn standard_cache(request: &TaskRequest) -> (Option<PathBuf>, Option<[u8; 16]>) {
     let Some(dir) = request.module_cache.as_deref().map(|d| d.join("standard")) else {
         return (None, None);
@@ -845,8 +857,9 @@ pub struct LocalApp<'a> {
     /// A WebAssembly module or a Python bundle.
     pub code: &'a [u8],
     pub python_runtime: Option<&'a Path>,
-    /// Compiled modules are cached here under a key kept beside them.
+    /// Compiled modules are cached here, MAC'd under `cache_key`.
     pub module_cache: Option<&'a Path>,
+    pub cache_key: Option<[u8; 16]>,
     /// Copied into `/iexec_in` under its own name.
     pub dataset: Option<&'a Path>,
     pub input_files: &'a [PathBuf],
@@ -930,7 +943,7 @@ pub fn run_local(app: LocalApp<'_>) -> Result<LocalRun, EnclaveError> {
         module: app.code,
         module_sha256: B256::from_slice(&<sha2::Sha256 as sha2::Digest>::digest(app.code)),
         cache_dir: app.module_cache.map(Path::to_path_buf),
-        cache_key: app.module_cache.and_then(crate::wasm::host_cache_key),
+        cache_key: app.cache_key,
     };
     let inputs = AppInputs {
         dataset_filename,

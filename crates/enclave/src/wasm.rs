@@ -110,7 +110,7 @@ pub enum Entry {
 /// A host folder the app sees at `guest`.
 pub struct Mount<'a> {
     pub host: &'a Path,
-    pub guest: &'static str,
+    pub guest: String,
     pub writable: bool,
 }
 
@@ -307,7 +307,7 @@ impl Sandbox {
                 FsPerms::ReadOnly
             };
             builder
-                .preopened_dir(mount.host, mount.guest, perms)
+                .preopened_dir(mount.host, &mount.guest, perms)
                 .map_err(|e| WasmError::Setup(e.to_string()))?;
         }
         let host = Host {

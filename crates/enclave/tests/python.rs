@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use confide_attest::provider::EvidenceProvider;
 use confide_enclave::EnclaveError;
 use confide_enclave::python::{self, PythonError};
 use confide_enclave::wasm::{AppInvocation, Entry, Sandbox};
@@ -20,8 +21,9 @@ fn interpreter() -> &'static (Sandbox, Module, PathBuf) {
     SHARED.get_or_init(|| {
         let cache = confide_devstack::deps::cache_dir();
         let runtime = confide_devstack::deps::python_runtime(&cache).expect("the pinned Python runtime");
-        let modules = cache.join("module-cache/host");
-        let key = confide_enclave::wasm::host_cache_key(&modules);
+        // The dev workers' cache and key: one compile serves these tests and the dev stack.
+        let modules = cache.join("module-cache/dev");
+        let key = confide_attest::provider::Simulation.sealing_key();
         let sandbox = Sandbox::new().unwrap();
         let module = python::interpreter(&sandbox, &runtime, Some(&modules), key).unwrap();
         (sandbox, module, runtime)

@@ -387,9 +387,10 @@ impl Worker {
             command
                 .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
                 .args(["--authorization", &a.authorization.to_string()])
-                .args(["--sms", &self.config.sms_url])
-                .args(["--evidence", &self.config.evidence]);
+                .args(["--sms", &self.config.sms_url]);
         }
+        // A standard task too: its compiled-module cache is keyed by the enclave's sealing key.
+        command.args(["--evidence", &self.config.evidence]);
         command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

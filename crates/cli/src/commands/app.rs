@@ -72,7 +72,7 @@ pub struct TestArgs {
     #[arg(long = "input-file")]
     input_files: Vec<std::path::PathBuf>,
     /// The app's arguments, one line as a deal carries them.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     args: String,
     /// A requester secret `N=VALUE` (repeatable), seen as IEXEC_REQUESTER_SECRET_N.
     #[arg(long = "requester-secret")]
@@ -280,6 +280,7 @@ async fn python_module(
 
 /// `app test`: the app on sample inputs, in the sandbox, here.
 async fn test(ctx: &Context, args: TestArgs) -> CliResult {
+    use confide_attest::provider::EvidenceProvider;
     let app = match args.app {
         Some(app) => app,
         None if std::path::Path::new("app/main.py").is_file() => "app".into(),
@@ -323,7 +324,9 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     } else {
         None
     };
-    let module_cache = cache.join("module-cache/host");
+    // The dev workers' cache, under the same development key (outside an enclave a key
+    // only guards against stray files): the runtime compiled once serves both.
+    let module_cache = cache.join("module-cache/dev");
     if python && !module_cache.exists() {
         ctx.out
             .step("compiling the Python runtime for this machine (once, a minute or two; cached afterwards)");
@@ -336,6 +339,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         code: &code,
         python_runtime: python_runtime.as_deref(),
         module_cache: Some(&module_cache),
+        cache_key: confide_attest::provider::Simulation.sealing_key(),
         dataset: args.dataset.as_deref(),
         input_files: &args.input_files,
         args: args.args,

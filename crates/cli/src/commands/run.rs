@@ -30,8 +30,8 @@ pub struct RunArgs {
     /// Only this workerpool.
     #[arg(long)]
     pub workerpool: Option<Address>,
-    /// The app's arguments (one string, split as a shell would).
-    #[arg(long)]
+    /// The app's arguments (one string, split as a shell would; it may start with `-`).
+    #[arg(long, allow_hyphen_values = true)]
     pub args: Option<String>,
     /// Input files the enclave downloads into /iexec_in (URLs, comma-separated).
     #[arg(long, value_delimiter = ',')]
