@@ -7,7 +7,10 @@
 #      to the SMS and publishes a TEE dataset order (the tutorial);
 #   3. the app developer registers the CSV-statistics WebAssembly app and offers it;
 #   4. the requester pushes a result key, runs the app on the dataset in the enclave and
-#      prints the decrypted result.
+#      prints the decrypted result;
+#   5. the same with a Python app (pandas, scikit-learn, matplotlib) on the pinned CPython
+#      runtime: tested locally with `app test`, registered, run in the enclave, and its
+#      decrypted result holds statistics and a chart (PNG).
 #
 # Options are passed to `confide dev up` (e.g. --port, --sms-port, --workers 2).
 # Work happens in $CONFIDE_DEMO_DIR (default ~/.confide/demo), new on each run.
@@ -77,5 +80,31 @@ result=$(ls results/*.result)
 as $requester result decrypt "$result" --output results.zip --extract results/plain
 step "The decrypted result (results/plain/result.json)"
 cat results/plain/result.json
+echo
+
+step "App developer: a Python app (pandas, scikit-learn, matplotlib) on the same dataset"
+cd "$demo/app-developer"
+mkdir -p python && cd python
+as $app_developer init
+as $app_developer app init
+sed -i "0,/\"name\": *\"my-app\"/s//\"name\": \"python-stats-$(date +%s)\"/" iexec.json
+# The fast loop first: the app on a sample of the CSV, here, in the same sandbox (no chain).
+# The first run compiles the Python runtime for this machine (a minute or two, then cached).
+head -n 2000 "$demo/dataset-owner/tee/original-dataset/measurements.csv" > sample.csv
+as $app_developer app test "$root/examples/apps/python-stats/app" --dataset sample.csv --args "--top 3"
+as $app_developer app module --python "$root/examples/apps/python-stats/app" --upload
+python_app=$(as $app_developer app deploy --raw | raw_field address)
+echo "✔ Deployed new Python app at address $python_app"
+as $app_developer app publish "$python_app" --tag tee,tdx
+
+step "Requester: run the Python app on the dataset in a TDX enclave (simulated here)"
+cd "$demo/requester"
+as $requester app run "$python_app" --dataset "$dataset" --tag tee,tdx --encrypt-result --args "--top 5" --watch --download python-results
+python_result=$(ls python-results/*.result)
+as $requester result decrypt "$python_result" --output python-results.zip --extract python-results/plain
+step "The Python app's decrypted result"
+cat python-results/plain/result.json
+echo
+echo "The chart: $demo/requester/python-results/plain/chart.png"
 echo
 echo "Everything is in $demo; the stack keeps running (\`$confide dev down\` stops it)."
