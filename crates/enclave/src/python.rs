@@ -343,7 +343,12 @@ fn unpack(archive: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Resu
             .by_index(index)
             .map_err(|e| BundleError::Unreadable(e.to_string()))?;
         let is_link = entry.unix_mode().is_some_and(|mode| mode & 0o170000 == 0o120000);
-        let Some(relative) = entry.enclosed_name().filter(|_| !is_link) else {
+        // The name as written, before any library tidies it: absolute, `..` or Windows
+        // separators are refused, not rewritten into something else.
+        let plain = entry
+            .name()
+            .is_ok_and(|raw| !raw.starts_with('/') && !raw.contains('\\') && !raw.split('/').any(|part| part == ".."));
+        let Some(relative) = entry.enclosed_name().filter(|_| plain && !is_link) else {
             return Err(BundleError::UnsafeEntry);
         };
         if !relative
