@@ -377,6 +377,12 @@ impl DevStack {
                 )
                 .await?;
             if let Some(scheduler) = &scheduler {
+                // Fetched here, once, rather than by each worker as it starts: the workers
+                // then start within their readiness wait whatever the network's speed.
+                match deps::python_runtime(&deps::cache_dir()) {
+                    Ok(dir) => progress(&format!("Python runtime in {}", dir.display())),
+                    Err(error) => progress(&format!("no Python runtime, Python apps will fail: {error}")),
+                }
                 let mut port = options.worker_port;
                 let previous_workers = previous.as_ref().map(|s| s.workers.clone()).unwrap_or_default();
                 let wanted = options.workers.max(previous_workers.len());
