@@ -152,9 +152,11 @@ fn a_python_app_runs_on_confidential_data_in_the_enclave_and_as_a_standard_task(
     let stats: Value = serde_json::from_slice(&std::fs::read(plain.join("result.json")).unwrap()).unwrap();
     assert_eq!(stats["rows"], 5, "{stats}");
     assert_eq!(stats["sensors"], 3, "{stats}");
-    assert_eq!(stats["warmest"]["s3"], 25.0, "{stats}");
+    assert_eq!(stats["warmest"][0]["sensor"], "s3", "warmest first: {stats}");
+    assert_eq!(stats["warmest"][0]["temperature_mean"], 25.0, "{stats}");
+    assert_eq!(stats["warmest"][1]["sensor"], "s1", "{stats}");
     assert_eq!(
-        stats["warmest"].as_object().unwrap().len(),
+        stats["warmest"].as_array().unwrap().len(),
         2,
         "--top 2 reached the app: {stats}"
     );

@@ -5,7 +5,7 @@ Reads the dataset from IEXEC_IN, writes into IEXEC_OUT:
   result.json  per-sensor statistics and a linear regression of temperature on
                humidity and pressure (the deterministic output, named in computed.json)
   chart.png    mean temperature per sensor, with the regression's fit
-Arguments: `--top N` keeps the N warmest sensors in result.json (default 10).
+Arguments: `--top N` lists the N warmest sensors, warmest first, in result.json (default 10).
 """
 import argparse
 import json
@@ -51,7 +51,10 @@ def statistics(frame, top):
             "min": float(frame["temperature"].min()),
             "max": float(frame["temperature"].max()),
         },
-        "warmest": {sensor: round(float(row.temperature_mean), 4) for sensor, row in warmest.iterrows()},
+        "warmest": [
+            {"sensor": sensor, "temperature_mean": round(float(row.temperature_mean), 4)}
+            for sensor, row in warmest.iterrows()
+        ],
         "regression": {
             "target": "temperature",
             "features": ["humidity", "pressure"],
