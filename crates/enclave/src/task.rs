@@ -111,8 +111,8 @@ impl From<EnclaveError> for Failure {
 
 /// Runs a standard (non-TEE) task: the module must hash to the app's on-chain checksum,
 /// the dataset (if any) to its checksum; no SMS, no secrets, a plain result archive.
-/// `sealing_key` authenticates the compiled-module cache, as in a TEE task; without one the
-/// cache is keyed by a key kept beside it.
+/// `sealing_key` (the pinned provider's) authenticates the compiled-module cache, as in a
+/// TEE task; without one nothing is cached.
 pub async fn run_standard(
     request: &TaskRequest,
     task: &StandardTask,
@@ -144,10 +144,7 @@ async fn execute_standard(
             actual: module_sha256,
         });
     }
-    let (cache_dir, cache_key) = match sealing_key {
-        Some(key) => (request.module_cache.clone(), Some(key)),
-        None => standard_cache(request),
-    };
+    let (cache_dir, cache_key) = (request.module_cache.clone(), sealing_key);
     // The session a TEE task receives, with nothing secret in it.
     let session = TaskSession {
         task_id: task.task_id,
@@ -218,17 +215,6 @@ async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256)
         .map_err(EnclaveError::ModuleDownload)?;
     let identity = crate::python::app_identity(&module, sha256);
     Ok((module, identity))
-}
-
-/// Where a standard task caches compiled modules on a platform without a sealing key, and
-/// its MAC key (so a Python app's runtime is compiled once per worker, not per task). A
-/// standard task trusts its worker's host anyway; its entries sit apart from the enclave's.
-fn standard_cache(request: &TaskRequest) -> (Option<PathBuf>, Option<[u8; 16]>) {
-    let Some(dir) = request.module_cache.as_deref().map(|d| d.join("standard")) else {
-        return (None, None);
-    };
-    let key = crate::wasm::host_cache_key(&dir);
-    (Some(dir), key)
 }
 
 /// Writes `computed.json` for the worker: the result, or the failure's code and message.

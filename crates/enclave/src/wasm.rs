@@ -1,6 +1,7 @@
 //! The app sandbox: a WASI preview 1 module under wasmtime, with iExec's app conventions
 //! and nothing else. It sees `/iexec_in` (read-only) and `/iexec_out`, its args and env;
-//! no network, no other files, no clock-based escape from its wall-time budget, and a
+//! no network, no other files, no clock-based escape from its wall-time budget (its waits
+//! are ours: `clocks`), and a
 //! memory cap it cannot grow past. A Python app's interpreter runs in the same sandbox,
 //! with its code and standard library mounted read-only (see `python`).
 
@@ -123,6 +124,7 @@ pub struct AppOutput {
 struct Host {
     wasi: WasiP1Ctx,
     limiter: MemoryCap,
+    clock: crate::clocks::RunClock,
 }
 
 struct MemoryCap {
@@ -245,6 +247,7 @@ impl Sandbox {
     fn linker(&self) -> wasmtime::Result<Linker<Host>> {
         let mut linker: Linker<Host> = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |host: &mut Host| &mut host.wasi)?;
+        crate::clocks::add_to_linker(&mut linker, |host: &Host| host.clock)?;
         linker.func_wrap(DOOR_MODULE, DOOR_NAME, |_: i32, _: i32, _: i32, _: i32| NO_HOST)?;
         Ok(linker)
     }
@@ -310,19 +313,21 @@ impl Sandbox {
                 .preopened_dir(mount.host, &mount.guest, perms)
                 .map_err(|e| WasmError::Setup(e.to_string()))?;
         }
+        let clock = crate::clocks::RunClock::starting_now(app.max_run);
         let host = Host {
             wasi: builder.build_p1(),
             limiter: MemoryCap {
                 max: usize::try_from(app.memory_limit).unwrap_or(usize::MAX),
                 hit: false,
             },
+            clock,
         };
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
         // A watchdog ticks the engine's epoch once when this run's budget is spent. The
         // epoch is the engine's, shared by every run on it: a tick ends this run only once
         // its own deadline has passed, and lets any other run go on.
-        let deadline = std::time::Instant::now() + app.max_run;
+        let deadline = clock.deadline();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if std::time::Instant::now() >= deadline {
@@ -396,39 +401,6 @@ impl Sandbox {
             }
         });
         (finished, handle)
-    }
-}
-
-/// The MAC key of a cache kept outside any enclave (standard tasks, `confide app test`):
-/// random, made once, readable by its owner only, kept in the cache folder itself. It stops
-/// nothing the folder's owner does; it keeps stray or truncated files from being run.
-pub fn host_cache_key(dir: &Path) -> Option<[u8; 16]> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join("mac.key");
-    if let Ok(bytes) = std::fs::read(&path) {
-        return bytes.try_into().ok();
-    }
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&alloy_primitives::B256::random()[..16]);
-    std::fs::create_dir_all(dir).ok()?;
-    let temporary = dir.join(format!("mac.key.{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .and_then(|mut file| file.write_all(&key));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-        return None;
-    }
-    // Another process may have made one first: theirs wins, and everyone reads the same.
-    let linked = std::fs::hard_link(&temporary, &path);
-    let _ = std::fs::remove_file(&temporary);
-    match linked {
-        Ok(()) => Some(key),
-        Err(_) => std::fs::read(&path).ok()?.try_into().ok(),
     }
 }
 

@@ -263,6 +263,23 @@ fn python_apps_have_the_same_memory_cap_and_time_budget() {
         "APP_OUT_OF_MEMORY"
     );
     assert_eq!(limited("while True: pass\n", 1 << 30, 2), "APP_TIMEOUT");
+    // A wait is a host call, which an epoch tick cannot interrupt: the runtime's own
+    // poll_oneoff ends it at the deadline.
+    let started = std::time::Instant::now();
+    assert_eq!(limited("import time\ntime.sleep(100000)\n", 1 << 30, 2), "APP_TIMEOUT");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the sleep ended at the budget"
+    );
+    let task = Task::new();
+    let (log, outcome) = task.run(
+        &bundle(&[(
+            "main.py",
+            "import time\nt = time.monotonic()\ntime.sleep(0.3)\nslept = time.monotonic() - t\nassert 0.29 < slept < 5, slept\nopen('/iexec_out/computed.json', 'w').write('{}')\n",
+        )]),
+        &[],
+    );
+    outcome.unwrap_or_else(|e| panic!("a short sleep sleeps as asked: {e}\n{log}"));
     assert_eq!(limited("import sys; sys.exit(3)\n", 1 << 30, 60), "APP_EXIT_NONZERO");
 }
 

@@ -43,7 +43,7 @@ pub enum AppCommand {
         /// The compiled module (`.wasm`, target wasm32-wasip1), or with `--python` the app's
         /// folder (holding main.py).
         file: std::path::PathBuf,
-        /// The app is Python: bundle the folder (written as `app-bundle.zip`).
+        /// The app is Python: bundle the folder (written as `.confide/app-bundle.zip`).
         #[arg(long)]
         python: bool,
         /// Upload the module (or bundle) to the content store and use its URL as multiaddr.
@@ -232,8 +232,18 @@ async fn python_module(
         ));
     }
     let bundle = super::python::bundle(dir)?;
-    let path = std::path::PathBuf::from("app-bundle.zip");
-    std::fs::write(&path, &bundle).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
+    // In a hidden folder, which bundling skips: `app module --python .` gives the same
+    // bundle twice. Written beside and renamed over: a link there is replaced, not followed.
+    let path = std::path::PathBuf::from(".confide/app-bundle.zip");
+    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(".confide").map_err(io)?;
+    let staging = path.with_extension(format!("zip.{}", std::process::id()));
+    std::fs::write(&staging, &bundle)
+        .and_then(|()| std::fs::rename(&staging, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&staging);
+            io(e)
+        })?;
     let bundle_sha256 =
         confide_crypto::dataset::checksum(bundle.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
     let mut config = AppEnclaveConfig::for_python(&WASI_PYTHON, bundle_sha256);
@@ -353,6 +363,8 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     let run = tokio::task::block_in_place(|| confide_enclave::task::run_local(local))
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
     let seconds = started.elapsed().as_secs_f64();
+    std::fs::write(args.output.join(OUTPUT_MARK), b"")
+        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", args.output.display())))?;
     let log = String::from_utf8_lossy(&run.log).into_owned();
     if !ctx.out.is_raw() && !log.is_empty() {
         eprint!("{log}");
@@ -390,22 +402,30 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     }
 }
 
-/// Empties `app test`'s output folder: a folder it made before is replaced; anything else
-/// in the way (a file, a link) is refused.
+/// The file `app test` leaves in its output folder, written after the app's files: a
+/// folder holding it is one `app test` made, and may be replaced.
+const OUTPUT_MARK: &str = ".confide-app-test";
+
+/// Empties `app test`'s output folder: an empty one, or one `app test` made before, is
+/// replaced; anything else in the way (someone's folder, a file, a link) is refused, so a
+/// run never deletes what it did not write.
 fn replace_output(output: &std::path::Path) -> CliResult {
-    match std::fs::symlink_metadata(output) {
-        Err(_) => Ok(()),
-        Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(output).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", output.display())))
-        }
-        Ok(_) => Err(CliError::new(
+    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", output.display()));
+    let Ok(meta) = std::fs::symlink_metadata(output) else {
+        return Ok(());
+    };
+    let ours = meta.is_dir()
+        && (output.join(OUTPUT_MARK).is_file() || std::fs::read_dir(output).map_err(io)?.next().is_none());
+    if !ours {
+        return Err(CliError::new(
             "OUTPUT_EXISTS",
             format!(
-                "{} exists and is not a folder: pass --output elsewhere",
+                "{} exists and is not an earlier `confide app test` output: pass --output elsewhere or move it",
                 output.display()
             ),
-        )),
+        ));
     }
+    std::fs::remove_dir_all(output).map_err(io)
 }
 
 /// The files under `dir`, relative, with their sizes, sorted.
@@ -415,6 +435,7 @@ fn output_files(dir: &std::path::Path) -> Vec<(String, u64)> {
             let path = entry.path();
             match entry.metadata() {
                 Ok(meta) if meta.is_dir() => walk(root, &path, out),
+                Ok(_) if dir == root && entry.file_name() == OUTPUT_MARK => {}
                 Ok(meta) => out.push((
                     path.strip_prefix(root).unwrap_or(&path).display().to_string(),
                     meta.len(),
