@@ -107,13 +107,12 @@ impl PreparedApp {
     /// Unpacks `bundle` into `<area>/app` and copies the runtime's standard library into
     /// `<area>/lib`, checking its hash on the way.
     pub fn prepare(bundle: &[u8], runtime_dir: &Path, area: &Path) -> Result<PreparedApp, PythonError> {
-        let prepared = PreparedApp {
+        let mut prepared = PreparedApp {
             app: area.join("app"),
             lib: area.join("lib"),
             tmp: area.join("tmp"),
             mpl_data: None,
         };
-        let mut prepared = prepared;
         for dir in [&prepared.app, &prepared.lib, &prepared.tmp] {
             std::fs::create_dir_all(dir).map_err(|e| PythonError::RuntimeMissing(format!("{}: {e}", dir.display())))?;
         }
