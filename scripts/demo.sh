@@ -10,7 +10,9 @@
 #      prints the decrypted result;
 #   5. the same with a Python app (pandas, scikit-learn, matplotlib) on the pinned CPython
 #      runtime: tested locally with `app test`, registered, run in the enclave, and its
-#      decrypted result holds statistics and a chart (PNG).
+#      decrypted result holds statistics and a chart (PNG);
+#   6. prints where the marketplace page shows it all: the dataset under the TEE filter,
+#      its deals and their completed tasks.
 #
 # Options are passed to `confide dev up` (e.g. --port, --sms-port, --workers 2).
 # Work happens in $CONFIDE_DEMO_DIR (default ~/.confide/demo), new on each run.
@@ -32,6 +34,8 @@ app_developer=0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC
 requester=0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65
 as() { local who=$1; shift; CONFIDE_WALLET_ADDRESS=$who "$confide" "$@"; }
 raw_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+marketplace=$("$confide" dev status --raw | raw_field marketplace)
+echo "The marketplace: $marketplace (open it in a browser; it follows the demo live)"
 
 demo=${CONFIDE_DEMO_DIR:-$HOME/.confide/demo}
 rm -rf "$demo"
@@ -106,5 +110,10 @@ step "The Python app's decrypted result"
 cat python-results/plain/result.json
 echo
 echo "The chart: $demo/requester/python-results/plain/chart.png"
+echo
+step "On the marketplace page"
+echo "The TEE dataset book:   ${marketplace}#/book/datasetorders?tee=1"
+echo "The dataset, its deals: ${marketplace}#/asset/$dataset"
+echo "(a deal's page lists its tasks, COMPLETED; a task id typed in the search box opens its page)"
 echo
 echo "Everything is in $demo; the stack keeps running (\`$confide dev down\` stops it)."

@@ -13,6 +13,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# Headless Chromium and its WebDriver: the marketplace page's browser tests drive them.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "missing: Chromium and its WebDriver (Debian: sudo apt-get install chromium chromium-driver)" >&2
+    exit 1
+  fi
+fi
+# The browser tests save the marketplace's main pages here (README shows them).
+export CONFIDE_SCREENSHOT_DIR="$PWD/docs/screenshots"
 # iExec's own SDK 9.0.1, the real peer of the interoperability tests.
 npm ci --prefix interop --no-audit --no-fund --loglevel=error
 cargo fmt --all -- --check

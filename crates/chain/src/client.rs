@@ -87,6 +87,17 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    /// The status as PoCo names it (and as it serializes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Unset => "UNSET",
+            TaskStatus::Active => "ACTIVE",
+            TaskStatus::Revealing => "REVEALING",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Failed => "FAILED",
+        }
+    }
+
     fn from_code(code: u8) -> TaskStatus {
         match code {
             1 => TaskStatus::Active,

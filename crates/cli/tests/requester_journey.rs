@@ -17,10 +17,7 @@ const SPARE: &str = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720";
 
 /// `app run` without waiting; returns the first task id.
 fn start_task(stack: &Stack, app: &str, extra: &[&str]) -> String {
-    let mut args = vec!["app", "run", app, "--tag", "tee,tdx", "--encrypt-result"];
-    args.extend(extra);
-    let run = stack.ok(REQUESTER, "requester", &args);
-    run["tasks"][0].as_str().unwrap().to_owned()
+    run_tee_task(stack, app, extra)["tasks"][0].as_str().unwrap().to_owned()
 }
 
 fn watch(stack: &Stack, task: &str) -> Value {

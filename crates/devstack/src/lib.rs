@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod anvil;
+pub mod browser;
 pub mod chain_json;
 pub mod deps;
 pub mod postgres;

@@ -296,6 +296,8 @@ impl DevStack {
             )
             .await?;
 
+        // Registered before the market starts, so the market knows its scheduler.
+        let workerpool = dev_workerpool(&rpc_url, deployment.hub, &mut progress).await?;
         let market_args = vec![
             "market".into(),
             "serve".into(),
@@ -303,6 +305,8 @@ impl DevStack {
             format!("127.0.0.1:{market_port}").into(),
             "--data-dir".into(),
             self.data_dir.join("market").into_os_string(),
+            "--scheduler".into(),
+            format!("{workerpool}=http://127.0.0.1:{scheduler_port}").into(),
             "--rpc-url".into(),
             rpc_url.clone().into(),
             "--hub".into(),
@@ -326,7 +330,6 @@ impl DevStack {
         entry.iexec_gateway = market.as_ref().map(|s| s.url.clone());
         ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
-        let workerpool = dev_workerpool(&rpc_url, deployment.hub, &mut progress).await?;
         let hub = deployment.hub.to_string();
         let chain_args = |mut args: Vec<std::ffi::OsString>| {
             args.extend([

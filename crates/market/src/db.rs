@@ -11,7 +11,7 @@ use crate::MarketError;
 /// Orders written in one statement at most (17 parameters each, well under SQLite's limit).
 const MAX_BATCH: usize = 64;
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS orders (
         hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
         signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
@@ -23,6 +23,18 @@ const SCHEMA: [&str; 5] = [
     "CREATE INDEX IF NOT EXISTS orders_subject_book ON orders (kind, subject, status, price, published_ms, hash)",
     "DROP INDEX IF EXISTS orders_subject",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    // Deals and tasks as the chain last said, for the explorer pages: written by the
+    // follower from events, re-read from the chain on every event (so replays and reorgs
+    // leave them as the chain is), never from anything a client sends.
+    "CREATE TABLE IF NOT EXISTS deals (
+        deal_id TEXT PRIMARY KEY, app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL,
+        requester TEXT NOT NULL, beneficiary TEXT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
+        bot_size BIGINT NOT NULL, start_time BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS deals_by_start ON deals (start_time, deal_id)",
+    "CREATE TABLE IF NOT EXISTS tasks (
+        task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, workerpool TEXT NOT NULL, status TEXT NOT NULL,
+        final_deadline BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS tasks_of_workerpool ON tasks (workerpool, status)",
 ];
 
 fn storage(error: sqlx::Error) -> MarketError {
@@ -48,6 +60,33 @@ pub struct Row_ {
     pub requester: String,
     pub order_json: String,
     pub published_ms: i64,
+}
+
+/// A deal as the explorer lists it (the chain holds the rest).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DealRow {
+    pub deal_id: String,
+    pub app: String,
+    pub dataset: String,
+    pub workerpool: String,
+    pub requester: String,
+    pub beneficiary: String,
+    pub tag_bits: i64,
+    pub category: i64,
+    pub bot_size: i64,
+    pub start_time: i64,
+}
+
+/// A task the follower saw, with its status on chain (`ACTIVE`, `REVEALING`,
+/// `COMPLETED`, `FAILED`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskRow {
+    pub task_id: String,
+    pub deal_id: String,
+    pub workerpool: String,
+    pub status: String,
+    pub final_deadline: i64,
 }
 
 /// Filters of an order book query; addresses lower-case.
@@ -348,4 +387,176 @@ impl MarketDb {
             .map_err(storage)?;
         Ok(())
     }
+
+    /// Records a deal (again: the follower replays events).
+    pub async fn put_deal(&self, deal: &DealRow) -> Result<(), MarketError> {
+        sqlx::query(
+            "INSERT INTO deals (deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deal_id) DO NOTHING",
+        )
+        .bind(&deal.deal_id)
+        .bind(&deal.app)
+        .bind(&deal.dataset)
+        .bind(&deal.workerpool)
+        .bind(&deal.requester)
+        .bind(&deal.beneficiary)
+        .bind(deal.tag_bits)
+        .bind(deal.category)
+        .bind(deal.bot_size)
+        .bind(deal.start_time)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Forgets a deal a reorg took off the chain, and its tasks.
+    pub async fn forget_deal(&self, deal_id: &str) -> Result<(), MarketError> {
+        for table in ["tasks", "deals"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE deal_id = $1"))
+                .bind(deal_id)
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The newest deals an address takes part in (as app, dataset, workerpool, requester
+    /// or beneficiary), at most `limit`.
+    pub async fn deals_of(&self, party: &str, limit: i64) -> Result<Vec<DealRow>, MarketError> {
+        let rows = sqlx::query(&format!(
+            "SELECT deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time
+             FROM deals WHERE app = $1 OR dataset = $1 OR workerpool = $1 OR requester = $1 OR beneficiary = $1
+             ORDER BY start_time DESC, deal_id DESC LIMIT {limit}"
+        ))
+        .bind(party)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DealRow {
+                    deal_id: row.try_get("deal_id").map_err(storage)?,
+                    app: row.try_get("app").map_err(storage)?,
+                    dataset: row.try_get("dataset").map_err(storage)?,
+                    workerpool: row.try_get("workerpool").map_err(storage)?,
+                    requester: row.try_get("requester").map_err(storage)?,
+                    beneficiary: row.try_get("beneficiary").map_err(storage)?,
+                    tag_bits: row.try_get("tag_bits").map_err(storage)?,
+                    category: row.try_get("category").map_err(storage)?,
+                    bot_size: row.try_get("bot_size").map_err(storage)?,
+                    start_time: row.try_get("start_time").map_err(storage)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a task's status as the chain says it now.
+    pub async fn put_task(&self, task: &TaskRow) -> Result<(), MarketError> {
+        sqlx::query(
+            "INSERT INTO tasks (task_id, deal_id, workerpool, status, final_deadline) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (task_id) DO UPDATE SET status = $4, final_deadline = $5",
+        )
+        .bind(&task.task_id)
+        .bind(&task.deal_id)
+        .bind(&task.workerpool)
+        .bind(&task.status)
+        .bind(task.final_deadline)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Records a new deal's tasks as not started (`UNSET`), so a task id finds its deal
+    /// before the scheduler initializes it; tasks already recorded keep their status.
+    pub async fn put_unstarted_tasks(&self, tasks: &[TaskRow]) -> Result<(), MarketError> {
+        // 3 parameters a row: 100 rows a statement stay far under SQLite's limit.
+        for chunk in tasks.chunks(100) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, 'UNSET', 0)", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO tasks (task_id, deal_id, workerpool, status, final_deadline) VALUES {}
+                 ON CONFLICT (task_id) DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for task in chunk {
+                query = query
+                    .bind(task.task_id.clone())
+                    .bind(task.deal_id.clone())
+                    .bind(task.workerpool.clone());
+            }
+            query.execute(&self.pool).await.map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The task as recorded, if its deal is known.
+    pub async fn task(&self, task_id: &str) -> Result<Option<TaskRow>, MarketError> {
+        let row =
+            sqlx::query("SELECT task_id, deal_id, workerpool, status, final_deadline FROM tasks WHERE task_id = $1")
+                .bind(task_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage)?;
+        row.map(|row| {
+            Ok(TaskRow {
+                task_id: row.try_get("task_id").map_err(storage)?,
+                deal_id: row.try_get("deal_id").map_err(storage)?,
+                workerpool: row.try_get("workerpool").map_err(storage)?,
+                status: row.try_get("status").map_err(storage)?,
+                final_deadline: row.try_get("final_deadline").map_err(storage)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// A workerpool's tasks by outcome: completed, claimed (failed on chain), overdue
+    /// (past the final deadline at `now`, not yet claimed) and running.
+    pub async fn task_outcomes(&self, workerpool: &str, now: i64) -> Result<TaskOutcomes, MarketError> {
+        let row = sqlx::query(&format!(
+            "SELECT
+                COALESCE(SUM(CASE WHEN status = 'COMPLETED' THEN 1 ELSE 0 END), 0) AS completed,
+                COALESCE(SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), 0) AS claimed,
+                COALESCE(SUM(CASE WHEN status IN ('ACTIVE', 'REVEALING') AND final_deadline <= {now} THEN 1 ELSE 0 END), 0) AS overdue,
+                COALESCE(SUM(CASE WHEN status IN ('ACTIVE', 'REVEALING') AND final_deadline > {now} THEN 1 ELSE 0 END), 0) AS running
+             FROM tasks WHERE workerpool = $1"
+        ))
+        .bind(workerpool)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(storage)?;
+        let count = |name: &str| row.try_get::<i64, _>(name).map_err(storage);
+        Ok(TaskOutcomes {
+            completed: count("completed")?,
+            claimed: count("claimed")?,
+            overdue: count("overdue")?,
+            running: count("running")?,
+        })
+    }
+
+    /// The distinct tags of the orders ever published for `subject`.
+    pub async fn tags_of(&self, kind: &str, subject: &str) -> Result<Vec<i64>, MarketError> {
+        let rows = sqlx::query("SELECT DISTINCT tag_bits FROM orders WHERE kind = $1 AND subject = $2")
+            .bind(kind)
+            .bind(subject)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?;
+        rows.iter().map(|r| r.try_get("tag_bits").map_err(storage)).collect()
+    }
+}
+
+/// How a workerpool's tasks ended, for its explorer page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TaskOutcomes {
+    pub completed: i64,
+    /// Failed tasks whose stake and payment went back to the requester (`FAILED` on chain).
+    pub claimed: i64,
+    /// Past their final deadline without a result, not claimed yet: failed.
+    pub overdue: i64,
+    pub running: i64,
 }

@@ -9,19 +9,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confide_chain::{Address, AssetKind, B256, PocoEvent, PocoLog};
+use confide_chain::{Address, AssetKind, B256, PocoEvent, PocoLog, TaskStatus};
 
+use crate::db::{DealRow, TaskRow};
 use crate::{MarketError, MarketState};
 
 /// Blocks re-read after a restart, so events of blocks replaced by a reorg are re-applied.
 const REORG_DEPTH: u64 = 12;
 const CURSOR_KEY: &str = "next_block";
+/// A deal's tasks recorded as not started, at most (a deal may have millions).
+pub(crate) const MAX_TASKS_RECORDED: usize = 1000;
 
 /// Applies one event, or undoes it when a reorg removed its block. Matches and closings
 /// need no undoing of their own: the refresh reads the volume left on the current chain.
 async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
     match &log.event {
         PocoEvent::OrdersMatched {
+            deal_id,
             app_hash,
             dataset_hash,
             workerpool_hash,
@@ -31,6 +35,7 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
             for hash in [app_hash, dataset_hash, workerpool_hash, request_hash] {
                 refresh(state, *hash, false).await?;
             }
+            record_deal(state, *deal_id).await?;
         }
         PocoEvent::OrderClosed { order_hash, .. } => refresh(state, *order_hash, !log.removed).await?,
         PocoEvent::AssetTransferred { kind, asset, from, to } => {
@@ -43,8 +48,83 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
             mark(state, kind, *asset, *from, "open", "dead").await?;
             mark(state, kind, *asset, *to, "dead", "open").await?;
         }
-        _ => {}
+        event => {
+            if let Some(task_id) = event.task_id() {
+                record_task(state, task_id).await?;
+            }
+        }
     }
+    Ok(())
+}
+
+fn chain_error(error: confide_chain::ChainError) -> MarketError {
+    MarketError::Chain(error.to_string())
+}
+
+/// Records the deal as the chain has it now; forgets it when a reorg took it away.
+async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketError> {
+    let Some(deal) = state.poco.find_deal(deal_id).await.map_err(chain_error)? else {
+        return state.db.forget_deal(&deal_id.to_string()).await;
+    };
+    let lower = |a: Address| a.to_string().to_lowercase();
+    let small = |v: confide_chain::U256| i64::try_from(v).unwrap_or(i64::MAX);
+    let row = DealRow {
+        deal_id: deal_id.to_string(),
+        app: lower(deal.app),
+        dataset: lower(deal.dataset),
+        workerpool: lower(deal.workerpool),
+        requester: lower(deal.requester),
+        beneficiary: lower(deal.beneficiary),
+        tag_bits: crate::tag_bits(deal.tag()),
+        category: small(deal.category),
+        bot_size: small(deal.bot_size),
+        start_time: small(deal.start_time),
+    };
+    state.db.put_deal(&row).await?;
+    // Its tasks by id, so a task id typed before the scheduler starts it finds its deal.
+    let unstarted: Vec<TaskRow> = crate::explore::first_task_ids(&deal, MAX_TASKS_RECORDED)
+        .into_iter()
+        .map(|task_id| TaskRow {
+            task_id: task_id.to_string(),
+            deal_id: row.deal_id.clone(),
+            workerpool: row.workerpool.clone(),
+            status: TaskStatus::Unset.as_str().to_owned(),
+            final_deadline: 0,
+        })
+        .collect();
+    state.db.put_unstarted_tasks(&unstarted).await?;
+    state.notify_deal(&row.deal_id);
+    Ok(())
+}
+
+/// Records the task's status as the chain has it now. A task whose initialization a
+/// reorg removed reads `UNSET` on chain, with no deal: it goes back to not started.
+async fn record_task(state: &MarketState, task_id: B256) -> Result<(), MarketError> {
+    let task = state.poco.task(task_id).await.map_err(chain_error)?;
+    let key = task_id.to_string();
+    let deal = match task.status {
+        TaskStatus::Unset => None,
+        _ => state.poco.find_deal(task.deal_id).await.map_err(chain_error)?,
+    };
+    let Some(deal) = deal else {
+        if let Some(mut known) = state.db.task(&key).await? {
+            known.status = TaskStatus::Unset.as_str().to_owned();
+            known.final_deadline = 0;
+            state.db.put_task(&known).await?;
+            state.notify_task(&known.task_id, &known.deal_id, &known.status);
+        }
+        return Ok(());
+    };
+    let status = task.status.as_str();
+    let row = TaskRow {
+        task_id: key,
+        deal_id: task.deal_id.to_string(),
+        workerpool: deal.workerpool.to_string().to_lowercase(),
+        status: status.to_owned(),
+        final_deadline: i64::try_from(task.final_deadline).unwrap_or(i64::MAX),
+    };
+    state.db.put_task(&row).await?;
+    state.notify_task(&row.task_id, &row.deal_id, status);
     Ok(())
 }
 

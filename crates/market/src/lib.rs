@@ -9,8 +9,10 @@
 //! storage. It must never accept an order the chain would reject for its signature.
 
 pub mod db;
+pub mod explore;
 pub mod follow;
 pub mod login;
+mod page;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +60,8 @@ pub enum MarketError {
     Duplicate,
     #[error("no such order")]
     NotFound,
+    #[error("{0}")]
+    NotOnChain(String),
     #[error("only the order's signer can unpublish it")]
     NotYours,
     #[error("the chain is unreachable: {0}")]
@@ -78,6 +82,7 @@ impl MarketError {
             MarketError::NoVolume => "NO_VOLUME_LEFT",
             MarketError::Duplicate => "DUPLICATE_ORDER",
             MarketError::NotFound => "ORDER_NOT_FOUND",
+            MarketError::NotOnChain(_) => "NOT_ON_CHAIN",
             MarketError::NotYours => "NOT_YOURS",
             MarketError::Chain(_) => "CHAIN_UNREACHABLE",
             MarketError::Storage(_) => "STORAGE_ERROR",
@@ -92,7 +97,7 @@ impl MarketError {
             MarketError::TooManyChallenges => StatusCode::SERVICE_UNAVAILABLE,
             MarketError::NotYours => StatusCode::FORBIDDEN,
             MarketError::Duplicate => StatusCode::CONFLICT,
-            MarketError::NotFound => StatusCode::NOT_FOUND,
+            MarketError::NotFound | MarketError::NotOnChain(_) => StatusCode::NOT_FOUND,
             MarketError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
             MarketError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,6 +126,11 @@ pub struct MarketState {
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
     refused: AtomicU64,
+    /// Registered assets' immutable details, for the explorer (see `explore`).
+    assets: Mutex<HashMap<Address, explore::AssetDetails>>,
+    /// Where each known workerpool's scheduler answers, for a task's public step.
+    schedulers: HashMap<Address, String>,
+    http: reqwest::Client,
 }
 
 impl MarketState {
@@ -140,7 +150,24 @@ impl MarketState {
             events: broadcast::channel(1024).0,
             published: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            assets: Mutex::new(HashMap::new()),
+            schedulers: HashMap::new(),
+            http: reqwest::Client::new(),
         })
+    }
+
+    /// The same market, told where workerpools' schedulers answer (their task pages then
+    /// show each task's step in the scheduler). Call before sharing the state.
+    pub fn with_schedulers(mut state: Arc<MarketState>, schedulers: HashMap<Address, String>) -> Arc<MarketState> {
+        Arc::get_mut(&mut state)
+            .expect("schedulers are set before the market state is shared")
+            .schedulers = schedulers;
+        state
+    }
+
+    /// The newest block the follower has applied.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Relaxed)
     }
 
     /// Records the chain head the follower reached; owner look-ups of older blocks expire.
@@ -157,6 +184,16 @@ impl MarketState {
             .events
             .send(json!({ "change": change, "kind": kind, "orderHash": hash, "status": status }));
     }
+
+    fn notify_deal(&self, deal_id: &str) {
+        let _ = self.events.send(json!({ "change": "deal", "dealId": deal_id }));
+    }
+
+    fn notify_task(&self, task_id: &str, deal_id: &str, status: &str) {
+        let _ = self
+            .events
+            .send(json!({ "change": "task", "taskId": task_id, "dealId": deal_id, "status": status }));
+    }
 }
 
 pub fn router(state: Arc<MarketState>) -> Router {
@@ -170,6 +207,8 @@ pub fn router(state: Arc<MarketState>) -> Router {
         .route("/events", get(events))
         .route("/{kind}", get(list).post(publish).put(unpublish))
         .route("/{kind}/{hash}", get(one))
+        .merge(explore::routes())
+        .merge(page::routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -278,7 +317,7 @@ fn small(value: U256, what: &str) -> Result<i64, MarketError> {
     i64::try_from(value).map_err(|_| MarketError::BadRequest(format!("{what} is too large")))
 }
 
-fn tag_bits(tag: confide_protocol::Tag) -> i64 {
+pub(crate) fn tag_bits(tag: confide_protocol::Tag) -> i64 {
     i64::from_be_bytes(tag.0[24..].try_into().expect("8 bytes")) & i64::MAX
 }
 

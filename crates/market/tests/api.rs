@@ -556,3 +556,219 @@ async fn orders_are_listed_only_for_assets_of_pocos_registry_of_their_kind() {
     assert_eq!((status, &answer["code"]), (400, &json!("UNKNOWN_ASSET")), "{answer}");
     assert_eq!(m.book("").await["count"], 0);
 }
+
+/// A client of PoCo as one of the dev accounts, on its own connection.
+async fn poco_as(m: &Market, role: &str) -> Poco {
+    let connection = Connection::connect(&m.node.url, Some(signer(role))).await.unwrap();
+    Poco::new(connection, m.owner.deployment.hub).await.unwrap()
+}
+
+/// Waits up to ten seconds for `path` to answer something `done` accepts.
+async fn await_answer(m: &Market, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = m.get(path).await;
+        if done(&shown) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    shown
+}
+
+#[tokio::test]
+async fn the_explorer_api_reads_assets_deals_and_tasks_from_the_chain_and_refuses_bad_ids() {
+    use confide_protocol::order::{AppOrder, WorkerpoolOrder};
+    let m = start().await;
+
+    // Bad identifiers are refused with codes before any chain read.
+    let (status, refused) = m.call(reqwest::Method::GET, "/assets/0x12", None, String::new()).await;
+    assert_eq!((status, refused["code"].as_str()), (400, Some("BAD_REQUEST")));
+    for path in ["/deals/0x1234", "/tasks/not-an-id"] {
+        let (status, refused) = m.call(reqwest::Method::GET, path, None, String::new()).await;
+        assert_eq!((status, refused["code"].as_str()), (400, Some("BAD_REQUEST")), "{path}");
+    }
+    let unknown = B256::repeat_byte(0x42);
+    for path in [
+        format!("/deals/{unknown}"),
+        format!("/tasks/{unknown}"),
+        format!("/assets/{}", m.owner.deployment.token),
+    ] {
+        let (status, refused) = m.call(reqwest::Method::GET, &path, None, String::new()).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (404, Some("NOT_ON_CHAIN")),
+            "{path}: {refused}"
+        );
+    }
+    let info = m.get("/info").await;
+    assert_eq!(
+        (info["chainId"].as_u64(), info["chain"]["reachable"].as_bool()),
+        (Some(31337), Some(true))
+    );
+
+    // A dataset reads as the registry has it.
+    let shown = m.get(&format!("/assets/{}", m.dataset)).await;
+    assert_eq!(shown["asset"]["kind"], "dataset");
+    assert_eq!(shown["asset"]["name"], "d");
+    assert_eq!(shown["asset"]["multiaddr"], "https://example.org/d.enc");
+    assert_eq!(shown["deals"], json!([]));
+
+    // A free deal between an app, the dataset, a workerpool and a requester.
+    let developer = poco_as(&m, "app-developer").await;
+    let app = developer
+        .create_app(
+            "explorer-app",
+            "DOCKER",
+            b"https://example.org/a.wasm",
+            B256::repeat_byte(5),
+            b"",
+        )
+        .await
+        .unwrap();
+    let pool_owner = poco_as(&m, "workerpool-owner").await;
+    let pool = pool_owner.create_workerpool("explorer pool").await.unwrap();
+    let domain = m.owner.domain();
+    let mut app_order = AppOrder {
+        app,
+        volume: U256::from(3),
+        tag: Tag::TEE,
+        ..Default::default()
+    };
+    app_order.refresh_salt();
+    app_order.sign(&signer("app-developer"), &domain).unwrap();
+    let mut dataset_order = m.order(3);
+    dataset_order.datasetprice = U256::ZERO;
+    dataset_order.refresh_salt();
+    dataset_order.sign(&signer("dataset-owner"), &domain).unwrap();
+    let mut pool_order = WorkerpoolOrder {
+        workerpool: pool,
+        volume: U256::from(3),
+        tag: Tag::TEE_TDX,
+        trust: U256::from(1),
+        ..Default::default()
+    };
+    pool_order.refresh_salt();
+    pool_order.sign(&signer("workerpool-owner"), &domain).unwrap();
+    // The workerpool's frameworks come from its published orders.
+    let auth = m.login(&signer("workerpool-owner")).await;
+    assert_eq!(
+        m.post("/workerpoolorders?chainId=31337", Some(&auth), body(&pool_order))
+            .await
+            .0,
+        200
+    );
+    let mut request = RequestOrder {
+        app,
+        dataset: m.dataset,
+        workerpool: pool,
+        requester: signer("requester").address(),
+        volume: U256::from(2),
+        tag: Tag::TEE_TDX,
+        trust: U256::from(1),
+        params: r#"{"iexec_args":"<b>x</b>","iexec_result_encryption":true}"#.into(),
+        ..Default::default()
+    };
+    request.refresh_salt();
+    request.sign(&signer("requester"), &domain).unwrap();
+    let before_deal = m.anvil("evm_snapshot", json!([])).await;
+    let requester = poco_as(&m, "requester").await;
+    let matched = requester
+        .match_orders(&app_order, Some(&dataset_order), &pool_order, &request)
+        .await
+        .unwrap();
+
+    // The deal page reads the chain: parties, the params as they were signed, its tasks.
+    let deal = m.get(&format!("/deals/{}", matched.deal_id)).await;
+    assert_eq!(deal["deal"]["app"]["address"], app.to_string().to_lowercase());
+    assert_eq!(deal["deal"]["params"], request.params);
+    assert_eq!(deal["deal"]["resultEncrypted"], true);
+    assert_eq!(deal["deal"]["tagWords"], json!(["tee", "tdx"]));
+    assert_eq!(deal["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(deal["tasks"][0]["status"], "UNSET");
+    // The follower records the deal for the assets' pages.
+    let dataset_path = format!("/assets/{}", m.dataset);
+    let listed = await_answer(&m, &dataset_path, |v| {
+        v["deals"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await;
+    assert_eq!(listed["deals"][0]["dealId"], matched.deal_id.to_string());
+    // A task not started yet is found by its id all the same, through its deal.
+    let second = confide_protocol::task_id(matched.deal_id, U256::from(1));
+    let unstarted = m.get(&format!("/tasks/{second}")).await;
+    assert_eq!(unstarted["task"]["status"], "UNSET", "{unstarted}");
+    assert_eq!(unstarted["task"]["dealId"], matched.deal_id.to_string());
+    assert_eq!(unstarted["task"]["index"], "1");
+
+    // An initialized task shows on its page and counts as running for its workerpool.
+    let task = pool_owner.initialize_task(matched.deal_id, U256::ZERO).await.unwrap();
+    let shown = m.get(&format!("/tasks/{task}")).await;
+    assert_eq!(shown["task"]["status"], "ACTIVE");
+    assert_eq!(shown["task"]["result"], Value::Null);
+    assert_eq!(
+        shown["schedulerStep"],
+        Value::Null,
+        "no scheduler was named for this pool"
+    );
+    let pool_path = format!("/assets/{pool}");
+    let counted = await_answer(&m, &pool_path, |v| v["workerpool"]["tasks"]["running"] == 1).await;
+    assert_eq!(counted["workerpool"]["frameworks"], json!(["tdx"]), "{counted}");
+    assert_eq!(counted["asset"]["name"], "explorer pool");
+
+    // A reorg that takes the deal away takes it off the assets' pages too.
+    assert!(m.revert(before_deal).await);
+    m.anvil("anvil_mine", json!(["0x3"])).await;
+    let forgotten = await_answer(&m, &dataset_path, |v| v["deals"] == json!([])).await;
+    assert_eq!(forgotten["deals"], json!([]), "{forgotten}");
+    let recounted = await_answer(&m, &pool_path, |v| v["workerpool"]["tasks"]["running"] == 0).await;
+    assert_eq!(recounted["workerpool"]["tasks"]["running"], 0);
+    let (status, gone) = m
+        .call(reqwest::Method::GET, &format!("/tasks/{second}"), None, String::new())
+        .await;
+    assert_eq!((status, gone["code"].as_str()), (404, Some("NOT_ON_CHAIN")), "{gone}");
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_a_strict_content_security_policy() {
+    let m = start().await;
+    for (path, content_type) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+    ] {
+        let response = reqwest::get(format!("{}{path}", m.url)).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(content_type), "{path}");
+        let csp = header("content-security-policy");
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    // The page never parses data as markup: no innerHTML or its relatives in the script.
+    let script = reqwest::get(format!("{}/ui/app.js", m.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!script.contains(sink), "the page's script uses {sink}");
+    }
+}

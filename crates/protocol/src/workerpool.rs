@@ -66,6 +66,21 @@ pub fn result_upload_hash(task_id: B256, worker: Address, content_sha256: B256) 
     )
 }
 
+/// The steps of a task in a Confide scheduler that anyone may read (`GET
+/// /tasks/{task}/status`): `pending` (deal seen), `ready` (initialized on chain),
+/// `running` (a worker holds it), `revealed`, `completed`, `failed`, `claimed`, and
+/// `orphaned` (a reorg took its deal away).
+pub const PUBLIC_TASK_STEPS: [&str; 8] = [
+    "pending",
+    "ready",
+    "running",
+    "revealed",
+    "completed",
+    "failed",
+    "claimed",
+    "orphaned",
+];
+
 /// The link a worker writes on chain for a result in a Confide store, in iExec's
 /// `results` shape (`{"storage": …, "location": …}`).
 pub fn result_link(store_url: &str, task_id: B256, worker: Address) -> String {

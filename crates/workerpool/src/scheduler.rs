@@ -943,6 +943,7 @@ pub fn router(scheduler: Arc<Scheduler>) -> Router {
         .route("/tasks/{task}/heartbeat", post(heartbeat_route))
         .route("/tasks/{task}/report", post(report_route))
         .route("/tasks/{task}", get(debug_route))
+        .route("/tasks/{task}/status", get(status_route))
         .with_state(scheduler)
 }
 
@@ -1014,6 +1015,34 @@ async fn report_route(
         (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
     };
     respond(&s, request, answer)
+}
+
+/// `GET /tasks/{task}/status`: the task's step in this scheduler, one word and nothing
+/// else, for anyone (explorers show it): the log, workers and reasons stay behind the
+/// signed `GET /tasks/{task}`. The word set is `PUBLIC_TASK_STEPS`; anything else reads as
+/// `unknown` rather than leak a new internal state.
+async fn status_route(State(s): State<Arc<Scheduler>>, UrlPath(task): UrlPath<String>) -> Response {
+    let task = match parse_task(&task) {
+        Ok(task) => task,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match s.db.task(task).await {
+        Ok(Some(row)) => {
+            let step = confide_protocol::workerpool::PUBLIC_TASK_STEPS
+                .iter()
+                .find(|step| **step == row.status)
+                .copied()
+                .unwrap_or("unknown");
+            axum::Json(json!({ "task": task, "state": step })).into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "UNKNOWN_TASK",
+            format!("this scheduler has no task {task}"),
+        )
+        .into_response(),
+        Err(e) => internal(e).into_response(),
+    }
 }
 
 async fn debug_route(

@@ -102,7 +102,8 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 any_worker,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
-            out.done(&describe(&state), json!({ "stack": state }));
+            let marketplace = state.market.as_ref().map(|m| marketplace_url(&m.url));
+            out.done(&describe(&state), json!({ "stack": state, "marketplace": marketplace }));
         }
         DevCommand::Status { dir } => {
             let status = dir.stack().status().await?;
@@ -115,7 +116,8 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 status.data_dir.display(),
                 describe(&status.state)
             );
-            out.done(&text, json!({ "status": status }));
+            let marketplace = status.state.market.as_ref().map(|m| marketplace_url(&m.url));
+            out.done(&text, json!({ "status": status, "marketplace": marketplace }));
         }
         DevCommand::Down { dir } => {
             let stopped = dir.stack().down()?;
@@ -152,6 +154,14 @@ fn describe(state: &StackState) -> String {
             state.market.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
         ),
         format!(
+            "marketplace  {}",
+            state
+                .market
+                .as_ref()
+                .map(|s| marketplace_url(&s.url))
+                .unwrap_or_else(|| "not started".into())
+        ),
+        format!(
             "workerpool   {} (scheduler {}, {} worker(s))",
             state.workerpool.map(|w| w.to_string()).unwrap_or_else(|| "none".into()),
             state
@@ -171,4 +181,9 @@ fn describe(state: &StackState) -> String {
     ];
     lines.extend(state.accounts.iter().map(|a| format!("  {:<17} {}", a.role, a.address)));
     lines.join("\n")
+}
+
+/// The web page of the market at `market_url` (served by the market itself).
+pub fn marketplace_url(market_url: &str) -> String {
+    format!("{}/", market_url.trim_end_matches('/'))
 }

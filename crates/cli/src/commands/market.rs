@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// How often to read new chain events, in milliseconds.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
+    /// `WORKERPOOL=URL`: where a workerpool's scheduler answers, so the web page's task
+    /// pages show each task's step there (repeatable).
+    #[arg(long = "scheduler", value_name = "WORKERPOOL=URL")]
+    schedulers: Vec<String>,
 }
 
 pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
@@ -40,11 +44,14 @@ pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
     let db = confide_market::db::MarketDb::open(&url)
         .await
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
-    let state = confide_market::MarketState::new(db, poco);
+    let schedulers = confide_market::explore::parse_schedulers(&args.schedulers)
+        .map_err(|e| CliError::new("BAD_ARGUMENT", format!("--scheduler {e}")))?;
+    let state = confide_market::MarketState::with_schedulers(confide_market::MarketState::new(db, poco), schedulers);
     let follower = tokio::spawn(confide_market::follow::follow(
         state.clone(),
         Duration::from_millis(args.poll_ms),
     ));
+    tracing::info!("marketplace page at http://{}/", args.listen);
     let served = serve::serve(ctx, "market", &args.listen, confide_market::router(state)).await;
     follower.abort();
     served

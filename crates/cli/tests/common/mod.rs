@@ -202,6 +202,14 @@ pub fn publish_app(stack: &Stack, name: &str) -> String {
     app
 }
 
+/// The requester's `app run --tag tee,tdx --encrypt-result` (plus `extra`), without
+/// waiting; returns its `--raw` answer (`dealid`, `tasks`).
+pub fn run_tee_task(stack: &Stack, app: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["app", "run", app, "--tag", "tee,tdx", "--encrypt-result"];
+    args.extend(extra);
+    stack.ok(REQUESTER, "requester", &args)
+}
+
 pub fn requester_keys(stack: &Stack) {
     stack.ok(REQUESTER, "requester", &["init"]);
     stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
