@@ -178,6 +178,19 @@ fn the_marketplace_page_in_a_browser() {
         "the page was reloaded"
     );
 
+    // Left and come back to many times: each page closes its event stream as it goes, so
+    // the six connections a browser opens to the market never run out (the sixth load
+    // hung before).
+    for _ in 0..8 {
+        browser.goto("about:blank").unwrap();
+        browser.goto(&format!("{page}#/book/datasetorders")).unwrap();
+        wait_rows(
+            &browser,
+            "the book, once more",
+            &BTreeSet::from([tee_hash.clone(), plain_hash.clone(), newer.clone()]),
+        );
+    }
+
     // Request params carrying markup are text too.
     browser.goto(&format!("{page}#/book/requestorders")).unwrap();
     wait_rows(&browser, "the request order", &BTreeSet::from([request_hash.clone()]));

@@ -26,7 +26,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let url = runtime.block_on(serve_market());
+    // The browser is driven from a blocking thread while the runtime keeps serving.
+    runtime.block_on(async {
+        let url = serve_market().await;
+        println!("market at {url}");
+        tokio::task::spawn_blocking(move || measure(&url)).await.unwrap();
+    });
+}
+
+fn measure(url: &str) {
     let browser = Browser::start(1280, 900).unwrap_or_else(|e| panic!("{e}"));
     for (label, route) in [
         ("dataset book", "#/book/datasetorders"),
@@ -58,7 +66,10 @@ fn first_rows_ms(browser: &Browser, url: &str) -> f64 {
             )?;
             Ok(drawn.as_str().and_then(|ms| ms.parse::<f64>().ok()))
         })
-        .unwrap()
+        .unwrap_or_else(|e| {
+            let shown = browser.execute("return document.getElementById('main').innerText.slice(0, 200) + ' | ' + performance.getEntriesByType('resource').map(e => e.name + ' ' + e.responseEnd).join(', ')");
+            panic!("{e}: the page shows {shown:?}")
+        })
 }
 
 /// A market on SQLite with `stored` open dataset orders (rows as publication leaves them,

@@ -1,7 +1,7 @@
 //! Orders at rest: SQLite by default, Postgres through sqlx's `Any` driver. Each row keeps
 //! the signed order as published plus the columns the order book filters and sorts on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
@@ -492,6 +492,29 @@ impl MarketDb {
             query.execute(&self.pool).await.map_err(storage)?;
         }
         Ok(())
+    }
+
+    /// The recorded statuses of these tasks (those not recorded are left out).
+    pub async fn task_statuses(&self, task_ids: &[String]) -> Result<HashMap<String, String>, MarketError> {
+        let mut statuses = HashMap::new();
+        for chunk in task_ids.chunks(100) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT task_id, status FROM tasks WHERE task_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(storage)? {
+                statuses.insert(
+                    row.try_get("task_id").map_err(storage)?,
+                    row.try_get("status").map_err(storage)?,
+                );
+            }
+        }
+        Ok(statuses)
     }
 
     /// The task as recorded, if its deal is known.

@@ -25,6 +25,8 @@ use crate::{MarketError, MarketState};
 
 /// A deal's tasks listed on its page, at most.
 const TASKS_SHOWN: usize = 100;
+/// Tasks of a deal the market has no record of, read from the chain per request, at most.
+const CHAIN_READS_PER_PAGE: usize = 10;
 /// Deals listed on an asset's page, newest first.
 const DEALS_SHOWN: i64 = 50;
 /// A chain read that takes longer says the chain is unreachable rather than hang the page.
@@ -301,14 +303,27 @@ async fn deal(State(state): State<Arc<MarketState>>, Path(deal_id): Path<String>
     let deal = chain(state.poco.find_deal(deal_id))
         .await?
         .ok_or_else(|| MarketError::NotOnChain(format!("no deal {deal_id} on this chain")))?;
+    // Statuses as the follower recorded them from the chain's events: one query, where
+    // reading each task from the node would let one request cost a hundred chain reads.
+    // A deal from before the market followed the chain is read from it, a few tasks only.
+    let ids = first_task_ids(&deal, TASKS_SHOWN);
+    let keys: Vec<String> = ids.iter().map(B256::to_string).collect();
+    let recorded = state.db.task_statuses(&keys).await?;
+    let mut chain_reads = 0;
     let mut tasks = Vec::new();
-    // A deal's tasks are read one by one: a page shows at most the first hundred.
-    for (index, task_id) in first_task_ids(&deal, TASKS_SHOWN).into_iter().enumerate() {
-        let task = chain(state.poco.task(task_id)).await?;
+    for (index, (task_id, key)) in ids.iter().zip(&keys).enumerate() {
+        let status = match recorded.get(key) {
+            Some(status) => status.clone(),
+            None if chain_reads < CHAIN_READS_PER_PAGE => {
+                chain_reads += 1;
+                chain(state.poco.task(*task_id)).await?.status.as_str().to_owned()
+            }
+            None => "UNKNOWN".to_owned(),
+        };
         tasks.push(json!({
             "taskId": task_id,
-            "index": deal.bot_first + U256::from(index),
-            "status": task.status.as_str(),
+            "index": (deal.bot_first + U256::from(index)).to_string(),
+            "status": status,
         }));
     }
     Ok(ok(json!({ "deal": deal_json(&deal), "tasks": tasks })))

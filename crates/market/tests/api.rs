@@ -578,8 +578,17 @@ async fn await_answer(m: &Market, path: &str, done: impl Fn(&Value) -> bool) -> 
 
 #[tokio::test]
 async fn the_explorer_api_reads_assets_deals_and_tasks_from_the_chain_and_refuses_bad_ids() {
+    explores(start().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_the_explorer_api_follows_deals_and_tasks() {
+    let postgres = TempPostgres::start("explorer");
+    explores(start_on(&postgres.url, None).await).await;
+}
+
+async fn explores(m: Market) {
     use confide_protocol::order::{AppOrder, WorkerpoolOrder};
-    let m = start().await;
 
     // Bad identifiers are refused with codes before any chain read.
     let (status, refused) = m.call(reqwest::Method::GET, "/assets/0x12", None, String::new()).await;
@@ -712,6 +721,10 @@ async fn the_explorer_api_reads_assets_deals_and_tasks_from_the_chain_and_refuse
     );
     let pool_path = format!("/assets/{pool}");
     let counted = await_answer(&m, &pool_path, |v| v["workerpool"]["tasks"]["running"] == 1).await;
+    let deal_path = format!("/deals/{}", matched.deal_id);
+    let statuses = await_answer(&m, &deal_path, |v| v["tasks"][0]["status"] == "ACTIVE").await;
+    assert_eq!(statuses["tasks"][0]["status"], "ACTIVE", "{statuses}");
+    assert_eq!(statuses["tasks"][1]["status"], "UNSET");
     assert_eq!(counted["workerpool"]["frameworks"], json!(["tdx"]), "{counted}");
     assert_eq!(counted["asset"]["name"], "explorer pool");
 

@@ -582,10 +582,19 @@ function onSearch(event) {
   else show(state('Type an address (0x and 40 hex digits) or a deal or task id (0x and 64 hex digits).', true));
 }
 
-/** Live updates: each change the market announces refreshes the view that shows it. */
+/**
+ * Live updates: each change the market announces refreshes the view that shows it.
+ * The stream holds one of the six connections a browser opens to a host over HTTP/1.1,
+ * so it is closed while the page is hidden or left (else a few background tabs, or pages
+ * kept in the back-forward cache, would leave no connection for the API), and reopened,
+ * with a refresh for what was missed, when the page is shown again.
+ */
+let source = null;
+let pending = null;
+
 function listen() {
-  let pending = null;
-  const source = new EventSource('/events');
+  if (source) return;
+  source = new EventSource('/events');
   source.onmessage = (message) => {
     let event;
     try { event = JSON.parse(message.data); } catch (e) { return; }
@@ -595,6 +604,20 @@ function listen() {
   };
 }
 
+function stopListening() {
+  if (source) source.close();
+  source = null;
+}
+
+function resume() {
+  if (source) return;
+  listen();
+  if (view.refresh) view.refresh();
+}
+
+document.addEventListener('visibilitychange', () => (document.hidden ? stopListening() : resume()));
+window.addEventListener('pagehide', stopListening);
+window.addEventListener('pageshow', (event) => { if (event.persisted) resume(); });
 window.addEventListener('hashchange', route);
 document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('search').addEventListener('submit', onSearch);
