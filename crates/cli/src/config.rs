@@ -34,6 +34,8 @@ pub struct ChainConfig {
     pub sms: Option<String>,
     /// The market URL (`iexecGateway`) of chain.json's entry, if any.
     pub iexec_gateway: Option<String>,
+    /// The IPFS gateway (`ipfsGateway`) results are downloaded through, if any.
+    pub ipfs_gateway: Option<String>,
 }
 
 fn chain_file() -> Option<PathBuf> {
@@ -103,6 +105,7 @@ impl ChainArgs {
         };
         let sms = entry.as_ref().and_then(|(_, e)| e.sms.clone());
         let iexec_gateway = entry.as_ref().and_then(|(_, e)| e.iexec_gateway.clone());
+        let ipfs_gateway = entry.as_ref().and_then(|(_, e)| e.ipfs_gateway.clone());
         Ok(ChainConfig {
             name,
             expected_id,
@@ -110,6 +113,7 @@ impl ChainArgs {
             hub,
             sms,
             iexec_gateway,
+            ipfs_gateway,
         })
     }
 }

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 const OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
 fn free_port() -> String {
@@ -308,5 +310,83 @@ fn iexecs_cli_decrypts_results_encrypted_for_an_rsa_beneficiary() {
         std::fs::read(dir.path().join("results.zip")).unwrap(),
         std::fs::read(&plain).unwrap(),
         "iExec's CLI recovers the exact archive"
+    );
+}
+
+/// A task Confide ran, its result linked on chain the IPFS way: iExec's CLI downloads it
+/// through chain.json's `ipfsGateway` (our store) with `task show --download` and opens it
+/// with `result decrypt`, unmodified.
+#[test]
+fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
+    use common::{REQUESTER, Stack};
+    let stack = Stack::start();
+    let app = common::publish_app(&stack, "echo");
+    let dataset = common::publish_dataset(&stack, "owner", "secret.txt", "a line only the app reads\n", "0");
+    // iExec's format for the beneficiary: an RSA key pair in .secrets/beneficiary.
+    stack.ok(REQUESTER, "requester", &["init"]);
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "generate-encryption-keypair", "--rsa"],
+    );
+    stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
+    let run = common::run_tee_task(&stack, &app, &["--dataset", &dataset, "--watch"]);
+    let task = run["tasks"][0].as_str().unwrap().to_owned();
+
+    let project = stack.project("requester");
+    std::fs::copy(stack.data.join("chain.json"), project.join("chain.json")).unwrap();
+    let wallets = stack.data.join("wallets");
+    let wallet = [
+        "--keystoredir",
+        wallets.to_str().unwrap(),
+        "--wallet-address",
+        REQUESTER,
+        "--password",
+        "confide-dev",
+        "--chain",
+        "dev",
+    ];
+    let iexec = |args: &[&str]| -> Value {
+        let output = Command::new(iexec_bin())
+            .args(args)
+            .arg("--raw")
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("iexec {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
+        assert_eq!(json["ok"], true, "iexec {args:?}: {json}");
+        json
+    };
+    let mut show = vec!["task", "show", &task, "--download", "from-iexec"];
+    show.extend(wallet);
+    let shown = iexec(&show);
+    assert_eq!(shown["task"]["statusName"], "COMPLETED", "{shown}");
+    let downloaded = std::fs::read(project.join("from-iexec.zip")).unwrap();
+    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &downloaded);
+    assert_eq!(
+        shown["task"]["results"],
+        serde_json::json!({ "storage": "ipfs", "location": format!("/ipfs/{cid}") }),
+        "the bytes iExec's CLI fetched are those the chain names"
+    );
+
+    let key = format!("{REQUESTER}_key");
+    iexec(&[
+        "result",
+        "decrypt",
+        "from-iexec.zip",
+        "--beneficiary-key-file",
+        &key,
+        "--force",
+    ]);
+    let plain = std::fs::read(project.join("results.zip")).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(plain)).unwrap();
+    let mut echo = String::new();
+    let mut file = archive.by_name("echo.txt").expect("the app's echo.txt in the result");
+    std::io::Read::read_to_string(&mut file, &mut echo).unwrap();
+    // The app saw the decrypted dataset in /iexec_in, under the dataset's address.
+    assert!(
+        echo.to_lowercase().contains(&dataset.to_lowercase()),
+        "the echo app's output: {echo}"
     );
 }

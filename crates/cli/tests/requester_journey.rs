@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,6 +15,26 @@ use serde_json::{Value, json};
 
 const CSV: &str = "name,age,score\nann,30,1.5\nbob,50,2.5\ncid,,3.5\n";
 const SPARE: &str = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720";
+
+/// An HTTP server on loopback that answers every request with `body`: a gateway that lies.
+fn lying_gateway(body: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
+        }
+    });
+    url
+}
 
 /// `app run` without waiting; returns the first task id.
 fn start_task(stack: &Stack, app: &str, extra: &[&str]) -> String {
@@ -295,23 +316,30 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
         &["task", "show", task, "--download", "-o", "again.age"],
     );
     assert_eq!(shown["task"]["statusName"], "COMPLETED");
-    assert_eq!(shown["task"]["resultsJson"]["storage"], "confide");
+    // The link is IPFS's: the result's CID, which any IPFS tool derives from its bytes.
+    let link = &shown["task"]["resultsJson"];
+    assert_eq!(link["storage"], "ipfs", "{shown}");
+    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &ciphertext);
+    assert_eq!(link["location"], format!("/ipfs/{cid}"));
     assert_eq!(shown["task"]["digestCheck"]["matches"], true, "{shown}");
     assert_eq!(result["digestCheck"]["matches"], true, "{run}");
     assert_eq!(
         std::fs::read(stack.project("requester").join("again.age")).unwrap(),
         ciphertext
     );
-    // Where no result store is configured, no link is trusted as the store's (fail closed).
-    let elsewhere = stack.dir.path().join("no-dev-stack-here");
+    // The store serves it as an IPFS gateway does.
+    let (status, served) = reqwest::blocking_get_bytes(&format!("{}/ipfs/{cid}", stack.service_url("store")));
+    assert_eq!((status, served), (200, ciphertext.clone()));
+    // A gateway that serves other bytes is refused, and nothing is written.
+    let liar = lying_gateway(b"age-encryption.org/v1\nnot the result");
     let refused = stack.run_with(
         REQUESTER,
         "requester",
         &["task", "show", task, "--download", "-o", "unchecked.age"],
-        &[("CONFIDE_DEV_DIR", &elsewhere)],
+        &[("CONFIDE_IPFS_GATEWAY", Path::new(&liar))],
     );
     let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
-    assert_eq!(refused["error"]["code"], "UNTRUSTED_RESULT_LINK", "{refused}");
+    assert_eq!(refused["error"]["code"], "RESULT_CID_MISMATCH", "{refused}");
     assert!(!stack.project("requester").join("unchecked.age").exists());
     // Who ran what and why is for the deal's parties: the scheduler answers them only.
     let code_of = |(status, body): (u16, Vec<u8>)| {

@@ -82,7 +82,7 @@ impl AnvilNode {
         // Its own process group: a Ctrl-C in the terminal that ran `dev up` must not reach it.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command.spawn().map_err(|e| DevError::io(options.binary, e))?;
-        let node = AnvilNode {
+        let mut node = AnvilNode {
             pid: child.id(),
             child: Some(child),
             url: format!("http://127.0.0.1:{}", options.port),
@@ -92,9 +92,18 @@ impl AnvilNode {
         Ok(node)
     }
 
-    async fn wait_ready(&self) -> Result<(), DevError> {
+    async fn wait_ready(&mut self) -> Result<(), DevError> {
         let started = Instant::now();
         loop {
+            // Checked before asking the port: if another process took it between the
+            // check and anvil's bind, anvil exits, and whatever answers there is not ours.
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(DevError::AnvilExited {
+                    url: self.url.clone(),
+                    status: status.to_string(),
+                    log: self.log.clone(),
+                });
+            }
             if confide_chain::Connection::connect(&self.url, None).await.is_ok() {
                 return Ok(());
             }

@@ -49,6 +49,8 @@ pub enum DevError {
     PortBusy { port: u16, flag: &'static str },
     #[error("anvil did not answer on {url} within {seconds} s; see its log at {log}")]
     AnvilNotReady { url: String, seconds: u64, log: PathBuf },
+    #[error("anvil exited before answering on {url} ({status}; a port taken meanwhile?); see its log at {log}")]
+    AnvilExited { url: String, status: String, log: PathBuf },
     #[error("the {service} did not start ({last_line}); see its log at {log}")]
     ServiceNotReady {
         service: &'static str,
@@ -80,6 +82,7 @@ impl DevError {
             DevError::AnvilMissing(_) => "ANVIL_MISSING",
             DevError::PortBusy { .. } => "PORT_BUSY",
             DevError::AnvilNotReady { .. } => "ANVIL_NOT_READY",
+            DevError::AnvilExited { .. } => "ANVIL_EXITED",
             DevError::NotRunning(_) => "STACK_NOT_RUNNING",
             DevError::ServiceNotReady { .. } => "SERVICE_NOT_READY",
             DevError::PublishFailed(_) => "PUBLISH_FAILED",

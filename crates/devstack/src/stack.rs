@@ -328,6 +328,8 @@ impl DevStack {
         let mut entry = chain_entry(&rpc_url, &deployment);
         entry.sms = sms.as_ref().map(|s| s.url.clone());
         entry.iexec_gateway = market.as_ref().map(|s| s.url.clone());
+        // Results are linked on chain as `/ipfs/<CID>`; the store serves them as a gateway.
+        entry.ipfs_gateway = store.as_ref().map(|s| s.url.clone());
         ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
         let hub = deployment.hub.to_string();
@@ -717,17 +719,30 @@ fn write_dev_wallets(dir: &Path) -> Result<Vec<AccountEntry>, DevError> {
 
 /// A throwaway chain for tests: anvil on a free port without persisted state, PoCo
 /// deployed, dev accounts funded. The node stops when the returned value is dropped.
+/// Anvil on a free port, tried again on another port when the one picked was taken in
+/// the meantime (by a process of another test binary, say): a test never fails for it.
+async fn start_ephemeral_anvil(binary: &Path) -> Result<AnvilNode, DevError> {
+    let mut attempt = 0;
+    loop {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("confide-anvil-{}-{port}.log", std::process::id()));
+        let options = AnvilOptions {
+            binary,
+            port,
+            state: None,
+            log: &log,
+        };
+        match AnvilNode::start(options).await {
+            Err(DevError::PortBusy { .. } | DevError::AnvilExited { .. }) if attempt < 4 => attempt += 1,
+            started => return started,
+        }
+    }
+}
+
 pub async fn ephemeral_chain() -> Result<(AnvilNode, Deployment), DevError> {
     let cache = deps::cache_dir();
     let binary = deps::anvil_binary(&cache)?;
-    let log = std::env::temp_dir().join(format!("confide-anvil-{}-{}.log", std::process::id(), free_port()));
-    let node = AnvilNode::start(AnvilOptions {
-        binary: &binary,
-        port: free_port(),
-        state: None,
-        log: &log,
-    })
-    .await?;
+    let node = start_ephemeral_anvil(&binary).await?;
     let connection = Connection::connect(&node.url, Some(DEV_ACCOUNTS[0].signer())).await?;
     connection.expect_chain_id(DEV_CHAIN_ID)?;
     let (deployment, _) = deploy_or_find(&connection, &deps::poco_package(&cache)?, None).await?;

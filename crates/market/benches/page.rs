@@ -28,7 +28,8 @@ fn main() {
         .unwrap();
     // The browser is driven from a blocking thread while the runtime keeps serving.
     runtime.block_on(async {
-        let url = serve_market().await;
+        // The node is dropped (and killed) when the measurement ends, or panics.
+        let (url, _node) = serve_market().await;
         println!("market at {url}");
         tokio::task::spawn_blocking(move || measure(&url)).await.unwrap();
     });
@@ -73,15 +74,13 @@ fn first_rows_ms(browser: &Browser, url: &str) -> f64 {
 }
 
 /// A market on SQLite with `stored` open dataset orders (rows as publication leaves them,
-/// on registered datasets), serving on loopback; returns its URL.
-async fn serve_market() -> String {
+/// on registered datasets), serving on loopback; returns its URL and the chain's node.
+async fn serve_market() -> (String, confide_devstack::AnvilNode) {
     let stored: usize = std::env::var("CONFIDE_BENCH_STORED")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(STORED_DEFAULT);
     let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
-    // The node lives as long as the process: the page reads names and owners from it.
-    let node = Box::leak(Box::new(node));
     let owner = Poco::new(
         Connection::connect(&node.url, Some(DEV_ACCOUNTS[1].signer()))
             .await
@@ -153,5 +152,5 @@ async fn serve_market() -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, confide_market::router(Arc::clone(&state))).into_future());
     tokio::spawn(confide_market::follow::follow(state, Duration::from_millis(200)));
-    url
+    (url, node)
 }

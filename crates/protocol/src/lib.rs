@@ -9,6 +9,7 @@
 pub mod amount;
 pub mod domain;
 pub mod ids;
+pub mod ipfs;
 pub mod market;
 pub mod messages;
 pub mod order;

@@ -81,6 +81,13 @@ pub const PUBLIC_TASK_STEPS: [&str; 8] = [
     "orphaned",
 ];
 
+/// The link a worker writes on chain for a result, the way iExec's SDK downloads it: the
+/// result's IPFS CID (`/ipfs/<CID>`), fetched through any gateway (chain.json's
+/// `ipfsGateway`; a Confide store is one) and checked against the CID by the reader.
+pub fn ipfs_result_link(cid: &crate::ipfs::Cid) -> String {
+    serde_json::json!({ "storage": "ipfs", "location": format!("/ipfs/{cid}") }).to_string()
+}
+
 /// The link a worker writes on chain for a result in a Confide store, in iExec's
 /// `results` shape (`{"storage": …, "location": …}`).
 pub fn result_link(store_url: &str, task_id: B256, worker: Address) -> String {
@@ -115,6 +122,19 @@ mod tests {
         );
         assert_ne!(base, result_upload_hash(task, Address::repeat_byte(1), B256::ZERO));
         assert_ne!(base, result_upload_hash(task, Address::ZERO, B256::repeat_byte(1)));
+    }
+
+    #[test]
+    fn ipfs_result_links_are_what_iexecs_sdk_downloads() {
+        let cid = crate::ipfs::file_cid(crate::ipfs::CidVersion::V1, b"hello world");
+        let link: serde_json::Value = serde_json::from_str(&ipfs_result_link(&cid)).unwrap();
+        assert_eq!(
+            link,
+            serde_json::json!({
+                "storage": "ipfs",
+                "location": "/ipfs/bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+            })
+        );
     }
 
     #[test]

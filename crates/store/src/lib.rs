@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use confide_chain::{Address, B256};
+use confide_protocol::ipfs::{Cid, CidVersion, FileCid};
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -175,6 +176,7 @@ pub fn router(state: Arc<StoreState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/files/{owner}/{name}", get(download).head(download).put(upload))
         .route("/results/{task}", get(results::download_task))
+        .route("/ipfs/{cid}", get(ipfs_download).head(ipfs_download))
         .route("/results/{task}/{worker}", get(results::download).put(results::upload))
         // Uploads stream and are measured as they arrive (see `upload`).
         .layer(DefaultBodyLimit::disable())
@@ -278,13 +280,14 @@ async fn upload(
         Ok(room) => room,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
     };
-    match stream_into(&state, &path, declared, body, Some(room)).await {
-        Ok(size) => {
+    match stream_into(&state, Some(&path), declared, body, Some(room)).await {
+        Ok(stored) => {
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
+            let (size, cid) = (stored.size, stored.cid.to_string());
             (
                 StatusCode::CREATED,
-                axum::Json(json!({ "path": path, "checksum": declared, "size": size })),
+                axum::Json(json!({ "path": path, "checksum": declared, "size": size, "cid": cid })),
             )
                 .into_response()
         }
@@ -372,13 +375,27 @@ impl Drop for Reservation<'_> {
 /// Streams `body` to `path` (constant memory), keeping it only if its bytes hash to
 /// `declared` and fit the owner's `room` and the store's quota; returns its size, or
 /// the refusal to answer with.
+/// What an upload left in the store.
+pub(crate) struct Stored {
+    pub size: usize,
+    /// Its IPFS CID (v1, raw leaves: what `ipfs add --cid-version=1` derives).
+    pub cid: Cid,
+}
+
+/// Where content-addressed objects live: `ipfs/<CIDv1>`, one copy per content.
+pub(crate) fn ipfs_path(cid: &Cid) -> StorePath {
+    StorePath::from(format!("ipfs/{cid}"))
+}
+
+/// Streams an upload to `path`, or with `None` to its content address (`ipfs/<CID>`),
+/// once its bytes hash to `declared`.
 pub(crate) async fn stream_into(
     state: &StoreState,
-    path: &StorePath,
+    path: Option<&StorePath>,
     declared: B256,
     body: Body,
     room: Option<Room>,
-) -> Result<usize, Response> {
+) -> Result<Stored, Response> {
     let refuse = |status, code, message: String| {
         state.refused.fetch_add(1, Ordering::Relaxed);
         error(status, code, message)
@@ -403,6 +420,7 @@ pub(crate) async fn stream_into(
     let multipart = state.backend.put_multipart(&staging).await.map_err(backend_error)?;
     let mut writer = object_store::WriteMultipart::new(multipart);
     let mut hasher = Sha256::new();
+    let mut cid = FileCid::new(CidVersion::V1);
     let mut size = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -418,6 +436,7 @@ pub(crate) async fn stream_into(
             }
         };
         hasher.update(&chunk);
+        cid.update(&chunk);
         size += chunk.len();
         if size > state.max_upload {
             let _ = writer.abort().await;
@@ -461,6 +480,9 @@ pub(crate) async fn stream_into(
         return Err(refuse(StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message));
     }
     writer.finish().await.map_err(backend_error)?;
+    let cid = cid.finish();
+    let content_path = ipfs_path(&cid);
+    let path = path.unwrap_or(&content_path);
     // The owner's files are counted again as the upload lands, one landing at a time: an
     // upload of the same wallet that landed meanwhile is not in the room measured at the
     // start.
@@ -485,7 +507,35 @@ pub(crate) async fn stream_into(
     state
         .stored
         .fetch_sub(replaced.min(state.stored.load(Ordering::SeqCst)), Ordering::SeqCst);
-    Ok(size)
+    Ok(Stored { size, cid })
+}
+
+/// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID (v1, as
+/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Only content an
+/// upload's checks let in is there (results so far); a client should still check the CID
+/// of what it receives, as it would with any gateway.
+async fn ipfs_download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPath<String>) -> Response {
+    let Ok(parsed) = cid.parse::<Cid>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CID",
+            "expected /ipfs/<CID>: a base32 CIDv1 (bafk… or bafy…)",
+        );
+    };
+    let mut response = serve_object(&state, &ipfs_path(&parsed)).await;
+    if response.status().is_success() {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("etag", format!("\"{parsed}\"")),
+            ("x-ipfs-path", format!("/ipfs/{parsed}")),
+            ("cache-control", "public, max-age=29030400, immutable".to_owned()),
+        ] {
+            if let Ok(value) = value.parse() {
+                headers.insert(name, value);
+            }
+        }
+    }
+    response
 }
 
 /// Streams a stored object, or answers 404.

@@ -20,7 +20,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use serde_json::json;
 
-use crate::{CONTENT_SHA256, StoreState, error, serve_object, stream_into};
+use confide_protocol::ipfs::Cid;
+
+use crate::{CONTENT_SHA256, StoreState, error, ipfs_path, serve_object, stream_into};
 
 /// Header with the task's enclave challenge address (zero for a standard task).
 pub const ENCLAVE_CHALLENGE_HEADER: &str = "x-confide-enclave-challenge";
@@ -29,6 +31,25 @@ pub const AUTHORIZATION_HEADER: &str = "x-confide-authorization";
 
 fn result_path(task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("results/{task}/{}", worker.to_string().to_lowercase()))
+}
+
+/// A result's bytes live once, at their content address (`ipfs/<CID>`); this small
+/// object names the CID a worker's upload for a task had.
+fn pointer_path(task: B256, worker: Address) -> StorePath {
+    StorePath::from(format!("results/{task}/{}.cid", worker.to_string().to_lowercase()))
+}
+
+/// Where a worker's result for a task is: behind its pointer, or (stored before results
+/// were content-addressed) at its own path.
+async fn stored_result(state: &StoreState, task: B256, worker: Address) -> Option<StorePath> {
+    if let Ok(pointer) = state.backend.get(&pointer_path(task, worker)).await
+        && let Ok(bytes) = pointer.bytes().await
+        && let Some(cid) = std::str::from_utf8(&bytes).ok().and_then(|t| t.parse::<Cid>().ok())
+    {
+        return Some(ipfs_path(&cid));
+    }
+    let legacy = result_path(task, worker);
+    state.backend.head(&legacy).await.ok().map(|_| legacy)
 }
 
 fn header_value<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -124,18 +145,28 @@ pub async fn upload(
         Ok(declared) => declared,
         Err(refusal) => return refusal,
     };
-    match stream_into(&state, &result_path(task, worker), declared, body, None).await {
-        Ok(size) => {
-            state.uploads.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%task, %worker, size, "result stored");
-            (
-                StatusCode::CREATED,
-                axum::Json(json!({ "path": format!("/results/{task}/{worker}"), "checksum": declared, "size": size })),
-            )
-                .into_response()
-        }
-        Err(refusal) => refusal,
+    let stored = match stream_into(&state, None, declared, body, None).await {
+        Ok(stored) => stored,
+        Err(refusal) => return refusal,
+    };
+    let pointer = object_store::PutPayload::from(stored.cid.to_string().into_bytes());
+    if let Err(e) = state.backend.put(&pointer_path(task, worker), pointer).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
     }
+    state.uploads.fetch_add(1, Ordering::Relaxed);
+    let (size, cid) = (stored.size, stored.cid);
+    tracing::info!(%task, %worker, size, %cid, "result stored");
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "path": format!("/results/{task}/{worker}"),
+            "checksum": declared,
+            "size": size,
+            "cid": cid.to_string(),
+            "ipfs": format!("/ipfs/{cid}"),
+        })),
+    )
+        .into_response()
 }
 
 pub async fn download(
@@ -145,7 +176,10 @@ pub async fn download(
     let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such result");
     };
-    serve_object(&state, &result_path(task, worker)).await
+    match stored_result(&state, task, worker).await {
+        Some(path) => serve_object(&state, &path).await,
+        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
+    }
 }
 
 /// PoCo's contribution status of a worker whose revealed result is the consensus.
@@ -177,8 +211,7 @@ pub async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): 
         if contribution.status != CONTRIBUTION_PROVED || contribution.result_hash != info.consensus_value {
             continue;
         }
-        let path = result_path(task, *worker);
-        if state.backend.head(&path).await.is_ok() {
+        if let Some(path) = stored_result(&state, task, *worker).await {
             return serve_object(&state, &path).await;
         }
     }

@@ -358,3 +358,45 @@ async fn hostile_uploads_are_refused_with_a_code_and_store_nothing() {
         assert!(name == owner_dir || name == "staging", "{name} is in the store");
     }
 }
+
+#[tokio::test]
+async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unchecked() {
+    let store = start().await;
+    let base = store.url.clone();
+    let get = |path: String| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    for bad in [
+        "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD",
+        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5f",
+        "..%2F..%2Fetc%2Fpasswd",
+        "staging",
+    ] {
+        assert_eq!(get(format!("/ipfs/{bad}")).await, (400, "INVALID_CID".into()), "{bad}");
+    }
+    // A well-formed CID of content nobody stored with the checks (a file upload is not
+    // content-addressed: only results are, once their enclave's signature is checked).
+    let owner = PrivateKeySigner::random();
+    let content = b"hello world".to_vec();
+    assert_eq!(
+        put(
+            &store,
+            &owner.address().to_string(),
+            "hello",
+            &owner,
+            sha256(&content),
+            content.clone()
+        )
+        .await
+        .0,
+        201
+    );
+    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &content);
+    assert_eq!(get(format!("/ipfs/{cid}")).await, (404, "NOT_FOUND".into()));
+}

@@ -16,9 +16,10 @@ use alloy_signer_local::PrivateKeySigner;
 use axum::Router;
 use axum::routing::get;
 use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
+use confide_protocol::ipfs::{Cid, CidVersion, file_cid};
 use confide_protocol::messages::{authorization_hash, recover_personal, sign_personal};
 use confide_protocol::tee::{AppEnclaveConfig, PublicDataset, StandardTask};
-use confide_protocol::workerpool::result_link;
+use confide_protocol::workerpool::ipfs_result_link;
 use serde_json::{Value, json};
 
 use crate::WorkerpoolError;
@@ -82,6 +83,8 @@ struct Ended {
 struct Contribution {
     digest: B256,
     hash: B256,
+    /// The uploaded result's CID: its link once revealed.
+    cid: Cid,
 }
 
 /// What the chain says of an assignment the worker accepted.
@@ -479,9 +482,10 @@ impl Worker {
             }
             Err(e) => return Ended::failed("IO_ERROR", format!("{}: {e}", file.display())),
         };
-        if let Err(e) = self.upload(a, &file, &signature).await {
-            return Ended::failed(e.code(), e.to_string());
-        }
+        let cid = match self.upload(a, &file, &signature).await {
+            Ok(cid) => cid,
+            Err(e) => return Ended::failed(e.code(), e.to_string()),
+        };
         let contributed = self
             .poco
             .contribute(
@@ -494,7 +498,7 @@ impl Worker {
             )
             .await;
         match contributed {
-            Ok(transaction) => Ended::contributed(transaction, Contribution { digest, hash }),
+            Ok(transaction) => Ended::contributed(transaction, Contribution { digest, hash, cid }),
             Err(e) => Ended::failed(e.code(), e.to_string()),
         }
     }
@@ -539,10 +543,7 @@ impl Worker {
             }
         }
         match self.poco.reveal(a.task_id, contribution.digest).await {
-            Ok(transaction) => {
-                let link = result_link(&self.config.store_url, a.task_id, self.address());
-                Ended::completed(transaction, Some(link))
-            }
+            Ok(transaction) => Ended::completed(transaction, Some(ipfs_result_link(&contribution.cid))),
             Err(e) => Ended::failed(e.code(), e.to_string()),
         }
     }
@@ -568,7 +569,7 @@ impl Worker {
             return Ended::failed(code, message);
         };
         match self.upload(a, &work.join(file), &signature).await {
-            Ok(()) => Ended::failed(
+            Ok(_) => Ended::failed(
                 code,
                 format!(
                     "{message} (the app's logs are encrypted for the beneficiary: `confide task debug {} --logs`)",
@@ -593,10 +594,10 @@ impl Worker {
             return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest or signatures");
         };
         let file = work.join(field("result-file"));
-        if let Err(e) = self.upload(a, &file, &upload_signature).await {
-            return Ended::failed(e.code(), e.to_string());
-        }
-        let link = result_link(&self.config.store_url, a.task_id, self.address());
+        let link = match self.upload(a, &file, &upload_signature).await {
+            Ok(cid) => ipfs_result_link(&cid),
+            Err(e) => return Ended::failed(e.code(), e.to_string()),
+        };
         let mut pause = Duration::from_millis(250);
         for attempt in 0..5 {
             let sent = self
@@ -623,11 +624,15 @@ impl Worker {
         Ended::failed("CHAIN_UNREACHABLE", "the chain stayed unreachable")
     }
 
-    /// `PUT {store}/results/{task}/{worker}`, retried with backoff.
-    async fn upload(&self, a: &Assignment, file: &std::path::Path, signature: &Bytes) -> Result<(), WorkerpoolError> {
-        let sha256 = {
+    /// `PUT {store}/results/{task}/{worker}`, retried with backoff; returns the result's
+    /// IPFS CID, computed here and confirmed by the store.
+    async fn upload(&self, a: &Assignment, file: &std::path::Path, signature: &Bytes) -> Result<Cid, WorkerpoolError> {
+        let (sha256, cid) = {
             let bytes = std::fs::read(file).map_err(|e| WorkerpoolError::io(file, e))?;
-            confide_protocol::workerpool::body_sha256(&bytes)
+            (
+                confide_protocol::workerpool::body_sha256(&bytes),
+                file_cid(CidVersion::V1, &bytes),
+            )
         };
         let url = format!(
             "{}/results/{}/{}",
@@ -653,7 +658,16 @@ impl Worker {
                 .send()
                 .await;
             match response {
-                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) if r.status().is_success() => {
+                    let body: Value = r.json().await.unwrap_or_default();
+                    if body["cid"].as_str() != Some(cid.to_string().as_str()) {
+                        return Err(WorkerpoolError::Store(format!(
+                            "the store stored the result as {}, not as its CID {cid}",
+                            body["cid"]
+                        )));
+                    }
+                    return Ok(cid);
+                }
                 Ok(r) if r.status().is_client_error() => {
                     let body: Value = r.json().await.unwrap_or_default();
                     return Err(WorkerpoolError::Store(format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use confide_chain::{B256, Poco, PrivateKeySigner, TaskInfo, TaskStatus};
+use confide_protocol::ipfs::{CidVersion, file_cid};
 use serde_json::{Value, json};
 
 use super::result::DigestCheck;
@@ -334,17 +335,34 @@ pub async fn watch_task(
     }
 }
 
-/// Downloads a completed task's result from the location written on chain.
-pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<PathBuf>) -> Result<PathBuf, CliError> {
-    let link: Value = serde_json::from_slice(&info.results).map_err(|_| {
-        CliError::new(
-            "NO_RESULT_LINK",
-            "the task's on-chain result is not a result link (a callback task?)",
-        )
-    })?;
-    let location = link["location"].as_str().unwrap_or_default();
-    // The link is the worker's word: only a contributor's result in our result store is
-    // fetched (a forged link could serve a forged result encrypted to our public key).
+/// Where an `{"storage":"ipfs","location":"/ipfs/<CID>"}` result is fetched: through
+/// `CONFIDE_IPFS_GATEWAY`, chain.json's `ipfsGateway`, the configured Confide store (a
+/// gateway of the results it keeps), or ipfs.io; and the CID the bytes must have.
+fn ipfs_url(ctx: &Context, location: &str) -> Result<(String, Option<String>), CliError> {
+    let cid = location
+        .strip_prefix("/ipfs/")
+        .filter(|cid| !cid.is_empty() && cid.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| {
+            CliError::new(
+                "UNKNOWN_STORAGE",
+                format!("the IPFS result link {location:?} is not /ipfs/<CID>"),
+            )
+        })?;
+    let gateway = std::env::var("CONFIDE_IPFS_GATEWAY")
+        .ok()
+        .or_else(|| ctx.chain.resolve().ok().and_then(|c| c.ipfs_gateway))
+        .or_else(|| super::store::store_url().ok())
+        .unwrap_or_else(|| "https://ipfs.io".to_owned());
+    Ok((
+        format!("{}/ipfs/{cid}", gateway.trim_end_matches('/')),
+        Some(cid.to_owned()),
+    ))
+}
+
+/// A `{"storage":"confide"}` link (results stored before they were content-addressed).
+/// The link is the worker's word: only a contributor's result in our result store is
+/// fetched (a forged link could serve a forged result encrypted to our public key).
+fn confide_store_url(info: &TaskInfo, location: &str) -> Result<String, CliError> {
     let from_contributor = info.contributors.iter().any(|c| {
         location
             .to_ascii_lowercase()
@@ -354,17 +372,28 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
     let from_our_store = super::store::store_url()
         .map(|store| location.starts_with(&format!("{}/results/", store.trim_end_matches('/'))))
         .unwrap_or(false);
-    let url = match link["storage"].as_str() {
-        Some("confide") if !(from_contributor && from_our_store) => {
-            return Err(CliError::new(
-                "UNTRUSTED_RESULT_LINK",
-                format!(
-                    "the result link {location} is not a contributor's result in the result store (CONFIDE_STORE_URL)"
-                ),
-            ));
-        }
-        Some("confide") if location.starts_with("http://") || location.starts_with("https://") => location.to_owned(),
-        Some("ipfs") => format!("https://ipfs.io{location}"),
+    let http = location.starts_with("http://") || location.starts_with("https://");
+    if !(from_contributor && from_our_store && http) {
+        return Err(CliError::new(
+            "UNTRUSTED_RESULT_LINK",
+            format!("the result link {location} is not a contributor's result in the result store (CONFIDE_STORE_URL)"),
+        ));
+    }
+    Ok(location.to_owned())
+}
+
+/// Downloads a completed task's result from the location written on chain.
+pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let link: Value = serde_json::from_slice(&info.results).map_err(|_| {
+        CliError::new(
+            "NO_RESULT_LINK",
+            "the task's on-chain result is not a result link (a callback task?)",
+        )
+    })?;
+    let location = link["location"].as_str().unwrap_or_default();
+    let (url, expected_cid) = match link["storage"].as_str() {
+        Some("ipfs") => ipfs_url(ctx, location)?,
+        Some("confide") => (confide_store_url(info, location)?, None),
         other => {
             return Err(CliError::new(
                 "UNKNOWN_STORAGE",
@@ -399,6 +428,21 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
+    }
+    // Whatever gateway served them, the bytes must be those the link names.
+    if let Some(expected) = expected_cid {
+        let version = if expected.starts_with("Qm") {
+            CidVersion::V0
+        } else {
+            CidVersion::V1
+        };
+        let actual = file_cid(version, &bytes).to_string();
+        if actual != expected {
+            return Err(CliError::new(
+                "RESULT_CID_MISMATCH",
+                format!("{url} served bytes whose CID is {actual}, not {expected}: refused"),
+            ));
+        }
     }
     let extension = if bytes.starts_with(b"age-encryption.org") {
         "age"
