@@ -370,6 +370,30 @@ fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
         "the bytes iExec's CLI fetched are those the chain names"
     );
 
+    // The deal, as iExec's CLI reads it from the chain, and the pool's orders in our market.
+    let deal = run["dealid"].as_str().unwrap().to_owned();
+    let mut show_deal = vec!["deal", "show", &deal];
+    show_deal.extend(wallet);
+    let deal_shown = iexec(&show_deal);
+    assert_eq!(
+        deal_shown["deal"]["app"]["pointer"].as_str().map(str::to_lowercase),
+        Some(app.to_lowercase()),
+        "{deal_shown}"
+    );
+    assert_eq!(
+        deal_shown["deal"]["tasks"][0].as_str(),
+        Some(task.as_str()),
+        "{deal_shown}"
+    );
+    let pools = iexec(&["orderbook", "workerpool", "--tag", "tee,tdx", "--chain", "dev"]);
+    let dev_pool = stack.state["workerpool"].as_str().unwrap().to_lowercase();
+    assert!(
+        pools["workerpoolOrders"]
+            .as_array()
+            .is_some_and(|orders| orders.iter().any(|o| o.to_string().to_lowercase().contains(&dev_pool))),
+        "the dev pool's TDX order, listed by iExec's CLI: {pools}"
+    );
+
     let key = format!("{REQUESTER}_key");
     iexec(&[
         "result",
