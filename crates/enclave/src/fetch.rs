@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use alloy_primitives::B256;
+use confide_protocol::ipfs::{CidVersion, FileCid};
 use sha2::{Digest, Sha256};
 
 const ATTEMPTS: u32 = 3;
@@ -75,6 +76,7 @@ impl Fetcher {
                 reason: "only https://, http:// and /ipfs/ locations can be downloaded".into(),
             });
         }
+        let expected_cid = expected_cid(location);
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             for url in &candidates {
@@ -82,7 +84,7 @@ impl Fetcher {
                     url: url.clone(),
                     reason: e.to_string(),
                 })?;
-                match self.fetch_once(url, max_bytes, sink).await {
+                match self.fetch_once(url, max_bytes, sink, expected_cid).await {
                     Ok(hash) => return Ok(hash),
                     Err(Failure::Permanent(reason)) => {
                         return Err(FetchError {
@@ -101,7 +103,15 @@ impl Fetcher {
         })
     }
 
-    async fn fetch_once(&self, url: &str, max_bytes: u64, sink: &mut impl Write) -> Result<B256, Failure> {
+    /// One download; with `expected_cid` (an `/ipfs/<CID>` location), bytes whose CID is
+    /// another are a gateway's fault: the next gateway is tried.
+    async fn fetch_once(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        sink: &mut impl Write,
+        expected_cid: Option<&str>,
+    ) -> Result<B256, Failure> {
         let mut response = self
             .client
             .get(url)
@@ -116,6 +126,7 @@ impl Fetcher {
             return Err(Failure::Permanent(format!("HTTP {status}")));
         }
         let mut hasher = Sha256::new();
+        let mut cid = expected_cid.map(|cid| FileCid::new(cid_version(cid)));
         let mut total = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(|e| Failure::Transient(e.to_string()))? {
             total += chunk.len() as u64;
@@ -123,10 +134,37 @@ impl Fetcher {
                 return Err(Failure::Permanent(format!("larger than the {max_bytes}-byte limit")));
             }
             hasher.update(&chunk);
+            if let Some(cid) = cid.as_mut() {
+                cid.update(&chunk);
+            }
             sink.write_all(&chunk).map_err(|e| Failure::Permanent(e.to_string()))?;
         }
         sink.flush().map_err(|e| Failure::Permanent(e.to_string()))?;
+        if let (Some(cid), Some(expected)) = (cid, expected_cid) {
+            let actual = cid.finish().to_string();
+            if actual != expected {
+                return Err(Failure::Transient(format!(
+                    "the gateway served bytes whose CID is {actual}, not {expected}"
+                )));
+            }
+        }
         Ok(B256::from_slice(&hasher.finalize()))
+    }
+}
+
+/// The CID an `/ipfs/<CID>` location names (a file, not a path inside a directory).
+fn expected_cid(location: &str) -> Option<&str> {
+    location
+        .strip_prefix("/ipfs/")
+        .filter(|cid| !cid.is_empty() && cid.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// `Qm…` is a CIDv0 (kubo's default); anything else is read as CIDv1.
+fn cid_version(cid: &str) -> CidVersion {
+    if cid.starts_with("Qm") {
+        CidVersion::V0
+    } else {
+        CidVersion::V1
     }
 }
 
@@ -304,6 +342,58 @@ enum Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gateway on loopback answering every request with `body`.
+    async fn gateway(body: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(body).await;
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_ipfs_location_is_taken_only_from_a_gateway_serving_its_cid() {
+        let content: &'static [u8] = b"hello world";
+        let cid = confide_protocol::ipfs::file_cid(CidVersion::V1, content);
+        let liar = gateway(b"hello world, says the liar").await;
+        let honest = gateway(content).await;
+        let fetcher = Fetcher::new(vec![liar.clone(), honest]);
+        let mut sink = Vec::new();
+        let hash = fetcher
+            .fetch(&format!("/ipfs/{cid}"), 1 << 20, &mut sink, |s| {
+                s.clear();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            sink, content,
+            "the honest gateway's bytes, after the liar's were refused"
+        );
+        assert_eq!(hash, B256::from_slice(&Sha256::digest(content)));
+        // With only the liar, the download fails rather than return its bytes.
+        let fetcher = Fetcher::new(vec![liar]);
+        let refused = fetcher
+            .fetch(&format!("/ipfs/{cid}"), 1 << 20, &mut Vec::new(), |s| {
+                s.clear();
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert!(refused.reason.contains("CID"), "{refused}");
+    }
 
     #[test]
     fn only_public_addresses_are_public() {
