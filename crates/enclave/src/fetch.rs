@@ -122,6 +122,10 @@ impl Fetcher {
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(Failure::Transient(format!("HTTP {status}")));
         }
+        // One gateway not having a CID says nothing of the others.
+        if !status.is_success() && expected_cid.is_some() {
+            return Err(Failure::Transient(format!("HTTP {status}")));
+        }
         if !status.is_success() {
             return Err(Failure::Permanent(format!("HTTP {status}")));
         }

@@ -11,7 +11,7 @@ use crate::MarketError;
 /// Orders written in one statement at most (17 parameters each, well under SQLite's limit).
 const MAX_BATCH: usize = 64;
 
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 14] = [
     "CREATE TABLE IF NOT EXISTS orders (
         hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
         signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
@@ -31,6 +31,12 @@ const SCHEMA: [&str; 9] = [
         requester TEXT NOT NULL, beneficiary TEXT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
         bot_size BIGINT NOT NULL, start_time BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS deals_by_start ON deals (start_time, deal_id)",
+    // An asset's or an account's deals, without a scan of them all.
+    "CREATE INDEX IF NOT EXISTS deals_of_app ON deals (app, start_time)",
+    "CREATE INDEX IF NOT EXISTS deals_of_dataset ON deals (dataset, start_time)",
+    "CREATE INDEX IF NOT EXISTS deals_of_workerpool ON deals (workerpool, start_time)",
+    "CREATE INDEX IF NOT EXISTS deals_of_requester ON deals (requester, start_time)",
+    "CREATE INDEX IF NOT EXISTS deals_of_beneficiary ON deals (beneficiary, start_time)",
     "CREATE TABLE IF NOT EXISTS tasks (
         task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, workerpool TEXT NOT NULL, status TEXT NOT NULL,
         final_deadline BIGINT NOT NULL)",
@@ -388,11 +394,14 @@ impl MarketDb {
         Ok(())
     }
 
-    /// Records a deal (again: the follower replays events).
+    /// Records a deal as the chain has it now (again: the follower replays events, and a
+    /// deal id taken away by a reorg can come back with other parties).
     pub async fn put_deal(&self, deal: &DealRow) -> Result<(), MarketError> {
         sqlx::query(
             "INSERT INTO deals (deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (deal_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (deal_id) DO UPDATE SET app = $2, dataset = $3, workerpool = $4, requester = $5,
+                 beneficiary = $6, tag_bits = $7, category = $8, bot_size = $9, start_time = $10",
         )
         .bind(&deal.deal_id)
         .bind(&deal.app)
@@ -456,7 +465,7 @@ impl MarketDb {
     pub async fn put_task(&self, task: &TaskRow) -> Result<(), MarketError> {
         sqlx::query(
             "INSERT INTO tasks (task_id, deal_id, workerpool, status, final_deadline) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (task_id) DO UPDATE SET status = $4, final_deadline = $5",
+             ON CONFLICT (task_id) DO UPDATE SET deal_id = $2, workerpool = $3, status = $4, final_deadline = $5",
         )
         .bind(&task.task_id)
         .bind(&task.deal_id)

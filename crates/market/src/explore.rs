@@ -44,8 +44,9 @@ pub(crate) fn routes() -> Router<Arc<MarketState>> {
         .route("/tasks/{task}", get(task))
 }
 
-/// What an asset's registry entry says, apart from its owner (the one part that changes:
-/// PoCo's assets are immutable contracts at CREATE2 addresses, their NFTs transferable).
+/// What an asset's registry entry says, apart from its owner (PoCo's apps and datasets are
+/// immutable contracts at CREATE2 addresses, their NFTs transferable; a workerpool's
+/// ratios change, so workerpools are never cached).
 #[derive(Clone, Debug)]
 pub(crate) struct AssetDetails {
     kind: AssetKind,
@@ -56,7 +57,7 @@ async fn chain<T>(
     read: impl std::future::Future<Output = Result<T, confide_chain::ChainError>>,
 ) -> Result<T, MarketError> {
     match tokio::time::timeout(CHAIN_TIMEOUT, read).await {
-        Ok(result) => result.map_err(|e| MarketError::Chain(e.to_string())),
+        Ok(result) => result.map_err(MarketError::from),
         Err(_) => Err(MarketError::Chain("no answer in time".into())),
     }
 }
@@ -157,6 +158,10 @@ async fn asset_details(state: &MarketState, address: Address) -> Result<AssetDet
         }
     };
     let details = AssetDetails { kind, fields };
+    // A workerpool's ratios change with its owner's `changePolicy`: read each time.
+    if kind == AssetKind::Workerpool {
+        return Ok(details);
+    }
     let mut cache = state.assets.lock().await;
     if cache.len() >= MAX_CACHED_ASSETS {
         cache.clear();
@@ -371,8 +376,16 @@ async fn task(State(state): State<Arc<MarketState>>, Path(task_id): Path<String>
 async fn scheduler_step(state: &MarketState, workerpool: Address, task_id: B256) -> Option<String> {
     let base = state.schedulers.get(&workerpool)?;
     let url = format!("{}/tasks/{task_id}/status", base.trim_end_matches('/'));
-    let response = state.http.get(url).timeout(SCHEDULER_TIMEOUT).send().await.ok()?;
-    let body: Value = response.json().await.ok()?;
+    let mut response = state.http.get(url).timeout(SCHEDULER_TIMEOUT).send().await.ok()?;
+    // The answer is one word: a few hundred bytes at most are read.
+    let mut text = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        text.extend_from_slice(&chunk);
+        if text.len() > 1024 {
+            return None;
+        }
+    }
+    let body: Value = serde_json::from_slice(&text).ok()?;
     let step = body["state"].as_str()?;
     confide_protocol::workerpool::PUBLIC_TASK_STEPS
         .contains(&step)

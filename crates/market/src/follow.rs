@@ -57,13 +57,9 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
     Ok(())
 }
 
-fn chain_error(error: confide_chain::ChainError) -> MarketError {
-    MarketError::Chain(error.to_string())
-}
-
 /// Records the deal as the chain has it now; forgets it when a reorg took it away.
 async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketError> {
-    let Some(deal) = state.poco.find_deal(deal_id).await.map_err(chain_error)? else {
+    let Some(deal) = state.poco.find_deal(deal_id).await.map_err(MarketError::from)? else {
         return state.db.forget_deal(&deal_id.to_string()).await;
     };
     let lower = |a: Address| a.to_string().to_lowercase();
@@ -100,11 +96,11 @@ async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketErr
 /// Records the task's status as the chain has it now. A task whose initialization a
 /// reorg removed reads `UNSET` on chain, with no deal: it goes back to not started.
 async fn record_task(state: &MarketState, task_id: B256) -> Result<(), MarketError> {
-    let task = state.poco.task(task_id).await.map_err(chain_error)?;
+    let task = state.poco.task(task_id).await.map_err(MarketError::from)?;
     let key = task_id.to_string();
     let deal = match task.status {
         TaskStatus::Unset => None,
-        _ => state.poco.find_deal(task.deal_id).await.map_err(chain_error)?,
+        _ => state.poco.find_deal(task.deal_id).await.map_err(MarketError::from)?,
     };
     let Some(deal) = deal else {
         if let Some(mut known) = state.db.task(&key).await? {
@@ -135,11 +131,7 @@ async fn refresh(state: &MarketState, hash: B256, closed: bool) -> Result<(), Ma
         Some(row) => row,
         None => return Ok(()),
     };
-    let consumed = state
-        .poco
-        .consumed(hash)
-        .await
-        .map_err(|e| MarketError::Chain(e.to_string()))?;
+    let consumed = state.poco.consumed(hash).await.map_err(MarketError::from)?;
     let volume = confide_chain::U256::from(row.volume.max(0) as u64);
     let remaining = i64::try_from(volume.saturating_sub(consumed)).unwrap_or(i64::MAX);
     let status = match (remaining, closed, row.status.as_str()) {

@@ -104,6 +104,15 @@ impl MarketError {
     }
 }
 
+impl From<confide_chain::ChainError> for MarketError {
+    /// Clients get the error's code only: its text can hold the node's URL, and with it
+    /// an RPC provider's API key. The whole error goes to the log.
+    fn from(error: confide_chain::ChainError) -> MarketError {
+        tracing::warn!(%error, "a chain read failed");
+        MarketError::Chain(error.code().to_owned())
+    }
+}
+
 impl IntoResponse for MarketError {
     fn into_response(self) -> Response {
         let body = json!({ "ok": false, "error": self.to_string(), "code": self.code() });
@@ -152,7 +161,11 @@ impl MarketState {
             refused: AtomicU64::new(0),
             assets: Mutex::new(HashMap::new()),
             schedulers: HashMap::new(),
-            http: reqwest::Client::new(),
+            // A scheduler is another party: its redirects are not followed.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
         })
     }
 
@@ -339,11 +352,7 @@ async fn checked_row<O: Order + serde::Serialize>(
     if order.recover_signer(&domain) != Some(owner) {
         return Err(MarketError::BadSignature(owner.to_string()));
     }
-    let consumed = state
-        .poco
-        .consumed(hash)
-        .await
-        .map_err(|e| MarketError::Chain(e.to_string()))?;
+    let consumed = state.poco.consumed(hash).await.map_err(MarketError::from)?;
     let remaining = order.volume().saturating_sub(consumed);
     if remaining.is_zero() {
         return Err(MarketError::NoVolume);
@@ -383,7 +392,7 @@ async fn asset_owner(state: &MarketState, kind: AssetKind, asset: Address) -> Re
     }
     // Only an asset of PoCo's registry for its kind: any other contract can have an
     // `owner()` its deployer answers for (the hub itself, a token, a look-alike).
-    let chain_error = |e: confide_chain::ChainError| MarketError::Chain(e.to_string());
+    let chain_error = MarketError::from;
     if !state.poco.is_registered(kind, asset).await.map_err(chain_error)? {
         return Err(MarketError::UnknownAsset(asset));
     }
@@ -391,7 +400,7 @@ async fn asset_owner(state: &MarketState, kind: AssetKind, asset: Address) -> Re
         .poco
         .contract_owner(asset)
         .await
-        .map_err(|e| MarketError::Chain(e.to_string()))?
+        .map_err(MarketError::from)?
         .ok_or(MarketError::UnknownAsset(asset))?;
     if head != 0 {
         let mut owners = state.owners.lock().await;

@@ -280,7 +280,7 @@ async fn upload(
         Ok(room) => room,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
     };
-    match stream_into(&state, Some(&path), declared, body, Some(room)).await {
+    match stream_into(&state, &path, declared, body, Some(room)).await {
         Ok(stored) => {
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
@@ -382,16 +382,10 @@ pub(crate) struct Stored {
     pub cid: Cid,
 }
 
-/// Where content-addressed objects live: `ipfs/<CIDv1>`, one copy per content.
-pub(crate) fn ipfs_path(cid: &Cid) -> StorePath {
-    StorePath::from(format!("ipfs/{cid}"))
-}
-
-/// Streams an upload to `path`, or with `None` to its content address (`ipfs/<CID>`),
-/// once its bytes hash to `declared`.
+/// Streams an upload to `path` once its bytes hash to `declared`; computes its CID on the way.
 pub(crate) async fn stream_into(
     state: &StoreState,
-    path: Option<&StorePath>,
+    path: &StorePath,
     declared: B256,
     body: Body,
     room: Option<Room>,
@@ -481,8 +475,6 @@ pub(crate) async fn stream_into(
     }
     writer.finish().await.map_err(backend_error)?;
     let cid = cid.finish();
-    let content_path = ipfs_path(&cid);
-    let path = path.unwrap_or(&content_path);
     // The owner's files are counted again as the upload lands, one landing at a time: an
     // upload of the same wallet that landed meanwhile is not in the room measured at the
     // start.
@@ -511,9 +503,12 @@ pub(crate) async fn stream_into(
 }
 
 /// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID (v1, as
-/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Only content an
-/// upload's checks let in is there (results so far); a client should still check the CID
-/// of what it receives, as it would with any gateway.
+/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Only results
+/// are there (content an upload's checks let in). A result is found through the markers
+/// `ipfs/<CID>/<task>/<worker>` its uploads leave; a result replaced since (its worker
+/// uploaded again) no longer has that CID and is skipped, and the bytes are hashed again as
+/// they stream: a response whose bytes turn out to have another CID is cut off, never
+/// completed.
 async fn ipfs_download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPath<String>) -> Response {
     let Ok(parsed) = cid.parse::<Cid>() else {
         return error(
@@ -522,20 +517,51 @@ async fn ipfs_download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPa
             "expected /ipfs/<CID>: a base32 CIDv1 (bafk… or bafy…)",
         );
     };
-    let mut response = serve_object(&state, &ipfs_path(&parsed)).await;
-    if response.status().is_success() {
-        let headers = response.headers_mut();
-        for (name, value) in [
-            ("etag", format!("\"{parsed}\"")),
-            ("x-ipfs-path", format!("/ipfs/{parsed}")),
-            ("cache-control", "public, max-age=29030400, immutable".to_owned()),
-        ] {
-            if let Ok(value) = value.parse() {
-                headers.insert(name, value);
+    let Some(path) = results::holding(&state, &parsed).await else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file");
+    };
+    let result = match state.backend.get(&path).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
+    };
+    state.downloads.fetch_add(1, Ordering::Relaxed);
+    let size = result.meta.size;
+    let verifier = Arc::new(std::sync::Mutex::new(Some(FileCid::new(CidVersion::V1))));
+    let hashing = verifier.clone();
+    let body = result
+        .into_stream()
+        .map(move |chunk| {
+            if let (Ok(bytes), Ok(mut cid)) = (&chunk, hashing.lock())
+                && let Some(cid) = cid.as_mut()
+            {
+                cid.update(bytes);
             }
-        }
-    }
-    response
+            chunk.map_err(std::io::Error::other)
+        })
+        .chain(futures::stream::once(async move {
+            let computed = verifier.lock().ok().and_then(|mut v| v.take()).map(FileCid::finish);
+            match computed {
+                Some(computed) if computed == parsed => Ok(bytes::Bytes::new()),
+                _ => Err(std::io::Error::other(
+                    "the stored bytes changed: the response is cut off",
+                )),
+            }
+        }));
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::ETAG, format!("\"{parsed}\"")),
+            (header::CACHE_CONTROL, "public, max-age=29030400, immutable".to_owned()),
+            (
+                header::HeaderName::from_static("x-ipfs-path"),
+                format!("/ipfs/{parsed}"),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
 
 /// Streams a stored object, or answers 404.

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use confide_protocol::ipfs::Cid;
 
-use crate::{CONTENT_SHA256, StoreState, error, ipfs_path, serve_object, stream_into};
+use crate::{CONTENT_SHA256, StoreState, error, serve_object, stream_into};
 
 /// Header with the task's enclave challenge address (zero for a standard task).
 pub const ENCLAVE_CHALLENGE_HEADER: &str = "x-confide-enclave-challenge";
@@ -33,23 +33,39 @@ fn result_path(task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("results/{task}/{}", worker.to_string().to_lowercase()))
 }
 
-/// A result's bytes live once, at their content address (`ipfs/<CID>`); this small
-/// object names the CID a worker's upload for a task had.
-fn pointer_path(task: B256, worker: Address) -> StorePath {
+/// The CID of what a worker's result path holds now, beside it.
+fn cid_path(task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("results/{task}/{}.cid", worker.to_string().to_lowercase()))
 }
 
-/// Where a worker's result for a task is: behind its pointer, or (stored before results
-/// were content-addressed) at its own path.
-async fn stored_result(state: &StoreState, task: B256, worker: Address) -> Option<StorePath> {
-    if let Ok(pointer) = state.backend.get(&pointer_path(task, worker)).await
-        && let Ok(bytes) = pointer.bytes().await
-        && let Some(cid) = std::str::from_utf8(&bytes).ok().and_then(|t| t.parse::<Cid>().ok())
-    {
-        return Some(ipfs_path(&cid));
+/// A marker that `results/<task>/<worker>` held bytes of this CID (`GET /ipfs/<CID>`
+/// looks there). Markers are never trusted alone: the `.cid` beside the result says
+/// whether it still does.
+fn marker_path(cid: &Cid, task: B256, worker: Address) -> StorePath {
+    StorePath::from(format!("ipfs/{cid}/{task}/{}", worker.to_string().to_lowercase()))
+}
+
+/// A result path holding bytes of `cid` now, if any.
+pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<StorePath> {
+    use futures::StreamExt;
+    let prefix = StorePath::from(format!("ipfs/{cid}"));
+    let mut markers = state.backend.list(Some(&prefix));
+    while let Some(Ok(marker)) = markers.next().await {
+        let parts: Vec<&str> = marker.location.as_ref().split('/').collect();
+        let [_, _, task, worker] = parts.as_slice() else {
+            continue;
+        };
+        let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
+            continue;
+        };
+        let Ok(current) = state.backend.get(&cid_path(task, worker)).await else {
+            continue;
+        };
+        if current.bytes().await.ok().as_deref() == Some(cid.to_string().as_bytes()) {
+            return Some(result_path(task, worker));
+        }
     }
-    let legacy = result_path(task, worker);
-    state.backend.head(&legacy).await.ok().map(|_| legacy)
+    None
 }
 
 fn header_value<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -145,16 +161,26 @@ pub async fn upload(
         Ok(declared) => declared,
         Err(refusal) => return refusal,
     };
-    let stored = match stream_into(&state, None, declared, body, None).await {
+    let path = result_path(task, worker);
+    // A worker that uploads again replaces its result (its space stays one result's).
+    let stored = match stream_into(&state, &path, declared, body, None).await {
         Ok(stored) => stored,
         Err(refusal) => return refusal,
     };
-    let pointer = object_store::PutPayload::from(stored.cid.to_string().into_bytes());
-    if let Err(e) = state.backend.put(&pointer_path(task, worker), pointer).await {
+    let cid = stored.cid;
+    let name = object_store::PutPayload::from(cid.to_string().into_bytes());
+    let marked = async {
+        state.backend.put(&cid_path(task, worker), name).await?;
+        state
+            .backend
+            .put(&marker_path(&cid, task, worker), object_store::PutPayload::default())
+            .await
+    };
+    if let Err(e) = marked.await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
     }
     state.uploads.fetch_add(1, Ordering::Relaxed);
-    let (size, cid) = (stored.size, stored.cid);
+    let size = stored.size;
     tracing::info!(%task, %worker, size, %cid, "result stored");
     (
         StatusCode::CREATED,
@@ -176,10 +202,7 @@ pub async fn download(
     let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such result");
     };
-    match stored_result(&state, task, worker).await {
-        Some(path) => serve_object(&state, &path).await,
-        None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
-    }
+    serve_object(&state, &result_path(task, worker)).await
 }
 
 /// PoCo's contribution status of a worker whose revealed result is the consensus.
@@ -211,7 +234,8 @@ pub async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): 
         if contribution.status != CONTRIBUTION_PROVED || contribution.result_hash != info.consensus_value {
             continue;
         }
-        if let Some(path) = stored_result(&state, task, *worker).await {
+        let path = result_path(task, *worker);
+        if state.backend.head(&path).await.is_ok() {
             return serve_object(&state, &path).await;
         }
     }

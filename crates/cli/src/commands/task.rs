@@ -335,10 +335,18 @@ pub async fn watch_task(
     }
 }
 
-/// Where an `{"storage":"ipfs","location":"/ipfs/<CID>"}` result is fetched: through
-/// `CONFIDE_IPFS_GATEWAY`, chain.json's `ipfsGateway`, the configured Confide store (a
-/// gateway of the results it keeps), or ipfs.io; and the CID the bytes must have.
-fn ipfs_url(ctx: &Context, location: &str) -> Result<(String, Option<String>), CliError> {
+/// A result larger than a Confide store accepts (4 GiB) is not read further: a link may name
+/// anything.
+const MAX_RESULT_BYTES: u64 = 4 << 30;
+
+/// Where an `{"storage":"ipfs","location":"/ipfs/<CID>"}` result is fetched, and the CID
+/// its bytes must have. The link is the worker's word and a CID proves only that the bytes
+/// are those it names: where a Confide store is known, the result is taken from it by
+/// task (`/results/<task>`: only the upload the enclave signed, of the contributor the
+/// chain proved), so the CID check also proves the link names the enclave's result.
+/// `CONFIDE_IPFS_GATEWAY`, chain.json's `ipfsGateway` or ipfs.io are used otherwise, and
+/// the result is the enclave's only once its digest matches the chain (a warning says so).
+fn ipfs_url(ctx: &Context, info: &TaskInfo, location: &str) -> Result<(String, Option<String>), CliError> {
     let cid = location
         .strip_prefix("/ipfs/")
         .filter(|cid| !cid.is_empty() && cid.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -348,11 +356,19 @@ fn ipfs_url(ctx: &Context, location: &str) -> Result<(String, Option<String>), C
                 format!("the IPFS result link {location:?} is not /ipfs/<CID>"),
             )
         })?;
-    let gateway = std::env::var("CONFIDE_IPFS_GATEWAY")
-        .ok()
+    let explicit = std::env::var("CONFIDE_IPFS_GATEWAY").ok();
+    if explicit.is_none()
+        && let Ok(store) = super::store::store_url()
+    {
+        let url = format!("{}/results/{}", store.trim_end_matches('/'), info.task_id);
+        return Ok((url, Some(cid.to_owned())));
+    }
+    let gateway = explicit
         .or_else(|| ctx.chain.resolve().ok().and_then(|c| c.ipfs_gateway))
-        .or_else(|| super::store::store_url().ok())
         .unwrap_or_else(|| "https://ipfs.io".to_owned());
+    ctx.out.warn(&format!(
+        "fetching the result by its CID through {gateway}: it is the enclave's once its digest matches the chain"
+    ));
     Ok((
         format!("{}/ipfs/{cid}", gateway.trim_end_matches('/')),
         Some(cid.to_owned()),
@@ -392,7 +408,7 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
     })?;
     let location = link["location"].as_str().unwrap_or_default();
     let (url, expected_cid) = match link["storage"].as_str() {
-        Some("ipfs") => ipfs_url(ctx, location)?,
+        Some("ipfs") => ipfs_url(ctx, info, location)?,
         Some("confide") => (confide_store_url(info, location)?, None),
         other => {
             return Err(CliError::new(
@@ -422,6 +438,12 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
         .map_err(|e| CliError::new("DOWNLOAD_FAILED", format!("{url}: {e}")))?
     {
         bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > MAX_RESULT_BYTES {
+            return Err(CliError::new(
+                "RESULT_TOO_LARGE",
+                format!("{url} sent more than {MAX_RESULT_BYTES} bytes, more than any result store keeps: refused"),
+            ));
+        }
         if let Some(bar) = &bar {
             bar.set_position(bytes.len() as u64);
         }
