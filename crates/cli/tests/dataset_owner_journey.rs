@@ -11,9 +11,7 @@ use serde_json::Value;
 const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const SOMEONE_ELSE: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 
-fn free_port() -> String {
-    confide_devstack::anvil::free_port().to_string()
-}
+mod common;
 
 struct Journey {
     _dir: tempfile::TempDir,
@@ -23,36 +21,31 @@ struct Journey {
 
 impl Journey {
     fn start() -> Journey {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("dev");
-        let project = dir.path().join("project");
-        std::fs::create_dir_all(&project).unwrap();
-        let journey = Journey {
-            _dir: dir,
-            data,
-            project,
-        };
-        let up = journey.run_as(
-            DATASET_OWNER,
-            &[
-                "dev",
-                "up",
-                "--port",
-                &free_port(),
-                "--sms-port",
-                &free_port(),
-                "--store-port",
-                &free_port(),
-                "--market-port",
-                &free_port(),
-                "--scheduler-port",
-                &free_port(),
-                "--worker-port",
-                &free_port(),
-            ],
-        );
-        assert!(up.status.success(), "dev up: {}", String::from_utf8_lossy(&up.stderr));
-        journey
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("dev");
+            let project = dir.path().join("project");
+            std::fs::create_dir_all(&project).unwrap();
+            let journey = Journey {
+                _dir: dir,
+                data,
+                project,
+            };
+            let mut args = vec!["dev".to_owned(), "up".into()];
+            args.extend(common::port_flags());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let up = journey.run_as(DATASET_OWNER, &args);
+            if up.status.success() {
+                return journey;
+            }
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&up.stdout),
+                String::from_utf8_lossy(&up.stderr)
+            );
+            assert!(common::lost_a_port(&said), "dev up: {said}");
+        }
+        panic!("confide dev up lost a port to another process three times");
     }
 
     fn run_as(&self, wallet: &str, args: &[&str]) -> Output {
@@ -241,7 +234,7 @@ fn the_tutorial_runs_step_by_step() {
     assert_eq!(rotated["version"], 2);
 
     // Services or chain down: one clear line each.
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed = format!("http://127.0.0.1:{}", confide_devstack::anvil::free_port());
     let output = Command::new(env!("CARGO_BIN_EXE_confide"))
         .args(["dataset", "check-secret", &dataset, "--raw"])
         .current_dir(&j.project)

@@ -11,10 +11,6 @@ mod common;
 
 const OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-fn free_port() -> String {
-    confide_devstack::anvil::free_port().to_string()
-}
-
 fn iexec_bin() -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node_modules/.bin/iexec");
     assert!(
@@ -32,31 +28,29 @@ struct Peer {
 
 impl Peer {
     fn start() -> Peer {
-        let dir = tempfile::tempdir().unwrap();
-        let peer = Peer {
-            data: dir.path().join("dev"),
-            project: dir.path().join("project"),
-            _dir: dir,
-        };
-        std::fs::create_dir_all(&peer.project).unwrap();
-        let up = peer.confide(&[
-            "dev",
-            "up",
-            "--port",
-            &free_port(),
-            "--sms-port",
-            &free_port(),
-            "--store-port",
-            &free_port(),
-            "--market-port",
-            &free_port(),
-            "--scheduler-port",
-            &free_port(),
-            "--worker-port",
-            &free_port(),
-        ]);
-        assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
-        peer
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let peer = Peer {
+                data: dir.path().join("dev"),
+                project: dir.path().join("project"),
+                _dir: dir,
+            };
+            std::fs::create_dir_all(&peer.project).unwrap();
+            let mut args = vec!["dev".to_owned(), "up".into()];
+            args.extend(common::port_flags());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let up = peer.confide(&args);
+            if up.status.success() {
+                return peer;
+            }
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&up.stdout),
+                String::from_utf8_lossy(&up.stderr)
+            );
+            assert!(common::lost_a_port(&said), "confide dev up: {said}");
+        }
+        panic!("confide dev up lost a port to another process three times");
     }
 
     fn wallets(&self) -> String {

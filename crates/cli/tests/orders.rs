@@ -11,9 +11,7 @@ const APP_DEVELOPER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const POOL_OWNER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const REQUESTER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 
-fn free_port() -> String {
-    confide_devstack::anvil::free_port().to_string()
-}
+mod common;
 
 struct Market {
     dir: tempfile::TempDir,
@@ -22,30 +20,25 @@ struct Market {
 
 impl Market {
     fn start() -> Market {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("dev");
-        let market = Market { data, dir };
-        market.ok(
-            DATASET_OWNER,
-            "",
-            &[
-                "dev",
-                "up",
-                "--port",
-                &free_port(),
-                "--sms-port",
-                &free_port(),
-                "--store-port",
-                &free_port(),
-                "--market-port",
-                &free_port(),
-                "--scheduler-port",
-                &free_port(),
-                "--worker-port",
-                &free_port(),
-            ],
-        );
-        market
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("dev");
+            let market = Market { data, dir };
+            let mut args = vec!["dev".to_owned(), "up".into()];
+            args.extend(common::port_flags());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = market.run(DATASET_OWNER, "", &args);
+            if output.status.success() {
+                return market;
+            }
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(common::lost_a_port(&said), "confide dev up: {said}");
+        }
+        panic!("confide dev up lost a port to another process three times");
     }
 
     fn project(&self, name: &str) -> PathBuf {

@@ -26,35 +26,28 @@ impl Stack {
 
     /// A stack with more `dev up` options (e.g. `--workers 2`).
     pub fn start_with(options: &[&str]) -> Stack {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("dev");
-        let mut stack = Stack {
-            data,
-            dir,
-            state: Value::Null,
-        };
-        let port = || confide_devstack::anvil::free_port().to_string();
-        let ports = [
-            "--port",
-            &port(),
-            "--sms-port",
-            &port(),
-            "--store-port",
-            &port(),
-            "--market-port",
-            &port(),
-            "--scheduler-port",
-            &port(),
-            "--worker-port",
-            &port(),
-        ]
-        .map(str::to_owned);
-        let mut args: Vec<&str> = vec!["dev", "up"];
-        args.extend(ports.iter().map(String::as_str));
-        args.extend(options);
-        let up = stack.ok(DATASET_OWNER, "", &args);
-        stack.state = up["stack"].clone();
-        stack
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("dev");
+            let mut stack = Stack {
+                data,
+                dir,
+                state: Value::Null,
+            };
+            let ports = port_flags();
+            let mut args: Vec<&str> = vec!["dev", "up"];
+            args.extend(ports.iter().map(String::as_str));
+            args.extend(options);
+            let output = stack.run(DATASET_OWNER, "", &args);
+            let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+            if answer["ok"] == true {
+                stack.state = answer["stack"].clone();
+                return stack;
+            }
+            let said = format!("{answer} {}", String::from_utf8_lossy(&output.stderr));
+            assert!(lost_a_port(&said), "confide dev up: {said}");
+        }
+        panic!("confide dev up lost a port to another process three times");
     }
 
     pub fn rpc_url(&self) -> String {
@@ -115,6 +108,28 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.run(DATASET_OWNER, "", &["dev", "down"]);
     }
+}
+
+/// `dev up`'s port flags, each port free when picked (not held: see [`lost_a_port`]).
+pub fn port_flags() -> Vec<String> {
+    [
+        "--port",
+        "--sms-port",
+        "--store-port",
+        "--market-port",
+        "--scheduler-port",
+        "--worker-port",
+    ]
+    .iter()
+    .flat_map(|flag| [flag.to_string(), confide_devstack::anvil::free_port().to_string()])
+    .collect()
+}
+
+/// Whether a `dev up` failed because a port picked free was bound by another process
+/// before its service bound it (test binaries run many stacks at once): worth another
+/// try on other ports, never a test failure.
+pub fn lost_a_port(said: &str) -> bool {
+    said.contains("Address already in use") || said.contains("PORT_BUSY") || said.contains("ANVIL_EXITED")
 }
 
 pub fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
