@@ -21,31 +21,17 @@ struct Journey {
 
 impl Journey {
     fn start() -> Journey {
-        for _ in 0..3 {
+        let fresh = || {
             let dir = tempfile::tempdir().unwrap();
-            let data = dir.path().join("dev");
             let project = dir.path().join("project");
             std::fs::create_dir_all(&project).unwrap();
-            let journey = Journey {
-                _dir: dir,
-                data,
+            Journey {
+                data: dir.path().join("dev"),
                 project,
-            };
-            let mut args = vec!["dev".to_owned(), "up".into()];
-            args.extend(common::port_flags());
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let up = journey.run_as(DATASET_OWNER, &args);
-            if up.status.success() {
-                return journey;
+                _dir: dir,
             }
-            let said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&up.stdout),
-                String::from_utf8_lossy(&up.stderr)
-            );
-            assert!(common::lost_a_port(&said), "dev up: {said}");
-        }
-        panic!("confide dev up lost a port to another process three times");
+        };
+        common::dev_up(fresh, |journey, args| journey.run_as(DATASET_OWNER, args), &[]).0
     }
 
     fn run_as(&self, wallet: &str, args: &[&str]) -> Output {

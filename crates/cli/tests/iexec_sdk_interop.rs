@@ -28,7 +28,7 @@ struct Peer {
 
 impl Peer {
     fn start() -> Peer {
-        for _ in 0..3 {
+        let fresh = || {
             let dir = tempfile::tempdir().unwrap();
             let peer = Peer {
                 data: dir.path().join("dev"),
@@ -36,21 +36,9 @@ impl Peer {
                 _dir: dir,
             };
             std::fs::create_dir_all(&peer.project).unwrap();
-            let mut args = vec!["dev".to_owned(), "up".into()];
-            args.extend(common::port_flags());
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let up = peer.confide(&args);
-            if up.status.success() {
-                return peer;
-            }
-            let said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&up.stdout),
-                String::from_utf8_lossy(&up.stderr)
-            );
-            assert!(common::lost_a_port(&said), "confide dev up: {said}");
-        }
-        panic!("confide dev up lost a port to another process three times");
+            peer
+        };
+        common::dev_up(fresh, |peer, args| peer.confide(args), &[]).0
     }
 
     fn wallets(&self) -> String {

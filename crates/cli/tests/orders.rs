@@ -20,25 +20,14 @@ struct Market {
 
 impl Market {
     fn start() -> Market {
-        for _ in 0..3 {
+        let fresh = || {
             let dir = tempfile::tempdir().unwrap();
-            let data = dir.path().join("dev");
-            let market = Market { data, dir };
-            let mut args = vec!["dev".to_owned(), "up".into()];
-            args.extend(common::port_flags());
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let output = market.run(DATASET_OWNER, "", &args);
-            if output.status.success() {
-                return market;
+            Market {
+                data: dir.path().join("dev"),
+                dir,
             }
-            let said = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            assert!(common::lost_a_port(&said), "confide dev up: {said}");
-        }
-        panic!("confide dev up lost a port to another process three times");
+        };
+        common::dev_up(fresh, |market, args| market.run(DATASET_OWNER, "", args), &[]).0
     }
 
     fn project(&self, name: &str) -> PathBuf {

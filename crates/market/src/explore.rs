@@ -21,7 +21,7 @@ use confide_protocol::amount::format_rlc;
 use confide_protocol::tee::{AppEnclaveConfig, DealParams};
 use serde_json::{Value, json};
 
-use crate::{MarketError, MarketState};
+use crate::{MarketError, MarketState, lower};
 
 /// A deal's tasks listed on its page, at most.
 const TASKS_SHOWN: usize = 100;
@@ -68,10 +68,6 @@ fn text_or_hex(bytes: &Bytes) -> String {
         Ok(text) if !text.chars().any(char::is_control) => text.to_owned(),
         _ => bytes.to_string(),
     }
-}
-
-fn lower(address: Address) -> String {
-    address.to_string().to_lowercase()
 }
 
 fn parse_id(text: &str, what: &str) -> Result<B256, MarketError> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use confide_chain::{Address, AssetKind, B256, PocoEvent, PocoLog, TaskStatus};
 
 use crate::db::{DealRow, TaskRow};
-use crate::{MarketError, MarketState};
+use crate::{MarketError, MarketState, lower};
 
 /// Blocks re-read after a restart, so events of blocks replaced by a reorg are re-applied.
 const REORG_DEPTH: u64 = 12;
@@ -62,7 +62,6 @@ async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketErr
     let Some(deal) = state.poco.find_deal(deal_id).await.map_err(MarketError::from)? else {
         return state.db.forget_deal(&deal_id.to_string()).await;
     };
-    let lower = |a: Address| a.to_string().to_lowercase();
     let small = |v: confide_chain::U256| i64::try_from(v).unwrap_or(i64::MAX);
     let row = DealRow {
         deal_id: deal_id.to_string(),
@@ -115,7 +114,7 @@ async fn record_task(state: &MarketState, task_id: B256) -> Result<(), MarketErr
     let row = TaskRow {
         task_id: key,
         deal_id: task.deal_id.to_string(),
-        workerpool: deal.workerpool.to_string().to_lowercase(),
+        workerpool: lower(deal.workerpool),
         status: status.to_owned(),
         final_deadline: i64::try_from(task.final_deadline).unwrap_or(i64::MAX),
     };
@@ -155,8 +154,8 @@ async fn mark(
     from: &str,
     to: &str,
 ) -> Result<(), MarketError> {
-    let asset = asset.to_string().to_lowercase();
-    let signer = signer.to_string().to_lowercase();
+    let asset = lower(asset);
+    let signer = lower(signer);
     for hash in state.db.set_status_of_signer(kind, &asset, &signer, from, to).await? {
         state.notify("updated", kind, &hash, to);
     }

@@ -322,7 +322,8 @@ struct PublishBody {
     order: Value,
 }
 
-fn lower(address: Address) -> String {
+/// Addresses as the market stores and compares them.
+pub(crate) fn lower(address: Address) -> String {
     address.to_string().to_lowercase()
 }
 

@@ -26,28 +26,18 @@ impl Stack {
 
     /// A stack with more `dev up` options (e.g. `--workers 2`).
     pub fn start_with(options: &[&str]) -> Stack {
-        for _ in 0..3 {
+        let fresh = || {
             let dir = tempfile::tempdir().unwrap();
-            let data = dir.path().join("dev");
-            let mut stack = Stack {
-                data,
+            Stack {
+                data: dir.path().join("dev"),
                 dir,
                 state: Value::Null,
-            };
-            let ports = port_flags();
-            let mut args: Vec<&str> = vec!["dev", "up"];
-            args.extend(ports.iter().map(String::as_str));
-            args.extend(options);
-            let output = stack.run(DATASET_OWNER, "", &args);
-            let answer: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-            if answer["ok"] == true {
-                stack.state = answer["stack"].clone();
-                return stack;
             }
-            let said = format!("{answer} {}", String::from_utf8_lossy(&output.stderr));
-            assert!(lost_a_port(&said), "confide dev up: {said}");
-        }
-        panic!("confide dev up lost a port to another process three times");
+        };
+        let (mut stack, output) = dev_up(fresh, |stack, args| stack.run(DATASET_OWNER, "", args), options);
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        stack.state = answer["stack"].clone();
+        stack
     }
 
     pub fn rpc_url(&self) -> String {
@@ -130,6 +120,30 @@ pub fn port_flags() -> Vec<String> {
 /// try on other ports, never a test failure.
 pub fn lost_a_port(said: &str) -> bool {
     said.contains("Address already in use") || said.contains("PORT_BUSY") || said.contains("ANVIL_EXITED")
+}
+
+/// `dev up` (plus `options`) on fresh ports in a `fresh` fixture, through `up`; again in
+/// another fixture, on other ports, when a port was lost to another process
+/// ([`lost_a_port`]). Returns the fixture and `dev up`'s output; fails on any other error.
+pub fn dev_up<T>(mut fresh: impl FnMut() -> T, up: impl Fn(&T, &[&str]) -> Output, options: &[&str]) -> (T, Output) {
+    for _ in 0..3 {
+        let fixture = fresh();
+        let ports = port_flags();
+        let mut args = vec!["dev", "up"];
+        args.extend(ports.iter().map(String::as_str));
+        args.extend(options);
+        let output = up(&fixture, &args);
+        if output.status.success() {
+            return (fixture, output);
+        }
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(lost_a_port(&said), "confide dev up: {said}");
+    }
+    panic!("confide dev up lost a port to another process three times");
 }
 
 pub fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
