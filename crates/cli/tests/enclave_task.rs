@@ -397,6 +397,8 @@ struct Attempt {
     /// The key the report data binds; `None`: the key the session is asked for.
     bound_key: Option<[u8; 32]>,
     bound_module: B256,
+    /// The app's manifest, as the runtime sends it.
+    manifest: Option<Bytes>,
 }
 
 async fn session(w: &World, attempt: &Attempt, nonce: Option<B256>) -> (u16, Value) {
@@ -431,6 +433,7 @@ async fn session(w: &World, attempt: &Attempt, nonce: Option<B256>) -> (u16, Val
             kind: confide_protocol::tee::EvidenceKind::Simulated,
             data: report_data.to_vec().into(),
         },
+        app_manifest: attempt.manifest.clone(),
     };
     let response = client
         .post(format!("{sms}/tee/enclave-sessions"))
@@ -449,6 +452,15 @@ fn code(answer: &(u16, Value)) -> &str {
 async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
     let module_sha256: B256 =
         confide_crypto::dataset::checksum(std::fs::read(example_app("csv-stats")).unwrap().as_slice()).unwrap();
+    // The app is registered by its manifest (served at its multiaddr).
+    let manifest: Bytes = reqwest::get(app_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+        .into();
     let (challenge, authorization) = authorize(w, tasks[0]).await;
     let good = |key: Option<[u8; 32]>| Attempt {
         task: tasks[0],
@@ -458,6 +470,7 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
         module_sha256,
         bound_key: key,
         bound_module: module_sha256,
+        manifest: Some(manifest.clone()),
     };
 
     // Evidence bound to another key than the one the session would be sealed to.
@@ -509,6 +522,15 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
     other_module.module_sha256 = B256::repeat_byte(3);
     other_module.bound_module = B256::repeat_byte(3);
     assert_eq!(code(&session(w, &other_module, None).await), "APP_MISMATCH");
+    // A manifest app's session without its manifest, or with another one naming the
+    // module the enclave runs (one byte added: still valid JSON, another sha256).
+    let mut no_manifest = good(None);
+    no_manifest.manifest = None;
+    assert_eq!(code(&session(w, &no_manifest, None).await), "APP_MANIFEST_MISSING");
+    let mut padded = good(None);
+    padded.manifest = Some([manifest.as_ref(), b" "].concat().into());
+    let refused = session(w, &padded, None).await;
+    assert_eq!((refused.0, code(&refused)), (403, "APP_MISMATCH"), "{refused:?}");
     // A task that is not ACTIVE (the deal's second task was never initialized).
     let mut inactive = good(None);
     inactive.task = tasks[1];
@@ -533,6 +555,31 @@ async fn refusals(w: &World, tasks: &[B256], app_url: &str) {
         computed["error-message"].as_str().unwrap().contains("APP_MISMATCH"),
         "{computed}"
     );
+    // The app's own module handed over bare (the manifest, and the settings it pins, left
+    // out): the SMS asks for the manifest the chain binds.
+    let registered = confide_protocol::tee::AppManifest::parse(&manifest).unwrap();
+    let (computed, _) = run_enclave(w, tasks[0], challenge, &authorization, &registered.module);
+    assert_eq!(computed["error-code"], "SESSION_REFUSED");
+    assert!(
+        computed["error-message"]
+            .as_str()
+            .unwrap()
+            .contains("APP_MANIFEST_MISSING"),
+        "{computed}"
+    );
+    // A manifest naming the app's fingerprint over another module: the runtime refuses the
+    // code before it asks the SMS for anything.
+    let mut forged = registered.clone();
+    forged.module = other["module"].as_str().unwrap().to_owned();
+    std::fs::write(w.stack.project("forger").join("forged.json"), forged.to_bytes()).unwrap();
+    let forged_url = w
+        .stack
+        .ok(APP_DEVELOPER, "forger", &["dataset", "upload", "forged.json"])["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (computed, _) = run_enclave(w, tasks[0], challenge, &authorization, &forged_url);
+    assert_eq!(computed["error-code"], "MODULE_CHECKSUM_MISMATCH", "{computed}");
     let (computed, _) = run_enclave(w, tasks[0], challenge, &authorization, &format!("{app_url}.missing"));
     assert_eq!(computed["error-code"], "MODULE_DOWNLOAD_FAILED");
 

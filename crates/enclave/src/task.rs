@@ -12,7 +12,7 @@ use alloy_signer_local::PrivateKeySigner;
 use confide_attest::provider::EvidenceProvider;
 use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
-use confide_protocol::tee::{self, SessionRequest, SessionResponse, StandardTask, TaskSession};
+use confide_protocol::tee::{self, AppManifest, SessionRequest, SessionResponse, StandardTask, TaskSession};
 use confide_protocol::{messages, workerpool};
 use serde::Serialize;
 use serde_json::json;
@@ -137,11 +137,21 @@ async fn execute_standard(
         return Err(EnclaveError::EncryptionNeedsTee);
     }
     let fetcher = Fetcher::new(request.ipfs_gateways.clone());
-    let (module, module_sha256) = download_module(&fetcher, &request.app_url).await?;
-    if module_sha256 != task.app_module_sha256 {
+    let downloaded = download_app(&fetcher, &request.app_url).await?;
+    let (module, module_sha256) = (downloaded.module, downloaded.identity);
+    // The chain's checksum names the module, or for a manifest app the manifest (which
+    // named the module, checked on download) and the app's memory cap.
+    let (registered, memory_limit) = match &downloaded.manifest {
+        Some((bytes, manifest)) => (
+            B256::from(<[u8; 32]>::from(<sha2::Sha256 as sha2::Digest>::digest(bytes))),
+            task.app_memory_limit.min(manifest.enclave.heap_size),
+        ),
+        None => (module_sha256, task.app_memory_limit),
+    };
+    if registered != task.app_module_sha256 {
         return Err(EnclaveError::ModuleChecksum {
             expected: task.app_module_sha256,
-            actual: module_sha256,
+            actual: registered,
         });
     }
     let (cache_dir, cache_key) = (request.module_cache.clone(), sealing_key);
@@ -154,7 +164,7 @@ async fn execute_standard(
         bot_size: task.bot_size,
         app: task.app,
         app_module_sha256: module_sha256,
-        app_memory_limit: task.app_memory_limit,
+        app_memory_limit: memory_limit,
         max_run_seconds: task.max_run_seconds,
         dataset: task.dataset.as_ref().map(|d| tee::SessionDataset {
             address: d.address,
@@ -201,20 +211,56 @@ async fn execute_standard(
     })
 }
 
-/// Downloads the app's code; returns its bytes and its identity: a module's sha256, or
-/// for a Python bundle the identity of the pinned runtime and the bundle together
-/// (`python::app_identity`), which is what the chain and the evidence name.
-async fn download_module(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256), EnclaveError> {
-    let mut module = Vec::new();
+/// An app's code as downloaded, with the identity the chain and the evidence name.
+struct DownloadedApp {
+    module: Vec<u8>,
+    /// A module's sha256, or for a Python bundle the identity of the pinned runtime and
+    /// the bundle together (`python::app_identity`).
+    identity: B256,
+    /// For a manifest app, the manifest's bytes as served (the SMS checks them against the
+    /// chain) and what they say.
+    manifest: Option<(Vec<u8>, AppManifest)>,
+}
+
+/// Downloads the app at its multiaddr: its code, or its manifest and then the code the
+/// manifest names, which must have the identity the manifest's fingerprint says (checked
+/// here, early; the SMS checks again what the chain binds).
+async fn download_app(fetcher: &Fetcher, url: &str) -> Result<DownloadedApp, EnclaveError> {
+    let (bytes, sha256) = download_code(fetcher, url).await?;
+    let Some(manifest) = AppManifest::parse(&bytes) else {
+        let identity = crate::python::app_identity(&bytes, sha256);
+        return Ok(DownloadedApp {
+            module: bytes,
+            identity,
+            manifest: None,
+        });
+    };
+    let (module, module_sha256) = download_code(fetcher, &manifest.module).await?;
+    let identity = crate::python::app_identity(&module, module_sha256);
+    let expected = manifest.enclave.module_sha256().unwrap_or_default();
+    if identity != expected {
+        return Err(EnclaveError::ModuleChecksum {
+            expected,
+            actual: identity,
+        });
+    }
+    Ok(DownloadedApp {
+        module,
+        identity,
+        manifest: Some((bytes, manifest)),
+    })
+}
+
+async fn download_code(fetcher: &Fetcher, url: &str) -> Result<(Vec<u8>, B256), EnclaveError> {
+    let mut code = Vec::new();
     let sha256 = fetcher
-        .fetch(url, MAX_MODULE_BYTES, &mut module, |m| {
+        .fetch(url, MAX_MODULE_BYTES, &mut code, |m| {
             m.clear();
             Ok(())
         })
         .await
         .map_err(EnclaveError::ModuleDownload)?;
-    let identity = crate::python::app_identity(&module, sha256);
-    Ok((module, identity))
+    Ok((code, sha256))
 }
 
 /// Writes `computed.json` for the worker: the result, or the failure's code and message.
@@ -252,9 +298,11 @@ async fn execute(
     let fetcher = Fetcher::new(request.ipfs_gateways.clone());
     let keys = EnclaveKeyPair::generate();
 
-    let (module, module_sha256) = download_module(&fetcher, &request.app_url).await?;
+    let downloaded = download_app(&fetcher, &request.app_url).await?;
+    let (module, module_sha256) = (downloaded.module, downloaded.identity);
+    let manifest = downloaded.manifest.map(|(bytes, _)| bytes);
 
-    let session = attest(request, provider, &fetcher, &keys, module_sha256).await?;
+    let session = attest(request, provider, &fetcher, &keys, module_sha256, manifest).await?;
     *simulated = session.simulated;
     if session.task_id != request.task_id || session.app_module_sha256 != module_sha256 {
         return Err(EnclaveError::SessionMismatch.into());
@@ -405,6 +453,7 @@ async fn attest(
     fetcher: &Fetcher,
     keys: &EnclaveKeyPair,
     module_sha256: B256,
+    manifest: Option<Vec<u8>>,
 ) -> Result<TaskSession, EnclaveError> {
     let sms = request.sms_url.trim_end_matches('/');
     let nonce: serde_json::Value = sms_call(fetcher.client().get(format!("{sms}/tee/nonce"))).await?;
@@ -424,6 +473,7 @@ async fn attest(
         enclave_public_key: public_key.to_vec().into(),
         app_module_sha256: module_sha256,
         evidence,
+        app_manifest: manifest.map(Into::into),
     };
     let response: SessionResponse =
         sms_call(fetcher.client().post(format!("{sms}/tee/enclave-sessions")).json(&body)).await?;

@@ -410,7 +410,7 @@ async function renderAsset(address) {
         asset.type !== undefined && ['Type', asset.type],
         asset.enclave && ['Enclave fingerprint', el('span', { class: 'addr', text: asset.enclave.fingerprint })],
         asset.enclave && ['Enclave', `${asset.enclave.framework}, memory cap ${Math.round(asset.enclave.heapSize / 1048576)} MiB${asset.enclave.python ? `, Python (${asset.enclave.python.runtime})` : ''}`],
-        asset.kind === 'app' && !asset.enclave && ['Enclave', asset.mrenclave ? el('span', { class: 'addr', text: asset.mrenclave }) : 'none (standard app)'],
+        asset.kind === 'app' && !asset.enclave && ['Enclave', asset.mrenclave ? el('span', { class: 'addr', text: asset.mrenclave }) : 'not on chain: in the manifest at the multiaddr, whose sha256 is the checksum (none for a plain module)'],
         asset.schedulerRewardRatio !== undefined && ['Scheduler reward', `${asset.schedulerRewardRatio}%`],
         asset.workerStakeRatio !== undefined && ['Worker stake', `${asset.workerStakeRatio}%`],
       ];

@@ -114,6 +114,11 @@ pub struct SessionRequest {
     /// The sha256 of the module the enclave will run (also in the report data).
     pub app_module_sha256: B256,
     pub evidence: Evidence,
+    /// The bytes of the app's [`AppManifest`], for an app registered without an
+    /// mrenclave: the SMS checks them against the app's on-chain checksum, so the enclave
+    /// (or the host) cannot make them up, and the SMS fetches no URL an app developer chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_manifest: Option<Bytes>,
 }
 
 /// The SMS's answer: the [`TaskSession`] JSON sealed with HPKE (X25519-HKDF-SHA256,
@@ -384,23 +389,104 @@ impl AppEnclaveConfig {
     /// a Python pair does not hash to the fingerprint.
     pub fn parse(mrenclave: &[u8]) -> Option<AppEnclaveConfig> {
         let config: AppEnclaveConfig = serde_json::from_slice(mrenclave).ok()?;
-        if config.framework != Self::FRAMEWORK {
+        config.checked()?;
+        Some(config)
+    }
+
+    /// `Some(())` when the configuration is ours and says only what it enforces.
+    fn checked(&self) -> Option<()> {
+        if self.framework != Self::FRAMEWORK {
             return None;
         }
-        if let Some(python) = &config.python {
+        let fingerprint = self.module_sha256()?;
+        if let Some(python) = &self.python {
             let runtime: B256 = python.runtime_sha256.trim_start_matches("0x").parse().ok()?;
             let bundle: B256 = python.bundle_sha256.trim_start_matches("0x").parse().ok()?;
-            if config.module_sha256()? != crate::python::app_identity(runtime, bundle) {
+            if fingerprint != crate::python::app_identity(runtime, bundle) {
                 return None;
             }
         }
-        Some(config)
+        Some(())
     }
 
     /// The module hash this configuration pins.
     pub fn module_sha256(&self) -> Option<B256> {
         self.fingerprint.trim_start_matches("0x").parse().ok()
     }
+}
+
+/// The file a manifest app's multiaddr names: its enclave configuration and where its code
+/// is served. The app is registered with an empty mrenclave (as iExec's SDK 9 wants every
+/// app) and `checksum = sha256(manifest bytes)`, so the chain binds the manifest and the
+/// manifest binds the module's identity and every setting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppManifest {
+    #[serde(flatten)]
+    pub enclave: AppEnclaveConfig,
+    /// Where the module (or the Python bundle) is served: any URL or `/ipfs/<CID>`. Not
+    /// trusted: the code found there must have the identity `enclave.fingerprint` names.
+    pub module: String,
+}
+
+/// The largest manifest read: a few hundred bytes in practice.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 10;
+
+impl AppManifest {
+    /// Reads manifest bytes; `None` when they are not a Confide manifest (too large, not
+    /// JSON, another framework, or a Python pair that does not hash to the fingerprint).
+    pub fn parse(bytes: &[u8]) -> Option<AppManifest> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return None;
+        }
+        let manifest: AppManifest = serde_json::from_slice(bytes).ok()?;
+        manifest.enclave.checked()?;
+        Some(manifest)
+    }
+
+    /// The bytes published at the multiaddr (their sha256 is the app's checksum).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("a manifest serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// Why an app's registration gives no enclave configuration Confide can enforce.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AppIdentityError {
+    #[error("the app's mrenclave is not a Confide enclave configuration")]
+    NotConfide,
+    #[error("the app has no mrenclave and no manifest was given")]
+    ManifestMissing,
+    #[error("the manifest's sha256 {actual} is not the app's on-chain checksum {registered}")]
+    ManifestMismatch { registered: B256, actual: B256 },
+    #[error("the app's manifest is not a Confide manifest")]
+    ManifestInvalid,
+}
+
+/// The enclave configuration an app's registration pins. An app with an mrenclave is
+/// read from it, as before manifests existed (and then `manifest` is ignored); an app
+/// without one is read from `manifest`, which must hash to the on-chain `checksum`.
+pub fn registered_enclave_config(
+    mrenclave: &[u8],
+    checksum: B256,
+    manifest: Option<&[u8]>,
+) -> Result<AppEnclaveConfig, AppIdentityError> {
+    if !mrenclave.is_empty() {
+        return AppEnclaveConfig::parse(mrenclave).ok_or(AppIdentityError::NotConfide);
+    }
+    let manifest = manifest.ok_or(AppIdentityError::ManifestMissing)?;
+    let actual = B256::from(<[u8; 32]>::from(Sha256::digest(manifest)));
+    if actual != checksum {
+        return Err(AppIdentityError::ManifestMismatch {
+            registered: checksum,
+            actual,
+        });
+    }
+    AppManifest::parse(manifest)
+        .map(|m| m.enclave)
+        .ok_or(AppIdentityError::ManifestInvalid)
 }
 
 #[cfg(test)]
@@ -474,5 +560,65 @@ mod tests {
         let mut lying = config.clone();
         lying.python.as_mut().unwrap().bundle_sha256 = alloy_primitives::hex::encode([6u8; 32]);
         assert!(AppEnclaveConfig::parse(&serde_json::to_vec(&lying).unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_manifest_app_is_what_its_checksum_binds() {
+        let manifest = AppManifest {
+            enclave: AppEnclaveConfig::for_module(B256::repeat_byte(7)),
+            module: "https://store.example/files/0xab/app.wasm".into(),
+        };
+        let bytes = manifest.to_bytes();
+        assert_eq!(AppManifest::parse(&bytes), Some(manifest.clone()));
+        let checksum = B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+        let config = registered_enclave_config(b"", checksum, Some(&bytes)).unwrap();
+        assert_eq!(config.module_sha256(), Some(B256::repeat_byte(7)));
+
+        // One byte more (even whitespace) is another manifest, refused.
+        let mut padded = bytes.clone();
+        padded.push(b' ');
+        assert!(matches!(
+            registered_enclave_config(b"", checksum, Some(&padded)),
+            Err(AppIdentityError::ManifestMismatch { .. })
+        ));
+        assert_eq!(
+            registered_enclave_config(b"", checksum, None),
+            Err(AppIdentityError::ManifestMissing)
+        );
+        // Bytes that hash to the checksum but are not a manifest: a bare module.
+        let module = b"\0asm\x01\0\0\0";
+        let module_checksum = B256::from(<[u8; 32]>::from(Sha256::digest(module)));
+        assert_eq!(
+            registered_enclave_config(b"", module_checksum, Some(module)),
+            Err(AppIdentityError::ManifestInvalid)
+        );
+        // An app with an mrenclave is read from it; a manifest offered beside is ignored.
+        let legacy = serde_json::to_vec(&AppEnclaveConfig::for_module(B256::repeat_byte(8))).unwrap();
+        let config = registered_enclave_config(&legacy, B256::ZERO, Some(&bytes)).unwrap();
+        assert_eq!(config.module_sha256(), Some(B256::repeat_byte(8)));
+        assert_eq!(
+            registered_enclave_config(b"\x12\x34", B256::ZERO, Some(&bytes)),
+            Err(AppIdentityError::NotConfide)
+        );
+    }
+
+    #[test]
+    fn a_manifest_refuses_what_it_cannot_enforce() {
+        let python = AppManifest {
+            enclave: AppEnclaveConfig::for_python(&crate::python::WASI_PYTHON, B256::repeat_byte(5)),
+            module: "/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy".into(),
+        };
+        assert!(AppManifest::parse(&python.to_bytes()).is_some());
+        let mut lying = python.clone();
+        lying.enclave.python.as_mut().unwrap().bundle_sha256 = alloy_primitives::hex::encode([6u8; 32]);
+        assert!(AppManifest::parse(&lying.to_bytes()).is_none());
+        let mut scone = python.clone();
+        scone.enclave.framework = "SCONE".into();
+        assert!(AppManifest::parse(&scone.to_bytes()).is_none());
+        let mut no_fingerprint = python;
+        no_fingerprint.enclave.fingerprint = "not hex".into();
+        assert!(AppManifest::parse(&no_fingerprint.to_bytes()).is_none());
+        assert!(AppManifest::parse(&vec![b' '; MAX_MANIFEST_BYTES + 1]).is_none());
+        assert!(AppManifest::parse(br#"{"framework":"CONFIDE-WASM","version":"v1","fingerprint":"00"}"#).is_none());
     }
 }

@@ -17,7 +17,8 @@ use confide_attest::verify::Verifier;
 use confide_chain::{Address, B256, DealInfo, TaskInfo, TaskStatus};
 use confide_protocol::messages::{authorization_hash, recover_personal};
 use confide_protocol::tee::{
-    self, AppEnclaveConfig, DealParams, SessionDataset, SessionRequest, SessionResponse, TaskSession,
+    self, AppIdentityError, DealParams, SessionDataset, SessionRequest, SessionResponse, TaskSession,
+    registered_enclave_config,
 };
 use serde_json::json;
 
@@ -58,7 +59,7 @@ impl Gate {
 /// fresh: a reorg could rematch a deal id with other orders.)
 #[derive(Default)]
 pub struct AssetCache {
-    apps: AssetMap<confide_chain::Bytes>,
+    apps: AssetMap<(confide_chain::Bytes, B256)>,
     datasets: AssetMap<(String, B256)>,
 }
 
@@ -68,9 +69,15 @@ type AssetMap<V> = std::sync::Mutex<std::collections::HashMap<Address, V>>;
 const ASSET_CACHE_LIMIT: usize = 100_000;
 
 impl AssetCache {
-    async fn app_mrenclave(&self, poco: &confide_chain::Poco, app: Address) -> Result<confide_chain::Bytes, SmsError> {
+    /// The app's mrenclave and checksum: what pins its enclave configuration.
+    async fn app_identity(
+        &self,
+        poco: &confide_chain::Poco,
+        app: Address,
+    ) -> Result<(confide_chain::Bytes, B256), SmsError> {
         cached(&self.apps, app, async {
-            Ok(poco.app(app).await.map_err(chain)?.mrenclave)
+            let info = poco.app(app).await.map_err(chain)?;
+            Ok((info.mrenclave, info.checksum))
         })
         .await
     }
@@ -222,12 +229,20 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
     if challenge_address != request.enclave_challenge {
         return Err(SmsError::UnknownChallenge);
     }
-    // 6. The module is the app's registered one.
-    let mrenclave = state.assets.app_mrenclave(&state.poco, deal.app).await?;
-    let config = AppEnclaveConfig::parse(&mrenclave).ok_or(SmsError::NotConfideApp(deal.app))?;
+    // 6. The module is the app's registered one: named by its mrenclave, or by the
+    //    manifest the enclave sent, which must be the one the app's checksum binds.
+    let (mrenclave, checksum) = state.assets.app_identity(&state.poco, deal.app).await?;
+    let config = registered_enclave_config(&mrenclave, checksum, request.app_manifest.as_ref().map(|m| m.as_ref()))
+        .map_err(|error| match error {
+            AppIdentityError::ManifestMissing => SmsError::ManifestMissing(deal.app),
+            AppIdentityError::ManifestMismatch { registered, .. } => SmsError::AppMismatch {
+                registered: format!("manifest sha256 {registered}"),
+            },
+            AppIdentityError::NotConfide | AppIdentityError::ManifestInvalid => SmsError::NotConfideApp(deal.app),
+        })?;
     if config.module_sha256() != Some(request.app_module_sha256) {
         return Err(SmsError::AppMismatch {
-            registered: config.fingerprint.clone(),
+            registered: format!("fingerprint {}", config.fingerprint),
         });
     }
     let params = DealParams::parse(&deal.params).map_err(|e| SmsError::BadRequest(e.to_string()))?;
@@ -383,6 +398,7 @@ impl SmsError {
             | SmsError::FrameworkMismatch { .. }
             | SmsError::UnknownChallenge
             | SmsError::NotConfideApp(_)
+            | SmsError::ManifestMissing(_)
             | SmsError::AppMismatch { .. } => StatusCode::FORBIDDEN,
             SmsError::DatasetKeyMissing(_) | SmsError::RequesterSecretMissing(_) | SmsError::ResultKeyMissing(_) => {
                 StatusCode::CONFLICT

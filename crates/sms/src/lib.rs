@@ -57,9 +57,11 @@ pub enum SmsError {
     WrongAuthorization(confide_chain::Address),
     #[error("no enclave challenge of this task has that address: ask the SMS for the task's challenge first")]
     UnknownChallenge,
-    #[error("the deal's app {0} has no Confide enclave configuration (mrenclave) on chain")]
+    #[error("the deal's app {0} has no Confide enclave configuration (in its mrenclave or its manifest)")]
     NotConfideApp(confide_chain::Address),
-    #[error("the module the enclave runs is not the app's registered module (fingerprint {registered})")]
+    #[error("the deal's app {0} is registered by its manifest, and the enclave sent none")]
+    ManifestMissing(confide_chain::Address),
+    #[error("the module the enclave runs is not the app's registered module ({registered})")]
     AppMismatch { registered: String },
     #[error("the dataset {0} has no key in this SMS")]
     DatasetKeyMissing(confide_chain::Address),
@@ -91,6 +93,7 @@ impl SmsError {
             SmsError::WrongAuthorization(_) => "WRONG_AUTHORIZATION",
             SmsError::UnknownChallenge => "UNKNOWN_CHALLENGE",
             SmsError::NotConfideApp(_) => "NOT_A_CONFIDE_APP",
+            SmsError::ManifestMissing(_) => "APP_MANIFEST_MISSING",
             SmsError::AppMismatch { .. } => "APP_MISMATCH",
             SmsError::DatasetKeyMissing(_) => "DATASET_KEY_MISSING",
             SmsError::RequesterSecretMissing(_) => "REQUESTER_SECRET_MISSING",

@@ -9,7 +9,7 @@ use super::secret::{self, Named};
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 use crate::project::Project;
-use confide_protocol::tee::AppEnclaveConfig;
+use confide_protocol::tee::{AppEnclaveConfig, AppManifest};
 
 #[derive(Subcommand, Debug)]
 pub enum AppCommand {
@@ -37,8 +37,10 @@ pub enum AppCommand {
         max_price: String,
     },
     /// Describe the app's code in iexec.json: a WebAssembly (WASI) module, or with
-    /// `--python` a folder of Python code bundled for the pinned Python runtime. The checksum
-    /// and the enclave configuration (mrenclave) pin the code (and the runtime) for attestation.
+    /// `--python` a folder of Python code bundled for the pinned Python runtime. The app's
+    /// manifest (its enclave configuration and the code's URL) is published beside the
+    /// code; the multiaddr names it and the checksum is its sha256, so the chain pins the
+    /// code (and the runtime) for attestation, as iExec's SDK 9 registers apps.
     Module {
         /// The compiled module (`.wasm`, target wasm32-wasip1), or with `--python` the app's
         /// folder (holding main.py).
@@ -49,12 +51,17 @@ pub enum AppCommand {
         /// Upload the module (or bundle) to the content store and use its URL as multiaddr.
         #[arg(long, conflicts_with = "multiaddr")]
         upload: bool,
-        /// Where the module is served, if it is already online.
+        /// Where the module is served, if it is already online (the manifest is still
+        /// published to the content store).
         #[arg(long)]
         multiaddr: Option<String>,
         /// The most memory the app may use, in MiB (default 512, 2048 for Python).
         #[arg(long)]
         memory_mib: Option<u64>,
+        /// Register the enclave configuration as the app's mrenclave, as Confide did before
+        /// manifests (iExec's SDK 9 refuses to run such apps).
+        #[arg(long)]
+        legacy_mrenclave: bool,
     },
     /// Run the app here on sample inputs, in the same sandbox as a task (no chain, no TEE):
     /// shows what it prints and writes.
@@ -121,12 +128,17 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
             upload,
             multiaddr,
             memory_mib,
+            legacy_mrenclave,
         } => {
-            let memory_mib = memory_mib.unwrap_or(default_memory_mib(python));
+            let options = ModuleOptions {
+                upload,
+                legacy_mrenclave,
+                memory_mib: memory_mib.unwrap_or(default_memory_mib(python)),
+            };
             if python {
-                python_module(ctx, &file, upload, multiaddr, memory_mib).await
+                python_module(ctx, &file, multiaddr, options).await
             } else {
-                module(ctx, &file, upload, multiaddr, memory_mib).await
+                module(ctx, &file, multiaddr, options).await
             }
         }
         AppCommand::Test(args) => test(ctx, args).await,
@@ -144,13 +156,15 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
     }
 }
 
-async fn module(
-    ctx: &Context,
-    file: &std::path::Path,
+/// How `app module` records the app.
+#[derive(Clone, Copy)]
+struct ModuleOptions {
     upload: bool,
-    multiaddr: Option<String>,
+    legacy_mrenclave: bool,
     memory_mib: u64,
-) -> CliResult {
+}
+
+async fn module(ctx: &Context, file: &std::path::Path, multiaddr: Option<String>, options: ModuleOptions) -> CliResult {
     let bytes = std::fs::read(file).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", file.display())))?;
     if !bytes.starts_with(b"\0asm") {
         return Err(CliError::new(
@@ -164,39 +178,23 @@ async fn module(
     check_module(&bytes)?;
     let checksum =
         confide_crypto::dataset::checksum(bytes.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    let multiaddr = if upload {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "app.wasm".into());
-        ctx.out
-            .step(&format!("uploading {} to the content store", file.display()));
-        Some(super::store::upload(ctx, file, &name).await?.0)
-    } else {
-        multiaddr
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "app.wasm".into());
+    let code = AppCode {
+        path: file,
+        upload_name: &name,
+        config: AppEnclaveConfig::for_module(checksum),
     };
-    let mut config = AppEnclaveConfig::for_module(checksum);
-    config.heap_size = memory_mib << 20;
-    let project = Project::current();
-    project.update_iexec_json(|json| {
-        let app = json.entry("app").or_insert_with(|| json!({}));
-        app["type"] = json!("WASM");
-        app["checksum"] = json!(checksum);
-        app["mrenclave"] = serde_json::to_value(&config).expect("config serializes");
-        if let Some(url) = &multiaddr {
-            app["multiaddr"] = json!(url);
-        }
-    })?;
+    let recorded = record_app(ctx, code, multiaddr, options).await?;
     ctx.out.done(
         &format!(
             "✔ iexec.json: app is the WASM module {} (sha256 {checksum}){}",
             file.display(),
-            multiaddr
-                .as_deref()
-                .map(|m| format!("\n  multiaddr {m}"))
-                .unwrap_or_default()
+            recorded.summary()
         ),
-        json!({ "checksum": checksum, "multiaddr": multiaddr, "mrenclave": config }),
+        recorded.json,
     );
     Ok(())
 }
@@ -213,13 +211,12 @@ fn check_module(bytes: &[u8]) -> CliResult {
 }
 
 /// `app module --python DIR`: bundles the folder, and records the app as the bundle run by
-/// the pinned runtime: checksum and fingerprint are their joint identity.
+/// the pinned runtime: its identity names them both.
 async fn python_module(
     ctx: &Context,
     dir: &std::path::Path,
-    upload: bool,
     multiaddr: Option<String>,
-    memory_mib: u64,
+    options: ModuleOptions,
 ) -> CliResult {
     use confide_protocol::python::WASI_PYTHON;
     if !dir.is_dir() {
@@ -233,59 +230,159 @@ async fn python_module(
     }
     let bundle = super::python::bundle(dir)?;
     // In a hidden folder, which bundling skips: `app module --python .` gives the same
-    // bundle twice. Written beside and renamed over: a link there is replaced, not followed.
+    // bundle twice.
     let path = std::path::PathBuf::from(".confide/app-bundle.zip");
-    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
-    std::fs::create_dir_all(".confide").map_err(io)?;
-    let staging = path.with_extension(format!("zip.{}", std::process::id()));
-    std::fs::write(&staging, &bundle)
-        .and_then(|()| std::fs::rename(&staging, &path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&staging);
-            io(e)
-        })?;
+    write_beside(&path, &bundle)?;
     let bundle_sha256 =
         confide_crypto::dataset::checksum(bundle.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    let mut config = AppEnclaveConfig::for_python(&WASI_PYTHON, bundle_sha256);
-    config.heap_size = memory_mib << 20;
-    let identity = config.module_sha256().expect("a config we made has a fingerprint");
-    let multiaddr = if upload {
-        ctx.out
-            .step(&format!("uploading {} to the content store", path.display()));
-        Some(super::store::upload(ctx, &path, "app-bundle.zip").await?.0)
-    } else {
-        multiaddr
+    let code = AppCode {
+        path: &path,
+        upload_name: "app-bundle.zip",
+        config: AppEnclaveConfig::for_python(&WASI_PYTHON, bundle_sha256),
     };
-    Project::current().update_iexec_json(|json| {
-        let app = json.entry("app").or_insert_with(|| json!({}));
-        app["type"] = json!("WASM");
-        app["checksum"] = json!(identity);
-        app["mrenclave"] = serde_json::to_value(&config).expect("config serializes");
-        if let Some(url) = &multiaddr {
-            app["multiaddr"] = json!(url);
-        }
-    })?;
+    let identity = code.config.module_sha256().expect("a config we made has a fingerprint");
+    let mut recorded = record_app(ctx, code, multiaddr, options).await?;
+    recorded.json["bundle"] = json!(path);
+    recorded.json["bundleSha256"] = json!(bundle_sha256);
+    recorded.json["runtime"] = json!(WASI_PYTHON.label());
     ctx.out.done(
         &format!(
             "✔ iexec.json: app is the Python bundle of {} ({} bytes, sha256 {bundle_sha256}) run by {}\n  identity {identity}{}",
             dir.display(),
             bundle.len(),
             WASI_PYTHON.label(),
-            multiaddr
-                .as_deref()
-                .map(|m| format!("\n  multiaddr {m}"))
-                .unwrap_or_default()
+            recorded.summary()
         ),
-        json!({
-            "checksum": identity,
-            "bundle": path,
-            "bundleSha256": bundle_sha256,
-            "runtime": WASI_PYTHON.label(),
-            "multiaddr": multiaddr,
-            "mrenclave": config,
-        }),
+        recorded.json,
     );
     Ok(())
+}
+
+/// Writes `bytes` beside `path` and renames them over it: a link there is replaced, not
+/// followed, and a reader never sees half a file.
+fn write_beside(path: &std::path::Path, bytes: &[u8]) -> CliResult {
+    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let staging = path.with_extension(format!("{}.partial", std::process::id()));
+    std::fs::write(&staging, bytes)
+        .and_then(|()| std::fs::rename(&staging, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&staging);
+            io(e)
+        })
+}
+
+/// An app's code on this machine and the enclave configuration that pins it.
+struct AppCode<'a> {
+    path: &'a std::path::Path,
+    upload_name: &'a str,
+    config: AppEnclaveConfig,
+}
+
+/// What `record_app` wrote into iexec.json.
+struct Recorded {
+    multiaddr: Option<String>,
+    module: Option<String>,
+    json: serde_json::Value,
+}
+
+impl Recorded {
+    fn summary(&self) -> String {
+        let mut text = String::new();
+        if let Some(module) = &self.module {
+            text.push_str(&format!("\n  code      {module}"));
+        }
+        match &self.multiaddr {
+            Some(multiaddr) => text.push_str(&format!("\n  multiaddr {multiaddr}")),
+            None => text.push_str("\n  not deployable yet: give --upload, or --multiaddr where the code is served"),
+        }
+        text
+    }
+}
+
+/// The manifest's path in the project (published beside the code).
+const MANIFEST_PATH: &str = ".confide/app-manifest.json";
+
+/// Records the app in iexec.json, the way iExec's SDK 9 registers apps unless
+/// `--legacy-mrenclave`: no mrenclave, the multiaddr names a manifest (the enclave
+/// configuration and the code's URL, published to the content store) and the checksum is
+/// the manifest's sha256. Legacy: the configuration is the mrenclave, the multiaddr the
+/// code's URL, the checksum the code's identity. Nothing is recorded for a manifest app
+/// whose code has no URL yet (the manifest would name none).
+async fn record_app(
+    ctx: &Context,
+    code: AppCode<'_>,
+    multiaddr: Option<String>,
+    options: ModuleOptions,
+) -> Result<Recorded, CliError> {
+    let mut config = code.config;
+    config.heap_size = options.memory_mib << 20;
+    let identity = config.module_sha256().expect("a config we made has a fingerprint");
+    let module = if options.upload {
+        ctx.out
+            .step(&format!("uploading {} to the content store", code.path.display()));
+        Some(super::store::upload(ctx, code.path, code.upload_name).await?.0)
+    } else {
+        multiaddr
+    };
+    if options.legacy_mrenclave {
+        Project::current().update_iexec_json(|json| {
+            let app = json.entry("app").or_insert_with(|| json!({}));
+            app["type"] = json!("WASM");
+            app["checksum"] = json!(identity);
+            app["mrenclave"] = serde_json::to_value(&config).expect("config serializes");
+            if let Some(url) = &module {
+                app["multiaddr"] = json!(url);
+            }
+        })?;
+        let json = json!({ "checksum": identity, "multiaddr": module, "mrenclave": config });
+        return Ok(Recorded {
+            multiaddr: module,
+            module: None,
+            json,
+        });
+    }
+    let Some(module) = module else {
+        return Ok(Recorded {
+            multiaddr: None,
+            module: None,
+            json: json!({ "identity": identity, "enclave": config }),
+        });
+    };
+    let manifest = AppManifest {
+        enclave: config,
+        module: module.clone(),
+    };
+    let bytes = manifest.to_bytes();
+    let manifest_path = std::path::Path::new(MANIFEST_PATH);
+    write_beside(manifest_path, &bytes)?;
+    ctx.out.step("publishing the app's manifest to the content store");
+    let manifest_name = format!("{}.manifest.json", code.upload_name);
+    let (url, checksum) = super::store::upload(ctx, manifest_path, &manifest_name).await?;
+    Project::current().update_iexec_json(|json| {
+        let app = json.entry("app").or_insert_with(|| json!({}));
+        app["type"] = json!("WASM");
+        app["checksum"] = json!(checksum);
+        app["multiaddr"] = json!(url);
+        if let Some(app) = app.as_object_mut() {
+            app.remove("mrenclave");
+        }
+    })?;
+    let json = json!({
+        "checksum": checksum,
+        "multiaddr": url,
+        "module": module,
+        "identity": identity,
+        "manifest": MANIFEST_PATH,
+        "enclave": manifest.enclave,
+    });
+    Ok(Recorded {
+        multiaddr: Some(url),
+        module: Some(module),
+        json,
+    })
 }
 
 /// `app test`: the app on sample inputs, in the sandbox, here.

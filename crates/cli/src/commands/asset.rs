@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 use crate::project::{Project, asset_template};
+use confide_protocol::tee::AppManifest;
 
 #[derive(Subcommand, Debug)]
 pub enum AssetCommand {
@@ -288,6 +289,39 @@ async fn resolve_address(
     }
 }
 
+/// The manifest a manifest app's multiaddr serves, if it is the one the chain's checksum
+/// binds; otherwise why not, in a few words.
+async fn registered_manifest(multiaddr: &str, checksum: B256) -> Result<AppManifest, String> {
+    use confide_protocol::tee::{MAX_MANIFEST_BYTES, registered_enclave_config};
+    if !(multiaddr.starts_with("https://") || multiaddr.starts_with("http://")) {
+        return Err("not fetched (the multiaddr is not an http(s) URL)".into());
+    }
+    // Read to one byte past the limit at most: the server is the app developer's.
+    let fetch = async {
+        let mut response = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?
+            .get(multiaddr)
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() > MAX_MANIFEST_BYTES {
+                break;
+            }
+        }
+        Ok::<_, reqwest::Error>(bytes)
+    };
+    let bytes = fetch.await.map_err(|e| format!("unreachable: {e}"))?;
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err("the multiaddr serves no manifest (too large)".into());
+    }
+    registered_enclave_config(b"", checksum, Some(&bytes)).map_err(|e| e.to_string())?;
+    AppManifest::parse(&bytes).ok_or_else(|| "the multiaddr serves no manifest".into())
+}
+
 async fn show(kind: AssetKind, ctx: &Context, address_or_index: Option<String>, user: Option<Address>) -> CliResult {
     let poco = ctx.poco().await?;
     let address = resolve_address(kind, ctx, &poco, address_or_index, user).await?;
@@ -295,18 +329,45 @@ async fn show(kind: AssetKind, ctx: &Context, address_or_index: Option<String>, 
     let (text, value) = match kind {
         AssetKind::App => {
             let app = poco.app(address).await?;
+            let multiaddr = bytes_text(&app.multiaddr);
+            let manifest = if app.mrenclave.is_empty() {
+                Some(registered_manifest(&multiaddr, app.checksum).await)
+            } else {
+                None
+            };
+            let manifest_text = match &manifest {
+                None => String::new(),
+                Some(Ok(m)) => format!(
+                    "\n  manifest  matches the checksum: code {}, fingerprint {}, {} MiB{}",
+                    m.module,
+                    m.enclave.fingerprint,
+                    m.enclave.heap_size >> 20,
+                    m.enclave
+                        .python
+                        .as_ref()
+                        .map(|p| format!(", {}", p.runtime))
+                        .unwrap_or_default()
+                ),
+                Some(Err(why)) => format!("\n  manifest  {why}"),
+            };
+            let manifest_json = match &manifest {
+                None => serde_json::Value::Null,
+                Some(Ok(m)) => json!(m),
+                Some(Err(why)) => json!({ "error": why }),
+            };
             (
                 format!(
-                    "app {address}\n  owner     {}\n  name      {}\n  type      {}\n  multiaddr {}\n  checksum  {}\n  mrenclave {}",
+                    "app {address}\n  owner     {}\n  name      {}\n  type      {}\n  multiaddr {}\n  checksum  {}\n  mrenclave {}{manifest_text}",
                     app.owner,
                     app.name,
                     app.app_type,
-                    bytes_text(&app.multiaddr),
+                    multiaddr,
                     app.checksum,
                     bytes_text(&app.mrenclave)
                 ),
                 json!({ "app": { "address": address, "owner": app.owner, "name": app.name, "type": app.app_type,
-                    "multiaddr": bytes_text(&app.multiaddr), "checksum": app.checksum, "mrenclave": bytes_text(&app.mrenclave) } }),
+                    "multiaddr": multiaddr, "checksum": app.checksum, "mrenclave": bytes_text(&app.mrenclave),
+                    "manifest": manifest_json } }),
             )
         }
         AssetKind::Dataset => {

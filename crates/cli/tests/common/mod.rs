@@ -214,15 +214,20 @@ pub fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, 
     dataset
 }
 
-/// The app developer registers an example app and offers it for TDX enclaves.
+/// The app developer registers an example app (by its manifest) and offers it for TDX
+/// enclaves.
 pub fn publish_app(stack: &Stack, name: &str) -> String {
+    publish_app_with(stack, name, &[])
+}
+
+/// [`publish_app`] with more `app module` flags (`--legacy-mrenclave`).
+pub fn publish_app_with(stack: &Stack, name: &str, module_flags: &[&str]) -> String {
     stack.ok(APP_DEVELOPER, name, &["init"]);
     stack.ok(APP_DEVELOPER, name, &["app", "init"]);
-    stack.ok(
-        APP_DEVELOPER,
-        name,
-        &["app", "module", example_app(name).to_str().unwrap(), "--upload"],
-    );
+    let module = example_app(name);
+    let mut args = vec!["app", "module", module.to_str().unwrap(), "--upload"];
+    args.extend(module_flags);
+    stack.ok(APP_DEVELOPER, name, &args);
     let app = stack.ok(APP_DEVELOPER, name, &["app", "deploy"])["address"]
         .as_str()
         .unwrap()
