@@ -295,25 +295,17 @@ fn iexecs_cli_decrypts_results_encrypted_for_an_rsa_beneficiary() {
     );
 }
 
-/// A task Confide ran, its result linked on chain the IPFS way: iExec's CLI downloads it
-/// through chain.json's `ipfsGateway` (our store) with `task show --download` and opens it
-/// with `result decrypt`, unmodified.
+/// iExec's CLI as the requester, unmodified and with its preflight checks on: it makes and
+/// pushes its own RSA result key, runs a Confide app (registered by its manifest, as the
+/// SDK 9 wants) on a confidential dataset with `app run --tag tee,tdx --encrypt-result
+/// --watch`, downloads the result the IPFS way through chain.json's `ipfsGateway` (our
+/// store) and decrypts it; it also reads the task, the deal and our market's pool orders.
 #[test]
-fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
+fn iexecs_cli_runs_a_confide_app_on_a_confidential_dataset_and_decrypts_the_result() {
     use common::{REQUESTER, Stack};
     let stack = Stack::start();
     let app = common::publish_app(&stack, "echo");
     let dataset = common::publish_dataset(&stack, "owner", "secret.txt", "a line only the app reads\n", "0");
-    // iExec's format for the beneficiary: an RSA key pair in .secrets/beneficiary.
-    stack.ok(REQUESTER, "requester", &["init"]);
-    stack.ok(
-        REQUESTER,
-        "requester",
-        &["result", "generate-encryption-keypair", "--rsa"],
-    );
-    stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
-    let run = common::run_tee_task(&stack, &app, &["--dataset", &dataset, "--watch"]);
-    let task = run["tasks"][0].as_str().unwrap().to_owned();
 
     let project = stack.project("requester");
     std::fs::copy(stack.data.join("chain.json"), project.join("chain.json")).unwrap();
@@ -340,9 +332,30 @@ fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
         assert_eq!(json["ok"], true, "iexec {args:?}: {json}");
         json
     };
-    let mut show = vec!["task", "show", &task, "--download", "from-iexec"];
-    show.extend(wallet);
-    let shown = iexec(&show);
+    let signed = |args: &[&str]| -> Value { iexec(&[args, &wallet].concat()) };
+
+    // The beneficiary's key, made and pushed to our SMS by iExec's CLI.
+    iexec(&[&["result", "generate-encryption-keypair"][..], &wallet[..6]].concat());
+    signed(&["result", "push-encryption-key"]);
+    let run = signed(&[
+        "app",
+        "run",
+        &app,
+        "--dataset",
+        &dataset,
+        "--tag",
+        "tee,tdx",
+        "--encrypt-result",
+        "--args",
+        "from-iexec",
+        "--watch",
+        // Answers "spend N nRLC?" only: the preflight checks still run.
+        "--force",
+    ]);
+    assert_eq!(run["tasks"][0]["statusName"], "COMPLETED", "watched to the end: {run}");
+    let task = run["tasks"][0]["taskid"].as_str().unwrap().to_owned();
+
+    let shown = signed(&["task", "show", &task, "--download", "from-iexec"]);
     assert_eq!(shown["task"]["statusName"], "COMPLETED", "{shown}");
     let downloaded = std::fs::read(project.join("from-iexec.zip")).unwrap();
     let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &downloaded);
@@ -353,10 +366,8 @@ fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
     );
 
     // The deal, as iExec's CLI reads it from the chain, and the pool's orders in our market.
-    let deal = run["dealid"].as_str().unwrap().to_owned();
-    let mut show_deal = vec!["deal", "show", &deal];
-    show_deal.extend(wallet);
-    let deal_shown = iexec(&show_deal);
+    let deal = run["deals"][0]["dealid"].as_str().unwrap().to_owned();
+    let deal_shown = signed(&["deal", "show", &deal]);
     assert_eq!(
         deal_shown["deal"]["app"]["pointer"].as_str().map(str::to_lowercase),
         Some(app.to_lowercase()),
@@ -376,21 +387,14 @@ fn iexecs_cli_downloads_and_decrypts_a_result_confide_computed() {
         "the dev pool's TDX order, listed by iExec's CLI: {pools}"
     );
 
-    let key = format!("{REQUESTER}_key");
-    iexec(&[
-        "result",
-        "decrypt",
-        "from-iexec.zip",
-        "--beneficiary-key-file",
-        &key,
-        "--force",
-    ]);
+    iexec(&[&["result", "decrypt", "from-iexec.zip", "--force"][..], &wallet[..6]].concat());
     let plain = std::fs::read(project.join("results.zip")).unwrap();
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(plain)).unwrap();
     let mut echo = String::new();
     let mut file = archive.by_name("echo.txt").expect("the app's echo.txt in the result");
     std::io::Read::read_to_string(&mut file, &mut echo).unwrap();
-    // The app saw the decrypted dataset in /iexec_in, under the dataset's address.
+    // The app got iExec's arguments and saw the decrypted dataset in /iexec_in.
+    assert!(echo.contains("from-iexec"), "the echo app's output: {echo}");
     assert!(
         echo.to_lowercase().contains(&dataset.to_lowercase()),
         "the echo app's output: {echo}"
