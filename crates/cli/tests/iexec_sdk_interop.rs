@@ -305,7 +305,17 @@ fn iexecs_cli_runs_a_confide_app_on_a_confidential_dataset_and_decrypts_the_resu
     use common::{REQUESTER, Stack};
     let stack = Stack::start();
     let app = common::publish_app(&stack, "echo");
-    let dataset = common::publish_dataset(&stack, "owner", "secret.txt", "a line only the app reads\n", "0");
+    // Published the IPFS way: its multiaddr is `/ipfs/<CID>`, fetched through a gateway.
+    let content = "a line only the app reads\n";
+    let dataset = common::publish_dataset_with(&stack, "owner", "secret.txt", content, "0", &["--ipfs"]);
+    let registered = stack.ok(common::DATASET_OWNER, "owner", &["dataset", "show", &dataset]);
+    let encrypted = std::fs::read(stack.project("owner").join("tee/encrypted-dataset/secret.txt.enc")).unwrap();
+    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &encrypted);
+    assert_eq!(
+        registered["dataset"]["multiaddr"],
+        format!("/ipfs/{cid}"),
+        "{registered}"
+    );
 
     let project = stack.project("requester");
     std::fs::copy(stack.data.join("chain.json"), project.join("chain.json")).unwrap();
@@ -358,10 +368,10 @@ fn iexecs_cli_runs_a_confide_app_on_a_confidential_dataset_and_decrypts_the_resu
     let shown = signed(&["task", "show", &task, "--download", "from-iexec"]);
     assert_eq!(shown["task"]["statusName"], "COMPLETED", "{shown}");
     let downloaded = std::fs::read(project.join("from-iexec.zip")).unwrap();
-    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &downloaded);
+    let result_cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &downloaded);
     assert_eq!(
         shown["task"]["results"],
-        serde_json::json!({ "storage": "ipfs", "location": format!("/ipfs/{cid}") }),
+        serde_json::json!({ "storage": "ipfs", "location": format!("/ipfs/{result_cid}") }),
         "the bytes iExec's CLI fetched are those the chain names"
     );
 

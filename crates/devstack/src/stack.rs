@@ -414,6 +414,9 @@ impl DevStack {
                         sms.url.clone().into(),
                         "--store".into(),
                         store.url.clone().into(),
+                        // `/ipfs/<CID>` multiaddrs (datasets, app code) from the dev store.
+                        "--ipfs-gateway".into(),
+                        store.url.clone().into(),
                         "--evidence".into(),
                         "simulation".into(),
                         // Shared by every dev worker on this machine (each entry is MAC'd

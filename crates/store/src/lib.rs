@@ -209,6 +209,23 @@ fn object_path(owner: Address, name: &str) -> StorePath {
     StorePath::from(format!("{}/{name}", owner_prefix(owner)))
 }
 
+/// The CID of what an owner's file holds now (outside the owner's folder, so no file
+/// name can collide with it).
+fn file_cid_path(owner: Address, name: &str) -> StorePath {
+    StorePath::from(format!("file-cids/{}/{name}", owner.to_string().to_lowercase()))
+}
+
+/// Records that `owner`'s file `name` holds bytes of `cid`, so `GET /ipfs/<CID>` finds it.
+async fn mark_file_cid(state: &StoreState, owner: Address, name: &str, cid: &Cid) -> Result<(), object_store::Error> {
+    let marker = StorePath::from(format!("ipfs/{cid}/files/{}/{name}", owner.to_string().to_lowercase()));
+    state
+        .backend
+        .put(&file_cid_path(owner, name), cid.to_string().into_bytes().into())
+        .await?;
+    state.backend.put(&marker, object_store::PutPayload::default()).await?;
+    Ok(())
+}
+
 async fn download(State(state): State<Arc<StoreState>>, UrlPath((owner, name)): UrlPath<(String, String)>) -> Response {
     let (Ok(owner), true) = (owner.parse::<Address>(), valid_name(&name)) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file");
@@ -282,6 +299,9 @@ async fn upload(
     };
     match stream_into(&state, &path, declared, body, Some(room)).await {
         Ok(stored) => {
+            if let Err(e) = mark_file_cid(&state, owner, &name, &stored.cid).await {
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
+            }
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
             let (size, cid) = (stored.size, stored.cid.to_string());
@@ -503,12 +523,11 @@ pub(crate) async fn stream_into(
 }
 
 /// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID (v1, as
-/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Only results
-/// are there (content an upload's checks let in). A result is found through the markers
-/// `ipfs/<CID>/<task>/<worker>` its uploads leave; a result replaced since (its worker
-/// uploaded again) no longer has that CID and is skipped, and the bytes are hashed again as
-/// they stream: a response whose bytes turn out to have another CID is cut off, never
-/// completed.
+/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Results and
+/// owners' files are there (content an upload's checks let in), found through the markers
+/// their uploads leave; one replaced since (uploaded again) no longer has that CID and is
+/// skipped, and the bytes are hashed again as they stream: a response whose bytes turn out
+/// to have another CID is cut off, never completed.
 async fn ipfs_download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPath<String>) -> Response {
     let Ok(parsed) = cid.parse::<Cid>() else {
         return error(

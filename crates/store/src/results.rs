@@ -45,24 +45,35 @@ fn marker_path(cid: &Cid, task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("ipfs/{cid}/{task}/{}", worker.to_string().to_lowercase()))
 }
 
-/// A result path holding bytes of `cid` now, if any.
+/// A stored path holding bytes of `cid` now, if any: a result (marker
+/// `ipfs/<CID>/<task>/<worker>`) or an owner's file (`ipfs/<CID>/files/<owner>/<name>`).
+/// A marker counts only while the CID recorded beside its object is still `cid`.
 pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<StorePath> {
     use futures::StreamExt;
     let prefix = StorePath::from(format!("ipfs/{cid}"));
     let mut markers = state.backend.list(Some(&prefix));
     while let Some(Ok(marker)) = markers.next().await {
         let parts: Vec<&str> = marker.location.as_ref().split('/').collect();
-        let [_, _, task, worker] = parts.as_slice() else {
-            continue;
+        let (object, recorded) = match parts.as_slice() {
+            [_, _, task, worker] => {
+                let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
+                    continue;
+                };
+                (result_path(task, worker), cid_path(task, worker))
+            }
+            [_, _, "files", owner, name] => {
+                let Ok(owner) = owner.parse::<Address>() else {
+                    continue;
+                };
+                (crate::object_path(owner, name), crate::file_cid_path(owner, name))
+            }
+            _ => continue,
         };
-        let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
-            continue;
-        };
-        let Ok(current) = state.backend.get(&cid_path(task, worker)).await else {
+        let Ok(current) = state.backend.get(&recorded).await else {
             continue;
         };
         if current.bytes().await.ok().as_deref() == Some(cid.to_string().as_bytes()) {
-            return Some(result_path(task, worker));
+            return Some(object);
         }
     }
     None

@@ -100,8 +100,18 @@ async fn signed_uploads_are_served_publicly_and_bad_ones_leave_nothing() {
     assert_eq!(put(&store, &me, "big.enc", &owner, sha256(&big), big).await.0, 413);
 
     // Only the one good file is on disk.
-    let files: Vec<_> = walk(store.dir.path());
+    let files: Vec<_> = stored_files(store.dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
+}
+
+/// The files under `dir` but the CID records the store keeps beside them (`ipfs/`
+/// markers, `file-cids/`).
+fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let records = [dir.join("ipfs"), dir.join("file-cids")];
+    walk(dir)
+        .into_iter()
+        .filter(|path| !records.iter().any(|r| path.starts_with(r)))
+        .collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -203,7 +213,11 @@ async fn an_upload_in_progress_is_never_served_and_two_at_once_do_not_mix() {
         .await
         .unwrap();
     assert_eq!(served.as_ref(), first.as_slice(), "the last one finished is served");
-    assert_eq!(walk(store.dir.path()).len(), 1, "no staging object is left behind");
+    assert_eq!(
+        stored_files(store.dir.path()).len(),
+        1,
+        "no staging object is left behind"
+    );
 }
 
 #[tokio::test]
@@ -261,7 +275,11 @@ async fn each_wallet_has_a_quota_and_the_store_a_total() {
         [(201, String::new()), (201, String::new()), (507, "STORE_FULL".into())],
         "900 + 700 + 700 fit in 2500, a third 700 does not"
     );
-    assert_eq!(walk(store.dir.path()).len(), 3, "the refused uploads left nothing");
+    assert_eq!(
+        stored_files(store.dir.path()).len(),
+        3,
+        "the refused uploads left nothing"
+    );
 }
 
 #[path = "../../../tests/support/fuzz.rs"]
@@ -351,11 +369,21 @@ async fn hostile_uploads_are_refused_with_a_code_and_store_nothing() {
         }
     }
     assert!(stored > 0, "the valid uploads among the cases were stored");
-    // Nothing but the owner's valid files is on disk.
+    // Nothing but the owner's valid files (and their CID records) is on disk.
     let owner_dir = owner_text.to_lowercase();
     for entry in std::fs::read_dir(store.dir.path()).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert!(name == owner_dir || name == "staging", "{name} is in the store");
+        assert!(
+            [owner_dir.as_str(), "staging", "file-cids", "ipfs"].contains(&name.as_str()),
+            "{name} is in the store"
+        );
+    }
+    for entry in std::fs::read_dir(store.dir.path().join("file-cids")).unwrap().flatten() {
+        assert_eq!(
+            entry.file_name().to_string_lossy(),
+            owner_dir,
+            "CIDs recorded for the owner only"
+        );
     }
 }
 
@@ -380,23 +408,44 @@ async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unch
     ] {
         assert_eq!(get(format!("/ipfs/{bad}")).await, (400, "INVALID_CID".into()), "{bad}");
     }
-    // A well-formed CID of content nobody stored with the checks (a file upload is not
-    // content-addressed: only results are, once their enclave's signature is checked).
+    // A well-formed CID of content nobody stored.
+    let nobody = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, b"never stored");
+    assert_eq!(get(format!("/ipfs/{nobody}")).await, (404, "NOT_FOUND".into()));
+
+    // An owner's signed upload is served under its CID too (as `dataset upload --ipfs`
+    // registers it), with a gateway's headers; replaced, it is served under the new CID
+    // only, never under the old one.
     let owner = PrivateKeySigner::random();
+    let me = owner.address().to_string();
     let content = b"hello world".to_vec();
     assert_eq!(
-        put(
-            &store,
-            &owner.address().to_string(),
-            "hello",
-            &owner,
-            sha256(&content),
-            content.clone()
-        )
-        .await
-        .0,
+        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
+            .await
+            .0,
         201
     );
     let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &content);
+    assert_eq!(
+        cid.to_string(),
+        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e",
+        "kubo's CID of \"hello world\""
+    );
+    let served = reqwest::get(format!("{base}/ipfs/{cid}")).await.unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    assert_eq!(
+        served.headers()["x-ipfs-path"].to_str().unwrap(),
+        format!("/ipfs/{cid}")
+    );
+    assert_eq!(served.bytes().await.unwrap().as_ref(), content.as_slice());
+    let replaced = b"hello mars".to_vec();
+    assert_eq!(
+        put(&store, &me, "hello", &owner, sha256(&replaced), replaced.clone())
+            .await
+            .0,
+        201
+    );
     assert_eq!(get(format!("/ipfs/{cid}")).await, (404, "NOT_FOUND".into()));
+    let new_cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &replaced);
+    let served = reqwest::get(format!("{base}/ipfs/{new_cid}")).await.unwrap();
+    assert_eq!(served.bytes().await.unwrap().as_ref(), replaced.as_slice());
 }

@@ -323,7 +323,7 @@ async fn record_app(
     let module = if options.upload {
         ctx.out
             .step(&format!("uploading {} to the content store", code.path.display()));
-        Some(super::store::upload(ctx, code.path, code.upload_name).await?.0)
+        Some(super::store::upload(ctx, code.path, code.upload_name).await?.url)
     } else {
         multiaddr
     };
@@ -360,7 +360,8 @@ async fn record_app(
     write_beside(manifest_path, &bytes)?;
     ctx.out.step("publishing the app's manifest to the content store");
     let manifest_name = format!("{}.manifest.json", code.upload_name);
-    let (url, checksum) = super::store::upload(ctx, manifest_path, &manifest_name).await?;
+    let uploaded = super::store::upload(ctx, manifest_path, &manifest_name).await?;
+    let (url, checksum) = (uploaded.url, uploaded.sha256);
     Project::current().update_iexec_json(|json| {
         let app = json.entry("app").or_insert_with(|| json!({}));
         app["type"] = json!("WASM");

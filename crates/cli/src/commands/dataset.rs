@@ -71,6 +71,11 @@ pub enum DatasetCommand {
         /// Name in the store (default: the file's name).
         #[arg(long)]
         name: Option<String>,
+        /// Use the file's IPFS address as multiaddr (`/ipfs/<CID>`, as the tutorial
+        /// suggests): the store serves it as a gateway, and so does any IPFS node once the
+        /// file is pinned there; the runtime checks the CID of what it downloads.
+        #[arg(long)]
+        ipfs: bool,
     },
     /// Register the dataset of iexec.json on chain.
     Deploy,
@@ -146,7 +151,7 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
         }
         DatasetCommand::Encrypt(args) => encrypt_folder(&args, CURRENT, ctx),
         DatasetCommand::Decrypt { file, key, output } => decrypt_file(&file, key, output, ctx),
-        DatasetCommand::Upload { file, name } => super::store::upload_dataset(ctx, &file, name).await,
+        DatasetCommand::Upload { file, name, ipfs } => super::store::upload_dataset(ctx, &file, name, ipfs).await,
         DatasetCommand::Deploy => asset::run(kind, AssetCommand::Deploy, ctx).await,
         DatasetCommand::Publish(options) => super::order::quick_publish(ctx, kind, options).await,
         DatasetCommand::Unpublish { address, all } => super::order::quick_unpublish(ctx, kind, address, all).await,

@@ -74,7 +74,16 @@ pub fn store_url() -> Result<String, CliError> {
 
 /// Uploads `file` under the wallet's prefix; returns the public download URL. The body
 /// streams from disk: memory stays constant whatever the file size.
-pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<(String, B256), CliError> {
+/// A file the store accepted.
+pub struct Uploaded {
+    /// Where the store serves it by name (replaced if the owner uploads that name again).
+    pub url: String,
+    pub sha256: B256,
+    /// Its IPFS CID (v1), as the store computed it: the store also serves it at `/ipfs/<CID>`.
+    pub cid: String,
+}
+
+pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<Uploaded, CliError> {
     let url = store_url()?;
     let unreadable =
         |e: std::io::Error| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", file.display()));
@@ -107,9 +116,9 @@ pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<(String, B
                 format!("the content store at {url} is unreachable: {e}"),
             )
         })?;
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !(200..300).contains(&status) {
         let message = body["error"]["message"]
             .as_str()
             .map(str::to_owned)
@@ -119,11 +128,34 @@ pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<(String, B
             format!("the content store refused the upload: {message}"),
         ));
     }
-    Ok((target, sha256))
+    let cid = body["cid"].as_str().unwrap_or_default().to_owned();
+    Ok(Uploaded {
+        url: target,
+        sha256,
+        cid,
+    })
 }
 
-/// `dataset upload`: prints the URL to use as multiaddr and writes it into iexec.json.
-pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>) -> CliResult {
+/// The IPFS CID (v1) of a file, read in chunks.
+fn file_cid(file: &Path) -> Result<confide_protocol::ipfs::Cid, CliError> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", file.display()));
+    let mut reader = std::fs::File::open(file).map_err(unreadable)?;
+    let mut cid = confide_protocol::ipfs::FileCid::new(confide_protocol::ipfs::CidVersion::V1);
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = reader.read(&mut buffer).map_err(unreadable)?;
+        if read == 0 {
+            return Ok(cid.finish());
+        }
+        cid.update(&buffer[..read]);
+    }
+}
+
+/// `dataset upload`: prints the multiaddr (the store's URL, or with `ipfs` the file's
+/// `/ipfs/<CID>`) and writes it into iexec.json.
+pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>, ipfs: bool) -> CliResult {
     let name = match name {
         Some(name) => name,
         None => file
@@ -131,7 +163,25 @@ pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>) ->
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let (url, checksum) = upload(ctx, file, &name).await?;
+    let uploaded = upload(ctx, file, &name).await?;
+    let (checksum, cid) = (uploaded.sha256, uploaded.cid.clone());
+    let url = if ipfs {
+        // Checked here too: the store's word is not taken for what the chain will name.
+        let computed = file_cid(file)?;
+        if computed.to_string() != uploaded.cid {
+            return Err(CliError::new(
+                "STORE_CID_MISMATCH",
+                format!(
+                    "the content store computed CID {} for {}, not {computed}",
+                    uploaded.cid,
+                    file.display()
+                ),
+            ));
+        }
+        format!("/ipfs/{computed}")
+    } else {
+        uploaded.url
+    };
     let project = crate::project::Project::current();
     if project.has_iexec_json() && project.section("dataset").is_ok() {
         project.update_iexec_json(|json| {
@@ -144,7 +194,7 @@ pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>) ->
     }
     ctx.out.done(
         &format!("✔ uploaded {} (checksum {checksum})\n  multiaddr {url}", file.display()),
-        json!({ "url": url, "checksum": checksum }),
+        json!({ "url": url, "checksum": checksum, "cid": cid }),
     );
     Ok(())
 }

@@ -185,6 +185,18 @@ pub fn enclave_binary() -> PathBuf {
 
 /// The dataset owner's tutorial: encrypt, host, deploy, push the key, publish a TEE order.
 pub fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, price: &str) -> String {
+    publish_dataset_with(stack, project, name, content, price, &[])
+}
+
+/// [`publish_dataset`] with more `dataset upload` flags (`--ipfs`).
+pub fn publish_dataset_with(
+    stack: &Stack,
+    project: &str,
+    name: &str,
+    content: &str,
+    price: &str,
+    upload_flags: &[&str],
+) -> String {
     stack.ok(DATASET_OWNER, project, &["init"]);
     stack.ok(DATASET_OWNER, project, &["tee", "init"]);
     std::fs::write(
@@ -195,7 +207,9 @@ pub fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, 
     stack.ok(DATASET_OWNER, project, &["tee", "encrypt-dataset"]);
     stack.ok(DATASET_OWNER, project, &["dataset", "init"]);
     let encrypted = format!("tee/encrypted-dataset/{name}.enc");
-    stack.ok(DATASET_OWNER, project, &["dataset", "upload", &encrypted]);
+    let mut upload = vec!["dataset", "upload", &encrypted];
+    upload.extend(upload_flags);
+    stack.ok(DATASET_OWNER, project, &upload);
     let dataset = stack.ok(DATASET_OWNER, project, &["dataset", "deploy"])["address"]
         .as_str()
         .unwrap()
