@@ -4,24 +4,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# PostgreSQL server binaries: the SMS tests run a throwaway cluster to check the Postgres store.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# Installs Debian packages for a test's real peer (as root), or says which are missing.
+debian_install() {
+  local what="$1"; shift
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
-    echo "missing: PostgreSQL server (Debian: sudo apt-get install postgresql)" >&2
+    echo "missing: $what (Debian: sudo apt-get install $*)" >&2
     exit 1
   fi
-fi
+}
+# PostgreSQL server binaries: the SMS tests run a throwaway cluster to check the Postgres store.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debian_install "PostgreSQL server" postgresql
 # Headless Chromium and its WebDriver: the marketplace page's browser tests drive them.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
-  else
-    echo "missing: Chromium and its WebDriver (Debian: sudo apt-get install chromium chromium-driver)" >&2
-    exit 1
-  fi
+  debian_install "Chromium and its WebDriver" chromium chromium-driver
 fi
+# An independent IPFS importer: the CID tests compare ours with its CIDs.
+command -v ipfs_cid >/dev/null || debian_install "ipfs-cid" ipfs-cid
 # The browser tests save the marketplace's main pages here (README shows them).
 export CONFIDE_SCREENSHOT_DIR="$PWD/docs/screenshots"
 # iExec's own SDK 9.0.1, the real peer of the interoperability tests.
