@@ -25,6 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+pub mod pin;
 mod results;
 
 /// Largest upload accepted in one request by default: 4 GiB.
@@ -91,6 +92,8 @@ pub struct StoreState {
     pub uploads: AtomicU64,
     pub downloads: AtomicU64,
     pub refused: AtomicU64,
+    /// An IPFS node that pins every result and file stored (`--ipfs-node`).
+    pub ipfs_node: Option<Arc<pin::IpfsNode>>,
 }
 
 impl StoreState {
@@ -127,6 +130,23 @@ impl StoreState {
             uploads: AtomicU64::new(0),
             downloads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            ipfs_node: None,
+        }
+    }
+
+    /// A store configured field by field (quotas, IPFS node), then shared with `Arc::new`.
+    pub fn configure(
+        backend: Arc<dyn ObjectStore>,
+        max_upload: usize,
+        poco: Option<confide_chain::Poco>,
+    ) -> StoreState {
+        StoreState::unshared(backend, max_upload, poco)
+    }
+
+    /// Pins `path` (holding bytes of `cid`) on the IPFS node, if one is configured.
+    pub(crate) fn pin(&self, path: &StorePath, cid: &Cid) {
+        if let Some(node) = &self.ipfs_node {
+            node.pin_in_background(self.backend.clone(), path.clone(), *cid);
         }
     }
 
@@ -184,12 +204,20 @@ pub fn router(state: Arc<StoreState>) -> Router {
 }
 
 async fn metrics(State(state): State<Arc<StoreState>>) -> String {
-    format!(
+    let mut text = format!(
         "# TYPE store_uploads_total counter\nstore_uploads_total {}\n# TYPE store_downloads_total counter\nstore_downloads_total {}\n# TYPE store_refused_total counter\nstore_refused_total {}\n",
         state.uploads.load(Ordering::Relaxed),
         state.downloads.load(Ordering::Relaxed),
         state.refused.load(Ordering::Relaxed)
-    )
+    );
+    if let Some(node) = &state.ipfs_node {
+        text.push_str(&format!(
+            "# TYPE store_ipfs_pinned_total counter\nstore_ipfs_pinned_total {}\n# TYPE store_ipfs_pin_failed_total counter\nstore_ipfs_pin_failed_total {}\n",
+            node.pinned.load(Ordering::Relaxed),
+            node.failed.load(Ordering::Relaxed)
+        ));
+    }
+    text
 }
 
 /// File names: 1 to 128 of A-Z a-z 0-9 . _ - (no slashes, no leading dot).
@@ -302,6 +330,7 @@ async fn upload(
             if let Err(e) = mark_file_cid(&state, owner, &name, &stored.cid).await {
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
             }
+            state.pin(&path, &stored.cid);
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
             let (size, cid) = (stored.size, stored.cid.to_string());

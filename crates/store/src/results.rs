@@ -190,6 +190,7 @@ pub async fn upload(
     if let Err(e) = marked.await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
     }
+    state.pin(&path, &cid);
     state.uploads.fetch_add(1, Ordering::Relaxed);
     let size = stored.size;
     tracing::info!(%task, %worker, size, %cid, "result stored");

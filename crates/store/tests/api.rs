@@ -449,3 +449,145 @@ async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unch
     let served = reqwest::get(format!("{base}/ipfs/{new_cid}")).await.unwrap();
     assert_eq!(served.bytes().await.unwrap().as_ref(), replaced.as_slice());
 }
+
+/// What an IPFS node (kubo's RPC API) was sent, and how it answers.
+#[derive(Default)]
+struct KuboRecording {
+    requests: Vec<(String, String, Vec<u8>)>,
+    /// Answers in turn (status, body); the last one repeats.
+    answers: Vec<(u16, String)>,
+}
+
+/// A loopback server answering `POST /api/v0/add` as kubo does (one JSON line per added
+/// file: `{"Name","Hash","Size"}`; errors as `{"Message","Code","Type"}`), from recorded
+/// answers. No kubo binary installs on this machine (npm's `kubo` and dist.ipfs.tech
+/// download from outside the registries), so the exchange is replayed, not live.
+async fn kubo(answers: Vec<(u16, String)>) -> (String, std::sync::Arc<std::sync::Mutex<KuboRecording>>) {
+    use axum::extract::{RawQuery, State};
+    let recording = std::sync::Arc::new(std::sync::Mutex::new(KuboRecording {
+        answers,
+        ..KuboRecording::default()
+    }));
+    let add = |State(recording): State<std::sync::Arc<std::sync::Mutex<KuboRecording>>>,
+               RawQuery(query): RawQuery,
+               headers: axum::http::HeaderMap,
+               body: axum::body::Bytes| async move {
+        let mut recording = recording.lock().unwrap();
+        let content_type = headers[axum::http::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        recording
+            .requests
+            .push((query.unwrap_or_default(), content_type, body.to_vec()));
+        let index = (recording.requests.len() - 1).min(recording.answers.len() - 1);
+        let (status, body) = recording.answers[index].clone();
+        (axum::http::StatusCode::from_u16(status).unwrap(), body)
+    };
+    let router = axum::Router::new()
+        .route("/api/v0/add", axum::routing::post(add))
+        .with_state(recording.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, router).into_future());
+    (url, recording)
+}
+
+async fn store_pinning_to(node: &str) -> (Store, std::sync::Arc<confide_store::StoreState>) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
+    let mut state = confide_store::StoreState::configure(backend, 1 << 20, None);
+    state.ipfs_node = Some(std::sync::Arc::new(confide_store::pin::IpfsNode::new(node).unwrap()));
+    let state = std::sync::Arc::new(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, confide_store::router(state.clone())).into_future());
+    (Store { url, dir }, state)
+}
+
+async fn settled(state: &confide_store::StoreState) -> (u64, u64) {
+    let node = state.ipfs_node.as_ref().unwrap();
+    for _ in 0..200 {
+        let counts = (
+            node.pinned.load(std::sync::atomic::Ordering::Relaxed),
+            node.failed.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        if counts != (0, 0) {
+            return counts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the pin never settled");
+}
+
+#[tokio::test]
+async fn an_ipfs_node_pins_what_the_store_keeps_and_must_derive_the_same_cid() {
+    const HELLO_CID: &str = "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e";
+    let content = b"hello world".to_vec();
+    let owner = PrivateKeySigner::random();
+    let me = owner.address().to_string();
+
+    // A node that fails once (kubo's error body), then pins: the store tries again.
+    let (node, recording) = kubo(vec![
+        (
+            500,
+            r#"{"Message":"blockstore: too many open files","Code":0,"Type":"error"}"#.into(),
+        ),
+        (
+            200,
+            format!("{{\"Name\":\"{HELLO_CID}\",\"Hash\":\"{HELLO_CID}\",\"Size\":\"11\"}}\n"),
+        ),
+    ])
+    .await;
+    let (store, state) = store_pinning_to(&node).await;
+    assert_eq!(
+        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
+            .await
+            .0,
+        201
+    );
+    assert_eq!(settled(&state).await, (1, 0), "pinned on the second try");
+    {
+        let recording = recording.lock().unwrap();
+        assert_eq!(recording.requests.len(), 2);
+        let (query, content_type, body) = &recording.requests[1];
+        for option in ["cid-version=1", "raw-leaves=true", "pin=true"] {
+            assert!(query.split('&').any(|q| q == option), "{option} in {query}");
+        }
+        assert!(
+            content_type.starts_with("multipart/form-data; boundary="),
+            "{content_type}"
+        );
+        let body = String::from_utf8_lossy(body);
+        assert!(body.contains("name=\"file\""), "kubo reads the part named file: {body}");
+        assert!(
+            body.contains("\r\n\r\nhello world\r\n"),
+            "the file's bytes, whole: {body}"
+        );
+    }
+    let metrics = reqwest::get(format!("{}/metrics", store.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("store_ipfs_pinned_total 1"), "{metrics}");
+
+    // A node importing otherwise (CIDv0 here) is reported, not retried, not believed; the
+    // store still serves the file under the CID it computed itself.
+    let (node, recording) = kubo(vec![(
+        200,
+        "{\"Name\":\"hello\",\"Hash\":\"Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD\",\"Size\":\"19\"}\n".into(),
+    )])
+    .await;
+    let (store, state) = store_pinning_to(&node).await;
+    assert_eq!(
+        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
+            .await
+            .0,
+        201
+    );
+    assert_eq!(settled(&state).await, (0, 1));
+    assert_eq!(recording.lock().unwrap().requests.len(), 1);
+    let served = reqwest::get(format!("{}/ipfs/{HELLO_CID}", store.url)).await.unwrap();
+    assert_eq!(served.bytes().await.unwrap().as_ref(), content.as_slice());
+
+    assert!(confide_store::pin::IpfsNode::new("ftp://127.0.0.1:5001").is_err());
+}

@@ -36,20 +36,26 @@ pub struct ServeArgs {
     /// Take task results, checked against this chain (--rpc-url and --hub, or chain.json).
     #[arg(long)]
     results: bool,
+    /// An IPFS node's RPC API (kubo, e.g. http://127.0.0.1:5001) that pins every result
+    /// and file stored, so they reach the public IPFS network. Without it the store serves
+    /// them itself at /ipfs/<CID>.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_NODE")]
+    ipfs_node: Option<String>,
 }
 
 pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
     let poco = if args.results { Some(ctx.poco().await?) } else { None };
-    let state = confide_store::StoreState::with_quotas(
-        backend,
-        args.max_upload_mib << 20,
-        poco,
-        args.owner_quota_mib.saturating_mul(1 << 20),
-        args.total_quota_gib.saturating_mul(1 << 30),
-    );
-    let router = confide_store::router(state);
+    let mut state = confide_store::StoreState::configure(backend, args.max_upload_mib << 20, poco);
+    state.owner_quota = args.owner_quota_mib.saturating_mul(1 << 20);
+    state.total_quota = args.total_quota_gib.saturating_mul(1 << 30);
+    if let Some(node) = &args.ipfs_node {
+        let node =
+            confide_store::pin::IpfsNode::new(node).map_err(|e| CliError::new("INVALID_IPFS_NODE", e.to_string()))?;
+        state.ipfs_node = Some(std::sync::Arc::new(node));
+    }
+    let router = confide_store::router(std::sync::Arc::new(state));
     serve::serve(ctx, &format!("content store (in {})", args.store), &args.listen, router).await
 }
 
