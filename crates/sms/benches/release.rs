@@ -19,7 +19,8 @@ use confide_chain::{Address, B256, Bytes, Connection, Poco, PrivateKeySigner, U2
 use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::messages::{authorization_hash, sign_personal};
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
-use confide_protocol::tee::{self, AppEnclaveConfig, Evidence, SessionRequest};
+use confide_protocol::tee::{self, AppEnclaveConfig, AppManifest, Evidence, SessionRequest};
+use sha2::Digest;
 use confide_protocol::{Tag, task_id};
 use confide_sms::store::{SecretId, SecretKind};
 use confide_sms::{AppState, SecretStore, router};
@@ -51,6 +52,8 @@ struct Task {
     challenge: Address,
     authorization: Bytes,
     module_sha256: B256,
+    /// The app's manifest, sent with every session as the runtime does.
+    manifest: Bytes,
 }
 
 fn main() {
@@ -69,16 +72,22 @@ async fn run() {
         .unwrap_or(RELEASES_DEFAULT);
     let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
+    // Registered as `app module` does: by its manifest (no mrenclave).
     let module_sha256 = B256::repeat_byte(0x5a);
-    let mrenclave = serde_json::to_vec(&AppEnclaveConfig::for_module(module_sha256)).unwrap();
+    let manifest = AppManifest {
+        enclave: AppEnclaveConfig::for_module(module_sha256),
+        module: "https://example.org/app.wasm".into(),
+    }
+    .to_bytes();
+    let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
     let app = client(&node.url, "app-developer", hub)
         .await
         .create_app(
             "bench",
             "WASM",
-            b"https://example.org/app.wasm",
-            module_sha256,
-            &mrenclave,
+            b"https://example.org/app.wasm.manifest.json",
+            manifest_sha256,
+            b"",
         )
         .await
         .unwrap();
@@ -139,6 +148,7 @@ async fn run() {
         challenge,
         authorization: authorization.as_bytes().to_vec().into(),
         module_sha256,
+        manifest: manifest.into(),
     });
 
     let sgx = Arc::new(Verifier {
@@ -272,6 +282,7 @@ async fn release(http: &reqwest::Client, task: &Task) {
             kind: EvidenceKind::Simulated,
             data: report_data.to_vec().into(),
         },
+        app_manifest: Some(task.manifest.clone()),
     };
     let response = http
         .post(format!("{}/tee/enclave-sessions", task.sms))
