@@ -20,10 +20,10 @@ use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::messages::{authorization_hash, sign_personal};
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
 use confide_protocol::tee::{self, AppEnclaveConfig, AppManifest, Evidence, SessionRequest};
-use sha2::Digest;
 use confide_protocol::{Tag, task_id};
 use confide_sms::store::{SecretId, SecretKind};
 use confide_sms::{AppState, SecretStore, router};
+use sha2::Digest;
 
 const CLIENTS: usize = 8;
 /// Releases per run; `CONFIDE_BENCH_RELEASES` changes it.
