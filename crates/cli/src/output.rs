@@ -48,14 +48,14 @@ impl Output {
     /// A progress line for people (stderr, so stdout stays clean); silent with `--raw`.
     pub fn step(&self, text: &str) {
         if !self.raw {
-            eprintln!("✔ {text}");
+            eprintln!("✔ {}", for_terminal(text));
         }
     }
 
     /// A warning: something works less than it could; the command goes on. Always on
     /// stderr (scripts see it in their logs, never in their JSON).
     pub fn warn(&self, text: &str) {
-        eprintln!("warning: {text}");
+        eprintln!("warning: {}", for_terminal(text));
     }
 
     /// The command's result: `text` for people, `{"ok":true, …fields}` for scripts.
@@ -67,7 +67,7 @@ impl Output {
             }
             println!("{object}");
         } else {
-            println!("{text}");
+            println!("{}", for_terminal(text));
         }
     }
 
@@ -78,7 +78,39 @@ impl Output {
                 json!({ "ok": false, "error": { "code": error.code, "message": error.message } })
             );
         } else {
-            eprintln!("error: {}", error.message);
+            eprintln!("error: {}", for_terminal(&error.message));
         }
+    }
+}
+
+/// `text` as a terminal may show it: control characters other than newline and tab
+/// (escape sequences that move the cursor, recolour or rewrite lines) are shown escaped.
+/// Human output carries strings others chose (asset names, manifests, app logs): none of
+/// them may fake a line of ours.
+pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    #[test]
+    fn control_sequences_are_shown_not_obeyed() {
+        assert_eq!(super::for_terminal("plain\n\tline"), "plain\n\tline");
+        assert_eq!(
+            super::for_terminal("code \u{1b}[1A\u{1b}[2K✔ matches\r"),
+            "code \\u{1b}[1A\\u{1b}[2K✔ matches\\r"
+        );
     }
 }

@@ -619,6 +619,13 @@ mod tests {
         no_fingerprint.enclave.fingerprint = "not hex".into();
         assert!(AppManifest::parse(&no_fingerprint.to_bytes()).is_none());
         assert!(AppManifest::parse(&vec![b' '; MAX_MANIFEST_BYTES + 1]).is_none());
-        assert!(AppManifest::parse(br#"{"framework":"CONFIDE-WASM","version":"v1","fingerprint":"00"}"#).is_none());
+        // A valid configuration without `module`: no manifest.
+        let fingerprint = "ab".repeat(32);
+        let without_module = format!(r#"{{"framework":"CONFIDE-WASM","version":"v1","fingerprint":"{fingerprint}"}}"#);
+        assert!(AppManifest::parse(without_module.as_bytes()).is_none());
+        let with_module = format!(
+            r#"{{"framework":"CONFIDE-WASM","version":"v1","fingerprint":"{fingerprint}","module":"https://a.example/m.wasm"}}"#
+        );
+        assert!(AppManifest::parse(with_module.as_bytes()).is_some());
     }
 }

@@ -25,6 +25,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod ipfs;
 pub mod pin;
 mod results;
 
@@ -143,10 +144,10 @@ impl StoreState {
         StoreState::unshared(backend, max_upload, poco)
     }
 
-    /// Pins `path` (holding bytes of `cid`) on the IPFS node, if one is configured.
-    pub(crate) fn pin(&self, path: &StorePath, cid: &Cid) {
+    /// Pins `cid` (stored just now) on the IPFS node, if one is configured.
+    pub(crate) fn pin(self: &Arc<Self>, cid: &Cid) {
         if let Some(node) = &self.ipfs_node {
-            node.pin_in_background(self.backend.clone(), path.clone(), *cid);
+            node.pin_in_background(self.clone(), *cid);
         }
     }
 
@@ -196,7 +197,7 @@ pub fn router(state: Arc<StoreState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/files/{owner}/{name}", get(download).head(download).put(upload))
         .route("/results/{task}", get(results::download_task))
-        .route("/ipfs/{cid}", get(ipfs_download).head(ipfs_download))
+        .route("/ipfs/{cid}", get(ipfs::download).head(ipfs::download))
         .route("/results/{task}/{worker}", get(results::download).put(results::upload))
         // Uploads stream and are measured as they arrive (see `upload`).
         .layer(DefaultBodyLimit::disable())
@@ -237,21 +238,15 @@ fn object_path(owner: Address, name: &str) -> StorePath {
     StorePath::from(format!("{}/{name}", owner_prefix(owner)))
 }
 
-/// The CID of what an owner's file holds now (outside the owner's folder, so no file
-/// name can collide with it).
-fn file_cid_path(owner: Address, name: &str) -> StorePath {
-    StorePath::from(format!("file-cids/{}/{name}", owner.to_string().to_lowercase()))
-}
-
-/// Records that `owner`'s file `name` holds bytes of `cid`, so `GET /ipfs/<CID>` finds it.
-async fn mark_file_cid(state: &StoreState, owner: Address, name: &str, cid: &Cid) -> Result<(), object_store::Error> {
-    let marker = StorePath::from(format!("ipfs/{cid}/files/{}/{name}", owner.to_string().to_lowercase()));
-    state
-        .backend
-        .put(&file_cid_path(owner, name), cid.to_string().into_bytes().into())
-        .await?;
-    state.backend.put(&marker, object_store::PutPayload::default()).await?;
-    Ok(())
+/// An owner's file and where its CID is recorded (outside the owner's folder, so no file
+/// name can collide with the record).
+pub(crate) fn file_located(owner: Address, name: &str) -> (StorePath, ipfs::CidRecord) {
+    let owner_text = owner.to_string().to_lowercase();
+    let record = ipfs::CidRecord {
+        record: StorePath::from(format!("file-cids/{owner_text}/{name}")),
+        marker_suffix: format!("files/{owner_text}/{name}"),
+    };
+    (object_path(owner, name), record)
 }
 
 async fn download(State(state): State<Arc<StoreState>>, UrlPath((owner, name)): UrlPath<(String, String)>) -> Response {
@@ -325,12 +320,10 @@ async fn upload(
         Ok(room) => room,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
     };
-    match stream_into(&state, &path, declared, body, Some(room)).await {
+    let (_, record) = file_located(owner, &name);
+    match stream_into(&state, &path, declared, body, Some(room), &record).await {
         Ok(stored) => {
-            if let Err(e) = mark_file_cid(&state, owner, &name, &stored.cid).await {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
-            }
-            state.pin(&path, &stored.cid);
+            state.pin(&stored.cid);
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
             let (size, cid) = (stored.size, stored.cid.to_string());
@@ -431,13 +424,15 @@ pub(crate) struct Stored {
     pub cid: Cid,
 }
 
-/// Streams an upload to `path` once its bytes hash to `declared`; computes its CID on the way.
+/// Streams an upload to `path` once its bytes hash to `declared`; computes its CID on the
+/// way and records it (`record`) in the same landing.
 pub(crate) async fn stream_into(
     state: &StoreState,
     path: &StorePath,
     declared: B256,
     body: Body,
     room: Option<Room>,
+    record: &ipfs::CidRecord,
 ) -> Result<Stored, Response> {
     let refuse = |status, code, message: String| {
         state.refused.fetch_add(1, Ordering::Relaxed);
@@ -544,72 +539,14 @@ pub(crate) async fn stream_into(
         }
     }
     state.backend.rename(&staging, path).await.map_err(backend_error)?;
+    ipfs::record_cid(state, path, &cid, record)
+        .await
+        .map_err(backend_error)?;
     state.stored.fetch_add(size as u64, Ordering::SeqCst);
     state
         .stored
         .fetch_sub(replaced.min(state.stored.load(Ordering::SeqCst)), Ordering::SeqCst);
     Ok(Stored { size, cid })
-}
-
-/// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID (v1, as
-/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable. Results and
-/// owners' files are there (content an upload's checks let in), found through the markers
-/// their uploads leave; one replaced since (uploaded again) no longer has that CID and is
-/// skipped, and the bytes are hashed again as they stream: a response whose bytes turn out
-/// to have another CID is cut off, never completed.
-async fn ipfs_download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPath<String>) -> Response {
-    let Ok(parsed) = cid.parse::<Cid>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_CID",
-            "expected /ipfs/<CID>: a base32 CIDv1 (bafk… or bafy…)",
-        );
-    };
-    let Some(path) = results::holding(&state, &parsed).await else {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file");
-    };
-    let result = match state.backend.get(&path).await {
-        Ok(result) => result,
-        Err(object_store::Error::NotFound { .. }) => return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file"),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
-    };
-    state.downloads.fetch_add(1, Ordering::Relaxed);
-    let size = result.meta.size;
-    let verifier = Arc::new(std::sync::Mutex::new(Some(FileCid::new(CidVersion::V1))));
-    let hashing = verifier.clone();
-    let body = result
-        .into_stream()
-        .map(move |chunk| {
-            if let (Ok(bytes), Ok(mut cid)) = (&chunk, hashing.lock())
-                && let Some(cid) = cid.as_mut()
-            {
-                cid.update(bytes);
-            }
-            chunk.map_err(std::io::Error::other)
-        })
-        .chain(futures::stream::once(async move {
-            let computed = verifier.lock().ok().and_then(|mut v| v.take()).map(FileCid::finish);
-            match computed {
-                Some(computed) if computed == parsed => Ok(bytes::Bytes::new()),
-                _ => Err(std::io::Error::other(
-                    "the stored bytes changed: the response is cut off",
-                )),
-            }
-        }));
-    (
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, size.to_string()),
-            (header::ETAG, format!("\"{parsed}\"")),
-            (header::CACHE_CONTROL, "public, max-age=29030400, immutable".to_owned()),
-            (
-                header::HeaderName::from_static("x-ipfs-path"),
-                format!("/ipfs/{parsed}"),
-            ),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
 }
 
 /// Streams a stored object, or answers 404.

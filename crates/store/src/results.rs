@@ -20,8 +20,6 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as StorePath;
 use serde_json::json;
 
-use confide_protocol::ipfs::Cid;
-
 use crate::{CONTENT_SHA256, StoreState, error, serve_object, stream_into};
 
 /// Header with the task's enclave challenge address (zero for a standard task).
@@ -33,50 +31,14 @@ fn result_path(task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("results/{task}/{}", worker.to_string().to_lowercase()))
 }
 
-/// The CID of what a worker's result path holds now, beside it.
-fn cid_path(task: B256, worker: Address) -> StorePath {
-    StorePath::from(format!("results/{task}/{}.cid", worker.to_string().to_lowercase()))
-}
-
-/// A marker that `results/<task>/<worker>` held bytes of this CID (`GET /ipfs/<CID>`
-/// looks there). Markers are never trusted alone: the `.cid` beside the result says
-/// whether it still does.
-fn marker_path(cid: &Cid, task: B256, worker: Address) -> StorePath {
-    StorePath::from(format!("ipfs/{cid}/{task}/{}", worker.to_string().to_lowercase()))
-}
-
-/// A stored path holding bytes of `cid` now, if any: a result (marker
-/// `ipfs/<CID>/<task>/<worker>`) or an owner's file (`ipfs/<CID>/files/<owner>/<name>`).
-/// A marker counts only while the CID recorded beside its object is still `cid`.
-pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<StorePath> {
-    use futures::StreamExt;
-    let prefix = StorePath::from(format!("ipfs/{cid}"));
-    let mut markers = state.backend.list(Some(&prefix));
-    while let Some(Ok(marker)) = markers.next().await {
-        let parts: Vec<&str> = marker.location.as_ref().split('/').collect();
-        let (object, recorded) = match parts.as_slice() {
-            [_, _, task, worker] => {
-                let (Ok(task), Ok(worker)) = (task.parse::<B256>(), worker.parse::<Address>()) else {
-                    continue;
-                };
-                (result_path(task, worker), cid_path(task, worker))
-            }
-            [_, _, "files", owner, name] => {
-                let Ok(owner) = owner.parse::<Address>() else {
-                    continue;
-                };
-                (crate::object_path(owner, name), crate::file_cid_path(owner, name))
-            }
-            _ => continue,
-        };
-        let Ok(current) = state.backend.get(&recorded).await else {
-            continue;
-        };
-        if current.bytes().await.ok().as_deref() == Some(cid.to_string().as_bytes()) {
-            return Some(object);
-        }
-    }
-    None
+/// A worker's result and where its CID is recorded (beside it: task and worker name both).
+pub(crate) fn located(task: B256, worker: Address) -> (StorePath, crate::ipfs::CidRecord) {
+    let worker_text = worker.to_string().to_lowercase();
+    let record = crate::ipfs::CidRecord {
+        record: StorePath::from(format!("results/{task}/{worker_text}.cid")),
+        marker_suffix: format!("{task}/{worker_text}"),
+    };
+    (result_path(task, worker), record)
 }
 
 fn header_value<T: std::str::FromStr>(headers: &HeaderMap, name: &str) -> Option<T> {
@@ -172,25 +134,14 @@ pub async fn upload(
         Ok(declared) => declared,
         Err(refusal) => return refusal,
     };
-    let path = result_path(task, worker);
+    let (path, record) = located(task, worker);
     // A worker that uploads again replaces its result (its space stays one result's).
-    let stored = match stream_into(&state, &path, declared, body, None).await {
+    let stored = match stream_into(&state, &path, declared, body, None, &record).await {
         Ok(stored) => stored,
         Err(refusal) => return refusal,
     };
     let cid = stored.cid;
-    let name = object_store::PutPayload::from(cid.to_string().into_bytes());
-    let marked = async {
-        state.backend.put(&cid_path(task, worker), name).await?;
-        state
-            .backend
-            .put(&marker_path(&cid, task, worker), object_store::PutPayload::default())
-            .await
-    };
-    if let Err(e) = marked.await {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
-    }
-    state.pin(&path, &cid);
+    state.pin(&cid);
     state.uploads.fetch_add(1, Ordering::Relaxed);
     let size = stored.size;
     tracing::info!(%task, %worker, size, %cid, "result stored");

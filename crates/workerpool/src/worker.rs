@@ -340,9 +340,15 @@ impl Worker {
             .get(deal.category.to::<usize>())
             .map(|(_, t)| t.to::<u64>())
             .unwrap_or(300);
-        let heap = AppEnclaveConfig::parse(&v.app.mrenclave)
-            .map(|c| c.heap_size)
-            .unwrap_or(AppEnclaveConfig::DEFAULT_HEAP);
+        // An app without an mrenclave names its cap in its manifest, which the runtime
+        // reads (and lowers this to); a bare module gets the pool's cap.
+        let heap = if v.app.mrenclave.is_empty() {
+            u64::MAX
+        } else {
+            AppEnclaveConfig::parse(&v.app.mrenclave)
+                .map(|c| c.heap_size)
+                .unwrap_or(AppEnclaveConfig::DEFAULT_HEAP)
+        };
         Ok(StandardTask {
             task_id: a.task_id,
             deal_id: a.deal_id,

