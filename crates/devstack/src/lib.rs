@@ -10,6 +10,7 @@ pub mod anvil;
 pub mod browser;
 pub mod chain_json;
 pub mod deps;
+pub mod fixtures;
 pub mod postgres;
 pub mod stack;
 

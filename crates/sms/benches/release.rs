@@ -15,12 +15,10 @@ use std::time::Instant;
 
 use confide_attest::EvidenceKind;
 use confide_attest::verify::{CollateralSource, Verifier};
-use confide_chain::{Address, B256, Bytes, Connection, Poco, PrivateKeySigner, U256};
+use confide_chain::{Address, B256, Bytes, Connection, Poco, PrivateKeySigner};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::messages::{authorization_hash, sign_personal};
-use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
 use confide_protocol::tee::{self, AppEnclaveConfig, AppManifest, Evidence, SessionRequest};
-use confide_protocol::{Tag, task_id};
 use confide_sms::store::{SecretId, SecretKind};
 use confide_sms::{AppState, SecretStore, router};
 use sha2::Digest;
@@ -33,11 +31,6 @@ const PINNED: u64 = 1_751_328_000;
 
 fn signer(role: &str) -> PrivateKeySigner {
     DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
-}
-
-async fn client(url: &str, role: &str, hub: Address) -> Poco {
-    let connection = Connection::connect(url, Some(signer(role))).await.unwrap();
-    Poco::new(connection, hub).await.unwrap()
 }
 
 fn fixture(name: &str) -> String {
@@ -80,7 +73,7 @@ async fn run() {
     }
     .to_bytes();
     let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
-    let app = client(&node.url, "app-developer", hub)
+    let app = confide_devstack::fixtures::client(&node.url, "app-developer", hub)
         .await
         .create_app(
             "bench",
@@ -91,14 +84,14 @@ async fn run() {
         )
         .await
         .unwrap();
-    let dataset = client(&node.url, "dataset-owner", hub)
+    let dataset = confide_devstack::fixtures::client(&node.url, "dataset-owner", hub)
         .await
         .create_dataset("bench", b"https://example.org/d.enc", B256::repeat_byte(1))
         .await
         .unwrap();
-    let pool_owner = client(&node.url, "workerpool-owner", hub).await;
+    let pool_owner = confide_devstack::fixtures::client(&node.url, "workerpool-owner", hub).await;
     let workerpool = pool_owner.create_workerpool("bench pool").await.unwrap();
-    let task = matched_task(&node.url, hub, app, dataset, workerpool).await;
+    let task = confide_devstack::fixtures::active_tee_task(&node.url, hub, app, dataset, workerpool).await;
 
     let dir = tempfile::tempdir().unwrap();
     let store = SecretStore::open(
@@ -193,57 +186,6 @@ async fn run() {
         );
     }
     drop(node);
-}
-
-/// A TEE deal of one task on `dataset`, matched and initialized: the task is ACTIVE.
-async fn matched_task(url: &str, hub: Address, app: Address, dataset: Address, workerpool: Address) -> B256 {
-    let requester = client(url, "requester", hub).await;
-    let domain = requester.domain();
-    let mut app_order = AppOrder {
-        app,
-        volume: U256::from(1),
-        tag: Tag::TEE_TDX,
-        ..Default::default()
-    };
-    let mut dataset_order = DatasetOrder {
-        dataset,
-        volume: U256::from(1),
-        tag: Tag::TEE,
-        ..Default::default()
-    };
-    let mut pool_order = WorkerpoolOrder {
-        workerpool,
-        volume: U256::from(1),
-        tag: Tag::TEE_TDX,
-        trust: U256::from(1),
-        ..Default::default()
-    };
-    let mut request = RequestOrder {
-        app,
-        dataset,
-        requester: signer("requester").address(),
-        beneficiary: signer("requester").address(),
-        volume: U256::from(1),
-        tag: Tag::TEE_TDX,
-        trust: U256::from(1),
-        params: "{}".into(),
-        ..Default::default()
-    };
-    app_order.refresh_salt();
-    dataset_order.refresh_salt();
-    pool_order.refresh_salt();
-    request.refresh_salt();
-    app_order.sign(&signer("app-developer"), &domain).unwrap();
-    dataset_order.sign(&signer("dataset-owner"), &domain).unwrap();
-    pool_order.sign(&signer("workerpool-owner"), &domain).unwrap();
-    request.sign(&signer("requester"), &domain).unwrap();
-    let matched = requester
-        .match_orders(&app_order, Some(&dataset_order), &pool_order, &request)
-        .await
-        .unwrap();
-    let deal = requester.deal(matched.deal_id).await.unwrap();
-    requester.initialize_task(matched.deal_id, U256::ZERO).await.unwrap();
-    task_id(matched.deal_id, deal.bot_first)
 }
 
 /// The task's enclave challenge, asked for by the pool owner as the scheduler does.

@@ -45,6 +45,10 @@ pub enum SmsError {
     Chain(String),
     #[error("storage failed: {0}")]
     Storage(String),
+    #[error(
+        "this database's secrets are sealed under master key {database}, not this one ({ours}): give every replica the same key"
+    )]
+    MasterKeyMismatch { database: String, ours: String },
     #[error("the session nonce is unknown, expired or already used: ask for a new one")]
     NonceInvalid,
     #[error("attestation refused: {0}")]
@@ -86,6 +90,7 @@ impl SmsError {
             SmsError::VersionMismatch { .. } => "VERSION_MISMATCH",
             SmsError::Chain(_) => "CHAIN_UNREACHABLE",
             SmsError::Storage(_) => "STORAGE_ERROR",
+            SmsError::MasterKeyMismatch { .. } => "MASTER_KEY_MISMATCH",
             SmsError::NonceInvalid => "NONCE_INVALID",
             SmsError::Attestation(e) => e.code(),
             SmsError::TaskNotActive(_) => "TASK_NOT_ACTIVE",

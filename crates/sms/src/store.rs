@@ -96,9 +96,41 @@ impl MasterKey {
                 path.display()
             )));
         }
-        let id = alloy_hex(&Sha256::digest(key.as_slice())[..8]);
-        let cipher = Aes256Gcm::new_from_slice(&key).expect("32-byte key");
-        Ok(MasterKey { cipher, id })
+        Ok(MasterKey::from_bytes(&key))
+    }
+
+    fn from_bytes(key: &[u8]) -> MasterKey {
+        let id = alloy_hex(&Sha256::digest(key)[..8]);
+        let cipher = Aes256Gcm::new_from_slice(key).expect("32-byte key");
+        MasterKey { cipher, id }
+    }
+}
+
+/// Where the SMS's master key comes from. Replicas sharing a database must share the key:
+/// give each the same file or the same `CONFIDE_SMS_MASTER_KEY`; the key itself is never
+/// written to the database (only its 8-byte id, which every sealed row already names).
+pub enum MasterKeySource<'a> {
+    /// A 32-byte key file, created (mode 0600) if missing.
+    File(&'a Path),
+    /// The key itself (from the environment, 64 hex digits).
+    Bytes(Zeroizing<[u8; 32]>),
+}
+
+impl MasterKeySource<'_> {
+    /// Reads a key given as 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<MasterKeySource<'static>, SmsError> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        let text = text.trim();
+        let text = text.strip_prefix("0x").unwrap_or(text);
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SmsError::Storage(
+                "the master key must be 64 hex digits (32 bytes)".into(),
+            ));
+        }
+        for (index, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * index..2 * index + 2], 16).expect("checked hex");
+        }
+        Ok(MasterKeySource::Bytes(key))
     }
 }
 
@@ -162,7 +194,7 @@ pub struct SecretStore {
     master: MasterKey,
 }
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS secrets (
         kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL,
         key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, created_ms BIGINT NOT NULL,
@@ -175,6 +207,7 @@ const SCHEMA: [&str; 5] = [
         task_id TEXT PRIMARY KEY, address TEXT NOT NULL, key_id TEXT NOT NULL, nonce TEXT NOT NULL,
         sealed TEXT NOT NULL, final_deadline BIGINT NOT NULL, created_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS session_nonces (nonce TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sms_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 fn now_ms() -> i64 {
@@ -188,8 +221,18 @@ impl SecretStore {
     /// Opens (creating if needed) the database at `database_url` (`sqlite://…` or
     /// `postgres://…`) with the master key at `master_key_path`.
     pub async fn open(database_url: &str, master_key_path: &Path) -> Result<SecretStore, SmsError> {
+        SecretStore::open_with(database_url, MasterKeySource::File(master_key_path)).await
+    }
+
+    /// Opens the database with the master key from `source`. Refuses a key other than the
+    /// one the database's secrets are sealed under (`MASTER_KEY_MISMATCH`): a replica
+    /// started with the wrong key would seal secrets the others cannot open.
+    pub async fn open_with(database_url: &str, source: MasterKeySource<'_>) -> Result<SecretStore, SmsError> {
         sqlx::any::install_default_drivers();
-        let master = MasterKey::load_or_create(master_key_path)?;
+        let master = match source {
+            MasterKeySource::File(path) => MasterKey::load_or_create(path)?,
+            MasterKeySource::Bytes(key) => MasterKey::from_bytes(key.as_slice()),
+        };
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(4)
             .connect(database_url)
@@ -207,7 +250,38 @@ impl SecretStore {
                 .await
                 .map_err(storage)?;
         }
-        Ok(SecretStore { pool, master })
+        let store = SecretStore { pool, master };
+        store.check_master_key().await?;
+        Ok(store)
+    }
+
+    /// Records the master key's id on first use, then refuses any other key.
+    async fn check_master_key(&self) -> Result<(), SmsError> {
+        let ours = self.master.id.clone();
+        // A database from before the record: its sealed rows name their key.
+        let sealed_under = sqlx::query("SELECT key_id FROM secrets UNION SELECT key_id FROM challenges LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+            .map(|row| row.get::<String, _>(0));
+        let first = sealed_under.unwrap_or_else(|| ours.clone());
+        sqlx::query("INSERT INTO sms_meta (name, value) VALUES ('master_key_id', $1) ON CONFLICT DO NOTHING")
+            .bind(&first)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        let recorded: String = sqlx::query("SELECT value FROM sms_meta WHERE name = 'master_key_id'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?
+            .get(0);
+        if recorded != ours {
+            return Err(SmsError::MasterKeyMismatch {
+                database: recorded,
+                ours,
+            });
+        }
+        Ok(())
     }
 
     /// The newest version of a secret, if any.

@@ -48,12 +48,25 @@ async fn start_on(postgres: Option<String>) -> Sms {
         .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(1))
         .await
         .unwrap();
-    let poco = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
-        .await
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = postgres.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("sms.db").display()));
     let store = SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap();
+    let (url, state, _) = serve(&node.url, deployment.hub, store).await;
+    Sms {
+        url,
+        state,
+        dataset,
+        _node: node,
+        _dir: dir,
+    }
+}
+
+/// An SMS on `store`, reading PoCo at `hub`, served on a loopback port until the returned
+/// task is aborted (which drops its connections, as a killed replica does).
+async fn serve(node: &str, hub: Address, store: SecretStore) -> (String, Arc<AppState>, tokio::task::JoinHandle<()>) {
+    let poco = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
+        .await
+        .unwrap();
     let state = Arc::new(AppState {
         store,
         poco,
@@ -70,14 +83,13 @@ async fn start_on(postgres: Option<String>) -> Sms {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, router(state.clone())).into_future());
-    Sms {
-        url,
-        state,
-        dataset,
-        _node: node,
-        _dir: dir,
-    }
+    let server = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router(state)).await;
+        })
+    };
+    (url, state, server)
 }
 
 async fn post(url: &str, authorization: Option<&str>, body: &str) -> (u16, String) {
@@ -418,5 +430,209 @@ async fn hostile_pushes_get_a_coded_refusal_and_store_nothing() {
             .status()
             .as_u16(),
         200
+    );
+}
+
+/// Several SMS replicas on one Postgres, as behind a load balancer: they serve the same
+/// secrets under one master key (a replica with another key refuses to start), and what
+/// must happen once happens once across all of them, however the requests are spread:
+/// a nonce is consumed once, a task's challenge key is made once, a signature is burnt
+/// for all. A replica killed mid-load loses nothing it acknowledged and doubles nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_one_postgres_do_once_what_must_happen_once() {
+    use confide_sms::store::MasterKeySource;
+    let postgres = TempPostgres::start("sms");
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let hub = deployment.hub;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+
+    // The key: a file for one replica, the same bytes from the environment's form for the
+    // other; any other key is refused before a request is served.
+    let a = SecretStore::open_with(&postgres.url, MasterKeySource::File(&key_file))
+        .await
+        .unwrap();
+    let hex = confide_chain::hex::encode(std::fs::read(&key_file).unwrap());
+    let stranger = SecretStore::open_with(&postgres.url, MasterKeySource::File(&dir.path().join("other.key"))).await;
+    assert_eq!(stranger.err().map(|e| e.code()), Some("MASTER_KEY_MISMATCH"));
+    let b = SecretStore::open_with(&postgres.url, MasterKeySource::from_hex(&hex).unwrap())
+        .await
+        .unwrap();
+    let (url_a, state_a, server_a) = serve(&node.url, hub, a).await;
+    let (url_b, state_b, _server_b) = serve(&node.url, hub, b).await;
+    let replicas = [url_a.clone(), url_b.clone()];
+
+    // A secret pushed to one is there on the other, and opens under the shared key.
+    let requester = signer("requester");
+    let me = requester.address();
+    let name = "iexec-result-encryption-public-key";
+    let web2 = |base: &str| format!("{base}/secrets/web2?ownerAddress={me}&secretName={name}");
+    let first = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-1"));
+    assert_eq!(post(&web2(&url_a), Some(&first), "pem-1").await.0, 204);
+    assert_eq!(head(&web2(&url_b)).await, 204);
+    let id = SecretId {
+        kind: SecretKind::Web2,
+        subject: me,
+        name: name.into(),
+    };
+    assert_eq!(
+        state_b.store.read_latest(&id).await.unwrap().unwrap().1.as_slice(),
+        b"pem-1"
+    );
+
+    // One signed update sent to both at once: written once, refused on the other.
+    let update = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-2"));
+    let put = |base: String, signature: String| async move {
+        reqwest::Client::new()
+            .put(web2(&base))
+            .header("Authorization", signature)
+            .body("pem-2")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let (left, right) = tokio::join!(put(url_a.clone(), update.clone()), put(url_b.clone(), update.clone()));
+    let mut statuses = [left, right];
+    statuses.sort();
+    // The loser finds the version taken (409) or the signature burnt (401), by timing.
+    assert!(
+        statuses[0] == 204 && [401, 409].contains(&statuses[1]),
+        "one update, the other refused: {statuses:?}"
+    );
+    assert_eq!(state_a.store.latest_version(&id).await.unwrap(), Some(2));
+    assert_eq!(
+        state_a.store.read_latest(&id).await.unwrap().unwrap().1.as_slice(),
+        b"pem-2"
+    );
+
+    // Nonces issued by either replica, each consumed by both at once: one wins.
+    let mut nonces = Vec::new();
+    for index in 0..40 {
+        let state = if index % 2 == 0 { &state_a } else { &state_b };
+        nonces.push(
+            state
+                .store
+                .issue_nonce(std::time::Duration::from_secs(60))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut races = Vec::new();
+    for nonce in nonces {
+        let (a, b) = (state_a.clone(), state_b.clone());
+        races.push(tokio::spawn(async move {
+            let (x, y) = tokio::join!(a.store.consume_nonce(nonce), b.store.consume_nonce(nonce));
+            u8::from(x.unwrap()) + u8::from(y.unwrap())
+        }));
+    }
+    for race in races {
+        assert_eq!(race.await.unwrap(), 1, "a nonce is consumed exactly once");
+    }
+
+    // A task's challenge key asked of both replicas at once, sixteen times: one key.
+    let app = confide_devstack::fixtures::client(&node.url, "app-developer", hub)
+        .await
+        .create_app(
+            "replicas",
+            "WASM",
+            b"https://example.org/a.wasm",
+            B256::repeat_byte(2),
+            b"",
+        )
+        .await
+        .unwrap();
+    let workerpool = confide_devstack::fixtures::client(&node.url, "workerpool-owner", hub)
+        .await
+        .create_workerpool("replicas pool")
+        .await
+        .unwrap();
+    let task = confide_devstack::fixtures::active_tee_task(&node.url, hub, app, Address::ZERO, workerpool).await;
+    let owner = signer("workerpool-owner");
+    let signature = auth(&owner, confide_protocol::tee::challenge_request_hash(task));
+    let mut asks = Vec::new();
+    for index in 0..16 {
+        let url = format!("{}/tee/challenges/{task}", replicas[index % 2]);
+        let signature = signature.clone();
+        asks.push(tokio::spawn(async move {
+            let answer = reqwest::Client::new()
+                .post(url)
+                .header("Authorization", signature)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().as_u16(), 200);
+            let body: serde_json::Value = answer.json().await.unwrap();
+            body["address"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut addresses = std::collections::BTreeSet::new();
+    for ask in asks {
+        addresses.insert(ask.await.unwrap());
+    }
+    assert_eq!(addresses.len(), 1, "one challenge key for the task: {addresses:?}");
+    let (made, _) = state_b.store.existing_challenge(task).await.unwrap().unwrap();
+    assert_eq!(
+        made.to_string().to_lowercase(),
+        addresses.first().unwrap().to_lowercase()
+    );
+
+    // Pushes spread over both while one replica is killed: every acknowledged push is
+    // stored once; an interrupted one is stored once or not at all, and stored once when
+    // sent again to the survivor.
+    let mut pushes = Vec::new();
+    for index in 0..60 {
+        let base = replicas[index % 2].clone();
+        let requester = requester.clone();
+        pushes.push(tokio::spawn(async move {
+            let name = format!("load-{index}");
+            let value = format!("value-{index}");
+            let signature = auth(
+                &requester,
+                challenge::named_secret_challenge(me, &name, value.as_bytes()),
+            );
+            let url = format!("{base}/secrets/web2?ownerAddress={me}&secretName={name}");
+            let answer = reqwest::Client::new()
+                .post(url)
+                .header("Authorization", signature)
+                .body(value)
+                .send()
+                .await;
+            (index, answer.map(|a| a.status().as_u16()).ok())
+        }));
+        if index == 30 {
+            server_a.abort();
+        }
+    }
+    let mut acknowledged = 0;
+    for push in pushes {
+        let (index, status) = push.await.unwrap();
+        let id = SecretId {
+            kind: SecretKind::Web2,
+            subject: me,
+            name: format!("load-{index}"),
+        };
+        let versions = state_b.store.latest_version(&id).await.unwrap();
+        if status == Some(204) {
+            acknowledged += 1;
+            assert_eq!(versions, Some(1), "acknowledged push {index} is stored once");
+            continue;
+        }
+        assert!(versions.is_none() || versions == Some(1), "push {index}: {versions:?}");
+        if versions.is_none() {
+            let value = format!("value-{index}");
+            let signature = auth(
+                &requester,
+                challenge::named_secret_challenge(me, &id.name, value.as_bytes()),
+            );
+            let url = format!("{url_b}/secrets/web2?ownerAddress={me}&secretName={}", id.name);
+            assert_eq!(post(&url, Some(&signature), &value).await.0, 204);
+        }
+        assert_eq!(state_b.store.latest_version(&id).await.unwrap(), Some(1));
+    }
+    assert!(
+        acknowledged >= 30,
+        "the survivor kept answering: {acknowledged} acknowledged"
     );
 }

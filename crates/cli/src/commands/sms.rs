@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use confide_attest::policy::Policy;
 use confide_attest::verify::{CollateralSource, Verifier};
+use confide_sms::store::MasterKeySource;
 use confide_sms::{AppState, Gate, SecretStore, router};
 
 use crate::context::Context;
@@ -28,6 +29,11 @@ pub struct ServeArgs {
     /// Where the master key and the SQLite database live.
     #[arg(long, env = "CONFIDE_SMS_DATA_DIR", default_value = ".confide-sms")]
     data_dir: PathBuf,
+    /// The master key file (32 bytes; created if missing): every replica on one database
+    /// must have the same. Default: `<data dir>/master.key`. The `CONFIDE_SMS_MASTER_KEY`
+    /// variable (64 hex digits) gives the key itself instead.
+    #[arg(long, env = "CONFIDE_SMS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     /// `postgres://…` to store secrets in Postgres instead of SQLite.
     #[arg(long, env = "CONFIDE_SMS_DATABASE_URL")]
     database_url: Option<String>,
@@ -54,9 +60,16 @@ pub async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
     let SmsCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
     let database_url = serve::database_url(&args.data_dir, args.database_url.clone(), "sms.db")?;
-    let store = SecretStore::open(&database_url, &args.data_dir.join("master.key"))
-        .await
-        .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let sms_error = |e: confide_sms::SmsError| CliError::new(e.code(), e.to_string());
+    let key_file = args
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("master.key"));
+    let source = match std::env::var("CONFIDE_SMS_MASTER_KEY") {
+        Ok(hex) => MasterKeySource::from_hex(&hex).map_err(sms_error)?,
+        Err(_) => MasterKeySource::File(&key_file),
+    };
+    let store = SecretStore::open_with(&database_url, source).await.map_err(sms_error)?;
     let gate = gate(&args)?;
     if args.insecure_simulation {
         tracing::warn!("INSECURE: simulated enclave evidence is accepted; never run this SMS with real secrets");

@@ -88,7 +88,9 @@ pub struct WorkerArgs {
     /// The result store (default: CONFIDE_STORE_URL, else the dev stack's).
     #[arg(long, env = "CONFIDE_STORE_URL")]
     store: Option<String>,
-    #[arg(long = "ipfs-gateway", value_delimiter = ',')]
+    /// IPFS gateways for `/ipfs/<CID>` multiaddrs (datasets, app code), tried in order;
+    /// the CID of what a gateway serves is checked. Without one, such multiaddrs fail.
+    #[arg(long = "ipfs-gateway", env = "CONFIDE_IPFS_GATEWAYS", value_delimiter = ',')]
     ipfs_gateways: Vec<String>,
     /// How often to ask for work when idle, in milliseconds.
     #[arg(long, default_value_t = 250)]
