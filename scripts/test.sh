@@ -22,6 +22,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 # An independent IPFS importer: the CID tests compare ours with its CIDs.
 command -v ipfs_cid >/dev/null || debian_install "ipfs-cid" ipfs-cid
+# moto's S3-compatible server (PyPI, pinned): the store's S3 backend is tested against it.
+moto_dir="${CONFIDE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/confide}/moto-5.2.5"
+# (A virtualenv cannot be moved once made: it is made in place and marked when complete.)
+if [ ! -e "$moto_dir/.complete" ]; then
+  rm -rf "$moto_dir"
+  python3 -m venv "$moto_dir"
+  "$moto_dir/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.2.5'
+  touch "$moto_dir/.complete"
+fi
 # The browser tests save the marketplace's main pages here (README shows them).
 export CONFIDE_SCREENSHOT_DIR="$PWD/docs/screenshots"
 # iExec's own SDK 9.0.1, the real peer of the interoperability tests.

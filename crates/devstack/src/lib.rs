@@ -12,6 +12,7 @@ pub mod chain_json;
 pub mod deps;
 pub mod fixtures;
 pub mod postgres;
+pub mod s3;
 pub mod stack;
 
 pub use accounts::{DEV_ACCOUNTS, DEV_PASSWORD, DevAccount};
