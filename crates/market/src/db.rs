@@ -11,7 +11,7 @@ use crate::MarketError;
 /// Orders written in one statement at most (17 parameters each, well under SQLite's limit).
 const MAX_BATCH: usize = 64;
 
-const SCHEMA: [&str; 14] = [
+const SCHEMA: [&str; 16] = [
     "CREATE TABLE IF NOT EXISTS orders (
         hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
         signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
@@ -41,7 +41,70 @@ const SCHEMA: [&str; 14] = [
         task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, workerpool TEXT NOT NULL, status TEXT NOT NULL,
         final_deadline BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS tasks_of_workerpool ON tasks (workerpool, status)",
+    // The login key every replica derives challenges under (see `login`).
+    "CREATE TABLE IF NOT EXISTS market_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // Jobs one replica does at a time (following the chain): holder and expiry.
+    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL)",
 ];
+
+/// The Postgres channel replicas tell each other of order book changes on.
+pub const EVENTS_CHANNEL: &str = "confide_market_events";
+
+/// Sends announced changes with `pg_notify`, one after the other (so in order).
+async fn send_announcements(pool: AnyPool, mut queue: mpsc::UnboundedReceiver<String>) {
+    while let Some(payload) = queue.recv().await {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENTS_CHANNEL)
+            .bind(&payload)
+            .execute(&pool)
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "an order book change was not told to the other replicas");
+        }
+    }
+}
+
+/// Relays the changes every replica announces on `url`'s [`EVENTS_CHANNEL`] to `events`,
+/// reconnecting when the connection drops, for as long as the market runs.
+pub async fn relay_announcements(url: String, events: tokio::sync::broadcast::Sender<serde_json::Value>) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(error) = listener.listen(EVENTS_CHANNEL).await {
+                    tracing::warn!(%error, "cannot listen for other replicas' changes");
+                } else {
+                    while let Ok(notification) = listener.recv().await {
+                        if let Ok(value) = serde_json::from_str(notification.payload()) {
+                            let _ = events.send(value);
+                        }
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for other replicas' changes"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Reads the login key, made once by whichever replica opens the database first.
+async fn login_key(pool: &AnyPool) -> Result<[u8; 32], MarketError> {
+    let fresh = confide_chain::hex::encode(rand::random::<[u8; 32]>());
+    sqlx::query("INSERT INTO market_keys (name, value) VALUES ('login', $1) ON CONFLICT DO NOTHING")
+        .bind(&fresh)
+        .execute(pool)
+        .await
+        .map_err(storage)?;
+    let text: String = sqlx::query("SELECT value FROM market_keys WHERE name = 'login'")
+        .fetch_one(pool)
+        .await
+        .map_err(storage)?
+        .try_get("value")
+        .map_err(storage)?;
+    let mut key = [0u8; 32];
+    confide_chain::hex::decode_to_slice(&text, &mut key)
+        .map_err(|_| MarketError::Storage("the stored login key is not 32 bytes of hex".into()))?;
+    Ok(key)
+}
 
 fn storage(error: sqlx::Error) -> MarketError {
     MarketError::Storage(error.to_string())
@@ -112,6 +175,12 @@ pub struct Filter {
 
 pub struct MarketDb {
     pool: AnyPool,
+    /// The database's URL when it is Postgres, which replicas may share: changes are then
+    /// told to every replica through `NOTIFY`.
+    shared: Option<String>,
+    /// Changes to tell the other replicas, in order, through one sender (Postgres only).
+    announcements: Option<mpsc::UnboundedSender<String>>,
+    login_key: [u8; 32],
     /// New orders go through one writer, which stores those that arrive together in one
     /// statement (group commit): under load, one round trip and one commit for many.
     inserts: mpsc::UnboundedSender<PendingInsert>,
@@ -237,9 +306,66 @@ impl MarketDb {
                 .await
                 .map_err(storage)?;
         }
+        let login_key = login_key(&pool).await?;
         let (inserts, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_inserts(pool.clone(), queue));
-        Ok(MarketDb { pool, inserts })
+        let shared = url.starts_with("postgres").then(|| url.to_owned());
+        let announcements = shared.as_ref().map(|_| {
+            let (sender, queue) = mpsc::unbounded_channel();
+            tokio::spawn(send_announcements(pool.clone(), queue));
+            sender
+        });
+        Ok(MarketDb {
+            pool,
+            shared,
+            announcements,
+            login_key,
+            inserts,
+        })
+    }
+
+    /// The key login challenges are derived under, the same for every replica.
+    pub fn login_key(&self) -> [u8; 32] {
+        self.login_key
+    }
+
+    /// The Postgres URL replicas share, if the database is one.
+    pub fn shared_url(&self) -> Option<&str> {
+        self.shared.as_deref()
+    }
+
+    /// Tells every replica listening on [`EVENTS_CHANNEL`] of a change, in the order
+    /// changes are announced; `false` when the database is not shared (SQLite).
+    pub fn announce_to_replicas(&self, payload: String) -> bool {
+        match &self.announcements {
+            Some(sender) => sender.send(payload).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Takes or renews the lease `name` for `holder` until `now_ms + duration_ms`; `false`
+    /// while another holder's lease runs. One statement, so two replicas asking at once
+    /// cannot both win.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: i64,
+        duration_ms: i64,
+    ) -> Result<bool, MarketError> {
+        let taken = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET holder = $2, expires_ms = $3
+             WHERE leases.holder = $2 OR leases.expires_ms < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms + duration_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(taken.rows_affected() == 1)
     }
 
     /// Stores a new order; `false` when its hash is already there.

@@ -171,26 +171,72 @@ async fn find(state: &MarketState, hash: &str) -> Result<Option<crate::db::Row_>
     Ok(None)
 }
 
-/// Follows the chain until the task is dropped, polling every `interval`.
+/// The follower's lease: replicas sharing a database follow the chain one at a time.
+const LEASE_NAME: &str = "follower";
+/// How long a lease lasts unrenewed: a dead follower's replica is relieved within this.
+pub const LEASE: Duration = Duration::from_secs(5);
+
+/// Follows the chain until the task is dropped, polling every `interval`. Among replicas
+/// on one database, only the holder of the follower lease applies events (each change is
+/// then announced once); the others read the head it reached, and one of them takes over
+/// from the shared cursor within [`LEASE`] when the holder stops renewing. Applying is
+/// idempotent, so a holder that stalls past its lease and wakes up does no harm.
 pub async fn follow(state: Arc<MarketState>, interval: Duration) {
+    let me = confide_chain::hex::encode(rand::random::<[u8; 8]>());
+    let mut cursor = None;
+    loop {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match state
+            .db
+            .take_lease(LEASE_NAME, &me, now_ms, LEASE.as_millis() as i64)
+            .await
+        {
+            Ok(true) => {
+                if cursor.is_none() {
+                    cursor = Some(start(&state).await);
+                }
+                if let Some(cursor) = cursor.as_mut() {
+                    follow_once(&state, cursor).await;
+                }
+            }
+            Ok(false) => {
+                // Another replica follows: start again from the shared cursor if this one
+                // takes over, and meanwhile know the head it reached.
+                cursor = None;
+                if let Ok(Some(next)) = state.db.meta(CURSOR_KEY).await {
+                    state.set_head((next as u64).saturating_sub(1));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "the follower lease cannot be read; retrying"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// A cursor from the saved position (a few blocks back, for reorgs), or from the head.
+async fn start(state: &MarketState) -> confide_chain::EventCursor {
     let start = match state.db.meta(CURSOR_KEY).await {
         Ok(Some(next)) => (next as u64).saturating_sub(REORG_DEPTH),
         _ => state.poco.connection.block_number().await.unwrap_or(0),
     };
-    let mut cursor = state.poco.events_from(start);
-    loop {
-        match cursor.next_batch().await {
-            Ok(batch) => {
-                for log in &batch {
-                    if let Err(error) = apply(&state, log).await {
-                        tracing::warn!(%error, "order update failed; retried on the next change");
-                    }
+    state.poco.events_from(start)
+}
+
+/// Applies the next batch of events and saves the cursor.
+async fn follow_once(state: &MarketState, cursor: &mut confide_chain::EventCursor) {
+    match cursor.next_batch().await {
+        Ok(batch) => {
+            for log in &batch {
+                if let Err(error) = apply(state, log).await {
+                    tracing::warn!(%error, "order update failed; retried on the next change");
                 }
-                let _ = state.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
-                state.set_head(cursor.next_block().saturating_sub(1));
             }
-            Err(error) => tracing::warn!(%error, "reading chain events failed; retrying"),
+            let _ = state.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
+            state.set_head(cursor.next_block().saturating_sub(1));
         }
-        tokio::time::sleep(interval).await;
+        Err(error) => tracing::warn!(%error, "reading chain events failed; retrying"),
     }
 }

@@ -34,8 +34,7 @@ use crate::db::{Filter, MarketDb, Row_};
 
 /// Largest `params` of a request order, as iExec's market limits it.
 pub const MAX_PARAMS_BYTES: usize = 4096;
-/// Challenges waiting to be signed, and login sessions, at most (see `login`).
-pub const MAX_CHALLENGES: usize = 100_000;
+/// Verified login headers each replica remembers (beyond, they are verified again).
 pub const MAX_SESSIONS: usize = 100_000;
 /// The last page a book query may ask for (with 1000 orders a page, a billion rows in).
 const MAX_PAGE_INDEX: i64 = 1_000_000;
@@ -46,8 +45,6 @@ pub enum MarketError {
     BadRequest(String),
     #[error("missing or invalid authorization: get a challenge from /challenge and sign it")]
     Unauthorized,
-    #[error("too many login challenges are waiting to be signed: try again in a few minutes")]
-    TooManyChallenges,
     #[error("wrong chain: this market serves chain {0}")]
     WrongChain(u64),
     #[error("the order's signature is not its owner's ({0})")]
@@ -75,7 +72,6 @@ impl MarketError {
         match self {
             MarketError::BadRequest(_) => "BAD_REQUEST",
             MarketError::Unauthorized => "UNAUTHORIZED",
-            MarketError::TooManyChallenges => "TOO_MANY_CHALLENGES",
             MarketError::WrongChain(_) => "WRONG_CHAIN_ID",
             MarketError::BadSignature(_) => "INVALID_SIGNATURE",
             MarketError::UnknownAsset(_) => "UNKNOWN_ASSET",
@@ -94,7 +90,6 @@ impl MarketError {
             MarketError::BadRequest(_) | MarketError::WrongChain(_) | MarketError::NoVolume => StatusCode::BAD_REQUEST,
             MarketError::BadSignature(_) | MarketError::UnknownAsset(_) => StatusCode::BAD_REQUEST,
             MarketError::Unauthorized => StatusCode::UNAUTHORIZED,
-            MarketError::TooManyChallenges => StatusCode::SERVICE_UNAVAILABLE,
             MarketError::NotYours => StatusCode::FORBIDDEN,
             MarketError::Duplicate => StatusCode::CONFLICT,
             MarketError::NotFound | MarketError::NotOnChain(_) => StatusCode::NOT_FOUND,
@@ -129,8 +124,9 @@ pub struct MarketState {
     /// chain's state.
     /// Keyed by kind too: an app's address is no dataset.
     owners: Mutex<HashMap<(AssetKind, Address), (Address, u64)>>,
-    /// Challenges and sessions: a client that publishes many orders with one login costs
-    /// one signature recovery, not one per request.
+    /// Login challenges (derived under the database's login key) and the headers verified
+    /// here: a client that publishes many orders with one login costs one signature
+    /// recovery per replica, not one per request.
     logins: Mutex<login::Logins>,
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
@@ -144,19 +140,18 @@ pub struct MarketState {
 
 impl MarketState {
     pub fn new(db: MarketDb, poco: Poco) -> Arc<MarketState> {
-        MarketState::with_login_limits(db, poco, MAX_CHALLENGES, MAX_SESSIONS)
-    }
-
-    /// A market holding at most `max_challenges` unsigned challenges and `max_sessions`
-    /// sessions (tests use small numbers).
-    pub fn with_login_limits(db: MarketDb, poco: Poco, max_challenges: usize, max_sessions: usize) -> Arc<MarketState> {
+        let logins = login::Logins::new(db.login_key(), poco.connection.chain_id, MAX_SESSIONS);
+        let events = broadcast::channel(1024).0;
+        if let Some(url) = db.shared_url() {
+            tokio::spawn(db::relay_announcements(url.to_owned(), events.clone()));
+        }
         Arc::new(MarketState {
             db,
             poco,
             head: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
-            logins: Mutex::new(login::Logins::new(max_challenges, max_sessions)),
-            events: broadcast::channel(1024).0,
+            logins: Mutex::new(logins),
+            events,
             published: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             assets: Mutex::new(HashMap::new()),
@@ -192,20 +187,25 @@ impl MarketState {
         self.poco.connection.chain_id
     }
 
+    /// Tells the event streams of a change: this replica's directly, or, on a shared
+    /// database, every replica's (this one's too) through Postgres, so each stream sees
+    /// each change once, whichever replica made it.
+    fn announce(&self, change: Value) {
+        if !self.db.announce_to_replicas(change.to_string()) {
+            let _ = self.events.send(change);
+        }
+    }
+
     fn notify(&self, change: &str, kind: &str, hash: &str, status: &str) {
-        let _ = self
-            .events
-            .send(json!({ "change": change, "kind": kind, "orderHash": hash, "status": status }));
+        self.announce(json!({ "change": change, "kind": kind, "orderHash": hash, "status": status }));
     }
 
     fn notify_deal(&self, deal_id: &str) {
-        let _ = self.events.send(json!({ "change": "deal", "dealId": deal_id }));
+        self.announce(json!({ "change": "deal", "dealId": deal_id }));
     }
 
     fn notify_task(&self, task_id: &str, deal_id: &str, status: &str) {
-        let _ = self
-            .events
-            .send(json!({ "change": "task", "taskId": task_id, "dealId": deal_id, "status": status }));
+        self.announce(json!({ "change": "task", "taskId": task_id, "dealId": deal_id, "status": status }));
     }
 }
 
@@ -259,7 +259,7 @@ fn check_chain(state: &MarketState, chain_id: &Option<String>) -> Result<(), Mar
     }
 }
 
-/// `GET /challenge?chainId&address`: a random challenge as EIP-712 typed data.
+/// `GET /challenge?chainId&address`: the address's login challenge as EIP-712 typed data.
 async fn challenge(
     State(state): State<Arc<MarketState>>,
     Query(q): Query<ChainQuery>,
@@ -270,50 +270,32 @@ async fn challenge(
         .as_deref()
         .and_then(|a| a.parse().ok())
         .ok_or_else(|| MarketError::BadRequest("address is required".into()))?;
-    let random: [u8; 16] = rand::random();
-    let text = format!(
-        "Sign this message to log into iExec Gateway: {}",
-        confide_chain::hex::encode(random)
-    );
-    let digest = confide_protocol::market::challenge_digest(state.chain_id(), &text);
-    state
-        .logins
-        .lock()
-        .await
-        .issue(address, digest)
-        .map_err(|_| MarketError::TooManyChallenges)?;
+    let text = state.logins.lock().await.challenge(address, unix_now());
     Ok(axum::Json(
         json!({ "ok": true, "data": confide_protocol::market::challenge_typed_data(state.chain_id(), &text) }),
     )
     .into_response())
 }
 
-/// Checks `Authorization: <digest>_<signature>_<address>` against an issued challenge.
+/// Checks `Authorization: <digest>_<signature>_<address>` against the address's challenges.
 async fn authenticate(state: &MarketState, headers: &HeaderMap) -> Result<Address, MarketError> {
     let header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or(MarketError::Unauthorized)?;
-    if let Some(address) = state.logins.lock().await.session(header) {
-        return Ok(address);
-    }
-    let mut parts = header.split('_');
-    let (Some(digest), Some(signature), Some(address), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(MarketError::Unauthorized);
-    };
-    let digest: B256 = digest.parse().map_err(|_| MarketError::Unauthorized)?;
-    let address: Address = address.parse().map_err(|_| MarketError::Unauthorized)?;
-    let signature = confide_protocol::messages::canonical_signature_hex(signature).ok_or(MarketError::Unauthorized)?;
     state
         .logins
         .lock()
         .await
-        .log_in(header, address, digest, || {
-            confide_protocol::messages::recover_prehash(&signature, &digest) == Some(address)
-        })
-        .map_err(|_| MarketError::Unauthorized)?;
-    Ok(address)
+        .authenticate(header, unix_now())
+        .map_err(|_| MarketError::Unauthorized)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[derive(Deserialize)]

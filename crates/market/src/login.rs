@@ -1,224 +1,200 @@
-//! Logins as iExec's market API does them: `GET /challenge` hands out a random message to
-//! sign, and `Authorization: <digest>_<signature>_<address>` proves the address signed it.
+//! Logins as iExec's market API does them: `GET /challenge` hands out a message to sign,
+//! and `Authorization: <digest>_<signature>_<address>` proves the address signed it; the
+//! header then serves as the session for an hour (a client publishes many orders with one).
 //!
-//! Anyone may ask for challenges, so what they cost is bounded: each expires unsigned
-//! after five minutes, an address holds at most a few (its oldest gives way), and all of
-//! them together at most `max_challenges` (then new ones are refused until some expire or
-//! are used). A challenge is consumed by the first login that signs it; that login's
-//! header then serves as the session for an hour (a client publishes many orders with
-//! one), and sessions are bounded the same way.
+//! Challenges are derived, not stored: an address's challenge for a five-minute window is
+//! `sha256(domain ‖ login key ‖ chain id ‖ address ‖ window)`, under a key every replica
+//! reads from the shared database. Any replica so recognizes any replica's challenge, and
+//! asking for challenges costs the market nothing to hold. The key needs no secrecy to
+//! keep logins sound: a challenge is worth something only with the address's signature,
+//! and anyone may ask for any address's challenge anyway. A header is accepted while its
+//! challenge's window is at most an hour old; verified headers are remembered (bounded) so
+//! a session costs one signature recovery per replica, not one per request.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
 
 use confide_chain::{Address, B256};
+use sha2::{Digest, Sha256};
 
-/// How long a challenge waits to be signed.
-pub const CHALLENGE_LIFETIME: Duration = Duration::from_secs(300);
-/// How long a login's header stays valid.
-pub const SESSION_LIFETIME: Duration = Duration::from_secs(3600);
-/// Challenges one address may hold unsigned.
-const CHALLENGES_PER_ADDRESS: usize = 8;
+/// How long a challenge is handed out before the next one (seconds).
+pub const CHALLENGE_WINDOW: u64 = 300;
+/// How long a login's header stays valid after its challenge's window (seconds).
+pub const SESSION_LIFETIME: u64 = 3600;
 
-/// Why a login or a challenge was refused.
+/// Domain separation of the challenge derivation.
+const DOMAIN: &[u8] = b"confide/market-login/v1";
+
+/// Why a login was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum LoginRefusal {
-    /// No such challenge for that address (never issued, expired, given way or used).
-    UnknownChallenge,
-    /// The signature is not the address's over the challenge.
+    /// Not `<digest>_<signature>_<address>`.
+    Malformed,
+    /// The signature is not the address's over the digest.
     WrongSigner,
-    /// Too many challenges are waiting: try again in a few minutes.
-    Busy,
+    /// The digest is none of the address's challenges of the last hour.
+    UnknownChallenge,
 }
 
 pub struct Logins {
-    /// Unsigned challenges by address, oldest first.
-    /// Invariant: `waiting` counts their entries; each queue is non-empty and at most
-    /// `CHALLENGES_PER_ADDRESS` long.
-    challenges: HashMap<Address, VecDeque<(B256, Instant)>>,
-    waiting: usize,
-    max_challenges: usize,
-    /// Verified headers, with their signer and when the session started.
-    sessions: HashMap<String, (Address, Instant)>,
-    max_sessions: usize,
+    key: [u8; 32],
+    chain_id: u64,
+    /// Headers verified, with their signer and the second their session ends.
+    verified: HashMap<String, (Address, u64)>,
+    max_verified: usize,
 }
 
 impl Logins {
-    pub fn new(max_challenges: usize, max_sessions: usize) -> Logins {
+    pub fn new(key: [u8; 32], chain_id: u64, max_verified: usize) -> Logins {
         Logins {
-            challenges: HashMap::new(),
-            waiting: 0,
-            max_challenges,
-            sessions: HashMap::new(),
-            max_sessions,
+            key,
+            chain_id,
+            verified: HashMap::new(),
+            max_verified,
         }
     }
 
-    /// Records a challenge (by its EIP-712 digest) for `address`.
-    pub fn issue(&mut self, address: Address, digest: B256) -> Result<(), LoginRefusal> {
-        if self.waiting >= self.max_challenges {
-            self.sweep_challenges();
-        }
-        let queue = self.challenges.entry(address).or_default();
-        if queue.len() >= CHALLENGES_PER_ADDRESS {
-            queue.pop_front();
-            self.waiting -= 1;
-        }
-        if self.waiting >= self.max_challenges {
-            if queue.is_empty() {
-                self.challenges.remove(&address);
-            }
-            return Err(LoginRefusal::Busy);
-        }
-        queue.push_back((digest, Instant::now()));
-        self.waiting += 1;
-        Ok(())
+    /// The challenge text `address` gets at `now` (unix seconds).
+    pub fn challenge(&self, address: Address, now: u64) -> String {
+        self.text(address, now / CHALLENGE_WINDOW)
     }
 
-    /// The signer of a session header seen before, while its session lasts.
-    pub fn session(&self, header: &str) -> Option<Address> {
-        self.sessions
-            .get(header)
-            .filter(|(_, started)| started.elapsed() < SESSION_LIFETIME)
-            .map(|(address, _)| *address)
+    fn text(&self, address: Address, window: u64) -> String {
+        let derived = Sha256::new()
+            .chain_update(DOMAIN)
+            .chain_update(self.key)
+            .chain_update(self.chain_id.to_be_bytes())
+            .chain_update(address)
+            .chain_update(window.to_be_bytes())
+            .finalize();
+        format!(
+            "Sign this message to log into iExec Gateway: {}",
+            confide_chain::hex::encode(&derived[..16])
+        )
     }
 
-    /// Consumes `address`'s challenge `digest` if `signed_by_address` holds, and opens a
-    /// session for `header`. The challenge is gone after this call whatever its outcome
-    /// past the look-up: a signature that fails does not leave it to be tried again.
-    pub fn log_in(
-        &mut self,
-        header: &str,
-        address: Address,
-        digest: B256,
-        signed_by_address: impl FnOnce() -> bool,
-    ) -> Result<(), LoginRefusal> {
-        let queue = self
-            .challenges
-            .get_mut(&address)
-            .ok_or(LoginRefusal::UnknownChallenge)?;
-        let position = queue
-            .iter()
-            .position(|(d, issued)| *d == digest && issued.elapsed() < CHALLENGE_LIFETIME)
-            .ok_or(LoginRefusal::UnknownChallenge)?;
-        queue.remove(position);
-        self.waiting -= 1;
-        if queue.is_empty() {
-            self.challenges.remove(&address);
+    /// The address a header proves at `now`.
+    pub fn authenticate(&mut self, header: &str, now: u64) -> Result<Address, LoginRefusal> {
+        if let Some((address, until)) = self.verified.get(header)
+            && now < *until
+        {
+            return Ok(*address);
         }
-        if !signed_by_address() {
+        let mut parts = header.split('_');
+        let (Some(digest), Some(signature), Some(address), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LoginRefusal::Malformed);
+        };
+        let digest: B256 = digest.parse().map_err(|_| LoginRefusal::Malformed)?;
+        let address: Address = address.parse().map_err(|_| LoginRefusal::Malformed)?;
+        let signature =
+            confide_protocol::messages::canonical_signature_hex(signature).ok_or(LoginRefusal::Malformed)?;
+        if confide_protocol::messages::recover_prehash(&signature, &digest) != Some(address) {
             return Err(LoginRefusal::WrongSigner);
         }
-        if self.sessions.len() >= self.max_sessions {
-            self.sessions
-                .retain(|_, (_, started)| started.elapsed() < SESSION_LIFETIME);
+        let current = now / CHALLENGE_WINDOW;
+        let oldest = current.saturating_sub(SESSION_LIFETIME / CHALLENGE_WINDOW);
+        let window = (oldest..=current)
+            .rev()
+            .find(|window| {
+                confide_protocol::market::challenge_digest(self.chain_id, &self.text(address, *window)) == digest
+            })
+            .ok_or(LoginRefusal::UnknownChallenge)?;
+        let until = (window + 1) * CHALLENGE_WINDOW + SESSION_LIFETIME;
+        if self.verified.len() >= self.max_verified {
+            self.verified.retain(|_, (_, ends)| now < *ends);
         }
-        if self.sessions.len() >= self.max_sessions {
-            // Every session is live: the oldest gives way (its client logs in again).
-            let oldest = self
-                .sessions
-                .iter()
-                .min_by_key(|(_, (_, started))| *started)
-                .map(|(h, _)| h.clone());
-            if let Some(oldest) = oldest {
-                self.sessions.remove(&oldest);
-            }
+        if self.verified.len() >= self.max_verified {
+            // Every remembered session is live: forget them (they are verified again).
+            self.verified.clear();
         }
-        self.sessions.insert(header.to_owned(), (address, Instant::now()));
-        Ok(())
-    }
-
-    /// Drops expired challenges.
-    fn sweep_challenges(&mut self) {
-        for queue in self.challenges.values_mut() {
-            queue.retain(|(_, issued)| issued.elapsed() < CHALLENGE_LIFETIME);
-        }
-        self.challenges.retain(|_, queue| !queue.is_empty());
-        self.waiting = self.challenges.values().map(VecDeque::len).sum();
-    }
-
-    /// Challenges waiting to be signed.
-    pub fn waiting(&self) -> usize {
-        self.waiting
+        self.verified.insert(header.to_owned(), (address, until));
+        Ok(address)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use confide_chain::PrivateKeySigner;
 
-    fn address(n: u8) -> Address {
-        Address::repeat_byte(n)
+    const NOW: u64 = 1_800_000_000;
+
+    fn header(logins: &Logins, who: &PrivateKeySigner, at: u64) -> String {
+        let text = logins.challenge(who.address(), at);
+        let digest = confide_protocol::market::challenge_digest(31337, &text);
+        let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
+        format!(
+            "{digest}_0x{}_{}",
+            confide_chain::hex::encode(signature.as_bytes()),
+            who.address()
+        )
     }
 
     #[test]
-    fn a_challenge_opens_one_session_and_is_gone() {
-        let mut logins = Logins::new(100, 100);
-        logins.issue(address(1), B256::repeat_byte(1)).unwrap();
-        assert_eq!(logins.log_in("h1", address(1), B256::repeat_byte(1), || true), Ok(()));
-        assert_eq!(logins.session("h1"), Some(address(1)));
-        // Another header over the same challenge (another spelling, another signature).
+    fn a_signed_challenge_is_a_session_for_an_hour_on_any_replica() {
+        let key = [7u8; 32];
+        let (mut a, mut b) = (Logins::new(key, 31337, 100), Logins::new(key, 31337, 100));
+        let who = PrivateKeySigner::random();
+        let signed = header(&a, &who, NOW);
+        assert_eq!(a.authenticate(&signed, NOW), Ok(who.address()));
+        assert_eq!(b.authenticate(&signed, NOW + 60), Ok(who.address()), "another replica");
+        assert_eq!(b.authenticate(&signed, NOW + SESSION_LIFETIME), Ok(who.address()));
         assert_eq!(
-            logins.log_in("h2", address(1), B256::repeat_byte(1), || true),
-            Err(LoginRefusal::UnknownChallenge)
-        );
-        assert_eq!(logins.waiting(), 0);
-    }
-
-    #[test]
-    fn a_wrong_signature_uses_the_challenge_up() {
-        let mut logins = Logins::new(100, 100);
-        logins.issue(address(1), B256::repeat_byte(1)).unwrap();
-        assert_eq!(
-            logins.log_in("h", address(1), B256::repeat_byte(1), || false),
-            Err(LoginRefusal::WrongSigner)
+            Logins::new(key, 31337, 100).authenticate(&signed, NOW + SESSION_LIFETIME + 2 * CHALLENGE_WINDOW),
+            Err(LoginRefusal::UnknownChallenge),
+            "expired"
         );
         assert_eq!(
-            logins.log_in("h", address(1), B256::repeat_byte(1), || true),
-            Err(LoginRefusal::UnknownChallenge)
-        );
-        // Someone else's challenge is not this address's.
-        logins.issue(address(2), B256::repeat_byte(2)).unwrap();
-        assert_eq!(
-            logins.log_in("h", address(1), B256::repeat_byte(2), || true),
-            Err(LoginRefusal::UnknownChallenge)
+            a.authenticate(&signed, NOW + SESSION_LIFETIME + 2 * CHALLENGE_WINDOW),
+            Err(LoginRefusal::UnknownChallenge),
+            "expired where it was remembered too"
         );
     }
 
     #[test]
-    fn one_address_holds_a_few_challenges_and_all_together_are_capped() {
-        let mut logins = Logins::new(20, 100);
-        for n in 0..30u8 {
-            logins.issue(address(1), B256::repeat_byte(n)).unwrap();
+    fn only_the_address_over_its_own_challenge_under_the_shared_key() {
+        let mut logins = Logins::new([7u8; 32], 31337, 100);
+        let who = PrivateKeySigner::random();
+        let other = PrivateKeySigner::random();
+        // Someone else's signature over this address's challenge.
+        let text = logins.challenge(who.address(), NOW);
+        let digest = confide_protocol::market::challenge_digest(31337, &text);
+        let forged = confide_protocol::messages::sign_digest(&other, digest).unwrap();
+        let forged = format!(
+            "{digest}_0x{}_{}",
+            confide_chain::hex::encode(forged.as_bytes()),
+            who.address()
+        );
+        assert_eq!(logins.authenticate(&forged, NOW), Err(LoginRefusal::WrongSigner));
+        // The address's signature over a digest that is no challenge of ours.
+        let mut stranger = Logins::new([8u8; 32], 31337, 100);
+        let elsewhere = header(&stranger, &who, NOW);
+        assert_eq!(
+            logins.authenticate(&elsewhere, NOW),
+            Err(LoginRefusal::UnknownChallenge)
+        );
+        assert_eq!(stranger.authenticate(&elsewhere, NOW), Ok(who.address()));
+        // A future window's challenge is not accepted early.
+        let ahead = header(&logins, &who, NOW + 2 * CHALLENGE_WINDOW);
+        assert_eq!(logins.authenticate(&ahead, NOW), Err(LoginRefusal::UnknownChallenge));
+        for malformed in ["", "a_b", "0x12_0x34_0x56", &format!("{forged}_extra")] {
+            assert_eq!(
+                logins.authenticate(malformed, NOW),
+                Err(LoginRefusal::Malformed),
+                "{malformed}"
+            );
         }
-        assert_eq!(logins.waiting(), CHALLENGES_PER_ADDRESS, "the oldest give way");
-        assert_eq!(
-            logins.log_in("h", address(1), B256::repeat_byte(0), || true),
-            Err(LoginRefusal::UnknownChallenge)
-        );
-        for n in 2..=20u8 {
-            let _ = logins.issue(address(n), B256::repeat_byte(n));
-        }
-        assert_eq!(logins.waiting(), 20);
-        assert_eq!(
-            logins.issue(address(99), B256::repeat_byte(99)),
-            Err(LoginRefusal::Busy)
-        );
-        // Using one frees a place.
-        assert_eq!(logins.log_in("h", address(2), B256::repeat_byte(2), || true), Ok(()));
-        assert_eq!(logins.issue(address(99), B256::repeat_byte(99)), Ok(()));
     }
 
     #[test]
-    fn sessions_are_capped_and_the_oldest_gives_way() {
-        let mut logins = Logins::new(100, 2);
-        for n in 1..=3u8 {
-            logins.issue(address(n), B256::repeat_byte(n)).unwrap();
-            logins
-                .log_in(&format!("h{n}"), address(n), B256::repeat_byte(n), || true)
-                .unwrap();
+    fn remembered_sessions_are_bounded() {
+        let mut logins = Logins::new([7u8; 32], 31337, 3);
+        for _ in 0..10 {
+            let who = PrivateKeySigner::random();
+            let signed = header(&logins, &who, NOW);
+            assert_eq!(logins.authenticate(&signed, NOW), Ok(who.address()));
+            assert!(logins.verified.len() <= 3);
         }
-        assert_eq!(logins.session("h1"), None);
-        assert_eq!(logins.session("h3"), Some(address(3)));
     }
 }

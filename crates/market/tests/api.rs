@@ -15,15 +15,48 @@ fn signer(role: &str) -> PrivateKeySigner {
 }
 
 struct Market {
-    url: String,
+    api: Api,
     owner: Poco,
     dataset: confide_chain::Address,
     node: confide_devstack::AnvilNode,
+    replica: Replica,
     _dir: Option<tempfile::TempDir>,
 }
 
-/// How many unsigned login challenges the tests' market holds.
-const MAX_CHALLENGES: usize = 40;
+/// A market process's parts: its HTTP server and its chain follower.
+struct Replica {
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    /// Stops serving and following, as a killed process does.
+    fn kill(&self) {
+        self.server.abort();
+        self.follower.abort();
+    }
+}
+
+/// A market on `database_url` reading PoCo at `hub` on `node`, following every 100 ms.
+async fn serve_replica(database_url: &str, node: &str, hub: confide_chain::Address) -> Replica {
+    let reader = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
+        .await
+        .unwrap();
+    let db = confide_market::db::MarketDb::open(database_url).await.unwrap();
+    let state = confide_market::MarketState::new(db, reader);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = confide_market::router(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let follower = tokio::spawn(confide_market::follow::follow(
+        Arc::clone(&state),
+        std::time::Duration::from_millis(100),
+    ));
+    Replica { url, server, follower }
+}
 
 async fn start() -> Market {
     let dir = tempfile::tempdir().unwrap();
@@ -46,29 +79,25 @@ async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market 
         .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(3))
         .await
         .unwrap();
-    let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
-        .await
-        .unwrap();
-    let db = confide_market::db::MarketDb::open(database_url).await.unwrap();
-    // Small login limits, so a test can reach them.
-    let state = confide_market::MarketState::with_login_limits(db, reader, MAX_CHALLENGES, 1000);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, confide_market::router(state.clone())).into_future());
-    tokio::spawn(confide_market::follow::follow(
-        Arc::clone(&state),
-        std::time::Duration::from_millis(100),
-    ));
+    let replica = serve_replica(database_url, &node.url, deployment.hub).await;
     Market {
-        url,
+        api: Api {
+            url: replica.url.clone(),
+        },
         owner,
         dataset,
         node,
+        replica,
         _dir: dir,
     }
 }
 
-impl Market {
+/// The market's HTTP API at one URL (one replica).
+struct Api {
+    url: String,
+}
+
+impl Api {
     async fn login(&self, who: &PrivateKeySigner) -> String {
         let digest = self.challenge(who.address()).await.unwrap();
         login_header(who, digest)
@@ -123,6 +152,29 @@ impl Market {
         shown
     }
 
+    async fn book(&self, query: &str) -> Value {
+        self.get(&format!("/datasetorders?chainId=31337{query}")).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl std::ops::Deref for Market {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Market {
     /// The dataset owner on a new connection: a revert takes back transactions, so the
     /// nonces a connection remembers are ahead of the chain's.
     async fn reconnected_owner(&self) -> Poco {
@@ -150,19 +202,6 @@ impl Market {
     async fn revert(&self, snapshot: Value) -> bool {
         let id = snapshot.as_str().unwrap().parse().unwrap();
         confide_devstack::anvil::revert(&self.node.url, id).await.unwrap()
-    }
-
-    async fn book(&self, query: &str) -> Value {
-        self.get(&format!("/datasetorders?chainId=31337{query}")).await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        reqwest::get(format!("{}{path}", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     fn order(&self, volume: u64) -> DatasetOrder {
@@ -441,7 +480,7 @@ fn login_header(who: &PrivateKeySigner, digest: B256) -> String {
 }
 
 #[tokio::test]
-async fn login_challenges_are_bounded_and_each_opens_one_session() {
+async fn a_signed_login_challenge_is_a_session_and_challenges_cost_nothing_to_hold() {
     let m = start().await;
     let owner = signer("dataset-owner");
     let path = "/datasetorders?chainId=31337";
@@ -452,41 +491,116 @@ async fn login_challenges_are_bounded_and_each_opens_one_session() {
     let header = login_header(&owner, digest);
     assert_eq!(m.post(path, Some(&header), order()).await.0, 200);
     assert_eq!(m.post(path, Some(&header), order()).await.0, 200, "the same session");
-    // Another header over the same challenge (the signature spelled in capitals) is refused:
-    // the challenge was consumed by the first login.
+
+    // Someone else's signature over the owner's challenge, the owner's signature over a
+    // digest that is no challenge, and a header naming another address are refused.
+    let intruder = signer("requester");
+    let parts: Vec<String> = login_header(&intruder, digest).split('_').map(str::to_owned).collect();
+    let forged = format!("{}_{}_{}", parts[0], parts[1], owner.address());
+    assert_eq!(m.post(path, Some(&forged), order()).await.0, 401);
+    let not_a_challenge = login_header(&owner, B256::repeat_byte(9));
+    assert_eq!(m.post(path, Some(&not_a_challenge), order()).await.0, 401);
     let parts: Vec<&str> = header.split('_').collect();
-    let respelled = format!("{}_0x{}_{}", parts[0], parts[1][2..].to_uppercase(), parts[2]);
-    assert_ne!(respelled, header);
-    assert_eq!(m.post(path, Some(&respelled), order()).await.0, 401);
+    let renamed = format!("{}_{}_{}", parts[0], parts[1], intruder.address());
+    assert_eq!(m.post(path, Some(&renamed), order()).await.0, 401);
 
-    // One address holds a few challenges: asking for more lets the oldest go.
-    let first = m.challenge(owner.address()).await.unwrap();
-    for _ in 0..10 {
-        m.challenge(owner.address()).await.unwrap();
-    }
-    let (status, answer) = m.post(path, Some(&login_header(&owner, first)), order()).await;
-    assert_eq!((status, &answer["code"]), (401, &json!("UNAUTHORIZED")), "{answer}");
-
-    // All together they are capped: strangers' challenges fill the market up, then it
-    // refuses more until one is used.
-    let mut strangers = Vec::new();
-    loop {
+    // Challenges are derived, not stored: a flood of strangers asking for them is answered
+    // and holds nothing, and the owner's own challenge still works afterwards.
+    for _ in 0..500 {
         let stranger = PrivateKeySigner::random();
-        match m.challenge(stranger.address()).await {
-            Ok(digest) => strangers.push((stranger, digest)),
-            Err(status) => {
-                assert_eq!(status, 503);
-                break;
-            }
-        }
-        assert!(strangers.len() <= MAX_CHALLENGES, "the cap holds");
+        assert!(m.challenge(stranger.address()).await.is_ok());
     }
-    let newcomer = PrivateKeySigner::random().address();
-    assert_eq!(m.challenge(newcomer).await, Err(503));
-    let (stranger, digest) = strangers.pop().unwrap();
-    let (status, answer) = m.post(path, Some(&login_header(&stranger, digest)), order()).await;
-    assert!(![401, 503].contains(&status), "the stranger logged in: {answer}");
-    assert!(m.challenge(newcomer).await.is_ok(), "a place was freed");
+    let again = m.challenge(owner.address()).await.unwrap();
+    assert_eq!(again, digest, "one challenge per address and window");
+    let fresh = login_header(&owner, again);
+    assert_eq!(m.post(path, Some(&fresh), order()).await.0, 200);
+}
+
+/// Several markets on one Postgres, as behind a load balancer: a login made on one serves
+/// on the other, a publication accepted by one is listed by all, the same order sent to
+/// both at once is stored once, every replica's event stream sees every change once, and
+/// one replica follows the chain at a time, relieved within seconds when it dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_on_one_postgres_share_book_logins_and_events_and_one_follows() {
+    let postgres = TempPostgres::start("replicas");
+    let a = start_on(&postgres.url, None).await;
+    // A holds the follower lease: it started first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let b = serve_replica(&postgres.url, &a.node.url, a.owner.deployment.hub).await;
+    let owner = signer("dataset-owner");
+    let path = "/datasetorders?chainId=31337";
+
+    // B's event stream, read from now on.
+    let events = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let (events, url) = (events.clone(), b.url.clone());
+        tokio::spawn(async move {
+            let mut response = reqwest::get(format!("{url}/events")).await.unwrap();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                events.lock().unwrap().push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // Logged in on A, publishing on B; listed by both.
+    let header = a.login(&owner).await;
+    let first = a.order(5);
+    let hash = first.hash(&a.owner.domain());
+    let on_b = Api { url: b.url.clone() };
+    assert_eq!(on_b.post(path, Some(&header), body(&first)).await.0, 200);
+    assert_eq!(a.one(hash).await["orderHash"], json!(hash), "listed by A");
+
+    // One order sent to both at once: stored once, the other answered as a duplicate.
+    let second = a.order(6);
+    let second_hash = second.hash(&a.owner.domain());
+    let (left, right) = tokio::join!(
+        a.post(path, Some(&header), body(&second)),
+        on_b.post(path, Some(&header), body(&second))
+    );
+    let mut statuses = [left.0, right.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{left:?} {right:?}");
+    let book = on_b.book("").await;
+    let listed = book["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["orderHash"] == json!(second_hash))
+        .count();
+    assert_eq!(listed, 1, "{book}");
+
+    // A chain change, applied by the one follower: announced once on B's stream.
+    a.owner.cancel_order(&first).await.unwrap();
+    assert_eq!(on_b.await_status(hash, "canceled").await["status"], "canceled");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    {
+        let seen = events.lock().unwrap().clone();
+        let count = |needle: &str| seen.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(
+            count(&format!("{hash}")),
+            2,
+            "published (on B), then canceled, once each: {seen}"
+        );
+        assert_eq!(count(&format!("{second_hash}")), 1, "published once: {seen}");
+    }
+
+    // The follower's replica dies: B takes over within the lease and follows on.
+    a.replica.kill();
+    let third = a.order(7);
+    let third_hash = third.hash(&a.owner.domain());
+    assert_eq!(on_b.post(path, Some(&header), body(&third)).await.0, 200);
+    a.owner.cancel_order(&third).await.unwrap();
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = on_b.one(third_hash).await;
+        if shown["status"] == "canceled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(shown["status"], "canceled", "followed by B after A died: {shown}");
+    reader.abort();
 }
 
 #[tokio::test]
