@@ -43,8 +43,8 @@ const SCHEMA: [&str; 16] = [
     "CREATE INDEX IF NOT EXISTS tasks_of_workerpool ON tasks (workerpool, status)",
     // The login key every replica derives challenges under (see `login`).
     "CREATE TABLE IF NOT EXISTS market_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    // Jobs one replica does at a time (following the chain): holder and expiry.
-    "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL)",
+    // Jobs one replica does at a time (following the chain).
+    confide_lease::SCHEMA,
 ];
 
 /// The Postgres channel replicas tell each other of order book changes on.
@@ -343,9 +343,7 @@ impl MarketDb {
         }
     }
 
-    /// Takes or renews the lease `name` for `holder` until `now_ms + duration_ms`; `false`
-    /// while another holder's lease runs. One statement, so two replicas asking at once
-    /// cannot both win.
+    /// Takes or renews the lease `name` for `holder` (see `confide_lease::take`).
     pub async fn take_lease(
         &self,
         name: &str,
@@ -353,19 +351,9 @@ impl MarketDb {
         now_ms: i64,
         duration_ms: i64,
     ) -> Result<bool, MarketError> {
-        let taken = sqlx::query(
-            "INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET holder = $2, expires_ms = $3
-             WHERE leases.holder = $2 OR leases.expires_ms < $4",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now_ms + duration_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(storage)?;
-        Ok(taken.rows_affected() == 1)
+        confide_lease::take(&self.pool, name, holder, now_ms, duration_ms)
+            .await
+            .map_err(storage)
     }
 
     /// Stores a new order; `false` when its hash is already there.

@@ -124,20 +124,30 @@ pub fn signed_answer(owner: &PrivateKeySigner, request: B256, value: &impl Seria
 #[derive(Clone)]
 pub struct SchedulerClient {
     http: reqwest::Client,
-    pub base_url: String,
+    /// The schedulers of the pool (one active, the others standing by), tried in turn.
+    base_urls: Vec<String>,
+    /// The one that answered last.
+    current: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     signer: PrivateKeySigner,
     /// The pool owner every answer must be signed by, once known.
     pub owner: Option<Address>,
 }
 
 impl SchedulerClient {
-    pub fn new(base_url: &str, signer: PrivateKeySigner) -> SchedulerClient {
+    /// A client of the scheduler at `base_urls`: one URL, or several separated by commas
+    /// (an active scheduler and its standbys, in any order).
+    pub fn new(base_urls: &str, signer: PrivateKeySigner) -> SchedulerClient {
         SchedulerClient {
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .expect("an HTTP client"),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_urls: base_urls
+                .split(',')
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty())
+                .collect(),
+            current: Default::default(),
             signer,
             owner: None,
         }
@@ -147,21 +157,55 @@ impl SchedulerClient {
         self.signer.address()
     }
 
-    /// POSTs `body` to `path`; returns the answer and who signed it.
+    /// POSTs `body` to `path` at the active scheduler: the one that answered last, else
+    /// the next that is reachable and not standing by. Returns the answer and its signer.
     pub async fn post<T: Serialize, R: DeserializeOwned>(
         &self,
         path: &str,
         body: &T,
     ) -> Result<(R, Address), WorkerpoolError> {
+        use std::sync::atomic::Ordering;
         let body = serde_json::to_vec(body).expect("requests serialize");
+        let count = self.base_urls.len().max(1);
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for offset in 0..count {
+            let index = (first + offset) % count;
+            let Some(base) = self.base_urls.get(index) else {
+                break;
+            };
+            match self.post_to(base, path, &body).await {
+                Err(e @ WorkerpoolError::SchedulerUnreachable { .. }) => last = Some(e),
+                Err(WorkerpoolError::Refused { code, message }) if code == "STANDBY" => {
+                    last = Some(WorkerpoolError::Refused { code, message });
+                }
+                outcome => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return outcome;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| WorkerpoolError::SchedulerUnreachable {
+            url: String::new(),
+            reason: "no scheduler URL".into(),
+        }))
+    }
+
+    async fn post_to<R: DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(R, Address), WorkerpoolError> {
+        let body = body.to_vec();
         let ([signer, timestamp, signature], hash) = request_headers(&self.signer, "POST", path, &body)?;
         let unreachable = |e: reqwest::Error| WorkerpoolError::SchedulerUnreachable {
-            url: self.base_url.clone(),
+            url: base.to_owned(),
             reason: e.to_string(),
         };
         let response = self
             .http
-            .post(format!("{}{path}", self.base_url))
+            .post(format!("{base}{path}"))
             .header(signer.0, signer.1)
             .header(timestamp.0, timestamp.1)
             .header(signature.0, signature.1)

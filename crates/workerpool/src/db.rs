@@ -17,7 +17,7 @@ use crate::{WorkerpoolError, now_ms};
 
 // `tasks.lease_until_ms` is no longer read (leases are the replicas'); it stays so that
 // databases made before keep accepting new rows.
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS tasks (
         task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, idx BIGINT NOT NULL, workerpool TEXT NOT NULL,
         framework TEXT NOT NULL, status TEXT NOT NULL, challenge TEXT NOT NULL, worker TEXT NOT NULL,
@@ -30,6 +30,8 @@ const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS replicas (task_id TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,
         lease_until_ms BIGINT NOT NULL, results TEXT NOT NULL, updated_ms BIGINT NOT NULL,
         PRIMARY KEY (task_id, worker))",
+    // One active scheduler per workerpool among those sharing this database.
+    confide_lease::SCHEMA,
 ];
 
 /// Columns added since the first release, for databases made before (the error of adding
@@ -533,6 +535,25 @@ impl SchedulerDb {
         rows.iter()
             .map(|r| Ok((r.try_get("status").map_err(storage)?, r.try_get("n").map_err(storage)?)))
             .collect()
+    }
+
+    /// Takes or renews lease `name` for `holder` (see `confide_lease::take`).
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        duration: std::time::Duration,
+    ) -> Result<bool, WorkerpoolError> {
+        confide_lease::take(&self.pool, name, holder, now_ms() as i64, duration.as_millis() as i64)
+            .await
+            .map_err(storage)
+    }
+
+    /// Whether `holder` holds lease `name` now.
+    pub async fn holds_lease(&self, name: &str, holder: &str) -> Result<bool, WorkerpoolError> {
+        confide_lease::held(&self.pool, name, holder, now_ms() as i64)
+            .await
+            .map_err(storage)
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<i64>, WorkerpoolError> {

@@ -9,12 +9,20 @@
 //! gone is set aside (and scheduled anew if the deal's transaction is mined again), a task
 //! whose outcome or initialization is gone goes back to where the chain says it is.
 //!
+//! Several schedulers of the same workerpools may share one database: the holder of the
+//! scheduling lease is active (follows the chain, moves tasks along, answers workers), the
+//! others stand by (`/health` answers 503 `standby`, workers' calls `STANDBY`) and one of
+//! them takes over within [`SCHEDULING_LEASE`] when the active one stops renewing. Tasks,
+//! replicas and the cursor are in the database, so a takeover loses none; a dispatch checks
+//! the lease in the database first, so a scheduler that stalled past its lease gives no
+//! task out again.
+//!
 //! A task is leased as replicas, one per worker. A TEE task wants one; a standard task
 //! whose trust asks for several workers' agreement wants as many as PoCo's consensus
 //! needs ([`replicas_for`]), and one more each time the contributions disagree.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use alloy_signer_local::PrivateKeySigner;
@@ -45,6 +53,8 @@ const FINAL_DEADLINE_RATIO: u64 = 10;
 /// A standard task's contributions are read from the chain when one of its contribution or
 /// consensus events arrives, and on every `SWEEP_EVERY`th pass in case one was missed.
 const SWEEP_EVERY: u64 = 20;
+/// How long the scheduling lease lasts unrenewed: a standby takes over within this.
+pub const SCHEDULING_LEASE: Duration = Duration::from_secs(6);
 
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
@@ -72,6 +82,9 @@ pub struct Scheduler {
     http: reqwest::Client,
     /// Serializes dispatch, so one task goes to one worker.
     dispatch: tokio::sync::Mutex<()>,
+    /// This scheduler's name as a lease holder, and whether it holds the lease.
+    holder: String,
+    active: AtomicBool,
     head: AtomicU64,
     passes: AtomicU64,
     claims: AtomicU64,
@@ -123,6 +136,8 @@ impl Scheduler {
                 .build()
                 .expect("an HTTP client"),
             dispatch: tokio::sync::Mutex::new(()),
+            holder: confide_lease::holder_id(),
+            active: AtomicBool::new(false),
             head: AtomicU64::new(0),
             passes: AtomicU64::new(0),
             claims: AtomicU64::new(0),
@@ -134,8 +149,75 @@ impl Scheduler {
         self.owner.address()
     }
 
-    /// Follows the chain and moves tasks along until the process stops.
+    /// The lease the schedulers of these workerpools share.
+    fn lease_name(&self) -> String {
+        let mut pools: Vec<String> = self
+            .config
+            .workerpools
+            .iter()
+            .map(|p| p.to_string().to_lowercase())
+            .collect();
+        pools.sort();
+        format!("scheduler:{}", pools.join(","))
+    }
+
+    /// Whether this scheduler is the active one (it held the lease when last renewed).
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Renews (or takes) the scheduling lease every third of its length, for as long as
+    /// the process runs; says when this scheduler becomes active or stands by.
+    async fn keep_lease(self: Arc<Self>) {
+        let name = self.lease_name();
+        loop {
+            let held = match self.db.take_lease(&name, &self.holder, SCHEDULING_LEASE).await {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduling lease cannot be renewed; standing by");
+                    false
+                }
+            };
+            if self.active.swap(held, Ordering::SeqCst) != held {
+                if held {
+                    tracing::info!("active: this scheduler holds the scheduling lease");
+                } else {
+                    tracing::warn!("standing by: another scheduler holds the scheduling lease");
+                }
+            }
+            tokio::time::sleep(SCHEDULING_LEASE / 3).await;
+        }
+    }
+
+    /// Keeps the scheduling lease and, while active, follows the chain and moves tasks
+    /// along, until the process stops (or this future is dropped: both stop together).
     pub async fn run(self: Arc<Self>) {
+        tokio::join!(Arc::clone(&self).keep_lease(), self.move_tasks());
+    }
+
+    async fn move_tasks(self: Arc<Self>) {
+        let mut cursor = None;
+        loop {
+            if self.is_active() {
+                let cursor = match cursor.as_mut() {
+                    Some(cursor) => cursor,
+                    None => cursor.insert(self.start_cursor().await),
+                };
+                self.follow_once(cursor).await;
+                if let Err(e) = self.tick().await {
+                    tracing::warn!(error = %e, "moving tasks along failed; retrying");
+                }
+            } else {
+                // Taking over starts again from the cursor the active one saved.
+                cursor = None;
+            }
+            tokio::time::sleep(self.config.poll).await;
+        }
+    }
+
+    /// A cursor from the saved position (a few blocks back, for reorgs), or from where the
+    /// configuration says to start.
+    async fn start_cursor(&self) -> confide_chain::EventCursor {
         let start = match self.db.meta(CURSOR_KEY).await {
             Ok(Some(next)) => (next as u64).saturating_sub(REORG_DEPTH),
             _ => match self.config.from_block {
@@ -143,44 +225,50 @@ impl Scheduler {
                 None => self.poco.connection.block_number().await.unwrap_or(0),
             },
         };
-        let mut cursor = self.poco.events_from(start);
-        loop {
-            match cursor.next_batch().await {
-                Ok(batch) => {
-                    let mut failed_at = None;
-                    for log in &batch {
-                        if log.removed {
-                            tracing::warn!(block = log.block_number, event = ?log.event, "a reorg removed a chain event");
-                            // Not retried (the cursor reports a removal once): what an undo
-                            // that failed leaves, the steps find when they read the chain.
-                            if let Err(e) = self.undo(&log.event).await {
-                                tracing::warn!(error = %e, "undoing a removed chain event failed");
-                            }
-                            continue;
-                        }
-                        if let Err(e) = self.apply(&log.event).await {
-                            tracing::warn!(error = %e, block = log.block_number, "applying a chain event failed; read again from its block");
-                            failed_at = Some(log.block_number);
-                            break;
-                        }
-                    }
-                    match failed_at {
-                        // Events are idempotent: the batch is read again from the failed one.
-                        Some(block) => cursor = self.poco.events_from(block),
-                        None => {
-                            let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
-                            self.head
-                                .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
-                        }
-                    }
+        self.poco.events_from(start)
+    }
+
+    /// Applies the next batch of chain events and saves the cursor.
+    async fn follow_once(&self, cursor: &mut confide_chain::EventCursor) {
+        let batch = match cursor.next_batch().await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading chain events failed; retrying");
+                return;
+            }
+        };
+        for log in &batch {
+            if log.removed {
+                tracing::warn!(block = log.block_number, event = ?log.event, "a reorg removed a chain event");
+                // Not retried (the cursor reports a removal once): what an undo that
+                // failed leaves, the steps find when they read the chain.
+                if let Err(e) = self.undo(&log.event).await {
+                    tracing::warn!(error = %e, "undoing a removed chain event failed");
                 }
-                Err(e) => tracing::warn!(error = %e, "reading chain events failed; retrying"),
+                continue;
             }
-            if let Err(e) = self.tick().await {
-                tracing::warn!(error = %e, "moving tasks along failed; retrying");
+            if let Err(e) = self.apply(&log.event).await {
+                tracing::warn!(error = %e, block = log.block_number, "applying a chain event failed; read again from its block");
+                // Events are idempotent: the batch is read again from the failed one.
+                *cursor = self.poco.events_from(log.block_number);
+                return;
             }
-            tokio::time::sleep(self.config.poll).await;
         }
+        let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
+        self.head
+            .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// Refuses workers' calls while another scheduler is active.
+    fn active_or_standby(&self) -> Result<(), ApiError> {
+        if self.is_active() {
+            return Ok(());
+        }
+        Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "STANDBY",
+            "this scheduler stands by: another one is active",
+        ))
     }
 
     async fn apply(&self, event: &PocoEvent) -> Result<(), WorkerpoolError> {
@@ -631,6 +719,7 @@ impl Scheduler {
     // ---- the workers' API ----
 
     async fn register(&self, worker: Address, registration: Registration) -> Result<Registered, ApiError> {
+        self.active_or_standby()?;
         self.allowed(worker)?;
         let frameworks: Vec<String> = registration.frameworks.iter().map(|f| f.to_ascii_lowercase()).collect();
         self.db
@@ -646,6 +735,7 @@ impl Scheduler {
     }
 
     async fn next(&self, worker: Address) -> Result<NextTask, ApiError> {
+        self.active_or_standby()?;
         self.allowed(worker)?;
         let frameworks = self
             .db
@@ -661,6 +751,20 @@ impl Scheduler {
             })?;
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
+        // Checked in the database, not the flag: a scheduler that stalled past its lease
+        // while another took over must not give a task out.
+        if !self
+            .db
+            .holds_lease(&self.lease_name(), &self.holder)
+            .await
+            .map_err(internal)?
+        {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STANDBY",
+                "this scheduler stands by: another one is active",
+            ));
+        }
         let now = now_ms();
         let candidates = self
             .db
@@ -703,6 +807,7 @@ impl Scheduler {
     }
 
     async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, ApiError> {
+        self.active_or_standby()?;
         if self.allowed(worker).is_err() {
             return Ok(Heartbeat { keep: false });
         }
@@ -712,6 +817,7 @@ impl Scheduler {
     }
 
     async fn report(&self, worker: Address, task_id: B256, report: Report) -> Result<serde_json::Value, ApiError> {
+        self.active_or_standby()?;
         self.allowed(worker)?;
         let Some(mut task) = self.db.task(task_id).await.map_err(internal)? else {
             return Err(error(
@@ -933,7 +1039,7 @@ fn parse_task(text: &str) -> Result<B256, ApiError> {
 /// The scheduler's HTTP API.
 pub fn router(scheduler: Arc<Scheduler>) -> Router {
     Router::new()
-        .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route("/health", get(health_route))
         .route(
             "/metrics",
             get(|State(s): State<Arc<Scheduler>>| async move { s.metrics().await }),
@@ -957,6 +1063,20 @@ fn respond<T: serde::Serialize>(scheduler: &Scheduler, request: B256, answer: Re
     match answer {
         Ok(value) => signed_answer(&scheduler.owner, request, &value),
         Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `200 {"status":"ok"}` while active, `503 {"status":"standby"}` while another scheduler
+/// is: a load balancer sends workers to the active one.
+async fn health_route(State(s): State<Arc<Scheduler>>) -> Response {
+    if s.is_active() {
+        axum::Json(json!({ "status": "ok", "role": "active" })).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "standby", "role": "standby" })),
+        )
+            .into_response()
     }
 }
 

@@ -57,7 +57,8 @@ pub struct SchedulerArgs {
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
-    /// The scheduler to work for.
+    /// The scheduler to work for; several, separated by commas, for an active scheduler
+    /// and its standbys (the worker goes to whichever is active).
     #[arg(long, env = "CONFIDE_SCHEDULER_URL", default_value = "http://127.0.0.1:13600")]
     scheduler: String,
     /// Only take tasks of this workerpool.

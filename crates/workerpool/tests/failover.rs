@@ -1,0 +1,184 @@
+//! Two schedulers of one workerpool on one Postgres: one active, one standing by. Workers
+//! name both; the active one answers them. When the active one dies, the standby takes
+//! over within the scheduling lease, from the state they share: the task a worker holds
+//! stays its own (its heartbeats are answered), the tasks not yet given out are given out
+//! once each, and none twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confide_chain::{Address, B256, Connection, Poco};
+use confide_devstack::DEV_ACCOUNTS;
+use confide_devstack::fixtures::{self, DealSpec};
+use confide_devstack::postgres::TempPostgres;
+use confide_workerpool::api::{Heartbeat, NextTask, Registered, Registration};
+use confide_workerpool::auth::SchedulerClient;
+use confide_workerpool::db::SchedulerDb;
+use confide_workerpool::scheduler::{Scheduler, SchedulerConfig, router};
+
+struct Running {
+    url: String,
+    scheduler: Arc<Scheduler>,
+    run: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops it as a killed process stops: no more lease renewals, steps or answers.
+    fn kill(&self) {
+        self.run.abort();
+        self.server.abort();
+    }
+}
+
+async fn scheduler(node: &str, hub: Address, database: &str, workerpool: Address) -> Running {
+    let owner = DEV_ACCOUNTS
+        .iter()
+        .find(|a| a.role == "workerpool-owner")
+        .unwrap()
+        .signer();
+    let poco = Poco::new(Connection::connect(node, Some(owner.clone())).await.unwrap(), hub)
+        .await
+        .unwrap();
+    let db = SchedulerDb::open(database).await.unwrap();
+    let config = SchedulerConfig {
+        workerpools: vec![workerpool],
+        sms_url: None,
+        lease: Duration::from_secs(60),
+        poll: Duration::from_millis(100),
+        max_attempts: 3,
+        from_block: Some(0),
+        allowed_workers: Vec::new(),
+    };
+    let scheduler = Scheduler::new(poco, owner, db, config).await.unwrap();
+    let run = tokio::spawn(Arc::clone(&scheduler).run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(Arc::clone(&scheduler));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Running {
+        url,
+        scheduler,
+        run,
+        server,
+    }
+}
+
+async fn health(url: &str) -> u16 {
+    match reqwest::get(format!("{url}/health")).await {
+        Ok(answer) => answer.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+async fn until(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..seconds * 10 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn worker(role: &str, schedulers: &str) -> SchedulerClient {
+    let signer = DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer();
+    SchedulerClient::new(schedulers, signer)
+}
+
+async fn next(client: &SchedulerClient) -> Option<B256> {
+    let (answer, _): (NextTask, _) = client.post("/tasks/next", &serde_json::json!({})).await.unwrap();
+    answer.assignment.map(|a| a.task_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
+    let postgres = TempPostgres::start("failover");
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let hub = deployment.hub;
+    let workerpool = fixtures::client(&node.url, "workerpool-owner", hub)
+        .await
+        .create_workerpool("failover pool")
+        .await
+        .unwrap();
+    let app = fixtures::client(&node.url, "app-developer", hub)
+        .await
+        .create_app(
+            "failover",
+            "WASM",
+            b"https://example.org/a.wasm",
+            B256::repeat_byte(1),
+            b"",
+        )
+        .await
+        .unwrap();
+
+    let a = scheduler(&node.url, hub, &postgres.url, workerpool).await;
+    until("the first scheduler to be active", 10, async || {
+        health(&a.url).await == 200
+    })
+    .await;
+    let b = scheduler(&node.url, hub, &postgres.url, workerpool).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(health(&b.url).await, 503, "the second stands by");
+    assert!(a.scheduler.is_active() && !b.scheduler.is_active());
+
+    // A standard deal of three tasks; workers name both schedulers, the standby first.
+    let spec = DealSpec {
+        app,
+        dataset: Address::ZERO,
+        workerpool,
+        tag: confide_protocol::Tag::default(),
+        volume: 3,
+        trust: 1,
+    };
+    fixtures::matched_deal(&node.url, hub, &spec).await;
+    let both = format!("{},{}", b.url, a.url);
+    let (first, second) = (worker("worker-1", &both), worker("worker-2", &both));
+    for client in [&first, &second] {
+        let registration = Registration {
+            frameworks: vec!["standard".into()],
+            memory_mib: 1024,
+            simulated: true,
+        };
+        let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
+    }
+    let mut held = None;
+    until("a task for the first worker", 30, async || {
+        held = next(&first).await;
+        held.is_some()
+    })
+    .await;
+    let held = held.unwrap();
+
+    // The active scheduler dies; the standby takes over within the lease.
+    a.kill();
+    until("the standby to take over", 15, async || health(&b.url).await == 200).await;
+
+    // The first worker's task is still its own; the other tasks go out once each.
+    let path = format!("/tasks/{held}/heartbeat");
+    let (beat, _): (Heartbeat, _) = first.post(&path, &serde_json::json!({})).await.unwrap();
+    assert!(beat.keep, "the task stayed with its worker across the takeover");
+    let mut given = vec![held];
+    until("the other two tasks", 30, async || {
+        if let Some(task) = next(&second).await {
+            given.push(task);
+        }
+        given.len() == 3
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(next(&second).await, None, "nothing is given out twice");
+        assert_eq!(next(&first).await, None);
+    }
+    given.sort();
+    given.dedup();
+    assert_eq!(given.len(), 3, "three distinct tasks: {given:?}");
+    for task in &given {
+        let live = b.scheduler.db.live_replicas(*task).await.unwrap();
+        assert_eq!(live, 1, "task {task} has one worker");
+    }
+    b.kill();
+}
