@@ -11,6 +11,7 @@ pub mod browser;
 pub mod chain_json;
 pub mod deps;
 pub mod fixtures;
+pub mod measure;
 pub mod postgres;
 pub mod s3;
 pub mod stack;

@@ -48,6 +48,17 @@ pub async fn held(pool: &AnyPool, name: &str, holder: &str, now_ms: i64) -> Resu
     Ok(row.is_some())
 }
 
+/// Gives lease `name` up if `holder` holds it (a clean shutdown: another replica, or this
+/// one restarted, takes it at once instead of after its expiry).
+pub async fn release(pool: &AnyPool, name: &str, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+        .bind(name)
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// A name for a lease holder, unique among this host's processes and within this one.
 pub fn holder_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

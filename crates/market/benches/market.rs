@@ -101,67 +101,10 @@ async fn run() {
 
     // Login once, sign the orders beforehand: the measurement is the market's work.
     let client = reqwest::Client::new();
-    let challenge: serde_json::Value = client
-        .get(format!(
-            "{url}/challenge?chainId=31337&address={}",
-            owner_signer.address()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let digest = market::challenge_digest(31337, challenge["data"]["message"]["challenge"].as_str().unwrap());
-    let signature = confide_protocol::messages::sign_digest(&owner_signer, digest).unwrap();
-    let auth = format!(
-        "{digest}_0x{}_{}",
-        confide_chain::hex::encode(signature.as_bytes()),
-        owner_signer.address()
-    );
-    let bodies: Vec<String> = (0..published)
-        .map(|i| {
-            let mut order = DatasetOrder {
-                dataset,
-                datasetprice: U256::from(i),
-                volume: U256::from(5),
-                tag: Tag::TEE,
-                ..Default::default()
-            };
-            order.refresh_salt();
-            order.sign(&owner_signer, &domain).unwrap();
-            json!({ "order": order }).to_string()
-        })
-        .collect();
-
-    let started = Instant::now();
-    let chunks: Vec<Vec<String>> = bodies.chunks(published.div_ceil(CLIENTS)).map(|c| c.to_vec()).collect();
-    let mut tasks = Vec::new();
-    for chunk in chunks {
-        let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
-        tasks.push(tokio::spawn(async move {
-            for body in chunk {
-                let response = client
-                    .post(format!("{url}/datasetorders?chainId=31337"))
-                    .header("authorization", &auth)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(response.status().as_u16(), 200);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "publish {published} orders ({CLIENTS} clients, {} stored): {:.0} orders/s",
-        stored,
-        published as f64 / seconds
-    );
+    let auth = login(&client, &url, &owner_signer).await;
+    let bodies = signed_orders(published, dataset, &owner_signer, &domain);
+    let (rate, p99) = publish_all(std::slice::from_ref(&url), &auth, bodies).await;
+    println!("publish {published} orders ({CLIENTS} clients, {stored} stored): {rate:.0} orders/s, p99 {p99:.1} ms");
 
     // Order book pages: the TEE filter and one dataset, first pages, cheapest first.
     let mut latencies = Vec::with_capacity(QUERIES);
@@ -183,13 +126,136 @@ async fn run() {
         let _ = response.bytes().await.unwrap();
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    latencies.sort_by(f64::total_cmp);
-    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let p50 = confide_devstack::measure::quantile(&mut latencies, 0.5);
+    let p99 = confide_devstack::measure::quantile(&mut latencies, 0.99);
     println!(
-        "order book page over {} orders: p50 {:.2} ms, p99 {:.2} ms",
-        stored + published,
-        p(0.5),
-        p(0.99)
+        "order book page over {} orders: p50 {p50:.2} ms, p99 {p99:.2} ms",
+        stored + published
     );
+
+    // Replicas on one Postgres (`CONFIDE_BENCH_REPLICAS=1,2`): the same publications spread
+    // over them (logged in once, on the first), then counted in the book: none lost or
+    // doubled.
+    let counts: Vec<usize> = std::env::var("CONFIDE_BENCH_REPLICAS")
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    for count in counts {
+        let postgres = confide_devstack::postgres::TempPostgres::start("bench");
+        let mut urls = Vec::new();
+        for _ in 0..count {
+            let db = MarketDb::open(&postgres.url).await.unwrap();
+            let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), deployment.hub)
+                .await
+                .unwrap();
+            let state = confide_market::MarketState::new(db, reader);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            urls.push(format!("http://{}", listener.local_addr().unwrap()));
+            tokio::spawn(axum::serve(listener, confide_market::router(Arc::clone(&state))).into_future());
+            tokio::spawn(confide_market::follow::follow(
+                state,
+                std::time::Duration::from_millis(200),
+            ));
+        }
+        let auth = login(&client, &urls[0], &owner_signer).await;
+        let bodies = signed_orders(published, dataset, &owner_signer, &domain);
+        let (rate, p99) = publish_all(&urls, &auth, bodies).await;
+        let book: serde_json::Value = client
+            .get(format!(
+                "{}/datasetorders?chainId=31337&dataset={dataset}&pageSize=1",
+                urls[count - 1]
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(book["count"], published, "every publication listed once: {book}");
+        println!(
+            "postgres, {count} replica(s): publish {published} orders ({CLIENTS} clients): {rate:.0} orders/s, p99 {p99:.1} ms; {} listed by the last replica, none lost or doubled",
+            book["count"]
+        );
+    }
     drop(node);
+}
+
+/// A login header for `who` on the market at `url`.
+async fn login(client: &reqwest::Client, url: &str, who: &confide_chain::PrivateKeySigner) -> String {
+    let challenge: serde_json::Value = client
+        .get(format!("{url}/challenge?chainId=31337&address={}", who.address()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let digest = market::challenge_digest(31337, challenge["data"]["message"]["challenge"].as_str().unwrap());
+    let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
+    format!(
+        "{digest}_0x{}_{}",
+        confide_chain::hex::encode(signature.as_bytes()),
+        who.address()
+    )
+}
+
+/// `count` dataset orders, signed beforehand: the measurement is the market's work.
+fn signed_orders(
+    count: usize,
+    dataset: confide_chain::Address,
+    owner: &confide_chain::PrivateKeySigner,
+    domain: &confide_protocol::domain::Domain,
+) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let mut order = DatasetOrder {
+                dataset,
+                datasetprice: U256::from(i),
+                volume: U256::from(5),
+                tag: Tag::TEE,
+                ..Default::default()
+            };
+            order.refresh_salt();
+            order.sign(owner, domain).unwrap();
+            json!({ "order": order }).to_string()
+        })
+        .collect()
+}
+
+/// Publishes `bodies` from [`CLIENTS`] clients, client `i` on market `i % urls.len()`;
+/// the rate and the p99 latency of one publication, in ms.
+async fn publish_all(urls: &[String], auth: &str, bodies: Vec<String>) -> (f64, f64) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let chunks: Vec<Vec<String>> = bodies
+        .chunks(bodies.len().div_ceil(CLIENTS))
+        .map(|c| c.to_vec())
+        .collect();
+    let mut tasks = Vec::new();
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        let (client, url, auth) = (client.clone(), urls[index % urls.len()].clone(), auth.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for body in chunk {
+                let began = Instant::now();
+                let response = client
+                    .post(format!("{url}/datasetorders?chainId=31337"))
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+                latencies.push(began.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = latencies.len() as f64 / seconds;
+    (rate, confide_devstack::measure::quantile(&mut latencies, 0.99))
 }

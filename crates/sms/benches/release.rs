@@ -39,7 +39,8 @@ fn fixture(name: &str) -> String {
 
 /// What every session request of the run shares.
 struct Task {
-    sms: String,
+    /// The SMS replicas; client `i` asks replica `i % len`.
+    sms: Vec<String>,
     task: B256,
     worker: Address,
     challenge: Address,
@@ -100,16 +101,110 @@ async fn run() {
     )
     .await
     .unwrap();
+    let sms = serve(store, &node.url, hub, dataset).await;
+    let setup = Setup {
+        task,
+        module_sha256,
+        manifest: manifest.into(),
+    };
+    let task = setup.task_for(vec![sms]).await;
+
+    let sgx = Arc::new(Verifier {
+        collateral: CollateralSource::offline_file(std::path::Path::new(&fixture("sgx_quote_collateral.json")))
+            .unwrap(),
+        policy: Default::default(),
+        allow_simulation: false,
+    });
+    let quote = Evidence {
+        kind: EvidenceKind::Sgx,
+        data: std::fs::read(fixture("sgx_quote")).unwrap().into(),
+    };
+    let quote = Arc::new((sgx, quote));
+    for with_quote in [false, true] {
+        let quote = with_quote.then(|| Arc::clone(&quote));
+        let (rate, p99) = measure(&task, releases, quote).await;
+        println!(
+            "{} releases ({CLIENTS} clients){}: {rate:.0} releases/s, p99 {p99:.1} ms",
+            releases.div_ceil(CLIENTS) * CLIENTS,
+            if with_quote {
+                ", each with an SGX quote verified"
+            } else {
+                ", simulated evidence"
+            },
+        );
+    }
+
+    // Replicas on one Postgres (`CONFIDE_BENCH_REPLICAS=1,2`): the same releases spread
+    // over them, and afterwards each one counted once in the audit log.
+    let counts: Vec<usize> = std::env::var("CONFIDE_BENCH_REPLICAS")
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    if !counts.is_empty() {
+        let postgres = confide_devstack::postgres::TempPostgres::start("bench");
+        let key = dir.path().join("shared.key");
+        for count in counts {
+            let mut urls = Vec::new();
+            let mut audit = None;
+            for _ in 0..count {
+                let store = SecretStore::open(&postgres.url, &key).await.unwrap();
+                let log = SecretStore::open(&postgres.url, &key).await.unwrap();
+                audit.get_or_insert(log);
+                urls.push(serve(store, &node.url, hub, dataset).await);
+            }
+            let audit = audit.unwrap();
+            let before = released_count(&audit).await;
+            let task = setup.task_for(urls).await;
+            let (rate, p99) = measure(&task, releases, None).await;
+            let counted = released_count(&audit).await - before;
+            let released = releases.div_ceil(CLIENTS) * CLIENTS;
+            assert_eq!(counted, released, "every release audited once");
+            println!(
+                "postgres, {count} replica(s): {released} releases ({CLIENTS} clients, simulated evidence): {rate:.0} releases/s, p99 {p99:.1} ms; audited {counted}, none lost or doubled"
+            );
+        }
+    }
+    drop(node);
+}
+
+/// What every replica setting shares: the ACTIVE task and the app it runs.
+struct Setup {
+    task: B256,
+    module_sha256: B256,
+    manifest: Bytes,
+}
+
+impl Setup {
+    /// The task as the SMS at `sms` knows it: its challenge asked for (once per database),
+    /// the owner's authorization of the worker.
+    async fn task_for(&self, sms: Vec<String>) -> Arc<Task> {
+        let worker = signer("worker-1").address();
+        let owner = signer("workerpool-owner");
+        let challenge = enclave_challenge(&sms[0], &owner, self.task).await;
+        let authorization = sign_personal(&owner, authorization_hash(worker, self.task, challenge)).unwrap();
+        Arc::new(Task {
+            sms,
+            task: self.task,
+            worker,
+            challenge,
+            authorization: authorization.as_bytes().to_vec().into(),
+            module_sha256: self.module_sha256,
+            manifest: self.manifest.clone(),
+        })
+    }
+}
+
+/// An SMS on `store` (the dataset's key put in once), served on loopback; its URL.
+async fn serve(store: SecretStore, node: &str, hub: Address, dataset: Address) -> String {
     let key_id = SecretId {
         kind: SecretKind::Web3,
         subject: dataset,
         name: String::new(),
     };
-    store
+    // Already there when another replica of the same database put it.
+    let _ = store
         .insert(&key_id, 1, b"yPkNkPnLQiGmRD0mkc2eoKcG+5nPK7p2k2BzdkWDfD8=", "bench")
-        .await
-        .unwrap();
-    let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), hub)
+        .await;
+    let reader = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
         .await
         .unwrap();
     let state = Arc::new(AppState {
@@ -127,65 +222,48 @@ async fn run() {
         },
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sms = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(axum::serve(listener, router(state)).into_future());
+    url
+}
 
-    let worker = signer("worker-1").address();
-    let owner = signer("workerpool-owner");
-    let challenge = enclave_challenge(&sms, &owner, task).await;
-    let authorization = sign_personal(&owner, authorization_hash(worker, task, challenge)).unwrap();
-    let task = Arc::new(Task {
-        sms,
-        task,
-        worker,
-        challenge,
-        authorization: authorization.as_bytes().to_vec().into(),
-        module_sha256,
-        manifest: manifest.into(),
-    });
-
-    let sgx = Arc::new(Verifier {
-        collateral: CollateralSource::offline_file(std::path::Path::new(&fixture("sgx_quote_collateral.json")))
-            .unwrap(),
-        policy: Default::default(),
-        allow_simulation: false,
-    });
-    let quote = Evidence {
-        kind: EvidenceKind::Sgx,
-        data: std::fs::read(fixture("sgx_quote")).unwrap().into(),
-    };
-    let quote = Arc::new(quote);
-    for with_quote in [false, true] {
-        let started = Instant::now();
-        let mut clients = Vec::new();
-        for _ in 0..CLIENTS {
-            let (task, sgx, quote) = (Arc::clone(&task), Arc::clone(&sgx), Arc::clone(&quote));
-            clients.push(tokio::spawn(async move {
-                let http = reqwest::Client::new();
-                for _ in 0..releases.div_ceil(CLIENTS) {
-                    if with_quote {
-                        sgx.verify_evidence(&quote, PINNED).await.unwrap();
-                    }
-                    release(&http, &task).await;
+/// Releases `releases` sessions from [`CLIENTS`] clients (client `i` on replica
+/// `i % replicas`), each verifying the sample quote first when given; the rate and the
+/// p99 latency of one release (nonce and session), in ms.
+async fn measure(task: &Arc<Task>, releases: usize, quote: Option<Arc<(Arc<Verifier>, Evidence)>>) -> (f64, f64) {
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..CLIENTS {
+        let (task, quote) = (Arc::clone(task), quote.clone());
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            for _ in 0..releases.div_ceil(CLIENTS) {
+                let began = Instant::now();
+                if let Some(quote) = &quote {
+                    quote.0.verify_evidence(&quote.1, PINNED).await.unwrap();
                 }
-            }));
-        }
-        for client in clients {
-            client.await.unwrap();
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        let released = releases.div_ceil(CLIENTS) * CLIENTS;
-        println!(
-            "{released} releases ({CLIENTS} clients){}: {:.0} releases/s",
-            if with_quote {
-                ", each with an SGX quote verified"
-            } else {
-                ", simulated evidence"
-            },
-            released as f64 / seconds
-        );
+                release(&http, &task, client).await;
+                latencies.push(began.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
     }
-    drop(node);
+    let mut latencies = Vec::new();
+    for client in clients {
+        latencies.extend(client.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = latencies.len() as f64 / seconds;
+    (rate, confide_devstack::measure::quantile(&mut latencies, 0.99))
+}
+
+/// Sessions the audit log records as released.
+async fn released_count(store: &SecretStore) -> usize {
+    let log = store.audit_log().await.unwrap();
+    log.iter()
+        .filter(|e| e.action == "session" && e.outcome.starts_with("released"))
+        .count()
 }
 
 /// The task's enclave challenge, asked for by the pool owner as the scheduler does.
@@ -205,9 +283,10 @@ async fn enclave_challenge(sms: &str, owner: &PrivateKeySigner, task: B256) -> A
     body["address"].as_str().unwrap().parse().unwrap()
 }
 
-/// One release as the runtime asks for it: a nonce, then the session.
-async fn release(http: &reqwest::Client, task: &Task) {
-    let nonce = http.get(format!("{}/tee/nonce", task.sms)).send().await.unwrap();
+/// One release as the runtime asks for it: a nonce, then the session, from `replica`.
+async fn release(http: &reqwest::Client, task: &Task, replica: usize) {
+    let sms = &task.sms[replica % task.sms.len()];
+    let nonce = http.get(format!("{sms}/tee/nonce")).send().await.unwrap();
     let nonce: serde_json::Value = serde_json::from_slice(&nonce.bytes().await.unwrap()).unwrap();
     let nonce: B256 = nonce["nonce"].as_str().unwrap().parse().unwrap();
     let keys = confide_crypto::sealed::EnclaveKeyPair::generate();
@@ -227,7 +306,7 @@ async fn release(http: &reqwest::Client, task: &Task) {
         app_manifest: Some(task.manifest.clone()),
     };
     let response = http
-        .post(format!("{}/tee/enclave-sessions", task.sms))
+        .post(format!("{sms}/tee/enclave-sessions"))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&request).unwrap())
         .send()

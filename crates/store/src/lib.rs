@@ -98,25 +98,13 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    pub fn new(backend: Arc<dyn ObjectStore>, max_upload: usize, poco: Option<confide_chain::Poco>) -> Arc<StoreState> {
-        Arc::new(StoreState::unshared(backend, max_upload, poco))
-    }
-
-    /// A store with its own quotas: per owner and in all, in bytes.
-    pub fn with_quotas(
+    /// A store with the default quotas and no IPFS node: set the public fields to change
+    /// them, then share it with `Arc::new`.
+    pub fn configure(
         backend: Arc<dyn ObjectStore>,
         max_upload: usize,
         poco: Option<confide_chain::Poco>,
-        owner_quota: u64,
-        total_quota: u64,
-    ) -> Arc<StoreState> {
-        let mut state = StoreState::unshared(backend, max_upload, poco);
-        state.owner_quota = owner_quota;
-        state.total_quota = total_quota;
-        Arc::new(state)
-    }
-
-    fn unshared(backend: Arc<dyn ObjectStore>, max_upload: usize, poco: Option<confide_chain::Poco>) -> StoreState {
+    ) -> StoreState {
         StoreState {
             backend,
             poco,
@@ -133,15 +121,6 @@ impl StoreState {
             refused: AtomicU64::new(0),
             ipfs_node: None,
         }
-    }
-
-    /// A store configured field by field (quotas, IPFS node), then shared with `Arc::new`.
-    pub fn configure(
-        backend: Arc<dyn ObjectStore>,
-        max_upload: usize,
-        poco: Option<confide_chain::Poco>,
-    ) -> StoreState {
-        StoreState::unshared(backend, max_upload, poco)
     }
 
     /// Pins `cid` (stored just now) on the IPFS node, if one is configured.

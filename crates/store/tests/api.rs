@@ -10,13 +10,22 @@ struct Store {
 }
 
 async fn start() -> Store {
+    start_configured(|_| {}).await.0
+}
+
+/// A store on a fresh directory (1 MiB uploads), configured by `configure` before it serves.
+async fn start_configured(
+    configure: impl FnOnce(&mut confide_store::StoreState),
+) -> (Store, std::sync::Arc<confide_store::StoreState>) {
     let dir = tempfile::tempdir().unwrap();
     let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
+    let mut state = confide_store::StoreState::configure(backend, 1 << 20, None);
+    configure(&mut state);
+    let state = std::sync::Arc::new(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = confide_store::router(confide_store::StoreState::new(backend, 1 << 20, None));
-    tokio::spawn(axum::serve(listener, router).into_future());
-    Store { url, dir }
+    tokio::spawn(axum::serve(listener, confide_store::router(state.clone())).into_future());
+    (Store { url, dir }, state)
 }
 
 fn sha256(content: &[u8]) -> B256 {
@@ -222,14 +231,12 @@ async fn an_upload_in_progress_is_never_served_and_two_at_once_do_not_mix() {
 
 #[tokio::test]
 async fn each_wallet_has_a_quota_and_the_store_a_total() {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     // 1000 bytes a wallet, 2500 in all.
-    let state = confide_store::StoreState::with_quotas(backend, 1 << 20, None, 1000, 2500);
-    tokio::spawn(axum::serve(listener, confide_store::router(state)).into_future());
-    let store = Store { url, dir };
+    let (store, _) = start_configured(|state| {
+        state.owner_quota = 1000;
+        state.total_quota = 2500;
+    })
+    .await;
     let filler = PrivateKeySigner::random();
     let me = filler.address().to_string();
     let bytes = |n: usize, b: u8| vec![b; n];
@@ -516,15 +523,8 @@ async fn kubo(add_answers: Vec<(u16, String)>) -> (String, std::sync::Arc<std::s
 }
 
 async fn store_pinning_to(node: &str) -> (Store, std::sync::Arc<confide_store::StoreState>) {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
-    let mut state = confide_store::StoreState::configure(backend, 1 << 20, None);
-    state.ipfs_node = Some(std::sync::Arc::new(confide_store::pin::IpfsNode::new(node).unwrap()));
-    let state = std::sync::Arc::new(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, confide_store::router(state.clone())).into_future());
-    (Store { url, dir }, state)
+    let node = confide_store::pin::IpfsNode::new(node).unwrap();
+    start_configured(|state| state.ipfs_node = Some(std::sync::Arc::new(node))).await
 }
 
 /// Waits until the node's counters reach `until` (pinned, failed).

@@ -549,6 +549,11 @@ impl SchedulerDb {
             .map_err(storage)
     }
 
+    /// Gives lease `name` up if `holder` holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), WorkerpoolError> {
+        confide_lease::release(&self.pool, name, holder).await.map_err(storage)
+    }
+
     /// Whether `holder` holds lease `name` now.
     pub async fn holds_lease(&self, name: &str, holder: &str) -> Result<bool, WorkerpoolError> {
         confide_lease::held(&self.pool, name, holder, now_ms() as i64)

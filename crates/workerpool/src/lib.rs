@@ -45,6 +45,16 @@ pub enum WorkerpoolError {
 }
 
 impl WorkerpoolError {
+    /// Whether the scheduler may answer if asked again: it was unreachable, or it stands
+    /// by (restarted, or taking over from another).
+    pub fn scheduler_may_answer_later(&self) -> bool {
+        match self {
+            WorkerpoolError::SchedulerUnreachable { .. } => true,
+            WorkerpoolError::Refused { code, .. } => code == "STANDBY",
+            _ => false,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             WorkerpoolError::Chain(e) => e.code(),

@@ -259,6 +259,15 @@ impl Scheduler {
             .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
     }
 
+    /// Stops being active and gives the scheduling lease up (a clean shutdown): a standby,
+    /// or this scheduler restarted, takes over at once.
+    pub async fn step_down(&self) {
+        self.active.store(false, Ordering::SeqCst);
+        if let Err(e) = self.db.release_lease(&self.lease_name(), &self.holder).await {
+            tracing::warn!(error = %e, "the scheduling lease could not be given up; it expires by itself");
+        }
+    }
+
     /// Refuses workers' calls while another scheduler is active.
     fn active_or_standby(&self) -> Result<(), ApiError> {
         if self.is_active() {

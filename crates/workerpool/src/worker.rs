@@ -137,7 +137,7 @@ impl Worker {
         let registered = loop {
             match register(&poco, &client, &config).await {
                 Ok(registered) => break registered,
-                Err(e @ (WorkerpoolError::SchedulerUnreachable { .. } | WorkerpoolError::Chain(_))) => {
+                Err(e) if e.scheduler_may_answer_later() || matches!(e, WorkerpoolError::Chain(_)) => {
                     tracing::warn!(error = %e, "registration failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(10));
@@ -254,14 +254,15 @@ impl Worker {
             transaction: ended.transaction,
             results: ended.results,
         };
-        // The report is how the scheduler learns the outcome: retried while it is unreachable.
+        // The report is how the scheduler learns the outcome: retried while it is
+        // unreachable or standing by (a standby takes over within seconds).
         for attempt in 0..6u32 {
             match self
                 .client
                 .post::<_, Value>(&format!("/tasks/{task_id}/report"), &report)
                 .await
             {
-                Err(e @ WorkerpoolError::SchedulerUnreachable { .. }) => {
+                Err(e) if e.scheduler_may_answer_later() => {
                     tracing::warn!(%task_id, error = %e, "reporting failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
                 }

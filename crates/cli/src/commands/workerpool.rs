@@ -150,10 +150,11 @@ async fn serve_scheduler(args: SchedulerArgs, ctx: &Context) -> CliResult {
         ctx,
         &format!("scheduler of workerpool {}", names.join(", ")),
         &args.listen,
-        confide_workerpool::scheduler::router(scheduler),
+        confide_workerpool::scheduler::router(scheduler.clone()),
     )
     .await;
     follower.abort();
+    scheduler.step_down().await;
     served
 }
 
