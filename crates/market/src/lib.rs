@@ -672,8 +672,11 @@ async fn list(
     }
     let (rows, count) = state.db.list(&filter).await?;
     let orders: Vec<Value> = rows.iter().map(published_json).collect();
-    let mut body = json!({ "ok": true, "count": count, "countIsCapped": count >= db::COUNT_CAP, "orders": orders });
-    if (filter.page_index + 1) * filter.page_size < count {
+    let capped = count >= db::COUNT_CAP;
+    let mut body = json!({ "ok": true, "count": count, "countIsCapped": capped, "orders": orders });
+    // Past the cap the count says "at least": a full page may have more behind it.
+    let full_page = rows.len() as i64 == filter.page_size;
+    if (filter.page_index + 1) * filter.page_size < count || (capped && full_page) {
         body["nextPage"] = json!(filter.page_index + 1);
     }
     Ok(axum::Json(body).into_response())

@@ -603,6 +603,55 @@ async fn replicas_on_one_postgres_share_book_logins_and_events_and_one_follows()
     reader.abort();
 }
 
+/// Past the count's cap (1000), `count` says "at least" and a full page still points to the
+/// next one: a book of 1100 orders reads to its end.
+#[tokio::test]
+async fn a_book_past_the_count_cap_pages_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let m = start_on(&url, None).await;
+    let db = confide_market::db::MarketDb::open(&url).await.unwrap();
+    let subject = m.dataset.to_string().to_lowercase();
+    for i in 0..1100 {
+        let row = confide_market::db::Row_ {
+            hash: format!("0x{:064x}", i + 1),
+            kind: "datasetorder".into(),
+            subject: subject.clone(),
+            signer: subject.clone(),
+            price: i,
+            tag_bits: 1,
+            category: 0,
+            volume: 1,
+            remaining: 1,
+            status: "open".into(),
+            app: format!("0x{:040x}", 0),
+            dataset: subject.clone(),
+            workerpool: format!("0x{:040x}", 0),
+            requester: format!("0x{:040x}", 0),
+            order_json: "{}".into(),
+            published_ms: i,
+        };
+        assert!(db.insert(&row, 31337).await.unwrap());
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut page = 0;
+    loop {
+        let book = m
+            .book(&format!("&dataset={}&pageSize=500&pageIndex={page}", m.dataset))
+            .await;
+        assert_eq!(book["countIsCapped"], true, "{page}");
+        for order in book["orders"].as_array().unwrap() {
+            assert!(seen.insert(order["orderHash"].to_string()), "listed twice");
+        }
+        match book.get("nextPage") {
+            Some(next) => page = next.as_i64().unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 1100, "every order read, past the cap");
+    drop(dir);
+}
+
 #[tokio::test]
 async fn page_numbers_out_of_range_are_refused_not_wrapped() {
     let m = start().await;
