@@ -72,7 +72,7 @@ impl Fetcher {
             .all(|u| u.starts_with("https://") || u.starts_with("http://"))
         {
             return Err(FetchError {
-                url: location.into(),
+                url: shown(location),
                 reason: "only https://, http:// and /ipfs/ locations can be downloaded".into(),
             });
         }
@@ -81,24 +81,24 @@ impl Fetcher {
         for attempt in 0..ATTEMPTS {
             for url in &candidates {
                 restart(sink).map_err(|e| FetchError {
-                    url: url.clone(),
+                    url: shown(url),
                     reason: e.to_string(),
                 })?;
                 match self.fetch_once(url, max_bytes, sink, expected_cid).await {
                     Ok(hash) => return Ok(hash),
                     Err(Failure::Permanent(reason)) => {
                         return Err(FetchError {
-                            url: url.clone(),
+                            url: shown(url),
                             reason,
                         });
                     }
-                    Err(Failure::Transient(reason)) => last = format!("{url}: {reason}"),
+                    Err(Failure::Transient(reason)) => last = format!("{}: {reason}", shown(url)),
                 }
             }
             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
         }
         Err(FetchError {
-            url: location.into(),
+            url: shown(location),
             reason: format!("failed after {ATTEMPTS} attempts (last: {last})"),
         })
     }
@@ -117,7 +117,7 @@ impl Fetcher {
             .get(url)
             .send()
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(|e| Failure::Transient(e.without_url().to_string()))?;
         let status = response.status();
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(Failure::Transient(format!("HTTP {status}")));
@@ -132,7 +132,11 @@ impl Fetcher {
         let mut hasher = Sha256::new();
         let mut cid = expected_cid.map(|cid| FileCid::new(cid_version(cid)));
         let mut total = 0u64;
-        while let Some(chunk) = response.chunk().await.map_err(|e| Failure::Transient(e.to_string()))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Transient(e.without_url().to_string()))?
+        {
             total += chunk.len() as u64;
             if total > max_bytes {
                 return Err(Failure::Permanent(format!("larger than the {max_bytes}-byte limit")));
@@ -153,6 +157,21 @@ impl Fetcher {
             }
         }
         Ok(B256::from_slice(&hasher.finalize()))
+    }
+}
+
+/// `url` as errors show it: without the user, password, query and fragment a gateway's
+/// configured URL may carry (errors reach the task's public failure message).
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => url.to_owned(),
     }
 }
 
@@ -428,5 +447,25 @@ mod tests {
         for public in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "::ffff:8.8.8.8"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_gateways_credentials_never_reach_an_error() {
+        let gateway = "http://operator:s3cret@127.0.0.1:9/?token=t0ken#frag".to_owned();
+        let fetcher = Fetcher::new(vec![gateway]);
+        let cid = confide_protocol::ipfs::file_cid(CidVersion::V1, b"x").to_string();
+        let error = fetcher
+            .fetch(&format!("/ipfs/{cid}"), 16, &mut Vec::new(), |sink| {
+                sink.clear();
+                Ok(())
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        for secret in ["operator", "s3cret", "t0ken", "frag"] {
+            assert!(!error.contains(secret), "{secret} in {error}");
+        }
+        assert!(error.contains("127.0.0.1:9"), "the gateway is still named: {error}");
+        assert_eq!(shown("/ipfs/bafk"), "/ipfs/bafk");
     }
 }
