@@ -211,11 +211,7 @@ async fn login(client: &reqwest::Client, url: &str, who: &confide_chain::Private
         .unwrap();
     let digest = market::challenge_digest(31337, challenge["data"]["message"]["challenge"].as_str().unwrap());
     let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
-    format!(
-        "{digest}_0x{}_{}",
-        confide_chain::hex::encode(signature.as_bytes()),
-        who.address()
-    )
+    market::authorization(digest, &signature, who.address())
 }
 
 /// `count` dataset orders, signed beforehand: the measurement is the market's work.

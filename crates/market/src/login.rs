@@ -124,11 +124,7 @@ mod tests {
         let text = logins.challenge(who.address(), at);
         let digest = confide_protocol::market::challenge_digest(31337, &text);
         let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
-        format!(
-            "{digest}_0x{}_{}",
-            confide_chain::hex::encode(signature.as_bytes()),
-            who.address()
-        )
+        confide_protocol::market::authorization(digest, &signature, who.address())
     }
 
     #[test]
@@ -161,11 +157,7 @@ mod tests {
         let text = logins.challenge(who.address(), NOW);
         let digest = confide_protocol::market::challenge_digest(31337, &text);
         let forged = confide_protocol::messages::sign_digest(&other, digest).unwrap();
-        let forged = format!(
-            "{digest}_0x{}_{}",
-            confide_chain::hex::encode(forged.as_bytes()),
-            who.address()
-        );
+        let forged = confide_protocol::market::authorization(digest, &forged, who.address());
         assert_eq!(logins.authenticate(&forged, NOW), Err(LoginRefusal::WrongSigner));
         // The address's signature over a digest that is no challenge of ours.
         let mut stranger = Logins::new([8u8; 32], 31337, 100);

@@ -472,11 +472,7 @@ async fn a_reorg_that_takes_away_a_cancellation_or_a_transfer_reopens_the_orders
 
 fn login_header(who: &PrivateKeySigner, digest: B256) -> String {
     let signature = confide_protocol::messages::sign_digest(who, digest).unwrap();
-    format!(
-        "{digest}_0x{}_{}",
-        confide_chain::hex::encode(signature.as_bytes()),
-        who.address()
-    )
+    market::authorization(digest, &signature, who.address())
 }
 
 #[tokio::test]

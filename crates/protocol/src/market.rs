@@ -3,7 +3,7 @@
 //! `Challenge(string challenge)`; the client signs it and sends
 //! `Authorization: <digest>_<signature>_<address>`.
 
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, Signature, U256};
 use alloy_sol_types::{Eip712Domain, SolStruct};
 use serde_json::{Value, json};
 
@@ -21,6 +21,15 @@ fn domain(chain_id: u64) -> Eip712Domain {
         Some(U256::from(chain_id)),
         None,
         None,
+    )
+}
+
+/// The `Authorization` header of a login: `<digest>_<signature>_<address>`, the signature
+/// as 0x-prefixed hex of its 65 bytes.
+pub fn authorization(digest: B256, signature: &Signature, address: Address) -> String {
+    format!(
+        "{digest}_0x{}_{address}",
+        alloy_primitives::hex::encode(signature.as_bytes())
     )
 }
 

@@ -121,10 +121,7 @@ pub async fn login(ctx: &Context, url: &str, chain_id: u64) -> Result<String, Cl
     let digest = confide_protocol::market::challenge_digest(chain_id, text);
     let signature = confide_protocol::messages::sign_digest(&signer, digest)
         .map_err(|e| CliError::new("SIGNING_FAILED", e.to_string()))?;
-    Ok(format!(
-        "{digest}_0x{}_{address}",
-        confide_chain::hex::encode(signature.as_bytes())
-    ))
+    Ok(confide_protocol::market::authorization(digest, &signature, address))
 }
 
 /// Publishes one signed order; returns its hash.
