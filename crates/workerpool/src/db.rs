@@ -273,6 +273,19 @@ impl SchedulerDb {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Extends every running replica's lease to at least `until_ms`: what a scheduler that
+    /// takes over grants, since no worker could report in while no scheduler was active.
+    /// Returns how many leases it extended.
+    pub async fn extend_running_leases(&self, until_ms: u64) -> Result<u64, WorkerpoolError> {
+        let result =
+            sqlx::query("UPDATE replicas SET lease_until_ms = $1 WHERE status = 'running' AND lease_until_ms < $1")
+                .bind(until_ms as i64)
+                .execute(&self.pool)
+                .await
+                .map_err(storage)?;
+        Ok(result.rows_affected())
+    }
+
     /// Running replicas whose lease ran out before `now_ms`: (task, worker).
     pub async fn expired_replicas(&self, now_ms: u64) -> Result<Vec<(B256, Address)>, WorkerpoolError> {
         let rows = sqlx::query("SELECT task_id, worker FROM replicas WHERE status = 'running' AND lease_until_ms < $1")

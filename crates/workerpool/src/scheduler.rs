@@ -178,6 +178,9 @@ impl Scheduler {
                     false
                 }
             };
+            if held && !self.is_active() {
+                self.grant_grace().await;
+            }
             if self.active.swap(held, Ordering::SeqCst) != held {
                 if held {
                     tracing::info!("active: this scheduler holds the scheduling lease");
@@ -257,6 +260,22 @@ impl Scheduler {
         let _ = self.db.set_meta(CURSOR_KEY, cursor.next_block() as i64).await;
         self.head
             .store(cursor.next_block().saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// On becoming active, before any lease is judged: while no scheduler was active
+    /// (the previous one died, or this one restarted), workers could not send heartbeats,
+    /// so their silence says nothing. Each running task's worker gets a full lease to
+    /// report in; taking a task from a worker that is still at it would run it twice.
+    async fn grant_grace(&self) {
+        let until = now_ms() + self.config.lease.as_millis() as u64;
+        match self.db.extend_running_leases(until).await {
+            Ok(0) => {}
+            Ok(extended) => tracing::info!(
+                extended,
+                "taking over: running tasks' workers get a full lease to report in"
+            ),
+            Err(e) => tracing::warn!(error = %e, "extending running leases on taking over failed"),
+        }
     }
 
     /// Stops being active and gives the scheduling lease up (a clean shutdown): a standby,
