@@ -14,8 +14,11 @@ debian_install() {
     exit 1
   fi
 }
-# PostgreSQL server binaries: the SMS tests run a throwaway cluster to check the Postgres store.
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || debian_install "PostgreSQL server" postgresql
+# PostgreSQL server binaries and psql: the services' Postgres stores and the replicated dev
+# stack are tested on throwaway clusters.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
+  debian_install "PostgreSQL server and client" postgresql postgresql-client
+fi
 # Headless Chromium and its WebDriver: the marketplace page's browser tests drive them.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   debian_install "Chromium and its WebDriver" chromium chromium-driver

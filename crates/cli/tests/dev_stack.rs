@@ -237,3 +237,35 @@ fn info_without_a_chain_or_on_the_wrong_chain_says_what_to_do() {
     let output = confide(&project, &stack.data, &["info", "--raw"]);
     assert_eq!(raw(&output)["error"]["code"], "NO_POCO_CONTRACTS");
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_without_its_password_and_nothing_is_left_running() {
+    let stack = Stack::new();
+    let chain_port = free_port();
+    let unreachable = format!("postgres://confide:s3cret-pass@127.0.0.1:{}/confide", free_port());
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args(["dev", "up", "--raw", "--port", &chain_port.to_string()])
+        .args(["--replicas", "2", "--database-url", &unreachable])
+        .current_dir(stack.dir.path())
+        .env("CONFIDE_DEV_DIR", &stack.data)
+        .env_remove("CONFIDE_CHAIN")
+        .output()
+        .unwrap();
+    let error = raw(&output);
+    assert_eq!(error["error"]["code"], "DATABASE_UNREACHABLE", "{error}");
+    let said = format!("{error}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!said.contains("s3cret-pass"), "the password was shown: {said}");
+    assert!(
+        confide_devstack::anvil::port_is_free(chain_port),
+        "the chain it started was stopped"
+    );
+
+    // Five replicas are more than a dev stack runs.
+    let output = Command::new(env!("CARGO_BIN_EXE_confide"))
+        .args(["dev", "up", "--raw", "--replicas", "5"])
+        .env("CONFIDE_DEV_DIR", &stack.data)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "clap refuses it");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--replicas"));
+}

@@ -121,43 +121,7 @@ fn a_python_app_runs_on_confidential_data_in_the_enclave_and_as_a_standard_task(
     stack.ok(APP_DEVELOPER, "stats", &["app", "publish", &app, "--tag", "tee,tdx"]);
 
     requester_keys(&stack);
-    let run = stack.ok(
-        REQUESTER,
-        "requester",
-        &[
-            "app",
-            "run",
-            &app,
-            "--dataset",
-            &dataset,
-            "--tag",
-            "tee,tdx",
-            "--encrypt-result",
-            "--args",
-            "--top 2",
-            "--watch",
-            "--timeout",
-            "600",
-            "--download",
-            "results",
-        ],
-    );
-    assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
-    let result = run["results"][0]["resultPath"].as_str().unwrap();
-    stack.ok(
-        REQUESTER,
-        "requester",
-        &[
-            "result",
-            "decrypt",
-            result,
-            "--output",
-            "plain.zip",
-            "--extract",
-            "plain",
-        ],
-    );
-    let plain = stack.project("requester").join("plain");
+    let (_, plain) = run_confidential_task(&stack, &app, &dataset, &["--args", "--top 2", "--timeout", "600"]);
     let stats: Value = serde_json::from_slice(&std::fs::read(plain.join("result.json")).unwrap()).unwrap();
     assert_eq!(stats["rows"], 5, "{stats}");
     assert_eq!(stats["sensors"], 3, "{stats}");

@@ -83,20 +83,7 @@ mod reqwest {
 
     /// A GET with extra header lines (each ending in CRLF); the status and the body.
     pub fn blocking_get_with(url: &str, headers: &str) -> (u16, Vec<u8>) {
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_once('/').unwrap();
-        let mut stream = std::net::TcpStream::connect(host).unwrap();
-        use std::io::{Read, Write};
-        write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n").unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).unwrap();
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(response.len());
-        let head = String::from_utf8_lossy(&response[..split]);
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        (status, response[(split + 4).min(response.len())..].to_vec())
+        super::http_get(url, headers)
     }
 
     pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
@@ -147,24 +134,6 @@ fn kill(pid: u64, signal: &str) {
     wait_until("the process to end", Duration::from_secs(20), || {
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
-}
-
-fn decrypted_stats(stack: &Stack, result: &str, folder: &str) -> Value {
-    stack.ok(
-        REQUESTER,
-        "requester",
-        &[
-            "result",
-            "decrypt",
-            result,
-            "--output",
-            &format!("{folder}.zip"),
-            "--extract",
-            folder,
-        ],
-    );
-    let text = std::fs::read_to_string(stack.project("requester").join(folder).join("result.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 /// Anyone can encrypt a file for the beneficiary's public key: a result that is not the
@@ -272,33 +241,15 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
         &["result", "push-encryption-key", "--force-update"],
     );
 
-    let run = stack.ok(
-        REQUESTER,
-        "requester",
-        &[
-            "app",
-            "run",
-            &app,
-            "--dataset",
-            &dataset,
-            "--tag",
-            "tee,tdx",
-            "--encrypt-result",
-            "--watch",
-            "--download",
-            "results",
-        ],
-    );
-    let result = &run["results"][0];
-    assert_eq!(result["status"], "COMPLETED", "{run}");
-    let path = result["resultPath"].as_str().unwrap();
+    let (run, plain) = run_confidential_task(&stack, &app, &dataset, &[]);
+    let path = run["results"][0]["resultPath"].as_str().unwrap();
     let ciphertext = std::fs::read(stack.project("requester").join(path)).unwrap();
     assert!(
         ciphertext.starts_with(b"age-encryption.org"),
         "encrypted for the age key"
     );
     assert!(!String::from_utf8_lossy(&ciphertext).contains("ann"));
-    let stats = decrypted_stats(&stack, path, "plain");
+    let stats: Value = serde_json::from_slice(&std::fs::read(plain.join("result.json")).unwrap()).unwrap();
     assert_eq!(stats["rows"], 3);
     assert_eq!(stats["columns"][1]["mean"], 40.0);
     // The runtime's folder in the archive: the app's log and the task it ran.
@@ -322,7 +273,7 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &ciphertext);
     assert_eq!(link["location"], format!("/ipfs/{cid}"));
     assert_eq!(shown["task"]["digestCheck"]["matches"], true, "{shown}");
-    assert_eq!(result["digestCheck"]["matches"], true, "{run}");
+    assert_eq!(run["results"][0]["digestCheck"]["matches"], true, "{run}");
     assert_eq!(
         std::fs::read(stack.project("requester").join("again.age")).unwrap(),
         ciphertext

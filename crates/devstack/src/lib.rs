@@ -11,6 +11,7 @@ pub mod browser;
 pub mod chain_json;
 pub mod deps;
 pub mod fixtures;
+pub mod front;
 pub mod measure;
 pub mod postgres;
 pub mod s3;
@@ -56,11 +57,23 @@ pub enum DevError {
     AnvilExited { url: String, status: String, log: PathBuf },
     #[error("the {service} did not start ({last_line}); see its log at {log}")]
     ServiceNotReady {
-        service: &'static str,
+        service: String,
         /// The log's last line, which usually says why.
         last_line: String,
         log: PathBuf,
     },
+    #[error(
+        "PostgreSQL is not installed, and replicas share a database: apt-get install postgresql, or pass --database-url postgres://…"
+    )]
+    PostgresMissing,
+    #[error("the dev stack's PostgreSQL did not start; see its log at {log}")]
+    PostgresFailed { log: PathBuf },
+    #[error(
+        "this stack's services keep their state on the Postgres server given by --database-url: pass it again to start them"
+    )]
+    DatabaseUrlNeeded,
+    #[error("the database server could not be used: {reason}")]
+    DatabaseUnreachable { reason: String },
     #[error("publishing the dev workerpool's orders failed: {0}")]
     PublishFailed(String),
     #[error("the dev stack is not running (no state in {0}): start it with `confide dev up`")]
@@ -89,6 +102,10 @@ impl DevError {
             DevError::NotRunning(_) => "STACK_NOT_RUNNING",
             DevError::ServiceNotReady { .. } => "SERVICE_NOT_READY",
             DevError::PublishFailed(_) => "PUBLISH_FAILED",
+            DevError::PostgresMissing => "POSTGRES_MISSING",
+            DevError::PostgresFailed { .. } => "POSTGRES_FAILED",
+            DevError::DatabaseUnreachable { .. } => "DATABASE_UNREACHABLE",
+            DevError::DatabaseUrlNeeded => "DATABASE_URL_NEEDED",
             DevError::Io { .. } => "IO_ERROR",
             DevError::Chain(e) => e.code(),
             DevError::Keystore(_) => "KEYSTORE_ERROR",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{DEV_ACCOUNTS, DEV_PASSWORD};
 use crate::anvil::{AnvilNode, AnvilOptions, DEV_CHAIN_ID, free_port, is_alive, terminate};
 use crate::chain_json::{ChainEntry, ChainsFile, write_json_atomically};
+use crate::postgres::{Cluster, ensure_database};
 use crate::{DevError, deps};
 
 /// RLC each dev account holds in its wallet after `dev up`: 1,000,000 RLC.
@@ -42,7 +43,17 @@ pub struct UpOptions {
     /// Let any wallet work for the dev pool, as a public pool would (default: only the
     /// dev workers' wallets, which the pool then trusts with giving a task up).
     pub any_worker: bool,
+    /// Processes per service (SMS, store, market, scheduler; at most [`MAX_REPLICAS`]):
+    /// more than one puts the SMS, store and market behind a front each, and the
+    /// services on Postgres.
+    pub replicas: usize,
+    /// The Postgres server whose databases the services use (default with replicas: a
+    /// cluster the stack runs itself). Never written to disk: it may hold a password.
+    pub database_url: Option<String>,
 }
+
+/// The most replicas of a service `dev up` runs.
+pub const MAX_REPLICAS: usize = 4;
 
 /// The dev accounts `worker-1` … `worker-4` are the dev workers' wallets.
 pub const MAX_DEV_WORKERS: usize = 4;
@@ -64,6 +75,8 @@ impl Default for UpOptions {
             workers: 1,
             lease_seconds: 10,
             any_worker: false,
+            replicas: 1,
+            database_url: None,
         }
     }
 }
@@ -73,6 +86,17 @@ impl Default for UpOptions {
 pub struct ServiceEntry {
     pub pid: u32,
     pub url: String,
+    /// The replicas behind this front, when the stack runs several ([`crate::front`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ServiceEntry>,
+}
+
+/// The Postgres the services of a replicated stack share.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostgresEntry {
+    /// The cluster the stack runs itself; `None` for a server given by URL (which
+    /// `dev up` must be given again to start a service).
+    pub cluster: Option<Cluster>,
 }
 
 /// What `dev up` started and where, saved as `stack.json` in the data directory.
@@ -87,6 +111,12 @@ pub struct StackState {
     pub accounts: Vec<AccountEntry>,
     pub wallets_dir: PathBuf,
     pub chain_json: PathBuf,
+    /// Processes per service.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// The database server of the services, when they run on Postgres.
+    #[serde(default)]
+    pub postgres: Option<PostgresEntry>,
     /// The Secret Management Service, when started.
     #[serde(default)]
     pub sms: Option<ServiceEntry>,
@@ -102,12 +132,38 @@ pub struct StackState {
     /// Its scheduler, when started.
     #[serde(default)]
     pub scheduler: Option<ServiceEntry>,
+    /// More schedulers of the pool on the same database: whichever holds the scheduling
+    /// lease schedules, the others stand by to take over.
+    #[serde(default)]
+    pub standby_schedulers: Vec<ServiceEntry>,
     /// Its simulation-TEE workers.
     #[serde(default)]
     pub workers: Vec<ServiceEntry>,
     /// Whether the dev workerpool's orders were published to the market.
     #[serde(default)]
     pub workerpool_orders_published: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl StackState {
+    /// Every scheduler of the dev pool, the first started first.
+    pub fn schedulers(&self) -> Vec<ServiceEntry> {
+        self.scheduler.iter().chain(&self.standby_schedulers).cloned().collect()
+    }
+
+    /// Every process of the services: replicas and their fronts, schedulers, workers.
+    fn service_processes(&self) -> Vec<ServiceEntry> {
+        let mut processes: Vec<ServiceEntry> = self.workers.clone();
+        processes.extend(self.schedulers());
+        for service in [&self.sms, &self.store, &self.market].into_iter().flatten() {
+            processes.push(service.clone());
+            processes.extend(service.replicas.iter().cloned());
+        }
+        processes
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -123,6 +179,8 @@ pub struct DevStack {
     /// Processes the current `up` started: stopped again when it fails half-way, so a
     /// failed `up` leaves nothing running that `dev down` would not know of.
     started: std::sync::Mutex<Vec<u32>>,
+    /// The Postgres cluster the current `up` started, stopped likewise.
+    started_cluster: std::sync::Mutex<Option<Cluster>>,
 }
 
 /// What `dev status` reports.
@@ -140,6 +198,7 @@ impl DevStack {
         DevStack {
             data_dir: data_dir.into(),
             started: std::sync::Mutex::new(Vec::new()),
+            started_cluster: std::sync::Mutex::new(None),
         }
     }
 
@@ -173,10 +232,14 @@ impl DevStack {
         self.started.lock().expect("started list").clear();
         let outcome = self.bring_up(options, progress).await;
         let started = std::mem::take(&mut *self.started.lock().expect("started list"));
+        let started_cluster = self.started_cluster.lock().expect("started cluster").take();
         if outcome.is_err() {
             // Services last, the chain they use first to go would make them log errors.
             for pid in started.into_iter().rev().filter(|pid| is_alive(*pid)) {
                 terminate(pid, Duration::from_secs(15));
+            }
+            if let Some(cluster) = started_cluster {
+                cluster.stop();
             }
         }
         outcome
@@ -185,144 +248,31 @@ impl DevStack {
     async fn bring_up(&self, options: &UpOptions, mut progress: impl FnMut(&str)) -> Result<StackState, DevError> {
         std::fs::create_dir_all(&self.data_dir).map_err(|e| DevError::io(&self.data_dir, e))?;
         let previous = self.read_state().ok();
-        let cache = deps::cache_dir();
-
-        let (rpc_url, anvil_pid) = match (&options.rpc_url, previous.as_ref().and_then(running_anvil)) {
-            (Some(url), _) => (url.clone(), None),
-            (None, Some((url, pid))) => {
-                progress(&format!("anvil already running at {url} (pid {pid})"));
-                (url, Some(pid))
-            }
-            (None, None) => {
-                let binary = deps::anvil_binary(&cache)?;
-                let state = self.data_dir.join("chain-state.json");
-                let resumed = state.exists();
-                let node = AnvilNode::start(AnvilOptions {
-                    binary: &binary,
-                    // The services of a previous `up` know the chain by its URL: keep its port.
-                    port: previous
-                        .as_ref()
-                        .and_then(|p| p.rpc_url.rsplit(':').next()?.trim_end_matches('/').parse().ok())
-                        .unwrap_or(options.port),
-                    state: Some(&state),
-                    log: &self.data_dir.join("anvil.log"),
-                })
-                .await?;
-                let url = node.url.clone();
-                let pid = node.detach();
-                self.started.lock().expect("started list").push(pid);
-                let how = if resumed {
-                    "resumed from its saved state"
-                } else {
-                    "new chain"
-                };
-                progress(&format!("anvil started at {url} (pid {pid}, {how})"));
-                (url, Some(pid))
-            }
-        };
-
-        let deployer = DEV_ACCOUNTS[0].signer();
-        let connection = Connection::connect(&rpc_url, Some(deployer)).await?;
-        let package = deps::poco_package(&cache)?;
-        let known_hub = previous.as_ref().map(|s| s.deployment.hub);
-        let (deployment, outcome) = deploy_or_find(&connection, &package, known_hub).await?;
-        match outcome {
-            DeployOutcome::Deployed => progress(&format!("PoCo deployed at {}", deployment.hub)),
-            DeployOutcome::Found => progress(&format!("PoCo found at {}", deployment.hub)),
-        }
-
-        let poco = Poco::new(connection.clone(), deployment.hub).await?;
-        let funded = fund_dev_accounts(&poco).await?;
-        if funded > 0 {
-            progress(&format!("funded {funded} dev accounts with 1,000,000 RLC each"));
-        }
+        let (rpc_url, anvil_pid) = self.ensure_chain(options, previous.as_ref(), &mut progress).await?;
+        let connection = Connection::connect(&rpc_url, Some(DEV_ACCOUNTS[0].signer())).await?;
+        let deployment = ensure_poco(&connection, previous.as_ref(), &mut progress).await?;
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
-
-        // A service restarted by a later `up` keeps the port it had.
-        let kept = |entry: Option<&ServiceEntry>, default: u16| {
-            entry
-                .and_then(|e| e.url.rsplit(':').next()?.parse().ok())
-                .unwrap_or(default)
-        };
-        let sms_port = kept(previous.as_ref().and_then(|s| s.sms.as_ref()), options.sms_port);
-        let store_port = kept(previous.as_ref().and_then(|s| s.store.as_ref()), options.store_port);
-        let market_port = kept(previous.as_ref().and_then(|s| s.market.as_ref()), options.market_port);
-        let scheduler_port = kept(
-            previous.as_ref().and_then(|s| s.scheduler.as_ref()),
-            options.scheduler_port,
-        );
-        let sms_args = vec![
-            "sms".into(),
-            "serve".into(),
-            "--listen".into(),
-            format!("127.0.0.1:{sms_port}").into(),
-            "--data-dir".into(),
-            self.data_dir.join("sms").into_os_string(),
-            // The dev stack has no TEE hardware: its enclaves run in simulation.
-            "--insecure-simulation".into(),
-            "--rpc-url".into(),
-            rpc_url.clone().into(),
-            "--hub".into(),
-            deployment.hub.to_string().into(),
-        ];
-        let previous_sms = previous.as_ref().and_then(|s| s.sms.clone());
-        let sms = self
-            .ensure_service("SMS", previous_sms, options, sms_port, sms_args, &mut progress)
+        let replicas = replica_count(options, previous.as_ref(), &mut progress);
+        let (postgres, databases) = self
+            .ensure_databases(options, replicas, previous.as_ref(), &mut progress)
             .await?;
-        let store_args = vec![
-            "store".into(),
-            "serve".into(),
-            "--listen".into(),
-            format!("127.0.0.1:{store_port}").into(),
-            "--store".into(),
-            self.data_dir.join("store").into_os_string(),
-            // Results are accepted only for tasks the chain says an enclave may sign.
-            "--results".into(),
-            "--rpc-url".into(),
-            rpc_url.clone().into(),
-            "--hub".into(),
-            deployment.hub.to_string().into(),
-        ];
-        let previous_store = previous.as_ref().and_then(|s| s.store.clone());
-        let store = self
-            .ensure_service(
-                "content store",
-                previous_store,
-                options,
-                store_port,
-                store_args,
-                &mut progress,
-            )
-            .await?;
-
         // Registered before the market starts, so the market knows its scheduler.
         let workerpool = dev_workerpool(&rpc_url, deployment.hub, &mut progress).await?;
-        let market_args = vec![
-            "market".into(),
-            "serve".into(),
-            "--listen".into(),
-            format!("127.0.0.1:{market_port}").into(),
-            "--data-dir".into(),
-            self.data_dir.join("market").into_os_string(),
-            "--scheduler".into(),
-            format!("{workerpool}=http://127.0.0.1:{scheduler_port}").into(),
-            "--rpc-url".into(),
-            rpc_url.clone().into(),
-            "--hub".into(),
-            deployment.hub.to_string().into(),
-        ];
-        let previous_market = previous.as_ref().and_then(|s| s.market.clone());
-        let market = self
-            .ensure_service(
-                "market",
-                previous_market,
-                options,
-                market_port,
-                market_args,
-                &mut progress,
-            )
-            .await?;
+        let plan = Plan {
+            options,
+            previous: previous.as_ref(),
+            replicas,
+            databases,
+            rpc_url: rpc_url.clone(),
+            hub: deployment.hub.to_string(),
+            workerpool,
+        };
+
+        let sms = self.ensure_sms(&plan, &mut progress).await?;
+        let store = self.ensure_store(&plan, &mut progress).await?;
+        let scheduler_ports = plan.scheduler_ports();
+        let market = self.ensure_market(&plan, &scheduler_ports, &mut progress).await?;
 
         let chain_json = self.data_dir.join("chain.json");
         let mut entry = chain_entry(&rpc_url, &deployment);
@@ -332,110 +282,22 @@ impl DevStack {
         entry.ipfs_gateway = store.as_ref().map(|s| s.url.clone());
         ChainsFile::upsert(&chain_json, DEV_CHAIN_NAME, entry)?;
 
-        let hub = deployment.hub.to_string();
-        let chain_args = |mut args: Vec<std::ffi::OsString>| {
-            args.extend([
-                "--rpc-url".into(),
-                rpc_url.clone().into(),
-                "--hub".into(),
-                hub.clone().into(),
-            ]);
-            args
-        };
-        let (mut scheduler, mut workers) = (None, Vec::new());
+        let (mut schedulers, mut workers) = (Vec::new(), Vec::new());
         if let (Some(sms), Some(store)) = (&sms, &store) {
-            let scheduler_args = chain_args(vec![
-                "workerpool".into(),
-                "serve".into(),
-                "--listen".into(),
-                format!("127.0.0.1:{scheduler_port}").into(),
-                "--workerpool".into(),
-                workerpool.to_string().into(),
-                "--data-dir".into(),
-                self.data_dir.join("scheduler").into_os_string(),
-                "--sms".into(),
-                sms.url.clone().into(),
-                "--lease-seconds".into(),
-                options.lease_seconds.to_string().into(),
-                // Deals made while the scheduler was down are caught up from here.
-                "--from-block".into(),
-                "0".into(),
-            ]);
-            let mut scheduler_args = scheduler_args;
-            if !options.any_worker {
-                for role in DEV_WORKER_ROLES {
-                    let worker = crate::accounts::by_role(role).expect("the dev workers are dev accounts");
-                    scheduler_args.push("--allow-worker".into());
-                    scheduler_args.push(worker.signer().address().to_string().into());
-                }
-            }
-            let previous_scheduler = previous.as_ref().and_then(|s| s.scheduler.clone());
-            scheduler = self
-                .ensure_wallet_service(
-                    "scheduler",
-                    "workerpool-owner",
-                    previous_scheduler,
-                    options,
-                    scheduler_port,
-                    scheduler_args,
-                    &mut progress,
-                )
+            schedulers = self
+                .ensure_schedulers(&plan, &scheduler_ports, &sms.url, &mut progress)
                 .await?;
-            if let Some(scheduler) = &scheduler {
-                // Fetched here, once, rather than by each worker as it starts: the workers
-                // then start within their readiness wait whatever the network's speed.
-                match deps::python_runtime(&deps::cache_dir()) {
-                    Ok(dir) => progress(&format!("Python runtime in {}", dir.display())),
-                    Err(error) => progress(&format!("no Python runtime, Python apps will fail: {error}")),
-                }
-                let mut port = options.worker_port;
-                let previous_workers = previous.as_ref().map(|s| s.workers.clone()).unwrap_or_default();
-                let wanted = options.workers.max(previous_workers.len());
-                for (index, role) in DEV_WORKER_ROLES.iter().copied().enumerate().take(wanted) {
-                    // A worker's port only serves /health: the next free one will do.
-                    port = kept(previous_workers.get(index), port);
-                    while !crate::anvil::port_is_free(port) && port < options.worker_port + 100 {
-                        if previous_workers.get(index).is_some_and(|w| is_alive(w.pid)) {
-                            break;
-                        }
-                        port += 1;
-                    }
-                    let worker_args = chain_args(vec![
-                        "worker".into(),
-                        "--scheduler".into(),
-                        scheduler.url.clone().into(),
-                        "--workerpool".into(),
-                        workerpool.to_string().into(),
-                        "--listen".into(),
-                        format!("127.0.0.1:{port}").into(),
-                        "--work-dir".into(),
-                        self.data_dir.join(format!("worker-{}", index + 1)).into_os_string(),
-                        "--sms".into(),
-                        sms.url.clone().into(),
-                        "--store".into(),
-                        store.url.clone().into(),
-                        // `/ipfs/<CID>` multiaddrs (datasets, app code) from the dev store.
-                        "--ipfs-gateway".into(),
-                        store.url.clone().into(),
-                        "--evidence".into(),
-                        "simulation".into(),
-                        // Shared by every dev worker on this machine (each entry is MAC'd
-                        // and checked): the Python runtime is compiled once, not per stack.
-                        "--module-cache".into(),
-                        crate::deps::cache_dir().join("module-cache/dev").into_os_string(),
-                    ]);
-                    let previous_worker = previous.as_ref().and_then(|s| s.workers.get(index).cloned());
-                    let started = self
-                        .ensure_wallet_service(role, role, previous_worker, options, port, worker_args, &mut progress)
-                        .await?;
-                    workers.extend(started);
-                    port += 1;
-                }
+            if !schedulers.is_empty() {
+                workers = self
+                    .ensure_workers(&plan, &schedulers, &sms.url, &store.url, &mut progress)
+                    .await?;
             }
         }
+        let mut schedulers = schedulers.into_iter();
+        let scheduler = schedulers.next();
         let mut published = previous.as_ref().is_some_and(|s| s.workerpool_orders_published);
         if !published && market.is_some() && scheduler.is_some() {
-            self.publish_workerpool_orders(options, workerpool, &rpc_url, &hub)
+            self.publish_workerpool_orders(options, workerpool, &rpc_url, &plan.hub)
                 .await?;
             progress(&format!(
                 "dev workerpool {workerpool}: orders for TDX and Gramine-SGX tasks published (free, trust 1)"
@@ -451,11 +313,14 @@ impl DevStack {
             accounts,
             wallets_dir,
             chain_json,
+            replicas,
+            postgres,
             sms,
             store,
             market,
             workerpool: Some(workerpool),
             scheduler,
+            standby_schedulers: schedulers.collect(),
             workers,
             workerpool_orders_published: published,
         };
@@ -463,17 +328,387 @@ impl DevStack {
         Ok(state)
     }
 
+    /// The anvil of a previous `up` if it still runs, else a new one on its saved state
+    /// (or the node given by URL). Returns its URL and the pid of the anvil we run.
+    async fn ensure_chain(
+        &self,
+        options: &UpOptions,
+        previous: Option<&StackState>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<(String, Option<u32>), DevError> {
+        if let Some(url) = &options.rpc_url {
+            return Ok((url.clone(), None));
+        }
+        if let Some((url, pid)) = previous.and_then(running_anvil) {
+            progress(&format!("anvil already running at {url} (pid {pid})"));
+            return Ok((url, Some(pid)));
+        }
+        let binary = deps::anvil_binary(&deps::cache_dir())?;
+        let state = self.data_dir.join("chain-state.json");
+        let resumed = state.exists();
+        let node = AnvilNode::start(AnvilOptions {
+            binary: &binary,
+            // The services of a previous `up` know the chain by its URL: keep its port.
+            port: previous
+                .and_then(|p| p.rpc_url.rsplit(':').next()?.trim_end_matches('/').parse().ok())
+                .unwrap_or(options.port),
+            state: Some(&state),
+            log: &self.data_dir.join("anvil.log"),
+        })
+        .await?;
+        let url = node.url.clone();
+        let pid = node.detach();
+        self.started.lock().expect("started list").push(pid);
+        let how = if resumed {
+            "resumed from its saved state"
+        } else {
+            "new chain"
+        };
+        progress(&format!("anvil started at {url} (pid {pid}, {how})"));
+        Ok((url, Some(pid)))
+    }
+
+    /// Postgres for the services when they run as replicas or a database was given: the
+    /// given server, else the stack's own cluster (made the first time, started when
+    /// stopped). Each service gets a database of its own on it.
+    async fn ensure_databases(
+        &self,
+        options: &UpOptions,
+        replicas: usize,
+        previous: Option<&StackState>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<(Option<PostgresEntry>, Option<Databases>), DevError> {
+        let stack = previous;
+        let previous = previous.and_then(|p| p.postgres.as_ref());
+        let wanted = replicas > 1 || options.database_url.is_some() || previous.is_some();
+        if !wanted {
+            return Ok((None, None));
+        }
+        let (server_url, entry) = match (&options.database_url, previous.and_then(|p| p.cluster.clone())) {
+            (Some(url), _) => (url.clone(), PostgresEntry { cluster: None }),
+            (None, Some(cluster)) => {
+                self.ensure_cluster(&cluster, progress)?;
+                (cluster.url("postgres"), PostgresEntry { cluster: Some(cluster) })
+            }
+            (None, None) if previous.is_some() => {
+                // The URL is not kept: it is needed only to start a service again.
+                let all_running = stack.is_some_and(|s| s.service_processes().iter().all(|p| is_alive(p.pid)));
+                if !all_running {
+                    return Err(DevError::DatabaseUrlNeeded);
+                }
+                return Ok((previous.cloned(), None));
+            }
+            (None, None) => {
+                let cluster = Cluster {
+                    dir: crate::postgres::dev_cluster_dir(&self.data_dir),
+                    port: free_port(),
+                };
+                self.ensure_cluster(&cluster, progress)?;
+                (cluster.url("postgres"), PostgresEntry { cluster: Some(cluster) })
+            }
+        };
+        let databases = Databases {
+            sms: ensure_database(&server_url, "confide_sms").await?,
+            market: ensure_database(&server_url, "confide_market").await?,
+            scheduler: ensure_database(&server_url, "confide_scheduler").await?,
+        };
+        Ok((Some(entry), Some(databases)))
+    }
+
+    fn ensure_cluster(&self, cluster: &Cluster, progress: &mut impl FnMut(&str)) -> Result<(), DevError> {
+        if cluster.is_running() {
+            progress(&format!("PostgreSQL already running on port {}", cluster.port));
+            return Ok(());
+        }
+        cluster.start()?;
+        *self.started_cluster.lock().expect("started cluster") = Some(cluster.clone());
+        progress(&format!(
+            "PostgreSQL started on port {} (data in {})",
+            cluster.port,
+            cluster.dir.display()
+        ));
+        Ok(())
+    }
+
+    async fn ensure_sms(
+        &self,
+        plan: &Plan<'_>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        let previous = plan.previous.and_then(|s| s.sms.clone());
+        let base_port = kept_port(previous.as_ref(), plan.options.sms_port);
+        let database = plan.database_env("CONFIDE_SMS_DATABASE_URL", |d| &d.sms);
+        // Replicas share the data directory, so its master key (made by the first).
+        let args = |port: u16| {
+            plan.with_chain(vec![
+                "sms".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--data-dir".into(),
+                self.data_dir.join("sms").into_os_string(),
+                // The dev stack has no TEE hardware: its enclaves run in simulation.
+                "--insecure-simulation".into(),
+            ])
+        };
+        let spec = ServiceSpec {
+            name: "SMS",
+            port_flag: "--sms-port",
+            env: &database,
+        };
+        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+            .await
+    }
+
+    async fn ensure_store(
+        &self,
+        plan: &Plan<'_>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        let previous = plan.previous.and_then(|s| s.store.clone());
+        let base_port = kept_port(previous.as_ref(), plan.options.store_port);
+        // Replicas share one folder, as they would share a bucket: uploads land by rename.
+        let args = |port: u16| {
+            plan.with_chain(vec![
+                "store".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--store".into(),
+                self.data_dir.join("store").into_os_string(),
+                // Results are accepted only for tasks the chain says an enclave may sign.
+                "--results".into(),
+            ])
+        };
+        let spec = ServiceSpec {
+            name: "content store",
+            port_flag: "--store-port",
+            env: &[],
+        };
+        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+            .await
+    }
+
+    async fn ensure_market(
+        &self,
+        plan: &Plan<'_>,
+        scheduler_ports: &[u16],
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        let previous = plan.previous.and_then(|s| s.market.clone());
+        let base_port = kept_port(previous.as_ref(), plan.options.market_port);
+        let database = plan.database_env("CONFIDE_MARKET_DATABASE_URL", |d| &d.market);
+        let schedulers: Vec<String> = scheduler_ports
+            .iter()
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect();
+        let args = |port: u16| {
+            plan.with_chain(vec![
+                "market".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--data-dir".into(),
+                self.data_dir.join("market").into_os_string(),
+                "--scheduler".into(),
+                format!("{}={}", plan.workerpool, schedulers.join(",")).into(),
+            ])
+        };
+        let spec = ServiceSpec {
+            name: "market",
+            port_flag: "--market-port",
+            env: &database,
+        };
+        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+            .await
+    }
+
+    /// The dev pool's schedulers: one, or one per replica on the shared database, where
+    /// the one holding the scheduling lease schedules and the others stand by.
+    async fn ensure_schedulers(
+        &self,
+        plan: &Plan<'_>,
+        ports: &[u16],
+        sms_url: &str,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Vec<ServiceEntry>, DevError> {
+        let database = plan.database_env("CONFIDE_SCHEDULER_DATABASE_URL", |d| &d.scheduler);
+        let previous = plan.previous.map(StackState::schedulers).unwrap_or_default();
+        let mut schedulers = Vec::new();
+        for (index, port) in ports.iter().copied().enumerate() {
+            let mut args = plan.with_chain(vec![
+                "workerpool".into(),
+                "serve".into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--workerpool".into(),
+                plan.workerpool.to_string().into(),
+                "--data-dir".into(),
+                self.data_dir.join("scheduler").into_os_string(),
+                "--sms".into(),
+                sms_url.into(),
+                "--lease-seconds".into(),
+                plan.options.lease_seconds.to_string().into(),
+                // Deals made while the scheduler was down are caught up from here.
+                "--from-block".into(),
+                "0".into(),
+            ]);
+            if !plan.options.any_worker {
+                for role in DEV_WORKER_ROLES {
+                    let worker = crate::accounts::by_role(role).expect("the dev workers are dev accounts");
+                    args.push("--allow-worker".into());
+                    args.push(worker.signer().address().to_string().into());
+                }
+            }
+            let name = match index {
+                0 => "scheduler".to_owned(),
+                n => format!("scheduler {}", n + 1),
+            };
+            let spec = ServiceSpec {
+                name: &name,
+                port_flag: "--scheduler-port",
+                env: &database,
+            };
+            let previous = previous.get(index).cloned();
+            let started = self
+                .ensure_wallet_service(&spec, "workerpool-owner", previous, plan.options, port, args, progress)
+                .await?;
+            schedulers.extend(started);
+        }
+        Ok(schedulers)
+    }
+
+    async fn ensure_workers(
+        &self,
+        plan: &Plan<'_>,
+        schedulers: &[ServiceEntry],
+        sms_url: &str,
+        store_url: &str,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Vec<ServiceEntry>, DevError> {
+        // Fetched here, once, rather than by each worker as it starts: the workers then
+        // start within their readiness wait whatever the network's speed.
+        match deps::python_runtime(&deps::cache_dir()) {
+            Ok(dir) => progress(&format!("Python runtime in {}", dir.display())),
+            Err(error) => progress(&format!("no Python runtime, Python apps will fail: {error}")),
+        }
+        let scheduler_urls: Vec<&str> = schedulers.iter().map(|s| s.url.as_str()).collect();
+        let previous_workers = plan.previous.map(|s| s.workers.clone()).unwrap_or_default();
+        let wanted = plan.options.workers.max(previous_workers.len());
+        let ports = next_free_ports(&previous_workers, plan.options.worker_port, wanted);
+        let mut workers = Vec::new();
+        for (index, (role, port)) in DEV_WORKER_ROLES.iter().copied().zip(ports).enumerate() {
+            let args = plan.with_chain(vec![
+                "worker".into(),
+                "--scheduler".into(),
+                scheduler_urls.join(",").into(),
+                "--workerpool".into(),
+                plan.workerpool.to_string().into(),
+                "--listen".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--work-dir".into(),
+                self.data_dir.join(format!("worker-{}", index + 1)).into_os_string(),
+                "--sms".into(),
+                sms_url.into(),
+                "--store".into(),
+                store_url.into(),
+                // `/ipfs/<CID>` multiaddrs (datasets, app code) from the dev store.
+                "--ipfs-gateway".into(),
+                store_url.into(),
+                "--evidence".into(),
+                "simulation".into(),
+                // Shared by every dev worker on this machine (each entry is MAC'd and
+                // checked): the Python runtime is compiled once, not per stack.
+                "--module-cache".into(),
+                crate::deps::cache_dir().join("module-cache/dev").into_os_string(),
+            ]);
+            let spec = ServiceSpec {
+                name: role,
+                port_flag: "--worker-port",
+                env: &[],
+            };
+            let previous = previous_workers.get(index).cloned();
+            let started = self
+                .ensure_wallet_service(&spec, role, previous, plan.options, port, args, progress)
+                .await?;
+            workers.extend(started);
+        }
+        Ok(workers)
+    }
+
+    /// One service, or `plan.replicas` of it behind a [`crate::front`] on `base_port`
+    /// (the replicas on the next free ports). `args` gives a process's arguments for its port.
+    async fn ensure_replicated(
+        &self,
+        spec: &ServiceSpec<'_>,
+        plan: &Plan<'_>,
+        previous: Option<ServiceEntry>,
+        base_port: u16,
+        args: impl Fn(u16) -> Vec<std::ffi::OsString>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<ServiceEntry>, DevError> {
+        if plan.replicas <= 1 {
+            return self
+                .ensure_service(spec, previous, plan.options, base_port, args(base_port), progress)
+                .await;
+        }
+        let previous_replicas = previous.as_ref().map(|p| p.replicas.clone()).unwrap_or_default();
+        let ports = next_free_ports(&previous_replicas, base_port + 1, plan.replicas);
+        let mut replicas = Vec::new();
+        for (index, port) in ports.into_iter().enumerate() {
+            let name = format!("{} {}", spec.name, index + 1);
+            let replica_spec = ServiceSpec { name: &name, ..*spec };
+            let previous = previous_replicas.get(index).cloned();
+            let Some(replica) = self
+                .ensure_service(&replica_spec, previous, plan.options, port, args(port), progress)
+                .await?
+            else {
+                return Ok(None);
+            };
+            replicas.push(replica);
+        }
+        let mut front_args: Vec<std::ffi::OsString> = vec![
+            "dev".into(),
+            "front".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{base_port}").into(),
+        ];
+        for replica in &replicas {
+            front_args.push("--replica".into());
+            front_args.push(replica.url.trim_start_matches("http://").into());
+        }
+        let name = format!("{} front", spec.name);
+        let front_spec = ServiceSpec {
+            name: &name,
+            env: &[],
+            ..*spec
+        };
+        let previous_front = previous.filter(|p| !p.replicas.is_empty());
+        let front = self
+            .ensure_service(
+                &front_spec,
+                previous_front,
+                plan.options,
+                base_port,
+                front_args,
+                progress,
+            )
+            .await?;
+        Ok(front.map(|front| ServiceEntry { replicas, ..front }))
+    }
+
     /// The service a previous `up` started if it still runs, else a new one (when a
     /// services binary is known).
     async fn ensure_service(
         &self,
-        name: &'static str,
+        spec: &ServiceSpec<'_>,
         previous: Option<ServiceEntry>,
         options: &UpOptions,
         port: u16,
         args: Vec<std::ffi::OsString>,
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
+        let name = spec.name;
         if let Some(running) = previous.filter(|service| is_alive(service.pid)) {
             progress(&format!(
                 "{name} already running at {} (pid {})",
@@ -484,7 +719,7 @@ impl DevStack {
         let Some(binary) = &options.services_binary else {
             return Ok(None);
         };
-        let service = self.start_service(name, binary, port, args).await?;
+        let service = self.start_service(spec, binary, port, args).await?;
         progress(&format!("{name} started at {} (pid {})", service.url, service.pid));
         Ok(Some(service))
     }
@@ -493,7 +728,7 @@ impl DevStack {
     #[allow(clippy::too_many_arguments)]
     async fn ensure_wallet_service(
         &self,
-        name: &'static str,
+        spec: &ServiceSpec<'_>,
         role: &str,
         previous: Option<ServiceEntry>,
         options: &UpOptions,
@@ -509,7 +744,7 @@ impl DevStack {
             "--wallet-address".into(),
             address.to_string().into(),
         ]);
-        self.ensure_service(name, previous, options, port, args, progress).await
+        self.ensure_service(spec, previous, options, port, args, progress).await
     }
 
     /// Signs and publishes the dev workerpool's orders (one for TDX, one for Gramine-SGX
@@ -554,27 +789,26 @@ impl DevStack {
     /// until it listens on `port`.
     async fn start_service(
         &self,
-        name: &'static str,
+        spec: &ServiceSpec<'_>,
         binary: &Path,
         port: u16,
         args: Vec<std::ffi::OsString>,
     ) -> Result<ServiceEntry, DevError> {
         if !crate::anvil::port_is_free(port) {
-            let flag = match name {
-                "SMS" => "--sms-port",
-                "market" => "--market-port",
-                "scheduler" => "--scheduler-port",
-                n if n.starts_with("worker") => "--worker-port",
-                _ => "--store-port",
-            };
-            return Err(DevError::PortBusy { port, flag });
+            return Err(DevError::PortBusy {
+                port,
+                flag: spec.port_flag,
+            });
         }
-        let log_path = self.data_dir.join(format!("{}.log", name.replace(' ', "-")));
+        let log_path = self.data_dir.join(format!("{}.log", spec.name.replace(' ', "-")));
         let log = std::fs::File::create(&log_path).map_err(|e| DevError::io(&log_path, e))?;
         let log_err = log.try_clone().map_err(|e| DevError::io(&log_path, e))?;
         let mut command = std::process::Command::new(binary);
         command
             .args(args)
+            // A database URL may hold a password: in the environment, not on the command
+            // line every user of the machine can read.
+            .envs(spec.env.iter().map(|(name, value)| (name, value)))
             .env_remove("CONFIDE_CHAIN")
             .env("CONFIDE_WALLET_PASSWORD", DEV_PASSWORD)
             .stdin(std::process::Stdio::null())
@@ -589,7 +823,7 @@ impl DevStack {
             if !is_alive(pid) || started.elapsed() > Duration::from_secs(20) {
                 let last_line = last_log_line(&log_path, is_alive(pid));
                 return Err(DevError::ServiceNotReady {
-                    service: name,
+                    service: spec.name.to_owned(),
                     last_line,
                     log: log_path,
                 });
@@ -599,6 +833,7 @@ impl DevStack {
         Ok(ServiceEntry {
             pid,
             url: format!("http://127.0.0.1:{port}"),
+            replicas: Vec::new(),
         })
     }
 
@@ -622,18 +857,22 @@ impl DevStack {
     pub fn down(&self) -> Result<bool, DevError> {
         let mut state = self.read_state()?;
         let mut stopped = false;
-        let workers: Vec<Option<ServiceEntry>> = state.workers.drain(..).map(Some).collect();
-        let services = workers.into_iter().chain([
-            state.scheduler.take(),
-            state.sms.take(),
-            state.store.take(),
-            state.market.take(),
-        ]);
-        for service in services.flatten() {
+        for service in state.service_processes() {
             if is_alive(service.pid) {
                 terminate(service.pid, Duration::from_secs(15));
                 stopped = true;
             }
+        }
+        state.workers.clear();
+        state.scheduler = None;
+        state.standby_schedulers.clear();
+        state.sms = None;
+        state.store = None;
+        state.market = None;
+        let cluster = state.postgres.as_ref().and_then(|p| p.cluster.as_ref());
+        if let Some(cluster) = cluster.filter(|c| c.is_running()) {
+            cluster.stop();
+            stopped = true;
         }
         if let Some(pid) = state.anvil_pid.take().filter(|pid| is_alive(*pid)) {
             terminate(pid, Duration::from_secs(15));
@@ -642,6 +881,133 @@ impl DevStack {
         write_json_atomically(&self.state_path(), &state)?;
         Ok(stopped)
     }
+}
+
+/// How a service is started and named: its name in logs and messages, the `dev up` flag
+/// of its port, and environment variables it is given.
+#[derive(Clone, Copy)]
+struct ServiceSpec<'a> {
+    name: &'a str,
+    port_flag: &'static str,
+    env: &'a [(&'static str, String)],
+}
+
+/// The databases of the services that run on Postgres.
+struct Databases {
+    sms: String,
+    market: String,
+    scheduler: String,
+}
+
+/// What every service of one `up` is started with.
+struct Plan<'a> {
+    options: &'a UpOptions,
+    previous: Option<&'a StackState>,
+    replicas: usize,
+    databases: Option<Databases>,
+    rpc_url: String,
+    hub: String,
+    workerpool: Address,
+}
+
+impl Plan<'_> {
+    /// `args` followed by the chain's flags.
+    fn with_chain(&self, mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+        args.extend([
+            "--rpc-url".into(),
+            self.rpc_url.clone().into(),
+            "--hub".into(),
+            self.hub.clone().into(),
+        ]);
+        args
+    }
+
+    /// `variable` set to a service's database URL, when the stack runs on Postgres.
+    fn database_env(&self, variable: &'static str, url: impl Fn(&Databases) -> &String) -> Vec<(&'static str, String)> {
+        self.databases
+            .iter()
+            .map(|databases| (variable, url(databases).clone()))
+            .collect()
+    }
+
+    /// The schedulers' ports: the first on the scheduler port, the others on the next
+    /// free ones (each kept from a previous `up`).
+    fn scheduler_ports(&self) -> Vec<u16> {
+        let previous = self.previous.map(StackState::schedulers).unwrap_or_default();
+        let first = kept_port(previous.first(), self.options.scheduler_port);
+        let mut ports = vec![first];
+        if self.replicas > 1 {
+            ports.extend(next_free_ports(
+                previous.get(1..).unwrap_or_default(),
+                first + 1,
+                self.replicas - 1,
+            ));
+        }
+        ports
+    }
+}
+
+/// Replicas per service: the running stack's, else what was asked.
+fn replica_count(options: &UpOptions, previous: Option<&StackState>, progress: &mut impl FnMut(&str)) -> usize {
+    let running = previous.filter(|p| p.sms.as_ref().is_some_and(|s| is_alive(s.pid)));
+    match running {
+        Some(stack) if stack.replicas != options.replicas => {
+            progress(&format!(
+                "the running stack keeps its {} replica(s) per service (`confide dev down` first to change it)",
+                stack.replicas
+            ));
+            stack.replicas
+        }
+        _ => options.replicas.max(1),
+    }
+}
+
+/// The port of a service a previous `up` started, else `default`.
+fn kept_port(entry: Option<&ServiceEntry>, default: u16) -> u16 {
+    entry
+        .and_then(|e| e.url.rsplit(':').next()?.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `count` ports: each previous entry's, else the next port from `from` that is free now.
+fn next_free_ports(previous: &[ServiceEntry], from: u16, count: usize) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
+    let mut candidate = from;
+    for index in 0..count {
+        if let Some(port) = previous.get(index).map(|e| kept_port(Some(e), 0)).filter(|p| *p != 0) {
+            ports.push(port);
+            continue;
+        }
+        while (!crate::anvil::port_is_free(candidate) || ports.contains(&candidate))
+            && candidate < from.saturating_add(100)
+        {
+            candidate += 1;
+        }
+        ports.push(candidate);
+        candidate += 1;
+    }
+    ports
+}
+
+/// PoCo on the chain (deployed the first time) and the dev accounts funded.
+async fn ensure_poco(
+    connection: &Connection,
+    previous: Option<&StackState>,
+    progress: &mut impl FnMut(&str),
+) -> Result<Deployment, DevError> {
+    let package = deps::poco_package(&deps::cache_dir())?;
+    let known_hub = previous.map(|s| s.deployment.hub);
+    let (deployment, outcome) = deploy_or_find(connection, &package, known_hub).await?;
+    match outcome {
+        DeployOutcome::Deployed => progress(&format!("PoCo deployed at {}", deployment.hub)),
+        DeployOutcome::Found => progress(&format!("PoCo found at {}", deployment.hub)),
+    }
+    let poco = Poco::new(connection.clone(), deployment.hub).await?;
+    let funded = fund_dev_accounts(&poco).await?;
+    if funded > 0 {
+        progress(&format!("funded {funded} dev accounts with 1,000,000 RLC each"));
+    }
+    Ok(deployment)
 }
 
 fn dev_account(role: &str) -> &'static crate::accounts::DevAccount {

@@ -367,10 +367,19 @@ async fn task(State(state): State<Arc<MarketState>>, Path(task_id): Path<String>
 }
 
 /// The scheduler's public step for a task (`running`, `completed`, …), when the market was
-/// told where the workerpool's scheduler is and it answers in time. Only a known word is
-/// passed on: a scheduler is another party, and the page shows its answer.
+/// told where the workerpool's schedulers are and one answers in time (any of an active
+/// scheduler and its standbys does). Only a known word is passed on: a scheduler is
+/// another party, and the page shows its answer.
 async fn scheduler_step(state: &MarketState, workerpool: Address, task_id: B256) -> Option<String> {
-    let base = state.schedulers.get(&workerpool)?;
+    for base in state.schedulers.get(&workerpool)? {
+        if let Some(step) = ask_scheduler_step(state, base, task_id).await {
+            return Some(step);
+        }
+    }
+    None
+}
+
+async fn ask_scheduler_step(state: &MarketState, base: &str, task_id: B256) -> Option<String> {
     let url = format!("{}/tasks/{task_id}/status", base.trim_end_matches('/'));
     let mut response = state.http.get(url).timeout(SCHEDULER_TIMEOUT).send().await.ok()?;
     // The answer is one word: a few hundred bytes at most are read.
@@ -388,21 +397,26 @@ async fn scheduler_step(state: &MarketState, workerpool: Address, task_id: B256)
         .then(|| step.to_owned())
 }
 
-/// Schedulers by workerpool, from `--scheduler WORKERPOOL=URL` flags.
-pub fn parse_schedulers(flags: &[String]) -> Result<HashMap<Address, String>, String> {
+/// Schedulers by workerpool, from `--scheduler WORKERPOOL=URL[,URL…]` flags (an active
+/// scheduler and its standbys, asked in order).
+pub fn parse_schedulers(flags: &[String]) -> Result<HashMap<Address, Vec<String>>, String> {
     flags
         .iter()
         .map(|flag| {
-            let (pool, url) = flag
+            let (pool, urls) = flag
                 .split_once('=')
                 .ok_or_else(|| format!("`{flag}`: expected WORKERPOOL=URL"))?;
             let pool: Address = pool
                 .parse()
                 .map_err(|_| format!("`{pool}` is not a workerpool address"))?;
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let urls: Vec<String> = urls.split(',').map(|url| url.trim().to_owned()).collect();
+            if let Some(url) = urls
+                .iter()
+                .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+            {
                 return Err(format!("`{url}` is not an http(s) URL"));
             }
-            Ok((pool, url.to_owned()))
+            Ok((pool, urls))
         })
         .collect()
 }

@@ -134,7 +134,7 @@ pub struct MarketState {
     /// Registered assets' immutable details, for the explorer (see `explore`).
     assets: Mutex<HashMap<Address, explore::AssetDetails>>,
     /// Where each known workerpool's scheduler answers, for a task's public step.
-    schedulers: HashMap<Address, String>,
+    schedulers: HashMap<Address, Vec<String>>,
     http: reqwest::Client,
 }
 
@@ -166,7 +166,7 @@ impl MarketState {
 
     /// The same market, told where workerpools' schedulers answer (their task pages then
     /// show each task's step in the scheduler). Call before sharing the state.
-    pub fn with_schedulers(mut state: Arc<MarketState>, schedulers: HashMap<Address, String>) -> Arc<MarketState> {
+    pub fn with_schedulers(mut state: Arc<MarketState>, schedulers: HashMap<Address, Vec<String>>) -> Arc<MarketState> {
         Arc::get_mut(&mut state)
             .expect("schedulers are set before the market state is shared")
             .schedulers = schedulers;

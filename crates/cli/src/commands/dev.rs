@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use confide_devstack::stack::ServiceEntry;
 use confide_devstack::{DevStack, StackState, UpOptions};
 use serde_json::json;
 
-use crate::output::{CliResult, Output};
+use crate::output::{CliError, CliResult, Output};
 
 #[derive(Args, Debug)]
 pub struct DataDir {
@@ -58,6 +59,16 @@ pub enum DevCommand {
         /// for good only when two distinct workers say so (default: the dev workers only).
         #[arg(long)]
         any_worker: bool,
+        /// Processes per service (1 to 4). With more than one, the SMS, store and market
+        /// each run behind a front on their port, the schedulers as active and standbys,
+        /// all on Postgres (the stack's own cluster unless --database-url is given).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        replicas: u8,
+        /// A Postgres server for the services' state (`postgres://user:password@host/db`):
+        /// each service gets a database of its own there (`confide_sms`, …). Not saved:
+        /// give it again when `up` restarts a service.
+        #[arg(long, env = "CONFIDE_DEV_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
     },
     /// Show whether the stack runs, and where.
     Status {
@@ -68,6 +79,16 @@ pub enum DevCommand {
     Down {
         #[command(flatten)]
         dir: DataDir,
+    },
+    /// Pass TCP connections to replicas in turn, skipping those that refuse (what `up
+    /// --replicas` runs in front of a service; a real load balancer does this in production).
+    Front {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// A replica's address (`127.0.0.1:13301`); repeat for each.
+        #[arg(long = "replica", required = true)]
+        replicas: Vec<std::net::SocketAddr>,
     },
 }
 
@@ -85,6 +106,8 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             workers,
             lease_seconds,
             any_worker,
+            replicas,
+            database_url,
         } => {
             let stack = dir.stack();
             let services_binary = std::env::current_exe().ok();
@@ -100,6 +123,8 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
                 workers: workers as usize,
                 lease_seconds,
                 any_worker,
+                replicas: replicas as usize,
+                database_url,
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             let marketplace = state.market.as_ref().map(|m| marketplace_url(&m.url));
@@ -128,6 +153,19 @@ pub async fn run(command: DevCommand, out: &Output) -> CliResult {
             };
             out.done(text, json!({ "stopped": stopped }));
         }
+        DevCommand::Front { listen, replicas } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| CliError::new("PORT_BUSY", format!("cannot listen on {listen}: {e}")))?;
+            out.step(&format!("front on {listen} for {} replica(s)", replicas.len()));
+            let front = confide_devstack::front::Front::new(replicas);
+            tokio::select! {
+                served = front.serve(listener) => {
+                    served.map_err(|e| CliError::new("FRONT_FAILED", e.to_string()))?;
+                }
+                _ = crate::serve::shutdown_signal() => {}
+            }
+        }
     }
     Ok(())
 }
@@ -141,18 +179,9 @@ fn describe(state: &StackState) -> String {
         format!("app registry {}", d.app_registry),
         format!("dataset reg. {}", d.dataset_registry),
         format!("pool reg.    {}", d.workerpool_registry),
-        format!(
-            "SMS          {}",
-            state.sms.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
-        ),
-        format!(
-            "store        {}",
-            state.store.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
-        ),
-        format!(
-            "market       {}",
-            state.market.as_ref().map(|s| s.url.as_str()).unwrap_or("not started")
-        ),
+        format!("SMS          {}", service(state.sms.as_ref())),
+        format!("store        {}", service(state.store.as_ref())),
+        format!("market       {}", service(state.market.as_ref())),
         format!(
             "marketplace  {}",
             state
@@ -164,11 +193,7 @@ fn describe(state: &StackState) -> String {
         format!(
             "workerpool   {} (scheduler {}, {} worker(s))",
             state.workerpool.map(|w| w.to_string()).unwrap_or_else(|| "none".into()),
-            state
-                .scheduler
-                .as_ref()
-                .map(|s| s.url.as_str())
-                .unwrap_or("not started"),
+            schedulers(state),
             state.workers.len()
         ),
         format!("chain.json   {}", state.chain_json.display()),
@@ -179,8 +204,35 @@ fn describe(state: &StackState) -> String {
         ),
         "accounts".to_owned(),
     ];
+    if let Some(cluster) = state.postgres.as_ref().and_then(|p| p.cluster.as_ref()) {
+        lines.insert(
+            6,
+            format!("postgres     {} (data in {})", cluster.url(""), cluster.dir.display()),
+        );
+    }
     lines.extend(state.accounts.iter().map(|a| format!("  {:<17} {}", a.role, a.address)));
     lines.join("\n")
+}
+
+/// A service's URL, and its replicas' when it runs several behind a front.
+fn service(entry: Option<&ServiceEntry>) -> String {
+    match entry {
+        None => "not started".to_owned(),
+        Some(entry) if entry.replicas.is_empty() => entry.url.clone(),
+        Some(entry) => {
+            let replicas: Vec<&str> = entry.replicas.iter().map(|r| r.url.as_str()).collect();
+            format!("{} (front of {})", entry.url, replicas.join(", "))
+        }
+    }
+}
+
+fn schedulers(state: &StackState) -> String {
+    let urls: Vec<String> = state.schedulers().into_iter().map(|s| s.url).collect();
+    match urls.as_slice() {
+        [] => "not started".to_owned(),
+        [one] => one.clone(),
+        [first, standbys @ ..] => format!("{first}, standbys {}", standbys.join(", ")),
+    }
 }
 
 /// The web page of the market at `market_url` (served by the market itself).

@@ -31,8 +31,8 @@ pub struct ServeArgs {
     /// How often to read new chain events, in milliseconds.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
-    /// `WORKERPOOL=URL`: where a workerpool's scheduler answers, so the web page's task
-    /// pages show each task's step there (repeatable).
+    /// `WORKERPOOL=URL[,URL…]`: where a workerpool's scheduler (and its standbys) answer,
+    /// so the web page's task pages show each task's step there (repeatable).
     #[arg(long = "scheduler", value_name = "WORKERPOOL=URL")]
     schedulers: Vec<String>,
 }

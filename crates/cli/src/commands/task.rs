@@ -245,37 +245,62 @@ fn text_of(info: &TaskInfo) -> String {
     lines.join("\n")
 }
 
-/// The scheduler that knows the task: `CONFIDE_SCHEDULER_URL`, else the dev stack's.
-pub fn scheduler_url() -> Option<String> {
-    if let Ok(url) = std::env::var("CONFIDE_SCHEDULER_URL") {
-        return Some(url);
+/// The schedulers that know the task: `CONFIDE_SCHEDULER_URL` (several separated by
+/// commas), else the dev stack's. Any of a pool's schedulers answers for a task, standbys
+/// too (they read the shared database).
+pub fn scheduler_urls() -> Vec<String> {
+    if let Ok(urls) = std::env::var("CONFIDE_SCHEDULER_URL") {
+        return urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
     }
     let stack = confide_devstack::DevStack::new(confide_devstack::DevStack::default_dir());
-    stack.read_state().ok()?.scheduler.map(|s| s.url)
+    let Ok(state) = stack.read_state() else {
+        return Vec::new();
+    };
+    state.schedulers().into_iter().map(|s| s.url).collect()
 }
 
 /// The scheduler's view of a task, which it gives only to the deal's parties: the
-/// request is signed by `reader` (without one, there is nothing to ask).
+/// request is signed by `reader` (without one, there is nothing to ask). The first
+/// scheduler that can be reached answers.
 async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Result<Value, String> {
-    let url = scheduler_url().ok_or("no scheduler known (set CONFIDE_SCHEDULER_URL)")?;
+    let urls = scheduler_urls();
+    if urls.is_empty() {
+        return Err("no scheduler known (set CONFIDE_SCHEDULER_URL)".to_owned());
+    }
     let reader = reader.ok_or("the scheduler answers the deal's parties only: unlock the wallet")?;
     let path = format!("/tasks/{task}");
     let (headers, _) =
         confide_workerpool::auth::request_headers(reader, "GET", &path, b"").map_err(|e| e.to_string())?;
-    let mut request = reqwest::Client::new()
-        .get(format!("{}{path}", url.trim_end_matches('/')))
-        .timeout(Duration::from_secs(5));
-    for (name, value) in headers {
-        request = request.header(name, value);
+    let client = reqwest::Client::new();
+    let mut unreachable = Vec::new();
+    for url in &urls {
+        let mut request = client
+            .get(format!("{}{path}", url.trim_end_matches('/')))
+            .timeout(Duration::from_secs(5));
+        for (name, value) in &headers {
+            request = request.header(*name, value.as_str());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                unreachable.push(format!("{url} is unreachable: {}", e.without_url()));
+                continue;
+            }
+        };
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            let why = body["error"]["message"].as_str().unwrap_or("no reason given");
+            return Err(format!("{url} answered {status}: {why}"));
+        }
+        return Ok(body);
     }
-    let response = request.send().await.map_err(|e| format!("{url} is unreachable: {e}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or_default();
-    if !status.is_success() {
-        let why = body["error"]["message"].as_str().unwrap_or("no reason given");
-        return Err(format!("{url} answered {status}: {why}"));
-    }
-    Ok(body)
+    Err(unreachable.join("; "))
 }
 
 /// Polls until the task completes or fails, with a live status line on stderr.

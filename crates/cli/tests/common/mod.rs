@@ -263,3 +263,59 @@ pub fn requester_keys(stack: &Stack) {
     stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
     stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
 }
+
+/// The requester runs `app` on `dataset` in a TDX enclave, the result encrypted for them
+/// (plus `extra` `app run` flags), waits, downloads the result to `results/` and decrypts
+/// it into `plain/`. Returns `app run`'s answer (which must say COMPLETED) and `plain/`.
+pub fn run_confidential_task(stack: &Stack, app: &str, dataset: &str, extra: &[&str]) -> (Value, PathBuf) {
+    let mut args = vec![
+        "app",
+        "run",
+        app,
+        "--dataset",
+        dataset,
+        "--tag",
+        "tee,tdx",
+        "--encrypt-result",
+    ];
+    args.extend(extra);
+    args.extend(["--watch", "--download", "results"]);
+    let run = stack.ok(REQUESTER, "requester", &args);
+    assert_eq!(run["results"][0]["status"], "COMPLETED", "{run}");
+    let result = run["results"][0]["resultPath"].as_str().unwrap();
+    let plain = decrypt_result(stack, result, "plain");
+    (run, plain)
+}
+
+/// The requester decrypts `result` (a path in their project) into `folder`; its path.
+pub fn decrypt_result(stack: &Stack, result: &str, folder: &str) -> PathBuf {
+    let archive = format!("{folder}.zip");
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "decrypt", result, "--output", &archive, "--extract", folder],
+    );
+    stack.project("requester").join(folder)
+}
+
+/// `GET url` with extra header lines (each ending in CRLF), over a bare TCP connection
+/// (HTTP/1.0, no client library): the status (0 when nothing accepts the connection)
+/// and the body's bytes.
+pub fn http_get(url: &str, headers: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+        return (0, Vec::new());
+    };
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n{headers}\r\n").unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, response[(split + 4).min(response.len())..].to_vec())
+}
