@@ -120,6 +120,11 @@ fn dev_up_deploys_once_and_a_restart_keeps_the_chain() {
     // Up while up: nothing restarted.
     let third = stack.run(&["dev", "up", "--port", &port]);
     assert!(String::from_utf8_lossy(&third.stderr).contains("already running"));
+
+    // Its state is in SQLite: replicas (on Postgres) would start without it.
+    stack.run(&["dev", "down"]);
+    let switched = raw(&stack.run(&["dev", "up", "--port", &port, "--replicas", "2", "--raw"]));
+    assert_eq!(switched["error"]["code"], "STORE_CHANGE", "{switched}");
 }
 
 #[test]

@@ -165,6 +165,11 @@ fn replicas_on_their_own_postgres_run_the_tutorial_while_one_of_each_dies() {
     }
     let port = cluster["port"].as_u64().unwrap() as u16;
     assert!(confide_devstack::anvil::port_is_free(port), "PostgreSQL still listens");
+    // As root, the cluster may live outside the test's folder (where `postgres` can enter).
+    let cluster_dir = std::path::Path::new(cluster["dir"].as_str().unwrap());
+    if !cluster_dir.starts_with(stack.dir.path()) {
+        std::fs::remove_dir_all(cluster_dir).unwrap();
+    }
 }
 
 /// `psql` on the cluster of `postgres`, database `database`: the query's rows, unaligned.

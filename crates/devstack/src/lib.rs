@@ -72,6 +72,10 @@ pub enum DevError {
         "this stack's services keep their state on the Postgres server given by --database-url: pass it again to start them"
     )]
     DatabaseUrlNeeded,
+    #[error(
+        "this stack keeps its services' state in SQLite ({sqlite}), and replicas or --database-url need Postgres: use another --data-dir (or CONFIDE_DEV_DIR), or delete this one"
+    )]
+    StoreChange { sqlite: PathBuf },
     #[error("the database server could not be used: {reason}")]
     DatabaseUnreachable { reason: String },
     #[error("publishing the dev workerpool's orders failed: {0}")]
@@ -106,6 +110,7 @@ impl DevError {
             DevError::PostgresFailed { .. } => "POSTGRES_FAILED",
             DevError::DatabaseUnreachable { .. } => "DATABASE_UNREACHABLE",
             DevError::DatabaseUrlNeeded => "DATABASE_URL_NEEDED",
+            DevError::StoreChange { .. } => "STORE_CHANGE",
             DevError::Io { .. } => "IO_ERROR",
             DevError::Chain(e) => e.code(),
             DevError::Keystore(_) => "KEYSTORE_ERROR",

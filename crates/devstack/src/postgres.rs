@@ -189,7 +189,9 @@ impl Drop for TempPostgres {
 
 /// Where the dev stack keeps its cluster: in its data directory, unless we are root and
 /// `postgres` could not reach it there (a home or temporary folder only root may enter),
-/// then in a folder of the system's temporary directory named after the data directory.
+/// then in `postgres`'s own home (`/var/lib/postgresql`, which only it and root may
+/// write, so no other user can put a folder or a link there first), named after the
+/// data directory.
 pub fn dev_cluster_dir(data_dir: &Path) -> PathBuf {
     if !running_as_root() || reachable_by_others(&data_dir.join("postgres")) {
         return data_dir.join("postgres");
@@ -198,8 +200,11 @@ pub fn dev_cluster_dir(data_dir: &Path) -> PathBuf {
     let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
     let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    std::env::temp_dir().join(format!("confide-dev-postgres-{name}"))
+    Path::new(POSTGRES_HOME).join(format!("confide-dev-{name}"))
 }
+
+/// The `postgres` user's home on Debian, made by its package.
+const POSTGRES_HOME: &str = "/var/lib/postgresql";
 
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")

@@ -384,6 +384,12 @@ impl DevStack {
         if !wanted {
             return Ok((None, None));
         }
+        // Secrets, orders and tasks kept in SQLite would not follow the services to
+        // Postgres: a stack keeps the store it started with.
+        let sqlite = self.data_dir.join("sms/sms.db");
+        if previous.is_none() && sqlite.exists() {
+            return Err(DevError::StoreChange { sqlite });
+        }
         let (server_url, entry) = match (&options.database_url, previous.and_then(|p| p.cluster.clone())) {
             (Some(url), _) => (url.clone(), PostgresEntry { cluster: None }),
             (None, Some(cluster)) => {
