@@ -128,11 +128,15 @@ fn replicas_on_their_own_postgres_run_the_tutorial_while_one_of_each_dies() {
         &["task", "show", &task, "--watch", "--timeout", "120"],
     );
     assert_eq!(watched["task"]["statusName"], "COMPLETED", "{watched}");
-    assert_eq!(
-        http_get(&format!("{}/health", url(standby)), "").0,
-        200,
-        "the standby took over"
-    );
+    // The worker finalizes on chain itself, so the task may complete before the standby
+    // takes over; its report then reaches the new active scheduler.
+    wait_until("the standby to take over", Duration::from_secs(30), || {
+        http_get(&format!("{}/health", url(standby)), "").0 == 200
+    });
+    wait_until("the worker's report", Duration::from_secs(60), || {
+        let view = scheduler_view(url(standby), &task);
+        view["replicas"][0]["status"] == "done"
+    });
     let view = scheduler_view(url(standby), &task);
     let assignments = view["log"]
         .as_array()
