@@ -190,86 +190,186 @@ pub async fn enclave_session(State(state): State<Arc<AppState>>, body: axum::bod
     }
 }
 
-/// Every check, in order, then the sealed secrets.
+/// Every check, then the task's secrets sealed to the admitted enclave, audited.
 async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionResponse, SmsError> {
-    let gate = &state.gate;
-    // 1. Fresh: the nonce is ours, unexpired and unused (burnt now, whatever follows).
-    if !state.store.consume_nonce(request.nonce).await? {
-        return Err(SmsError::NonceInvalid);
+    let admitted = admission::admit(state, request).await?;
+    let secrets = gather_secrets(state, &admitted).await?;
+    let response = seal_session(request, &admitted, secrets.session_part)?;
+    let outcome = if admitted.simulated() {
+        format!("released to task {} (SIMULATED evidence)", request.task_id)
+    } else {
+        format!(
+            "released to task {} ({} enclave)",
+            request.task_id,
+            admitted.evidence_name()
+        )
+    };
+    let mut lines: Vec<AuditLine> = secrets
+        .released
+        .iter()
+        .map(|(id, version)| AuditLine::secret("release", id, *version))
+        .collect();
+    lines.push(AuditLine::task("session", request.task_id));
+    state.store.audit(&lines, Some(request.worker), &outcome).await;
+    Ok(response)
+}
+
+/// The gate's checks, and the one value that says they passed.
+mod admission {
+    use super::*;
+    use confide_protocol::tee::AppEnclaveConfig;
+
+    /// An enclave every check admitted for one task. Only [`admit`] makes one (the fields
+    /// are private to this module), so a function given an `Admitted` knows the nonce was
+    /// fresh, the evidence genuine and bound to this key and module, the task active, the
+    /// worker sent by the pool with this challenge, and the module the app's own.
+    pub(super) struct Admitted {
+        task: TaskInfo,
+        deal: DealInfo,
+        config: AppEnclaveConfig,
+        challenge_key: zeroize::Zeroizing<[u8; 32]>,
+        simulated: bool,
+        evidence_name: &'static str,
     }
-    // 2. Genuine: the evidence verifies and the policy accepts the enclave.
-    let verified = gate
-        .verifier
-        .verify(&request.evidence, gate.now())
-        .await
-        .map_err(SmsError::Attestation)?;
-    // 3. Bound: its report data commits to this nonce, this key, this module.
-    let expected = tee::report_data(request.nonce, &request.enclave_public_key, request.app_module_sha256);
-    verified.check_report_data(&expected).map_err(SmsError::Attestation)?;
-    // 4. The task is running, and its deal asks for the framework the evidence proves.
-    let (task, deal) = active_task(state, request.task_id).await?;
-    if !request.evidence.kind.satisfies(deal.tag()) {
-        return Err(SmsError::FrameworkMismatch {
-            evidence: request.evidence.kind.name(),
-            tag: deal.tag().to_string(),
-        });
+
+    impl Admitted {
+        pub(super) fn task(&self) -> &TaskInfo {
+            &self.task
+        }
+
+        pub(super) fn deal(&self) -> &DealInfo {
+            &self.deal
+        }
+
+        /// The enclave configuration the app registered (memory cap, runtime).
+        pub(super) fn config(&self) -> &AppEnclaveConfig {
+            &self.config
+        }
+
+        pub(super) fn challenge_key(&self) -> &[u8; 32] {
+            &self.challenge_key
+        }
+
+        pub(super) fn simulated(&self) -> bool {
+            self.simulated
+        }
+
+        pub(super) fn evidence_name(&self) -> &'static str {
+            self.evidence_name
+        }
     }
-    // 5. The deal's workerpool owner sent this worker, with this challenge.
-    let authorization = confide_protocol::messages::canonical_signature(&request.authorization)
-        .ok_or(SmsError::WrongAuthorization(deal.workerpool_owner))?;
-    let hash = authorization_hash(request.worker, request.task_id, request.enclave_challenge);
-    if recover_personal(hash, &authorization) != Some(deal.workerpool_owner) {
-        return Err(SmsError::WrongAuthorization(deal.workerpool_owner));
+
+    /// Every check, in order; the first that fails refuses the session.
+    pub(super) async fn admit(state: &AppState, request: &SessionRequest) -> Result<Admitted, SmsError> {
+        let gate = &state.gate;
+        // 1. Fresh: the nonce is ours, unexpired and unused (burnt now, whatever follows).
+        if !state.store.consume_nonce(request.nonce).await? {
+            return Err(SmsError::NonceInvalid);
+        }
+        // 2. Genuine: the evidence verifies and the policy accepts the enclave.
+        let verified = gate
+            .verifier
+            .verify(&request.evidence, gate.now())
+            .await
+            .map_err(SmsError::Attestation)?;
+        // 3. Bound: its report data commits to this nonce, this key, this module.
+        let expected = tee::report_data(request.nonce, &request.enclave_public_key, request.app_module_sha256);
+        verified.check_report_data(&expected).map_err(SmsError::Attestation)?;
+        // 4. The task is running, and its deal asks for the framework the evidence proves.
+        let (task, deal) = active_task(state, request.task_id).await?;
+        if !request.evidence.kind.satisfies(deal.tag()) {
+            return Err(SmsError::FrameworkMismatch {
+                evidence: request.evidence.kind.name(),
+                tag: deal.tag().to_string(),
+            });
+        }
+        // 5. The deal's workerpool owner sent this worker, with this challenge.
+        let challenge_key = sent_by_the_pool(state, request, &deal).await?;
+        // 6. The module is the app's registered one.
+        let config = the_apps_module(state, request, &deal).await?;
+        Ok(Admitted {
+            task,
+            deal,
+            config,
+            challenge_key,
+            simulated: verified.simulated,
+            evidence_name: verified.kind.name(),
+        })
     }
-    let (challenge_address, challenge_key) = state
-        .store
-        .existing_challenge(request.task_id)
-        .await?
-        .ok_or(SmsError::UnknownChallenge)?;
-    if challenge_address != request.enclave_challenge {
-        return Err(SmsError::UnknownChallenge);
+
+    /// The task's challenge key, when the pool owner's authorization names this worker
+    /// and this challenge.
+    async fn sent_by_the_pool(
+        state: &AppState,
+        request: &SessionRequest,
+        deal: &DealInfo,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, SmsError> {
+        let authorization = confide_protocol::messages::canonical_signature(&request.authorization)
+            .ok_or(SmsError::WrongAuthorization(deal.workerpool_owner))?;
+        let hash = authorization_hash(request.worker, request.task_id, request.enclave_challenge);
+        if recover_personal(hash, &authorization) != Some(deal.workerpool_owner) {
+            return Err(SmsError::WrongAuthorization(deal.workerpool_owner));
+        }
+        let (challenge_address, challenge_key) = state
+            .store
+            .existing_challenge(request.task_id)
+            .await?
+            .ok_or(SmsError::UnknownChallenge)?;
+        if challenge_address != request.enclave_challenge {
+            return Err(SmsError::UnknownChallenge);
+        }
+        Ok(challenge_key)
     }
-    // 6. The module is the app's registered one: named by its mrenclave, or by the
-    //    manifest the enclave sent, which must be the one the app's checksum binds.
-    let (mrenclave, checksum) = state.assets.app_identity(&state.poco, deal.app).await?;
-    let config = registered_enclave_config(&mrenclave, checksum, request.app_manifest.as_ref().map(|m| m.as_ref()))
-        .map_err(|error| match error {
+
+    /// The app's registered enclave configuration, when the enclave runs its module:
+    /// named by its mrenclave, or by the manifest the enclave sent, which must be the
+    /// one the app's checksum binds.
+    async fn the_apps_module(
+        state: &AppState,
+        request: &SessionRequest,
+        deal: &DealInfo,
+    ) -> Result<AppEnclaveConfig, SmsError> {
+        let (mrenclave, checksum) = state.assets.app_identity(&state.poco, deal.app).await?;
+        let manifest = request.app_manifest.as_ref().map(|m| m.as_ref());
+        let config = registered_enclave_config(&mrenclave, checksum, manifest).map_err(|error| match error {
             AppIdentityError::ManifestMissing => SmsError::ManifestMissing(deal.app),
             AppIdentityError::ManifestMismatch { registered, .. } => SmsError::AppMismatch {
                 registered: format!("manifest sha256 {registered}"),
             },
             AppIdentityError::NotConfide | AppIdentityError::ManifestInvalid => SmsError::NotConfideApp(deal.app),
         })?;
-    if config.module_sha256() != Some(request.app_module_sha256) {
-        return Err(SmsError::AppMismatch {
-            registered: format!("fingerprint {}", config.fingerprint),
-        });
+        if config.module_sha256() != Some(request.app_module_sha256) {
+            return Err(SmsError::AppMismatch {
+                registered: format!("fingerprint {}", config.fingerprint),
+            });
+        }
+        Ok(config)
     }
-    let params = DealParams::parse(&deal.params).map_err(|e| SmsError::BadRequest(e.to_string()))?;
+}
 
-    // Gather the secrets; a missing required one refuses the whole session.
-    let mut released: Vec<(SecretId, u64)> = Vec::new();
-    let dataset = if deal.dataset == Address::ZERO {
-        None
-    } else {
-        let (url, checksum) = state.assets.dataset_location(&state.poco, deal.dataset).await?;
-        let id = SecretId {
-            kind: SecretKind::Web3,
-            subject: deal.dataset,
-            name: String::new(),
-        };
-        let (version, key) = state
-            .store
-            .read_latest(&id)
-            .await?
-            .ok_or(SmsError::DatasetKeyMissing(deal.dataset))?;
-        released.push((id, version));
-        Some(SessionDataset {
-            address: deal.dataset,
-            url,
-            checksum,
-            key: utf8(&key)?,
-        })
+/// The secrets of an admitted task, and which stored versions they are (for the audit).
+struct GatheredSecrets {
+    session_part: SessionSecrets,
+    released: Vec<(SecretId, u64)>,
+}
+
+/// What of the session comes from the secret store.
+struct SessionSecrets {
+    params: DealParams,
+    dataset: Option<SessionDataset>,
+    requester_secrets: std::collections::BTreeMap<u32, String>,
+    app_developer_secret: Option<String>,
+    result_encryption_key: Option<String>,
+}
+
+/// Reads the task's secrets; a missing required one refuses the whole session.
+async fn gather_secrets(state: &AppState, admitted: &admission::Admitted) -> Result<GatheredSecrets, SmsError> {
+    let deal = admitted.deal();
+    let params = DealParams::parse(&deal.params).map_err(|e| SmsError::BadRequest(e.to_string()))?;
+    let mut released = Vec::new();
+    let dataset = match deal.dataset {
+        Address::ZERO => None,
+        dataset => Some(dataset_secret(state, dataset, &mut released).await?),
     };
     let mut requester_secrets = std::collections::BTreeMap::new();
     for (index, name) in params.secret_names() {
@@ -278,40 +378,79 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
             subject: deal.requester,
             name: name.to_owned(),
         };
-        let (version, value) = state
-            .store
-            .read_latest(&id)
+        let value = read_secret(state, id, &mut released)
             .await?
             .ok_or_else(|| SmsError::RequesterSecretMissing(name.to_owned()))?;
-        released.push((id, version));
-        requester_secrets.insert(index, utf8(&value)?);
+        requester_secrets.insert(index, value);
     }
-    let app_secret_id = SecretId {
+    let app_secret = SecretId {
         kind: SecretKind::App,
         subject: deal.app,
         name: "1".into(),
     };
-    let app_developer_secret = match state.store.read_latest(&app_secret_id).await? {
-        Some((version, value)) => {
-            released.push((app_secret_id, version));
-            Some(utf8(&value)?)
-        }
-        None => None,
-    };
-    let result_key_id = SecretId {
+    let app_developer_secret = read_secret(state, app_secret, &mut released).await?;
+    let result_key = SecretId {
         kind: SecretKind::Web2,
         subject: deal.beneficiary,
         name: RESULT_KEY_NAME.into(),
     };
-    let result_encryption_key = match state.store.read_latest(&result_key_id).await? {
-        Some((version, value)) => {
-            released.push((result_key_id, version));
-            Some(utf8(&value)?)
-        }
-        None if params.iexec_result_encryption => return Err(SmsError::ResultKeyMissing(deal.beneficiary)),
-        None => None,
+    let result_encryption_key = read_secret(state, result_key, &mut released).await?;
+    if result_encryption_key.is_none() && params.iexec_result_encryption {
+        return Err(SmsError::ResultKeyMissing(deal.beneficiary));
+    }
+    let session_part = SessionSecrets {
+        params,
+        dataset,
+        requester_secrets,
+        app_developer_secret,
+        result_encryption_key,
     };
+    Ok(GatheredSecrets { session_part, released })
+}
 
+/// The latest version of secret `id`, noted in `released`, if there is one.
+async fn read_secret(
+    state: &AppState,
+    id: SecretId,
+    released: &mut Vec<(SecretId, u64)>,
+) -> Result<Option<String>, SmsError> {
+    let Some((version, value)) = state.store.read_latest(&id).await? else {
+        return Ok(None);
+    };
+    released.push((id, version));
+    Ok(Some(utf8(&value)?))
+}
+
+/// Where the dataset is and the key that opens it (which must have been pushed).
+async fn dataset_secret(
+    state: &AppState,
+    dataset: Address,
+    released: &mut Vec<(SecretId, u64)>,
+) -> Result<SessionDataset, SmsError> {
+    let (url, checksum) = state.assets.dataset_location(&state.poco, dataset).await?;
+    let id = SecretId {
+        kind: SecretKind::Web3,
+        subject: dataset,
+        name: String::new(),
+    };
+    let key = read_secret(state, id, released)
+        .await?
+        .ok_or(SmsError::DatasetKeyMissing(dataset))?;
+    Ok(SessionDataset {
+        address: dataset,
+        url,
+        checksum,
+        key,
+    })
+}
+
+/// The session, sealed to the admitted enclave's key (HPKE, bound to the task and nonce).
+fn seal_session(
+    request: &SessionRequest,
+    admitted: &admission::Admitted,
+    secrets: SessionSecrets,
+) -> Result<SessionResponse, SmsError> {
+    let (task, deal) = (admitted.task(), admitted.deal());
     let session = TaskSession {
         task_id: request.task_id,
         deal_id: deal.deal_id,
@@ -320,17 +459,17 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         bot_size: deal.bot_size.to::<u64>(),
         app: deal.app,
         app_module_sha256: request.app_module_sha256,
-        app_memory_limit: config.heap_size.min(MAX_APP_MEMORY),
+        app_memory_limit: admitted.config().heap_size.min(MAX_APP_MEMORY),
         max_run_seconds: task.timeref.to::<u64>(),
-        dataset,
-        params,
+        dataset: secrets.dataset,
+        params: secrets.params,
         worker: request.worker,
         beneficiary: deal.beneficiary,
-        result_encryption_key,
-        app_developer_secret,
-        requester_secrets,
-        challenge_private_key: B256::from(*challenge_key),
-        simulated: verified.simulated,
+        result_encryption_key: secrets.result_encryption_key,
+        app_developer_secret: secrets.app_developer_secret,
+        requester_secrets: secrets.requester_secrets,
+        challenge_private_key: B256::from(*admitted.challenge_key()),
+        simulated: admitted.simulated(),
     };
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(&session).map_err(|e| SmsError::Storage(e.to_string()))?);
     let (encapsulated_key, sealed) = confide_crypto::sealed::seal(
@@ -340,24 +479,8 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         request.nonce.as_slice(),
     )
     .map_err(|e| SmsError::BadRequest(e.to_string()))?;
-
-    let outcome = if verified.simulated {
-        format!("released to task {} (SIMULATED evidence)", request.task_id)
-    } else {
-        format!(
-            "released to task {} ({} enclave)",
-            request.task_id,
-            verified.kind.name()
-        )
-    };
-    let mut lines: Vec<AuditLine> = released
-        .iter()
-        .map(|(id, version)| AuditLine::secret("release", id, *version))
-        .collect();
-    lines.push(AuditLine::task("session", request.task_id));
-    state.store.audit(&lines, Some(request.worker), &outcome).await;
     Ok(SessionResponse {
-        simulated: verified.simulated,
+        simulated: admitted.simulated(),
         encapsulated_key: encapsulated_key.into(),
         sealed: sealed.into(),
     })
