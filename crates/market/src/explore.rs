@@ -391,10 +391,8 @@ async fn ask_scheduler_step(state: &MarketState, base: &str, task_id: B256) -> O
         }
     }
     let body: Value = serde_json::from_slice(&text).ok()?;
-    let step = body["state"].as_str()?;
-    confide_protocol::workerpool::PUBLIC_TASK_STEPS
-        .contains(&step)
-        .then(|| step.to_owned())
+    let step: confide_protocol::workerpool::TaskStep = body["state"].as_str()?.parse().ok()?;
+    Some(step.as_str().to_owned())
 }
 
 /// Schedulers by workerpool, from `--scheduler WORKERPOOL=URL[,URL…]` flags (an active

@@ -66,20 +66,78 @@ pub fn result_upload_hash(task_id: B256, worker: Address, content_sha256: B256) 
     )
 }
 
-/// The steps of a task in a Confide scheduler that anyone may read (`GET
-/// /tasks/{task}/status`): `pending` (deal seen), `ready` (initialized on chain),
-/// `running` (a worker holds it), `revealed`, `completed`, `failed`, `claimed`, and
-/// `orphaned` (a reorg took its deal away).
-pub const PUBLIC_TASK_STEPS: [&str; 8] = [
-    "pending",
-    "ready",
-    "running",
-    "revealed",
-    "completed",
-    "failed",
-    "claimed",
-    "orphaned",
-];
+/// A task's step in a Confide scheduler, which anyone may read (`GET
+/// /tasks/{task}/status`): `pending` (deal seen) → `ready` (initialized on chain, wants a
+/// worker) → `running` (as many workers hold it as it wants) → `completed` (a standard
+/// task passes through `revealed`: consensus reached, the scheduler finalizes), or
+/// `failed` (given up, left for the claim) → `claimed`; `orphaned` when a reorg took its
+/// deal away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStep {
+    Pending,
+    Ready,
+    Running,
+    Revealed,
+    Completed,
+    Failed,
+    Claimed,
+    Orphaned,
+}
+
+impl TaskStep {
+    pub const ALL: [TaskStep; 8] = [
+        TaskStep::Pending,
+        TaskStep::Ready,
+        TaskStep::Running,
+        TaskStep::Revealed,
+        TaskStep::Completed,
+        TaskStep::Failed,
+        TaskStep::Claimed,
+        TaskStep::Orphaned,
+    ];
+
+    /// Its word on the wire and in the scheduler's database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStep::Pending => "pending",
+            TaskStep::Ready => "ready",
+            TaskStep::Running => "running",
+            TaskStep::Revealed => "revealed",
+            TaskStep::Completed => "completed",
+            TaskStep::Failed => "failed",
+            TaskStep::Claimed => "claimed",
+            TaskStep::Orphaned => "orphaned",
+        }
+    }
+
+    /// A step the task never leaves.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskStep::Completed | TaskStep::Claimed)
+    }
+}
+
+impl std::fmt::Display for TaskStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that names no [`TaskStep`].
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a task step")]
+pub struct UnknownTaskStep(pub String);
+
+impl std::str::FromStr for TaskStep {
+    type Err = UnknownTaskStep;
+
+    fn from_str(word: &str) -> Result<TaskStep, UnknownTaskStep> {
+        TaskStep::ALL
+            .into_iter()
+            .find(|step| step.as_str() == word)
+            .ok_or_else(|| UnknownTaskStep(word.to_owned()))
+    }
+}
 
 /// The link a worker writes on chain for a result, the way iExec's SDK downloads it: the
 /// result's IPFS CID (`/ipfs/<CID>`), fetched through any gateway (chain.json's
@@ -143,5 +201,15 @@ mod tests {
             serde_json::from_str(&result_link("http://s/", B256::ZERO, Address::ZERO)).unwrap();
         assert_eq!(link["storage"], "confide");
         assert!(link["location"].as_str().unwrap().starts_with("http://s/results/0x"));
+    }
+
+    #[test]
+    fn every_step_reads_back_from_its_word_and_serializes_as_it() {
+        for step in TaskStep::ALL {
+            assert_eq!(step.as_str().parse::<TaskStep>().unwrap(), step);
+            assert_eq!(serde_json::to_value(step).unwrap(), step.as_str());
+        }
+        assert!("Running".parse::<TaskStep>().is_err());
+        assert!("".parse::<TaskStep>().is_err());
     }
 }

@@ -88,12 +88,11 @@ pub struct TaskDebug {
     pub task_id: B256,
     pub deal_id: B256,
     pub index: u64,
-    pub status: String,
+    pub status: confide_protocol::workerpool::TaskStep,
     pub worker: Option<Address>,
     pub enclave_challenge: Option<Address>,
     pub attempts: u64,
-    /// Each worker's lease of the task: `running`, `done`, `failed`, `lost`, `released`,
-    /// `replaced` (a reorg took what it did off the chain).
+    /// Each worker's lease of the task.
     #[serde(default)]
     pub replicas: Vec<ReplicaView>,
     pub log: Vec<LogEntry>,
@@ -103,7 +102,54 @@ pub struct TaskDebug {
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaView {
     pub worker: Address,
-    pub status: String,
+    pub status: ReplicaStatus,
+}
+
+/// One worker's hold on a task: `running` (leased, heartbeats extend it) → `done` |
+/// `failed` | `refused` (its worker says the task fails in itself) | `lost` (silent past
+/// its lease) | `released` (given back), or `replaced` (a reorg voided its work).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicaStatus {
+    Running,
+    Done,
+    Failed,
+    Refused,
+    Lost,
+    Released,
+    Replaced,
+}
+
+impl ReplicaStatus {
+    const ALL: [ReplicaStatus; 7] = [
+        ReplicaStatus::Running,
+        ReplicaStatus::Done,
+        ReplicaStatus::Failed,
+        ReplicaStatus::Refused,
+        ReplicaStatus::Lost,
+        ReplicaStatus::Released,
+        ReplicaStatus::Replaced,
+    ];
+
+    /// Its word in the database and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaStatus::Running => "running",
+            ReplicaStatus::Done => "done",
+            ReplicaStatus::Failed => "failed",
+            ReplicaStatus::Refused => "refused",
+            ReplicaStatus::Lost => "lost",
+            ReplicaStatus::Released => "released",
+            ReplicaStatus::Replaced => "replaced",
+        }
+    }
+
+    pub(crate) fn parse(word: &str) -> Result<ReplicaStatus, crate::WorkerpoolError> {
+        ReplicaStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == word)
+            .ok_or_else(|| crate::WorkerpoolError::Storage(format!("invalid replica status `{word}`")))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -12,7 +12,9 @@
 use confide_chain::{Address, B256};
 use sqlx::{AnyPool, Row};
 
-use crate::api::LogEntry;
+use confide_protocol::workerpool::TaskStep;
+
+use crate::api::{LogEntry, ReplicaStatus};
 use crate::{WorkerpoolError, now_ms};
 
 // `tasks.lease_until_ms` is no longer read (leases are the replicas'); it stays so that
@@ -51,8 +53,10 @@ fn storage(error: sqlx::Error) -> WorkerpoolError {
     WorkerpoolError::Storage(error.to_string())
 }
 
-/// Task statuses that no longer change.
-pub const FINAL: [&str; 2] = ["completed", "claimed"];
+fn parse_step(word: &str) -> Result<TaskStep, WorkerpoolError> {
+    word.parse()
+        .map_err(|e: confide_protocol::workerpool::UnknownTaskStep| WorkerpoolError::Storage(e.to_string()))
+}
 
 #[derive(Clone, Debug)]
 pub struct TaskRow {
@@ -62,7 +66,7 @@ pub struct TaskRow {
     pub workerpool: Address,
     /// `tdx`, `gramine`, or `standard` for a task without TEE.
     pub framework: String,
-    pub status: String,
+    pub status: TaskStep,
     pub challenge: Address,
     /// The worker last given a replica (for display; replicas say who holds it).
     pub worker: Address,
@@ -98,7 +102,7 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
         index: number("idx")?,
         workerpool: text("workerpool")?.parse().map_err(|_| parse_error("workerpool"))?,
         framework: text("framework")?,
-        status: text("status")?,
+        status: parse_step(&text("status")?)?,
         challenge: text("challenge")?.parse().map_err(|_| parse_error("challenge"))?,
         worker: text("worker")?.parse().map_err(|_| parse_error("worker"))?,
         wanted: number("wanted")?.max(1),
@@ -119,7 +123,7 @@ const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status
 #[derive(Clone, Debug)]
 pub struct ReplicaRow {
     pub worker: Address,
-    pub status: String,
+    pub status: ReplicaStatus,
     /// The result link the worker reported (standard tasks).
     pub results: String,
 }
@@ -168,7 +172,7 @@ impl SchedulerDb {
         .bind(task.index as i64)
         .bind(task.workerpool.to_string())
         .bind(&task.framework)
-        .bind(&task.status)
+        .bind(task.status.as_str())
         .bind(task.challenge.to_string())
         .bind(task.worker.to_string())
         .bind(task.final_deadline as i64)
@@ -197,11 +201,11 @@ impl SchedulerDb {
     }
 
     /// Tasks in one status, oldest change first.
-    pub async fn tasks_in(&self, status: &str, limit: i64) -> Result<Vec<TaskRow>, WorkerpoolError> {
+    pub async fn tasks_in(&self, status: TaskStep, limit: i64) -> Result<Vec<TaskRow>, WorkerpoolError> {
         let rows = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE status = $1 ORDER BY updated_ms, idx LIMIT $2"
         ))
-        .bind(status)
+        .bind(status.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -326,7 +330,7 @@ impl SchedulerDb {
         &self,
         task_id: B256,
         worker: Address,
-        status: &str,
+        status: ReplicaStatus,
         results: &str,
     ) -> Result<bool, WorkerpoolError> {
         let result = sqlx::query(
@@ -335,7 +339,7 @@ impl SchedulerDb {
         )
         .bind(task_id.to_string())
         .bind(worker.to_string())
-        .bind(status)
+        .bind(status.as_str())
         .bind(results)
         .bind(now_ms() as i64)
         .execute(&self.pool)
@@ -373,7 +377,7 @@ impl SchedulerDb {
     pub async fn revive_deal(
         &self,
         deal_id: B256,
-        status: &str,
+        status: TaskStep,
         final_deadline: u64,
     ) -> Result<Vec<B256>, WorkerpoolError> {
         let rows = sqlx::query(
@@ -383,7 +387,7 @@ impl SchedulerDb {
         )
         .bind(deal_id.to_string())
         .bind(now_ms() as i64)
-        .bind(status)
+        .bind(status.as_str())
         .bind(final_deadline as i64)
         .fetch_all(&self.pool)
         .await
@@ -431,7 +435,7 @@ impl SchedulerDb {
                         .map_err(storage)?
                         .parse()
                         .map_err(|_| WorkerpoolError::Storage("invalid worker in the replicas table".into()))?,
-                    status: row.try_get("status").map_err(storage)?,
+                    status: ReplicaStatus::parse(&row.try_get::<String, _>("status").map_err(storage)?)?,
                     results: row.try_get("results").map_err(storage)?,
                 })
             })
@@ -451,7 +455,7 @@ impl SchedulerDb {
 
     /// Saves every field of `task`; with `expected_status`, only if the row is still in it
     /// (returns whether it was written), so two workers never take the same task.
-    pub async fn save_task(&self, task: &TaskRow, expected_status: Option<&str>) -> Result<bool, WorkerpoolError> {
+    pub async fn save_task(&self, task: &TaskRow, expected_status: Option<TaskStep>) -> Result<bool, WorkerpoolError> {
         let guard = if expected_status.is_some() {
             " AND status = $12"
         } else {
@@ -464,7 +468,7 @@ impl SchedulerDb {
         );
         let mut query = sqlx::query(&sql)
             .bind(task.task_id.to_string())
-            .bind(&task.status)
+            .bind(task.status.as_str())
             .bind(task.challenge.to_string())
             .bind(task.worker.to_string())
             .bind(task.wanted as i64)
@@ -475,7 +479,7 @@ impl SchedulerDb {
             .bind(&task.framework)
             .bind(&task.results);
         if let Some(status) = expected_status {
-            query = query.bind(status);
+            query = query.bind(status.as_str());
         }
         let result = query.execute(&self.pool).await.map_err(storage)?;
         Ok(result.rows_affected() == 1)

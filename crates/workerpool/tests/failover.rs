@@ -3,6 +3,8 @@
 //! over within the scheduling lease, from the state they share: the task a worker holds
 //! stays its own (its heartbeats are answered, even though the takeover took longer than a
 //! worker's lease), the tasks not yet given out are given out once each, and none twice.
+//! And a scheduler answers a worker's call only when the worker signed it, for that path,
+//! that body, within the last minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,4 +195,76 @@ async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
         assert_eq!(live, 1, "task {task} has one worker");
     }
     b.kill();
+}
+
+/// `POST url` with these headers and body: the status and the error code, if any.
+async fn post_raw(url: &str, headers: &[(&str, String)], body: &'static [u8]) -> (u16, String) {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    let json: serde_json::Value = answer.json().await.unwrap_or_default();
+    (status, json["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_call_is_answered_only_when_signed_by_it_for_this_path_body_and_time() {
+    use confide_protocol::messages::sign_personal;
+    use confide_protocol::workerpool::request_hash;
+    use confide_workerpool::auth::request_headers;
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
+    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let workerpool = fixtures::client(&node.url, "workerpool-owner", deployment.hub)
+        .await
+        .create_workerpool("signed calls")
+        .await
+        .unwrap();
+    let running = scheduler(&node.url, deployment.hub, &database, workerpool).await;
+    until("the scheduler to be active", 10, async || {
+        health(&running.url).await == 200
+    })
+    .await;
+    let worker = DEV_ACCOUNTS.iter().find(|a| a.role == "worker-1").unwrap().signer();
+    let body: &'static [u8] = br#"{"frameworks":["standard"],"memoryMib":1024,"simulated":true}"#;
+    let register = format!("{}/workers/register", running.url);
+
+    let (signed, _) = request_headers(&worker, "POST", "/workers/register", body).unwrap();
+    let headers: Vec<(&str, String)> = signed.to_vec();
+    assert_eq!(post_raw(&register, &[], body).await, (401, "MISSING_SIGNER".into()));
+    let without_signature = &headers[..2];
+    assert_eq!(
+        post_raw(&register, without_signature, body).await,
+        (401, "MISSING_SIGNATURE".into())
+    );
+    // The same signature over another body, or sent to another path, is refused.
+    let other_body: &'static [u8] = br#"{"frameworks":["tdx"],"memoryMib":1024,"simulated":true}"#;
+    assert_eq!(
+        post_raw(&register, &headers, other_body).await,
+        (401, "WRONG_SIGNATURE".into())
+    );
+    let next = format!("{}/tasks/next", running.url);
+    assert_eq!(post_raw(&next, &headers, body).await, (401, "WRONG_SIGNATURE".into()));
+    // Signed by the worker, but two minutes ago.
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 120_000;
+    let signature = sign_personal(&worker, request_hash("POST", "/workers/register", body, old)).unwrap();
+    let stale = [
+        (headers[0].0, headers[0].1.clone()),
+        (headers[1].0, old.to_string()),
+        (
+            headers[2].0,
+            format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
+        ),
+    ];
+    assert_eq!(post_raw(&register, &stale, body).await, (401, "STALE_REQUEST".into()));
+    // The genuine request is answered.
+    assert_eq!(post_raw(&register, &headers, body).await, (200, String::new()));
+    running.kill();
 }

@@ -6,6 +6,8 @@
 
 use confide_chain::{Address, B256};
 use confide_devstack::postgres::TempPostgres;
+use confide_protocol::workerpool::TaskStep;
+use confide_workerpool::api::ReplicaStatus;
 use confide_workerpool::db::{SchedulerDb, TaskRow};
 
 fn task(index: u64, framework: &str, wanted: u64) -> TaskRow {
@@ -15,7 +17,7 @@ fn task(index: u64, framework: &str, wanted: u64) -> TaskRow {
         index,
         workerpool: Address::repeat_byte(0x77),
         framework: framework.into(),
-        status: "ready".into(),
+        status: TaskStep::Ready,
         challenge: Address::ZERO,
         worker: Address::ZERO,
         wanted,
@@ -71,7 +73,11 @@ async fn replicas_and_leases(url: &str) {
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 0);
     // A lost replica neither beats nor reports; its worker may be given the task again.
     assert!(!db.extend_lease(replicated.task_id, alice, 9_000).await.unwrap());
-    assert!(!db.end_replica(replicated.task_id, alice, "done", "").await.unwrap());
+    assert!(
+        !db.end_replica(replicated.task_id, alice, ReplicaStatus::Done, "")
+            .await
+            .unwrap()
+    );
     assert_eq!(db.dispatchable(&["standard"], alice, 10, 5).await.unwrap().len(), 1);
 
     // Two replicas end: their results are kept per worker.
@@ -79,25 +85,32 @@ async fn replicas_and_leases(url: &str) {
     db.add_replica(replicated.task_id, bob, 5_000).await.unwrap();
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 2);
     assert!(
-        db.end_replica(replicated.task_id, alice, "done", "link-a")
+        db.end_replica(replicated.task_id, alice, ReplicaStatus::Done, "link-a")
             .await
             .unwrap()
     );
-    assert!(db.end_replica(replicated.task_id, bob, "failed", "").await.unwrap());
+    assert!(
+        db.end_replica(replicated.task_id, bob, ReplicaStatus::Failed, "")
+            .await
+            .unwrap()
+    );
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 1);
     let replicas = db.replicas(replicated.task_id).await.unwrap();
     let statuses: Vec<_> = replicas
         .iter()
-        .map(|r| (r.worker, r.status.as_str(), r.results.as_str()))
+        .map(|r| (r.worker, r.status, r.results.as_str()))
         .collect();
-    assert!(statuses.contains(&(alice, "done", "link-a")), "{statuses:?}");
-    assert!(statuses.contains(&(bob, "failed", "")), "{statuses:?}");
+    assert!(
+        statuses.contains(&(alice, ReplicaStatus::Done, "link-a")),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&(bob, ReplicaStatus::Failed, "")), "{statuses:?}");
 
     // A status change names the status it expects: the second of two racing writers loses.
     let mut running = db.task(tee.task_id).await.unwrap().unwrap();
-    running.status = "running".into();
-    assert!(db.save_task(&running, Some("ready")).await.unwrap());
-    assert!(!db.save_task(&running, Some("ready")).await.unwrap());
+    running.status = TaskStep::Running;
+    assert!(db.save_task(&running, Some(TaskStep::Ready)).await.unwrap());
+    assert!(!db.save_task(&running, Some(TaskStep::Ready)).await.unwrap());
     assert!(db.dispatchable(&["tdx"], bob, 10, 5).await.unwrap().is_empty());
 
     // A reorg takes the deal away: its tasks are set aside, out of the open tasks, and their
@@ -111,14 +124,17 @@ async fn replicas_and_leases(url: &str) {
     );
     assert!(db.open_tasks().await.unwrap().is_empty());
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 0);
-    let mut back = db.revive_deal(replicated.deal_id, "pending", 7_000).await.unwrap();
+    let mut back = db
+        .revive_deal(replicated.deal_id, TaskStep::Pending, 7_000)
+        .await
+        .unwrap();
     back.sort();
     assert_eq!(back, set_aside);
     let revived = db.task(tee.task_id).await.unwrap().unwrap();
     assert_eq!((revived.status.as_str(), revived.final_deadline), ("pending", 7_000));
     assert_eq!(db.open_tasks().await.unwrap().len(), 2);
     assert!(
-        db.revive_deal(replicated.deal_id, "pending", 7_000)
+        db.revive_deal(replicated.deal_id, TaskStep::Pending, 7_000)
             .await
             .unwrap()
             .is_empty()
