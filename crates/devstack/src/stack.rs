@@ -295,15 +295,10 @@ impl DevStack {
         }
         let mut schedulers = schedulers.into_iter();
         let scheduler = schedulers.next();
-        let mut published = previous.as_ref().is_some_and(|s| s.workerpool_orders_published);
-        if !published && market.is_some() && scheduler.is_some() {
-            self.publish_workerpool_orders(options, workerpool, &rpc_url, &plan.hub)
-                .await?;
-            progress(&format!(
-                "dev workerpool {workerpool}: orders for TDX and Gramine-SGX tasks published (free, trust 1)"
-            ));
-            published = true;
-        }
+        let published = previous.as_ref().is_some_and(|s| s.workerpool_orders_published)
+            || (market.is_some()
+                && scheduler.is_some()
+                && self.publish_workerpool_orders(&plan, &mut progress).await?);
 
         let state = StackState {
             chain_id: connection.chain_id,
@@ -754,22 +749,21 @@ impl DevStack {
     }
 
     /// Signs and publishes the dev workerpool's orders (one for TDX, one for Gramine-SGX
-    /// tasks) with `confide workerpool publish`, as the pool owner.
+    /// tasks) with `confide workerpool publish`, as the pool owner; whether it did.
     async fn publish_workerpool_orders(
         &self,
-        options: &UpOptions,
-        workerpool: Address,
-        rpc_url: &str,
-        hub: &str,
-    ) -> Result<(), DevError> {
-        let Some(binary) = &options.services_binary else {
-            return Ok(());
+        plan: &Plan<'_>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<bool, DevError> {
+        let Some(binary) = &plan.options.services_binary else {
+            return Ok(false);
         };
+        let workerpool = plan.workerpool;
         for tag in ["tee,tdx", "tee,gramine"] {
             let output = tokio::process::Command::new(binary)
                 .args(["workerpool", "publish", &workerpool.to_string()])
                 .args(["--price", "0", "--volume", "1000000", "--category", "0", "--trust", "1"])
-                .args(["--tag", tag, "--raw", "--rpc-url", rpc_url, "--hub", hub])
+                .args(["--tag", tag, "--raw", "--rpc-url", &plan.rpc_url, "--hub", &plan.hub])
                 .arg("--keystoredir")
                 .arg(self.data_dir.join("wallets"))
                 .args([
@@ -788,7 +782,10 @@ impl DevStack {
                 ));
             }
         }
-        Ok(())
+        progress(&format!(
+            "dev workerpool {workerpool}: orders for TDX and Gramine-SGX tasks published (free, trust 1)"
+        ));
+        Ok(true)
     }
 
     /// Starts `confide <args>` in the background, logging to `<data>/<name>.log`, and waits

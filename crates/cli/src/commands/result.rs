@@ -78,85 +78,15 @@ pub enum ResultCommand {
 pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
     match command {
         ResultCommand::GenerateEncryptionKeypair {
-            beneficiary_keystoredir: dir,
+            beneficiary_keystoredir,
             rsa,
             force,
-        } => {
-            let address = ctx.wallet.address()?.to_checksum(None);
-            let private_path = dir.join(format!("{address}_key"));
-            let public_path = dir.join(format!("{address}_key.pub"));
-            if private_path.exists() && !force {
-                return Err(CliError::new(
-                    "KEY_EXISTS",
-                    format!(
-                        "{} exists: pass --force to replace it (results encrypted for it become unreadable)",
-                        private_path.display()
-                    ),
-                ));
-            }
-            std::fs::create_dir_all(&dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
-            let (private_text, public_text) = if rsa {
-                ctx.out.step("generating an RSA-4096 key pair");
-                confide_crypto::result_keys::generate_rsa(confide_crypto::result_keys::RSA_BITS)
-                    .map_err(|e| CliError::new("KEYGEN_FAILED", e.to_string()))?
-            } else {
-                let (secret, public) = confide_crypto::result::generate_age();
-                (
-                    zeroize::Zeroizing::new(format!("{}\n", secret.as_str())),
-                    format!("{public}\n"),
-                )
-            };
-            write_private(&private_path, private_text.as_bytes())?;
-            std::fs::write(&public_path, &public_text)
-                .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", public_path.display())))?;
-            ctx.out.done(
-                &format!(
-                    "✔ key pair {} and {} generated; back up the private key, then run `confide result push-encryption-key`",
-                    private_path.display(),
-                    public_path.display()
-                ),
-                json!({ "secretPath": dir, "privateKeyFile": private_path, "publicKeyFile": public_path,
-                    "format": if rsa { "rsa" } else { "age" } }),
-            );
-        }
+        } => generate_keypair(ctx, &beneficiary_keystoredir, rsa, force),
         ResultCommand::PushEncryptionKey {
             secret_path,
             beneficiary_keystoredir,
             force_update,
-        } => {
-            let address = ctx.wallet.address()?.to_checksum(None);
-            let path = secret_path.unwrap_or_else(|| beneficiary_keystoredir.join(format!("{address}_key.pub")));
-            let text = secret::read_secret_file(&path)?;
-            let value = if text.trim().starts_with("age1") {
-                text.trim().to_owned()
-            } else if text.starts_with("-----BEGIN PUBLIC KEY-----") {
-                // iExec's SDK sends the PEM base64-encoded; workers decode it.
-                base64::engine::general_purpose::STANDARD.encode(format!("{}\n", text.as_str()))
-            } else {
-                return Err(CliError::new(
-                    "INVALID_KEY",
-                    format!(
-                        "{} is neither an age public key (age1…) nor a PEM public key",
-                        path.display()
-                    ),
-                ));
-            };
-            confide_crypto::result::ResultPublicKey::parse(&value)
-                .map_err(|e| CliError::new("INVALID_KEY", format!("{}: {e}", path.display())))?;
-            secret::push_named(
-                ctx,
-                Named::Web2 {
-                    name: RESULT_KEY_NAME.into(),
-                },
-                &value,
-                force_update,
-            )
-            .await?;
-            ctx.out.done(
-                &format!("✔ result encryption key of {address} pushed to the SMS"),
-                json!({ "isPushed": true }),
-            );
-        }
+        } => push_key(ctx, secret_path, &beneficiary_keystoredir, force_update).await,
         ResultCommand::Decrypt {
             encrypted,
             output,
@@ -172,29 +102,118 @@ pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
                 force,
                 extract: extract.as_deref(),
             };
-            decrypt(ctx, &encrypted, &key_path, target, task).await?;
+            decrypt(ctx, &encrypted, &key_path, target, task).await
         }
-        ResultCommand::CheckEncryptionKey { address } => {
-            let owner = match address {
-                Some(owner) => owner,
-                None => ctx.wallet.address()?,
-            };
-            let present = secret::check_named(
-                ctx,
-                &Named::Web2 {
-                    name: RESULT_KEY_NAME.into(),
-                },
-                owner,
-            )
-            .await?;
-            let text = if present {
-                format!("✔ {owner} has a result encryption key")
-            } else {
-                format!("✖ no result encryption key for {owner}")
-            };
-            ctx.out.done(&text, json!({ "isEncryptionKeySet": present }));
-        }
+        ResultCommand::CheckEncryptionKey { address } => check_key(ctx, address).await,
     }
+}
+
+/// `result generate-encryption-keypair`: an age key pair (RSA with `--rsa`) in `dir`,
+/// named after the wallet as iExec's SDK names it; never replaced without `force`.
+fn generate_keypair(ctx: &Context, dir: &Path, rsa: bool, force: bool) -> CliResult {
+    let address = ctx.wallet.address()?.to_checksum(None);
+    let private_path = dir.join(format!("{address}_key"));
+    let public_path = dir.join(format!("{address}_key.pub"));
+    if private_path.exists() && !force {
+        return Err(CliError::new(
+            "KEY_EXISTS",
+            format!(
+                "{} exists: pass --force to replace it (results encrypted for it become unreadable)",
+                private_path.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
+    let (private_text, public_text) = if rsa {
+        ctx.out.step("generating an RSA-4096 key pair");
+        confide_crypto::result_keys::generate_rsa(confide_crypto::result_keys::RSA_BITS)
+            .map_err(|e| CliError::new("KEYGEN_FAILED", e.to_string()))?
+    } else {
+        let (secret, public) = confide_crypto::result::generate_age();
+        (
+            zeroize::Zeroizing::new(format!("{}\n", secret.as_str())),
+            format!("{public}\n"),
+        )
+    };
+    write_private(&private_path, private_text.as_bytes())?;
+    std::fs::write(&public_path, &public_text)
+        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", public_path.display())))?;
+    ctx.out.done(
+        &format!(
+            "✔ key pair {} and {} generated; back up the private key, then run `confide result push-encryption-key`",
+            private_path.display(),
+            public_path.display()
+        ),
+        json!({ "secretPath": dir, "privateKeyFile": private_path, "publicKeyFile": public_path,
+            "format": if rsa { "rsa" } else { "age" } }),
+    );
+    Ok(())
+}
+
+/// `result push-encryption-key`: the public key (age, or PEM as iExec's SDK sends it) to
+/// the SMS as the wallet's result key.
+async fn push_key(
+    ctx: &Context,
+    secret_path: Option<PathBuf>,
+    beneficiary_keystoredir: &Path,
+    force_update: bool,
+) -> CliResult {
+    let address = ctx.wallet.address()?.to_checksum(None);
+    let path = secret_path.unwrap_or_else(|| beneficiary_keystoredir.join(format!("{address}_key.pub")));
+    let text = secret::read_secret_file(&path)?;
+    let value = if text.trim().starts_with("age1") {
+        text.trim().to_owned()
+    } else if text.starts_with("-----BEGIN PUBLIC KEY-----") {
+        // iExec's SDK sends the PEM base64-encoded; workers decode it.
+        base64::engine::general_purpose::STANDARD.encode(format!("{}\n", text.as_str()))
+    } else {
+        return Err(CliError::new(
+            "INVALID_KEY",
+            format!(
+                "{} is neither an age public key (age1…) nor a PEM public key",
+                path.display()
+            ),
+        ));
+    };
+    confide_crypto::result::ResultPublicKey::parse(&value)
+        .map_err(|e| CliError::new("INVALID_KEY", format!("{}: {e}", path.display())))?;
+    secret::push_named(
+        ctx,
+        Named::Web2 {
+            name: RESULT_KEY_NAME.into(),
+        },
+        &value,
+        force_update,
+    )
+    .await?;
+    ctx.out.done(
+        &format!("✔ result encryption key of {address} pushed to the SMS"),
+        json!({ "isPushed": true }),
+    );
+    Ok(())
+}
+
+/// `result check-encryption-key`: whether the SMS holds a result key for `address` (the
+/// wallet's by default).
+async fn check_key(ctx: &Context, address: Option<Address>) -> CliResult {
+    let owner = match address {
+        Some(owner) => owner,
+        None => ctx.wallet.address()?,
+    };
+    let present = secret::check_named(
+        ctx,
+        &Named::Web2 {
+            name: RESULT_KEY_NAME.into(),
+        },
+        owner,
+    )
+    .await?;
+    let text = if present {
+        format!("✔ {owner} has a result encryption key")
+    } else {
+        format!("✖ no result encryption key for {owner}")
+    };
+    ctx.out.done(&text, json!({ "isEncryptionKeySet": present }));
     Ok(())
 }
 

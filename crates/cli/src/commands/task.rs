@@ -109,109 +109,142 @@ pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
             download,
             output,
             timeout,
-        } => {
-            let poco = ctx.poco().await?;
-            let info = if watch {
-                // The scheduler's details are for the deal's parties: signed when the
-                // wallet opens without a prompt, else the chain's status alone.
-                let reader = ctx.wallet.signer_without_prompt();
-                watch_task(ctx, &poco, reader.as_ref(), task, Duration::from_secs(timeout)).await?
-            } else {
-                poco.task(task).await?
-            };
-            let mut fields = describe(&info);
-            let mut text = text_of(&info);
-            if download {
-                if info.status != TaskStatus::Completed {
-                    return Err(CliError::new(
-                        "TASK_NOT_COMPLETED",
-                        format!("task {task} is {}: no result to download yet", status_name(info.status)),
-                    ));
-                }
-                let path = download_result(ctx, &info, output).await?;
-                text.push_str(&format!("\n✔ result saved to {}", path.display()));
-                fields["resultPath"] = json!(path);
-                let check = check_download(ctx, &poco, &path, &info).await?;
-                text.push_str(&format!("\n{}", check.line()));
-                fields["digestCheck"] = check.fields();
-            }
-            ctx.out.done(&text, json!({ "task": fields }));
-        }
-        TaskCommand::Claim { task } => {
-            let poco = ctx.signed_poco().await?;
-            if poco.task(task).await?.status == TaskStatus::Unset {
-                return Err(CliError::new(
-                    "TASK_NOT_INITIALIZED",
-                    format!("task {task} never started: claim it with its deal, `confide deal claim DEAL`"),
-                ));
-            }
-            let transaction = poco.claim_task(task).await?;
-            ctx.out.done(
-                &format!("✔ task {task} claimed: the requester is refunded (transaction {transaction})"),
-                json!({ "txHash": transaction }),
-            );
-        }
+        } => show(ctx, task, watch, download, output, timeout).await,
+        TaskCommand::Claim { task } => claim(ctx, task).await,
         TaskCommand::Debug {
             task,
             logs,
             key,
             beneficiary_keystoredir,
-        } => {
-            let poco = ctx.poco().await?;
-            let info = poco.task(task).await?;
-            let reader = ctx.wallet.signer()?;
-            let scheduler = scheduler_debug(task, Some(&reader)).await;
-            let app_logs = if logs {
-                let key_path = super::result::key_path(ctx, key, &beneficiary_keystoredir)?;
-                Some(app_logs(&info, scheduler.as_ref().ok(), &key_path).await?)
-            } else {
-                None
-            };
-            let mut lines = vec![text_of(&info)];
-            match &scheduler {
-                Ok(debug) => {
-                    lines.push(format!(
-                        "scheduler: {} (attempts {})",
-                        debug["status"].as_str().unwrap_or("?"),
-                        debug["attempts"]
-                    ));
-                    for replica in debug["replicas"].as_array().into_iter().flatten() {
-                        lines.push(format!(
-                            "  replica on {}: {}",
-                            replica["worker"].as_str().unwrap_or_default(),
-                            replica["status"].as_str().unwrap_or_default()
-                        ));
-                    }
-                    for entry in debug["log"].as_array().into_iter().flatten() {
-                        lines.push(format!(
-                            "  {}  {:<42}  {}",
-                            entry["atMs"],
-                            entry["party"].as_str().unwrap_or_default(),
-                            entry["message"].as_str().unwrap_or_default()
-                        ));
-                    }
-                }
-                Err(reason) => lines.push(format!("scheduler: {reason}")),
-            }
-            for log in app_logs.iter().flatten() {
-                lines.push(format!("── app log of the replica on {} ──", log.worker));
-                lines.push(log.text.trim_end().to_owned());
-            }
-            if app_logs.as_ref().is_some_and(|logs| logs.is_empty()) {
-                lines.push("no encrypted logs are stored for this task".into());
-            }
-            let logs_json: Option<Vec<Value>> = app_logs.map(|logs| {
-                logs.iter()
-                    .map(|log| json!({ "worker": log.worker, "log": log.text }))
-                    .collect()
-            });
-            ctx.out.done(
-                &lines.join("\n"),
-                json!({ "task": describe(&info), "scheduler": scheduler.ok(), "appLogs": logs_json }),
-            );
-        }
+        } => debug(ctx, task, logs, key, &beneficiary_keystoredir).await,
     }
+}
+
+/// `task show`: the task on chain (`--watch`: until it ends), and its result downloaded
+/// and checked with `--download`.
+async fn show(
+    ctx: &Context,
+    task: B256,
+    watch: bool,
+    download: bool,
+    output: Option<PathBuf>,
+    timeout: u64,
+) -> CliResult {
+    let poco = ctx.poco().await?;
+    let info = if watch {
+        // The scheduler's details are for the deal's parties: signed when the
+        // wallet opens without a prompt, else the chain's status alone.
+        let reader = ctx.wallet.signer_without_prompt();
+        watch_task(ctx, &poco, reader.as_ref(), task, Duration::from_secs(timeout)).await?
+    } else {
+        poco.task(task).await?
+    };
+    let mut fields = describe(&info);
+    let mut text = text_of(&info);
+    if download {
+        if info.status != TaskStatus::Completed {
+            return Err(CliError::new(
+                "TASK_NOT_COMPLETED",
+                format!("task {task} is {}: no result to download yet", status_name(info.status)),
+            ));
+        }
+        let path = download_result(ctx, &info, output).await?;
+        text.push_str(&format!("\n✔ result saved to {}", path.display()));
+        fields["resultPath"] = json!(path);
+        let check = check_download(ctx, &poco, &path, &info).await?;
+        text.push_str(&format!("\n{}", check.line()));
+        fields["digestCheck"] = check.fields();
+    }
+    ctx.out.done(&text, json!({ "task": fields }));
     Ok(())
+}
+
+/// `task claim`: a task past its final deadline, refunding the requester.
+async fn claim(ctx: &Context, task: B256) -> CliResult {
+    let poco = ctx.signed_poco().await?;
+    if poco.task(task).await?.status == TaskStatus::Unset {
+        return Err(CliError::new(
+            "TASK_NOT_INITIALIZED",
+            format!("task {task} never started: claim it with its deal, `confide deal claim DEAL`"),
+        ));
+    }
+    let transaction = poco.claim_task(task).await?;
+    ctx.out.done(
+        &format!("✔ task {task} claimed: the requester is refunded (transaction {transaction})"),
+        json!({ "txHash": transaction }),
+    );
+    Ok(())
+}
+
+/// `task debug`: the chain's view, the scheduler's (for the deal's parties) and, with
+/// `--logs`, the app's encrypted logs decrypted with the beneficiary's key.
+async fn debug(
+    ctx: &Context,
+    task: B256,
+    logs: bool,
+    key: Option<PathBuf>,
+    beneficiary_keystoredir: &Path,
+) -> CliResult {
+    let poco = ctx.poco().await?;
+    let info = poco.task(task).await?;
+    let reader = ctx.wallet.signer()?;
+    let scheduler = scheduler_debug(task, Some(&reader)).await;
+    let app_logs = if logs {
+        let key_path = super::result::key_path(ctx, key, beneficiary_keystoredir)?;
+        Some(app_logs(&info, scheduler.as_ref().ok(), &key_path).await?)
+    } else {
+        None
+    };
+    let mut lines = vec![text_of(&info)];
+    lines.extend(scheduler_lines(&scheduler));
+    for log in app_logs.iter().flatten() {
+        lines.push(format!("── app log of the replica on {} ──", log.worker));
+        lines.push(log.text.trim_end().to_owned());
+    }
+    if app_logs.as_ref().is_some_and(|logs| logs.is_empty()) {
+        lines.push("no encrypted logs are stored for this task".into());
+    }
+    let logs_json: Option<Vec<Value>> = app_logs.map(|logs| {
+        logs.iter()
+            .map(|log| json!({ "worker": log.worker, "log": log.text }))
+            .collect()
+    });
+    ctx.out.done(
+        &lines.join("\n"),
+        json!({ "task": describe(&info), "scheduler": scheduler.ok(), "appLogs": logs_json }),
+    );
+    Ok(())
+}
+
+/// The scheduler's view of a task, a line per replica and per log entry.
+fn scheduler_lines(scheduler: &Result<Value, String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    match scheduler {
+        Ok(debug) => {
+            lines.push(format!(
+                "scheduler: {} (attempts {})",
+                debug["status"].as_str().unwrap_or("?"),
+                debug["attempts"]
+            ));
+            for replica in debug["replicas"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "  replica on {}: {}",
+                    replica["worker"].as_str().unwrap_or_default(),
+                    replica["status"].as_str().unwrap_or_default()
+                ));
+            }
+            for entry in debug["log"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "  {}  {:<42}  {}",
+                    entry["atMs"],
+                    entry["party"].as_str().unwrap_or_default(),
+                    entry["message"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+        Err(reason) => lines.push(format!("scheduler: {reason}")),
+    }
+    lines
 }
 
 fn status_name(status: TaskStatus) -> &'static str {

@@ -158,19 +158,9 @@ async fn serve_scheduler(args: SchedulerArgs, ctx: &Context) -> CliResult {
     served
 }
 
-pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
-    serve::init_logging();
-    let signer = ctx.wallet.signer()?;
-    let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
-    let sms_url = match args.sms {
-        Some(url) => url,
-        None => super::secret::sms_url(ctx)?,
-    };
-    let store_url = match args.store {
-        Some(url) => url,
-        None => super::store::store_url()?,
-    };
-    let enclave_binary = match args.enclave_binary {
+/// The enclave runtime given, else `confide-enclave` beside this binary; it must exist.
+fn enclave_binary(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let enclave_binary = match given {
         Some(path) => path,
         None => std::env::current_exe()
             .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?
@@ -185,33 +175,60 @@ pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
             ),
         ));
     }
-    let frameworks = if !args.frameworks.is_empty() {
-        args.frameworks
-    } else {
-        match args.evidence.as_str() {
-            "sgx" => vec!["gramine".into(), "standard".into()],
-            "tdx" => vec!["tdx".into(), "standard".into()],
-            _ => vec!["tdx".into(), "gramine".into(), "standard".into()],
-        }
+    Ok(enclave_binary)
+}
+
+/// The kinds of task to take: those given, else what the evidence proves (both TEE
+/// frameworks in simulation), and standard tasks.
+fn frameworks_to_take(given: Vec<String>, evidence: &str) -> Vec<String> {
+    if !given.is_empty() {
+        return given;
+    }
+    let tee: &[&str] = match evidence {
+        "sgx" => &["gramine"],
+        "tdx" => &["tdx"],
+        _ => &["tdx", "gramine"],
     };
+    tee.iter().chain(&["standard"]).map(|f| f.to_string()).collect()
+}
+
+/// The Python runtime given, else the pinned one (fetched once); without one, only
+/// Python apps fail (PYTHON_RUNTIME_MISSING), so the worker starts all the same.
+fn python_runtime(given: Option<PathBuf>, ctx: &Context) -> Option<PathBuf> {
+    if given.is_some() {
+        return given;
+    }
+    match confide_devstack::deps::python_runtime(&confide_devstack::deps::cache_dir()) {
+        Ok(dir) => Some(dir),
+        Err(error) => {
+            ctx.out
+                .warn(&format!("no Python runtime, Python apps will fail here: {error}"));
+            None
+        }
+    }
+}
+
+pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
+    serve::init_logging();
+    let signer = ctx.wallet.signer()?;
+    let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
+    let sms_url = match args.sms {
+        Some(url) => url,
+        None => super::secret::sms_url(ctx)?,
+    };
+    let store_url = match args.store {
+        Some(url) => url,
+        None => super::store::store_url()?,
+    };
+    let enclave_binary = enclave_binary(args.enclave_binary)?;
+    let frameworks = frameworks_to_take(args.frameworks, &args.evidence);
     std::fs::create_dir_all(&args.work_dir)
         .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", args.work_dir.display())))?;
     let work_dir = args
         .work_dir
         .canonicalize()
         .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    let python_runtime = match args.python_runtime {
-        Some(dir) => Some(dir),
-        None => match confide_devstack::deps::python_runtime(&confide_devstack::deps::cache_dir()) {
-            Ok(dir) => Some(dir),
-            Err(error) => {
-                // Only Python apps need it; they then fail with PYTHON_RUNTIME_MISSING.
-                ctx.out
-                    .warn(&format!("no Python runtime, Python apps will fail here: {error}"));
-                None
-            }
-        },
-    };
+    let python_runtime = python_runtime(args.python_runtime, ctx);
     let config = WorkerConfig {
         scheduler_url: args.scheduler.clone(),
         workerpool: args.workerpool,
