@@ -393,9 +393,6 @@ impl Drop for Reservation<'_> {
     }
 }
 
-/// Streams `body` to `path` (constant memory), keeping it only if its bytes hash to
-/// `declared` and fit the owner's `room` and the store's quota; returns its size, or
-/// the refusal to answer with.
 /// What an upload left in the store.
 pub(crate) struct Stored {
     pub size: usize,
@@ -403,8 +400,38 @@ pub(crate) struct Stored {
     pub cid: Cid,
 }
 
-/// Streams an upload to `path` once its bytes hash to `declared`; computes its CID on the
-/// way and records it (`record`) in the same landing.
+/// An upload written to a staging object, not yet checked against its declared hash.
+struct Staged {
+    staging: StorePath,
+    writer: object_store::WriteMultipart,
+    size: usize,
+    sha256: B256,
+    cid: Cid,
+}
+
+fn backend_error(e: object_store::Error) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string())
+}
+
+/// Counts a refusal and makes its answer.
+fn refuse(state: &StoreState, status: StatusCode, code: &str, message: String) -> Response {
+    state.refused.fetch_add(1, Ordering::Relaxed);
+    error(status, code, message)
+}
+
+fn over_quota(state: &StoreState, quota: u64) -> Response {
+    refuse(
+        state,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "QUOTA_EXCEEDED",
+        format!("this upload would take the wallet's files past its quota of {quota} bytes"),
+    )
+}
+
+/// Streams an upload to `path` (constant memory), keeping it only if its bytes hash to
+/// `declared` and fit the owner's `room` and the store's quota; computes its CID on the
+/// way and records it (`record`) in the same landing. Returns what was stored, or the
+/// refusal to answer with.
 pub(crate) async fn stream_into(
     state: &StoreState,
     path: &StorePath,
@@ -413,23 +440,45 @@ pub(crate) async fn stream_into(
     room: Option<Room>,
     record: &ipfs::CidRecord,
 ) -> Result<Stored, Response> {
-    let refuse = |status, code, message: String| {
-        state.refused.fetch_add(1, Ordering::Relaxed);
-        error(status, code, message)
+    let Staged {
+        staging,
+        writer,
+        size,
+        sha256,
+        cid,
+    } = stage(state, body, room.as_ref()).await?;
+    if size == 0 || sha256 != declared {
+        let _ = writer.abort().await;
+        let message = if size == 0 {
+            "the file is empty".to_owned()
+        } else {
+            format!("the content hashes to {sha256}, not to the signed {declared}")
+        };
+        return Err(refuse(state, StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message));
+    }
+    writer.finish().await.map_err(backend_error)?;
+    let landing = Landing {
+        staging: &staging,
+        size,
+        cid: &cid,
+        record,
     };
-    let backend_error =
-        |e: object_store::Error| error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string());
+    land(state, landing, path, room.as_ref()).await?;
+    Ok(Stored { size, cid })
+}
+
+/// Writes `body` to a new staging object, hashing it and deriving its CID, and stops at
+/// the upload limit or a quota. Invariant: staging names are random and under
+/// `staging/`, where no download route reaches (those serve `0x…/` and `results/`), so
+/// unchecked bytes are never served and two uploads to one path never write into one
+/// staging object; a refused upload never replaces a good one.
+async fn stage(state: &StoreState, body: Body, room: Option<&Room>) -> Result<Staged, Response> {
     let stored = state.stored_bytes().await.map_err(backend_error)?;
     let mut reservation = Reservation {
         state,
         owner: None,
         bytes: 0,
     };
-    // Written to a staging name and renamed once checked: a reader never sees half a file,
-    // and a refused upload never replaces a good one. Invariant: staging names are random
-    // and under `staging/`, where no download route reaches (those serve `0x…/` and
-    // `results/`), so unchecked bytes are never served and two uploads to one path never
-    // write into one staging object.
     let staging = StorePath::from(format!(
         "staging/{}",
         confide_chain::hex::encode(rand::random::<[u8; 16]>())
@@ -441,91 +490,100 @@ pub(crate) async fn stream_into(
     let mut size = 0usize;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
+        let refusal = match &chunk {
+            Err(e) => Some(refuse(
+                state,
+                StatusCode::BAD_REQUEST,
+                "UPLOAD_INTERRUPTED",
+                format!("the upload broke off: {e}"),
+            )),
+            Ok(chunk) => past_a_limit(state, &mut reservation, size, chunk.len(), stored, room),
+        };
+        let chunk = match (chunk, refusal) {
+            (Ok(chunk), None) => chunk,
+            (_, refusal) => {
                 let _ = writer.abort().await;
-                return Err(refuse(
-                    StatusCode::BAD_REQUEST,
-                    "UPLOAD_INTERRUPTED",
-                    format!("the upload broke off: {e}"),
-                ));
+                return Err(refusal.expect("an interrupted upload has a refusal"));
             }
         };
         hasher.update(&chunk);
         cid.update(&chunk);
         size += chunk.len();
-        if size > state.max_upload {
-            let _ = writer.abort().await;
-            let limit = state.max_upload;
-            return Err(refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                format!("uploads are limited to {limit} bytes"),
-            ));
-        }
-        match reservation.grow(chunk.len() as u64, stored, room.as_ref()) {
-            Ok(()) => {}
-            Err(full) => {
-                let _ = writer.abort().await;
-                let quota = room.as_ref().map_or(0, |r| r.quota);
-                return Err(match full {
-                    Full::Owner => refuse(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "QUOTA_EXCEEDED",
-                        format!("this upload would take the wallet's files past its quota of {quota} bytes"),
-                    ),
-                    Full::Store => refuse(
-                        StatusCode::INSUFFICIENT_STORAGE,
-                        "STORE_FULL",
-                        "the store is full: try again later or another store".into(),
-                    ),
-                });
-            }
-        }
         writer.wait_for_capacity(4).await.map_err(backend_error)?;
         writer.write(&chunk);
     }
-    let actual = B256::from_slice(&hasher.finalize());
-    if size == 0 || actual != declared {
-        let _ = writer.abort().await;
-        let message = if size == 0 {
-            "the file is empty".to_owned()
-        } else {
-            format!("the content hashes to {actual}, not to the signed {declared}")
-        };
-        return Err(refuse(StatusCode::BAD_REQUEST, "CHECKSUM_MISMATCH", message));
+    Ok(Staged {
+        staging,
+        writer,
+        size,
+        sha256: B256::from_slice(&hasher.finalize()),
+        cid: cid.finish(),
+    })
+}
+
+/// The refusal of a chunk that would take the upload past its size limit, the owner's
+/// room or the store's quota (reserving its room otherwise).
+fn past_a_limit(
+    state: &StoreState,
+    reservation: &mut Reservation<'_>,
+    size: usize,
+    chunk: usize,
+    stored: u64,
+    room: Option<&Room>,
+) -> Option<Response> {
+    if size + chunk > state.max_upload {
+        let limit = state.max_upload;
+        let message = format!("uploads are limited to {limit} bytes");
+        return Some(refuse(state, StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE", message));
     }
-    writer.finish().await.map_err(backend_error)?;
-    let cid = cid.finish();
-    // The owner's files are counted again as the upload lands, one landing at a time: an
-    // upload of the same wallet that landed meanwhile is not in the room measured at the
-    // start.
+    match reservation.grow(chunk as u64, stored, room) {
+        Ok(()) => None,
+        Err(Full::Owner) => Some(over_quota(state, room.map_or(0, |r| r.quota))),
+        Err(Full::Store) => Some(refuse(
+            state,
+            StatusCode::INSUFFICIENT_STORAGE,
+            "STORE_FULL",
+            "the store is full: try again later or another store".into(),
+        )),
+    }
+}
+
+/// A checked staging object and what to record of it.
+struct Landing<'a> {
+    staging: &'a StorePath,
+    size: usize,
+    cid: &'a Cid,
+    record: &'a ipfs::CidRecord,
+}
+
+/// Renames a checked staging object to `path` and records its CID, one landing at a
+/// time. The owner's files are counted again as the upload lands: an upload of the same
+/// wallet that landed meanwhile is not in the room measured at the start.
+async fn land(state: &StoreState, landing: Landing<'_>, path: &StorePath, room: Option<&Room>) -> Result<(), Response> {
     let _landing = state.landing.lock().await;
     let replaced = replaced_size(state, path).await.map_err(backend_error)?;
-    if let Some(room) = &room {
+    if let Some(room) = room {
         let used = size_under(state.backend.as_ref(), Some(&owner_prefix(room.owner)))
             .await
             .map_err(backend_error)?;
-        if used.saturating_sub(replaced) + size as u64 > room.quota {
-            let _ = state.backend.delete(&staging).await;
-            let quota = room.quota;
-            return Err(refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "QUOTA_EXCEEDED",
-                format!("this upload would take the wallet's files past its quota of {quota} bytes"),
-            ));
+        if used.saturating_sub(replaced) + landing.size as u64 > room.quota {
+            let _ = state.backend.delete(landing.staging).await;
+            return Err(over_quota(state, room.quota));
         }
     }
-    state.backend.rename(&staging, path).await.map_err(backend_error)?;
-    ipfs::record_cid(state, path, &cid, record)
+    state
+        .backend
+        .rename(landing.staging, path)
         .await
         .map_err(backend_error)?;
-    state.stored.fetch_add(size as u64, Ordering::SeqCst);
+    ipfs::record_cid(state, path, landing.cid, landing.record)
+        .await
+        .map_err(backend_error)?;
+    state.stored.fetch_add(landing.size as u64, Ordering::SeqCst);
     state
         .stored
         .fetch_sub(replaced.min(state.stored.load(Ordering::SeqCst)), Ordering::SeqCst);
-    Ok(Stored { size, cid })
+    Ok(())
 }
 
 /// Streams a stored object, or answers 404.
