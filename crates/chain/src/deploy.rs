@@ -112,27 +112,44 @@ pub async fn deploy_or_find(
 }
 
 async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Address) -> Result<Deployment, ChainError> {
-    let no_libraries = HashMap::new();
-    let deploy_artifact = |artifact: crate::artifacts::Artifact, libraries: &HashMap<&str, Address>| {
-        let code = artifact.linked_bytecode(libraries);
-        async move { connection.deploy_code(&artifact.name, code?).await }
-    };
+    let mut routed: HashSet<FixedBytes<4>> = HashSet::new();
+    let token = deploy_artifact(connection, package.deployed("RLC")?, &HashMap::new()).await?;
+    let hub = deploy_diamond(connection, package, deployer, &mut routed).await?;
+    cut_poco_facets(connection, package, hub, &mut routed).await?;
+    let registries = deploy_registries(connection, package).await?;
+    configure(connection, hub, token, registries).await?;
+    Deployment::read(connection, hub).await
+}
 
-    // 1. The token, then the diamond with its cut, loupe and ownership facets.
-    let token = deploy_artifact(package.deployed("RLC")?, &no_libraries).await?;
-    let mut present: HashSet<FixedBytes<4>> = HashSet::new();
+async fn deploy_artifact(
+    connection: &Connection,
+    artifact: crate::artifacts::Artifact,
+    libraries: &HashMap<&str, Address>,
+) -> Result<Address, ChainError> {
+    let code = artifact.linked_bytecode(libraries)?;
+    connection.deploy_code(&artifact.name, code).await
+}
+
+/// The diamond with its cut, loupe and ownership facets (their selectors marked routed).
+async fn deploy_diamond(
+    connection: &Connection,
+    package: &PocoPackage,
+    deployer: Address,
+    routed: &mut HashSet<FixedBytes<4>>,
+) -> Result<Address, ChainError> {
+    let no_libraries = HashMap::new();
     let mut initial_cuts = Vec::new();
     for name in ["DiamondCutFacet", "DiamondLoupeFacet", "OwnershipFacet"] {
         let artifact = package.deployed(name)?;
-        let selectors = new_selectors(&artifact.selectors(), &mut present);
-        let facet = deploy_artifact(artifact, &no_libraries).await?;
+        let selectors = new_selectors(&artifact.selectors(), routed);
+        let facet = deploy_artifact(connection, artifact, &no_libraries).await?;
         initial_cuts.push(FacetCut {
             facetAddress: facet,
             action: 0,
             functionSelectors: selectors,
         });
     }
-    let init = deploy_artifact(package.deployed("DiamondInit")?, &no_libraries).await?;
+    let init = deploy_artifact(connection, package.deployed("DiamondInit")?, &no_libraries).await?;
     let args = DiamondArgs {
         owner: deployer,
         init,
@@ -143,17 +160,24 @@ async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Addres
         .linked_bytecode(&no_libraries)?
         .to_vec();
     diamond_code.extend((initial_cuts, args).abi_encode_params());
-    let hub = connection.deploy_code("Diamond", diamond_code.into()).await?;
+    connection.deploy_code("Diamond", diamond_code.into()).await
+}
 
-    // 2. The orders library, then every PoCo facet linked to it and cut into the diamond.
+/// The orders library, then every PoCo facet linked to it and cut into the diamond.
+async fn cut_poco_facets(
+    connection: &Connection,
+    package: &PocoPackage,
+    hub: Address,
+    routed: &mut HashSet<FixedBytes<4>>,
+) -> Result<(), ChainError> {
     let library = package.compiled("libs/IexecLibOrders_v5.sol", "IexecLibOrders_v5")?;
-    let library = deploy_artifact(library, &no_libraries).await?;
+    let library = deploy_artifact(connection, library, &HashMap::new()).await?;
     let libraries = HashMap::from([("IexecLibOrders_v5", library)]);
     let diamond = IDiamond::new(hub, &connection.provider);
     for name in FACETS {
         let artifact = package.compiled(&format!("facets/{name}.sol"), name)?;
-        let selectors = new_selectors(&artifact.selectors(), &mut present);
-        let facet = deploy_artifact(artifact, &libraries).await?;
+        let selectors = new_selectors(&artifact.selectors(), routed);
+        let facet = deploy_artifact(connection, artifact, &libraries).await?;
         if selectors.is_empty() {
             continue;
         }
@@ -169,10 +193,14 @@ async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Addres
             )
             .await?;
     }
+    Ok(())
+}
 
-    // 3. Registries, initialized with no predecessor, with iExec's metadata base URIs.
-    let mut registries = Vec::new();
-    for (dir, name, kind) in [
+/// The app, dataset and workerpool registries, initialized with no predecessor, with
+/// iExec's metadata base URIs.
+async fn deploy_registries(connection: &Connection, package: &PocoPackage) -> Result<[Address; 3], ChainError> {
+    let mut registries = [Address::ZERO; 3];
+    let sources = [
         ("registries/apps/AppRegistry.sol", "AppRegistry", "app"),
         ("registries/datasets/DatasetRegistry.sol", "DatasetRegistry", "dataset"),
         (
@@ -180,8 +208,9 @@ async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Addres
             "WorkerpoolRegistry",
             "workerpool",
         ),
-    ] {
-        let address = deploy_artifact(package.compiled(dir, name)?, &no_libraries).await?;
+    ];
+    for (slot, (dir, name, kind)) in registries.iter_mut().zip(sources) {
+        let address = deploy_artifact(connection, package.compiled(dir, name)?, &HashMap::new()).await?;
         let registry = Registry::new(address, &connection.provider);
         connection
             .send(&format!("initialize {name}"), registry.initialize(Address::ZERO))
@@ -190,19 +219,27 @@ async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Addres
         connection
             .send(&format!("set {name} base URI"), registry.setBaseURI(base_uri))
             .await?;
-        registries.push(address);
+        *slot = address;
     }
+    Ok(registries)
+}
 
-    // 4. Configuration: token, registries, EIP-712 domain; then the categories.
+/// PoCo's configuration (token, registries, EIP-712 domain), then the categories.
+async fn configure(
+    connection: &Connection,
+    hub: Address,
+    token: Address,
+    [apps, datasets, workerpools]: [Address; 3],
+) -> Result<(), ChainError> {
     let poco = IexecHub::new(hub, &connection.provider);
     let configure = poco.configure(
         token,
         "Staked RLC".into(),
         "SRLC".into(),
         9,
-        registries[0],
-        registries[1],
-        registries[2],
+        apps,
+        datasets,
+        workerpools,
         Address::ZERO,
     );
     connection.send("configure PoCo", configure).await?;
@@ -210,7 +247,7 @@ async fn deploy(connection: &Connection, package: &PocoPackage, deployer: Addres
         let create = poco.createCategory(name.into(), "{}".into(), U256::from(seconds));
         connection.send(&format!("create category {name}"), create).await?;
     }
-    Deployment::read(connection, hub).await
+    Ok(())
 }
 
 /// The selectors of `all` the diamond does not route yet, marking them as routed. Some

@@ -126,6 +126,41 @@ pub async fn run_standard(
     write_computed(request, outcome, false)
 }
 
+/// The session a TEE task receives, for a standard task: the chain's description, with
+/// nothing secret in it (no key, no secret, no challenge key, no beneficiary's key).
+fn standard_session(
+    task: &StandardTask,
+    params: tee::DealParams,
+    module_sha256: B256,
+    memory_limit: u64,
+) -> TaskSession {
+    TaskSession {
+        task_id: task.task_id,
+        deal_id: task.deal_id,
+        task_index: task.task_index,
+        bot_first: task.bot_first,
+        bot_size: task.bot_size,
+        app: task.app,
+        app_module_sha256: module_sha256,
+        app_memory_limit: memory_limit,
+        max_run_seconds: task.max_run_seconds,
+        dataset: task.dataset.as_ref().map(|d| tee::SessionDataset {
+            address: d.address,
+            url: d.url.clone(),
+            checksum: d.checksum,
+            key: String::new(),
+        }),
+        params,
+        worker: task.worker,
+        beneficiary: Address::ZERO,
+        result_encryption_key: None,
+        app_developer_secret: None,
+        requester_secrets: Default::default(),
+        challenge_private_key: B256::ZERO,
+        simulated: false,
+    }
+}
+
 async fn execute_standard(
     request: &TaskRequest,
     task: &StandardTask,
@@ -155,32 +190,7 @@ async fn execute_standard(
         });
     }
     let (cache_dir, cache_key) = (request.module_cache.clone(), sealing_key);
-    // The session a TEE task receives, with nothing secret in it.
-    let session = TaskSession {
-        task_id: task.task_id,
-        deal_id: task.deal_id,
-        task_index: task.task_index,
-        bot_first: task.bot_first,
-        bot_size: task.bot_size,
-        app: task.app,
-        app_module_sha256: module_sha256,
-        app_memory_limit: memory_limit,
-        max_run_seconds: task.max_run_seconds,
-        dataset: task.dataset.as_ref().map(|d| tee::SessionDataset {
-            address: d.address,
-            url: d.url.clone(),
-            checksum: d.checksum,
-            key: String::new(),
-        }),
-        params,
-        worker: task.worker,
-        beneficiary: Address::ZERO,
-        result_encryption_key: None,
-        app_developer_secret: None,
-        requester_secrets: Default::default(),
-        challenge_private_key: B256::ZERO,
-        simulated: false,
-    };
+    let session = standard_session(task, params, module_sha256, memory_limit);
     let dataset_filename = pre_compute(&session, &fetcher, private, false).await?;
     let input_names = fetch_input_files(&session, &fetcher, private).await?;
     let app = LoadedApp {

@@ -289,33 +289,10 @@ impl Sandbox {
         stdout: MemoryOutputPipe,
         stderr: MemoryOutputPipe,
     ) -> Result<(), WasmError> {
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .args(&app.args)
-            .envs(&app.env)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .allow_blocking_current_thread(true);
-        builder
-            .preopened_dir(app.input_dir, "/iexec_in", FsPerms::ReadOnly)
-            .and_then(|b| b.preopened_dir(app.output_dir, "/iexec_out", FsPerms::ReadWrite))
-            .map_err(|e| WasmError::Setup(e.to_string()))?;
-        for mount in &app.mounts {
-            let perms = if mount.writable {
-                FsPerms::ReadWrite
-            } else {
-                FsPerms::ReadOnly
-            };
-            builder
-                .preopened_dir(mount.host, &mount.guest, perms)
-                .map_err(|e| WasmError::Setup(e.to_string()))?;
-        }
+        let wasi = sandbox(&app, stdout, stderr)?;
         let clock = crate::clocks::RunClock::starting_now(app.max_run);
         let host = Host {
-            wasi: builder.build_p1(),
+            wasi,
             limiter: MemoryCap {
                 max: usize::try_from(app.memory_limit).unwrap_or(usize::MAX),
                 hit: false,
@@ -356,37 +333,7 @@ impl Sandbox {
             });
         drop(finished);
         let _ = watchdog.join();
-        let error = match outcome {
-            Ok(0) => return Ok(()),
-            // An interpreter turns a refused allocation into its own error and exits.
-            Ok(_) if store.data().limiter.hit => {
-                return Err(WasmError::OutOfMemory {
-                    limit_mib: app.memory_limit >> 20,
-                });
-            }
-            Ok(status) => return Err(WasmError::Exit(status)),
-            Err(error) => error,
-        };
-        if let Some(exit) = error.downcast_ref::<I32Exit>() {
-            return match exit.0 {
-                0 => Ok(()),
-                _ if store.data().limiter.hit => Err(WasmError::OutOfMemory {
-                    limit_mib: app.memory_limit >> 20,
-                }),
-                status => Err(WasmError::Exit(status)),
-            };
-        }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return Err(WasmError::Timeout {
-                seconds: app.max_run.as_secs(),
-            });
-        }
-        if store.data().limiter.hit {
-            return Err(WasmError::OutOfMemory {
-                limit_mib: app.memory_limit >> 20,
-            });
-        }
-        Err(WasmError::Trap(error.to_string()))
+        judge(outcome, store.data().limiter.hit, &app)
     }
 
     /// Ticks the engine's epoch once after `budget` unless the returned sender is dropped.
@@ -420,4 +367,74 @@ fn authenticated<'a>(entry: &'a [u8], module_sha256: &[u8; 32], key: &[u8; 16]) 
     check.update(serialized);
     check.verify_slice(tag).ok()?;
     Some(serialized)
+}
+
+/// The app's sandbox: its arguments and environment, its output captured, no network,
+/// and no file but `/iexec_in` (read-only), `/iexec_out` and the mounts it was given.
+fn sandbox(
+    app: &AppInvocation<'_>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+) -> Result<wasmtime_wasi::p1::WasiP1Ctx, WasmError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .args(&app.args)
+        .envs(&app.env)
+        .stdout(stdout)
+        .stderr(stderr)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .allow_blocking_current_thread(true);
+    builder
+        .preopened_dir(app.input_dir, "/iexec_in", FsPerms::ReadOnly)
+        .and_then(|b| b.preopened_dir(app.output_dir, "/iexec_out", FsPerms::ReadWrite))
+        .map_err(|e| WasmError::Setup(e.to_string()))?;
+    for mount in &app.mounts {
+        let perms = if mount.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(mount.host, &mount.guest, perms)
+            .map_err(|e| WasmError::Setup(e.to_string()))?;
+    }
+    Ok(builder.build_p1())
+}
+
+/// How a run ended: an exit status of 0 is success; a trap or exit after the memory cap
+/// refused an allocation is out of memory; an interrupt is the time budget spent.
+fn judge(outcome: wasmtime::Result<i32>, memory_cap_hit: bool, app: &AppInvocation<'_>) -> Result<(), WasmError> {
+    let error = match outcome {
+        Ok(0) => return Ok(()),
+        // An interpreter turns a refused allocation into its own error and exits.
+        Ok(_) if memory_cap_hit => {
+            return Err(WasmError::OutOfMemory {
+                limit_mib: app.memory_limit >> 20,
+            });
+        }
+        Ok(status) => return Err(WasmError::Exit(status)),
+        Err(error) => error,
+    };
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return match exit.0 {
+            0 => Ok(()),
+            _ if memory_cap_hit => Err(WasmError::OutOfMemory {
+                limit_mib: app.memory_limit >> 20,
+            }),
+            status => Err(WasmError::Exit(status)),
+        };
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Err(WasmError::Timeout {
+            seconds: app.max_run.as_secs(),
+        });
+    }
+    if memory_cap_hit {
+        return Err(WasmError::OutOfMemory {
+            limit_mib: app.memory_limit >> 20,
+        });
+    }
+    Err(WasmError::Trap(error.to_string()))
 }

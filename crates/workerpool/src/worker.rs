@@ -7,7 +7,7 @@
 //! and it only ever handles what the enclave wrote for the host: `computed.json` (digest,
 //! signatures) and the encrypted result.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -368,53 +368,16 @@ impl Worker {
 
     /// Runs the enclave, then publishes what it computed.
     async fn run_task(&self, a: &Assignment, v: &Verified) -> Ended {
-        let app_url = String::from_utf8_lossy(&v.app.multiaddr).into_owned();
         let standard = !v.deal.tag().is_tee();
         let work = self.config.work_dir.join(a.task_id.to_string());
         let _ = std::fs::remove_dir_all(&work);
         if let Err(e) = std::fs::create_dir_all(&work) {
             return Ended::failed("IO_ERROR", format!("{}: {e}", work.display()));
         }
-        let mut command = tokio::process::Command::new(&self.config.enclave_binary);
-        command
-            .args(["--task-id", &a.task_id.to_string()])
-            .args(["--worker", &self.address().to_string()])
-            .args(["--app-url", &app_url])
-            .arg("--work-dir")
-            .arg(&work);
-        if standard {
-            let description = match self.standard_task(a, v).await {
-                Ok(task) => task,
-                Err(e) => return Ended::failed(e.code(), e.to_string()),
-            };
-            let path = self.config.work_dir.join(format!("{}.standard.json", a.task_id));
-            let text = serde_json::to_vec(&description).expect("the task serializes");
-            if let Err(e) = std::fs::write(&path, text) {
-                return Ended::failed("IO_ERROR", format!("{}: {e}", path.display()));
-            }
-            command.arg("--standard").arg(&path);
-        } else {
-            command
-                .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
-                .args(["--authorization", &a.authorization.to_string()])
-                .args(["--sms", &self.config.sms_url]);
-        }
-        // A standard task too: its compiled-module cache is keyed by the enclave's sealing key.
-        command.args(["--evidence", &self.config.evidence]);
-        command
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(cache) = &self.config.module_cache {
-            command.arg("--module-cache").arg(cache);
-        }
-        if let Some(runtime) = &self.config.python_runtime {
-            command.arg("--python-runtime").arg(runtime);
-        }
-        if !self.config.ipfs_gateways.is_empty() {
-            command.args(["--ipfs-gateway", &self.config.ipfs_gateways.join(",")]);
-        }
-        die_with_parent(&mut command);
+        let mut command = match self.enclave_command(a, v, &work, standard).await {
+            Ok(command) => command,
+            Err(ended) => return ended,
+        };
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -422,24 +385,7 @@ impl Worker {
                 return Ended::failed("ENCLAVE_START_FAILED", format!("{binary}: {e}"));
             }
         };
-        // The runtime's stderr carries only its own one-line reasons (never the app's
-        // output or a secret); it is drained as it comes so the pipe never fills.
-        let stderr = child.stderr.take();
-        let tail = tokio::spawn(async move {
-            let mut kept = Vec::new();
-            if let Some(mut stderr) = stderr {
-                let mut chunk = [0u8; 4096];
-                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stderr, &mut chunk).await {
-                    if n == 0 {
-                        break;
-                    }
-                    kept.extend_from_slice(&chunk[..n]);
-                    let excess = kept.len().saturating_sub(2048);
-                    kept.drain(..excess);
-                }
-            }
-            String::from_utf8_lossy(&kept).trim().to_owned()
-        });
+        let tail = drain_stderr(child.stderr.take());
         let status = match child.wait().await {
             Ok(status) => status,
             Err(e) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
@@ -464,6 +410,57 @@ impl Worker {
         } else {
             self.publish(a, &work, &computed).await
         }
+    }
+
+    /// The enclave runtime's command for this task: a TEE task's challenge, authorization
+    /// and SMS, or a standard task's description written beside its work directory.
+    async fn enclave_command(
+        &self,
+        a: &Assignment,
+        v: &Verified,
+        work: &Path,
+        standard: bool,
+    ) -> Result<tokio::process::Command, Ended> {
+        let app_url = String::from_utf8_lossy(&v.app.multiaddr).into_owned();
+        let mut command = tokio::process::Command::new(&self.config.enclave_binary);
+        command
+            .args(["--task-id", &a.task_id.to_string()])
+            .args(["--worker", &self.address().to_string()])
+            .args(["--app-url", &app_url])
+            .arg("--work-dir")
+            .arg(work);
+        if standard {
+            let description = self
+                .standard_task(a, v)
+                .await
+                .map_err(|e| Ended::failed(e.code(), e.to_string()))?;
+            let path = self.config.work_dir.join(format!("{}.standard.json", a.task_id));
+            let text = serde_json::to_vec(&description).expect("the task serializes");
+            std::fs::write(&path, text).map_err(|e| Ended::failed("IO_ERROR", format!("{}: {e}", path.display())))?;
+            command.arg("--standard").arg(&path);
+        } else {
+            command
+                .args(["--enclave-challenge", &a.enclave_challenge.to_string()])
+                .args(["--authorization", &a.authorization.to_string()])
+                .args(["--sms", &self.config.sms_url]);
+        }
+        // A standard task too: its compiled-module cache is keyed by the enclave's sealing key.
+        command.args(["--evidence", &self.config.evidence]);
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(cache) = &self.config.module_cache {
+            command.arg("--module-cache").arg(cache);
+        }
+        if let Some(runtime) = &self.config.python_runtime {
+            command.arg("--python-runtime").arg(runtime);
+        }
+        if !self.config.ipfs_gateways.is_empty() {
+            command.args(["--ipfs-gateway", &self.config.ipfs_gateways.join(",")]);
+        }
+        die_with_parent(&mut command);
+        Ok(command)
     }
 
     /// A standard task: upload the (plain) result signed by the worker, contribute its
@@ -745,6 +742,27 @@ async fn register(poco: &Poco, client: &SchedulerClient, config: &WorkerConfig) 
         }
     }
     Ok(registered)
+}
+
+/// The enclave runtime's last 2 KiB of stderr, drained as it comes so the pipe never
+/// fills. It carries only the runtime's own one-line reasons (never the app's output or
+/// a secret).
+fn drain_stderr(stderr: Option<tokio::process::ChildStderr>) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut kept = Vec::new();
+        if let Some(mut stderr) = stderr {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = tokio::io::AsyncReadExt::read(&mut stderr, &mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                kept.extend_from_slice(&chunk[..n]);
+                let excess = kept.len().saturating_sub(2048);
+                kept.drain(..excess);
+            }
+        }
+        String::from_utf8_lossy(&kept).trim().to_owned()
+    })
 }
 
 /// The enclave runtime must not outlive a worker killed mid-task.

@@ -258,11 +258,7 @@ impl Scheduler {
         if self.is_active() {
             return Ok(());
         }
-        Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "STANDBY",
-            "this scheduler stands by: another one is active",
-        ))
+        Err(standing_by())
     }
 
     async fn metrics(&self) -> String {
@@ -279,6 +275,15 @@ impl Scheduler {
         ));
         text
     }
+}
+
+/// The refusal of a scheduler that stands by: workers go to the active one.
+fn standing_by() -> ApiError {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "STANDBY",
+        "this scheduler stands by: another one is active",
+    )
 }
 
 /// A storage or chain failure, as the workers' API answers it.

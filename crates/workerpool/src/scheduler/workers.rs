@@ -23,34 +23,10 @@ impl Scheduler {
     pub(super) async fn next(&self, worker: Address) -> Result<NextTask, ApiError> {
         self.active_or_standby()?;
         self.allowed(worker)?;
-        let frameworks = self
-            .db
-            .worker_frameworks(worker)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                error(
-                    StatusCode::FORBIDDEN,
-                    "NOT_REGISTERED",
-                    "register first (POST /workers/register)",
-                )
-            })?;
+        let frameworks = self.registered_frameworks(worker).await?;
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
-        // Checked in the database, not the flag: a scheduler that stalled past its lease
-        // while another took over must not give a task out.
-        if !self
-            .db
-            .holds_lease(&self.lease_name(), &self.holder)
-            .await
-            .map_err(internal)?
-        {
-            return Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "STANDBY",
-                "this scheduler stands by: another one is active",
-            ));
-        }
+        self.still_holding_the_lease().await?;
         let now = now_ms();
         let candidates = self
             .db
@@ -102,6 +78,32 @@ impl Scheduler {
                 lease_seconds: self.config.lease.as_secs().max(1),
             }),
         })
+    }
+
+    /// The frameworks `worker` registered with; a worker must register first.
+    async fn registered_frameworks(&self, worker: Address) -> Result<String, ApiError> {
+        self.db
+            .worker_frameworks(worker)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                error(
+                    StatusCode::FORBIDDEN,
+                    "NOT_REGISTERED",
+                    "register first (POST /workers/register)",
+                )
+            })
+    }
+
+    /// Checked in the database, not the flag: a scheduler that stalled past its lease
+    /// while another took over must not give a task out.
+    async fn still_holding_the_lease(&self) -> Result<(), ApiError> {
+        let held = self
+            .db
+            .holds_lease(&self.lease_name(), &self.holder)
+            .await
+            .map_err(internal)?;
+        if held { Ok(()) } else { Err(standing_by()) }
     }
 
     pub(super) async fn heartbeat(&self, worker: Address, task_id: B256) -> Result<Heartbeat, ApiError> {
