@@ -1,7 +1,9 @@
 //! `confide app …`: the asset commands plus the app developer's secret.
 
+use std::path::{Path, PathBuf};
+
 use clap::Subcommand;
-use confide_chain::{Address, AssetKind};
+use confide_chain::{Address, AssetKind, B256};
 use serde_json::json;
 
 use super::asset::{self, AssetCommand};
@@ -408,10 +410,10 @@ async fn record_app(
     })
 }
 
-/// `app test`: the app on sample inputs, in the sandbox, here.
-async fn test(ctx: &Context, args: TestArgs) -> CliResult {
-    use confide_attest::provider::EvidenceProvider;
-    let app = match args.app {
+/// The app `app test` runs: the module or Python folder given, else `app/` when it holds
+/// a `main.py`; whether it is Python, and its code (checked, or bundled).
+fn app_code(given: Option<PathBuf>) -> Result<(PathBuf, bool, Vec<u8>), CliError> {
+    let app = match given {
         Some(app) => app,
         None if std::path::Path::new("app/main.py").is_file() => "app".into(),
         None => {
@@ -429,8 +431,13 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         check_module(&bytes)?;
         bytes
     };
+    Ok((app, python, code))
+}
+
+/// `--requester-secret N=VALUE` flags, by index (from 1).
+fn requester_secrets(flags: &[String]) -> Result<std::collections::BTreeMap<u32, String>, CliError> {
     let mut requester_secrets = std::collections::BTreeMap::new();
-    for secret in &args.requester_secrets {
+    for secret in flags {
         let parsed = secret
             .split_once('=')
             .and_then(|(index, value)| Some((index.parse::<u32>().ok().filter(|i| *i > 0)?, value.to_owned())));
@@ -442,6 +449,52 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         };
         requester_secrets.insert(index, value);
     }
+    Ok(requester_secrets)
+}
+
+/// What `app test` says of the run: the output's files and digest, or why it failed.
+fn report_test(
+    ctx: &Context,
+    outcome: Result<(String, B256), confide_enclave::EnclaveError>,
+    output: &Path,
+    seconds: f64,
+    log: String,
+) -> CliResult {
+    let files = output_files(output);
+    match outcome {
+        Ok((path, digest)) => {
+            let listing: String = files
+                .iter()
+                .map(|(name, size)| format!("\n  {name} ({size} bytes)"))
+                .collect();
+            ctx.out.done(
+                &format!(
+                    "✔ the app succeeded in {seconds:.1} s; deterministic output {path} (digest {digest}); {} holds:{listing}",
+                    output.display()
+                ),
+                json!({
+                    "seconds": seconds,
+                    "deterministicOutputPath": path,
+                    "resultDigest": digest,
+                    "output": output,
+                    "files": files.iter().map(|(name, size)| json!({ "name": name, "size": size })).collect::<Vec<_>>(),
+                    "log": log,
+                }),
+            );
+            Ok(())
+        }
+        Err(error) => Err(CliError::new(
+            error.code(),
+            format!("the app failed: {error} (what it wrote is in {})", output.display()),
+        )),
+    }
+}
+
+/// `app test`: the app on sample inputs, in the sandbox, here.
+async fn test(ctx: &Context, args: TestArgs) -> CliResult {
+    use confide_attest::provider::EvidenceProvider;
+    let (app, python, code) = app_code(args.app.clone())?;
+    let requester_secrets = requester_secrets(&args.requester_secrets)?;
     for input in args.dataset.iter().chain(&args.input_files) {
         if !input.is_file() {
             return Err(CliError::new("IO_ERROR", format!("{} is not a file", input.display())));
@@ -489,37 +542,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     if !ctx.out.is_raw() && !log.is_empty() {
         eprint!("{log}");
     }
-    let files = output_files(&args.output);
-    match run.outcome {
-        Ok((path, digest)) => {
-            let listing: String = files
-                .iter()
-                .map(|(name, size)| format!("\n  {name} ({size} bytes)"))
-                .collect();
-            ctx.out.done(
-                &format!(
-                    "✔ the app succeeded in {seconds:.1} s; deterministic output {path} (digest {digest}); {} holds:{listing}",
-                    args.output.display()
-                ),
-                json!({
-                    "seconds": seconds,
-                    "deterministicOutputPath": path,
-                    "resultDigest": digest,
-                    "output": args.output,
-                    "files": files.iter().map(|(name, size)| json!({ "name": name, "size": size })).collect::<Vec<_>>(),
-                    "log": log,
-                }),
-            );
-            Ok(())
-        }
-        Err(error) => Err(CliError::new(
-            error.code(),
-            format!(
-                "the app failed: {error} (what it wrote is in {})",
-                args.output.display()
-            ),
-        )),
-    }
+    report_test(ctx, run.outcome, &args.output, seconds, log)
 }
 
 /// The file `app test` leaves in its output folder, written after the app's files: a

@@ -114,6 +114,29 @@ struct Chosen {
     volume: u64,
 }
 
+impl Chosen {
+    /// One line of what the orders cost.
+    fn summary(&self) -> String {
+        let dataset = self
+            .dataset
+            .as_ref()
+            .map(|d| format!("{} nRLC", d.datasetprice))
+            .unwrap_or_else(|| "none".into());
+        format!(
+            "orders found: app {} nRLC, dataset {dataset}, workerpool {} ({} nRLC)",
+            self.app.appprice, self.workerpool.workerpool, self.workerpool.workerpoolprice
+        )
+    }
+}
+
+/// Who asks for what: the parts of a request the orders must be open to.
+struct Asker<'a> {
+    args: &'a RunArgs,
+    chain_id: u64,
+    app: Address,
+    requester: Address,
+}
+
 async fn choose(
     ctx: &Context,
     poco: &Poco,
@@ -122,83 +145,26 @@ async fn choose(
     requester: Address,
     tag: Tag,
 ) -> Result<Chosen, CliError> {
-    let chain_id = poco.connection.chain_id;
-    let apps: Vec<(AppOrder, u64)> = book(ctx, OrderKind::App, chain_id, &[("app", app.to_string())]).await?;
-    let app_order = apps
-        .into_iter()
-        .filter(|(o, _)| o.app == app && allows(o.requesterrestrict, requester))
-        .filter(|(o, _)| args.dataset.is_none_or(|d| allows(o.datasetrestrict, d)))
-        .filter(|(o, _)| args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
-        // At equal price, an order that adds no requirement to the request's wins.
-        .min_by_key(|(o, _)| (o.appprice, !o.tag.is_subset_of(tag)));
-    let Some((app_order, app_left)) = app_order else {
-        return Err(refuse(
-            "NO_APP_ORDER",
-            format!(
-                "no app order for {app} open to you is on the market: its developer publishes one with `confide app publish`"
-            ),
-        ));
+    let asker = Asker {
+        args,
+        chain_id: poco.connection.chain_id,
+        app,
+        requester,
     };
+    let (app_order, app_left) = choose_app_order(ctx, &asker, tag).await?;
     let mut needed = tag.union(app_order.tag);
     let mut left = app_left;
     let dataset_order = match args.dataset {
         None => None,
         Some(dataset) => {
-            let orders: Vec<(DatasetOrder, u64)> =
-                book(ctx, OrderKind::Dataset, chain_id, &[("dataset", dataset.to_string())]).await?;
-            let chosen = orders
-                .into_iter()
-                .filter(|(o, _)| {
-                    o.dataset == dataset && allows(o.apprestrict, app) && allows(o.requesterrestrict, requester)
-                })
-                .filter(|(o, _)| args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
-                .min_by_key(|(o, _)| o.datasetprice);
-            let Some((order, dataset_left)) = chosen else {
-                return Err(refuse(
-                    "NO_DATASET_ORDER",
-                    format!(
-                        "no dataset order for {dataset} open to app {app} and to you is on the market: its owner publishes one with `confide dataset publish`"
-                    ),
-                ));
-            };
+            let (order, dataset_left) = choose_dataset_order(ctx, &asker, dataset).await?;
             needed = needed.union(order.tag);
             left = left.min(dataset_left);
             Some(order)
         }
     };
-    let mut filters = vec![("category", args.category.to_string()), ("minTag", needed.to_string())];
-    if let Some(workerpool) = args.workerpool {
-        filters.push(("workerpool", workerpool.to_string()));
-    }
-    let pools: Vec<(WorkerpoolOrder, u64)> = book(ctx, OrderKind::Workerpool, chain_id, &filters).await?;
-    let dataset = args.dataset.unwrap_or(Address::ZERO);
-    let offered = pools.len();
-    let pool = pools
-        .into_iter()
-        .filter(|(o, _)| needed.is_subset_of(o.tag) && o.category == U256::from(args.category))
-        .filter(|(o, _)| o.trust >= U256::from(args.trust))
-        .filter(|(o, _)| {
-            allows(o.apprestrict, app) && allows(o.datasetrestrict, dataset) && allows(o.requesterrestrict, requester)
-        })
-        .filter(|(o, _)| allows(app_order.workerpoolrestrict, o.workerpool))
-        .filter(|(o, _)| {
-            dataset_order
-                .as_ref()
-                .is_none_or(|d| allows(d.workerpoolrestrict, o.workerpool))
-        })
-        .min_by_key(|(o, _)| o.workerpoolprice);
-    let Some((workerpool_order, pool_left)) = pool else {
-        return Err(refuse(
-            "NO_WORKERPOOL_ORDER",
-            format!(
-                "no workerpool order on the market offers category {}, trust {} and tag {} ({} looked at): start `confide dev up`, or wait for a pool to publish one",
-                args.category,
-                args.trust,
-                needed.names().join(","),
-                offered
-            ),
-        ));
-    };
+    let (workerpool_order, pool_left) =
+        choose_workerpool_order(ctx, &asker, needed, &app_order, dataset_order.as_ref()).await?;
     let volume = args.volume.min(left).min(pool_left);
     Ok(Chosen {
         app: app_order,
@@ -206,6 +172,96 @@ async fn choose(
         workerpool: workerpool_order,
         volume,
     })
+}
+
+/// The cheapest app order open to the requester (and the dataset and pool asked for);
+/// at equal price, one that adds no requirement to the request's tag.
+async fn choose_app_order(ctx: &Context, asker: &Asker<'_>, tag: Tag) -> Result<(AppOrder, u64), CliError> {
+    let (args, app, requester) = (asker.args, asker.app, asker.requester);
+    let apps: Vec<(AppOrder, u64)> = book(ctx, OrderKind::App, asker.chain_id, &[("app", app.to_string())]).await?;
+    apps.into_iter()
+        .filter(|(o, _)| o.app == app && allows(o.requesterrestrict, requester))
+        .filter(|(o, _)| args.dataset.is_none_or(|d| allows(o.datasetrestrict, d)))
+        .filter(|(o, _)| args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
+        .min_by_key(|(o, _)| (o.appprice, !o.tag.is_subset_of(tag)))
+        .ok_or_else(|| {
+            refuse(
+                "NO_APP_ORDER",
+                format!(
+                    "no app order for {app} open to you is on the market: its developer publishes one with `confide app publish`"
+                ),
+            )
+        })
+}
+
+/// The cheapest order of `dataset` open to the app, the requester and the pool asked for.
+async fn choose_dataset_order(
+    ctx: &Context,
+    asker: &Asker<'_>,
+    dataset: Address,
+) -> Result<(DatasetOrder, u64), CliError> {
+    let (app, requester) = (asker.app, asker.requester);
+    let orders: Vec<(DatasetOrder, u64)> = book(
+        ctx,
+        OrderKind::Dataset,
+        asker.chain_id,
+        &[("dataset", dataset.to_string())],
+    )
+    .await?;
+    orders
+        .into_iter()
+        .filter(|(o, _)| o.dataset == dataset && allows(o.apprestrict, app) && allows(o.requesterrestrict, requester))
+        .filter(|(o, _)| asker.args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
+        .min_by_key(|(o, _)| o.datasetprice)
+        .ok_or_else(|| {
+            refuse(
+                "NO_DATASET_ORDER",
+                format!(
+                    "no dataset order for {dataset} open to app {app} and to you is on the market: its owner publishes one with `confide dataset publish`"
+                ),
+            )
+        })
+}
+
+/// The cheapest workerpool order offering the category, trust and every tag `needed`,
+/// open to the app, dataset and requester, and that their orders allow.
+async fn choose_workerpool_order(
+    ctx: &Context,
+    asker: &Asker<'_>,
+    needed: Tag,
+    app_order: &AppOrder,
+    dataset_order: Option<&DatasetOrder>,
+) -> Result<(WorkerpoolOrder, u64), CliError> {
+    let (args, app, requester) = (asker.args, asker.app, asker.requester);
+    let mut filters = vec![("category", args.category.to_string()), ("minTag", needed.to_string())];
+    if let Some(workerpool) = args.workerpool {
+        filters.push(("workerpool", workerpool.to_string()));
+    }
+    let pools: Vec<(WorkerpoolOrder, u64)> = book(ctx, OrderKind::Workerpool, asker.chain_id, &filters).await?;
+    let dataset = args.dataset.unwrap_or(Address::ZERO);
+    let offered = pools.len();
+    pools
+        .into_iter()
+        .filter(|(o, _)| needed.is_subset_of(o.tag) && o.category == U256::from(args.category))
+        .filter(|(o, _)| o.trust >= U256::from(args.trust))
+        .filter(|(o, _)| {
+            allows(o.apprestrict, app) && allows(o.datasetrestrict, dataset) && allows(o.requesterrestrict, requester)
+        })
+        .filter(|(o, _)| allows(app_order.workerpoolrestrict, o.workerpool))
+        .filter(|(o, _)| dataset_order.is_none_or(|d| allows(d.workerpoolrestrict, o.workerpool)))
+        .min_by_key(|(o, _)| o.workerpoolprice)
+        .ok_or_else(|| {
+            refuse(
+                "NO_WORKERPOOL_ORDER",
+                format!(
+                    "no workerpool order on the market offers category {}, trust {} and tag {} ({} looked at): start `confide dev up`, or wait for a pool to publish one",
+                    args.category,
+                    args.trust,
+                    needed.names().join(","),
+                    offered
+                ),
+            )
+        })
 }
 
 fn params(args: &RunArgs) -> Result<String, CliError> {
@@ -245,6 +301,13 @@ async fn preflight(
         .tag
         .union(request.tag)
         .union(chosen.dataset.as_ref().map(|d| d.tag).unwrap_or_default());
+    check_tag(args, deal_tag)?;
+    check_secrets_are_pushed(ctx, args, request, deal_tag).await?;
+    check_balance(poco, chosen, request).await
+}
+
+/// A TEE deal names a framework Confide runs; secrets and result encryption need a TEE.
+fn check_tag(args: &RunArgs, deal_tag: Tag) -> Result<(), CliError> {
     if deal_tag.is_tee()
         && !matches!(
             deal_tag.tee_framework(),
@@ -271,6 +334,17 @@ async fn preflight(
             "only a TEE task can encrypt its result: add --tag tee,tdx (or tee,gramine)",
         ));
     }
+    Ok(())
+}
+
+/// The SMS holds every secret the task will ask for: the dataset's key, the
+/// beneficiary's result key, the requester's named secrets.
+async fn check_secrets_are_pushed(
+    ctx: &Context,
+    args: &RunArgs,
+    request: &RequestOrder,
+    deal_tag: Tag,
+) -> Result<(), CliError> {
     if let Some(dataset) = args.dataset
         && deal_tag.is_tee()
     {
@@ -308,6 +382,11 @@ async fn preflight(
             ));
         }
     }
+    Ok(())
+}
+
+/// The requester's iExec account holds what the deal costs.
+async fn check_balance(poco: &Poco, chosen: &Chosen, request: &RequestOrder) -> Result<(), CliError> {
     let price = chosen.app.appprice
         + chosen.dataset.as_ref().map(|d| d.datasetprice).unwrap_or_default()
         + chosen.workerpool.workerpoolprice;
@@ -327,6 +406,33 @@ async fn preflight(
     Ok(())
 }
 
+/// Each task followed to its end and its result downloaded. The deal exists whatever
+/// happens next: a failure is reported per task, and the deal id is always printed.
+async fn watch_all(
+    ctx: &Context,
+    poco: &Poco,
+    signer: &PrivateKeySigner,
+    tasks: &[B256],
+    args: &RunArgs,
+) -> Vec<Value> {
+    let mut results = Vec::new();
+    for task in tasks {
+        let entry = match watch_and_download(ctx, poco, signer, *task, args).await {
+            Ok(entry) => entry,
+            Err(e) => json!({ "taskId": task, "error": { "code": e.code, "message": e.message } }),
+        };
+        ctx.out.step(&format!(
+            "task {task}: {}",
+            entry["status"]
+                .as_str()
+                .or(entry["error"]["message"].as_str())
+                .unwrap_or_default()
+        ));
+        results.push(entry);
+    }
+    results
+}
+
 pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
@@ -340,17 +446,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     };
     let params = params(&args)?;
     let chosen = choose(ctx, &poco, &args, app, requester, tag).await?;
-    ctx.out.step(&format!(
-        "orders found: app {} nRLC, dataset {}, workerpool {} ({} nRLC)",
-        chosen.app.appprice,
-        chosen
-            .dataset
-            .as_ref()
-            .map(|d| format!("{} nRLC", d.datasetprice))
-            .unwrap_or_else(|| "none".into()),
-        chosen.workerpool.workerpool,
-        chosen.workerpool.workerpoolprice
-    ));
+    ctx.out.step(&chosen.summary());
     let domain = poco.domain();
     let mut request = RequestOrder {
         app,
@@ -396,25 +492,11 @@ pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
         tasks.len(),
         deal.workerpool
     ));
-    let mut results = Vec::new();
-    if args.watch {
-        // The deal exists whatever happens next: a failure is reported per task, and the
-        // deal id is always printed.
-        for task in &tasks {
-            let entry = match watch_and_download(ctx, &poco, &signer, *task, &args).await {
-                Ok(entry) => entry,
-                Err(e) => json!({ "taskId": task, "error": { "code": e.code, "message": e.message } }),
-            };
-            ctx.out.step(&format!(
-                "task {task}: {}",
-                entry["status"]
-                    .as_str()
-                    .or(entry["error"]["message"].as_str())
-                    .unwrap_or_default()
-            ));
-            results.push(entry);
-        }
-    }
+    let results = if args.watch {
+        watch_all(ctx, &poco, &signer, &tasks, &args).await
+    } else {
+        Vec::new()
+    };
     let text = format!(
         "✔ deal {}\n{}",
         matched.deal_id,
