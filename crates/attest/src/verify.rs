@@ -15,21 +15,58 @@ use sha2::{Digest, Sha256};
 use crate::policy::Policy;
 use crate::{AttestError, Evidence, EvidenceKind};
 
-/// What a piece of evidence proves once its signatures and collateral check out.
+/// What a piece of evidence proves once its signatures and collateral check out. Only
+/// this crate makes one ([`Verifier::verify`], [`verify_quote`]): its fields are not
+/// public, so holding a `Verified` means a verification ran. Simulated evidence yields
+/// one only from a verifier built with [`Verifier::dangerously_accept_simulation`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verified {
     #[serde(rename = "type")]
-    pub kind: EvidenceKind,
+    pub(crate) kind: EvidenceKind,
     /// True for simulated evidence: nothing is proven.
-    pub simulated: bool,
-    pub measurements: Measurements,
+    pub(crate) simulated: bool,
+    pub(crate) measurements: Measurements,
     /// Intel's TCB status of the platform (`UpToDate`, `SWHardeningNeeded`, …).
-    pub tcb_status: Option<String>,
-    pub advisory_ids: Vec<String>,
-    pub debug: bool,
+    pub(crate) tcb_status: Option<String>,
+    pub(crate) advisory_ids: Vec<String>,
+    pub(crate) debug: bool,
     #[serde(serialize_with = "hex_bytes")]
-    pub report_data: [u8; 64],
+    pub(crate) report_data: [u8; 64],
+}
+
+impl Verified {
+    pub fn kind(&self) -> EvidenceKind {
+        self.kind
+    }
+
+    /// True for simulated evidence: nothing is proven.
+    pub fn simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// The identity of the code that produced the evidence.
+    pub fn measurements(&self) -> &Measurements {
+        &self.measurements
+    }
+
+    /// Intel's TCB status of the platform (`UpToDate`, `SWHardeningNeeded`, …).
+    pub fn tcb_status(&self) -> Option<&str> {
+        self.tcb_status.as_deref()
+    }
+
+    pub fn advisory_ids(&self) -> &[String] {
+        &self.advisory_ids
+    }
+
+    /// A debug enclave: its memory is readable by its host.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
+    pub fn report_data(&self) -> &[u8; 64] {
+        &self.report_data
+    }
 }
 
 fn hex_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -136,13 +173,29 @@ impl CollateralSource {
 
 /// Checks evidence and applies the policy.
 pub struct Verifier {
-    pub collateral: CollateralSource,
-    pub policy: Policy,
-    /// Accept simulated evidence (development only; the SMS's `--insecure-simulation`).
-    pub allow_simulation: bool,
+    collateral: CollateralSource,
+    policy: Policy,
+    allow_simulation: bool,
 }
 
 impl Verifier {
+    /// A verifier of hardware evidence: simulated evidence is refused.
+    pub fn new(collateral: CollateralSource, policy: Policy) -> Verifier {
+        Verifier {
+            collateral,
+            policy,
+            allow_simulation: false,
+        }
+    }
+
+    /// DANGER, development only (the SMS's `--insecure-simulation`): this verifier also
+    /// accepts simulated evidence, which proves nothing; whoever can reach it gets the
+    /// secrets it guards. Every `Verified` it makes of such evidence says `simulated`.
+    pub fn dangerously_accept_simulation(mut self) -> Verifier {
+        self.allow_simulation = true;
+        self
+    }
+
     /// Verifies `evidence` at `now` (Unix seconds) and checks it against the policy.
     pub async fn verify(&self, evidence: &Evidence, now: u64) -> Result<Verified, AttestError> {
         let verified = self.verify_evidence(evidence, now).await?;
@@ -254,5 +307,44 @@ fn classify(error: anyhow::Error) -> AttestError {
         }
     } else {
         AttestError::QuoteInvalid(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// Moved from `tests/real_quotes.rs`, since only this crate can alter a `Verified`.
+    /// Setting the debug bit in a real quote breaks its signature (tested there), so the
+    /// policy is checked on the genuine report with the bit set afterwards.
+    #[test]
+    fn a_debug_enclave_is_refused_by_the_policy() {
+        let quote = fixture("sgx_quote");
+        let collateral = serde_json::from_slice(&fixture("sgx_quote_collateral.json")).unwrap();
+        let mut verified = verify_quote(EvidenceKind::Sgx, &quote, &collateral, 1_751_328_000).unwrap();
+        verified.debug = true;
+        let Measurements::Sgx { mr_enclave, .. } = &verified.measurements else {
+            panic!("an SGX quote");
+        };
+        let policy = Policy::from_json(
+            format!(
+                r#"{{ "sgx": [{{ "mrenclave": "{mr_enclave}" }}],
+                     "acceptedTcbStatuses": ["{}"],
+                     "acceptedAdvisories": {} }}"#,
+                verified.tcb_status.as_deref().unwrap(),
+                serde_json::to_string(&verified.advisory_ids).unwrap()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let code = policy.check(&verified).expect_err("must be refused").code();
+        assert_eq!(code, "DEBUG_ENCLAVE");
+        let mut lenient = policy;
+        lenient.allow_debug = true;
+        lenient.check(&verified).unwrap();
     }
 }

@@ -109,12 +109,10 @@ async fn run() {
     };
     let task = setup.task_for(vec![sms]).await;
 
-    let sgx = Arc::new(Verifier {
-        collateral: CollateralSource::offline_file(std::path::Path::new(&fixture("sgx_quote_collateral.json")))
-            .unwrap(),
-        policy: Default::default(),
-        allow_simulation: false,
-    });
+    let sgx = Arc::new(Verifier::new(
+        CollateralSource::offline_file(std::path::Path::new(&fixture("sgx_quote_collateral.json"))).unwrap(),
+        Default::default(),
+    ));
     let quote = Evidence {
         kind: EvidenceKind::Sgx,
         data: std::fs::read(fixture("sgx_quote")).unwrap().into(),
@@ -213,11 +211,11 @@ async fn serve(store: SecretStore, node: &str, hub: Address, dataset: Address) -
         metrics: Default::default(),
         assets: Default::default(),
         gate: confide_sms::Gate {
-            verifier: Verifier {
-                collateral: CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
-                policy: Default::default(),
-                allow_simulation: true,
-            },
+            verifier: Verifier::new(
+                CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
+                Default::default(),
+            )
+            .dangerously_accept_simulation(),
             now: None,
         },
     });

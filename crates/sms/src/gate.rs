@@ -292,8 +292,8 @@ mod admission {
             deal,
             config,
             challenge_key,
-            simulated: verified.simulated,
-            evidence_name: verified.kind.name(),
+            simulated: verified.simulated(),
+            evidence_name: verified.kind().name(),
         })
     }
 

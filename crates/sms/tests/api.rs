@@ -73,11 +73,10 @@ async fn serve(node: &str, hub: Address, store: SecretStore) -> (String, Arc<App
         metrics: Default::default(),
         assets: Default::default(),
         gate: confide_sms::Gate {
-            verifier: confide_attest::verify::Verifier {
-                collateral: confide_attest::verify::CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
-                policy: Default::default(),
-                allow_simulation: false,
-            },
+            verifier: confide_attest::verify::Verifier::new(
+                confide_attest::verify::CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
+                Default::default(),
+            ),
             now: None,
         },
     });

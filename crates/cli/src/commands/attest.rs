@@ -92,11 +92,7 @@ pub async fn run(command: AttestCommand, ctx: &Context) -> CliResult {
         Some(path) => Policy::from_json(&read(&path)?).map_err(attest_error)?,
         None => Policy::default(),
     };
-    let verifier = Verifier {
-        collateral,
-        policy: Policy::default(),
-        allow_simulation: false,
-    };
+    let verifier = Verifier::new(collateral, Policy::default());
     let verified = verifier.verify_evidence(&evidence, now).await.map_err(attest_error)?;
     let verdict = if policy_given {
         Some(policy.check(&verified))
@@ -106,17 +102,17 @@ pub async fn run(command: AttestCommand, ctx: &Context) -> CliResult {
     let mut text = format!(
         "{} quote verified at {now}\n  TCB status   {}\n  advisories   {}\n  debug        {}\n  measurements {}\n  report data  0x{}",
         evidence.kind.name().to_uppercase(),
-        verified.tcb_status.as_deref().unwrap_or("-"),
-        if verified.advisory_ids.is_empty() {
+        verified.tcb_status().unwrap_or("-"),
+        if verified.advisory_ids().is_empty() {
             "none".into()
         } else {
-            verified.advisory_ids.join(", ")
+            verified.advisory_ids().join(", ")
         },
-        verified.debug,
-        serde_json::to_string_pretty(&verified.measurements)
+        verified.debug(),
+        serde_json::to_string_pretty(verified.measurements())
             .unwrap_or_default()
             .replace('\n', "\n  "),
-        confide_chain::hex::encode(verified.report_data),
+        confide_chain::hex::encode(verified.report_data()),
     );
     let accepted = match &verdict {
         None => None,

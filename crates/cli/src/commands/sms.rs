@@ -104,12 +104,11 @@ fn gate(args: &ServeArgs) -> Result<Gate, CliError> {
         Some(path) => CollateralSource::offline_file(path).map_err(attest)?,
         None => CollateralSource::pccs(args.pccs_url.clone(), Duration::from_secs(args.collateral_ttl)),
     };
-    Ok(Gate {
-        verifier: Verifier {
-            collateral,
-            policy,
-            allow_simulation: args.insecure_simulation,
-        },
-        now: None,
-    })
+    let verifier = Verifier::new(collateral, policy);
+    let verifier = if args.insecure_simulation {
+        verifier.dangerously_accept_simulation()
+    } else {
+        verifier
+    };
+    Ok(Gate { verifier, now: None })
 }
