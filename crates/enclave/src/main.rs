@@ -92,7 +92,8 @@ fn main() -> ExitCode {
         Err(error) => {
             let report = task::startup_failure(args.task_id, error.code(), &error.to_string());
             let _ = std::fs::create_dir_all(&args.work_dir);
-            let _ = std::fs::write(args.work_dir.join("computed.json"), report.to_string());
+            let report = serde_json::to_vec(&report).expect("computed.json serializes");
+            let _ = std::fs::write(args.work_dir.join("computed.json"), report);
             eprintln!("confide-enclave: {error}");
             return ExitCode::from(2);
         }

@@ -14,7 +14,6 @@ use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
 use confide_protocol::tee::{self, AppManifest, SessionRequest, SessionResponse, StandardTask, TaskSession};
 use confide_protocol::{messages, workerpool};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::EnclaveError;
@@ -53,38 +52,7 @@ pub struct TaskRequest {
     pub private_root: Option<PathBuf>,
 }
 
-/// The runtime's report to the worker: iExec's `computed.json` fields plus Confide's.
-#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Computed {
-    pub task_id: B256,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deterministic_output_path: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_digest: Option<B256>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_hash: Option<B256>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_seal: Option<B256>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enclave_signature: Option<Bytes>,
-    pub enclave_challenge: Address,
-    /// The challenge key's signature of the result file for the result store
-    /// (`workerpool::result_upload_hash`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upload_signature: Option<Bytes>,
-    /// The file to upload, relative to the work directory.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_file: Option<String>,
-    /// `age`, `rsa` or `none`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_encryption: Option<String>,
-    pub simulated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-}
+pub use confide_protocol::tee::Computed;
 
 /// Runs the task and writes `computed.json` into the work directory, on success and on
 /// failure alike (then with `error-code` and `error-message`).
@@ -893,8 +861,13 @@ impl Drop for PrivateDir {
 }
 
 /// The JSON body the worker reports when the runtime could not even start.
-pub fn startup_failure(task_id: B256, code: &str, message: &str) -> serde_json::Value {
-    json!({ "task-id": task_id, "error-code": code, "error-message": message })
+pub fn startup_failure(task_id: B256, code: &str, message: &str) -> Computed {
+    Computed {
+        task_id,
+        error_code: Some(code.to_owned()),
+        error_message: Some(message.to_owned()),
+        ..Computed::default()
+    }
 }
 
 /// An app run on the developer's machine (`confide app test`): no chain, no SMS, no TEE,

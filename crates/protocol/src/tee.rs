@@ -489,6 +489,43 @@ pub fn registered_enclave_config(
         .ok_or(AppIdentityError::ManifestInvalid)
 }
 
+/// `computed.json`: the enclave runtime's report to its worker, iExec's fields plus
+/// Confide's. One definition, written by the runtime (`confide-enclave`) and read by the
+/// worker; on failure only the task id and the error's code and message are certain.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Computed {
+    pub task_id: B256,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deterministic_output_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_digest: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_hash: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_seal: Option<B256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enclave_signature: Option<Bytes>,
+    #[serde(default)]
+    pub enclave_challenge: Address,
+    /// The challenge key's signature of the result file for the result store
+    /// (`workerpool::result_upload_hash`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_signature: Option<Bytes>,
+    /// The file to upload, relative to the work directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_file: Option<String>,
+    /// `age`, `rsa` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_encryption: Option<String>,
+    #[serde(default)]
+    pub simulated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use axum::routing::get;
 use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
 use confide_protocol::ipfs::{Cid, CidVersion, file_cid};
 use confide_protocol::messages::{authorization_hash, recover_personal, sign_personal};
-use confide_protocol::tee::{AppEnclaveConfig, PublicDataset, StandardTask};
+use confide_protocol::tee::{AppEnclaveConfig, Computed, PublicDataset, StandardTask};
 use confide_protocol::workerpool::ipfs_result_link;
 use serde_json::{Value, json};
 
@@ -391,7 +391,7 @@ impl Worker {
             Err(e) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
         };
         let tail = tail.await.unwrap_or_default();
-        let computed: Value = match std::fs::read(work.join("computed.json"))
+        let computed: Computed = match std::fs::read(work.join("computed.json"))
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         {
@@ -401,8 +401,8 @@ impl Worker {
                 return Ended::failed("ENCLAVE_START_FAILED", why);
             }
         };
-        if let Some(code) = computed["error-code"].as_str() {
-            let message = computed["error-message"].as_str().unwrap_or_default();
+        if let Some(code) = &computed.error_code {
+            let message = computed.error_message.as_deref().unwrap_or_default();
             return self.failed_with_logs(a, &work, &computed, code, message).await;
         }
         if standard {
@@ -465,16 +465,13 @@ impl Worker {
 
     /// A standard task: upload the (plain) result signed by the worker, contribute its
     /// hash and seal (then [`Worker::reveal_after_consensus`]).
-    async fn contribute_and_reveal(&self, a: &Assignment, work: &std::path::Path, computed: &Value) -> Ended {
-        let field = |name: &str| computed[name].as_str().unwrap_or_default().to_owned();
-        let (Ok(digest), Ok(hash), Ok(seal)) = (
-            field("result-digest").parse::<B256>(),
-            field("result-hash").parse::<B256>(),
-            field("result-seal").parse::<B256>(),
-        ) else {
+    async fn contribute_and_reveal(&self, a: &Assignment, work: &std::path::Path, computed: &Computed) -> Ended {
+        let (Some(digest), Some(hash), Some(seal)) =
+            (computed.result_digest, computed.result_hash, computed.result_seal)
+        else {
             return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest");
         };
-        let file = work.join(field("result-file"));
+        let file = work.join(computed.result_file.as_deref().unwrap_or_default());
         let signature = match std::fs::read(&file) {
             Ok(bytes) => {
                 let sha256 = confide_protocol::workerpool::body_sha256(&bytes);
@@ -559,20 +556,18 @@ impl Worker {
         &self,
         a: &Assignment,
         work: &std::path::Path,
-        computed: &Value,
+        computed: &Computed,
         code: &str,
         message: &str,
     ) -> Ended {
-        let file = computed["result-file"]
-            .as_str()
+        let file = computed
+            .result_file
+            .as_deref()
             .filter(|f| matches!(*f, "result.age" | "result.zip"));
-        let signature = computed["upload-signature"]
-            .as_str()
-            .and_then(|s| s.parse::<Bytes>().ok());
-        let (Some(file), Some(signature)) = (file, signature) else {
+        let (Some(file), Some(signature)) = (file, &computed.upload_signature) else {
             return Ended::failed(code, message);
         };
-        match self.upload(a, &work.join(file), &signature).await {
+        match self.upload(a, &work.join(file), signature).await {
             Ok(_) => Ended::failed(
                 code,
                 format!(
@@ -588,17 +583,16 @@ impl Worker {
     }
 
     /// Uploads the encrypted result and submits the contribution.
-    async fn publish(&self, a: &Assignment, work: &std::path::Path, computed: &Value) -> Ended {
-        let field = |name: &str| computed[name].as_str().unwrap_or_default().to_owned();
-        let (Ok(digest), Ok(enclave_signature), Ok(upload_signature)) = (
-            field("result-digest").parse::<B256>(),
-            field("enclave-signature").parse::<Bytes>(),
-            field("upload-signature").parse::<Bytes>(),
+    async fn publish(&self, a: &Assignment, work: &std::path::Path, computed: &Computed) -> Ended {
+        let (Some(digest), Some(enclave_signature), Some(upload_signature)) = (
+            computed.result_digest,
+            computed.enclave_signature.clone(),
+            &computed.upload_signature,
         ) else {
             return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest or signatures");
         };
-        let file = work.join(field("result-file"));
-        let link = match self.upload(a, &file, &upload_signature).await {
+        let file = work.join(computed.result_file.as_deref().unwrap_or_default());
+        let link = match self.upload(a, &file, upload_signature).await {
             Ok(cid) => ipfs_result_link(&cid),
             Err(e) => return Ended::failed(e.code(), e.to_string()),
         };
