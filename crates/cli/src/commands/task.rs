@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use confide_chain::{B256, Poco, PrivateKeySigner, TaskInfo, TaskStatus};
 use confide_protocol::ipfs::{CidVersion, file_cid};
+use confide_workerpool::api::TaskDebug;
 use serde_json::{Value, json};
 
 use super::result::DigestCheck;
@@ -217,32 +218,17 @@ async fn debug(
 }
 
 /// The scheduler's view of a task, a line per replica and per log entry.
-fn scheduler_lines(scheduler: &Result<Value, String>) -> Vec<String> {
-    let mut lines = Vec::new();
-    match scheduler {
-        Ok(debug) => {
-            lines.push(format!(
-                "scheduler: {} (attempts {})",
-                debug["status"].as_str().unwrap_or("?"),
-                debug["attempts"]
-            ));
-            for replica in debug["replicas"].as_array().into_iter().flatten() {
-                lines.push(format!(
-                    "  replica on {}: {}",
-                    replica["worker"].as_str().unwrap_or_default(),
-                    replica["status"].as_str().unwrap_or_default()
-                ));
-            }
-            for entry in debug["log"].as_array().into_iter().flatten() {
-                lines.push(format!(
-                    "  {}  {:<42}  {}",
-                    entry["atMs"],
-                    entry["party"].as_str().unwrap_or_default(),
-                    entry["message"].as_str().unwrap_or_default()
-                ));
-            }
-        }
-        Err(reason) => lines.push(format!("scheduler: {reason}")),
+fn scheduler_lines(scheduler: &Result<TaskDebug, String>) -> Vec<String> {
+    let debug = match scheduler {
+        Ok(debug) => debug,
+        Err(reason) => return vec![format!("scheduler: {reason}")],
+    };
+    let mut lines = vec![format!("scheduler: {} (attempts {})", debug.status, debug.attempts)];
+    for replica in &debug.replicas {
+        lines.push(format!("  replica on {}: {}", replica.worker, replica.status.as_str()));
+    }
+    for entry in &debug.log {
+        lines.push(format!("  {}  {:<42}  {}", entry.at_ms, entry.party, entry.message));
     }
     lines
 }
@@ -300,7 +286,7 @@ pub fn scheduler_urls() -> Vec<String> {
 /// The scheduler's view of a task, which it gives only to the deal's parties: the
 /// request is signed by `reader` (without one, there is nothing to ask). The first
 /// scheduler that can be reached answers.
-async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Result<Value, String> {
+async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Result<TaskDebug, String> {
     let urls = scheduler_urls();
     if urls.is_empty() {
         return Err("no scheduler known (set CONFIDE_SCHEDULER_URL)".to_owned());
@@ -331,7 +317,8 @@ async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Resul
             let why = body["error"]["message"].as_str().unwrap_or("no reason given");
             return Err(format!("{url} answered {status}: {why}"));
         }
-        return Ok(body);
+        // The scheduler is another party: an answer not of the contract's shape is refused.
+        return serde_json::from_value(body).map_err(|e| format!("{url} answered an unreadable task view: {e}"));
     }
     Err(unreachable.join("; "))
 }
@@ -350,12 +337,7 @@ pub async fn watch_task(
     loop {
         let info = poco.task(task).await?;
         let detail = match scheduler_debug(task, reader).await {
-            Ok(debug) => debug["log"]
-                .as_array()
-                .and_then(|log| log.last())
-                .and_then(|entry| entry["message"].as_str())
-                .unwrap_or_default()
-                .to_owned(),
+            Ok(debug) => debug.log.last().map(|entry| entry.message.clone()).unwrap_or_default(),
             Err(_) => String::new(),
         };
         let line = format!(
@@ -583,16 +565,11 @@ struct AppLog {
 
 /// The app's logs of every replica the store holds an encrypted archive of: the
 /// contributors' results and the failed replicas' logs (the scheduler names them).
-async fn app_logs(info: &TaskInfo, scheduler: Option<&Value>, key_path: &Path) -> Result<Vec<AppLog>, CliError> {
+async fn app_logs(info: &TaskInfo, scheduler: Option<&TaskDebug>, key_path: &Path) -> Result<Vec<AppLog>, CliError> {
     let store = super::store::store_url()?;
     let mut workers: Vec<String> = info.contributors.iter().map(|c| c.to_string().to_lowercase()).collect();
-    for replica in scheduler.and_then(|s| s["replicas"].as_array()).into_iter().flatten() {
-        if let Some(worker) = replica["worker"]
-            .as_str()
-            .and_then(|w| w.parse::<confide_chain::Address>().ok())
-        {
-            workers.push(worker.to_string().to_lowercase());
-        }
+    for replica in scheduler.map(|s| s.replicas.as_slice()).unwrap_or_default() {
+        workers.push(replica.worker.to_string().to_lowercase());
     }
     workers.sort();
     workers.dedup();
