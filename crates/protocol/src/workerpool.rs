@@ -66,6 +66,14 @@ pub fn result_upload_hash(task_id: B256, worker: Address, content_sha256: B256) 
     )
 }
 
+/// Error codes of the scheduler's API that its workers act on (the others they report).
+pub mod codes {
+    /// This scheduler stands by: ask the next one.
+    pub const STANDBY: &str = "STANDBY";
+    /// The worker must register before asking for work.
+    pub const NOT_REGISTERED: &str = "NOT_REGISTERED";
+}
+
 /// A task's step in a Confide scheduler, which anyone may read (`GET
 /// /tasks/{task}/status`): `pending` (deal seen) → `ready` (initialized on chain, wants a
 /// worker) → `running` (as many workers hold it as it wants) → `completed` (a standard

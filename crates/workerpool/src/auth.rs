@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use confide_chain::{Address, B256, Signature};
 use confide_protocol::messages::{recover_personal, sign_personal};
 use confide_protocol::workerpool::{
-    MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER, SIGNER_HEADER, TIMESTAMP_HEADER, request_hash, response_hash,
+    MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER, SIGNER_HEADER, TIMESTAMP_HEADER, codes, request_hash, response_hash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -176,7 +176,7 @@ impl SchedulerClient {
             };
             match self.post_to(base, path, &body).await {
                 Err(e @ WorkerpoolError::SchedulerUnreachable { .. }) => last = Some(e),
-                Err(WorkerpoolError::Refused { code, message }) if code == "STANDBY" => {
+                Err(WorkerpoolError::Refused { code, message }) if code == codes::STANDBY => {
                     last = Some(WorkerpoolError::Refused { code, message });
                 }
                 outcome => {

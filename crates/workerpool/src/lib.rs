@@ -50,7 +50,7 @@ impl WorkerpoolError {
     pub fn scheduler_may_answer_later(&self) -> bool {
         match self {
             WorkerpoolError::SchedulerUnreachable { .. } => true,
-            WorkerpoolError::Refused { code, .. } => code == "STANDBY",
+            WorkerpoolError::Refused { code, .. } => code == confide_protocol::workerpool::codes::STANDBY,
             _ => false,
         }
     }

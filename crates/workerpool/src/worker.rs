@@ -19,7 +19,7 @@ use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
 use confide_protocol::ipfs::{Cid, CidVersion, file_cid};
 use confide_protocol::messages::{authorization_hash, recover_personal, sign_personal};
 use confide_protocol::tee::{AppEnclaveConfig, Computed, PublicDataset, StandardTask};
-use confide_protocol::workerpool::ipfs_result_link;
+use confide_protocol::workerpool::{codes, ipfs_result_link};
 use serde_json::{Value, json};
 
 use crate::WorkerpoolError;
@@ -181,7 +181,7 @@ impl Worker {
                     continue;
                 }
                 Ok(_) => pause = self.config.poll,
-                Err(WorkerpoolError::Refused { code, .. }) if code == "NOT_REGISTERED" => {
+                Err(WorkerpoolError::Refused { code, .. }) if code == codes::NOT_REGISTERED => {
                     if let Err(e) = register(&self.poco, &self.client, &self.config).await {
                         tracing::warn!(error = %e, "registering again failed");
                     }
@@ -611,7 +611,7 @@ impl Worker {
                 .await;
             match sent {
                 Ok(transaction) => return Ended::completed(transaction, None),
-                Err(e) if e.code() == "CHAIN_UNREACHABLE" && attempt < 4 => {
+                Err(e @ confide_chain::ChainError::Unreachable { .. }) if attempt < 4 => {
                     tracing::warn!(task_id = %a.task_id, error = %e, "the chain is unreachable; retrying");
                     tokio::time::sleep(pause).await;
                     pause *= 2;

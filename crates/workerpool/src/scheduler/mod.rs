@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use confide_chain::{Address, B256, PocoEvent, TaskStatus, U256};
 use confide_protocol::messages::{authorization_hash, sign_personal};
-use confide_protocol::workerpool::TaskStep;
+use confide_protocol::workerpool::{TaskStep, codes};
 use serde_json::json;
 
 use crate::api::{
@@ -281,7 +281,7 @@ impl Scheduler {
 fn standing_by() -> ApiError {
     error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "STANDBY",
+        codes::STANDBY,
         "this scheduler stands by: another one is active",
     )
 }

@@ -89,7 +89,7 @@ impl Scheduler {
             .ok_or_else(|| {
                 error(
                     StatusCode::FORBIDDEN,
-                    "NOT_REGISTERED",
+                    codes::NOT_REGISTERED,
                     "register first (POST /workers/register)",
                 )
             })
