@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod gate;
+mod sealing;
 pub mod store;
 
 pub use api::{AppState, router};

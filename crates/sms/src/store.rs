@@ -2,23 +2,17 @@
 //! AES-256-GCM under a master key kept in a 0600 file. The row's identity is the AEAD's
 //! associated data, so a sealed value moved to another row does not open.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use confide_chain::{Address, B256};
-use rand::RngCore;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use sqlx::Row;
 use zeroize::Zeroizing;
 
 use crate::SmsError;
+use crate::sealing::MasterKey;
+pub use crate::sealing::MasterKeySource;
 
 /// The four kinds of secrets iExec's SMS keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -62,80 +56,6 @@ impl SecretId {
     fn associated_data(&self, version: u64) -> Vec<u8> {
         format!("{}|{}|{}|{version}", self.kind.as_str(), self.subject_text(), self.name).into_bytes()
     }
-}
-
-struct MasterKey {
-    cipher: Aes256Gcm,
-    id: String,
-}
-
-impl MasterKey {
-    /// Reads the key file, or creates it (32 random bytes, mode 0600) on first start.
-    fn load_or_create(path: &Path) -> Result<MasterKey, SmsError> {
-        let storage = |e: std::io::Error| SmsError::Storage(format!("master key {}: {e}", path.display()));
-        let key = if path.exists() {
-            Zeroizing::new(std::fs::read(path).map_err(storage)?)
-        } else {
-            let mut key = Zeroizing::new(vec![0u8; 32]);
-            rand::rngs::OsRng.fill_bytes(&mut key);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(storage)?;
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(storage)?;
-            file.write_all(&key).and_then(|()| file.sync_all()).map_err(storage)?;
-            key
-        };
-        if key.len() != 32 {
-            return Err(SmsError::Storage(format!(
-                "master key {} must hold 32 bytes",
-                path.display()
-            )));
-        }
-        Ok(MasterKey::from_bytes(&key))
-    }
-
-    fn from_bytes(key: &[u8]) -> MasterKey {
-        let id = alloy_hex(&Sha256::digest(key)[..8]);
-        let cipher = Aes256Gcm::new_from_slice(key).expect("32-byte key");
-        MasterKey { cipher, id }
-    }
-}
-
-/// Where the SMS's master key comes from. Replicas sharing a database must share the key:
-/// give each the same file or the same `CONFIDE_SMS_MASTER_KEY`; the key itself is never
-/// written to the database (only its 8-byte id, which every sealed row already names).
-pub enum MasterKeySource<'a> {
-    /// A 32-byte key file, created (mode 0600) if missing.
-    File(&'a Path),
-    /// The key itself (from the environment, 64 hex digits).
-    Bytes(Zeroizing<[u8; 32]>),
-}
-
-impl MasterKeySource<'_> {
-    /// Reads a key given as 64 hex digits.
-    pub fn from_hex(text: &str) -> Result<MasterKeySource<'static>, SmsError> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        let text = text.trim();
-        let text = text.strip_prefix("0x").unwrap_or(text);
-        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(SmsError::Storage(
-                "the master key must be 64 hex digits (32 bytes)".into(),
-            ));
-        }
-        for (index, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * index..2 * index + 2], 16).expect("checked hex");
-        }
-        Ok(MasterKeySource::Bytes(key))
-    }
-}
-
-fn alloy_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn storage(error: sqlx::Error) -> SmsError {
@@ -301,14 +221,7 @@ impl SecretStore {
     /// version that exists is refused ([`SmsError::AlreadyExists`]), and so is a signature
     /// used before ([`SmsError::ReplayedSignature`]); nothing is stored then.
     pub async fn insert(&self, id: &SecretId, version: u64, value: &[u8], signature: &str) -> Result<(), SmsError> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = id.associated_data(version);
-        let sealed = self
-            .master
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad: &aad })
-            .map_err(|_| SmsError::Storage("sealing failed".into()))?;
+        let (nonce, sealed) = self.master.seal(&id.associated_data(version), value)?;
         let mut tx = self.pool.begin().await.map_err(storage)?;
         let inserted = sqlx::query(
             "INSERT INTO secrets (kind, subject, name, version, key_id, nonce, sealed, created_ms)
@@ -319,8 +232,8 @@ impl SecretStore {
         .bind(&id.name)
         .bind(version as i64)
         .bind(&self.master.id)
-        .bind(BASE64.encode(nonce))
-        .bind(BASE64.encode(&sealed))
+        .bind(nonce)
+        .bind(sealed)
         .bind(now_ms())
         .execute(&mut *tx)
         .await
@@ -355,35 +268,12 @@ impl SecretStore {
         .map_err(storage)?;
         let Some(row) = row else { return Ok(None) };
         let version: i64 = row.try_get("version").map_err(storage)?;
-        let key_id: String = row.try_get("key_id").map_err(storage)?;
-        if key_id != self.master.id {
-            return Err(SmsError::Storage(format!(
-                "sealed under master key {key_id}, which this SMS does not hold"
-            )));
-        }
-        let decode = |column: &str| -> Result<Vec<u8>, SmsError> {
-            let text: String = row.try_get(column).map_err(storage)?;
-            BASE64
-                .decode(text)
-                .map_err(|_| SmsError::Storage("corrupt sealed value".into()))
-        };
-        let (nonce, sealed) = (decode("nonce")?, decode("sealed")?);
-        let nonce: [u8; 12] = nonce
-            .try_into()
-            .map_err(|_| SmsError::Storage("corrupt nonce".into()))?;
+        let column = |name: &str| row.try_get::<String, _>(name).map_err(storage);
         let aad = id.associated_data(version as u64);
         let value = self
             .master
-            .cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: &sealed,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| SmsError::Storage("a sealed value failed its integrity check".into()))?;
-        Ok(Some((version as u64, Zeroizing::new(value))))
+            .open(&aad, &column("key_id")?, &column("nonce")?, &column("sealed")?)?;
+        Ok(Some((version as u64, value)))
     }
 
     /// Appends to the audit log, the lines together in one statement (a session's releases
@@ -422,37 +312,6 @@ impl SecretStore {
         }
     }
 
-    fn seal(&self, aad: &[u8], value: &[u8]) -> Result<(String, String), SmsError> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .master
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: value, aad })
-            .map_err(|_| SmsError::Storage("sealing failed".into()))?;
-        Ok((BASE64.encode(nonce), BASE64.encode(sealed)))
-    }
-
-    fn open_sealed(&self, aad: &[u8], key_id: &str, nonce: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, SmsError> {
-        if key_id != self.master.id {
-            return Err(SmsError::Storage(format!(
-                "sealed under master key {key_id}, which this SMS does not hold"
-            )));
-        }
-        let corrupt = |_| SmsError::Storage("corrupt sealed value".into());
-        let nonce: [u8; 12] = BASE64
-            .decode(nonce)
-            .map_err(corrupt)?
-            .try_into()
-            .map_err(|_| SmsError::Storage("corrupt nonce".into()))?;
-        let sealed = BASE64.decode(sealed).map_err(corrupt)?;
-        self.master
-            .cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| SmsError::Storage("a sealed value failed its integrity check".into()))
-    }
-
     /// The task's enclave-challenge key, created on first call: every later call (and a
     /// concurrent one) gets the same key. `final_deadline` (Unix seconds) is when it may go.
     pub async fn challenge(
@@ -466,7 +325,9 @@ impl SecretStore {
         let signer = confide_chain::PrivateKeySigner::random();
         let key = Zeroizing::new(<[u8; 32]>::from(signer.to_bytes()));
         let task = task_id.to_string();
-        let (nonce, sealed) = self.seal(format!("challenge|{task}").as_bytes(), key.as_slice())?;
+        let (nonce, sealed) = self
+            .master
+            .seal(format!("challenge|{task}").as_bytes(), key.as_slice())?;
         sqlx::query(
             "INSERT INTO challenges (task_id, address, key_id, nonce, sealed, final_deadline, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
@@ -499,7 +360,7 @@ impl SecretStore {
         let address: Address = address
             .parse()
             .map_err(|_| SmsError::Storage("corrupt challenge address".into()))?;
-        let key = self.open_sealed(
+        let key = self.master.open(
             format!("challenge|{task}").as_bytes(),
             &row.try_get::<String, _>("key_id").map_err(storage)?,
             &row.try_get::<String, _>("nonce").map_err(storage)?,
