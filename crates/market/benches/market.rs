@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use confide_chain::{B256, Connection, Poco, U256};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_market::db::{MarketDb, Row_};
+use confide_market::db::{MarketDb, StoredOrder};
 use confide_protocol::order::{DatasetOrder, Order};
 use confide_protocol::{Tag, market};
 use serde_json::json;
@@ -60,7 +60,7 @@ async fn run() {
     // 100,000 stored open orders (rows as publication leaves them), on 100 datasets.
     let started = Instant::now();
     for i in 0..stored {
-        let row = Row_ {
+        let row = StoredOrder {
             hash: format!("0x{:064x}", i + 1),
             kind: "datasetorder".into(),
             subject: format!("0x{:040x}", i % 100),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use confide_chain::{Address, B256, Connection, Poco, U256};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_devstack::browser::Browser;
-use confide_market::db::{MarketDb, Row_};
+use confide_market::db::{MarketDb, StoredOrder};
 use confide_protocol::Tag;
 use confide_protocol::order::DatasetOrder;
 
@@ -120,7 +120,7 @@ async fn serve_market() -> (String, confide_devstack::AnvilNode) {
             salt: B256::from(U256::from(i)),
             ..Default::default()
         };
-        let row = Row_ {
+        let row = StoredOrder {
             hash: format!("0x{:064x}", i + 1),
             kind: "datasetorder".into(),
             subject: dataset.to_string().to_lowercase(),

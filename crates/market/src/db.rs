@@ -112,7 +112,7 @@ fn storage(error: sqlx::Error) -> MarketError {
 
 /// One published order as stored.
 #[derive(Clone, Debug)]
-pub struct Row_ {
+pub struct StoredOrder {
     pub hash: String,
     pub kind: String,
     pub subject: String,
@@ -187,7 +187,7 @@ pub struct MarketDb {
 }
 
 struct PendingInsert {
-    row: Row_,
+    row: StoredOrder,
     chain_id: u64,
     stored: oneshot::Sender<Result<bool, String>>,
 }
@@ -267,8 +267,8 @@ async fn insert_rows(pool: &AnyPool, batch: &[PendingInsert]) -> Result<HashSet<
     rows.iter().map(|row| row.try_get::<String, _>("hash")).collect()
 }
 
-fn read_row(row: &sqlx::any::AnyRow) -> Result<Row_, MarketError> {
-    Ok(Row_ {
+fn read_row(row: &sqlx::any::AnyRow) -> Result<StoredOrder, MarketError> {
+    Ok(StoredOrder {
         hash: row.try_get("hash").map_err(storage)?,
         kind: row.try_get("kind").map_err(storage)?,
         subject: row.try_get("subject").map_err(storage)?,
@@ -357,7 +357,7 @@ impl MarketDb {
     }
 
     /// Stores a new order; `false` when its hash is already there.
-    pub async fn insert(&self, row: &Row_, chain_id: u64) -> Result<bool, MarketError> {
+    pub async fn insert(&self, row: &StoredOrder, chain_id: u64) -> Result<bool, MarketError> {
         let (stored, outcome) = oneshot::channel();
         let pending = PendingInsert {
             row: row.clone(),
@@ -369,7 +369,7 @@ impl MarketDb {
         outcome.await.map_err(|_| gone())?.map_err(MarketError::Storage)
     }
 
-    pub async fn get(&self, kind: &str, hash: &str) -> Result<Option<Row_>, MarketError> {
+    pub async fn get(&self, kind: &str, hash: &str) -> Result<Option<StoredOrder>, MarketError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE kind = $1 AND hash = $2"))
             .bind(kind)
             .bind(hash)
@@ -380,7 +380,7 @@ impl MarketDb {
     }
 
     /// Open orders matching `filter`, cheapest first then oldest, and how many match.
-    pub async fn list(&self, filter: &Filter) -> Result<(Vec<Row_>, i64), MarketError> {
+    pub async fn list(&self, filter: &Filter) -> Result<(Vec<StoredOrder>, i64), MarketError> {
         let mut conditions = vec!["kind = $1".to_owned(), "status = 'open'".to_owned()];
         let mut binds: Vec<String> = vec![filter.kind.clone()];
         let next = |value: String, binds: &mut Vec<String>| {
@@ -441,7 +441,7 @@ impl MarketDb {
     }
 
     /// Open orders of `kind` on `subject` signed by `signer`, newest first.
-    pub async fn open_of(&self, kind: &str, subject: &str) -> Result<Vec<Row_>, MarketError> {
+    pub async fn open_of(&self, kind: &str, subject: &str) -> Result<Vec<StoredOrder>, MarketError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM orders WHERE kind = $1 AND subject = $2 AND status = 'open' ORDER BY published_ms DESC, hash DESC"
         ))

@@ -162,7 +162,7 @@ async fn mark(
     Ok(())
 }
 
-async fn find(state: &MarketState, hash: &str) -> Result<Option<crate::db::Row_>, MarketError> {
+async fn find(state: &MarketState, hash: &str) -> Result<Option<crate::db::StoredOrder>, MarketError> {
     for kind in ["apporder", "datasetorder", "workerpoolorder", "requestorder"] {
         if let Some(row) = state.db.get(kind, hash).await? {
             return Ok(Some(row));

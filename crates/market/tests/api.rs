@@ -609,7 +609,7 @@ async fn a_book_past_the_count_cap_pages_to_its_end() {
     let db = confide_market::db::MarketDb::open(&url).await.unwrap();
     let subject = m.dataset.to_string().to_lowercase();
     for i in 0..1100 {
-        let row = confide_market::db::Row_ {
+        let row = confide_market::db::StoredOrder {
             hash: format!("0x{:064x}", i + 1),
             kind: "datasetorder".into(),
             subject: subject.clone(),
