@@ -70,7 +70,7 @@ async fn run() {
             category: 0,
             volume: 10,
             remaining: 10,
-            status: "open".into(),
+            status: confide_market::db::OrderStatus::Open,
             app: "0x0000000000000000000000000000000000000000".into(),
             dataset: format!("0x{:040x}", i % 100),
             workerpool: "0x0000000000000000000000000000000000000000".into(),

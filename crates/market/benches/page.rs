@@ -130,7 +130,7 @@ async fn serve_market() -> (String, confide_devstack::AnvilNode) {
             category: 0,
             volume: 10,
             remaining: 10,
-            status: "open".into(),
+            status: confide_market::db::OrderStatus::Open,
             app: "0x0000000000000000000000000000000000000000".into(),
             dataset: dataset.to_string().to_lowercase(),
             workerpool: "0x0000000000000000000000000000000000000000".into(),

@@ -110,6 +110,47 @@ fn storage(error: sqlx::Error) -> MarketError {
     MarketError::Storage(error.to_string())
 }
 
+/// Where a published order stands: `open` (in the book), `filled` (its volume consumed),
+/// `canceled` (closed on chain by its signer), `dead` (its asset changed owner, so its
+/// signature no longer binds; back to `open` if the asset comes back), `unpublished`
+/// (withdrawn from the book by its signer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    Open,
+    Filled,
+    Canceled,
+    Dead,
+    Unpublished,
+}
+
+impl OrderStatus {
+    const ALL: [OrderStatus; 5] = [
+        OrderStatus::Open,
+        OrderStatus::Filled,
+        OrderStatus::Canceled,
+        OrderStatus::Dead,
+        OrderStatus::Unpublished,
+    ];
+
+    /// Its word in the database, the API and the event stream.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Open => "open",
+            OrderStatus::Filled => "filled",
+            OrderStatus::Canceled => "canceled",
+            OrderStatus::Dead => "dead",
+            OrderStatus::Unpublished => "unpublished",
+        }
+    }
+
+    fn parse(word: &str) -> Result<OrderStatus, MarketError> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == word)
+            .ok_or_else(|| MarketError::Storage(format!("invalid order status `{word}`")))
+    }
+}
+
 /// One published order as stored.
 #[derive(Clone, Debug)]
 pub struct StoredOrder {
@@ -122,7 +163,7 @@ pub struct StoredOrder {
     pub category: i64,
     pub volume: i64,
     pub remaining: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub app: String,
     pub dataset: String,
     pub workerpool: String,
@@ -255,7 +296,7 @@ async fn insert_rows(pool: &AnyPool, batch: &[PendingInsert]) -> Result<HashSet<
             .bind(row.category)
             .bind(row.volume)
             .bind(row.remaining)
-            .bind(row.status.clone())
+            .bind(row.status.as_str())
             .bind(row.app.clone())
             .bind(row.dataset.clone())
             .bind(row.workerpool.clone())
@@ -278,7 +319,7 @@ fn read_row(row: &sqlx::any::AnyRow) -> Result<StoredOrder, MarketError> {
         category: row.try_get("category").map_err(storage)?,
         volume: row.try_get("volume").map_err(storage)?,
         remaining: row.try_get("remaining").map_err(storage)?,
-        status: row.try_get("status").map_err(storage)?,
+        status: OrderStatus::parse(&row.try_get::<String, _>("status").map_err(storage)?)?,
         app: row.try_get("app").map_err(storage)?,
         dataset: row.try_get("dataset").map_err(storage)?,
         workerpool: row.try_get("workerpool").map_err(storage)?,
@@ -460,8 +501,8 @@ impl MarketDb {
         kind: &str,
         subject: &str,
         signer: &str,
-        from: &str,
-        to: &str,
+        from: OrderStatus,
+        to: OrderStatus,
     ) -> Result<Vec<String>, MarketError> {
         let rows = sqlx::query(
             "UPDATE orders SET status = $5 WHERE kind = $1 AND subject = $2 AND signer = $3 AND status = $4
@@ -470,17 +511,17 @@ impl MarketDb {
         .bind(kind)
         .bind(subject)
         .bind(signer)
-        .bind(from)
-        .bind(to)
+        .bind(from.as_str())
+        .bind(to.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(storage)?;
         rows.iter().map(|row| row.try_get("hash").map_err(storage)).collect()
     }
 
-    pub async fn set_status(&self, hash: &str, status: &str, remaining: i64) -> Result<(), MarketError> {
+    pub async fn set_status(&self, hash: &str, status: OrderStatus, remaining: i64) -> Result<(), MarketError> {
         sqlx::query("UPDATE orders SET status = $1, remaining = $2 WHERE hash = $3")
-            .bind(status)
+            .bind(status.as_str())
             .bind(remaining)
             .bind(hash)
             .execute(&self.pool)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use confide_chain::{Address, AssetKind, B256, PocoEvent, PocoLog, TaskStatus};
 
-use crate::db::{DealRow, TaskRow};
+use crate::db::{DealRow, OrderStatus, TaskRow};
 use crate::{MarketError, MarketState, lower};
 
 /// Blocks re-read after a restart, so events of blocks replaced by a reorg are re-applied.
@@ -45,8 +45,8 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
                 AssetKind::Workerpool => "workerpoolorder",
             };
             let (from, to) = if log.removed { (to, from) } else { (from, to) };
-            mark(state, kind, *asset, *from, "open", "dead").await?;
-            mark(state, kind, *asset, *to, "dead", "open").await?;
+            mark(state, kind, *asset, *from, OrderStatus::Open, OrderStatus::Dead).await?;
+            mark(state, kind, *asset, *to, OrderStatus::Dead, OrderStatus::Open).await?;
         }
         event => {
             if let Some(task_id) = event.task_id() {
@@ -133,16 +133,23 @@ async fn refresh(state: &MarketState, hash: B256, closed: bool) -> Result<(), Ma
     let consumed = state.poco.consumed(hash).await.map_err(MarketError::from)?;
     let volume = confide_chain::U256::from(row.volume.max(0) as u64);
     let remaining = i64::try_from(volume.saturating_sub(consumed)).unwrap_or(i64::MAX);
-    let status = match (remaining, closed, row.status.as_str()) {
-        (0, true, _) => "canceled",
-        (0, false, _) => "filled",
-        (_, _, "unpublished") => "unpublished",
-        (_, _, "dead") => "dead",
-        _ => "open",
-    };
+    let status = status_after_refresh(remaining, closed, row.status);
     state.db.set_status(&key, status, remaining).await?;
-    state.notify("updated", &row.kind, &key, status);
+    state.notify("updated", &row.kind, &key, status.as_str());
     Ok(())
+}
+
+/// An order's status once the chain says how much of it `remaining` is, and whether its
+/// signer `closed` it: consumed orders are filled (or canceled), the others keep a status
+/// the chain does not decide (unpublished, dead), or are open.
+fn status_after_refresh(remaining: i64, closed: bool, current: OrderStatus) -> OrderStatus {
+    match (remaining, closed, current) {
+        (0, true, _) => OrderStatus::Canceled,
+        (0, false, _) => OrderStatus::Filled,
+        (_, _, OrderStatus::Unpublished) => OrderStatus::Unpublished,
+        (_, _, OrderStatus::Dead) => OrderStatus::Dead,
+        _ => OrderStatus::Open,
+    }
 }
 
 /// Moves `signer`'s orders of `kind` on `asset` from one status to another.
@@ -151,13 +158,13 @@ async fn mark(
     kind: &str,
     asset: Address,
     signer: Address,
-    from: &str,
-    to: &str,
+    from: OrderStatus,
+    to: OrderStatus,
 ) -> Result<(), MarketError> {
     let asset = lower(asset);
     let signer = lower(signer);
     for hash in state.db.set_status_of_signer(kind, &asset, &signer, from, to).await? {
-        state.notify("updated", kind, &hash, to);
+        state.notify("updated", kind, &hash, to.as_str());
     }
     Ok(())
 }
@@ -238,5 +245,34 @@ async fn follow_once(state: &MarketState, cursor: &mut confide_chain::EventCurso
             state.set_head(cursor.next_block().saturating_sub(1));
         }
         Err(error) => tracing::warn!(%error, "reading chain events failed; retrying"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OrderStatus, status_after_refresh};
+
+    #[test]
+    fn an_orders_status_follows_what_the_chain_consumed_and_closed() {
+        use OrderStatus::*;
+        // (remaining, closed on chain, status now, status after)
+        let table = [
+            (0, true, Open, Canceled),
+            (0, false, Open, Filled),
+            (0, false, Dead, Filled),
+            (0, true, Unpublished, Canceled),
+            (5, false, Open, Open),
+            (5, false, Unpublished, Unpublished),
+            (5, false, Dead, Dead),
+            (5, true, Open, Open),
+            (5, false, Filled, Open),
+        ];
+        for (remaining, closed, now, after) in table {
+            assert_eq!(
+                status_after_refresh(remaining, closed, now),
+                after,
+                "{remaining} left, closed {closed}, {now:?}"
+            );
+        }
     }
 }

@@ -40,7 +40,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast};
 
-use crate::db::{Filter, MarketDb, StoredOrder};
+use crate::db::{Filter, MarketDb, OrderStatus, StoredOrder};
 
 /// Largest `params` of a request order, as iExec's market limits it.
 pub const MAX_PARAMS_BYTES: usize = 4096;
@@ -210,7 +210,7 @@ fn published_json(row: &StoredOrder) -> Value {
         "chainId": Value::Null,
         "order": order,
         "remaining": row.remaining,
-        "status": row.status,
+        "status": row.status.as_str(),
         "signer": row.signer,
         "publicationTimestamp": row.published_ms,
     })

@@ -50,7 +50,7 @@ pub(crate) async fn checked_row<O: Order + serde::Serialize>(
         category: small(category, "the category")?,
         volume: small(order.volume(), "the volume").unwrap_or(i64::MAX),
         remaining: i64::try_from(remaining).unwrap_or(i64::MAX),
-        status: "open".into(),
+        status: OrderStatus::Open,
         app: lower(parties[0]),
         dataset: lower(parties[1]),
         workerpool: lower(parties[2]),
@@ -220,7 +220,7 @@ pub(crate) async fn unpublish(
                 .db
                 .get(key, &hash.to_string())
                 .await?
-                .filter(|r| r.status == "open")
+                .filter(|r| r.status == OrderStatus::Open)
                 .ok_or(MarketError::NotFound)?;
             vec![row]
         }
@@ -246,7 +246,10 @@ pub(crate) async fn unpublish(
         return Err(MarketError::NotYours);
     }
     for row in &rows {
-        state.db.set_status(&row.hash, "unpublished", row.remaining).await?;
+        state
+            .db
+            .set_status(&row.hash, OrderStatus::Unpublished, row.remaining)
+            .await?;
         state.notify("unpublished", key, &row.hash, "unpublished");
     }
     let hashes: Vec<&str> = rows.iter().map(|r| r.hash.as_str()).collect();

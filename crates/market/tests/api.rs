@@ -619,7 +619,7 @@ async fn a_book_past_the_count_cap_pages_to_its_end() {
             category: 0,
             volume: 1,
             remaining: 1,
-            status: "open".into(),
+            status: confide_market::db::OrderStatus::Open,
             app: format!("0x{:040x}", 0),
             dataset: subject.clone(),
             workerpool: format!("0x{:040x}", 0),
