@@ -60,10 +60,10 @@ enum Command {
     #[command(subcommand)]
     Workerpool(commands::workerpool::WorkerpoolCommand),
     /// Run a worker: join a scheduler and run its tasks in the enclave runtime.
-    Worker(commands::workerpool::WorkerArgs),
+    Worker(commands::worker::WorkerArgs),
     /// Deals: their tasks, and claiming what did not complete.
     #[command(subcommand)]
-    Deal(commands::task::DealCommand),
+    Deal(commands::deal::DealCommand),
     /// Tasks: status (live with --watch), result download, claim, debug.
     #[command(subcommand)]
     Task(commands::task::TaskCommand),
@@ -117,8 +117,8 @@ async fn main() {
         Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
         Command::Workerpool(command) => commands::workerpool::run(command, &ctx).await,
-        Command::Worker(args) => commands::workerpool::serve_worker(args, &ctx).await,
-        Command::Deal(command) => commands::task::deal(command, &ctx).await,
+        Command::Worker(args) => commands::worker::serve_worker(args, &ctx).await,
+        Command::Deal(command) => commands::deal::deal(command, &ctx).await,
         Command::Task(command) => commands::task::task(command, &ctx).await,
         Command::Tee(command) => commands::tee::run(command, &ctx).await,
         Command::Sms(command) => commands::sms::run(command, &ctx).await,

@@ -16,6 +16,11 @@ impl CliError {
             message: message.into(),
         }
     }
+
+    /// A file operation on `path` that failed: `IO_ERROR`, naming the path.
+    pub fn io(path: impl AsRef<std::path::Path>, error: impl std::fmt::Display) -> CliError {
+        CliError::new("IO_ERROR", format!("{}: {error}", path.as_ref().display()))
+    }
 }
 
 impl From<confide_chain::ChainError> for CliError {

@@ -167,7 +167,7 @@ struct ModuleOptions {
 }
 
 async fn module(ctx: &Context, file: &std::path::Path, multiaddr: Option<String>, options: ModuleOptions) -> CliResult {
-    let bytes = std::fs::read(file).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", file.display())))?;
+    let bytes = std::fs::read(file).map_err(|e| CliError::io(file, e))?;
     if !bytes.starts_with(b"\0asm") {
         return Err(CliError::new(
             "NOT_WASM",
@@ -262,7 +262,7 @@ async fn python_module(
 /// Writes `bytes` beside `path` and renames them over it: a link there is replaced, not
 /// followed, and a reader never sees half a file.
 fn write_beside(path: &std::path::Path, bytes: &[u8]) -> CliResult {
-    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| CliError::io(path, e);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
@@ -427,7 +427,7 @@ fn app_code(given: Option<PathBuf>) -> Result<(PathBuf, bool, Vec<u8>), CliError
     let code = if python {
         super::python::bundle(&app)?
     } else {
-        let bytes = std::fs::read(&app).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", app.display())))?;
+        let bytes = std::fs::read(&app).map_err(|e| CliError::io(&app, e))?;
         check_module(&bytes)?;
         bytes
     };
@@ -536,8 +536,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     let run = tokio::task::block_in_place(|| confide_enclave::task::run_local(local))
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
     let seconds = started.elapsed().as_secs_f64();
-    std::fs::write(args.output.join(OUTPUT_MARK), b"")
-        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", args.output.display())))?;
+    std::fs::write(args.output.join(OUTPUT_MARK), b"").map_err(|e| CliError::io(&args.output, e))?;
     let log = String::from_utf8_lossy(&run.log).into_owned();
     if !ctx.out.is_raw() && !log.is_empty() {
         eprint!("{log}");
@@ -553,7 +552,7 @@ const OUTPUT_MARK: &str = ".confide-app-test";
 /// replaced; anything else in the way (someone's folder, a file, a link) is refused, so a
 /// run never deletes what it did not write.
 fn replace_output(output: &std::path::Path) -> CliResult {
-    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", output.display()));
+    let io = |e: std::io::Error| CliError::io(output, e);
     let Ok(meta) = std::fs::symlink_metadata(output) else {
         return Ok(());
     };

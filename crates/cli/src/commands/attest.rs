@@ -34,7 +34,7 @@ pub enum AttestCommand {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))
+    std::fs::read(path).map_err(|e| CliError::io(path, e))
 }
 
 fn attest_error(error: confide_attest::AttestError) -> CliError {

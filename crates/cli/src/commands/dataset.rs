@@ -196,10 +196,6 @@ pub fn create_folders(layout: &Layout, with_beneficiary: bool) -> Result<(), Cli
     Ok(())
 }
 
-fn io_error(path: &Path, error: impl std::fmt::Display) -> CliError {
-    CliError::new("IO_ERROR", format!("{}: {error}", path.display()))
-}
-
 /// Writes a secret file readable by its owner only; never leaves a partial file.
 pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CliError> {
     let temporary = path.with_extension("partial");
@@ -213,7 +209,7 @@ pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CliError> {
         .and_then(|()| std::fs::rename(&temporary, path));
     if let Err(error) = result {
         let _ = std::fs::remove_file(&temporary);
-        return Err(io_error(path, error));
+        return Err(CliError::io(path, error));
     }
     Ok(())
 }
@@ -256,7 +252,7 @@ pub fn encrypt_folder(args: &EncryptArgs, layout: Layout, ctx: &Context) -> CliR
         .unwrap_or_else(|| layout.secrets.into());
     let files = files_to_encrypt(&original)?;
     for dir in [&encrypted_dir, &secrets] {
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
     }
     let mut results = Vec::new();
     for file in &files {
@@ -321,7 +317,7 @@ fn fill_checksum_from_encrypted(ctx: &Context) -> Result<(), CliError> {
         .filter(|path| path.extension().is_some_and(|e| e == "enc") && path.is_file())
         .max_by_key(|path| path.metadata().and_then(|m| m.modified()).ok());
     let Some(path) = newest else { return Ok(()) };
-    let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+    let file = File::open(&path).map_err(|e| CliError::io(&path, e))?;
     let checksum = confide_crypto::dataset::checksum(BufReader::new(file))
         .map_err(|e| CliError::new("UNREADABLE_FILE", format!("{}: {e}", path.display())))?
         .to_string();
@@ -368,7 +364,7 @@ fn encrypt_one(file: &Path, target: &Path, key_path: &Path, secrets: &Path, out:
     let total = input.metadata().map(|m| m.len()).unwrap_or(0);
     let key = DatasetKey::generate();
     let partial = target.with_extension("enc.partial");
-    let output = File::create(&partial).map_err(|e| io_error(&partial, e))?;
+    let output = File::create(&partial).map_err(|e| CliError::io(&partial, e))?;
     let bar = progress_bar(out, total, &file.display().to_string());
     let result = encrypt(
         &key,
@@ -388,7 +384,7 @@ fn encrypt_one(file: &Path, target: &Path, key_path: &Path, secrets: &Path, out:
         .and_then(|encrypted| {
             write_private(key_path, key.to_base64().as_bytes())?;
             write_private(&secrets.join("dataset.key"), key.to_base64().as_bytes())?;
-            std::fs::rename(&partial, target).map_err(|e| io_error(target, e))?;
+            std::fs::rename(&partial, target).map_err(|e| CliError::io(target, e))?;
             Ok(encrypted.checksum.to_string())
         });
     if finish.is_err() {
@@ -439,7 +435,7 @@ fn decrypt_file(file: &Path, key: Option<PathBuf>, output: Option<PathBuf>, ctx:
         .truncate(true)
         .mode(0o600)
         .open(&partial)
-        .map_err(|e| io_error(&partial, e))?;
+        .map_err(|e| CliError::io(&partial, e))?;
     let bar = progress_bar(&ctx.out, total, &file.display().to_string());
     let result = decrypt(&key_text, BufReader::new(input), BufWriter::new(writer), |done| {
         if let Some(bar) = &bar {
@@ -451,7 +447,7 @@ fn decrypt_file(file: &Path, key: Option<PathBuf>, output: Option<PathBuf>, ctx:
     }
     match result {
         Ok(length) => {
-            std::fs::rename(&partial, &output).map_err(|e| io_error(&output, e))?;
+            std::fs::rename(&partial, &output).map_err(|e| CliError::io(&output, e))?;
             ctx.out.done(
                 &format!("✔ decrypted {} → {} ({length} bytes)", file.display(), output.display()),
                 json!({ "output": output, "size": length }),

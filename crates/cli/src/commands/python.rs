@@ -76,9 +76,9 @@ pub fn init_project(root: &Path) -> CliResult {
             ));
         }
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
         }
-        std::fs::write(&path, text).map_err(|e| io_error(&path, e))?;
+        std::fs::write(&path, text).map_err(|e| CliError::io(&path, e))?;
     }
     Ok(())
 }
@@ -119,9 +119,9 @@ pub fn bundle(dir: &Path) -> Result<Vec<u8>, CliError> {
     let zip_error = |e: zip::result::ZipError| CliError::new("IO_ERROR", format!("bundling {}: {e}", dir.display()));
     for relative in &files {
         let path = dir.join(relative);
-        let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+        let bytes = std::fs::read(&path).map_err(|e| CliError::io(&path, e))?;
         writer.start_file(relative_name(relative), options).map_err(zip_error)?;
-        writer.write_all(&bytes).map_err(|e| io_error(&path, e))?;
+        writer.write_all(&bytes).map_err(|e| CliError::io(&path, e))?;
     }
     writer.finish().map_err(zip_error)?;
     let bytes = out.into_inner();
@@ -140,8 +140,8 @@ pub fn bundle(dir: &Path) -> Result<Vec<u8>, CliError> {
 
 fn collect(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> CliResult {
     let dir = root.join(relative);
-    for entry in std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
-        let entry = entry.map_err(|e| io_error(&dir, e))?;
+    for entry in std::fs::read_dir(&dir).map_err(|e| CliError::io(&dir, e))? {
+        let entry = entry.map_err(|e| CliError::io(&dir, e))?;
         let name = entry.file_name();
         let Some(text) = name.to_str() else {
             return Err(CliError::new(
@@ -153,7 +153,7 @@ fn collect(root: &Path, relative: &Path, files: &mut Vec<PathBuf>) -> CliResult 
             continue;
         }
         let path = relative.join(text);
-        let kind = entry.file_type().map_err(|e| io_error(&dir, e))?;
+        let kind = entry.file_type().map_err(|e| CliError::io(&dir, e))?;
         if kind.is_dir() {
             collect(root, &path, files)?;
         } else if kind.is_file() {
@@ -187,10 +187,6 @@ fn too_large(dir: &Path, what: &str) -> CliError {
             dir.display()
         ),
     )
-}
-
-fn io_error(path: &Path, e: std::io::Error) -> CliError {
-    CliError::new("IO_ERROR", format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ fn generate_keypair(ctx: &Context, dir: &Path, rsa: bool, force: bool) -> CliRes
             ),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
     let (private_text, public_text) = if rsa {
         ctx.out.step("generating an RSA-4096 key pair");
         confide_crypto::result_keys::generate_rsa(confide_crypto::result_keys::RSA_BITS)
@@ -136,8 +136,7 @@ fn generate_keypair(ctx: &Context, dir: &Path, rsa: bool, force: bool) -> CliRes
         )
     };
     write_private(&private_path, private_text.as_bytes())?;
-    std::fs::write(&public_path, &public_text)
-        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", public_path.display())))?;
+    std::fs::write(&public_path, &public_text).map_err(|e| CliError::io(&public_path, e))?;
     ctx.out.done(
         &format!(
             "✔ key pair {} and {} generated; back up the private key, then run `confide result push-encryption-key`",
@@ -248,8 +247,7 @@ async fn decrypt(
         ));
     }
     let partial = output.with_extension("partial");
-    let mut file = std::fs::File::create(&partial)
-        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", partial.display())))?;
+    let mut file = std::fs::File::create(&partial).map_err(|e| CliError::io(&partial, e))?;
     let outcome = confide_crypto::result::decrypt(encrypted, &private, &mut file);
     drop(file);
     let format = match outcome {
@@ -263,7 +261,7 @@ async fn decrypt(
     // as the output: anyone can encrypt a file for the beneficiary's public key.
     let check = match std::fs::File::open(&partial) {
         Ok(plain) => check_digest(ctx, None, plain, task).await,
-        Err(e) => Err(CliError::new("IO_ERROR", format!("{}: {e}", partial.display()))),
+        Err(e) => Err(CliError::io(&partial, e)),
     };
     let check = match check {
         Ok(check) => check,
@@ -272,7 +270,7 @@ async fn decrypt(
             return Err(error);
         }
     };
-    std::fs::rename(&partial, output).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", output.display())))?;
+    std::fs::rename(&partial, output).map_err(|e| CliError::io(output, e))?;
     let files = match extract {
         Some(dir) => unpack(output, dir)?,
         None => Vec::new(),
@@ -395,7 +393,7 @@ pub async fn check_digest(
 
 /// Unpacks the result archive into `dir`; names that would leave it are refused.
 fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
-    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", dir.display()));
+    let io = |e: std::io::Error| CliError::io(dir, e);
     let file = std::fs::File::open(archive).map_err(io)?;
     let mut zip =
         zip::ZipArchive::new(file).map_err(|e| CliError::new("NOT_A_ZIP", format!("{}: {e}", archive.display())))?;

@@ -527,7 +527,7 @@ async fn watch_and_download(
     if info.status == TaskStatus::Completed
         && let Some(dir) = &args.download
     {
-        std::fs::create_dir_all(dir).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
         let target = dir.join(format!("{task}.result"));
         let path = super::task::download_result(ctx, &info, Some(target)).await?;
         entry["resultPath"] = json!(path);

@@ -94,8 +94,7 @@ fn gate(args: &ServeArgs) -> Result<Gate, CliError> {
     let attest = |e: confide_attest::AttestError| CliError::new(e.code(), e.to_string());
     let policy = match &args.policy {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
+            let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
             Policy::from_json(&bytes).map_err(attest)?
         }
         None => Policy::default(),

@@ -1,5 +1,5 @@
-//! `confide deal show | claim` and `confide task show | claim | debug`: the requester's
-//! view of an execution, from the chain (the truth) and the scheduler (the details).
+//! `confide task show | claim | debug`: the requester's view of an execution, from the
+//! chain (the truth) and the scheduler (the details).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -14,14 +14,6 @@ use serde_json::{Value, json};
 use super::result::DigestCheck;
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
-
-#[derive(Subcommand, Debug)]
-pub enum DealCommand {
-    /// A deal: its parties, prices and the status of each task.
-    Show { deal: B256 },
-    /// Claim every task of the deal that did not complete by its final deadline (refund).
-    Claim { deal: B256 },
-}
 
 #[derive(Subcommand, Debug)]
 pub enum TaskCommand {
@@ -57,49 +49,6 @@ pub enum TaskCommand {
         #[arg(long, default_value = ".secrets/beneficiary")]
         beneficiary_keystoredir: PathBuf,
     },
-}
-
-pub async fn deal(command: DealCommand, ctx: &Context) -> CliResult {
-    match command {
-        DealCommand::Show { deal } => {
-            let poco = ctx.poco().await?;
-            let info = poco.deal(deal).await?;
-            let mut tasks = Vec::new();
-            let mut lines = vec![
-                format!("deal {deal}"),
-                format!("  app        {} ({} nRLC)", info.app, info.app_price),
-                format!("  dataset    {} ({} nRLC)", info.dataset, info.dataset_price),
-                format!("  workerpool {} ({} nRLC)", info.workerpool, info.workerpool_price),
-                format!("  requester  {}  beneficiary {}", info.requester, info.beneficiary),
-                format!(
-                    "  tag {}  category {}  trust {}",
-                    confide_protocol::Tag(info.tag),
-                    info.category,
-                    info.trust
-                ),
-                format!("  tasks ({}):", info.bot_size),
-            ];
-            for task_id in info.task_ids() {
-                let task = poco.task(task_id).await?;
-                lines.push(format!("    {task_id}  {}", status_name(task.status)));
-                tasks.push(json!({ "taskId": task_id, "status": status_name(task.status) }));
-            }
-            ctx.out.done(&lines.join("\n"), json!({ "deal": info, "tasks": tasks }));
-        }
-        DealCommand::Claim { deal } => {
-            let poco = ctx.signed_poco().await?;
-            let info = poco.deal(deal).await?;
-            let claimed = poco.claim_deal(&info).await?;
-            ctx.out.done(
-                &format!(
-                    "✔ claimed {} task(s) of deal {deal}: the requester is refunded",
-                    claimed.len()
-                ),
-                json!({ "claimed": claimed }),
-            );
-        }
-    }
-    Ok(())
 }
 
 pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
@@ -233,7 +182,7 @@ fn scheduler_lines(scheduler: &Result<TaskDebug, String>) -> Vec<String> {
     lines
 }
 
-fn status_name(status: TaskStatus) -> &'static str {
+pub(crate) fn status_name(status: TaskStatus) -> &'static str {
     match status {
         TaskStatus::Unset => "UNSET",
         TaskStatus::Active => "ACTIVE",
@@ -515,7 +464,7 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
     let partial = path.with_extension("partial");
     std::fs::write(&partial, &bytes)
         .and_then(|_| std::fs::rename(&partial, &path))
-        .map_err(|e| CliError::new("IO_ERROR", format!("{}: {e}", path.display())))?;
+        .map_err(|e| CliError::io(&path, e))?;
     Ok(path)
 }
 
@@ -523,7 +472,7 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
 /// here: a plain archive, or one encrypted for this wallet's key in the default keystore.
 /// A result that does not match is deleted and refused.
 pub async fn check_download(ctx: &Context, poco: &Poco, path: &Path, info: &TaskInfo) -> Result<DigestCheck, CliError> {
-    let io = |e: std::io::Error| CliError::new("IO_ERROR", format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| CliError::io(path, e);
     let plain = if is_plain_archive(path) {
         std::fs::File::open(path).map_err(io)?
     } else {
