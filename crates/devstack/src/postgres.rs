@@ -199,7 +199,7 @@ pub fn dev_cluster_dir(data_dir: &Path) -> PathBuf {
     use sha2::Digest;
     let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
-    let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let name = confide_chain::hex::encode(&digest[..8]);
     Path::new(POSTGRES_HOME).join(format!("confide-dev-{name}"))
 }
 

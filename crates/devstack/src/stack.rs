@@ -373,31 +373,31 @@ impl DevStack {
         previous: Option<&StackState>,
         progress: &mut impl FnMut(&str),
     ) -> Result<(Option<PostgresEntry>, Option<Databases>), DevError> {
-        let stack = previous;
-        let previous = previous.and_then(|p| p.postgres.as_ref());
-        let wanted = replicas > 1 || options.database_url.is_some() || previous.is_some();
+        let previous_postgres = previous.and_then(|p| p.postgres.as_ref());
+        let wanted = replicas > 1 || options.database_url.is_some() || previous_postgres.is_some();
         if !wanted {
             return Ok((None, None));
         }
         // Secrets, orders and tasks kept in SQLite would not follow the services to
         // Postgres: a stack keeps the store it started with.
         let sqlite = self.data_dir.join("sms/sms.db");
-        if previous.is_none() && sqlite.exists() {
+        if previous_postgres.is_none() && sqlite.exists() {
             return Err(DevError::StoreChange { sqlite });
         }
-        let (server_url, entry) = match (&options.database_url, previous.and_then(|p| p.cluster.clone())) {
+        let previous_cluster = previous_postgres.and_then(|p| p.cluster.clone());
+        let (server_url, entry) = match (&options.database_url, previous_cluster) {
             (Some(url), _) => (url.clone(), PostgresEntry { cluster: None }),
             (None, Some(cluster)) => {
                 self.ensure_cluster(&cluster, progress)?;
                 (cluster.url("postgres"), PostgresEntry { cluster: Some(cluster) })
             }
-            (None, None) if previous.is_some() => {
+            (None, None) if previous_postgres.is_some() => {
                 // The URL is not kept: it is needed only to start a service again.
-                let all_running = stack.is_some_and(|s| s.service_processes().iter().all(|p| is_alive(p.pid)));
+                let all_running = previous.is_some_and(|s| s.service_processes().iter().all(|p| is_alive(p.pid)));
                 if !all_running {
                     return Err(DevError::DatabaseUrlNeeded);
                 }
-                return Ok((previous.cloned(), None));
+                return Ok((previous_postgres.cloned(), None));
             }
             (None, None) => {
                 let cluster = Cluster {
@@ -437,7 +437,6 @@ impl DevStack {
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
         let previous = plan.previous.and_then(|s| s.sms.clone());
-        let base_port = kept_port(previous.as_ref(), plan.options.sms_port);
         let database = plan.database_env("CONFIDE_SMS_DATABASE_URL", |d| &d.sms);
         // Replicas share the data directory, so its master key (made by the first).
         let args = |port: u16| {
@@ -457,7 +456,7 @@ impl DevStack {
             port_flag: "--sms-port",
             env: &database,
         };
-        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+        self.ensure_replicated(&spec, plan, previous, plan.options.sms_port, args, progress)
             .await
     }
 
@@ -467,7 +466,6 @@ impl DevStack {
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
         let previous = plan.previous.and_then(|s| s.store.clone());
-        let base_port = kept_port(previous.as_ref(), plan.options.store_port);
         // Replicas share one folder, as they would share a bucket: uploads land by rename.
         let args = |port: u16| {
             plan.with_chain(vec![
@@ -486,7 +484,7 @@ impl DevStack {
             port_flag: "--store-port",
             env: &[],
         };
-        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+        self.ensure_replicated(&spec, plan, previous, plan.options.store_port, args, progress)
             .await
     }
 
@@ -497,7 +495,6 @@ impl DevStack {
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
         let previous = plan.previous.and_then(|s| s.market.clone());
-        let base_port = kept_port(previous.as_ref(), plan.options.market_port);
         let database = plan.database_env("CONFIDE_MARKET_DATABASE_URL", |d| &d.market);
         let schedulers: Vec<String> = scheduler_ports
             .iter()
@@ -520,7 +517,7 @@ impl DevStack {
             port_flag: "--market-port",
             env: &database,
         };
-        self.ensure_replicated(&spec, plan, previous, base_port, args, progress)
+        self.ensure_replicated(&spec, plan, previous, plan.options.market_port, args, progress)
             .await
     }
 
@@ -637,17 +634,19 @@ impl DevStack {
         Ok(workers)
     }
 
-    /// One service, or `plan.replicas` of it behind a [`crate::front`] on `base_port`
-    /// (the replicas on the next free ports). `args` gives a process's arguments for its port.
+    /// One service, or `plan.replicas` of it behind a [`crate::front`] on its port (a
+    /// previous `up`'s, else `default_port`), the replicas on the next free ports. `args`
+    /// gives a process's arguments for its port.
     async fn ensure_replicated(
         &self,
         spec: &ServiceSpec<'_>,
         plan: &Plan<'_>,
         previous: Option<ServiceEntry>,
-        base_port: u16,
+        default_port: u16,
         args: impl Fn(u16) -> Vec<std::ffi::OsString>,
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
+        let base_port = kept_port(previous.as_ref(), default_port);
         if plan.replicas <= 1 {
             return self
                 .ensure_service(spec, previous, plan.options, base_port, args(base_port), progress)
