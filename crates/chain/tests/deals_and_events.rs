@@ -368,9 +368,7 @@ async fn after_a_reorg_takes_its_transactions_away_the_client_sends_again() {
         .deposit(U256::from(1))
         .await
         .expect("deposit in the replaced blocks");
-    let reverted = confide_devstack::anvil::revert(&world.node.url, snapshot)
-        .await
-        .unwrap();
+    let reverted = confide_testkit::chain::revert(&world.node.url, snapshot).await.unwrap();
     assert!(reverted);
     // The nonce the client kept belongs to a transaction the chain no longer has.
     tokio::time::timeout(std::time::Duration::from_secs(20), requester.deposit(U256::from(1)))

@@ -39,14 +39,8 @@ fn main() {
         .status()
         .unwrap();
     assert!(status.success());
-    let runs: usize = std::env::var("CONFIDE_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let volume: u64 = std::env::var("CONFIDE_BENCH_VOLUME")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+    let runs: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_RUNS", 5);
+    let volume = confide_testkit::bench::env_usize("CONFIDE_BENCH_VOLUME", 100) as u64;
 
     let stack = Stack::start_with(&["--workers", "2"]);
     let dataset = publish_dataset(&stack, "owner", "data.csv", &csv_of(1 << 20), "0");

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use confide_devstack::browser::Browser;
+use confide_testkit::browser::Browser;
 use serde_json::Value;
 
 /// Markup an attacker puts in a dataset name and in request params: if the page ever

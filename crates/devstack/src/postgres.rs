@@ -1,6 +1,6 @@
-//! PostgreSQL clusters made on this machine: a throwaway one for tests ([`TempPostgres`],
-//! in a temporary directory, stopped when dropped) and the dev stack's ([`Cluster`], kept
-//! with the stack's data between `dev up` and `dev down`). Both need the server binaries
+//! PostgreSQL clusters made on this machine: the dev stack's ([`Cluster`], kept with the
+//! stack's data between `dev up` and `dev down`; `confide-testkit` makes throwaway ones
+//! for tests the same way). Both need the server binaries
 //! (Debian's `postgresql` package; scripts/test.sh installs it). As root, the server runs
 //! as the `postgres` user, which initdb requires.
 
@@ -13,7 +13,7 @@ use crate::DevError;
 const RUN_AS_POSTGRES: &str = "run() { if [ \"$(id -u)\" = 0 ]; then runuser -u postgres -- \"$@\"; else \"$@\"; fi; }";
 
 /// The role every cluster made here is initialised with (trust authentication, loopback only).
-const SUPERUSER: &str = "confide";
+pub const SUPERUSER: &str = "confide";
 
 /// A cluster in a directory of its own, listening on 127.0.0.1 only.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -78,7 +78,7 @@ impl Cluster {
 }
 
 /// The folder of `initdb` and `pg_ctl` (Debian keeps them out of PATH, by version).
-fn server_binaries() -> Result<PathBuf, DevError> {
+pub fn server_binaries() -> Result<PathBuf, DevError> {
     std::fs::read_dir("/usr/lib/postgresql")
         .ok()
         .and_then(|versions| {
@@ -129,62 +129,6 @@ fn with_database(url: &str, database: &str) -> String {
         url.push_str(query);
     }
     url
-}
-
-/// A throwaway cluster for tests, stopped when dropped.
-pub struct TempPostgres {
-    /// Keeps the directory alive as long as the server.
-    _dir: tempfile::TempDir,
-    cluster: Cluster,
-    /// `postgres://confide@127.0.0.1:<port>/<database>`.
-    pub url: String,
-}
-
-impl TempPostgres {
-    /// Starts a cluster with one empty database named `database`.
-    ///
-    /// # Panics
-    /// When the server binaries are missing or the cluster does not start: this is for tests.
-    pub fn start(database: &str) -> TempPostgres {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let cluster = Cluster {
-            dir: dir.path().to_owned(),
-            port: crate::anvil::free_port(),
-        };
-        cluster.start().unwrap_or_else(|e| panic!("{e}"));
-        // A binary, not `ensure_database`: tests call this from inside their runtimes.
-        let bin = server_binaries().unwrap_or_else(|e| panic!("{e}"));
-        let created = Command::new(bin.join("createdb"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &cluster.port.to_string(),
-                "-U",
-                SUPERUSER,
-                database,
-            ])
-            .status()
-            .expect("createdb");
-        assert!(created.success(), "could not create database {database}");
-        let url = cluster.url(database);
-        TempPostgres {
-            _dir: dir,
-            cluster,
-            url,
-        }
-    }
-
-    /// The cluster's server, for another database on it.
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
-    }
-}
-
-impl Drop for TempPostgres {
-    fn drop(&mut self) {
-        self.cluster.stop();
-    }
 }
 
 /// Where the dev stack keeps its cluster: in its data directory, unless we are root and

@@ -8,7 +8,7 @@ use confide_chain::{Address, Connection, DeployOutcome, Deployment, Poco, U256, 
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{DEV_ACCOUNTS, DEV_PASSWORD};
-use crate::anvil::{AnvilNode, AnvilOptions, DEV_CHAIN_ID, free_port, is_alive, terminate};
+use crate::anvil::{AnvilNode, AnvilOptions, free_port, is_alive, terminate};
 use crate::chain_json::{ChainEntry, ChainsFile, write_json_atomically};
 use crate::postgres::{Cluster, ensure_database};
 use crate::{DevError, deps};
@@ -1053,7 +1053,7 @@ fn chain_entry(rpc_url: &str, deployment: &Deployment) -> ChainEntry {
 
 /// Tops every dev account but the deployer up to [`DEV_RLC_PER_ACCOUNT`] from the
 /// deployer, who holds the token's supply on a fresh deployment. Returns how many it sent to.
-async fn fund_dev_accounts(poco: &Poco) -> Result<usize, DevError> {
+pub async fn fund_dev_accounts(poco: &Poco) -> Result<usize, DevError> {
     let target = U256::from(DEV_RLC_PER_ACCOUNT);
     let mut funded = 0;
     for account in &DEV_ACCOUNTS[1..] {
@@ -1086,39 +1086,6 @@ fn write_dev_wallets(dir: &Path) -> Result<Vec<AccountEntry>, DevError> {
             })
         })
         .collect()
-}
-
-/// A throwaway chain for tests: anvil on a free port without persisted state, PoCo
-/// deployed, dev accounts funded. The node stops when the returned value is dropped.
-/// Anvil on a free port, tried again on another port when the one picked was taken in
-/// the meantime (by a process of another test binary, say): a test never fails for it.
-async fn start_ephemeral_anvil(binary: &Path) -> Result<AnvilNode, DevError> {
-    let mut attempt = 0;
-    loop {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("confide-anvil-{}-{port}.log", std::process::id()));
-        let options = AnvilOptions {
-            binary,
-            port,
-            state: None,
-            log: &log,
-        };
-        match AnvilNode::start(options).await {
-            Err(DevError::PortBusy { .. } | DevError::AnvilExited { .. }) if attempt < 4 => attempt += 1,
-            started => return started,
-        }
-    }
-}
-
-pub async fn ephemeral_chain() -> Result<(AnvilNode, Deployment), DevError> {
-    let cache = deps::cache_dir();
-    let binary = deps::anvil_binary(&cache)?;
-    let node = start_ephemeral_anvil(&binary).await?;
-    let connection = Connection::connect(&node.url, Some(DEV_ACCOUNTS[0].signer())).await?;
-    connection.expect_chain_id(DEV_CHAIN_ID)?;
-    let (deployment, _) = deploy_or_find(&connection, &deps::poco_package(&cache)?, None).await?;
-    fund_dev_accounts(&Poco::new(connection, deployment.hub).await?).await?;
-    Ok((node, deployment))
 }
 
 /// What a service's log says last: why it stopped, or what it was doing when it was given up on.

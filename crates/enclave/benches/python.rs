@@ -154,10 +154,7 @@ fn native(interpreter: &str, app: &Path, input: &Path, dataset: &str) -> Option<
 }
 
 fn main() {
-    let runs: usize = std::env::var("CONFIDE_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_RUNS", 5);
     let runtime = confide_devstack::deps::python_runtime(&confide_devstack::deps::cache_dir()).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps/python-stats/app");
     let cache_dir: PathBuf = tempfile::tempdir().unwrap().keep();

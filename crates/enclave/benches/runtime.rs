@@ -107,10 +107,7 @@ fn csv(path: &Path, megabytes: usize) {
 }
 
 fn compute() {
-    let megabytes: usize = std::env::var("CONFIDE_BENCH_CSV_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+    let megabytes: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_CSV_MB", 64);
     let root = tempfile::tempdir().unwrap();
     let (input, output) = dirs(root.path());
     let data = input.join("data.csv");
@@ -120,10 +117,7 @@ fn compute() {
     let sandbox = Sandbox::new().unwrap();
     let stats = module("csv-stats");
     let loaded = sandbox.load(&stats, &[0; 32], None, None).unwrap();
-    let runs: usize = std::env::var("CONFIDE_BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let runs: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_RUNS", 5);
     for _ in 0..runs.max(1) {
         let started = Instant::now();
         let file = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(&data).unwrap());

@@ -12,8 +12,9 @@ use alloy_signer_local::PrivateKeySigner;
 use confide_attest::provider::EvidenceProvider;
 use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
-use confide_protocol::tee::{self, AppManifest, SessionRequest, SessionResponse, StandardTask, TaskSession};
+use confide_protocol::tee::{self, AppManifest, SessionRequest, StandardTask, TaskSession};
 use confide_protocol::{messages, workerpool};
+use confide_sms_client::{SmsClient, SmsClientError};
 use serde_json::json;
 
 use crate::EnclaveError;
@@ -433,12 +434,8 @@ async fn attest(
     module_sha256: B256,
     manifest: Option<Vec<u8>>,
 ) -> Result<TaskSession, EnclaveError> {
-    let sms = request.sms_url.trim_end_matches('/');
-    let nonce: serde_json::Value = sms_call(fetcher.client().get(format!("{sms}/tee/nonce"))).await?;
-    let nonce: B256 = nonce["nonce"]
-        .as_str()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| EnclaveError::Sms("the SMS sent no nonce".into()))?;
+    let sms = SmsClient::new(&request.sms_url, fetcher.client().clone());
+    let nonce = sms.nonce().await.map_err(sms_error)?;
     let public_key = keys.public_key();
     let report_data = tee::report_data(nonce, &public_key, module_sha256);
     let evidence = provider.evidence(&report_data).map_err(EnclaveError::Evidence)?;
@@ -453,8 +450,7 @@ async fn attest(
         evidence,
         app_manifest: manifest.map(Into::into),
     };
-    let response: SessionResponse =
-        sms_call(fetcher.client().post(format!("{sms}/tee/enclave-sessions")).json(&body)).await?;
+    let response = sms.enclave_session(&body).await.map_err(sms_error)?;
     let plain = keys
         .open(
             &response.encapsulated_key,
@@ -468,16 +464,14 @@ async fn attest(
     Ok(session)
 }
 
-async fn sms_call<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, EnclaveError> {
-    let response = request.send().await.map_err(|e| EnclaveError::Sms(e.to_string()))?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.map_err(|e| EnclaveError::Sms(e.to_string()))?;
-    if !status.is_success() {
-        let code = body["error"]["code"].as_str().unwrap_or("SMS_ERROR").to_owned();
-        let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
-        return Err(EnclaveError::SessionRefused { code, message });
+fn sms_error(error: SmsClientError) -> EnclaveError {
+    match error {
+        SmsClientError::Refused(refusal) => EnclaveError::SessionRefused {
+            code: refusal.code,
+            message: refusal.message,
+        },
+        other => EnclaveError::Sms(other.to_string()),
     }
-    serde_json::from_value(body).map_err(|e| EnclaveError::Sms(format!("unexpected answer: {e}")))
 }
 
 /// Downloads the dataset, checks it against the on-chain checksum, decrypts it into

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use confide_chain::{B256, Connection, Poco, U256};
+use confide_chain::{Connection, Poco, U256};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_market::db::{MarketDb, StoredOrder};
 use confide_protocol::order::{DatasetOrder, Order};
@@ -21,37 +21,17 @@ const CLIENTS: usize = 16;
 const QUERIES: usize = 1_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    confide_testkit::bench::block_on(run());
 }
 
 async fn run() {
-    let stored: usize = std::env::var("CONFIDE_BENCH_STORED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(STORED_DEFAULT);
-    let published: usize = std::env::var("CONFIDE_BENCH_PUBLISHED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(PUBLISHED_DEFAULT);
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let stored: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_STORED", STORED_DEFAULT);
+    let published: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_PUBLISHED", PUBLISHED_DEFAULT);
+    let chain = confide_testkit::TestChain::start().await;
+    // The dataset owner's: the orders below are hers.
     let owner_signer = DEV_ACCOUNTS[1].signer();
-    let owner = Poco::new(
-        Connection::connect(&node.url, Some(owner_signer.clone()))
-            .await
-            .unwrap(),
-        deployment.hub,
-    )
-    .await
-    .unwrap();
-    let dataset = owner
-        .create_dataset("bench", b"https://example.org/b.enc", B256::repeat_byte(9))
-        .await
-        .unwrap();
+    let dataset = chain.dataset("bench", 9).await;
+    let (node, deployment) = (chain.node, chain.deployment);
     let dir = tempfile::tempdir().unwrap();
     let db = MarketDb::open(&format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()))
         .await
@@ -126,8 +106,8 @@ async fn run() {
         let _ = response.bytes().await.unwrap();
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    let p50 = confide_devstack::measure::quantile(&mut latencies, 0.5);
-    let p99 = confide_devstack::measure::quantile(&mut latencies, 0.99);
+    let p50 = confide_testkit::bench::quantile(&mut latencies, 0.5);
+    let p99 = confide_testkit::bench::quantile(&mut latencies, 0.99);
     println!(
         "order book page over {} orders: p50 {p50:.2} ms, p99 {p99:.2} ms",
         stored + published
@@ -136,11 +116,9 @@ async fn run() {
     // Replicas on one Postgres (`CONFIDE_BENCH_REPLICAS=1,2`): the same publications spread
     // over them (logged in once, on the first), then counted in the book: none lost or
     // doubled.
-    let counts: Vec<usize> = std::env::var("CONFIDE_BENCH_REPLICAS")
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_default();
+    let counts: Vec<usize> = confide_testkit::bench::env_counts("CONFIDE_BENCH_REPLICAS");
     for count in counts {
-        let postgres = confide_devstack::postgres::TempPostgres::start("bench");
+        let postgres = confide_testkit::TempPostgres::start("bench");
         let mut urls = Vec::new();
         for _ in 0..count {
             let db = MarketDb::open(&postgres.url).await.unwrap();
@@ -273,5 +251,5 @@ async fn publish_all(urls: &[String], auth: &str, bodies: Vec<String>) -> (f64, 
     }
     let seconds = started.elapsed().as_secs_f64();
     let rate = latencies.len() as f64 / seconds;
-    (rate, confide_devstack::measure::quantile(&mut latencies, 0.99))
+    (rate, confide_testkit::bench::quantile(&mut latencies, 0.99))
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use confide_chain::{Address, B256, Connection, Poco, U256};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_devstack::browser::Browser;
 use confide_market::db::{MarketDb, StoredOrder};
 use confide_protocol::Tag;
 use confide_protocol::order::DatasetOrder;
+use confide_testkit::browser::Browser;
 
 /// Stored orders; `CONFIDE_BENCH_STORED` changes it for quick runs.
 const STORED_DEFAULT: usize = 100_000;
@@ -21,13 +21,8 @@ const DATASETS: usize = 20;
 const LOADS: usize = 30;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     // The browser is driven from a blocking thread while the runtime keeps serving.
-    runtime.block_on(async {
+    confide_testkit::bench::block_on(async {
         // The node is dropped (and killed) when the measurement ends, or panics.
         let (url, _node) = serve_market().await;
         println!("market at {url}");
@@ -76,19 +71,10 @@ fn first_rows_ms(browser: &Browser, url: &str) -> f64 {
 /// A market on SQLite with `stored` open dataset orders (rows as publication leaves them,
 /// on registered datasets), serving on loopback; returns its URL and the chain's node.
 async fn serve_market() -> (String, confide_devstack::AnvilNode) {
-    let stored: usize = std::env::var("CONFIDE_BENCH_STORED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(STORED_DEFAULT);
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
-    let owner = Poco::new(
-        Connection::connect(&node.url, Some(DEV_ACCOUNTS[1].signer()))
-            .await
-            .unwrap(),
-        deployment.hub,
-    )
-    .await
-    .unwrap();
+    let stored: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_STORED", STORED_DEFAULT);
+    let chain = confide_testkit::TestChain::start().await;
+    let owner = chain.client("dataset-owner").await;
+    let (node, deployment) = (chain.node, chain.deployment);
     let mut datasets: Vec<Address> = Vec::new();
     for i in 0..DATASETS {
         let multiaddr = format!("https://example.org/bench-{i}.enc");

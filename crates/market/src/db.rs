@@ -11,41 +11,12 @@ use crate::MarketError;
 /// Orders written in one statement at most (17 parameters each, well under SQLite's limit).
 const MAX_BATCH: usize = 64;
 
-const SCHEMA: [&str; 16] = [
-    "CREATE TABLE IF NOT EXISTS orders (
-        hash TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id BIGINT NOT NULL, subject TEXT NOT NULL,
-        signer TEXT NOT NULL, price BIGINT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
-        volume BIGINT NOT NULL, remaining BIGINT NOT NULL, status TEXT NOT NULL,
-        app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL, requester TEXT NOT NULL,
-        order_json TEXT NOT NULL, published_ms BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS orders_book ON orders (kind, status, price, published_ms, hash)",
-    // One asset's book in price order without a sort (also serves `open_of`).
-    "CREATE INDEX IF NOT EXISTS orders_subject_book ON orders (kind, subject, status, price, published_ms, hash)",
-    "DROP INDEX IF EXISTS orders_subject",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-    // Deals and tasks as the chain last said, for the explorer pages: written by the
-    // follower from events, re-read from the chain on every event (so replays and reorgs
-    // leave them as the chain is), never from anything a client sends.
-    "CREATE TABLE IF NOT EXISTS deals (
-        deal_id TEXT PRIMARY KEY, app TEXT NOT NULL, dataset TEXT NOT NULL, workerpool TEXT NOT NULL,
-        requester TEXT NOT NULL, beneficiary TEXT NOT NULL, tag_bits BIGINT NOT NULL, category BIGINT NOT NULL,
-        bot_size BIGINT NOT NULL, start_time BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS deals_by_start ON deals (start_time, deal_id)",
-    // An asset's or an account's deals, without a scan of them all.
-    "CREATE INDEX IF NOT EXISTS deals_of_app ON deals (app, start_time)",
-    "CREATE INDEX IF NOT EXISTS deals_of_dataset ON deals (dataset, start_time)",
-    "CREATE INDEX IF NOT EXISTS deals_of_workerpool ON deals (workerpool, start_time)",
-    "CREATE INDEX IF NOT EXISTS deals_of_requester ON deals (requester, start_time)",
-    "CREATE INDEX IF NOT EXISTS deals_of_beneficiary ON deals (beneficiary, start_time)",
-    "CREATE TABLE IF NOT EXISTS tasks (
-        task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, workerpool TEXT NOT NULL, status TEXT NOT NULL,
-        final_deadline BIGINT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS tasks_of_workerpool ON tasks (workerpool, status)",
-    // The login key every replica derives challenges under (see `login`).
-    "CREATE TABLE IF NOT EXISTS market_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    // Jobs one replica does at a time (following the chain).
-    confide_lease::SCHEMA,
-];
+/// The market's schema, `migrations/` applied in order.
+const MIGRATIONS: &[confide_db::Migration] = &[confide_db::Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
 
 /// The Postgres channel replicas tell each other of order book changes on.
 pub const EVENTS_CHANNEL: &str = "confide_market_events";
@@ -331,22 +302,7 @@ fn read_row(row: &sqlx::any::AnyRow) -> Result<StoredOrder, MarketError> {
 
 impl MarketDb {
     pub async fn open(url: &str) -> Result<MarketDb, MarketError> {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(4)
-            .connect(url)
-            .await
-            .map_err(storage)?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
-        }
-        if url.starts_with("sqlite:") {
-            // Readers never wait for the writer; the journal survives crashes.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(storage)?;
-        }
+        let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
         let login_key = login_key(&pool).await?;
         let (inserts, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_inserts(pool.clone(), queue));
@@ -384,7 +340,7 @@ impl MarketDb {
         }
     }
 
-    /// Takes or renews the lease `name` for `holder` (see `confide_lease::take`).
+    /// Takes or renews the lease `name` for `holder` (see `confide_db::lease::take`).
     pub async fn take_lease(
         &self,
         name: &str,
@@ -392,7 +348,7 @@ impl MarketDb {
         now_ms: i64,
         duration_ms: i64,
     ) -> Result<bool, MarketError> {
-        confide_lease::take(&self.pool, name, holder, now_ms, duration_ms)
+        confide_db::lease::take(&self.pool, name, holder, now_ms, duration_ms)
             .await
             .map_err(storage)
     }
@@ -531,22 +487,11 @@ impl MarketDb {
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<i64>, MarketError> {
-        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        row.map(|r| r.try_get("value").map_err(storage)).transpose()
+        confide_db::meta::get(&self.pool, key).await.map_err(storage)
     }
 
     pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), MarketError> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        confide_db::meta::set(&self.pool, key, value).await.map_err(storage)
     }
 
     /// Records a deal as the chain has it now (again: the follower replays events, and a

@@ -73,7 +73,7 @@ impl From<confide_chain::ChainError> for MarketError {
 
 impl IntoResponse for MarketError {
     fn into_response(self) -> Response {
-        let body = json!({ "ok": false, "error": self.to_string(), "code": self.code() });
-        (self.status(), axum::Json(body)).into_response()
+        let refusal = confide_protocol::refusal::Refusal::new(self.code(), self.to_string());
+        (self.status(), axum::Json(refusal.to_market_json())).into_response()
     }
 }

@@ -189,7 +189,7 @@ pub const LEASE: Duration = Duration::from_secs(5);
 /// from the shared cursor within [`LEASE`] when the holder stops renewing. Applying is
 /// idempotent, so a holder that stalls past its lease and wakes up does no harm.
 pub async fn follow(state: Arc<MarketState>, interval: Duration) {
-    let me = confide_lease::holder_id();
+    let me = confide_db::lease::holder_id();
     let mut cursor = None;
     loop {
         let now_ms = std::time::SystemTime::now()

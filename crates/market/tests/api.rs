@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use confide_chain::{B256, Connection, Poco, PrivateKeySigner, U256};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_devstack::postgres::TempPostgres;
 use confide_protocol::order::{DatasetOrder, Order, RequestOrder};
 use confide_protocol::{Tag, market};
+use confide_testkit::{TempPostgres, TestChain};
 use serde_json::{Value, json};
 
 fn signer(role: &str) -> PrivateKeySigner {
@@ -66,20 +66,11 @@ async fn start() -> Market {
 
 /// A market over the store at `database_url`, on a fresh chain with one dataset.
 async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market {
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
-    let owner = Poco::new(
-        Connection::connect(&node.url, Some(signer("dataset-owner")))
-            .await
-            .unwrap(),
-        deployment.hub,
-    )
-    .await
-    .unwrap();
-    let dataset = owner
-        .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(3))
-        .await
-        .unwrap();
-    let replica = serve_replica(database_url, &node.url, deployment.hub).await;
+    let chain = TestChain::start().await;
+    let owner = chain.client("dataset-owner").await;
+    let dataset = chain.dataset("d", 3).await;
+    let replica = serve_replica(database_url, chain.url(), chain.hub()).await;
+    let node = chain.node;
     Market {
         api: Api {
             url: replica.url.clone(),
@@ -201,7 +192,7 @@ impl Market {
     /// Reverts to an `evm_snapshot` once anvil's pool is pruned (see `anvil::revert`).
     async fn revert(&self, snapshot: Value) -> bool {
         let id = snapshot.as_str().unwrap().parse().unwrap();
-        confide_devstack::anvil::revert(&self.node.url, id).await.unwrap()
+        confide_testkit::chain::revert(&self.node.url, id).await.unwrap()
     }
 
     fn order(&self, volume: u64) -> DatasetOrder {

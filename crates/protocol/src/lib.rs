@@ -14,6 +14,7 @@ pub mod market;
 pub mod messages;
 pub mod order;
 pub mod python;
+pub mod refusal;
 pub mod revert;
 pub mod sms;
 pub mod store;

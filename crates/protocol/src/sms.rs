@@ -54,6 +54,71 @@ pub fn rotation_challenge(subject: Address, name: &str, next_version: u64, value
     )
 }
 
+/// Presence checks name the newest version in this header (Confide's extension); an
+/// owner needs it to sign the next update.
+pub const VERSION_HEADER: &str = "x-confide-secret-version";
+
+/// A secret in the SMS, as a client names it: where it lives in the API and what its
+/// owner signs to write it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Secret {
+    /// A dataset's key (iExec's web3 secret), written by the dataset's on-chain owner.
+    Dataset(Address),
+    /// A named secret of an address (the result encryption key is one).
+    Web2 { owner: Address, name: String },
+    /// A requester's named secret, handed to the requester's tasks.
+    Requester { requester: Address, name: String },
+    /// An app developer's secret, written by the app's on-chain owner.
+    App(Address),
+}
+
+impl Secret {
+    /// Its path and query in the SMS's API (iExec's paths).
+    pub fn path(&self) -> String {
+        match self {
+            Secret::Dataset(dataset) => format!("/secrets/web3?secretAddress={dataset}"),
+            Secret::Web2 { owner, name } => format!("/secrets/web2?ownerAddress={owner}&secretName={name}"),
+            Secret::Requester { requester, name } => format!("/requesters/{requester}/secrets/{name}"),
+            Secret::App(app) => format!("/apps/{app}/secrets"),
+        }
+    }
+
+    /// The path of the update that writes version `version`.
+    pub fn versioned_path(&self, version: u64) -> String {
+        let path = self.path();
+        let separator = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{separator}version={version}")
+    }
+
+    /// Whose secret it is and its name, as the challenges bind them (web3 secrets have
+    /// no name; an app developer's is `"1"`, as iExec files it).
+    pub fn subject_and_name(&self) -> (Address, &str) {
+        match self {
+            Secret::Dataset(dataset) => (*dataset, ""),
+            Secret::Web2 { owner, name } => (*owner, name),
+            Secret::Requester { requester, name } => (*requester, name),
+            Secret::App(app) => (*app, "1"),
+        }
+    }
+
+    /// What the owner signs to write its first version.
+    pub fn push_challenge(&self, value: &[u8]) -> B256 {
+        match self {
+            Secret::Dataset(dataset) => web3_secret_challenge(*dataset, value),
+            _ => {
+                let (subject, name) = self.subject_and_name();
+                named_secret_challenge(subject, name, value)
+            }
+        }
+    }
+
+    /// What the owner signs to write version `next` (Confide's single-use update).
+    pub fn update_challenge(&self, next: u64, value: &[u8]) -> B256 {
+        let (subject, name) = self.subject_and_name();
+        rotation_challenge(subject, name, next, value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +143,30 @@ mod tests {
             named_secret_challenge(a, "y", b"v")
         );
         assert_ne!(rotation_challenge(a, "", 2, b"v"), rotation_challenge(a, "", 3, b"v"));
+    }
+
+    #[test]
+    fn secrets_live_at_iexecs_paths() {
+        let a = Address::repeat_byte(0xab);
+        let named = |name: &str| Secret::Web2 {
+            owner: a,
+            name: name.into(),
+        };
+        assert_eq!(Secret::Dataset(a).path(), format!("/secrets/web3?secretAddress={a}"));
+        assert_eq!(
+            named("k").versioned_path(2),
+            format!("/secrets/web2?ownerAddress={a}&secretName=k&version=2")
+        );
+        assert_eq!(Secret::App(a).versioned_path(3), format!("/apps/{a}/secrets?version=3"));
+        // A dataset key is signed as a web3 secret; an app's as the named secret "1".
+        assert_eq!(Secret::Dataset(a).push_challenge(b"v"), web3_secret_challenge(a, b"v"));
+        assert_eq!(
+            Secret::App(a).push_challenge(b"v"),
+            named_secret_challenge(a, "1", b"v")
+        );
+        assert_eq!(
+            Secret::Dataset(a).update_challenge(2, b"v"),
+            rotation_challenge(a, "", 2, b"v")
+        );
     }
 }

@@ -98,6 +98,21 @@ pub struct Evidence {
     pub data: Bytes,
 }
 
+/// The SMS's answer to `GET /tee/nonce`: a single-use nonce the enclave's evidence binds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NonceAnswer {
+    pub nonce: B256,
+    pub expires_in_seconds: u64,
+}
+
+/// The SMS's answer to `POST /tee/challenges/{taskId}`: the task's enclave challenge,
+/// whose key only an admitted enclave receives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeAnswer {
+    pub address: Address,
+}
+
 /// Sent by the enclave runtime to `POST /tee/enclave-sessions`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

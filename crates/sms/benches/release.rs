@@ -51,20 +51,12 @@ struct Task {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
+    confide_testkit::bench::block_on(run());
 }
 
 async fn run() {
-    let releases: usize = std::env::var("CONFIDE_BENCH_RELEASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(RELEASES_DEFAULT);
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let releases: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_RELEASES", RELEASES_DEFAULT);
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
     // Registered as `app module` does: by its manifest (no mrenclave).
     let module_sha256 = B256::repeat_byte(0x5a);
@@ -74,7 +66,7 @@ async fn run() {
     }
     .to_bytes();
     let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
-    let app = confide_devstack::fixtures::client(&node.url, "app-developer", hub)
+    let app = confide_testkit::chain::client(&node.url, "app-developer", hub)
         .await
         .create_app(
             "bench",
@@ -85,14 +77,14 @@ async fn run() {
         )
         .await
         .unwrap();
-    let dataset = confide_devstack::fixtures::client(&node.url, "dataset-owner", hub)
+    let dataset = confide_testkit::chain::client(&node.url, "dataset-owner", hub)
         .await
         .create_dataset("bench", b"https://example.org/d.enc", B256::repeat_byte(1))
         .await
         .unwrap();
-    let pool_owner = confide_devstack::fixtures::client(&node.url, "workerpool-owner", hub).await;
+    let pool_owner = confide_testkit::chain::client(&node.url, "workerpool-owner", hub).await;
     let workerpool = pool_owner.create_workerpool("bench pool").await.unwrap();
-    let task = confide_devstack::fixtures::active_tee_task(&node.url, hub, app, dataset, workerpool).await;
+    let task = confide_testkit::chain::active_tee_task(&node.url, hub, app, dataset, workerpool).await;
 
     let dir = tempfile::tempdir().unwrap();
     let store = SecretStore::open(
@@ -134,11 +126,9 @@ async fn run() {
 
     // Replicas on one Postgres (`CONFIDE_BENCH_REPLICAS=1,2`): the same releases spread
     // over them, and afterwards each one counted once in the audit log.
-    let counts: Vec<usize> = std::env::var("CONFIDE_BENCH_REPLICAS")
-        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .unwrap_or_default();
+    let counts: Vec<usize> = confide_testkit::bench::env_counts("CONFIDE_BENCH_REPLICAS");
     if !counts.is_empty() {
-        let postgres = confide_devstack::postgres::TempPostgres::start("bench");
+        let postgres = confide_testkit::TempPostgres::start("bench");
         let key = dir.path().join("shared.key");
         for count in counts {
             let mut urls = Vec::new();
@@ -253,7 +243,7 @@ async fn measure(task: &Arc<Task>, releases: usize, quote: Option<Arc<(Arc<Verif
     }
     let seconds = started.elapsed().as_secs_f64();
     let rate = latencies.len() as f64 / seconds;
-    (rate, confide_devstack::measure::quantile(&mut latencies, 0.99))
+    (rate, confide_testkit::bench::quantile(&mut latencies, 0.99))
 }
 
 /// Sessions the audit log records as released.

@@ -13,15 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use confide_chain::{Address, Poco};
 use confide_protocol::messages::recover_personal;
-use confide_protocol::sms as challenge;
+use confide_protocol::refusal::Refusal;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::store::{AuditLine, SecretId, SecretKind, SecretStore};
 use crate::{MAX_SECRET_BYTES, SmsError};
 
-/// Presence checks name the newest version in this header (Confide's extension).
-pub const VERSION_HEADER: &str = "x-confide-secret-version";
+pub use confide_protocol::sms::VERSION_HEADER;
 
 /// Shared by every request.
 pub struct AppState {
@@ -61,8 +60,11 @@ impl IntoResponse for SmsError {
                 _ => StatusCode::FORBIDDEN,
             }
         };
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (status, axum::Json(body)).into_response()
+        (
+            status,
+            axum::Json(Refusal::new(self.code(), self.to_string()).to_json()),
+        )
+            .into_response()
     }
 }
 
@@ -110,8 +112,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Secret values are never served over HTTP: only an attested enclave receives them.
 async fn not_allowed() -> Response {
-    let body = json!({ "error": { "code": "NOT_READABLE", "message": "secret values are never readable: use HEAD to check presence" } });
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+    let refusal = Refusal::new(
+        "NOT_READABLE",
+        "secret values are never readable: use HEAD to check presence",
+    );
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(refusal.to_json())).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
@@ -411,14 +416,14 @@ async fn push(
 
     let latest = state.store.latest_version(id).await?;
     let (version, expected) = match write {
-        Write::Create => (1, push_challenge(id, value)),
-        Write::Update => (latest.map_or(1, |v| v + 1), push_challenge(id, value)),
+        Write::Create => (1, id.as_secret().push_challenge(value)),
+        Write::Update => (latest.map_or(1, |v| v + 1), id.as_secret().push_challenge(value)),
         Write::Rotate(asked) => {
             let next = latest.ok_or(SmsError::NotFound)? + 1;
             if asked != next {
                 return Err(SmsError::VersionMismatch { asked, next });
             }
-            (next, challenge::rotation_challenge(id.subject, &id.name, next, value))
+            (next, id.as_secret().update_challenge(next, value))
         }
     };
     if write == Write::Create && latest.is_some() {
@@ -432,15 +437,6 @@ async fn push(
         .insert(id, version, value, &confide_chain::hex::encode(signature.as_bytes()))
         .await?;
     Ok((version, owner))
-}
-
-fn push_challenge(id: &SecretId, value: &[u8]) -> confide_chain::B256 {
-    match id.kind {
-        SecretKind::Web3 => challenge::web3_secret_challenge(id.subject, value),
-        SecretKind::Web2 | SecretKind::Requester | SecretKind::App => {
-            challenge::named_secret_challenge(id.subject, &id.name, value)
-        }
-    }
 }
 
 /// The EIP-191 signature in the `Authorization` header, canonical only: the signature is

@@ -20,7 +20,6 @@ use confide_protocol::tee::{
     self, AppIdentityError, DealParams, SessionDataset, SessionRequest, SessionResponse, TaskSession,
     registered_enclave_config,
 };
-use serde_json::json;
 
 use crate::api::AppState;
 use crate::store::{AuditLine, SecretId, SecretKind};
@@ -156,14 +155,18 @@ pub async fn create_challenge(
     }
     .await;
     match result {
-        Ok(address) => Json(json!({ "address": address })).into_response(),
+        Ok(address) => Json(tee::ChallengeAnswer { address }).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
 pub async fn nonce(State(state): State<Arc<AppState>>) -> Response {
     match state.store.issue_nonce(NONCE_TTL).await {
-        Ok(nonce) => Json(json!({ "nonce": nonce, "expiresInSeconds": NONCE_TTL.as_secs() })).into_response(),
+        Ok(nonce) => Json(tee::NonceAnswer {
+            nonce,
+            expires_in_seconds: NONCE_TTL.as_secs(),
+        })
+        .into_response(),
         Err(error) => error.into_response(),
     }
 }

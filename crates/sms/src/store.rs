@@ -48,6 +48,23 @@ pub struct SecretId {
 }
 
 impl SecretId {
+    /// The same secret as clients name it, and sign it.
+    pub fn as_secret(&self) -> confide_protocol::sms::Secret {
+        use confide_protocol::sms::Secret;
+        match self.kind {
+            SecretKind::Web3 => Secret::Dataset(self.subject),
+            SecretKind::Web2 => Secret::Web2 {
+                owner: self.subject,
+                name: self.name.clone(),
+            },
+            SecretKind::App => Secret::App(self.subject),
+            SecretKind::Requester => Secret::Requester {
+                requester: self.subject,
+                name: self.name.clone(),
+            },
+        }
+    }
+
     fn subject_text(&self) -> String {
         self.subject.to_string().to_lowercase()
     }
@@ -114,21 +131,12 @@ pub struct SecretStore {
     master: MasterKey,
 }
 
-const SCHEMA: [&str; 6] = [
-    "CREATE TABLE IF NOT EXISTS secrets (
-        kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL,
-        key_id TEXT NOT NULL, nonce TEXT NOT NULL, sealed TEXT NOT NULL, created_ms BIGINT NOT NULL,
-        PRIMARY KEY (kind, subject, name, version))",
-    "CREATE TABLE IF NOT EXISTS used_signatures (signature TEXT PRIMARY KEY, used_ms BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS audit (
-        at_ms BIGINT NOT NULL, action TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-        name TEXT NOT NULL, version BIGINT NOT NULL, actor TEXT NOT NULL, outcome TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS challenges (
-        task_id TEXT PRIMARY KEY, address TEXT NOT NULL, key_id TEXT NOT NULL, nonce TEXT NOT NULL,
-        sealed TEXT NOT NULL, final_deadline BIGINT NOT NULL, created_ms BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS session_nonces (nonce TEXT PRIMARY KEY, expires_ms BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sms_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-];
+/// The SMS's schema, `migrations/` applied in order.
+const MIGRATIONS: &[confide_db::Migration] = &[confide_db::Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/0001_initial.sql"),
+}];
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -148,28 +156,13 @@ impl SecretStore {
     /// one the database's secrets are sealed under (`MASTER_KEY_MISMATCH`): a replica
     /// started with the wrong key would seal secrets the others cannot open.
     pub async fn open_with(database_url: &str, source: MasterKeySource<'_>) -> Result<SecretStore, SmsError> {
-        sqlx::any::install_default_drivers();
         let master = match source {
             MasterKeySource::File(path) => MasterKey::load_or_create(path)?,
             MasterKeySource::Bytes(key) => MasterKey::from_bytes(key.as_slice()),
         };
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(4)
-            .connect(database_url)
-            .await
-            .map_err(storage)?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
-        }
-        if database_url.starts_with("sqlite:") {
-            // A commit is one append and one fsync of the log (synchronous stays FULL:
-            // an acknowledged secret, burnt nonce or audit line survives a power cut);
-            // the rollback journal took several fsyncs per commit, 5x slower releases.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(storage)?;
-        }
+        // WAL (see confide_db::open): the rollback journal took several fsyncs per
+        // commit, 5x slower releases.
+        let pool = confide_db::open(database_url, MIGRATIONS).await.map_err(storage)?;
         let store = SecretStore { pool, master };
         store.check_master_key().await?;
         Ok(store)

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use confide_chain::{Address, B256, Connection, Poco, PrivateKeySigner};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_devstack::postgres::TempPostgres;
 use confide_protocol::messages::sign_personal;
 use confide_protocol::sms as challenge;
 use confide_sms::store::{SecretId, SecretKind};
 use confide_sms::{AppState, SecretStore, router};
+use confide_testkit::{TempPostgres, TestChain};
 
 fn signer(role: &str) -> PrivateKeySigner {
     DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer()
@@ -35,19 +35,9 @@ async fn start() -> Sms {
 
 /// Starts an SMS on SQLite, or on the given Postgres database.
 async fn start_on(postgres: Option<String>) -> Sms {
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
-    let owner = Poco::new(
-        Connection::connect(&node.url, Some(signer("dataset-owner")))
-            .await
-            .unwrap(),
-        deployment.hub,
-    )
-    .await
-    .unwrap();
-    let dataset = owner
-        .create_dataset("d", b"https://example.org/d.enc", B256::repeat_byte(1))
-        .await
-        .unwrap();
+    let chain = TestChain::start().await;
+    let dataset = chain.dataset("d", 1).await;
+    let (node, deployment) = (chain.node, chain.deployment);
     let dir = tempfile::tempdir().unwrap();
     let url = postgres.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("sms.db").display()));
     let store = SecretStore::open(&url, &dir.path().join("master.key")).await.unwrap();
@@ -441,7 +431,7 @@ async fn hostile_pushes_get_a_coded_refusal_and_store_nothing() {
 async fn replicas_on_one_postgres_do_once_what_must_happen_once() {
     use confide_sms::store::MasterKeySource;
     let postgres = TempPostgres::start("sms");
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("master.key");
@@ -531,7 +521,7 @@ async fn replicas_on_one_postgres_do_once_what_must_happen_once() {
     }
 
     // A task's challenge key asked of both replicas at once, sixteen times: one key.
-    let app = confide_devstack::fixtures::client(&node.url, "app-developer", hub)
+    let app = confide_testkit::chain::client(&node.url, "app-developer", hub)
         .await
         .create_app(
             "replicas",
@@ -542,12 +532,12 @@ async fn replicas_on_one_postgres_do_once_what_must_happen_once() {
         )
         .await
         .unwrap();
-    let workerpool = confide_devstack::fixtures::client(&node.url, "workerpool-owner", hub)
+    let workerpool = confide_testkit::chain::client(&node.url, "workerpool-owner", hub)
         .await
         .create_workerpool("replicas pool")
         .await
         .unwrap();
-    let task = confide_devstack::fixtures::active_tee_task(&node.url, hub, app, Address::ZERO, workerpool).await;
+    let task = confide_testkit::chain::active_tee_task(&node.url, hub, app, Address::ZERO, workerpool).await;
     let owner = signer("workerpool-owner");
     let signature = auth(&owner, confide_protocol::tee::challenge_request_hash(task));
     let mut asks = Vec::new();

@@ -163,11 +163,8 @@ pub(crate) struct Room {
 }
 
 pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
-    )
-        .into_response()
+    let refusal = confide_protocol::refusal::Refusal::new(code, message);
+    (status, axum::Json(refusal.to_json())).into_response()
 }
 
 pub fn router(state: Arc<StoreState>) -> Router {

@@ -5,12 +5,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confide_chain::{Address, B256, Signature};
 use confide_protocol::messages::{recover_personal, sign_personal};
+use confide_protocol::refusal::Refusal;
 use confide_protocol::workerpool::{
     MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER, SIGNER_HEADER, TIMESTAMP_HEADER, codes, request_hash, response_hash,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::{WorkerpoolError, now_ms};
 
@@ -32,11 +32,8 @@ pub struct ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response()
+        let refusal = Refusal::new(self.code, self.message);
+        (self.status, axum::Json(refusal.to_json())).into_response()
     }
 }
 
@@ -222,13 +219,10 @@ impl SchedulerClient {
             .and_then(parse_signature);
         let bytes = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let refusal = Refusal::from_answer(status.as_u16(), &bytes, "HTTP_ERROR");
             return Err(WorkerpoolError::Refused {
-                code: value["error"]["code"].as_str().unwrap_or("HTTP_ERROR").to_owned(),
-                message: value["error"]["message"]
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("status {status}")),
+                code: refusal.code,
+                message: refusal.message,
             });
         }
         let signer = answer_signature

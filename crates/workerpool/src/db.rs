@@ -17,30 +17,18 @@ use confide_protocol::workerpool::TaskStep;
 use crate::api::{LogEntry, ReplicaStatus};
 use crate::{WorkerpoolError, now_ms};
 
-// `tasks.lease_until_ms` is no longer read (leases are the replicas'); it stays so that
-// databases made before keep accepting new rows.
-const SCHEMA: [&str; 7] = [
-    "CREATE TABLE IF NOT EXISTS tasks (
-        task_id TEXT PRIMARY KEY, deal_id TEXT NOT NULL, idx BIGINT NOT NULL, workerpool TEXT NOT NULL,
-        framework TEXT NOT NULL, status TEXT NOT NULL, challenge TEXT NOT NULL, worker TEXT NOT NULL,
-        lease_until_ms BIGINT NOT NULL, attempts BIGINT NOT NULL, final_deadline BIGINT NOT NULL,
-        not_before_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, results TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, updated_ms)",
-    "CREATE TABLE IF NOT EXISTS workers (address TEXT PRIMARY KEY, frameworks TEXT NOT NULL, memory_mib BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS task_log (task_id TEXT NOT NULL, at_ms BIGINT NOT NULL, party TEXT NOT NULL, message TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS replicas (task_id TEXT NOT NULL, worker TEXT NOT NULL, status TEXT NOT NULL,
-        lease_until_ms BIGINT NOT NULL, results TEXT NOT NULL, updated_ms BIGINT NOT NULL,
-        PRIMARY KEY (task_id, worker))",
-    // One active scheduler per workerpool among those sharing this database.
-    confide_lease::SCHEMA,
-];
-
-/// Columns added since the first release, for databases made before (the error of adding
-/// one that exists is ignored).
-const ADDED_COLUMNS: [&str; 2] = [
-    "ALTER TABLE tasks ADD COLUMN wanted BIGINT NOT NULL DEFAULT 1",
-    "ALTER TABLE tasks ADD COLUMN readers TEXT NOT NULL DEFAULT ''",
+/// The scheduler's schema, `migrations/` applied in order.
+const MIGRATIONS: &[confide_db::Migration] = &[
+    confide_db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    confide_db::Migration {
+        version: 2,
+        name: "trust",
+        sql: include_str!("../migrations/0002_trust.sql"),
+    },
 ];
 
 /// Replica statuses that hold a worker's place in a task.
@@ -134,29 +122,7 @@ pub struct SchedulerDb {
 
 impl SchedulerDb {
     pub async fn open(url: &str) -> Result<SchedulerDb, WorkerpoolError> {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(4)
-            .connect(url)
-            .await
-            .map_err(storage)?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await.map_err(storage)?;
-        }
-        for statement in ADDED_COLUMNS {
-            if let Err(e) = sqlx::query(statement).execute(&pool).await {
-                let text = e.to_string();
-                if !text.contains("duplicate column") && !text.contains("already exists") {
-                    return Err(storage(e));
-                }
-            }
-        }
-        if url.starts_with("sqlite:") {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await
-                .map_err(storage)?;
-        }
+        let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
         Ok(SchedulerDb { pool })
     }
 
@@ -554,46 +520,37 @@ impl SchedulerDb {
             .collect()
     }
 
-    /// Takes or renews lease `name` for `holder` (see `confide_lease::take`).
+    /// Takes or renews lease `name` for `holder` (see `confide_db::lease::take`).
     pub async fn take_lease(
         &self,
         name: &str,
         holder: &str,
         duration: std::time::Duration,
     ) -> Result<bool, WorkerpoolError> {
-        confide_lease::take(&self.pool, name, holder, now_ms() as i64, duration.as_millis() as i64)
+        confide_db::lease::take(&self.pool, name, holder, now_ms() as i64, duration.as_millis() as i64)
             .await
             .map_err(storage)
     }
 
     /// Gives lease `name` up if `holder` holds it.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), WorkerpoolError> {
-        confide_lease::release(&self.pool, name, holder).await.map_err(storage)
+        confide_db::lease::release(&self.pool, name, holder)
+            .await
+            .map_err(storage)
     }
 
     /// Whether `holder` holds lease `name` now.
     pub async fn holds_lease(&self, name: &str, holder: &str) -> Result<bool, WorkerpoolError> {
-        confide_lease::held(&self.pool, name, holder, now_ms() as i64)
+        confide_db::lease::held(&self.pool, name, holder, now_ms() as i64)
             .await
             .map_err(storage)
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<i64>, WorkerpoolError> {
-        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        row.map(|r| r.try_get("value").map_err(storage)).transpose()
+        confide_db::meta::get(&self.pool, key).await.map_err(storage)
     }
 
     pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), WorkerpoolError> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        confide_db::meta::set(&self.pool, key, value).await.map_err(storage)
     }
 }

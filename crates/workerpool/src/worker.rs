@@ -7,6 +7,7 @@
 //! and it only ever handles what the enclave wrote for the host: `computed.json` (digest,
 //! signatures) and the encrypted result.
 
+use confide_protocol::refusal::Refusal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -667,12 +668,10 @@ impl Worker {
                     return Ok(cid);
                 }
                 Ok(r) if r.status().is_client_error() => {
-                    let body: Value = r.json().await.unwrap_or_default();
-                    return Err(WorkerpoolError::Store(format!(
-                        "refused: {} ({})",
-                        body["error"]["message"].as_str().unwrap_or("no reason"),
-                        body["error"]["code"].as_str().unwrap_or("HTTP_ERROR")
-                    )));
+                    let status = r.status().as_u16();
+                    let body = r.bytes().await.unwrap_or_default();
+                    let refusal = Refusal::from_answer(status, &body, "HTTP_ERROR");
+                    return Err(WorkerpoolError::Store(format!("refused: {refusal}")));
                 }
                 Ok(r) => last = format!("status {}", r.status()),
                 Err(e) => last = e.to_string(),

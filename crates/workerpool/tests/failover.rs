@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use confide_chain::{Address, B256, Connection, Poco};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_devstack::fixtures::{self, DealSpec};
-use confide_devstack::postgres::TempPostgres;
+use confide_testkit::TempPostgres;
+use confide_testkit::chain::{self as fixtures, DealSpec};
 use confide_workerpool::api::{Heartbeat, NextTask, Registered, Registration};
 use confide_workerpool::auth::SchedulerClient;
 use confide_workerpool::db::SchedulerDb;
@@ -102,7 +102,7 @@ async fn next(client: &SchedulerClient) -> Option<B256> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
     let postgres = TempPostgres::start("failover");
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
     let workerpool = fixtures::client(&node.url, "workerpool-owner", hub)
         .await
@@ -217,7 +217,7 @@ async fn a_workers_call_is_answered_only_when_signed_by_it_for_this_path_body_an
 
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
-    let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.unwrap();
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let workerpool = fixtures::client(&node.url, "workerpool-owner", deployment.hub)
         .await
         .create_workerpool("signed calls")

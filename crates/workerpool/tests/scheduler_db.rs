@@ -5,8 +5,8 @@
 //! away set aside and brought back.
 
 use confide_chain::{Address, B256};
-use confide_devstack::postgres::TempPostgres;
 use confide_protocol::workerpool::TaskStep;
+use confide_testkit::TempPostgres;
 use confide_workerpool::api::ReplicaStatus;
 use confide_workerpool::db::{SchedulerDb, TaskRow};
 

@@ -34,7 +34,7 @@ impl World {
     /// A fresh chain with one app, one dataset and one workerpool registered, and RLC in
     /// the escrow of the requester and the workerpool owner.
     pub async fn new() -> World {
-        let (node, deployment) = confide_devstack::stack::ephemeral_chain().await.expect("dev chain");
+        let (node, deployment) = confide_testkit::ephemeral_chain().await.expect("dev chain");
         let hub = deployment.hub;
         let checksum = B256::repeat_byte(0x11);
         let app = client(&node.url, hub, "app-developer")

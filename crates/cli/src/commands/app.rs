@@ -7,7 +7,7 @@ use confide_chain::{Address, AssetKind, B256};
 use serde_json::json;
 
 use super::asset::{self, AssetCommand};
-use super::secret::{self, Named};
+use super::secret::{self, Secret};
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 use crate::project::Project;
@@ -115,7 +115,7 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
         } => {
             let app = ctx.asset(AssetKind::App, app).await?;
             let value = secret::secret_value(secret_value, secret_path)?;
-            secret::push_named(ctx, Named::App { app }, &value, false).await?;
+            secret::push_named(ctx, Secret::App(app), &value, false).await?;
             ctx.out.done(
                 &format!("✔ pushed the developer secret of app {app}"),
                 json!({ "isPushed": true }),
@@ -146,14 +146,14 @@ pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
         AppCommand::Test(args) => test(ctx, args).await,
         AppCommand::CheckSecret { app } => {
             let app = ctx.asset(AssetKind::App, app).await?;
-            let present = secret::check_named(ctx, &Named::App { app }, app).await?;
-            let text = if present {
-                format!("✔ app {app} has a developer secret")
-            } else {
-                format!("✖ no developer secret for app {app}")
-            };
-            ctx.out.done(&text, json!({ "isSecretSet": present }));
-            Ok(())
+            secret::report_presence(
+                ctx,
+                &Secret::App(app),
+                "isSecretSet",
+                &format!("app {app} has a developer secret"),
+                &format!("no developer secret for app {app}"),
+            )
+            .await
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `confide market serve`, publishing orders to a market, and browsing order books.
 
+use confide_protocol::refusal::{Refusal, codes};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -85,23 +86,24 @@ pub fn unreachable(url: &str, e: reqwest::Error) -> CliError {
 
 pub async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
     let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or_default();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if body["ok"] == true {
         return Ok(body);
     }
-    let message = body["error"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("status {status}"));
-    let code = match body["code"].as_str() {
-        Some("DUPLICATE_ORDER") => "DUPLICATE_ORDER",
-        Some("NO_VOLUME_LEFT") => "NO_VOLUME_LEFT",
-        Some("INVALID_SIGNATURE") => "INVALID_SIGNATURE",
-        Some("UNKNOWN_ASSET") => "UNKNOWN_ASSET",
-        Some("ORDER_NOT_FOUND") => "ORDER_NOT_FOUND",
-        _ => "MARKET_REFUSED",
-    };
-    Err(CliError::new(code, format!("the market refused: {message}")))
+    let refusal = Refusal::from_answer(status, &bytes, "MARKET_REFUSED");
+    // The codes a script acts on pass through; any other is the market's business.
+    let code = [
+        codes::DUPLICATE_ORDER,
+        codes::NO_VOLUME_LEFT,
+        codes::INVALID_SIGNATURE,
+        codes::UNKNOWN_ASSET,
+        codes::ORDER_NOT_FOUND,
+    ]
+    .into_iter()
+    .find(|code| *code == refusal.code)
+    .unwrap_or("MARKET_REFUSED");
+    Err(CliError::new(code, format!("the market refused: {}", refusal.message)))
 }
 
 /// Logs into the market: signs its EIP-712 challenge; returns the Authorization header.

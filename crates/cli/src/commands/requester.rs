@@ -4,7 +4,7 @@ use clap::Subcommand;
 use confide_chain::Address;
 use serde_json::json;
 
-use super::secret::{self, Named};
+use super::secret::{self, Secret};
 use crate::context::Context;
 use crate::output::CliResult;
 
@@ -36,7 +36,12 @@ pub async fn run(command: RequesterCommand, ctx: &Context) -> CliResult {
             secret_path,
         } => {
             let value = secret::secret_value(secret_value, secret_path)?;
-            secret::push_named(ctx, Named::Requester { name: name.clone() }, &value, false).await?;
+            let requester = ctx.wallet.address()?;
+            let named = Secret::Requester {
+                requester,
+                name: name.clone(),
+            };
+            secret::push_named(ctx, named, &value, false).await?;
             ctx.out.done(
                 &format!("✔ pushed requester secret `{name}`"),
                 json!({ "isPushed": true }),
@@ -47,13 +52,18 @@ pub async fn run(command: RequesterCommand, ctx: &Context) -> CliResult {
                 Some(owner) => owner,
                 None => ctx.wallet.address()?,
             };
-            let present = secret::check_named(ctx, &Named::Requester { name: name.clone() }, owner).await?;
-            let text = if present {
-                format!("✔ {owner} has secret `{name}`")
-            } else {
-                format!("✖ {owner} has no secret `{name}`")
+            let named = Secret::Requester {
+                requester: owner,
+                name: name.clone(),
             };
-            ctx.out.done(&text, json!({ "isSecretSet": present }));
+            secret::report_presence(
+                ctx,
+                &named,
+                "isSecretSet",
+                &format!("{owner} has secret `{name}`"),
+                &format!("{owner} has no secret `{name}`"),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use confide_crypto::result::ResultError;
 use serde_json::json;
 
 use super::dataset::write_private;
-use super::secret::{self, Named};
+use super::secret::{self, Secret};
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
@@ -176,15 +176,11 @@ async fn push_key(
     };
     confide_crypto::result::ResultPublicKey::parse(&value)
         .map_err(|e| CliError::new("INVALID_KEY", format!("{}: {e}", path.display())))?;
-    secret::push_named(
-        ctx,
-        Named::Web2 {
-            name: RESULT_KEY_NAME.into(),
-        },
-        &value,
-        force_update,
-    )
-    .await?;
+    let key = Secret::Web2 {
+        owner: ctx.wallet.address()?,
+        name: RESULT_KEY_NAME.into(),
+    };
+    secret::push_named(ctx, key, &value, force_update).await?;
     ctx.out.done(
         &format!("✔ result encryption key of {address} pushed to the SMS"),
         json!({ "isPushed": true }),
@@ -199,21 +195,18 @@ async fn check_key(ctx: &Context, address: Option<Address>) -> CliResult {
         Some(owner) => owner,
         None => ctx.wallet.address()?,
     };
-    let present = secret::check_named(
-        ctx,
-        &Named::Web2 {
-            name: RESULT_KEY_NAME.into(),
-        },
+    let key = Secret::Web2 {
         owner,
-    )
-    .await?;
-    let text = if present {
-        format!("✔ {owner} has a result encryption key")
-    } else {
-        format!("✖ no result encryption key for {owner}")
+        name: RESULT_KEY_NAME.into(),
     };
-    ctx.out.done(&text, json!({ "isEncryptionKeySet": present }));
-    Ok(())
+    secret::report_presence(
+        ctx,
+        &key,
+        "isEncryptionKeySet",
+        &format!("{owner} has a result encryption key"),
+        &format!("no result encryption key for {owner}"),
+    )
+    .await
 }
 
 /// The beneficiary's private key file: `key`, else `<keystore dir>/<wallet address>_key`.

@@ -16,7 +16,7 @@ use confide_protocol::tag::TeeFramework;
 use confide_protocol::tee::DealParams;
 use serde_json::{Value, json};
 
-use super::secret::{self, Named};
+use super::secret::{self, Secret};
 use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
@@ -347,20 +347,22 @@ async fn check_secrets_are_pushed(
 ) -> Result<(), CliError> {
     if let Some(dataset) = args.dataset
         && deal_tag.is_tee()
+        && !secret::exists(ctx, &Secret::Dataset(dataset)).await?
     {
-        let url = secret::sms_url(ctx)?;
-        if !secret::exists(&url, &format!("/secrets/web3?secretAddress={dataset}")).await? {
-            return Err(refuse(
-                "DATASET_SECRET_MISSING",
-                format!(
-                    "the SMS holds no key for dataset {dataset}: its owner pushes it with `confide dataset push-secret`"
-                ),
-            ));
-        }
+        return Err(refuse(
+            "DATASET_SECRET_MISSING",
+            format!(
+                "the SMS holds no key for dataset {dataset}: its owner pushes it with `confide dataset push-secret`"
+            ),
+        ));
     }
     if args.encrypt_result {
         let name = super::result::RESULT_KEY_NAME.to_owned();
-        if !secret::check_named(ctx, &Named::Web2 { name }, request.beneficiary).await? {
+        let key = Secret::Web2 {
+            owner: request.beneficiary,
+            name,
+        };
+        if !secret::exists(ctx, &key).await? {
             return Err(refuse(
                 "RESULT_KEY_MISSING",
                 format!(
@@ -374,8 +376,11 @@ async fn check_secrets_are_pushed(
         .map(|p| p.iexec_secrets.into_values().collect::<Vec<_>>())
         .unwrap_or_default()
     {
-        let named = Named::Requester { name: name.clone() };
-        if !secret::check_named(ctx, &named, request.requester).await? {
+        let named = Secret::Requester {
+            requester: request.requester,
+            name: name.clone(),
+        };
+        if !secret::exists(ctx, &named).await? {
             return Err(refuse(
                 "REQUESTER_SECRET_MISSING",
                 format!("you have no requester secret `{name}`: push it with `confide requester push-secret {name}`"),

@@ -123,17 +123,15 @@ pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<Uploaded, 
             )
         })?;
     let status = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let bytes = response.bytes().await.unwrap_or_default();
     if !(200..300).contains(&status) {
-        let message = body["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("status {status}"));
+        let refusal = confide_protocol::refusal::Refusal::from_answer(status, &bytes, "UPLOAD_REFUSED");
         return Err(CliError::new(
             "UPLOAD_REFUSED",
-            format!("the content store refused the upload: {message}"),
+            format!("the content store refused the upload: {}", refusal.message),
         ));
     }
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let cid = body["cid"].as_str().unwrap_or_default().to_owned();
     Ok(Uploaded {
         url: target,

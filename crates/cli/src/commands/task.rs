@@ -1,6 +1,7 @@
 //! `confide task show | claim | debug`: the requester's view of an execution, from the
 //! chain (the truth) and the scheduler (the details).
 
+use confide_protocol::refusal::Refusal;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -261,13 +262,13 @@ async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Resul
             }
         };
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or_default();
+        let body = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            let why = body["error"]["message"].as_str().unwrap_or("no reason given");
+            let why = Refusal::from_json(&body).map_or("no reason given".into(), |r| r.message);
             return Err(format!("{url} answered {status}: {why}"));
         }
         // The scheduler is another party: an answer not of the contract's shape is refused.
-        return serde_json::from_value(body).map_err(|e| format!("{url} answered an unreadable task view: {e}"));
+        return serde_json::from_slice(&body).map_err(|e| format!("{url} answered an unreadable task view: {e}"));
     }
     Err(unreachable.join("; "))
 }

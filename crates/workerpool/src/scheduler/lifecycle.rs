@@ -3,6 +3,7 @@
 //! final deadline, and taking a task back from a silent worker.
 
 use super::*;
+use confide_sms_client::{SmsClient, SmsClientError};
 
 impl Scheduler {
     /// One pass over the tasks that still need something.
@@ -226,29 +227,13 @@ impl Scheduler {
             .ok_or_else(|| WorkerpoolError::Sms("no SMS configured (--sms) for a TEE task".into()))?;
         let signature = sign_personal(&self.owner, confide_protocol::tee::challenge_request_hash(task_id))
             .map_err(|e| WorkerpoolError::Sms(e.to_string()))?;
-        let response = self
-            .http
-            .post(format!("{}/tee/challenges/{task_id}", sms.trim_end_matches('/')))
-            .header(
-                "Authorization",
-                format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
-            )
-            .send()
+        SmsClient::new(sms, self.http.clone())
+            .enclave_challenge(task_id, &signature)
             .await
-            .map_err(|e| WorkerpoolError::Sms(format!("{sms} is unreachable: {e}")))?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            return Err(WorkerpoolError::Sms(format!(
-                "{} ({})",
-                body["error"]["message"].as_str().unwrap_or("refused"),
-                body["error"]["code"].as_str().unwrap_or("HTTP_ERROR")
-            )));
-        }
-        body["address"]
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| WorkerpoolError::Sms("the SMS answered no challenge address".into()))
+            .map_err(|e| match e {
+                SmsClientError::Refused(refusal) => WorkerpoolError::Sms(refusal.to_string()),
+                other => WorkerpoolError::Sms(other.to_string()),
+            })
     }
 
     /// Claims a task past its final deadline (initializing it first if it never started).

@@ -146,7 +146,7 @@ impl Scheduler {
                 .build()
                 .expect("an HTTP client"),
             dispatch: tokio::sync::Mutex::new(()),
-            holder: confide_lease::holder_id(),
+            holder: confide_db::lease::holder_id(),
             active: AtomicBool::new(false),
             head: AtomicU64::new(0),
             passes: AtomicU64::new(0),

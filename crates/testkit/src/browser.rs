@@ -1,6 +1,5 @@
 //! A headless Chromium driven through WebDriver (Debian's `chromium` and
 //! `chromium-driver`), for the marketplace page's browser tests and its load benchmark.
-//! Test support, like `postgres`: no service uses it.
 //!
 //! The WebDriver protocol is JSON over HTTP on loopback; a request is a fresh connection
 //! closed by the driver after its answer, so a plain `TcpStream` is the whole client.
@@ -66,7 +65,7 @@ impl Browser {
     pub fn start(width: u32, height: u32) -> Result<Browser, BrowserError> {
         let chromium = chromium().ok_or(BrowserError::Missing("chromium"))?;
         let chromedriver = chromedriver().ok_or(BrowserError::Missing("chromedriver"))?;
-        let port = crate::anvil::free_port();
+        let port = confide_devstack::anvil::free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

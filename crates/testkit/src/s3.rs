@@ -22,7 +22,7 @@ pub struct TempS3 {
 pub fn moto_server() -> PathBuf {
     match std::env::var_os("CONFIDE_MOTO_SERVER") {
         Some(path) => PathBuf::from(path),
-        None => crate::deps::cache_dir().join(format!("moto-{MOTO_VERSION}/bin/moto_server")),
+        None => confide_devstack::deps::cache_dir().join(format!("moto-{MOTO_VERSION}/bin/moto_server")),
     }
 }
 
@@ -38,7 +38,7 @@ impl TempS3 {
             "moto's S3 server is missing at {}: run scripts/test.sh (it installs moto[server]=={MOTO_VERSION})",
             server.display()
         );
-        let port = crate::anvil::free_port();
+        let port = confide_devstack::anvil::free_port();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())

@@ -1,15 +1,14 @@
-//! Leases in a shared database (SQLite or Postgres through sqlx's `Any` driver): which
-//! replica of a service does a job only one may do at a time (following the chain,
-//! scheduling a workerpool). A lease is held until its expiry; its holder renews it well
+//! Leases: which replica of a service does a job only one may do at a time (following
+//! the chain, scheduling a workerpool). A lease is held until its expiry; its holder renews it well
 //! before, and another replica takes it once it has expired.
 //!
 //! A lease is not a lock: a holder that stalls past its expiry can wake up and act once
 //! more before it sees the lease gone. Jobs under a lease must be idempotent, or check
-//! [`held`] in the statement that acts. This crate knows nothing of the services.
+//! [`held`] in the statement that acts.
 
 use sqlx::AnyPool;
 
-/// The table leases live in (services create it with their own schema).
+/// The table leases live in (services create it in one of their migrations).
 pub const SCHEMA: &str =
     "CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL)";
 
