@@ -2,7 +2,7 @@
 //! `#[path]`): one server for all cases, the same cases on every run.
 
 /// Draws `count` values of `strategy`, the same ones on every run.
-pub fn samples<T>(strategy: impl proptest::strategy::Strategy<Value = T>, count: usize) -> Vec<T> {
+pub(crate) fn samples<T>(strategy: impl proptest::strategy::Strategy<Value = T>, count: usize) -> Vec<T> {
     use proptest::strategy::ValueTree;
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     (0..count)
@@ -11,7 +11,7 @@ pub fn samples<T>(strategy: impl proptest::strategy::Strategy<Value = T>, count:
 }
 
 /// Percent-encodes every byte but letters and digits, so any text fits in a URL.
-pub fn encoded(text: &str) -> String {
+pub(crate) fn encoded(text: &str) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {

@@ -11,7 +11,7 @@ use confide_devstack::chain_json::ChainsFile;
 use crate::output::CliError;
 
 #[derive(Args, Clone, Debug, Default)]
-pub struct ChainArgs {
+pub(crate) struct ChainArgs {
     /// Chain name in chain.json (default: its `default`).
     #[arg(long, env = "CONFIDE_CHAIN", global = true)]
     pub chain: Option<String>,
@@ -25,7 +25,7 @@ pub struct ChainArgs {
 
 /// A chain as configured, before connecting.
 #[derive(Debug)]
-pub struct ChainConfig {
+pub(crate) struct ChainConfig {
     pub name: String,
     pub expected_id: Option<u64>,
     pub rpc_url: String,
@@ -48,7 +48,7 @@ fn chain_file() -> Option<PathBuf> {
 }
 
 impl ChainArgs {
-    pub fn resolve(&self) -> Result<ChainConfig, CliError> {
+    pub(crate) fn resolve(&self) -> Result<ChainConfig, CliError> {
         let file = chain_file()
             .map(|path| ChainsFile::read(&path).map(|f| (path, f)))
             .transpose()?;
@@ -120,7 +120,7 @@ impl ChainArgs {
 
 impl ChainConfig {
     /// Connects, checks the chain id and that PoCo is there.
-    pub async fn connect(&self, signer: Option<PrivateKeySigner>) -> Result<Poco, CliError> {
+    pub(crate) async fn connect(&self, signer: Option<PrivateKeySigner>) -> Result<Poco, CliError> {
         let connection = Connection::connect(&self.rpc_url, signer).await?;
         if let Some(expected) = self.expected_id {
             connection.expect_chain_id(expected)?;

@@ -7,7 +7,7 @@ use crate::output::{CliError, Output};
 use crate::project::Project;
 use crate::wallet::WalletArgs;
 
-pub struct Context {
+pub(crate) struct Context {
     pub out: Output,
     pub chain: ChainArgs,
     pub wallet: WalletArgs,
@@ -15,20 +15,20 @@ pub struct Context {
 
 impl Context {
     /// A read-only client of the configured chain.
-    pub async fn poco(&self) -> Result<Poco, CliError> {
+    pub(crate) async fn poco(&self) -> Result<Poco, CliError> {
         self.chain.resolve()?.connect(None).await
     }
 
     /// A client that signs with the user's wallet (unlocked first, so a wrong password is
     /// reported before any network call).
-    pub async fn signed_poco(&self) -> Result<Poco, CliError> {
+    pub(crate) async fn signed_poco(&self) -> Result<Poco, CliError> {
         let signer = self.wallet.signer()?;
         self.chain.resolve()?.connect(Some(signer)).await
     }
 
     /// `given`, else the project's deployed `kind` on the configured chain (which is only
     /// contacted when no address is given).
-    pub async fn asset(&self, kind: AssetKind, given: Option<Address>) -> Result<Address, CliError> {
+    pub(crate) async fn asset(&self, kind: AssetKind, given: Option<Address>) -> Result<Address, CliError> {
         if let Some(address) = given {
             return Ok(address);
         }

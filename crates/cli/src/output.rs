@@ -4,13 +4,13 @@ use serde_json::{Value, json};
 
 /// A failure of a command: a stable code for machines and one line for people.
 #[derive(Debug)]
-pub struct CliError {
+pub(crate) struct CliError {
     pub code: &'static str,
     pub message: String,
 }
 
 impl CliError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> CliError {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> CliError {
         CliError {
             code,
             message: message.into(),
@@ -18,7 +18,7 @@ impl CliError {
     }
 
     /// A file operation on `path` that failed: `IO_ERROR`, naming the path.
-    pub fn io(path: impl AsRef<std::path::Path>, error: impl std::fmt::Display) -> CliError {
+    pub(crate) fn io(path: impl AsRef<std::path::Path>, error: impl std::fmt::Display) -> CliError {
         CliError::new("IO_ERROR", format!("{}: {error}", path.as_ref().display()))
     }
 }
@@ -35,23 +35,23 @@ impl From<confide_devstack::DevError> for CliError {
     }
 }
 
-pub type CliResult = Result<(), CliError>;
+pub(crate) type CliResult = Result<(), CliError>;
 
-pub struct Output {
+pub(crate) struct Output {
     raw: bool,
 }
 
 impl Output {
-    pub fn new(raw: bool) -> Output {
+    pub(crate) fn new(raw: bool) -> Output {
         Output { raw }
     }
 
-    pub fn is_raw(&self) -> bool {
+    pub(crate) fn is_raw(&self) -> bool {
         self.raw
     }
 
     /// A progress line for people (stderr, so stdout stays clean); silent with `--raw`.
-    pub fn step(&self, text: &str) {
+    pub(crate) fn step(&self, text: &str) {
         if !self.raw {
             eprintln!("✔ {}", for_terminal(text));
         }
@@ -59,12 +59,12 @@ impl Output {
 
     /// A warning: something works less than it could; the command goes on. Always on
     /// stderr (scripts see it in their logs, never in their JSON).
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         eprintln!("warning: {}", for_terminal(text));
     }
 
     /// The command's result: `text` for people, `{"ok":true, …fields}` for scripts.
-    pub fn done(&self, text: &str, fields: Value) {
+    pub(crate) fn done(&self, text: &str, fields: Value) {
         if self.raw {
             let mut object = json!({ "ok": true });
             if let (Some(target), Value::Object(extra)) = (object.as_object_mut(), fields) {
@@ -76,7 +76,7 @@ impl Output {
         }
     }
 
-    pub fn fail(&self, error: &CliError) {
+    pub(crate) fn fail(&self, error: &CliError) {
         if self.raw {
             println!(
                 "{}",
@@ -92,7 +92,7 @@ impl Output {
 /// (escape sequences that move the cursor, recolour or rewrite lines) are shown escaped.
 /// Human output carries strings others chose (asset names, manifests, app logs): none of
 /// them may fake a line of ours.
-pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return std::borrow::Cow::Borrowed(text);
     }

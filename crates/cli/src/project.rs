@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 
 use crate::output::CliError;
 
-pub const IEXEC_JSON: &str = "iexec.json";
-pub const DEPLOYED_JSON: &str = "deployed.json";
-pub const CHAIN_JSON: &str = "chain.json";
+pub(crate) const IEXEC_JSON: &str = "iexec.json";
+pub(crate) const DEPLOYED_JSON: &str = "deployed.json";
+pub(crate) const CHAIN_JSON: &str = "chain.json";
 
 /// The project in a directory.
-pub struct Project {
+pub(crate) struct Project {
     pub dir: PathBuf,
 }
 
@@ -26,7 +26,7 @@ fn read_json(path: &Path) -> Result<Value, CliError> {
 }
 
 /// Writes beside the target and renames, so a crash never leaves half a project file.
-pub fn write_json(path: &Path, value: &Value) -> Result<(), CliError> {
+pub(crate) fn write_json(path: &Path, value: &Value) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
     let temporary = path.with_extension("json.partial");
     std::fs::write(&temporary, format!("{text}\n"))
@@ -35,21 +35,21 @@ pub fn write_json(path: &Path, value: &Value) -> Result<(), CliError> {
 }
 
 impl Project {
-    pub fn current() -> Project {
+    pub(crate) fn current() -> Project {
         Project {
             dir: PathBuf::from("."),
         }
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    pub fn has_iexec_json(&self) -> bool {
+    pub(crate) fn has_iexec_json(&self) -> bool {
         self.path(IEXEC_JSON).exists()
     }
 
-    pub fn iexec_json(&self) -> Result<Value, CliError> {
+    pub(crate) fn iexec_json(&self) -> Result<Value, CliError> {
         let path = self.path(IEXEC_JSON);
         if !path.exists() {
             return Err(CliError::new(
@@ -61,7 +61,7 @@ impl Project {
     }
 
     /// Changes `iexec.json` (created empty if missing) through `change`.
-    pub fn update_iexec_json(&self, change: impl FnOnce(&mut Map<String, Value>)) -> Result<Value, CliError> {
+    pub(crate) fn update_iexec_json(&self, change: impl FnOnce(&mut Map<String, Value>)) -> Result<Value, CliError> {
         let path = self.path(IEXEC_JSON);
         let mut value = if path.exists() { read_json(&path)? } else { json!({}) };
         let object = value
@@ -73,7 +73,7 @@ impl Project {
     }
 
     /// A section of `iexec.json` (`app`, `dataset`, `workerpool`, `order`), required.
-    pub fn section(&self, name: &str) -> Result<Map<String, Value>, CliError> {
+    pub(crate) fn section(&self, name: &str) -> Result<Map<String, Value>, CliError> {
         self.iexec_json()?
             .get(name)
             .and_then(Value::as_object)
@@ -87,7 +87,7 @@ impl Project {
     }
 
     /// The address deployed for `kind` on `chain_id`, from `deployed.json`.
-    pub fn deployed(&self, kind: AssetKind, chain_id: u64) -> Option<Address> {
+    pub(crate) fn deployed(&self, kind: AssetKind, chain_id: u64) -> Option<Address> {
         let value = read_json(&self.path(DEPLOYED_JSON)).ok()?;
         value
             .get(kind.name())?
@@ -98,7 +98,7 @@ impl Project {
     }
 
     /// `given`, else the address deployed for `kind` on `chain_id`.
-    pub fn asset_or_deployed(
+    pub(crate) fn asset_or_deployed(
         &self,
         kind: AssetKind,
         chain_id: u64,
@@ -115,7 +115,7 @@ impl Project {
         })
     }
 
-    pub fn record_deployed(&self, kind: AssetKind, chain_id: u64, address: Address) -> Result<(), CliError> {
+    pub(crate) fn record_deployed(&self, kind: AssetKind, chain_id: u64, address: Address) -> Result<(), CliError> {
         let path = self.path(DEPLOYED_JSON);
         let mut value = if path.exists() { read_json(&path)? } else { json!({}) };
         value[kind.name()][chain_id.to_string()] = json!(address.to_checksum(None));
@@ -124,7 +124,7 @@ impl Project {
 }
 
 /// iExec's `iexec.json` header written by `init`.
-pub fn main_template() -> Value {
+pub(crate) fn main_template() -> Value {
     json!({
         "description": "My iExec resource description, must be at least 150 chars long in order to pass the validation checks. Describe your application, dataset or workerpool to your users",
         "license": "MIT",
@@ -135,7 +135,7 @@ pub fn main_template() -> Value {
 }
 
 /// iExec's templates for each asset, with `owner` set.
-pub fn asset_template(kind: AssetKind, owner: Address) -> Value {
+pub(crate) fn asset_template(kind: AssetKind, owner: Address) -> Value {
     let owner = owner.to_checksum(None);
     match kind {
         AssetKind::App => json!({

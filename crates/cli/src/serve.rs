@@ -7,14 +7,14 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 /// Creates `data_dir` and returns `database_url`, or a SQLite file `file` inside it.
-pub fn database_url(data_dir: &Path, database_url: Option<String>, file: &str) -> Result<String, CliError> {
+pub(crate) fn database_url(data_dir: &Path, database_url: Option<String>, file: &str) -> Result<String, CliError> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| CliError::new("IO_ERROR", format!("cannot create {}: {e}", data_dir.display())))?;
     Ok(database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join(file).display())))
 }
 
 /// Serves `router` on `listen` until interrupted; `what` names the service in the log line.
-pub async fn serve(ctx: &Context, what: &str, listen: &str, router: axum::Router) -> CliResult {
+pub(crate) async fn serve(ctx: &Context, what: &str, listen: &str, router: axum::Router) -> CliResult {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         CliError::new(
             "PORT_BUSY",
@@ -32,7 +32,7 @@ pub async fn serve(ctx: &Context, what: &str, listen: &str, router: axum::Router
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut terminate =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
     tokio::select! {
@@ -43,7 +43,7 @@ pub async fn shutdown_signal() {
 
 /// Structured logs on stderr for a service (`RUST_LOG` to filter; `info` by default).
 /// Services log identifiers and outcomes, never a secret or clear-text data.
-pub fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -12,7 +12,7 @@ use confide_crypto::keystore::{self, KeystoreError};
 use crate::output::CliError;
 
 #[derive(Args, Clone, Debug, Default)]
-pub struct WalletArgs {
+pub(crate) struct WalletArgs {
     /// Keystore directory (geth and iExec layout).
     #[arg(long, env = "CONFIDE_KEYSTORE_DIR", global = true)]
     pub keystoredir: Option<PathBuf>,
@@ -39,7 +39,7 @@ impl From<KeystoreError> for CliError {
 }
 
 impl WalletArgs {
-    pub fn keystore_dir(&self) -> PathBuf {
+    pub(crate) fn keystore_dir(&self) -> PathBuf {
         if let Some(dir) = &self.keystoredir {
             return dir.clone();
         }
@@ -48,7 +48,7 @@ impl WalletArgs {
     }
 
     /// The keystore file this command would use.
-    pub fn wallet_path(&self) -> Result<PathBuf, CliError> {
+    pub(crate) fn wallet_path(&self) -> Result<PathBuf, CliError> {
         let dir = self.keystore_dir();
         if let Some(file) = &self.wallet_file {
             let path = if file.components().count() == 1 && !file.exists() {
@@ -88,7 +88,7 @@ impl WalletArgs {
         }
     }
 
-    pub fn password(&self, purpose: &str) -> Result<String, CliError> {
+    pub(crate) fn password(&self, purpose: &str) -> Result<String, CliError> {
         if let Some(password) = &self.password {
             return Ok(password.clone());
         }
@@ -103,7 +103,7 @@ impl WalletArgs {
     }
 
     /// Unlocks the wallet.
-    pub fn signer(&self) -> Result<PrivateKeySigner, CliError> {
+    pub(crate) fn signer(&self) -> Result<PrivateKeySigner, CliError> {
         let path = self.wallet_path()?;
         let password = self.password("unlock your wallet")?;
         Ok(keystore::read(&path, &password)?)
@@ -111,13 +111,13 @@ impl WalletArgs {
 
     /// The wallet unlocked when that needs no prompt (a password was given), for reads
     /// that are nicer signed but not worth asking for a password.
-    pub fn signer_without_prompt(&self) -> Option<PrivateKeySigner> {
+    pub(crate) fn signer_without_prompt(&self) -> Option<PrivateKeySigner> {
         self.password.as_ref()?;
         self.signer().ok()
     }
 
     /// The wallet's address without unlocking it (from the file name or its `address` field).
-    pub fn address(&self) -> Result<Address, CliError> {
+    pub(crate) fn address(&self) -> Result<Address, CliError> {
         let path = self.wallet_path()?;
         keystore::address_of(&path)
             .ok_or_else(|| CliError::new("KEYSTORE_ERROR", format!("{} is not a keystore file", path.display())))
@@ -125,7 +125,7 @@ impl WalletArgs {
 }
 
 /// Keystore files in `dir`, sorted by name.
-pub fn list(dir: &std::path::Path) -> Vec<PathBuf> {
+pub(crate) fn list(dir: &std::path::Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries

@@ -73,21 +73,21 @@ fn scheduler_view_as(stack: &Stack, task: &str, role: Option<&str>) -> (u16, Vec
 
 mod reqwest {
     /// A GET on loopback without pulling an HTTP client into the tests: curl-free, via std.
-    pub fn blocking_get(url: &str) -> serde_json::Value {
+    pub(crate) fn blocking_get(url: &str) -> serde_json::Value {
         serde_json::from_slice(&blocking_get_bytes(url).1).unwrap_or(serde_json::Value::Null)
     }
 
     /// The status and the body's bytes.
-    pub fn blocking_get_bytes(url: &str) -> (u16, Vec<u8>) {
+    pub(crate) fn blocking_get_bytes(url: &str) -> (u16, Vec<u8>) {
         blocking_get_with(url, "")
     }
 
     /// A GET with extra header lines (each ending in CRLF); the status and the body.
-    pub fn blocking_get_with(url: &str, headers: &str) -> (u16, Vec<u8>) {
+    pub(crate) fn blocking_get_with(url: &str, headers: &str) -> (u16, Vec<u8>) {
         super::http_get(url, headers)
     }
 
-    pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
+    pub(crate) fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
         let rest = url.strip_prefix("http://").unwrap();
         let (host, path) = rest
             .split_once('/')

@@ -11,14 +11,14 @@ use aes::cipher::{BlockEncryptMut, KeyIvInit};
 /// A CBC encryptor over whole 16-byte blocks; the IV chains across calls. One is built per
 /// file, so the variants' size difference does not matter.
 #[allow(clippy::large_enum_variant)]
-pub enum CbcEncryptor {
+pub(crate) enum CbcEncryptor {
     #[cfg(target_arch = "x86_64")]
     Native(ni::State),
     Portable(cbc::Encryptor<aes::Aes256>),
 }
 
 impl CbcEncryptor {
-    pub fn new(key: &[u8; 32], iv: &[u8; 16]) -> CbcEncryptor {
+    pub(crate) fn new(key: &[u8; 32], iv: &[u8; 16]) -> CbcEncryptor {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("sse2") {
             // SAFETY: both features this function is compiled for were just detected.
@@ -28,7 +28,7 @@ impl CbcEncryptor {
     }
 
     /// Encrypts `data` in place; its length must be a multiple of 16.
-    pub fn encrypt_blocks(&mut self, data: &mut [u8]) {
+    pub(crate) fn encrypt_blocks(&mut self, data: &mut [u8]) {
         assert_eq!(data.len() % 16, 0, "CBC works on whole blocks");
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -43,13 +43,13 @@ impl CbcEncryptor {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub mod ni {
+pub(crate) mod ni {
     use std::arch::x86_64::*;
 
     use zeroize::Zeroize;
 
     /// Expanded key and chaining value. Wiped on drop.
-    pub struct State {
+    pub(crate) struct State {
         round_keys: [[u8; 16]; 15],
         chain: [u8; 16],
     }
@@ -90,7 +90,7 @@ pub mod ni {
         /// # Safety
         /// The CPU must support AES-NI and SSE2.
         #[target_feature(enable = "aes,sse2")]
-        pub unsafe fn new(key: &[u8; 32], iv: &[u8; 16]) -> State {
+        pub(crate) unsafe fn new(key: &[u8; 32], iv: &[u8; 16]) -> State {
             let mut rk = [_mm_setzero_si128(); 15];
             let mut even = from_bytes(key[..16].try_into().expect("16 bytes"));
             let mut odd = from_bytes(key[16..].try_into().expect("16 bytes"));
@@ -138,7 +138,7 @@ pub mod ni {
         /// # Safety
         /// The CPU must support AES-NI and SSE2; `data.len()` must be a multiple of 16.
         #[target_feature(enable = "aes,sse2")]
-        pub unsafe fn encrypt(&mut self, data: &mut [u8]) {
+        pub(crate) unsafe fn encrypt(&mut self, data: &mut [u8]) {
             let k = self.round_keys.map(|bytes| from_bytes(&bytes));
             let mut chain = from_bytes(&self.chain);
             for block in data.chunks_exact_mut(16) {

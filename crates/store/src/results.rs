@@ -23,9 +23,9 @@ use serde_json::json;
 use crate::{CONTENT_SHA256, StoreState, error, serve_object, stream_into};
 
 /// Header with the task's enclave challenge address (zero for a standard task).
-pub const ENCLAVE_CHALLENGE_HEADER: &str = "x-confide-enclave-challenge";
+pub(crate) const ENCLAVE_CHALLENGE_HEADER: &str = "x-confide-enclave-challenge";
 /// Header with the workerpool owner's authorization of the worker for the task.
-pub const AUTHORIZATION_HEADER: &str = "x-confide-authorization";
+pub(crate) const AUTHORIZATION_HEADER: &str = "x-confide-authorization";
 
 fn result_path(task: B256, worker: Address) -> StorePath {
     StorePath::from(format!("results/{task}/{}", worker.to_string().to_lowercase()))
@@ -117,7 +117,7 @@ async fn check_upload(state: &StoreState, task: B256, worker: Address, headers: 
     Ok(declared)
 }
 
-pub async fn upload(
+pub(crate) async fn upload(
     State(state): State<Arc<StoreState>>,
     UrlPath((task, worker)): UrlPath<(String, String)>,
     headers: HeaderMap,
@@ -158,7 +158,7 @@ pub async fn upload(
         .into_response()
 }
 
-pub async fn download(
+pub(crate) async fn download(
     State(state): State<Arc<StoreState>>,
     UrlPath((task, worker)): UrlPath<(String, String)>,
 ) -> Response {
@@ -174,7 +174,7 @@ const CONTRIBUTION_PROVED: u8 = 2;
 /// The result of a task by its id alone: the one a contributor whose contribution the
 /// chain finalized uploaded. A replica that lost the consensus (or a task not completed)
 /// may have stored a file too; it is never served by this path.
-pub async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): UrlPath<String>) -> Response {
+pub(crate) async fn download_task(State(state): State<Arc<StoreState>>, UrlPath(task): UrlPath<String>) -> Response {
     let (Ok(task), Some(poco)) = (task.parse::<B256>(), &state.poco) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such result");
     };

@@ -5,7 +5,7 @@
 use confide_chain::{Address, B256, Connection, Deployment, Poco, U256};
 use confide_devstack::{AnvilNode, DEV_ACCOUNTS};
 
-pub struct World {
+pub(crate) struct World {
     pub node: AnvilNode,
     pub deployment: Deployment,
     pub app: Address,
@@ -13,7 +13,7 @@ pub struct World {
     pub workerpool: Address,
 }
 
-pub async fn client(world_url: &str, hub: Address, role: &str) -> Poco {
+pub(crate) async fn client(world_url: &str, hub: Address, role: &str) -> Poco {
     let account = DEV_ACCOUNTS.iter().find(|a| a.role == role).expect("known role");
     let connection = Connection::connect(world_url, Some(account.signer()))
         .await
@@ -21,7 +21,7 @@ pub async fn client(world_url: &str, hub: Address, role: &str) -> Poco {
     Poco::new(connection, hub).await.expect("PoCo is deployed")
 }
 
-pub fn address_of(role: &str) -> Address {
+pub(crate) fn address_of(role: &str) -> Address {
     DEV_ACCOUNTS
         .iter()
         .find(|a| a.role == role)
@@ -33,7 +33,7 @@ pub fn address_of(role: &str) -> Address {
 impl World {
     /// A fresh chain with one app, one dataset and one workerpool registered, and RLC in
     /// the escrow of the requester and the workerpool owner.
-    pub async fn new() -> World {
+    pub(crate) async fn new() -> World {
         let (node, deployment) = confide_testkit::ephemeral_chain().await.expect("dev chain");
         let hub = deployment.hub;
         let checksum = B256::repeat_byte(0x11);
@@ -65,7 +65,7 @@ impl World {
         }
     }
 
-    pub async fn client(&self, role: &str) -> Poco {
+    pub(crate) async fn client(&self, role: &str) -> Poco {
         client(&self.node.url, self.deployment.hub, role).await
     }
 }

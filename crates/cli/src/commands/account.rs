@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 #[derive(Subcommand, Debug)]
-pub enum AccountCommand {
+pub(crate) enum AccountCommand {
     /// Move RLC from the wallet into the escrow (e.g. `10 RLC`, or nRLC as a plain number).
     Deposit { amount: String },
     /// Move unlocked RLC from the escrow back to the wallet.
@@ -26,7 +26,7 @@ fn amount(text: &str) -> Result<confide_chain::U256, CliError> {
     Ok(value)
 }
 
-pub async fn run(command: AccountCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: AccountCommand, ctx: &Context) -> CliResult {
     match command {
         AccountCommand::Deposit { amount: text } => {
             let value = amount(&text)?;

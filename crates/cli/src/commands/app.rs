@@ -14,7 +14,7 @@ use crate::project::Project;
 use confide_protocol::tee::{AppEnclaveConfig, AppManifest};
 
 #[derive(Subcommand, Debug)]
-pub enum AppCommand {
+pub(crate) enum AppCommand {
     #[command(flatten)]
     Asset(AssetCommand),
     /// Push the app developer's secret to the SMS (write-once).
@@ -71,7 +71,7 @@ pub enum AppCommand {
 }
 
 #[derive(clap::Args, Debug)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// The app: a `.wasm` module, or a Python app's folder (default: `app/` when it holds main.py).
     app: Option<std::path::PathBuf>,
     /// A file given as the dataset (in /iexec_in, named by IEXEC_DATASET_FILENAME).
@@ -105,7 +105,7 @@ fn default_memory_mib(python: bool) -> u64 {
     if python { 2048 } else { 512 }
 }
 
-pub async fn run(command: AppCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: AppCommand, ctx: &Context) -> CliResult {
     match command {
         AppCommand::Asset(command) => asset::run(AssetKind::App, command, ctx).await,
         AppCommand::PushSecret {

@@ -12,7 +12,7 @@ use crate::project::{Project, asset_template};
 use confide_protocol::tee::AppManifest;
 
 #[derive(Subcommand, Debug)]
-pub enum AssetCommand {
+pub(crate) enum AssetCommand {
     /// Add this asset's template to iexec.json.
     Init {
         /// (apps) A Python app: also writes app/main.py, app/requirements and a sample
@@ -50,7 +50,7 @@ pub enum AssetCommand {
     },
 }
 
-pub async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -> CliResult {
     match command {
         AssetCommand::Init { python: false } => init(kind, ctx, None),
         AssetCommand::Init { python: true } if kind == AssetKind::App => {
@@ -102,7 +102,7 @@ fn user_or_wallet(ctx: &Context, user: Option<Address>) -> Result<Address, CliEr
 
 /// Writes the asset's template into iexec.json, with the wallet as owner when known, and
 /// applies `extra` (for `dataset init --encrypted`, the folders).
-pub fn init(kind: AssetKind, ctx: &Context, extra: Option<&dyn Fn() -> Result<(), CliError>>) -> CliResult {
+pub(crate) fn init(kind: AssetKind, ctx: &Context, extra: Option<&dyn Fn() -> Result<(), CliError>>) -> CliResult {
     let owner = ctx.wallet.address().unwrap_or(Address::ZERO);
     let template = asset_template(kind, owner);
     // The extra files first: when one cannot be written, iexec.json is left as it was.
@@ -223,7 +223,7 @@ async fn deploy(kind: AssetKind, ctx: &Context) -> CliResult {
 }
 
 /// The folders where `dataset encrypt` and `tee encrypt-dataset` put ciphertext.
-pub const ENCRYPTED_DIRS: [&str; 2] = ["datasets/encrypted", "tee/encrypted-dataset"];
+pub(crate) const ENCRYPTED_DIRS: [&str; 2] = ["datasets/encrypted", "tee/encrypted-dataset"];
 
 /// When the file the multiaddr names is at hand, its sha256 must be the checksum: a
 /// dataset registered with a wrong checksum can never be used.

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 #[derive(Subcommand, Debug)]
-pub enum AttestCommand {
+pub(crate) enum AttestCommand {
     /// Verify an SGX or TDX DCAP quote and print what it proves and whether a policy accepts it.
     Verify {
         /// The evidence: a raw quote, its hex, or Confide's evidence JSON.
@@ -68,7 +68,7 @@ fn evidence(bytes: Vec<u8>) -> Result<Evidence, CliError> {
     })
 }
 
-pub async fn run(command: AttestCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: AttestCommand, ctx: &Context) -> CliResult {
     let AttestCommand::Verify {
         evidence: evidence_path,
         collateral,

@@ -18,27 +18,27 @@ use crate::project::Project;
 
 /// Where plaintext, ciphertext and keys live.
 #[derive(Clone, Copy, Debug)]
-pub struct Layout {
+pub(crate) struct Layout {
     pub original: &'static str,
     pub encrypted: &'static str,
     pub secrets: &'static str,
 }
 
 /// iExec's current tree (`iexec dataset init --encrypted`).
-pub const CURRENT: Layout = Layout {
+pub(crate) const CURRENT: Layout = Layout {
     original: "datasets/original",
     encrypted: "datasets/encrypted",
     secrets: ".secrets/datasets",
 };
 /// The tutorial's tree (`iexec tee init`), with the beneficiary keys' folder.
-pub const TUTORIAL: Layout = Layout {
+pub(crate) const TUTORIAL: Layout = Layout {
     original: "tee/original-dataset",
     encrypted: "tee/encrypted-dataset",
     secrets: ".tee-secrets/dataset",
 };
 
 #[derive(Subcommand, Debug)]
-pub enum DatasetCommand {
+pub(crate) enum DatasetCommand {
     /// Add the dataset template to iexec.json (`--encrypted`: also the folders).
     Init {
         /// Create datasets/original, datasets/encrypted and .secrets/datasets.
@@ -112,7 +112,7 @@ pub enum DatasetCommand {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     #[value(name = "aes-256-cbc")]
     Aes256Cbc,
     /// The tutorial's SCONE file-system shield: proprietary, replaced by aes-256-cbc.
@@ -120,7 +120,7 @@ pub enum Algorithm {
 }
 
 #[derive(Args, Debug)]
-pub struct EncryptArgs {
+pub(crate) struct EncryptArgs {
     #[arg(long, value_enum, default_value = "aes-256-cbc")]
     pub algorithm: Algorithm,
     /// Folder of files to encrypt.
@@ -137,7 +137,7 @@ pub struct EncryptArgs {
     pub force: bool,
 }
 
-pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
     let kind = AssetKind::Dataset;
     match command {
         DatasetCommand::Init { encrypted } => {
@@ -177,7 +177,7 @@ pub async fn run(command: DatasetCommand, ctx: &Context) -> CliResult {
 }
 
 /// Creates a layout's folders; the secrets folders are private to the user (0700).
-pub fn create_folders(layout: &Layout, with_beneficiary: bool) -> Result<(), CliError> {
+pub(crate) fn create_folders(layout: &Layout, with_beneficiary: bool) -> Result<(), CliError> {
     let mut dirs = vec![
         (layout.original, false),
         (layout.encrypted, false),
@@ -197,7 +197,7 @@ pub fn create_folders(layout: &Layout, with_beneficiary: bool) -> Result<(), Cli
 }
 
 /// Writes a secret file readable by its owner only; never leaves a partial file.
-pub fn write_private(path: &Path, content: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> Result<(), CliError> {
     let temporary = path.with_extension("partial");
     let result = OpenOptions::new()
         .write(true)
@@ -232,7 +232,7 @@ pub(crate) fn progress_bar(out: &Output, total: u64, label: &str) -> Option<indi
 /// Encrypts every regular file of the original folder. Each ciphertext is written to a
 /// `.partial` file renamed only once complete, so a failure (disk full, unreadable file)
 /// never leaves a truncated file that looks finished. No plaintext is written anywhere.
-pub fn encrypt_folder(args: &EncryptArgs, layout: Layout, ctx: &Context) -> CliResult {
+pub(crate) fn encrypt_folder(args: &EncryptArgs, layout: Layout, ctx: &Context) -> CliResult {
     if matches!(args.algorithm, Algorithm::Scone) {
         ctx.out.step(
             "SCONE's file-system shield is proprietary and not produced: encrypting with aes-256-cbc (IV ‖ AES-256-CBC, iExec's current format) instead",

@@ -10,14 +10,14 @@ use crate::context::Context;
 use crate::output::CliResult;
 
 #[derive(Subcommand, Debug)]
-pub enum DealCommand {
+pub(crate) enum DealCommand {
     /// A deal: its parties, prices and the status of each task.
     Show { deal: B256 },
     /// Claim every task of the deal that did not complete by its final deadline (refund).
     Claim { deal: B256 },
 }
 
-pub async fn deal(command: DealCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn deal(command: DealCommand, ctx: &Context) -> CliResult {
     match command {
         DealCommand::Show { deal } => {
             let poco = ctx.poco().await?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::output::{CliError, CliResult, Output};
 
 #[derive(Args, Debug)]
-pub struct DataDir {
+pub(crate) struct DataDir {
     /// Where the stack keeps its chain state, wallets and chain.json.
     #[arg(long, env = "CONFIDE_DEV_DIR")]
     data_dir: Option<PathBuf>,
@@ -23,7 +23,7 @@ impl DataDir {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum DevCommand {
+pub(crate) enum DevCommand {
     /// Start the stack (or check the running one) and print its addresses.
     Up {
         #[command(flatten)]
@@ -92,7 +92,7 @@ pub enum DevCommand {
     },
 }
 
-pub async fn run(command: DevCommand, out: &Output) -> CliResult {
+pub(crate) async fn run(command: DevCommand, out: &Output) -> CliResult {
     match command {
         DevCommand::Up {
             dir,
@@ -236,6 +236,6 @@ fn schedulers(state: &StackState) -> String {
 }
 
 /// The web page of the market at `market_url` (served by the market itself).
-pub fn marketplace_url(market_url: &str) -> String {
+pub(crate) fn marketplace_url(market_url: &str) -> String {
     format!("{}/", market_url.trim_end_matches('/'))
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::context::Context;
 use crate::output::CliResult;
 
-pub async fn run(ctx: &Context) -> CliResult {
+pub(crate) async fn run(ctx: &Context) -> CliResult {
     let out = &ctx.out;
     let config = ctx.chain.resolve()?;
     let poco = config.connect(None).await?;

@@ -8,13 +8,13 @@ use crate::output::CliResult;
 use crate::project::{CHAIN_JSON, IEXEC_JSON, Project, main_template, write_json};
 
 #[derive(Args, Debug)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Overwrite existing project files.
     #[arg(long)]
     force: bool,
 }
 
-pub fn run(args: InitArgs, ctx: &Context) -> CliResult {
+pub(crate) fn run(args: InitArgs, ctx: &Context) -> CliResult {
     let project = Project::current();
     let mut written = Vec::new();
     if args.force || !project.has_iexec_json() {

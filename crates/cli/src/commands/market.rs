@@ -14,13 +14,13 @@ use crate::output::{CliError, CliResult};
 use crate::serve;
 
 #[derive(Subcommand, Debug)]
-pub enum MarketCommand {
+pub(crate) enum MarketCommand {
     /// Serve the order book until interrupted.
     Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[arg(long, env = "CONFIDE_MARKET_LISTEN", default_value = "127.0.0.1:13500")]
     listen: String,
     /// Where the SQLite database lives.
@@ -38,7 +38,7 @@ pub struct ServeArgs {
     schedulers: Vec<String>,
 }
 
-pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
     let MarketCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
     let url = serve::database_url(&args.data_dir, args.database_url, "market.db")?;
@@ -59,7 +59,7 @@ pub async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
 }
 
 /// The market of the configured chain: `CONFIDE_MARKET_URL`, or chain.json's `iexecGateway`.
-pub fn market_url(ctx: &Context) -> Result<String, CliError> {
+pub(crate) fn market_url(ctx: &Context) -> Result<String, CliError> {
     if let Ok(url) = std::env::var("CONFIDE_MARKET_URL") {
         return Ok(url);
     }
@@ -71,7 +71,7 @@ pub fn market_url(ctx: &Context) -> Result<String, CliError> {
     })
 }
 
-pub fn endpoint(kind: OrderKind) -> &'static str {
+pub(crate) fn endpoint(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::App => "/apporders",
         OrderKind::Dataset => "/datasetorders",
@@ -80,11 +80,11 @@ pub fn endpoint(kind: OrderKind) -> &'static str {
     }
 }
 
-pub fn unreachable(url: &str, e: reqwest::Error) -> CliError {
+pub(crate) fn unreachable(url: &str, e: reqwest::Error) -> CliError {
     CliError::new("MARKET_UNREACHABLE", format!("the market at {url} is unreachable: {e}"))
 }
 
-pub async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
+pub(crate) async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -107,7 +107,7 @@ pub async fn answer(response: reqwest::Response) -> Result<Value, CliError> {
 }
 
 /// Logs into the market: signs its EIP-712 challenge; returns the Authorization header.
-pub async fn login(ctx: &Context, url: &str, chain_id: u64) -> Result<String, CliError> {
+pub(crate) async fn login(ctx: &Context, url: &str, chain_id: u64) -> Result<String, CliError> {
     let signer = ctx.wallet.signer()?;
     let address = signer.address();
     let client = reqwest::Client::new();
@@ -127,7 +127,7 @@ pub async fn login(ctx: &Context, url: &str, chain_id: u64) -> Result<String, Cl
 }
 
 /// Publishes one signed order; returns its hash.
-pub async fn publish(ctx: &Context, kind: OrderKind, order: &Value, chain_id: u64) -> Result<String, CliError> {
+pub(crate) async fn publish(ctx: &Context, kind: OrderKind, order: &Value, chain_id: u64) -> Result<String, CliError> {
     let url = market_url(ctx)?;
     let authorization = login(ctx, &url, chain_id).await?;
     let response = reqwest::Client::new()
@@ -142,7 +142,12 @@ pub async fn publish(ctx: &Context, kind: OrderKind, order: &Value, chain_id: u6
 }
 
 /// Unpublishes by hash, or the last or all of an asset's (requester's) orders.
-pub async fn unpublish(ctx: &Context, kind: OrderKind, target: Value, chain_id: u64) -> Result<Vec<String>, CliError> {
+pub(crate) async fn unpublish(
+    ctx: &Context,
+    kind: OrderKind,
+    target: Value,
+    chain_id: u64,
+) -> Result<Vec<String>, CliError> {
     let url = market_url(ctx)?;
     let authorization = login(ctx, &url, chain_id).await?;
     let response = reqwest::Client::new()
@@ -162,7 +167,7 @@ pub async fn unpublish(ctx: &Context, kind: OrderKind, target: Value, chain_id: 
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BookKind {
+pub(crate) enum BookKind {
     App,
     Dataset,
     Workerpool,
@@ -170,7 +175,7 @@ pub enum BookKind {
 }
 
 #[derive(Args, Debug)]
-pub struct OrderbookArgs {
+pub(crate) struct OrderbookArgs {
     #[arg(value_enum)]
     kind: BookKind,
     /// The asset (or requester) whose orders to list; all when absent.
@@ -191,7 +196,7 @@ pub struct OrderbookArgs {
     page: u64,
 }
 
-pub async fn orderbook(args: OrderbookArgs, ctx: &Context) -> CliResult {
+pub(crate) async fn orderbook(args: OrderbookArgs, ctx: &Context) -> CliResult {
     let url = market_url(ctx)?;
     let chain_id = ctx.poco().await?.connection.chain_id;
     let (kind, subject) = match args.kind {

@@ -11,11 +11,11 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 use crate::project::{Project, write_json};
 
-pub const ORDERS_JSON: &str = "orders.json";
+pub(crate) const ORDERS_JSON: &str = "orders.json";
 
 /// Which orders a command applies to; none named means all four.
 #[derive(Args, Debug, Clone, Copy)]
-pub struct Kinds {
+pub(crate) struct Kinds {
     #[arg(long)]
     app: bool,
     #[arg(long)]
@@ -46,7 +46,7 @@ impl Kinds {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum OrderCommand {
+pub(crate) enum OrderCommand {
     /// Write order templates into iexec.json (the tutorial's fields).
     Init(Kinds),
     /// Sign the templates with a fresh salt (EIP-712) into orders.json.
@@ -75,7 +75,7 @@ pub enum OrderCommand {
     },
 }
 
-pub async fn run(command: OrderCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: OrderCommand, ctx: &Context) -> CliResult {
     match command {
         OrderCommand::Init(kinds) => init(ctx, kinds).await,
         OrderCommand::Sign(kinds) => sign(ctx, kinds).await,
@@ -410,7 +410,7 @@ fn signed_json(project: &Project, chain_id: u64, kind: OrderKind) -> Result<Valu
         })
 }
 
-pub async fn publish(ctx: &Context, kinds: Kinds) -> CliResult {
+pub(crate) async fn publish(ctx: &Context, kinds: Kinds) -> CliResult {
     let project = Project::current();
     let chain_id = ctx.poco().await?.connection.chain_id;
     let all = kinds.selected().len() == 4;
@@ -487,7 +487,7 @@ async fn unpublish(
 
 /// Options of the `app | dataset | workerpool publish` shortcuts.
 #[derive(Args, Debug, Clone)]
-pub struct QuickOrder {
+pub(crate) struct QuickOrder {
     /// The asset (default: deployed.json's).
     pub address: Option<Address>,
     /// Price per task, in nRLC or with a unit (`1.5 RLC`).
@@ -507,7 +507,7 @@ pub struct QuickOrder {
 }
 
 /// The asset shortcuts: an order signed from options (not iexec.json) and published.
-pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) -> CliResult {
+pub(crate) async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) -> CliResult {
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
     let chain_id = poco.connection.chain_id;
@@ -562,7 +562,7 @@ pub async fn quick_publish(ctx: &Context, kind: AssetKind, options: QuickOrder) 
 }
 
 /// `app | dataset | workerpool unpublish`: the last (or all) of the asset's orders.
-pub async fn quick_unpublish(ctx: &Context, kind: AssetKind, address: Option<Address>, all: bool) -> CliResult {
+pub(crate) async fn quick_unpublish(ctx: &Context, kind: AssetKind, address: Option<Address>, all: bool) -> CliResult {
     let chain_id = ctx.poco().await?.connection.chain_id;
     let address = Project::current().asset_or_deployed(kind, chain_id, address)?;
     let order_kind = match kind {

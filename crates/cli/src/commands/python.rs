@@ -62,7 +62,7 @@ const SAMPLE_DATASET: &str = "sensor,temperature,humidity\ns1,21.5,40\ns1,22.0,4
 
 /// Writes `app/main.py`, `app/requirements` and `sample/dataset.csv` (refusing to replace
 /// files that exist).
-pub fn init_project(root: &Path) -> CliResult {
+pub(crate) fn init_project(root: &Path) -> CliResult {
     for (path, text) in [
         ("app/main.py", MAIN_TEMPLATE),
         ("app/requirements", REQUIREMENTS_TEMPLATE),
@@ -86,7 +86,7 @@ pub fn init_project(root: &Path) -> CliResult {
 /// The zip bundle of `dir`: every regular file under it, sorted, with fixed times and
 /// modes; `__pycache__`, `.pyc` files and hidden names left out. Refuses links, a folder
 /// without `main.py`, requirements the runtime cannot meet and a bundle past its size.
-pub fn bundle(dir: &Path) -> Result<Vec<u8>, CliError> {
+pub(crate) fn bundle(dir: &Path) -> Result<Vec<u8>, CliError> {
     if !dir.join(py::BUNDLE_MAIN).is_file() {
         return Err(CliError::new(
             "BUNDLE_NO_MAIN",

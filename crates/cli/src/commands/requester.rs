@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::output::CliResult;
 
 #[derive(Subcommand, Debug)]
-pub enum RequesterCommand {
+pub(crate) enum RequesterCommand {
     /// Push a named secret (write-once), for apps the requester runs.
     PushSecret {
         /// The secret's name: 1 to 64 of A-Z a-z 0-9 _ -.
@@ -28,7 +28,7 @@ pub enum RequesterCommand {
     },
 }
 
-pub async fn run(command: RequesterCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: RequesterCommand, ctx: &Context) -> CliResult {
     match command {
         RequesterCommand::PushSecret {
             name,

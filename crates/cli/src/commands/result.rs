@@ -15,10 +15,10 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 /// The web2 secret name iExec's workers read the beneficiary's key from.
-pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
+pub(crate) const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
 #[derive(Subcommand, Debug)]
-pub enum ResultCommand {
+pub(crate) enum ResultCommand {
     /// Generate the beneficiary's key pair for the wallet's address: an age X25519
     /// identity by default, RSA-4096 (iExec's format) with --rsa.
     #[command(alias = "generate-keys")]
@@ -75,7 +75,7 @@ pub enum ResultCommand {
     CheckEncryptionKey { address: Option<Address> },
 }
 
-pub async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
     match command {
         ResultCommand::GenerateEncryptionKeypair {
             beneficiary_keystoredir,
@@ -210,7 +210,7 @@ async fn check_key(ctx: &Context, address: Option<Address>) -> CliResult {
 }
 
 /// The beneficiary's private key file: `key`, else `<keystore dir>/<wallet address>_key`.
-pub fn key_path(ctx: &Context, key: Option<PathBuf>, keystore_dir: &Path) -> Result<PathBuf, CliError> {
+pub(crate) fn key_path(ctx: &Context, key: Option<PathBuf>, keystore_dir: &Path) -> Result<PathBuf, CliError> {
     match key {
         Some(path) => Ok(path),
         None => Ok(keystore_dir.join(format!("{}_key", ctx.wallet.address()?.to_checksum(None)))),
@@ -297,7 +297,7 @@ fn decrypt_error(encrypted: &Path, error: ResultError) -> CliError {
 
 /// Decrypts an encrypted result into an anonymous temporary file (unlinked from the
 /// start, so no clear text is left behind whatever happens), rewound for reading.
-pub fn decrypt_to_temporary(encrypted: &Path, key_path: &Path) -> Result<std::fs::File, CliError> {
+pub(crate) fn decrypt_to_temporary(encrypted: &Path, key_path: &Path) -> Result<std::fs::File, CliError> {
     let private = secret::read_secret_file(key_path)?;
     let mut plain = tempfile::tempfile().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
     confide_crypto::result::decrypt(encrypted, &private, &mut plain).map_err(|e| decrypt_error(encrypted, e))?;
@@ -306,7 +306,7 @@ pub fn decrypt_to_temporary(encrypted: &Path, key_path: &Path) -> Result<std::fs
 }
 
 /// What comparing a decrypted result with the chain found.
-pub enum DigestCheck {
+pub(crate) enum DigestCheck {
     /// The recomputed digest is the task's on-chain `resultDigest`.
     Matches { task: B256, digest: B256 },
     /// Not compared, and why (no task named, no result on chain yet, no key here).
@@ -314,7 +314,7 @@ pub enum DigestCheck {
 }
 
 impl DigestCheck {
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         match self {
             DigestCheck::Matches { task, .. } => format!("✔ result digest matches the chain (task {task})"),
             DigestCheck::NotChecked(why) => {
@@ -323,7 +323,7 @@ impl DigestCheck {
         }
     }
 
-    pub fn fields(&self) -> serde_json::Value {
+    pub(crate) fn fields(&self) -> serde_json::Value {
         match self {
             DigestCheck::Matches { task, digest } => json!({ "matches": true, "taskId": task, "resultDigest": digest }),
             DigestCheck::NotChecked(why) => json!({ "matches": null, "reason": why }),
@@ -336,7 +336,7 @@ impl DigestCheck {
 /// A mismatch is `RESULT_DIGEST_MISMATCH`.
 /// `poco`: a client already connected, else one is made (only when there is a task to
 /// read: a command that downloads many results reuses its own).
-pub async fn check_digest(
+pub(crate) async fn check_digest(
     ctx: &Context,
     poco: Option<&confide_chain::Poco>,
     plain: impl std::io::Read + std::io::Seek,

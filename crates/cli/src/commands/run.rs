@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The app to run (default: deployed.json's).
     pub app: Option<Address>,
     /// The dataset to run it on.
@@ -438,7 +438,7 @@ async fn watch_all(
     results
 }
 
-pub async fn run(ctx: &Context, args: RunArgs) -> CliResult {
+pub(crate) async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
     let app = ctx.asset(confide_chain::AssetKind::App, args.app).await?;
@@ -543,7 +543,7 @@ async fn watch_and_download(
 
 /// `app request-execution`: signs a request order at the given limit prices and
 /// publishes it to the market, for a workerpool to match.
-pub async fn request_execution(ctx: &Context, args: RunArgs, max_price: String) -> CliResult {
+pub(crate) async fn request_execution(ctx: &Context, args: RunArgs, max_price: String) -> CliResult {
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
     let app = ctx.asset(confide_chain::AssetKind::App, args.app).await?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use confide_chain::{Address, B256, Signature};
 use confide_protocol::messages::sign_personal;
-pub use confide_protocol::sms::Secret;
+pub(crate) use confide_protocol::sms::Secret;
 use confide_sms_client::{SmsClient, SmsClientError};
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 /// The SMS of the configured chain: `--sms-url`, `CONFIDE_SMS_URL`, or chain.json's `sms`.
-pub fn sms_url(ctx: &Context) -> Result<String, CliError> {
+pub(crate) fn sms_url(ctx: &Context) -> Result<String, CliError> {
     if let Ok(url) = std::env::var("CONFIDE_SMS_URL") {
         return Ok(url);
     }
@@ -26,7 +26,7 @@ pub fn sms_url(ctx: &Context) -> Result<String, CliError> {
 }
 
 /// The configured SMS's client (30 s per call).
-pub fn sms(ctx: &Context) -> Result<SmsClient, CliError> {
+pub(crate) fn sms(ctx: &Context) -> Result<SmsClient, CliError> {
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
@@ -52,7 +52,7 @@ fn leak(code: String) -> &'static str {
 }
 
 /// Reads a secret file (surrounding whitespace removed, as the SDK does).
-pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
+pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         CliError::new(
             "UNREADABLE_FILE",
@@ -63,13 +63,19 @@ pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, CliError> {
 }
 
 /// Whether the SMS holds `secret`.
-pub async fn exists(ctx: &Context, secret: &Secret) -> Result<bool, CliError> {
+pub(crate) async fn exists(ctx: &Context, secret: &Secret) -> Result<bool, CliError> {
     sms(ctx)?.exists(secret).await.map_err(sms_error)
 }
 
 /// Checks that the SMS holds `secret` and says so: a line for people, `{field: bool}`
 /// for scripts.
-pub async fn report_presence(ctx: &Context, secret: &Secret, field: &str, present: &str, absent: &str) -> CliResult {
+pub(crate) async fn report_presence(
+    ctx: &Context,
+    secret: &Secret,
+    field: &str,
+    present: &str,
+    absent: &str,
+) -> CliResult {
     let found = exists(ctx, secret).await?;
     let text = if found {
         format!("✔ {present}")
@@ -126,7 +132,12 @@ fn sign(ctx: &Context, hash: B256) -> Result<Signature, CliError> {
 
 /// `dataset push-secret` / `tee push-secret --dataset`: the dataset key as a web3 secret.
 /// With `rotate`, replaces the current key by a new version (Confide's extension).
-pub async fn push_dataset_secret(ctx: &Context, dataset: Address, secret_path: &Path, rotate: bool) -> CliResult {
+pub(crate) async fn push_dataset_secret(
+    ctx: &Context,
+    dataset: Address,
+    secret_path: &Path,
+    rotate: bool,
+) -> CliResult {
     let sms = sms(ctx)?;
     let value = read_secret_file(secret_path)?;
     let secret = Secret::Dataset(dataset);
@@ -153,7 +164,7 @@ pub async fn push_dataset_secret(ctx: &Context, dataset: Address, secret_path: &
     Ok(())
 }
 
-pub async fn check_dataset_secret(ctx: &Context, dataset: Address) -> CliResult {
+pub(crate) async fn check_dataset_secret(ctx: &Context, dataset: Address) -> CliResult {
     report_presence(
         ctx,
         &Secret::Dataset(dataset),
@@ -165,7 +176,7 @@ pub async fn check_dataset_secret(ctx: &Context, dataset: Address) -> CliResult 
 }
 
 /// The default key file: `.secrets/datasets/dataset.key`, else the tutorial's folder.
-pub fn default_dataset_key() -> PathBuf {
+pub(crate) fn default_dataset_key() -> PathBuf {
     let current = PathBuf::from(".secrets/datasets/dataset.key");
     if current.exists() {
         return current;
@@ -175,7 +186,7 @@ pub fn default_dataset_key() -> PathBuf {
 
 /// Pushes a named secret (everything but dataset keys); `update` replaces it with the
 /// next version.
-pub async fn push_named(ctx: &Context, secret: Secret, value: &str, update: bool) -> Result<(), CliError> {
+pub(crate) async fn push_named(ctx: &Context, secret: Secret, value: &str, update: bool) -> Result<(), CliError> {
     if value.is_empty() {
         return Err(CliError::new("EMPTY_SECRET", "the secret is empty"));
     }
@@ -200,7 +211,7 @@ pub async fn push_named(ctx: &Context, secret: Secret, value: &str, update: bool
 }
 
 /// A secret from `--secret-value` or `--secret-path`, exactly one of them.
-pub fn secret_value(value: Option<String>, path: Option<PathBuf>) -> Result<Zeroizing<String>, CliError> {
+pub(crate) fn secret_value(value: Option<String>, path: Option<PathBuf>) -> Result<Zeroizing<String>, CliError> {
     match (value, path) {
         (Some(value), None) => Ok(Zeroizing::new(value)),
         (None, Some(path)) => read_secret_file(&path),

@@ -16,13 +16,13 @@ use crate::output::{CliError, CliResult};
 use crate::serve;
 
 #[derive(Subcommand, Debug)]
-pub enum SmsCommand {
+pub(crate) enum SmsCommand {
     /// Serve the SMS API until interrupted (SIGINT or SIGTERM).
     Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "CONFIDE_SMS_LISTEN", default_value = "127.0.0.1:13300")]
     listen: String,
@@ -56,7 +56,7 @@ pub struct ServeArgs {
     insecure_simulation: bool,
 }
 
-pub async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
     let SmsCommand::Serve(args) = command;
     let poco = ctx.poco().await?;
     let database_url = serve::database_url(&args.data_dir, args.database_url.clone(), "sms.db")?;

@@ -12,13 +12,13 @@ use crate::output::{CliError, CliResult};
 use crate::serve;
 
 #[derive(Subcommand, Debug)]
-pub enum StoreCommand {
+pub(crate) enum StoreCommand {
     /// Serve the content store until interrupted.
     Serve(ServeArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[arg(long, env = "CONFIDE_STORE_LISTEN", default_value = "127.0.0.1:13400")]
     listen: String,
     /// A local directory, or s3://bucket/prefix (AWS_* environment variables for credentials).
@@ -43,7 +43,7 @@ pub struct ServeArgs {
     ipfs_node: Option<String>,
 }
 
-pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
     let poco = if args.results { Some(ctx.poco().await?) } else { None };
@@ -60,7 +60,7 @@ pub async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
 }
 
 /// The store to upload to: `CONFIDE_STORE_URL`, else the dev stack's.
-pub fn store_url() -> Result<String, CliError> {
+pub(crate) fn store_url() -> Result<String, CliError> {
     if let Ok(url) = std::env::var("CONFIDE_STORE_URL") {
         return Ok(url);
     }
@@ -81,7 +81,7 @@ pub fn store_url() -> Result<String, CliError> {
 /// Uploads `file` under the wallet's prefix; returns the public download URL. The body
 /// streams from disk: memory stays constant whatever the file size.
 /// A file the store accepted.
-pub struct Uploaded {
+pub(crate) struct Uploaded {
     /// Where the store serves it by name (replaced if the owner uploads that name again).
     pub url: String,
     pub sha256: B256,
@@ -89,7 +89,7 @@ pub struct Uploaded {
     pub cid: String,
 }
 
-pub async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<Uploaded, CliError> {
+pub(crate) async fn upload(ctx: &Context, file: &Path, name: &str) -> Result<Uploaded, CliError> {
     let url = store_url()?;
     let unreadable =
         |e: std::io::Error| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", file.display()));
@@ -159,7 +159,7 @@ fn file_cid(file: &Path) -> Result<confide_protocol::ipfs::Cid, CliError> {
 
 /// `dataset upload`: prints the multiaddr (the store's URL, or with `ipfs` the file's
 /// `/ipfs/<CID>`) and writes it into iexec.json.
-pub async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>, ipfs: bool) -> CliResult {
+pub(crate) async fn upload_dataset(ctx: &Context, file: &Path, name: Option<String>, ipfs: bool) -> CliResult {
     let name = match name {
         Some(name) => name,
         None => file

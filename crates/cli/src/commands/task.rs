@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 #[derive(Subcommand, Debug)]
-pub enum TaskCommand {
+pub(crate) enum TaskCommand {
     /// A task's status on chain and, with --download, its result.
     Show {
         task: B256,
@@ -52,7 +52,7 @@ pub enum TaskCommand {
     },
 }
 
-pub async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
     match command {
         TaskCommand::Show {
             task,
@@ -217,7 +217,7 @@ fn text_of(info: &TaskInfo) -> String {
 /// The schedulers that know the task: `CONFIDE_SCHEDULER_URL` (several separated by
 /// commas), else the dev stack's. Any of a pool's schedulers answers for a task, standbys
 /// too (they read the shared database).
-pub fn scheduler_urls() -> Vec<String> {
+pub(crate) fn scheduler_urls() -> Vec<String> {
     if let Ok(urls) = std::env::var("CONFIDE_SCHEDULER_URL") {
         return urls
             .split(',')
@@ -274,7 +274,7 @@ async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Resul
 }
 
 /// Polls until the task completes or fails, with a live status line on stderr.
-pub async fn watch_task(
+pub(crate) async fn watch_task(
     ctx: &Context,
     poco: &Poco,
     reader: Option<&PrivateKeySigner>,
@@ -389,7 +389,11 @@ fn confide_store_url(info: &TaskInfo, location: &str) -> Result<String, CliError
 }
 
 /// Downloads a completed task's result from the location written on chain.
-pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<PathBuf>) -> Result<PathBuf, CliError> {
+pub(crate) async fn download_result(
+    ctx: &Context,
+    info: &TaskInfo,
+    output: Option<PathBuf>,
+) -> Result<PathBuf, CliError> {
     let link: Value = serde_json::from_slice(&info.results).map_err(|_| {
         CliError::new(
             "NO_RESULT_LINK",
@@ -472,7 +476,12 @@ pub async fn download_result(ctx: &Context, info: &TaskInfo, output: Option<Path
 /// Checks a downloaded result against the task's on-chain digest when it can be read
 /// here: a plain archive, or one encrypted for this wallet's key in the default keystore.
 /// A result that does not match is deleted and refused.
-pub async fn check_download(ctx: &Context, poco: &Poco, path: &Path, info: &TaskInfo) -> Result<DigestCheck, CliError> {
+pub(crate) async fn check_download(
+    ctx: &Context,
+    poco: &Poco,
+    path: &Path,
+    info: &TaskInfo,
+) -> Result<DigestCheck, CliError> {
     let io = |e: std::io::Error| CliError::io(path, e);
     let plain = if is_plain_archive(path) {
         std::fs::File::open(path).map_err(io)?

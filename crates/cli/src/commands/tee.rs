@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::output::CliResult;
 
 #[derive(Subcommand, Debug)]
-pub enum TeeCommand {
+pub(crate) enum TeeCommand {
     /// Create tee/original-dataset, tee/encrypted-dataset, .tee-secrets/{dataset,beneficiary}.
     Init,
     /// Encrypt every file of tee/original-dataset (keys in .tee-secrets/dataset).
@@ -27,7 +27,7 @@ pub enum TeeCommand {
     CheckSecret { dataset: Option<confide_chain::Address> },
 }
 
-pub async fn run(command: TeeCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: TeeCommand, ctx: &Context) -> CliResult {
     match command {
         TeeCommand::Init => {
             create_folders(&TUTORIAL, true)?;

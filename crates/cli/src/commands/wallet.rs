@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::output::{CliError, CliResult};
 
 #[derive(Subcommand, Debug)]
-pub enum WalletCommand {
+pub(crate) enum WalletCommand {
     /// Create a new wallet: a keystore file in the keystore directory.
     Create,
     /// Import a private key (hex) as a keystore file.
@@ -22,7 +22,7 @@ pub enum WalletCommand {
     Show { address: Option<Address> },
 }
 
-pub async fn run(command: WalletCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: WalletCommand, ctx: &Context) -> CliResult {
     match command {
         WalletCommand::Create => save(ctx, PrivateKeySigner::random(), "created"),
         WalletCommand::Import { private_key } => {

@@ -15,7 +15,7 @@ use crate::output::{CliError, CliResult};
 use crate::serve;
 
 #[derive(Args, Debug)]
-pub struct WorkerArgs {
+pub(crate) struct WorkerArgs {
     /// The scheduler to work for; several, separated by commas, for an active scheduler
     /// and its standbys (the worker goes to whichever is active).
     #[arg(long, env = "CONFIDE_SCHEDULER_URL", default_value = "http://127.0.0.1:13600")]
@@ -115,7 +115,7 @@ fn python_runtime(given: Option<PathBuf>, ctx: &Context) -> Option<PathBuf> {
     }
 }
 
-pub async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
+pub(crate) async fn serve_worker(args: WorkerArgs, ctx: &Context) -> CliResult {
     serve::init_logging();
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;

@@ -13,7 +13,7 @@ use crate::output::{CliError, CliResult};
 use crate::serve;
 
 #[derive(Subcommand, Debug)]
-pub enum WorkerpoolCommand {
+pub(crate) enum WorkerpoolCommand {
     #[command(flatten)]
     Asset(AssetCommand),
     /// Run the scheduler of the wallet's workerpool(s) until interrupted.
@@ -21,7 +21,7 @@ pub enum WorkerpoolCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct SchedulerArgs {
+pub(crate) struct SchedulerArgs {
     #[arg(long, env = "CONFIDE_SCHEDULER_LISTEN", default_value = "127.0.0.1:13600")]
     listen: String,
     /// The workerpool(s) to schedule (default: deployed.json's).
@@ -52,7 +52,7 @@ pub struct SchedulerArgs {
     allowed_workers: Vec<Address>,
 }
 
-pub async fn run(command: WorkerpoolCommand, ctx: &Context) -> CliResult {
+pub(crate) async fn run(command: WorkerpoolCommand, ctx: &Context) -> CliResult {
     match command {
         WorkerpoolCommand::Asset(command) => asset::run(AssetKind::Workerpool, command, ctx).await,
         WorkerpoolCommand::Serve(args) => serve_scheduler(args, ctx).await,

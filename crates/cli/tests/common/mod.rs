@@ -7,12 +7,12 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-pub const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-pub const APP_DEVELOPER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-pub const POOL_OWNER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
-pub const REQUESTER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
+pub(crate) const DATASET_OWNER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+pub(crate) const APP_DEVELOPER: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+pub(crate) const POOL_OWNER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+pub(crate) const REQUESTER: &str = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 
-pub struct Stack {
+pub(crate) struct Stack {
     pub dir: tempfile::TempDir,
     pub data: PathBuf,
     /// `dev up --raw`'s `stack`: rpcUrl, deployment, sms, store, market.
@@ -20,12 +20,12 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub fn start() -> Stack {
+    pub(crate) fn start() -> Stack {
         Stack::start_with(&[])
     }
 
     /// A stack with more `dev up` options (e.g. `--workers 2`).
-    pub fn start_with(options: &[&str]) -> Stack {
+    pub(crate) fn start_with(options: &[&str]) -> Stack {
         let fresh = || {
             let dir = tempfile::tempdir().unwrap();
             Stack {
@@ -40,30 +40,30 @@ impl Stack {
         stack
     }
 
-    pub fn rpc_url(&self) -> String {
+    pub(crate) fn rpc_url(&self) -> String {
         self.state["rpcUrl"].as_str().unwrap().to_owned()
     }
 
-    pub fn hub(&self) -> confide_chain::Address {
+    pub(crate) fn hub(&self) -> confide_chain::Address {
         self.state["deployment"]["hub"].as_str().unwrap().parse().unwrap()
     }
 
-    pub fn service_url(&self, name: &str) -> String {
+    pub(crate) fn service_url(&self, name: &str) -> String {
         self.state[name]["url"].as_str().unwrap().to_owned()
     }
 
-    pub fn project(&self, name: &str) -> PathBuf {
+    pub(crate) fn project(&self, name: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         std::fs::create_dir_all(&path).unwrap();
         path
     }
 
-    pub fn run(&self, wallet: &str, project: &str, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, wallet: &str, project: &str, args: &[&str]) -> Output {
         self.run_with(wallet, project, args, &[])
     }
 
     /// Runs with more (or other) environment variables.
-    pub fn run_with(&self, wallet: &str, project: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    pub(crate) fn run_with(&self, wallet: &str, project: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_confide"))
             .args(args)
             .arg("--raw")
@@ -78,7 +78,7 @@ impl Stack {
     }
 
     /// Runs and expects success; returns the `--raw` JSON.
-    pub fn ok(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
+    pub(crate) fn ok(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
         let output = self.run(wallet, project, args);
         let json: Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|_| panic!("confide {args:?}: {}", String::from_utf8_lossy(&output.stderr)));
@@ -87,7 +87,7 @@ impl Stack {
     }
 
     /// Runs and expects failure; returns the error object.
-    pub fn fails(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
+    pub(crate) fn fails(&self, wallet: &str, project: &str, args: &[&str]) -> Value {
         let output = self.run(wallet, project, args);
         assert_eq!(output.status.code(), Some(1), "confide {args:?} should fail");
         serde_json::from_slice::<Value>(&output.stdout).unwrap()["error"].clone()
@@ -101,7 +101,7 @@ impl Drop for Stack {
 }
 
 /// `dev up`'s port flags, each port free when picked (not held: see [`lost_a_port`]).
-pub fn port_flags() -> Vec<String> {
+pub(crate) fn port_flags() -> Vec<String> {
     [
         "--port",
         "--sms-port",
@@ -118,14 +118,18 @@ pub fn port_flags() -> Vec<String> {
 /// Whether a `dev up` failed because a port picked free was bound by another process
 /// before its service bound it (test binaries run many stacks at once): worth another
 /// try on other ports, never a test failure.
-pub fn lost_a_port(said: &str) -> bool {
+pub(crate) fn lost_a_port(said: &str) -> bool {
     said.contains("Address already in use") || said.contains("PORT_BUSY") || said.contains("ANVIL_EXITED")
 }
 
 /// `dev up` (plus `options`) on fresh ports in a `fresh` fixture, through `up`; again in
 /// another fixture, on other ports, when a port was lost to another process
 /// ([`lost_a_port`]). Returns the fixture and `dev up`'s output; fails on any other error.
-pub fn dev_up<T>(mut fresh: impl FnMut() -> T, up: impl Fn(&T, &[&str]) -> Output, options: &[&str]) -> (T, Output) {
+pub(crate) fn dev_up<T>(
+    mut fresh: impl FnMut() -> T,
+    up: impl Fn(&T, &[&str]) -> Output,
+    options: &[&str],
+) -> (T, Output) {
     for _ in 0..3 {
         let fixture = fresh();
         let ports = port_flags();
@@ -146,14 +150,14 @@ pub fn dev_up<T>(mut fresh: impl FnMut() -> T, up: impl Fn(&T, &[&str]) -> Outpu
     panic!("confide dev up lost a port to another process three times");
 }
 
-pub fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
+pub(crate) fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
     let mut json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     change(&mut json);
     std::fs::write(path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
 }
 
 /// An example app's module (`scripts/build-apps.sh` builds them; built here if missing).
-pub fn example_app(name: &str) -> PathBuf {
+pub(crate) fn example_app(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
     let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
     if !path.exists() {
@@ -171,7 +175,7 @@ pub fn example_app(name: &str) -> PathBuf {
 }
 
 /// The enclave runtime binary, beside `confide` (built here if this test runs alone).
-pub fn enclave_binary() -> PathBuf {
+pub(crate) fn enclave_binary() -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_confide")).with_file_name("confide-enclave");
     if !path.exists() {
         let status = Command::new(env!("CARGO"))
@@ -184,12 +188,12 @@ pub fn enclave_binary() -> PathBuf {
 }
 
 /// The dataset owner's tutorial: encrypt, host, deploy, push the key, publish a TEE order.
-pub fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, price: &str) -> String {
+pub(crate) fn publish_dataset(stack: &Stack, project: &str, name: &str, content: &str, price: &str) -> String {
     publish_dataset_with(stack, project, name, content, price, &[])
 }
 
 /// [`publish_dataset`] with more `dataset upload` flags (`--ipfs`).
-pub fn publish_dataset_with(
+pub(crate) fn publish_dataset_with(
     stack: &Stack,
     project: &str,
     name: &str,
@@ -230,12 +234,12 @@ pub fn publish_dataset_with(
 
 /// The app developer registers an example app (by its manifest) and offers it for TDX
 /// enclaves.
-pub fn publish_app(stack: &Stack, name: &str) -> String {
+pub(crate) fn publish_app(stack: &Stack, name: &str) -> String {
     publish_app_with(stack, name, &[])
 }
 
 /// [`publish_app`] with more `app module` flags (`--legacy-mrenclave`).
-pub fn publish_app_with(stack: &Stack, name: &str, module_flags: &[&str]) -> String {
+pub(crate) fn publish_app_with(stack: &Stack, name: &str, module_flags: &[&str]) -> String {
     stack.ok(APP_DEVELOPER, name, &["init"]);
     stack.ok(APP_DEVELOPER, name, &["app", "init"]);
     let module = example_app(name);
@@ -252,13 +256,13 @@ pub fn publish_app_with(stack: &Stack, name: &str, module_flags: &[&str]) -> Str
 
 /// The requester's `app run --tag tee,tdx --encrypt-result` (plus `extra`), without
 /// waiting; returns its `--raw` answer (`dealid`, `tasks`).
-pub fn run_tee_task(stack: &Stack, app: &str, extra: &[&str]) -> Value {
+pub(crate) fn run_tee_task(stack: &Stack, app: &str, extra: &[&str]) -> Value {
     let mut args = vec!["app", "run", app, "--tag", "tee,tdx", "--encrypt-result"];
     args.extend(extra);
     stack.ok(REQUESTER, "requester", &args)
 }
 
-pub fn requester_keys(stack: &Stack) {
+pub(crate) fn requester_keys(stack: &Stack) {
     stack.ok(REQUESTER, "requester", &["init"]);
     stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
     stack.ok(REQUESTER, "requester", &["result", "push-encryption-key"]);
@@ -267,7 +271,7 @@ pub fn requester_keys(stack: &Stack) {
 /// The requester runs `app` on `dataset` in a TDX enclave, the result encrypted for them
 /// (plus `extra` `app run` flags), waits, downloads the result to `results/` and decrypts
 /// it into `plain/`. Returns `app run`'s answer (which must say COMPLETED) and `plain/`.
-pub fn run_confidential_task(stack: &Stack, app: &str, dataset: &str, extra: &[&str]) -> (Value, PathBuf) {
+pub(crate) fn run_confidential_task(stack: &Stack, app: &str, dataset: &str, extra: &[&str]) -> (Value, PathBuf) {
     let mut args = vec![
         "app",
         "run",
@@ -288,7 +292,7 @@ pub fn run_confidential_task(stack: &Stack, app: &str, dataset: &str, extra: &[&
 }
 
 /// The requester decrypts `result` (a path in their project) into `folder`; its path.
-pub fn decrypt_result(stack: &Stack, result: &str, folder: &str) -> PathBuf {
+pub(crate) fn decrypt_result(stack: &Stack, result: &str, folder: &str) -> PathBuf {
     let archive = format!("{folder}.zip");
     stack.ok(
         REQUESTER,
@@ -301,7 +305,7 @@ pub fn decrypt_result(stack: &Stack, result: &str, folder: &str) -> PathBuf {
 /// `GET url` with extra header lines (each ending in CRLF), over a bare TCP connection
 /// (HTTP/1.0, no client library): the status (0 when nothing accepts the connection)
 /// and the body's bytes.
-pub fn http_get(url: &str, headers: &str) -> (u16, Vec<u8>) {
+pub(crate) fn http_get(url: &str, headers: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
