@@ -16,11 +16,15 @@ use serde::Deserialize;
 use crate::AttestError;
 use crate::verify::{Measurements, Verified};
 
+/// Which enclaves may receive secrets, and on which platforms: the JSON document of this
+/// module's introduction, read with [`Policy::from_json`].
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
+    /// The SGX enclaves accepted: evidence matching any one of them passes.
     #[serde(default)]
     pub sgx: Vec<SgxPackage>,
+    /// The TDX guests accepted: evidence matching any one of them passes.
     #[serde(default)]
     pub tdx: Vec<TdxPackage>,
     /// Default: `UpToDate` and `SWHardeningNeeded`.
@@ -29,6 +33,8 @@ pub struct Policy {
     /// Every advisory of the platform must be listed here.
     #[serde(default)]
     pub accepted_advisories: Vec<String>,
+    /// Accept debug enclaves, whose memory their host can read. Default `false`; never
+    /// `true` in production.
     #[serde(default)]
     pub allow_debug: bool,
 }
@@ -37,23 +43,38 @@ fn default_statuses() -> Vec<String> {
     vec!["UpToDate".into(), "SWHardeningNeeded".into()]
 }
 
+/// One accepted SGX enclave, by its exact MRENCLAVE or by signer, product and minimum
+/// SVN (then every build its signer releases for that product at that SVN or later).
+/// Every field given must match.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SgxPackage {
+    /// The enclave's measurement, hex (`0x` optional, either case).
     pub mrenclave: Option<String>,
+    /// The hash of the enclave signer's key, hex; needs `productId` when there is no
+    /// `mrenclave`.
     pub mrsigner: Option<String>,
+    /// The ISV product id the signer gave the enclave.
     pub product_id: Option<u16>,
+    /// The lowest ISV security version number accepted (default 0).
     #[serde(default)]
     pub min_svn: u16,
 }
 
+/// One accepted TDX guest: its MRTD, and each runtime measurement register given (one
+/// left out is not checked). Values are hex (`0x` optional, either case).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TdxPackage {
+    /// The measurement of the TD's initial memory (its firmware).
     pub mrtd: String,
+    /// RTMR0: the firmware's configuration, as the firmware measured it.
     pub rtmr0: Option<String>,
+    /// RTMR1: the boot loader and kernel.
     pub rtmr1: Option<String>,
+    /// RTMR2: the kernel command line and initrd.
     pub rtmr2: Option<String>,
+    /// RTMR3: whatever the guest's own software extends it with at run time.
     pub rtmr3: Option<String>,
 }
 
@@ -99,6 +120,8 @@ impl TdxPackage {
 }
 
 impl Policy {
+    /// Reads a policy document; refuses unknown fields and an `sgx` entry that names
+    /// neither `mrenclave` nor `mrsigner` with `productId` (`INVALID_POLICY`).
     pub fn from_json(bytes: &[u8]) -> Result<Policy, AttestError> {
         let policy: Policy = serde_json::from_slice(bytes).map_err(|e| AttestError::Policy(e.to_string()))?;
         for package in &policy.sgx {

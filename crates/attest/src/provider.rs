@@ -9,7 +9,10 @@ use crate::{AttestError, Evidence, EvidenceKind};
 
 /// Produces evidence binding 64 bytes of report data.
 pub trait EvidenceProvider {
+    /// The kind of evidence this provider makes, as the SMS is told it.
     fn kind(&self) -> EvidenceKind;
+    /// Evidence binding `report_data`: a DCAP quote, or for simulation the report data
+    /// itself.
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, AttestError>;
     /// A key only this enclave (same measurement, same machine) can derive, for
     /// authenticating what it leaves on the host (its compiled-module cache). `None`
@@ -93,6 +96,8 @@ pub struct TdxConfigfs {
 }
 
 impl TdxConfigfs {
+    /// Checks that the configfs-tsm report directory is there (in a TDX guest,
+    /// `/sys/kernel/config/tsm/report`).
     pub fn at(root: impl Into<PathBuf>) -> Result<TdxConfigfs, AttestError> {
         let root = root.into();
         if !root.is_dir() {

@@ -36,6 +36,7 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// Which TEE made the evidence, or that it is simulated.
     pub fn kind(&self) -> EvidenceKind {
         self.kind
     }
@@ -55,6 +56,8 @@ impl Verified {
         self.tcb_status.as_deref()
     }
 
+    /// Intel's security advisories (`INTEL-SA-…`) that apply to the platform; the policy
+    /// must accept each. Empty for simulated evidence.
     pub fn advisory_ids(&self) -> &[String] {
         &self.advisory_ids
     }
@@ -64,6 +67,8 @@ impl Verified {
         self.debug
     }
 
+    /// The 64 bytes the enclave bound into the evidence; for Confide's runtime,
+    /// `sha256(domain ‖ nonce ‖ enclave public key) ‖ sha256(app module)`.
     pub fn report_data(&self) -> &[u8; 64] {
         &self.report_data
     }
@@ -81,21 +86,34 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", untagged)]
 pub enum Measurements {
+    /// An SGX enclave, from the report in its quote.
     #[serde(rename_all = "camelCase")]
     Sgx {
+        /// MRENCLAVE: the hash of the enclave's initial code and data.
         mr_enclave: String,
+        /// MRSIGNER: the hash of the key that signed the enclave.
         mr_signer: String,
+        /// The product id the signer gave the enclave.
         isv_prod_id: u16,
+        /// The enclave's security version number, raised by its signer with each security
+        /// fix.
         isv_svn: u16,
     },
+    /// A TDX guest, from the TD report in its quote.
     #[serde(rename_all = "camelCase")]
     Tdx {
+        /// MRTD: the measurement of the TD's initial memory (its firmware).
         mr_td: String,
+        /// RTMR0: the firmware's configuration.
         rtmr0: String,
+        /// RTMR1: the boot loader and kernel.
         rtmr1: String,
+        /// RTMR2: the kernel command line and initrd.
         rtmr2: String,
+        /// RTMR3: what the guest's own software extended it with at run time.
         rtmr3: String,
     },
+    /// Simulated evidence: nothing was measured.
     Simulated {},
 }
 
@@ -116,13 +134,19 @@ pub enum CollateralSource {
     Offline(Box<QuoteCollateralV3>),
     /// A PCCS or Intel's PCS, with answers kept for `ttl` per platform certificate chain.
     Pccs {
+        /// The PCCS's (or PCS's) base URL.
         url: String,
+        /// How long a fetched collateral is reused.
         ttl: Duration,
+        /// Collateral fetched so far, with when it was fetched, by sha256 of the quote's
+        /// PCK certificate chain.
         cache: Mutex<HashMap<[u8; 32], (Instant, QuoteCollateralV3)>>,
     },
 }
 
 impl CollateralSource {
+    /// Reads one collateral document (dcap-qvl's `QuoteCollateralV3` JSON) for every
+    /// quote; `COLLATERAL_UNAVAILABLE` when it is unreadable or not collateral.
     pub fn offline_file(path: &std::path::Path) -> Result<CollateralSource, AttestError> {
         let bytes =
             std::fs::read(path).map_err(|e| AttestError::CollateralUnavailable(format!("{}: {e}", path.display())))?;
@@ -132,6 +156,8 @@ impl CollateralSource {
         Ok(CollateralSource::Offline(Box::new(collateral)))
     }
 
+    /// Collateral from the PCCS or PCS at `url`, each answer kept `ttl` for its platform
+    /// certificate chain.
     pub fn pccs(url: impl Into<String>, ttl: Duration) -> CollateralSource {
         CollateralSource::Pccs {
             url: url.into(),

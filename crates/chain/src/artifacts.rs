@@ -11,6 +11,7 @@ use crate::ChainError;
 
 /// The package name and version Confide deploys; other versions are refused.
 pub const POCO_PACKAGE: &str = "@iexec/poco";
+/// The `@iexec/poco` version whose ABI `bindings` was written from; no other is deployed.
 pub const POCO_VERSION: &str = "6.1.0";
 
 /// An unpacked `@iexec/poco` package (the folder holding its `package.json`).
@@ -42,6 +43,8 @@ struct RawArtifact {
 
 /// One contract: creation bytecode (possibly with library placeholders) and its ABI.
 pub struct Artifact {
+    /// The contract's name, as in its artifact's file name (`IexecPoco1Facet`); deploy steps
+    /// are named after it.
     pub name: String,
     abi: Option<JsonAbi>,
     bytecode_hex: String,
@@ -73,6 +76,7 @@ impl PocoPackage {
         Ok(PocoPackage { root })
     }
 
+    /// The package's folder, as given to [`PocoPackage::open`].
     pub fn root(&self) -> &Path {
         &self.root
     }

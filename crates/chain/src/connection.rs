@@ -22,9 +22,13 @@ const PRESENCE_CHECK: Duration = Duration::from_secs(2);
 /// A node, the chain id it reported, and the account that signs transactions, if any.
 #[derive(Clone)]
 pub struct Connection {
+    /// The alloy provider: signs with the wallet when there is one.
     pub provider: DynProvider,
+    /// The node's JSON-RPC URL, as given to [`Connection::connect`].
     pub url: String,
+    /// The chain id the node reported when connecting.
     pub chain_id: u64,
+    /// The address transactions are sent from; `None` for a read-only connection.
     pub sender: Option<Address>,
     /// The sender's nonces, shared by the connection's clones.
     nonces: Arc<Nonces>,
@@ -97,20 +101,22 @@ impl Connection {
         })
     }
 
+    /// Whether `address` holds contract code (false for a wallet or an unused address).
     pub async fn has_code(&self, address: Address) -> Result<bool, ChainError> {
         let code = self
             .provider
             .get_code_at(address)
             .await
-            .map_err(|e| ChainError::from_transport("read contract code", e.to_string()))?;
+            .map_err(|e| ChainError::from_rpc("read contract code", &e))?;
         Ok(!code.is_empty())
     }
 
+    /// The number of the node's latest block.
     pub async fn block_number(&self) -> Result<u64, ChainError> {
         self.provider
             .get_block_number()
             .await
-            .map_err(|e| ChainError::from_transport("read block number", e.to_string()))
+            .map_err(|e| ChainError::from_rpc("read block number", &e))
     }
 
     /// The timestamp of the latest block: the clock PoCo's deadlines are measured on.
@@ -119,8 +125,11 @@ impl Connection {
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
-            .map_err(|e| ChainError::from_transport("read the latest block", e.to_string()))?
-            .ok_or_else(|| ChainError::from_transport("read the latest block", "no latest block".into()))?;
+            .map_err(|e| ChainError::from_rpc("read the latest block", &e))?
+            .ok_or_else(|| ChainError::Rpc {
+                action: "read the latest block".into(),
+                reason: "the node has no latest block".into(),
+            })?;
         Ok(block.header.timestamp)
     }
 
@@ -131,22 +140,25 @@ impl Connection {
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
             .await
-            .map_err(|e| ChainError::from_transport("read a block", e.to_string()))?;
+            .map_err(|e| ChainError::from_rpc("read a block", &e))?;
         Ok(block.map(|b| b.header.hash))
     }
 
+    /// How many transactions of `address` the latest block counts (pending ones not
+    /// included): the nonce its next mined transaction takes.
     pub async fn nonce(&self, address: Address) -> Result<u64, ChainError> {
         self.provider
             .get_transaction_count(address)
             .await
-            .map_err(|e| ChainError::from_transport("read nonce", e.to_string()))
+            .map_err(|e| ChainError::from_rpc("read nonce", &e))
     }
 
+    /// The ETH `address` holds, in wei.
     pub async fn eth_balance(&self, address: Address) -> Result<alloy::primitives::U256, ChainError> {
         self.provider
             .get_balance(address)
             .await
-            .map_err(|e| ChainError::from_transport("read ETH balance", e.to_string()))
+            .map_err(|e| ChainError::from_rpc("read ETH balance", &e))
     }
 
     /// Sends a contract call as a transaction and waits until it is mined successfully.
@@ -179,7 +191,7 @@ impl Connection {
                     self.provider
                         .send_transaction(request)
                         .await
-                        .map_err(|e| ChainError::from_transport(action, e.to_string()))
+                        .map_err(|e| ChainError::from_rpc(action, &e))
                 }
             })
             .await?;
@@ -232,7 +244,7 @@ impl Connection {
             .get_transaction_count(sender)
             .pending()
             .await
-            .map_err(|e| ChainError::from_transport("read nonce", e.to_string()))
+            .map_err(|e| ChainError::from_rpc("read nonce", &e))
     }
 
     /// Waits for a receipt by polling, quickly at first: a local node mines at once, and
@@ -259,7 +271,7 @@ impl Connection {
                 .provider
                 .get_transaction_receipt(hash)
                 .await
-                .map_err(|e| ChainError::from_transport(action, e.to_string()))?;
+                .map_err(|e| ChainError::from_rpc(action, &e))?;
             if let Some(receipt) = receipt {
                 if !receipt.status() {
                     return Err(ChainError::Reverted {
@@ -283,7 +295,7 @@ impl Connection {
                     .provider
                     .get_transaction_by_hash(hash)
                     .await
-                    .map_err(|e| ChainError::from_transport(action, e.to_string()))?;
+                    .map_err(|e| ChainError::from_rpc(action, &e))?;
                 missing = if known.is_none() { missing + 1 } else { 0 };
                 if missing == 2 {
                     return Err(ChainError::Dropped {

@@ -31,6 +31,8 @@ const FACETS: [&str; 13] = [
 /// The standard categories: name and `workClockTimeRef` in seconds.
 pub struct Categories;
 impl Categories {
+    /// XS to XL as in PoCo's `config/config.json`, created in this order, so their ids are
+    /// 0 to 4.
     pub const STANDARD: [(&'static str, u64); 5] = [("XS", 300), ("S", 1200), ("M", 3600), ("L", 10800), ("XL", 36000)];
 }
 
@@ -43,15 +45,25 @@ const HUB_NONCE_OFFSET: u64 = 5;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Deployment {
+    /// The chain the contracts are on.
     pub chain_id: u64,
+    /// The PoCo diamond (the "hub"): every PoCo call goes there, and it verifies the orders'
+    /// signatures.
     pub hub: Address,
+    /// The RLC token contract, whose tokens the escrow holds (token mode).
     pub token: Address,
+    /// The app registry: an ERC-721 contract, one token per app.
     pub app_registry: Address,
+    /// The dataset registry: an ERC-721 contract, one token per dataset.
     pub dataset_registry: Address,
+    /// The workerpool registry: an ERC-721 contract, one token per workerpool.
     pub workerpool_registry: Address,
+    /// The diamond's owner, the one allowed to change PoCo's configuration and create
+    /// categories.
     pub owner: Address,
 }
 
+/// What [`deploy_or_find`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeployOutcome {
     /// The contracts were deployed by this call.

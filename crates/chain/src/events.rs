@@ -23,60 +23,104 @@ const MAX_RANGE: u64 = 2_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum PocoEvent {
+    /// A deal was made for a workerpool: its scheduler has tasks to initialize.
     SchedulerNotice {
+        /// The workerpool that runs the deal.
         workerpool: Address,
+        /// The new deal.
         deal_id: B256,
     },
+    /// Four orders were matched into a deal (`matchOrders`).
     OrdersMatched {
+        /// The new deal.
         deal_id: B256,
+        /// The EIP-712 hash of the app order consumed.
         app_hash: B256,
+        /// The EIP-712 hash of the dataset order consumed; zero when the deal has no dataset.
         dataset_hash: B256,
+        /// The EIP-712 hash of the workerpool order consumed.
         workerpool_hash: B256,
+        /// The EIP-712 hash of the request order consumed.
         request_hash: B256,
+        /// The number of tasks in the deal, consumed from each order's volume.
         volume: U256,
     },
+    /// A task was initialized: it is active and takes contributions.
     TaskInitialize {
+        /// The task now active.
         task_id: B256,
+        /// The workerpool that runs it.
         workerpool: Address,
     },
+    /// A worker contributed to a task: its result hash is on chain, its digest still hidden.
     TaskContribute {
+        /// The task contributed to.
         task_id: B256,
+        /// The worker that contributed.
         worker: Address,
+        /// Its result hash, `keccak256(task_id ‖ result_digest)`.
         result_hash: B256,
     },
+    /// Enough contributions agree: the task moves to revealing.
     TaskConsensus {
+        /// The task now revealing.
         task_id: B256,
+        /// The result hash agreed on.
         consensus: B256,
     },
+    /// A worker revealed the digest behind its contribution.
     TaskReveal {
+        /// The task whose contribution is revealed.
         task_id: B256,
+        /// The worker that revealed.
         worker: Address,
+        /// The result digest revealed.
         digest: B256,
     },
+    /// The reveal deadline passed without a reveal: the task is active again, open to new
+    /// contributions until its contribution deadline.
     TaskReopen {
+        /// The task now active again.
         task_id: B256,
     },
+    /// A task completed: its result link is on chain and everyone was paid.
     TaskFinalize {
+        /// The task now completed.
         task_id: B256,
+        /// The result link, JSON such as `{"storage":"ipfs","location":"/ipfs/<CID>"}`.
         results: Bytes,
     },
+    /// A task was claimed past its final deadline: it failed and the requester was refunded.
     TaskClaimed {
+        /// The task now failed.
         task_id: B256,
     },
+    /// An order was closed on chain (`manage*Order` with CLOSE): nothing of it can be
+    /// matched any more.
     OrderClosed {
+        /// Which of the four kinds of order it is.
         kind: OrderKind,
+        /// The order's EIP-712 hash.
         order_hash: B256,
     },
+    /// An order was presigned on chain (`manage*Order` with SIGN): PoCo accepts it without a
+    /// signature.
     OrderPresigned {
+        /// Which of the four kinds of order it is.
         kind: OrderKind,
+        /// The order's EIP-712 hash.
         order_hash: B256,
     },
     /// An app, dataset or workerpool changed hands (a registry's ERC-721 `Transfer`; the
     /// mint of a new asset is not reported).
     AssetTransferred {
+        /// The registry the asset is in.
         kind: AssetKind,
+        /// The asset's contract (its token id).
         asset: Address,
+        /// The previous owner.
         from: Address,
+        /// The new owner.
         to: Address,
     },
 }
@@ -101,14 +145,19 @@ impl PocoEvent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PocoLog {
+    /// The block that holds the event.
     pub block_number: u64,
+    /// That block's hash, which tells a reorg's replacement apart.
     pub block_hash: B256,
+    /// The transaction that emitted the event.
     pub transaction_hash: B256,
+    /// The event's position among the block's logs.
     pub log_index: u64,
     /// The block that held this event left the chain (a reorg): undo what it did. The
     /// cursor reports removed events newest first, before the events of the new blocks.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// What happened; serialized flat, its `event` field naming the kind.
     #[serde(flatten)]
     pub event: PocoEvent,
 }
@@ -233,7 +282,7 @@ pub async fn fetch(
             .provider
             .get_logs(&filter)
             .await
-            .map_err(|e| ChainError::from_transport("read PoCo events", e.to_string()))?;
+            .map_err(|e| ChainError::from_rpc("read PoCo events", &e))?;
         out.extend(logs.iter().filter_map(|log| {
             Some(PocoLog {
                 block_number: log.block_number?,
@@ -276,6 +325,8 @@ pub struct EventCursor {
 }
 
 impl EventCursor {
+    /// A cursor that reads from `from_block` on and reports events as soon as they are
+    /// mined (see [`EventCursor::with_confirmations`]).
     pub fn new(connection: Connection, deployment: Deployment, from_block: u64) -> EventCursor {
         EventCursor {
             connection,

@@ -26,16 +26,25 @@ const BLOCK: usize = 16;
 const OPENSSL_MAGIC: &[u8; 8] = b"Salted__";
 const OPENSSL_PBKDF2_ITERATIONS: u32 = 10_000;
 
+/// What encrypting, decrypting or hashing a dataset can fail at. No message carries key
+/// material.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetCryptoError {
+    /// The input could not be read.
     #[error("reading failed: {0}")]
     Read(std::io::Error),
+    /// The output could not be written (a full disk, a closed pipe).
     #[error("writing failed: {0}")]
     Write(std::io::Error),
+    /// The key text is not base64 of exactly 32 bytes (for the OpenSSL format: the
+    /// password is not base64).
     #[error("the dataset key is not valid: expected base64 of 32 bytes")]
     InvalidKey,
+    /// The input ends before its 16-byte header (the IV, or `Salted__` and its salt).
     #[error("the file is not an encrypted dataset: it is shorter than one block")]
     TooShort,
+    /// The ciphertext is not whole blocks or its PKCS#7 padding is wrong: a wrong key, or
+    /// a corrupt or truncated file. CBC cannot always tell a wrong key from garbage.
     #[error("decryption failed: wrong key, or the file is corrupt or truncated")]
     BadPadding,
 }
@@ -44,6 +53,7 @@ pub enum DatasetCryptoError {
 pub struct DatasetKey(Zeroizing<[u8; 32]>);
 
 impl DatasetKey {
+    /// A fresh key from the operating system's random generator.
     pub fn generate() -> DatasetKey {
         let mut key = Zeroizing::new([0u8; 32]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, key.as_mut());
@@ -71,6 +81,7 @@ impl DatasetKey {
 pub struct Encrypted {
     /// sha256 of every byte written (IV included): the dataset's on-chain checksum.
     pub checksum: B256,
+    /// The encrypted file's length in bytes: IV, ciphertext and padding.
     pub bytes_written: u64,
 }
 

@@ -6,16 +6,43 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::Address;
 use alloy_signer_local::PrivateKeySigner;
 
+/// What writing, opening or finding a keystore can fail at. No message carries the
+/// password or the key.
 #[derive(Debug, thiserror::Error)]
 pub enum KeystoreError {
+    /// The folder could not be made, or the key not encrypted or written into it.
     #[error("cannot write the keystore in {dir}: {reason}")]
-    Write { dir: PathBuf, reason: String },
+    Write {
+        /// The keystore folder.
+        dir: PathBuf,
+        /// The file system's or the keystore library's error.
+        reason: String,
+    },
+    /// The file is unreadable, is not a keystore v3 whose costs and lengths are within
+    /// bounds, or the password is wrong: one error for all, so a bad file says nothing of
+    /// the password.
     #[error("cannot open wallet {path}: wrong password or not a keystore file")]
-    Decrypt { path: PathBuf },
+    Decrypt {
+        /// The keystore file.
+        path: PathBuf,
+    },
+    /// No file in the folder has a name ending in the address, as geth and iExec's SDK
+    /// name keystores.
     #[error("no wallet for {address} in {dir}")]
-    NotFound { address: Address, dir: PathBuf },
+    NotFound {
+        /// The wallet looked for.
+        address: Address,
+        /// The folder searched.
+        dir: PathBuf,
+    },
+    /// The keystore folder could not be listed.
     #[error("cannot read {dir}: {reason}")]
-    Read { dir: PathBuf, reason: String },
+    Read {
+        /// The keystore folder.
+        dir: PathBuf,
+        /// The operating system's error.
+        reason: String,
+    },
 }
 
 /// The file name geth and iExec's SDK give a keystore: `UTC--<ISO time>--<address>`.

@@ -24,35 +24,62 @@ use crate::dataset::{self, DatasetKey};
 
 /// The entry names of iExec's encrypted result archive.
 pub const IEXEC_AES_ENTRY: &str = "iexec_out.zip.aes";
+/// The entry holding the archive's AES key, encrypted to the beneficiary's RSA key
+/// (PKCS#1 v1.5).
 pub const IEXEC_KEY_ENTRY: &str = "aes-key.rsa";
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 /// iExec's guards: a key file is small, the payload at most 1 GB.
 const MAX_KEY_ENTRY: u64 = 1000;
 
+/// What archiving, encrypting, decrypting or digesting a result can fail at. No message
+/// carries key material.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultError {
+    /// The beneficiary's pushed key is neither an `age1…` recipient nor an RSA public key
+    /// (SPKI PEM, raw or in base64).
     #[error("the result encryption key is neither an age recipient (age1…) nor an RSA public key PEM")]
     UnknownPublicKey,
+    /// The private key given is neither an `AGE-SECRET-KEY-1…` identity nor an RSA
+    /// PKCS#8 PEM, or does not parse as the one it looks like.
     #[error("the private key is neither an age identity (AGE-SECRET-KEY-1…) nor an RSA PKCS#8 PEM")]
     UnknownPrivateKey,
+    /// The result and the private key given are of different formats (an age result and
+    /// an RSA key, or the reverse).
     #[error("this result is encrypted with {format}, but the key given is {key}")]
-    KeyMismatch { format: &'static str, key: &'static str },
+    KeyMismatch {
+        /// The result's format: `age` or `rsa`.
+        format: &'static str,
+        /// The key's format: `age` or `rsa`.
+        key: &'static str,
+    },
+    /// The file starts with neither age's header nor a zip's: it is not an encrypted
+    /// result.
     #[error("the file is not an encrypted result (neither age nor iExec's zip layout)")]
     UnknownFormat,
+    /// A result tree or archive is not what a result may be: a link, special file or
+    /// unsafe name in the tree, a zip that does not read, an entry missing or too large,
+    /// or a computed.json without a usable `deterministic-output-path`.
     #[error("the result archive is malformed: {0}")]
     Archive(String),
+    /// The key does not open the result: it was encrypted for another key, or it is
+    /// corrupt.
     #[error("decryption failed: the result was not encrypted for this key, or it is corrupt")]
     Decrypt,
+    /// The age encryptor, the RSA wrapping of the AES key or the AES stream failed; the
+    /// text is the library's.
     #[error("encryption failed: {0}")]
     Encrypt(String),
+    /// A file could not be opened, read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
 /// A beneficiary's public key, as read from the SMS.
 pub enum ResultPublicKey {
+    /// An age X25519 recipient (`age1…`): Confide's default, authenticated encryption.
     Age(age::x25519::Recipient),
+    /// An RSA public key: iExec's layout, unauthenticated.
     Rsa(Box<rsa::RsaPublicKey>),
 }
 
@@ -78,6 +105,8 @@ impl ResultPublicKey {
             .map_err(|_| ResultError::UnknownPublicKey)
     }
 
+    /// The format a result encrypted for this key is in, as [`detect_format`] names it:
+    /// `age` or `rsa`.
     pub fn format(&self) -> &'static str {
         match self {
             ResultPublicKey::Age(_) => "age",

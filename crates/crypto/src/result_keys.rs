@@ -7,8 +7,11 @@ use zeroize::Zeroizing;
 /// The size iExec's SDK generates.
 pub const RSA_BITS: usize = 4096;
 
+/// What generating a beneficiary key pair can fail at.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultKeyError {
+    /// The RSA library could not make the key pair (an unsupported size, for one) or
+    /// encode it as PEM.
     #[error("RSA key generation failed: {0}")]
     Generate(String),
 }

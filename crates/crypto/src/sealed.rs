@@ -11,14 +11,21 @@ use zeroize::Zeroizing;
 
 type Kem = X25519HkdfSha256;
 
+/// What sealing a session to an enclave, or opening it there, can fail at.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The enclave's public key, as its session request carries it, is not 32 bytes.
     #[error("the enclave public key is not a 32-byte X25519 key")]
     InvalidPublicKey,
+    /// The encapsulated key sent with a sealed session is not 32 bytes.
     #[error("the encapsulated key is malformed")]
     InvalidEncapsulatedKey,
+    /// HPKE would not seal to that key: an X25519 key of low order gives an all-zero
+    /// shared secret, which RFC 9180 refuses.
     #[error("sealing failed")]
     Seal,
+    /// The session does not open with this key pair: it was sealed to another key, with
+    /// another `info` (task) or `aad` (nonce), or altered on the way.
     #[error(
         "the sealed session does not open with this enclave's key: it was sealed for another key, task or nonce, or altered"
     )]
@@ -32,6 +39,7 @@ pub struct EnclaveKeyPair {
 }
 
 impl EnclaveKeyPair {
+    /// A fresh key pair from the operating system's random generator, made once per task.
     pub fn generate() -> EnclaveKeyPair {
         let (private, public) = Kem::gen_keypair(&mut rand::rngs::OsRng);
         EnclaveKeyPair { private, public }

@@ -24,7 +24,10 @@ use sqlx::{AnyConnection, AnyPool, Row};
 pub struct Migration {
     /// Its number: files apply in this order, each once.
     pub version: i64,
+    /// The file's name after its number (`initial` for `0001_initial.sql`), recorded
+    /// beside the version.
     pub name: &'static str,
+    /// The file's text: statements each ending with `;` at the end of a line.
     pub sql: &'static str,
 }
 

@@ -7,11 +7,15 @@ pub const DEV_PASSWORD: &str = "confide-dev";
 /// One dev account and the role the demo gives it.
 #[derive(Clone, Copy, Debug)]
 pub struct DevAccount {
+    /// What the demo uses it for, such as `deployer` or `worker-1`: its name in `stack.json`
+    /// and `dev status`.
     pub role: &'static str,
+    /// Its secp256k1 private key, `0x` and 64 hex digits (public: anvil's mnemonic).
     pub private_key: &'static str,
 }
 
 impl DevAccount {
+    /// A signer holding this account's key, for chain clients and keystores.
     pub fn signer(&self) -> confide_chain::PrivateKeySigner {
         self.private_key.parse().expect("dev keys are valid")
     }

@@ -39,18 +39,24 @@ pub fn free_port() -> u16 {
 
 /// How to start anvil.
 pub struct AnvilOptions<'a> {
+    /// The anvil executable, as [`crate::deps::anvil_binary`] finds it.
     pub binary: &'a Path,
+    /// The port on 127.0.0.1 to serve JSON-RPC on; it must be free.
     pub port: u16,
     /// Load the chain from this file if it exists and dump it there on exit.
     pub state: Option<&'a Path>,
+    /// The file anvil's output goes to, emptied first.
     pub log: &'a Path,
 }
 
 /// A running anvil. Dropping it kills the node unless [`AnvilNode::detach`] was called.
 pub struct AnvilNode {
     child: Option<Child>,
+    /// The node's process id.
     pub pid: u32,
+    /// Its JSON-RPC URL, `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The file its output goes to.
     pub log: PathBuf,
 }
 

@@ -12,38 +12,51 @@ use serde::{Deserialize, Serialize};
 
 use crate::DevError;
 
+/// One chain in `chain.json`: where iExec's SDK finds its node, PoCo and services.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainEntry {
     /// Empty in iExec's default template for the networks the SDK knows by name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
+    /// The chain node's JSON-RPC URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The PoCo hub's (the diamond's) address, `0x` hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hub: Option<String>,
+    /// The SMS's base URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<String>,
+    /// The gateway the SDK fetches `/ipfs/<CID>` from: in the dev stack, the content store.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipfs_gateway: Option<String>,
+    /// The market's base URL, where the SDK publishes and reads orders.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iexec_gateway: Option<String>,
+    /// iExec's Compass service URL; kept as read, the dev stack sets none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compass: Option<String>,
+    /// The PoCo subgraph's URL; kept as read, the dev stack runs none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poco_subgraph: Option<String>,
 }
 
+/// A whole `chain.json`: the chains by name and which one the SDK uses by default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainsFile {
+    /// The name of the chain the SDK uses when none is given (`dev` once `dev up` ran).
     pub default: String,
+    /// iExec's switch for the networks its SDK calls experimental; written only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_experimental_networks: bool,
+    /// Every chain, by the name the SDK's `--chain` takes.
     pub chains: BTreeMap<String, ChainEntry>,
 }
 
 impl ChainsFile {
+    /// Reads and parses the `chain.json` at `path`.
     pub fn read(path: &Path) -> Result<ChainsFile, DevError> {
         let text = std::fs::read_to_string(path).map_err(|e| DevError::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| DevError::io(path, format!("not a valid chain.json: {e}")))

@@ -15,8 +15,11 @@ use crate::DevError;
 
 /// One npm package at one version, with the `dist.integrity` the registry publishes.
 pub struct NpmPackage {
+    /// Its name on npm, such as `@iexec/poco`.
     pub name: &'static str,
+    /// The exact version pinned.
     pub version: &'static str,
+    /// The registry's `dist.integrity` of its tarball: `sha512-` and the digest in base64.
     pub integrity: &'static str,
     /// An environment variable that points at an already unpacked copy instead.
     pub override_env: Option<&'static str>,
@@ -144,7 +147,6 @@ pub fn anvil_binary(cache: &Path) -> Result<PathBuf, DevError> {
     Ok(binary)
 }
 
-/// The unpacked `@iexec/poco` package.
 /// A staging folder's suffix no other fetch uses at the same time: the process id alone
 /// is shared by the threads of one process (tests of one binary fetch concurrently on a
 /// fresh cache, and one thread's clean-up removed another's download).
@@ -154,6 +156,8 @@ fn staging_suffix() -> String {
     format!("{}-{n}", std::process::id())
 }
 
+/// The pinned `@iexec/poco` (or `$CONFIDE_POCO_DIR`), fetched into `cache` first if needed
+/// and checked to be that version.
 pub fn poco_package(cache: &Path) -> Result<confide_chain::PocoPackage, DevError> {
     Ok(confide_chain::PocoPackage::open(POCO.ensure(cache)?)?)
 }

@@ -20,6 +20,7 @@ pub const SUPERUSER: &str = "confide";
 pub struct Cluster {
     /// Holds `data/` (the cluster) and the server's socket; owned by `postgres` when we are root.
     pub dir: PathBuf,
+    /// The port it listens on, on 127.0.0.1.
     pub port: u16,
 }
 

@@ -18,6 +18,8 @@ pub const DEV_RLC_PER_ACCOUNT: u64 = 1_000_000 * 1_000_000_000;
 /// The name of the dev chain in `chain.json`.
 pub const DEV_CHAIN_NAME: &str = "dev";
 
+/// What `dev up` is asked to run: the options of `confide dev up`, plus the binary that
+/// starts the services (none by default, so only the chain comes up).
 #[derive(Clone, Debug)]
 pub struct UpOptions {
     /// Port of the local anvil node.
@@ -84,7 +86,9 @@ impl Default for UpOptions {
 /// A service `dev up` started: its process and URL.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServiceEntry {
+    /// The process id (of the front, when the service has replicas).
     pub pid: u32,
+    /// Where it answers, `http://127.0.0.1:<port>` (the front's, when it has replicas).
     pub url: String,
     /// The replicas behind this front, when the stack runs several ([`crate::front`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -103,13 +107,19 @@ pub struct PostgresEntry {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StackState {
+    /// The chain id its node reports.
     pub chain_id: u64,
+    /// The chain node's JSON-RPC URL: anvil's, or the `--rpc-url` given.
     pub rpc_url: String,
     /// The anvil process `dev up` started; `None` for an external node or once stopped.
     pub anvil_pid: Option<u32>,
+    /// Where PoCo lives on the chain.
     pub deployment: Deployment,
+    /// The ten dev accounts, with their addresses and keystores.
     pub accounts: Vec<AccountEntry>,
+    /// The folder of the dev keystores, `<data>/wallets`.
     pub wallets_dir: PathBuf,
+    /// The `chain.json` written for iExec's SDK, `<data>/chain.json`.
     pub chain_json: PathBuf,
     /// Processes per service.
     #[serde(default = "one")]
@@ -166,15 +176,21 @@ impl StackState {
     }
 }
 
+/// A dev account as `dev up` left it: a keystore written for it in the wallets folder.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccountEntry {
+    /// Its role, as in [`DEV_ACCOUNTS`].
     pub role: String,
+    /// The account's Ethereum address.
     pub address: Address,
+    /// Its keystore file (v3, password [`DEV_PASSWORD`]).
     pub wallet: PathBuf,
 }
 
 /// A dev stack rooted in one data directory.
 pub struct DevStack {
+    /// The folder holding all of it: the chain's state, `stack.json`, `chain.json`, the
+    /// wallets, and the services' data and logs.
     pub data_dir: PathBuf,
     /// Processes the current `up` started: stopped again when it fails half-way, so a
     /// failed `up` leaves nothing running that `dev down` would not know of.
@@ -187,13 +203,18 @@ pub struct DevStack {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StackStatus {
+    /// The stack's data directory.
     pub data_dir: PathBuf,
+    /// Whether the chain node answered.
     pub running: bool,
+    /// The chain's latest block number; `None` when its node did not answer.
     pub block_number: Option<u64>,
+    /// What `stack.json` says `dev up` started.
     pub state: StackState,
 }
 
 impl DevStack {
+    /// The stack kept in `data_dir`; nothing is read or started until it is asked to.
     pub fn new(data_dir: impl Into<PathBuf>) -> DevStack {
         DevStack {
             data_dir: data_dir.into(),
@@ -217,6 +238,7 @@ impl DevStack {
         self.data_dir.join("stack.json")
     }
 
+    /// What `stack.json` records; [`DevError::NotRunning`] when `dev up` never ran here.
     pub fn read_state(&self) -> Result<StackState, DevError> {
         let path = self.state_path();
         if !path.exists() {
@@ -839,6 +861,7 @@ impl DevStack {
         })
     }
 
+    /// The recorded state and whether the chain answers now, for `dev status`.
     pub async fn status(&self) -> Result<StackStatus, DevError> {
         let state = self.read_state()?;
         let connection = Connection::connect(&state.rpc_url, None).await.ok();

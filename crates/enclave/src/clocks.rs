@@ -37,6 +37,8 @@ pub struct RunClock {
 }
 
 impl RunClock {
+    /// A clock whose monotonic time starts at zero now, and whose budget ends `budget`
+    /// from now.
     pub fn starting_now(budget: Duration) -> RunClock {
         let origin = Instant::now();
         RunClock {
@@ -45,6 +47,7 @@ impl RunClock {
         }
     }
 
+    /// When the run's wall-time budget ends: no wait of the app's goes past it.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

@@ -13,19 +13,27 @@ use sha2::{Digest, Sha256};
 
 const ATTEMPTS: u32 = 3;
 
+/// A download that failed: refused at once (a location that cannot be downloaded, an HTTP
+/// error, the size limit) or after every attempt on every gateway.
 #[derive(Debug, thiserror::Error)]
 #[error("{url}: {reason}")]
 pub struct FetchError {
+    /// What could not be downloaded: an `/ipfs/` path or a URL (a gateway's user,
+    /// password, query and fragment left out).
     pub url: String,
+    /// What went wrong: the HTTP status, the limit passed, or the last attempt's error.
     pub reason: String,
 }
 
+/// Downloads app code, datasets and input files through one HTTP client (10 s to connect,
+/// 10 min per request), with retries, and `/ipfs/` locations through the gateways given.
 pub struct Fetcher {
     client: reqwest::Client,
     ipfs_gateways: Vec<String>,
 }
 
 impl Fetcher {
+    /// A fetcher trying `/ipfs/` locations on `ipfs_gateways` (base URLs), in order.
     pub fn new(ipfs_gateways: Vec<String>) -> Fetcher {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -35,6 +43,8 @@ impl Fetcher {
         Fetcher { client, ipfs_gateways }
     }
 
+    /// The HTTP client, for the task's other requests (the SMS's), so the runtime keeps
+    /// one connection pool.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
     }
@@ -270,10 +280,20 @@ impl Fetcher {
 pub enum InputFileError {
     /// The URL (or a redirect) points where input files may not come from.
     #[error("{url}: refused ({reason})")]
-    Refused { url: String, reason: String },
+    Refused {
+        /// The URL refused: the requester's, or a redirect's target.
+        url: String,
+        /// Why it is refused: its scheme, its address, its size, or too many redirects.
+        reason: String,
+    },
     /// The download failed on the way (worth another attempt).
     #[error("{url}: {reason}")]
-    Download { url: String, reason: String },
+    Download {
+        /// The URL being downloaded, after any redirect.
+        url: String,
+        /// The HTTP status, or the HTTP client's or the file's error.
+        reason: String,
+    },
 }
 
 impl InputFileError {

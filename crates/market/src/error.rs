@@ -2,35 +2,55 @@
 
 use super::*;
 
+/// Why the market refused a request; each has a stable code (`code`) and an HTTP status,
+/// sent in iExec's market error body.
 #[derive(Debug, thiserror::Error)]
 pub enum MarketError {
+    /// The request is malformed: invalid JSON or order, a missing or unparsable parameter,
+    /// zero volume, oversized params; the message names what to fix.
     #[error("{0}")]
     BadRequest(String),
+    /// The `authorization` header is missing, forged or expired: sign a fresh challenge
+    /// from `GET /challenge`.
     #[error("missing or invalid authorization: get a challenge from /challenge and sign it")]
     Unauthorized,
+    /// The order or request names another chain; it carries the chain id this market serves.
     #[error("wrong chain: this market serves chain {0}")]
     WrongChain(u64),
+    /// The order's EIP-712 signature does not recover to the asset's on-chain owner (the
+    /// requester for a request order), whose address it carries.
     #[error("the order's signature is not its owner's ({0})")]
     BadSignature(String),
+    /// The order's app, dataset or workerpool is not in PoCo's registry of its kind.
     #[error("{0} is not a registered asset on this chain")]
     UnknownAsset(Address),
+    /// PoCo says the order is fully consumed or cancelled, so it cannot be published.
     #[error("the order has no volume left on chain (consumed or cancelled)")]
     NoVolume,
+    /// An order with the same hash is already in the book.
     #[error("this order is already published")]
     Duplicate,
+    /// No order in the book has the requested hash.
     #[error("no such order")]
     NotFound,
+    /// The explorer was asked for an asset, deal or task the chain does not know; the
+    /// message says which.
     #[error("{0}")]
     NotOnChain(String),
+    /// An unpublish named an order signed by someone other than the logged-in wallet.
     #[error("only the order's signer can unpublish it")]
     NotYours,
+    /// A chain read failed or did not answer in time; it carries the chain error's code
+    /// only (the full error is logged). Try again later.
     #[error("the chain is unreachable: {0}")]
     Chain(String),
+    /// The market's database failed or holds a row it cannot read.
     #[error("storage failed: {0}")]
     Storage(String),
 }
 
 impl MarketError {
+    /// The refusal's stable code (such as `INVALID_SIGNATURE`), which clients match on.
     pub fn code(&self) -> &'static str {
         match self {
             MarketError::BadRequest(_) => "BAD_REQUEST",

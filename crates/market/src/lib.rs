@@ -49,8 +49,12 @@ pub const MAX_SESSIONS: usize = 100_000;
 /// The last page a book query may ask for (with 1000 orders a page, a billion rows in).
 const MAX_PAGE_INDEX: i64 = 1_000_000;
 
+/// What every request handler and the follower share: the book, the chain, the logins and
+/// the event stream.
 pub struct MarketState {
+    /// The order book and the follower's records, in SQLite or Postgres.
     pub db: MarketDb,
+    /// The chain the market checks orders against and follows (reads only).
     pub poco: Poco,
     /// The newest block the follower has seen; 0 until it runs.
     head: AtomicU64,
@@ -62,6 +66,7 @@ pub struct MarketState {
     /// here: a client that publishes many orders with one login costs one signature
     /// recovery per replica, not one per request.
     logins: Mutex<login::Logins>,
+    /// Changes to orders, deals and tasks as JSON (`{"change":…}`), relayed to `/events` subscribers.
     pub events: broadcast::Sender<Value>,
     published: AtomicU64,
     refused: AtomicU64,
@@ -73,6 +78,8 @@ pub struct MarketState {
 }
 
 impl MarketState {
+    /// The state of a market on `db` checking orders against `poco`; on a shared Postgres
+    /// it also starts relaying the other replicas' announcements to `events`.
     pub fn new(db: MarketDb, poco: Poco) -> Arc<MarketState> {
         let logins = login::Logins::new(db.login_key(), poco.connection.chain_id, MAX_SESSIONS);
         let events = broadcast::channel(1024).0;
@@ -143,6 +150,8 @@ impl MarketState {
     }
 }
 
+/// The market's HTTP API: iExec's order-book routes, `/challenge`, `/events`, the
+/// explorer's read API, the web page, `/health` and `/metrics`.
 pub fn router(state: Arc<MarketState>) -> Router {
     Router::new()
         .route(

@@ -35,6 +35,8 @@ pub enum LoginRefusal {
     UnknownChallenge,
 }
 
+/// One replica's login desk: derives challenges under the shared login key and remembers
+/// the headers it verified.
 pub struct Logins {
     key: [u8; 32],
     chain_id: u64,
@@ -44,6 +46,8 @@ pub struct Logins {
 }
 
 impl Logins {
+    /// Logins under the database's login `key` for `chain_id`, remembering at most
+    /// `max_verified` verified headers.
     pub fn new(key: [u8; 32], chain_id: u64, max_verified: usize) -> Logins {
         Logins {
             key,

@@ -57,10 +57,12 @@ pub fn format_rlc(nrlc: U256) -> String {
 pub mod decimal {
     use super::*;
 
+    /// Writes the amount as a decimal string of nRLC (`"1000"`), as iExec does.
     pub fn serialize<S: Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&value.to_string())
     }
 
+    /// Reads an amount from a JSON number, a decimal string, or a `0x`-prefixed hex string.
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]

@@ -41,8 +41,11 @@ pub struct Cid {
     digest: [u8; 32],
 }
 
+/// Why a string is not a CID this module reads.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CidError {
+    /// The text is not a canonical base32 CIDv1 of a raw or dag-pb block with a sha2-256
+    /// multihash; the reason names the check that failed.
     #[error("not a CID: {0}")]
     Invalid(&'static str),
 }
@@ -140,6 +143,7 @@ pub struct FileCid {
 }
 
 impl FileCid {
+    /// Starts an empty file, to be cut and hashed as `ipfs add` does under `version`.
     pub fn new(version: CidVersion) -> FileCid {
         FileCid {
             version,
@@ -148,6 +152,7 @@ impl FileCid {
         }
     }
 
+    /// Feeds the file's next bytes, in pieces of any size; each full chunk is hashed at once.
     pub fn update(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let take = (CHUNK_SIZE - self.chunk.len()).min(bytes.len());
@@ -165,6 +170,7 @@ impl FileCid {
         self.chunk.clear();
     }
 
+    /// Hashes the last chunk and the tree above the chunks: the CID `ipfs add` gives the file.
     pub fn finish(mut self) -> Cid {
         // The last, shorter chunk; an empty file is one empty chunk.
         if !self.chunk.is_empty() || self.leaves.is_empty() {

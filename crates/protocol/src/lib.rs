@@ -30,16 +30,23 @@ pub use tag::Tag;
 /// What can go wrong when reading or signing protocol data.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A tag name other than `tee`, `scone`, `gramine`, `tdx` or `gpu` (the name as given).
     #[error("unknown tag name `{0}`: use tee, scone, gramine, tdx, gpu or a 0x-prefixed 32-byte hex value")]
     UnknownTag(String),
+    /// A `0x` tag that is not hex, or is longer than 32 bytes (the text as given).
     #[error("invalid tag `{0}`: expected a 0x-prefixed hex value of at most 32 bytes")]
     InvalidTagHex(String),
+    /// Tag names that ask for a TEE framework (`scone`, `gramine` or `tdx`) without `tee` (the
+    /// names, comma-separated).
     #[error("tag `{0}` asks for a TEE framework without the `tee` bit")]
     FrameworkWithoutTee(String),
+    /// Tag names that ask for more than one TEE framework (the names, comma-separated).
     #[error("tag `{0}` names more than one TEE framework")]
     SeveralFrameworks(String),
+    /// An amount that is neither whole nRLC nor RLC with at most 9 decimals (the text given).
     #[error("invalid amount `{0}`: expected a whole number of nRLC, or a value with a unit such as `1.5 RLC`")]
     InvalidAmount(String),
+    /// The signer could not sign an order or a message.
     #[error("signing failed: {0}")]
     Signing(#[from] alloy_signer::Error),
 }

@@ -11,7 +11,9 @@ alloy_sol_types::sol! {
     struct Challenge { string challenge; }
 }
 
+/// The EIP-712 domain `name` of the market API's login challenge.
 pub const GATEWAY_DOMAIN_NAME: &str = "iExec Gateway";
+/// The EIP-712 domain `version` of the market API's login challenge.
 pub const GATEWAY_DOMAIN_VERSION: &str = "1";
 
 fn domain(chain_id: u64) -> Eip712Domain {

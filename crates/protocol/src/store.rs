@@ -4,6 +4,8 @@
 
 use alloy_primitives::{Address, B256, keccak256};
 
+/// The 32-byte challenge `owner` signs with EIP-191 to upload the file `name` whose bytes hash
+/// to `content_sha256` (the formula above).
 pub fn upload_challenge(owner: Address, name: &str, content_sha256: B256) -> B256 {
     keccak256(
         [

@@ -13,12 +13,16 @@ use crate::Error;
 /// tag's low nibble; PoCo itself only checks bit 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TeeFramework {
+    /// SCONE on Intel SGX (bit 1). Confide does not run it.
     Scone,
+    /// Gramine on Intel SGX (bit 2).
     Gramine,
+    /// An Intel TDX confidential VM (bit 3).
     Tdx,
 }
 
 impl TeeFramework {
+    /// Its name in tags and in iExec's SDK: `scone`, `gramine` or `tdx`.
     pub fn name(self) -> &'static str {
         match self {
             TeeFramework::Scone => "scone",
@@ -36,10 +40,15 @@ const NAMED_BITS: [(&str, u32); 5] = [("tee", 0), ("scone", 1), ("gramine", 2), 
 const FRAMEWORK_BITS: u64 = 0b1110;
 
 impl Tag {
+    /// No requirement: a standard task, run on any worker.
     pub const NONE: Tag = Tag(B256::ZERO);
+    /// `tee` alone (`0x…01`, the tutorial's tag): a TEE, no framework named.
     pub const TEE: Tag = Tag::from_low_bits(0b0001);
+    /// `tee,scone` (`0x…03`): a TEE task under SCONE, which Confide does not run.
     pub const TEE_SCONE: Tag = Tag::from_low_bits(0b0011);
+    /// `tee,gramine` (`0x…05`): a TEE task under Gramine on Intel SGX.
     pub const TEE_GRAMINE: Tag = Tag::from_low_bits(0b0101);
+    /// `tee,tdx` (`0x…09`): a TEE task in an Intel TDX confidential VM.
     pub const TEE_TDX: Tag = Tag::from_low_bits(0b1001);
 
     const fn from_low_bits(bits: u64) -> Tag {
@@ -62,10 +71,12 @@ impl Tag {
         self.0[byte] & (1 << (bit % 8)) != 0
     }
 
+    /// Whether bit 0 asks for a TEE (the only bit PoCo itself checks).
     pub fn is_tee(self) -> bool {
         self.has_bit(0)
     }
 
+    /// Whether bit 8 asks for a GPU.
     pub fn is_gpu(self) -> bool {
         self.has_bit(8)
     }

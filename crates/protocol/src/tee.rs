@@ -67,6 +67,7 @@ pub enum EvidenceKind {
 }
 
 impl EvidenceKind {
+    /// Its name on the wire and in output: `sgx`, `tdx` or `simulated`.
     pub fn name(self) -> &'static str {
         match self {
             EvidenceKind::Sgx => "sgx",
@@ -92,6 +93,7 @@ impl EvidenceKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Evidence {
+    /// Which hardware made the evidence (`type` in the JSON).
     #[serde(rename = "type")]
     pub kind: EvidenceKind,
     /// The quote (SGX, TDX) or the 64 report-data bytes (simulated).
@@ -102,7 +104,9 @@ pub struct Evidence {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NonceAnswer {
+    /// Random 32 bytes the enclave's evidence must bind; good for one session request.
     pub nonce: B256,
+    /// Seconds the nonce stays valid; a session request after that is refused.
     pub expires_in_seconds: u64,
 }
 
@@ -110,6 +114,8 @@ pub struct NonceAnswer {
 /// whose key only an admitted enclave receives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeAnswer {
+    /// The address of the task's enclave challenge key: the workerpool owner's authorization
+    /// names it, and PoCo checks the enclave's signature of the result against it.
     pub address: Address,
 }
 
@@ -117,17 +123,22 @@ pub struct ChallengeAnswer {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionRequest {
+    /// The task the enclave asks the secrets of.
     pub task_id: B256,
+    /// The worker running the task, as the workerpool owner's authorization names it.
     pub worker: Address,
+    /// The task's enclave challenge address, from `POST /tee/challenges/{taskId}`.
     pub enclave_challenge: Address,
     /// The workerpool owner's EIP-191 signature over
     /// [`authorization_hash`](crate::messages::authorization_hash)`(worker, taskId, enclaveChallenge)`.
     pub authorization: Bytes,
+    /// The nonce from `GET /tee/nonce` that the evidence binds (see [`report_data`]).
     pub nonce: B256,
     /// The enclave's ephemeral X25519 public key (32 bytes).
     pub enclave_public_key: Bytes,
     /// The sha256 of the module the enclave will run (also in the report data).
     pub app_module_sha256: B256,
+    /// The evidence; its report data is [`report_data`] of this nonce, key and module hash.
     pub evidence: Evidence,
     /// The bytes of the app's [`AppManifest`], for an app registered without an
     /// mrenclave: the SMS checks them against the app's on-chain checksum, so the enclave
@@ -143,7 +154,9 @@ pub struct SessionRequest {
 pub struct SessionResponse {
     /// True when the evidence was simulated: nothing was proven about the enclave.
     pub simulated: bool,
+    /// HPKE's encapsulated key: the SMS's ephemeral X25519 public key (32 bytes).
     pub encapsulated_key: Bytes,
+    /// The sealed [`TaskSession`] JSON: the ChaCha20-Poly1305 ciphertext with its tag.
     pub sealed: Bytes,
 }
 
@@ -152,19 +165,30 @@ pub struct SessionResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StandardTask {
+    /// The task to run.
     pub task_id: B256,
+    /// The deal the task belongs to.
     pub deal_id: B256,
+    /// The task's index: its id is `keccak256(dealId ‖ index)`, from `bot_first` to
+    /// `bot_first + bot_size - 1`.
     pub task_index: u64,
+    /// The deal's first task index (PoCo's `botFirst`).
     pub bot_first: u64,
+    /// How many tasks the deal holds (PoCo's `botSize`).
     pub bot_size: u64,
+    /// The app's address in PoCo's app registry.
     pub app: Address,
     /// The app's on-chain checksum: the module must hash to it.
     pub app_module_sha256: B256,
+    /// The most memory the app may use, bytes.
     pub app_memory_limit: u64,
+    /// The category's reference time: the app's wall-clock budget, seconds.
     pub max_run_seconds: u64,
+    /// The deal's dataset, or `None` when the deal has none.
     pub dataset: Option<PublicDataset>,
     /// The deal's params string.
     pub params: String,
+    /// The worker running the task; the result seal binds it.
     pub worker: Address,
 }
 
@@ -172,8 +196,11 @@ pub struct StandardTask {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublicDataset {
+    /// The dataset's address in PoCo's dataset registry.
     pub address: Address,
+    /// Where the dataset file is downloaded from (its on-chain multiaddr).
     pub url: String,
+    /// The dataset's on-chain checksum: the sha256 the downloaded file must have.
     pub checksum: B256,
 }
 
@@ -181,7 +208,9 @@ pub struct PublicDataset {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDataset {
+    /// The dataset's address in PoCo's dataset registry.
     pub address: Address,
+    /// Where the encrypted dataset file is downloaded from (its on-chain multiaddr).
     pub url: String,
     /// `0x` + sha256 of the encrypted file, as registered on chain.
     pub checksum: B256,
@@ -194,28 +223,43 @@ pub struct SessionDataset {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskSession {
+    /// The task the session is for.
     pub task_id: B256,
+    /// The deal the task belongs to.
     pub deal_id: B256,
+    /// The task's index: its id is `keccak256(dealId ‖ index)`, from `bot_first` to
+    /// `bot_first + bot_size - 1`.
     pub task_index: u64,
+    /// The deal's first task index (PoCo's `botFirst`).
     pub bot_first: u64,
+    /// How many tasks the deal holds (PoCo's `botSize`).
     pub bot_size: u64,
+    /// The app's address in PoCo's app registry.
     pub app: Address,
+    /// The app identity the enclave's evidence named and the SMS checked against the app's
+    /// registration: a module's sha256, or a Python app's identity.
     pub app_module_sha256: B256,
     /// The most memory the app may use, bytes (from the app's enclave configuration).
     pub app_memory_limit: u64,
     /// The category's reference time: the app's wall-clock budget, seconds.
     pub max_run_seconds: u64,
+    /// The deal's dataset with its key, or `None` when the deal has none.
     pub dataset: Option<SessionDataset>,
+    /// The deal's params, parsed.
     pub params: DealParams,
+    /// The worker running the task; the result seal binds it.
     pub worker: Address,
+    /// The deal's beneficiary: whom the result is for.
     pub beneficiary: Address,
     /// The beneficiary's result key as pushed to the SMS (an age recipient or RSA PEM).
     pub result_encryption_key: Option<String>,
+    /// The app developer's secret (iExec's app secret `"1"`), if the app's owner pushed one.
     pub app_developer_secret: Option<String>,
     /// Requester secrets by index, as the deal's params map them.
     pub requester_secrets: BTreeMap<u32, String>,
     /// The task's enclave-challenge private key (32 bytes): signs the result.
     pub challenge_private_key: B256,
+    /// True when the SMS admitted simulated evidence: nothing was proven about the enclave.
     pub simulated: bool,
 }
 
@@ -240,14 +284,20 @@ impl Drop for TaskSession {
 /// is not a JSON object is the whole argument line, as the tutorial's era wrote it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealParams {
+    /// The app's argument line, split as a shell would by [`DealParams::args`].
     #[serde(default)]
     pub iexec_args: String,
+    /// URLs the runtime downloads into `/iexec_in` before the app starts, each saved as `0x` +
+    /// the sha256 of its URL.
     #[serde(default)]
     pub iexec_input_files: Vec<String>,
+    /// Whether the result is encrypted to the beneficiary's key before it leaves the enclave.
     #[serde(default)]
     pub iexec_result_encryption: bool,
+    /// iExec's result storage (`ipfs`, `dropbox`): kept as written, not acted on by Confide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iexec_result_storage_provider: Option<String>,
+    /// iExec's result proxy URL: kept as written, not acted on by Confide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iexec_result_storage_proxy: Option<String>,
     /// Index (a positive integer, as text) → the requester's secret name.
@@ -255,15 +305,20 @@ pub struct DealParams {
     pub iexec_secrets: BTreeMap<String, String>,
 }
 
+/// Why a deal's params cannot be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParamsError {
+    /// The params start with `{` but are not iExec's params JSON (serde's message).
     #[error("params: {0}")]
     Invalid(String),
+    /// An `iexec_secrets` key is not a positive integer (the key as written).
     #[error("params: iexec_secrets key `{0}` is not a positive integer")]
     SecretIndex(String),
 }
 
 impl DealParams {
+    /// Reads a deal's params: a JSON object, or any other text as the whole argument line.
+    /// Refuses malformed JSON and `iexec_secrets` keys that are not positive integers.
     pub fn parse(params: &str) -> Result<DealParams, ParamsError> {
         let trimmed = params.trim();
         if !trimmed.starts_with('{') {
@@ -342,6 +397,7 @@ fn split_args(line: &str) -> Vec<String> {
 pub struct AppEnclaveConfig {
     /// Always [`AppEnclaveConfig::FRAMEWORK`].
     pub framework: String,
+    /// The configuration format's version, [`AppEnclaveConfig::VERSION`].
     pub version: String,
     /// Hex sha256 of the wasm module (no `0x`, as iExec writes fingerprints).
     pub fingerprint: String,
@@ -368,14 +424,18 @@ pub struct PythonAppConfig {
 }
 
 impl AppEnclaveConfig {
+    /// The `framework` of every Confide configuration, unlike iExec's SCONE and Gramine ones.
     pub const FRAMEWORK: &'static str = "CONFIDE-WASM";
+    /// The configuration format's version, written in `version`.
     pub const VERSION: &'static str = "v1";
+    /// The memory cap of a configuration that names none: 512 MiB.
     pub const DEFAULT_HEAP: u64 = 512 << 20;
 
     fn default_heap() -> u64 {
         Self::DEFAULT_HEAP
     }
 
+    /// The configuration of a WebAssembly app: fingerprint the module's sha256, default heap.
     pub fn for_module(module_sha256: B256) -> AppEnclaveConfig {
         AppEnclaveConfig {
             framework: Self::FRAMEWORK.into(),
@@ -437,6 +497,7 @@ impl AppEnclaveConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppManifest {
+    /// The enclave configuration, its fields at the manifest's top level.
     #[serde(flatten)]
     pub enclave: AppEnclaveConfig,
     /// Where the module (or the Python bundle) is served: any URL or `/ipfs/<CID>`. Not
@@ -470,12 +531,23 @@ impl AppManifest {
 /// Why an app's registration gives no enclave configuration Confide can enforce.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AppIdentityError {
+    /// The app has an mrenclave, but it is not a Confide enclave configuration (an iExec SCONE
+    /// or Gramine app's, say).
     #[error("the app's mrenclave is not a Confide enclave configuration")]
     NotConfide,
+    /// The app's mrenclave is empty, so its configuration is in a manifest, and none was given.
     #[error("the app has no mrenclave and no manifest was given")]
     ManifestMissing,
+    /// The manifest given does not hash to the app's on-chain checksum.
     #[error("the manifest's sha256 {actual} is not the app's on-chain checksum {registered}")]
-    ManifestMismatch { registered: B256, actual: B256 },
+    ManifestMismatch {
+        /// The app's on-chain checksum.
+        registered: B256,
+        /// The sha256 of the manifest given.
+        actual: B256,
+    },
+    /// The manifest hashes to the checksum but is not a Confide manifest (not JSON, another
+    /// framework, or a Python pair that does not hash to its fingerprint).
     #[error("the app's manifest is not a Confide manifest")]
     ManifestInvalid,
 }
@@ -510,17 +582,29 @@ pub fn registered_enclave_config(
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Computed {
+    /// The task the runtime ran; present on failure too.
     pub task_id: B256,
+    /// The path in `/iexec_out` whose digest is the result (iExec's
+    /// `deterministic-output-path`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deterministic_output_path: Option<String>,
+    /// The digest of the deterministic output: what PoCo's consensus is on (`resultDigest`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_digest: Option<B256>,
+    /// [`result_hash`](crate::messages::result_hash) of the task and the digest: the
+    /// contribution workers agree on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_hash: Option<B256>,
+    /// [`result_seal`](crate::messages::result_seal) of the worker, the task and the digest:
+    /// binds the contribution to its worker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_seal: Option<B256>,
+    /// A TEE task's enclave challenge key signature of
+    /// [`enclave_message`](crate::messages::enclave_message)`(result_hash, result_seal)`, which
+    /// PoCo checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enclave_signature: Option<Bytes>,
+    /// The address of the task's enclave challenge key; zero for a standard task.
     #[serde(default)]
     pub enclave_challenge: Address,
     /// The challenge key's signature of the result file for the result store
@@ -533,10 +617,13 @@ pub struct Computed {
     /// `age`, `rsa` or `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_encryption: Option<String>,
+    /// True when the task ran on simulated evidence: nothing was proven about the enclave.
     #[serde(default)]
     pub simulated: bool,
+    /// On failure, the error's stable code; its presence is what marks a failed run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// On failure, a one-line message for people, free of secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
 }

@@ -83,17 +83,26 @@ pub mod codes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskStep {
+    /// The deal is seen; the task is not yet initialized on chain.
     Pending,
+    /// Initialized on chain, waiting for a worker.
     Ready,
+    /// Held by as many workers as it wants.
     Running,
+    /// A standard task whose consensus is reached: the scheduler finalizes it.
     Revealed,
+    /// Finalized on chain, its result published. Final.
     Completed,
+    /// Given up by the scheduler, left to be claimed on chain.
     Failed,
+    /// Claimed on chain after its deadline, the requester refunded. Final.
     Claimed,
+    /// A chain reorganization took its deal away.
     Orphaned,
 }
 
 impl TaskStep {
+    /// Every step, in the order a task goes through them.
     pub const ALL: [TaskStep; 8] = [
         TaskStep::Pending,
         TaskStep::Ready,

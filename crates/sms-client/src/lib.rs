@@ -15,13 +15,27 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 /// What a call to the SMS can end in besides its answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SmsClientError {
+    /// The request could not be sent or its answer not read (no SMS listening, a timeout,
+    /// TLS); trying again later may pass.
     #[error("the SMS at {url} is unreachable: {reason}")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The SMS's base URL.
+        url: String,
+        /// reqwest's error, without the URL.
+        reason: String,
+    },
     /// The SMS said no, with its code and reason.
     #[error("the SMS refused: {0}")]
     Refused(Refusal),
+    /// The SMS answered outside its API (a status or body it never gives): most likely the
+    /// URL names another service, or an SMS of another version.
     #[error("the SMS at {url} answered what its API never does: {reason}")]
-    Unexpected { url: String, reason: String },
+    Unexpected {
+        /// The SMS's base URL.
+        url: String,
+        /// What was unexpected, such as an unreadable body or a status to a presence check.
+        reason: String,
+    },
 }
 
 impl SmsClientError {
@@ -56,6 +70,7 @@ impl SmsClient {
         }
     }
 
+    /// The SMS's base URL, without a trailing `/`.
     pub fn url(&self) -> &str {
         &self.url
     }

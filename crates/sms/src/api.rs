@@ -24,9 +24,11 @@ pub use confide_protocol::sms::VERSION_HEADER;
 
 /// Shared by every request.
 pub struct AppState {
+    /// The secrets, challenge keys, nonces and audit log, sealed under the master key.
     pub store: SecretStore,
     /// Read-only client: owners of datasets and apps are looked up on chain.
     pub poco: Poco,
+    /// Counts of pushes, rotations, checks and refusals, served on `/metrics`.
     pub metrics: Metrics,
     /// How enclave evidence is judged before any secret is released.
     pub gate: crate::gate::Gate,
@@ -34,6 +36,7 @@ pub struct AppState {
     pub assets: crate::gate::AssetCache,
 }
 
+/// The SMS's counters since it started: secrets pushed, rotated and checked, requests refused.
 #[derive(Default)]
 pub struct Metrics {
     pushed: AtomicU64,
@@ -68,6 +71,9 @@ impl IntoResponse for SmsError {
     }
 }
 
+/// The SMS's HTTP API: iExec's secret paths (`/secrets/web3`, `/secrets/web2`,
+/// `/apps/{app}/secrets`, `/requesters/{requester}/secrets/{name}`), the attestation
+/// gate's `/tee/*` routes, `/health` and `/metrics`.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))

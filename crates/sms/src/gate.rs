@@ -34,6 +34,8 @@ pub const RESULT_KEY_NAME: &str = "iexec-result-encryption-public-key";
 
 /// How evidence is judged.
 pub struct Gate {
+    /// Verifies evidence against the policy; it accepts simulated evidence only when
+    /// built to.
     pub verifier: Verifier,
     /// Unix seconds; `None` = the clock. Tests pin it to the samples' collateral window.
     pub now: Option<u64>,
@@ -126,6 +128,9 @@ async fn active_task(state: &AppState, task_id: B256) -> Result<(TaskInfo, DealI
     Ok((task, deal))
 }
 
+/// `POST /tee/challenges/{taskId}`: the task's enclave-challenge address, its key made
+/// once and sealed at rest. Needs the deal's workerpool owner's signature in
+/// `Authorization` and an ACTIVE task before its final deadline.
 pub async fn create_challenge(
     State(state): State<Arc<AppState>>,
     Path(task_id): Path<String>,
@@ -160,6 +165,8 @@ pub async fn create_challenge(
     }
 }
 
+/// `GET /tee/nonce`: a fresh single-use nonce for an enclave's report data, valid for
+/// [`NONCE_TTL`].
 pub async fn nonce(State(state): State<Arc<AppState>>) -> Response {
     match state.store.issue_nonce(NONCE_TTL).await {
         Ok(nonce) => Json(tee::NonceAnswer {
@@ -171,6 +178,8 @@ pub async fn nonce(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// `POST /tee/enclave-sessions`: after every check, the task's secrets sealed to the
+/// enclave's key; each release and refusal is audited.
 pub async fn enclave_session(State(state): State<Arc<AppState>>, body: axum::body::Bytes) -> Response {
     let request: SessionRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -29,6 +29,7 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// Its word in the database and the audit log: `web3`, `web2`, `app` or `requester`.
     pub fn as_str(self) -> &'static str {
         match self {
             SecretKind::Web3 => "web3",
@@ -42,8 +43,12 @@ impl SecretKind {
 /// Which secret: kind, subject address and name (empty for web3, `"1"` for apps).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretId {
+    /// Which of the four kinds of secret it is.
     pub kind: SecretKind,
+    /// The address it belongs to: the dataset, the web2 owner, the app or the requester.
     pub subject: Address,
+    /// The secret's name: empty for a dataset key, `"1"` for an app's secret, else the
+    /// name its owner chose.
     pub name: String,
 }
 
@@ -81,10 +86,15 @@ fn storage(error: sqlx::Error) -> SmsError {
 
 /// A line of [`SecretStore::audit`], before its time, actor and outcome.
 pub struct AuditLine {
+    /// What was done: `push`, `rotate` or `release` of a secret, `challenge` or `session` of a task.
     pub action: &'static str,
+    /// The secret's kind (see [`SecretKind::as_str`]), or `task`.
     pub kind: &'static str,
+    /// The secret's subject address, lower-case, or the task id.
     pub subject: String,
+    /// The secret's name (empty for a dataset key and for a task).
     pub name: String,
+    /// The secret's version concerned; 0 for a task or a refused push.
     pub version: u64,
 }
 
@@ -116,16 +126,27 @@ impl AuditLine {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
+    /// When it was written, in milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// What was done: `push`, `rotate`, `release`, `challenge` or `session`.
     pub action: String,
+    /// The secret's kind, or `task`.
     pub kind: String,
+    /// The secret's subject address, lower-case, or the task id.
     pub subject: String,
+    /// The secret's name (empty for a dataset key and for a task).
     pub name: String,
+    /// The secret's version concerned; 0 for a task or a refused push.
     pub version: i64,
+    /// Who acted, lower-case: the signer of a push, the workerpool owner for a challenge,
+    /// the worker for a session; empty when unknown (a refused push).
     pub actor: String,
+    /// How it ended: `stored`, `created`, `released to task …`, or a refusal's code.
     pub outcome: String,
 }
 
+/// The secrets, enclave-challenge keys, session nonces and audit log at rest, with the
+/// master key that seals every value.
 pub struct SecretStore {
     pool: AnyPool,
     master: MasterKey,
@@ -411,6 +432,7 @@ impl SecretStore {
         Ok(deleted.rows_affected() == 1)
     }
 
+    /// The whole audit log, oldest line first (it never holds a value).
     pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, SmsError> {
         let rows =
             sqlx::query("SELECT at_ms, action, kind, subject, name, version, actor, outcome FROM audit ORDER BY at_ms")

@@ -214,7 +214,7 @@ async fn dataset_keys_scenario(sms: Sms) {
 }
 
 #[tokio::test]
-async fn named_secrets_follow_iexecs_paths_and_signatures() {
+async fn web2_secrets_update_as_upstream_and_no_signature_rolls_them_back() {
     let sms = start().await;
     let requester = signer("requester");
     let me = requester.address();
@@ -320,6 +320,13 @@ async fn named_secrets_follow_iexecs_paths_and_signatures() {
     );
     let (version, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
     assert_eq!((version, key.as_slice()), (4, &b"pem-4"[..]));
+}
+
+#[tokio::test]
+async fn requester_secrets_have_checked_names_and_are_write_once() {
+    let sms = start().await;
+    let requester = signer("requester");
+    let me = requester.address();
 
     // Requester secrets: names are checked, each is write-once.
     let path = format!("{}/requesters/{me}/secrets/api_token", sms.url);
@@ -331,6 +338,12 @@ async fn named_secrets_follow_iexecs_paths_and_signatures() {
         post(&bad_name, Some(&signed), "t0ken").await,
         (400, "BAD_REQUEST".into())
     );
+}
+
+#[tokio::test]
+async fn only_an_apps_on_chain_owner_writes_its_developer_secret() {
+    let sms = start().await;
+    let requester = signer("requester");
 
     // App developer secret: only the app's on-chain owner.
     let hub = sms.state.poco.deployment.hub;

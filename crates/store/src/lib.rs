@@ -36,10 +36,14 @@ pub const DEFAULT_OWNER_QUOTA: u64 = 16 << 30;
 /// What the whole store may hold by default: 1 TiB.
 pub const DEFAULT_TOTAL_QUOTA: u64 = 1 << 40;
 
+/// What can stop the store from opening its backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An `s3://` location names no bucket.
     #[error("invalid store location `{0}`: use a directory path or s3://bucket/prefix")]
     InvalidLocation(String),
+    /// The S3 client could not be built from the environment, or the local directory could
+    /// not be made or opened.
     #[error("storage backend: {0}")]
     Backend(String),
 }
@@ -68,7 +72,9 @@ pub fn open_backend(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> 
     Ok(Arc::new(local))
 }
 
+/// What every request of one store shares: its backend, its chain, its quotas and counters.
 pub struct StoreState {
+    /// Where files and results are kept, as [`open_backend`] opens it.
     pub backend: Arc<dyn ObjectStore>,
     /// The chain results are checked against; without it result uploads are refused.
     pub poco: Option<confide_chain::Poco>,
@@ -90,8 +96,11 @@ pub struct StoreState {
     owner_reserved: std::sync::Mutex<std::collections::HashMap<Address, u64>>,
     /// Held while an upload's final checks and rename run.
     landing: tokio::sync::Mutex<()>,
+    /// Uploads kept, files and results (`store_uploads_total` on `/metrics`).
     pub uploads: AtomicU64,
+    /// Objects served, by path or by CID (`store_downloads_total`).
     pub downloads: AtomicU64,
+    /// Uploads refused, before or while they streamed (`store_refused_total`).
     pub refused: AtomicU64,
     /// An IPFS node that pins every result and file stored (`--ipfs-node`).
     pub ipfs_node: Option<Arc<pin::IpfsNode>>,
@@ -167,6 +176,8 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
     (status, axum::Json(refusal.to_json())).into_response()
 }
 
+/// The store's HTTP API over `state`: `/health`, `/metrics`, `/files/<owner>/<name>`,
+/// `/results/<task>[/<worker>]` and `/ipfs/<CID>`.
 pub fn router(state: Arc<StoreState>) -> Router {
     Router::new()
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))

@@ -36,22 +36,41 @@ pub struct IpfsNode {
     api: String,
     running: tokio::sync::Semaphore,
     queued: tokio::sync::Semaphore,
+    /// Objects the node pinned under our CID (`store_ipfs_pinned_total` on `/metrics`).
     pub pinned: AtomicU64,
+    /// Pins given up: after three tries, on a CID that is not ours, or with the queue full
+    /// (`store_ipfs_pin_failed_total`).
     pub failed: AtomicU64,
 }
 
+/// Why an IPFS node cannot be used, or did not pin an object.
 #[derive(Debug, thiserror::Error)]
 pub enum PinError {
+    /// `--ipfs-node` is not a plain `http(s)://host[:port]`.
     #[error("the IPFS node must be given as http(s)://host[:port] (no query or fragment)")]
     InvalidUrl,
+    /// The node could not be reached, or its answer not read; the pin is tried again.
     #[error("the IPFS node is unreachable: {0}")]
     Unreachable(String),
+    /// The node answered with an error status; the pin is tried again.
     #[error("the IPFS node refused (status {status}): {message}")]
-    Refused { status: u16, message: String },
+    Refused {
+        /// The answer's HTTP status.
+        status: u16,
+        /// kubo's `Message`, else the answer's first 200 characters.
+        message: String,
+    },
+    /// The node derived another CID from the bytes than the store did: it imports with
+    /// other settings. Nothing is pinned, and the pin is not tried again.
     #[error(
         "the IPFS node derived CID {node}, not {ours}: set it to import as `ipfs add --cid-version=1` (raw leaves, 256 KiB chunks)"
     )]
-    CidMismatch { node: String, ours: String },
+    CidMismatch {
+        /// The CID the node named (at most 100 of its alphanumeric characters).
+        node: String,
+        /// The CID the store computed as the upload streamed.
+        ours: String,
+    },
 }
 
 impl IpfsNode {

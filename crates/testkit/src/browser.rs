@@ -16,16 +16,24 @@ use serde_json::{Value, json};
 /// The key under which WebDriver names an element.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+/// What can stop a browser test before it checks anything of the page.
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
+    /// Chromium or chromedriver is neither where its variable points nor on the `PATH`;
+    /// a test calls [`available`] first to skip instead.
     #[error(
         "{0} not found: install Debian's `chromium` and `chromium-driver` (scripts/test.sh does), or set CONFIDE_CHROMIUM / CONFIDE_CHROMEDRIVER"
     )]
     Missing(&'static str),
+    /// chromedriver exited, answered something other than WebDriver's JSON, or refused a
+    /// command (a stale element, a script error); the message names the command.
     #[error("webdriver: {0}")]
     Driver(String),
+    /// Talking to chromedriver over its socket, or writing a screenshot, failed.
     #[error("webdriver I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// chromedriver did not listen within 20 s, or a [`Browser::wait_for`] condition never
+    /// held.
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, String),
 }
@@ -143,11 +151,13 @@ impl Browser {
         format!("/session/{}{rest}", self.session)
     }
 
+    /// Opens `url` in the window and returns once the page has loaded.
     pub fn goto(&self, url: &str) -> Result<(), BrowserError> {
         self.call("POST", &self.session_path("/url"), Some(&json!({ "url": url })))
             .map(drop)
     }
 
+    /// Resizes the window to `width` × `height` pixels.
     pub fn set_window_size(&self, width: u32, height: u32) -> Result<(), BrowserError> {
         let rect = json!({ "width": width, "height": height });
         self.call("POST", &self.session_path("/window/rect"), Some(&rect))
@@ -172,6 +182,7 @@ impl Browser {
             .unwrap_or_default())
     }
 
+    /// The first element matching a CSS selector, `None` when there is none.
     pub fn find(&self, css: &str) -> Result<Option<String>, BrowserError> {
         Ok(self.find_all(css)?.into_iter().next())
     }
@@ -182,6 +193,7 @@ impl Browser {
         Ok(text.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Clicks the element, as a person would (WebDriver scrolls it into view first).
     pub fn click(&self, element: &str) -> Result<(), BrowserError> {
         self.call(
             "POST",

@@ -13,7 +13,9 @@ use confide_protocol::{Tag, task_id};
 
 /// A throwaway chain: its node (stopped when this is dropped) and PoCo on it.
 pub struct TestChain {
+    /// The anvil serving the chain, on a free loopback port.
     pub node: AnvilNode,
+    /// Where PoCo lives on it.
     pub deployment: Deployment,
 }
 
@@ -27,10 +29,12 @@ impl TestChain {
         TestChain { node, deployment }
     }
 
+    /// The node's JSON-RPC URL.
     pub fn url(&self) -> &str {
         &self.node.url
     }
 
+    /// The PoCo hub's (the diamond's) address.
     pub fn hub(&self) -> Address {
         self.deployment.hub
     }
@@ -140,12 +144,18 @@ pub async fn client(url: &str, role: &str, hub: Address) -> Poco {
 
 /// A deal as [`matched_deal`] makes it.
 pub struct DealSpec {
+    /// An app of the dev `app-developer`, who signs its order.
     pub app: Address,
     /// Zero for none.
     pub dataset: Address,
+    /// A workerpool of the dev `workerpool-owner`, who signs its order.
     pub workerpool: Address,
+    /// The tag the app, workerpool and request orders carry (the dataset order takes
+    /// `tee` alone from a TEE tag).
     pub tag: Tag,
+    /// Tasks in the deal: the volume of every order.
     pub volume: u64,
+    /// The trust the request asks for and the workerpool order offers.
     pub trust: u64,
 }
 

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 /// The pinned moto release (`scripts/test.sh` installs it).
 pub const MOTO_VERSION: &str = "5.2.5";
 
+/// A running moto server and the bucket made on it; the server is killed when dropped.
 pub struct TempS3 {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
+    /// The bucket's name, as given to [`TempS3::start`].
     pub bucket: String,
 }
 

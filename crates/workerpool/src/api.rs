@@ -20,8 +20,11 @@ pub struct Registration {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Registered {
+    /// The workerpools this scheduler schedules, which the worker checks are the owner's on chain.
     pub workerpools: Vec<Address>,
+    /// The workerpool owner's address, which signs every answer and authorization.
     pub owner: Address,
+    /// How long a lease lasts without a heartbeat, in seconds.
     pub lease_seconds: u64,
 }
 
@@ -29,9 +32,13 @@ pub struct Registered {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
+    /// The task's id on chain, which the worker checks against the deal and index.
     pub task_id: B256,
+    /// The deal the task belongs to.
     pub deal_id: B256,
+    /// The task's index within its deal, from 0.
     pub index: u64,
+    /// The workerpool the deal was made with.
     pub workerpool: Address,
     /// The task's enclave challenge (zero for a standard task).
     pub enclave_challenge: Address,
@@ -45,6 +52,7 @@ pub struct Assignment {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NextTask {
+    /// The task to run now, or none when nothing is ready for this worker.
     pub assignment: Option<Assignment>,
 }
 
@@ -53,6 +61,7 @@ pub struct NextTask {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Heartbeat {
+    /// Whether the worker still holds the task and should carry on.
     pub keep: bool,
 }
 
@@ -66,14 +75,22 @@ pub enum Outcome {
     Failed,
 }
 
+/// `POST /tasks/{id}/report`'s body: how the task ended on the worker that sends it.
+/// The scheduler believes the chain, not the report, about a contribution.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Report {
+    /// Whether the task completed or failed on this worker.
     pub outcome: Outcome,
+    /// The failure's stable code (such as `DATASET_DOWNLOAD_FAILED`); [`is_transient`]
+    /// says whether the task is tried again.
     #[serde(default)]
     pub code: Option<String>,
+    /// The failure's explanation, for the task's log.
     #[serde(default)]
     pub message: Option<String>,
+    /// The hash of the worker's last transaction for the task (`contributeAndFinalize`,
+    /// or a standard task's `reveal`).
     #[serde(default)]
     pub transaction: Option<B256>,
     /// A standard task's result link, for the scheduler's `finalize`.
@@ -85,23 +102,34 @@ pub struct Report {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDebug {
+    /// The task's id on chain.
     pub task_id: B256,
+    /// The deal the task belongs to.
     pub deal_id: B256,
+    /// The task's index within its deal, from 0.
     pub index: u64,
+    /// Where the task stands in the scheduler (`pending`, `running`, `completed`, …).
     pub status: confide_protocol::workerpool::TaskStep,
+    /// The worker last given the task, if any.
     pub worker: Option<Address>,
+    /// The task's enclave challenge from the SMS, once obtained (none for a standard task).
     pub enclave_challenge: Option<Address>,
+    /// Failed attempts so far; the task is given up after `--max-attempts`.
     pub attempts: u64,
     /// Each worker's lease of the task.
     #[serde(default)]
     pub replicas: Vec<ReplicaView>,
+    /// What the scheduler, the chain and the workers reported about the task, oldest first.
     pub log: Vec<LogEntry>,
 }
 
+/// One worker's lease of a task, as `confide task debug` shows it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaView {
+    /// The wallet address of the worker holding the replica.
     pub worker: Address,
+    /// Where the replica stands.
     pub status: ReplicaStatus,
 }
 
@@ -111,12 +139,19 @@ pub struct ReplicaView {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReplicaStatus {
+    /// Leased to the worker; its heartbeats extend the lease.
     Running,
+    /// The worker's part is done, as the chain shows (finalized, or a standard task revealed).
     Done,
+    /// The worker reported a failure; the task may go to another worker.
     Failed,
+    /// The worker reported that the task fails in itself; it is never given to that worker again.
     Refused,
+    /// The worker went silent past its lease; the task goes to another worker.
     Lost,
+    /// Withdrawn as it was handed out, because the task changed meanwhile; the worker never got it.
     Released,
+    /// A reorg voided the worker's work on chain.
     Replaced,
 }
 
@@ -152,12 +187,15 @@ impl ReplicaStatus {
     }
 }
 
+/// One line of a task's log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
+    /// When it was recorded, in milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// `scheduler`, `chain` or a worker's address.
     pub party: String,
+    /// What happened, in words (never a secret).
     pub message: String,
 }
 

@@ -25,8 +25,11 @@ fn parse_signature(text: &str) -> Option<Signature> {
 /// A refusal of the scheduler's API: a status and a JSON body with a stable code.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status the refusal is sent with.
     pub status: StatusCode,
+    /// The stable code in the body's `code` (such as `WRONG_SIGNATURE`), which clients match on.
     pub code: String,
+    /// The explanation in the body's `message`, for people.
     pub message: String,
 }
 
@@ -37,6 +40,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A refusal with `status`, the stable `code` and a `message` for people.
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
@@ -150,6 +154,7 @@ impl SchedulerClient {
         }
     }
 
+    /// The worker's wallet address, which signs every request.
     pub fn address(&self) -> Address {
         self.signer.address()
     }

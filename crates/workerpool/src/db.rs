@@ -13,6 +13,7 @@ use confide_chain::{Address, B256};
 use sqlx::{AnyPool, Row};
 
 use confide_protocol::workerpool::TaskStep;
+use confide_protocol::{Tag, tag::TeeFramework};
 
 use crate::api::{LogEntry, ReplicaStatus};
 use crate::{WorkerpoolError, now_ms};
@@ -46,21 +47,87 @@ fn parse_step(word: &str) -> Result<TaskStep, WorkerpoolError> {
         .map_err(|e: confide_protocol::workerpool::UnknownTaskStep| WorkerpoolError::Storage(e.to_string()))
 }
 
+/// What runs a task, read from its deal's tag; kept by [`name`](TaskFramework::name) in
+/// `tasks.framework`, which is also what workers register for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskFramework {
+    /// No TEE bit: the app runs in the plain sandbox and PoCo's consensus vouches for it.
+    Standard,
+    /// A TEE framework: `tdx` and `gramine` run here, `scone` does not.
+    Tee(TeeFramework),
+    /// The TEE bit without a framework: nothing can run it.
+    Unspecified,
+}
+
+impl TaskFramework {
+    /// The framework a deal's tag asks for.
+    pub fn of(tag: Tag) -> TaskFramework {
+        match (tag.is_tee(), tag.tee_framework()) {
+            (false, _) => TaskFramework::Standard,
+            (true, Some(framework)) => TaskFramework::Tee(framework),
+            (true, None) => TaskFramework::Unspecified,
+        }
+    }
+
+    /// `standard`, `tdx`, `gramine`, `scone` or `unspecified`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskFramework::Standard => "standard",
+            TaskFramework::Tee(framework) => framework.name(),
+            TaskFramework::Unspecified => "unspecified",
+        }
+    }
+
+    /// Whether Confide's workers can run it: not SCONE (proprietary), and not a TEE tag
+    /// that names no framework.
+    pub fn runs_here(self) -> bool {
+        !matches!(
+            self,
+            TaskFramework::Tee(TeeFramework::Scone) | TaskFramework::Unspecified
+        )
+    }
+
+    fn parse(name: &str) -> Option<TaskFramework> {
+        match name {
+            "standard" => Some(TaskFramework::Standard),
+            "unspecified" => Some(TaskFramework::Unspecified),
+            "scone" => Some(TaskFramework::Tee(TeeFramework::Scone)),
+            "gramine" => Some(TaskFramework::Tee(TeeFramework::Gramine)),
+            "tdx" => Some(TaskFramework::Tee(TeeFramework::Tdx)),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TaskFramework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One task the scheduler knows, as its `tasks` row holds it.
 #[derive(Clone, Debug)]
 pub struct TaskRow {
+    /// The task's id on chain.
     pub task_id: B256,
+    /// The deal the task belongs to.
     pub deal_id: B256,
+    /// The task's index within its deal, from 0.
     pub index: u64,
+    /// The workerpool the deal was made with, one of those this scheduler serves.
     pub workerpool: Address,
-    /// `tdx`, `gramine`, or `standard` for a task without TEE.
-    pub framework: String,
+    /// What runs it.
+    pub framework: TaskFramework,
+    /// Where the task stands (see the module's docs for the moves).
     pub status: TaskStep,
+    /// The task's enclave challenge from the SMS (zero until obtained, and for a standard task).
     pub challenge: Address,
     /// The worker last given a replica (for display; replicas say who holds it).
     pub worker: Address,
     /// Replicas wanted at once: 1, or more for a standard task whose trust asks for
     /// several workers' agreement.
     pub wanted: u64,
+    /// Failed attempts so far; at `--max-attempts` the task is given up.
     pub attempts: u64,
     /// The task's final deadline in chain time (0 until known).
     pub final_deadline: u64,
@@ -89,7 +156,7 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
         deal_id: text("deal_id")?.parse().map_err(|_| parse_error("deal id"))?,
         index: number("idx")?,
         workerpool: text("workerpool")?.parse().map_err(|_| parse_error("workerpool"))?,
-        framework: text("framework")?,
+        framework: TaskFramework::parse(&text("framework")?).ok_or_else(|| parse_error("framework"))?,
         status: parse_step(&text("status")?)?,
         challenge: text("challenge")?.parse().map_err(|_| parse_error("challenge"))?,
         worker: text("worker")?.parse().map_err(|_| parse_error("worker"))?,
@@ -110,17 +177,22 @@ const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status
 /// One worker's lease of a task.
 #[derive(Clone, Debug)]
 pub struct ReplicaRow {
+    /// The wallet address of the worker holding the replica.
     pub worker: Address,
+    /// Where the replica stands.
     pub status: ReplicaStatus,
     /// The result link the worker reported (standard tasks).
     pub results: String,
 }
 
+/// The scheduler's database: tasks, replicas, workers, task logs, leases and the cursor.
 pub struct SchedulerDb {
     pool: AnyPool,
 }
 
 impl SchedulerDb {
+    /// Opens the database at `url` (`sqlite:…` or `postgres://…`) and applies the
+    /// scheduler's migrations.
     pub async fn open(url: &str) -> Result<SchedulerDb, WorkerpoolError> {
         let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
         Ok(SchedulerDb { pool })
@@ -137,7 +209,7 @@ impl SchedulerDb {
         .bind(task.deal_id.to_string())
         .bind(task.index as i64)
         .bind(task.workerpool.to_string())
-        .bind(&task.framework)
+        .bind(task.framework.name())
         .bind(task.status.as_str())
         .bind(task.challenge.to_string())
         .bind(task.worker.to_string())
@@ -157,6 +229,7 @@ impl SchedulerDb {
         Ok(result.rows_affected() == 1)
     }
 
+    /// The task with this id, if the scheduler knows it.
     pub async fn task(&self, task_id: B256) -> Result<Option<TaskRow>, WorkerpoolError> {
         let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = $1"))
             .bind(task_id.to_string())
@@ -442,7 +515,7 @@ impl SchedulerDb {
             .bind(task.final_deadline as i64)
             .bind(task.not_before_ms as i64)
             .bind(now_ms() as i64)
-            .bind(&task.framework)
+            .bind(task.framework.name())
             .bind(&task.results);
         if let Some(status) = expected_status {
             query = query.bind(status.as_str());
@@ -451,6 +524,8 @@ impl SchedulerDb {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Adds a line to a task's log, stamped with the current time; `party` is `scheduler`,
+    /// `chain` or a worker's address.
     pub async fn log(&self, task_id: B256, party: &str, message: &str) -> Result<(), WorkerpoolError> {
         sqlx::query("INSERT INTO task_log (task_id, at_ms, party, message) VALUES ($1, $2, $3, $4)")
             .bind(task_id.to_string())
@@ -463,6 +538,7 @@ impl SchedulerDb {
         Ok(())
     }
 
+    /// A task's log, oldest line first.
     pub async fn task_log(&self, task_id: B256) -> Result<Vec<LogEntry>, WorkerpoolError> {
         let rows = sqlx::query("SELECT at_ms, party, message FROM task_log WHERE task_id = $1 ORDER BY at_ms")
             .bind(task_id.to_string())
@@ -480,6 +556,8 @@ impl SchedulerDb {
             .collect()
     }
 
+    /// Records a worker's registration (frameworks comma-separated, memory in MiB), or
+    /// updates it when the worker registers again.
     pub async fn upsert_worker(
         &self,
         worker: Address,
@@ -510,6 +588,7 @@ impl SchedulerDb {
         row.map(|r| r.try_get("frameworks").map_err(storage)).transpose()
     }
 
+    /// How many tasks are in each status, for `/metrics`.
     pub async fn count_by_status(&self) -> Result<Vec<(String, i64)>, WorkerpoolError> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
             .fetch_all(&self.pool)
@@ -546,10 +625,12 @@ impl SchedulerDb {
             .map_err(storage)
     }
 
+    /// The number saved under `key` (such as the chain cursor's next block), if any.
     pub async fn meta(&self, key: &str) -> Result<Option<i64>, WorkerpoolError> {
         confide_db::meta::get(&self.pool, key).await.map_err(storage)
     }
 
+    /// Saves `value` under `key`, replacing what was there.
     pub async fn set_meta(&self, key: &str, value: i64) -> Result<(), WorkerpoolError> {
         confide_db::meta::set(&self.pool, key, value).await.map_err(storage)
     }

@@ -27,8 +27,11 @@ use crate::WorkerpoolError;
 use crate::api::{Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, Report};
 use crate::auth::SchedulerClient;
 
+/// How a worker runs, from `confide worker`'s options.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
+    /// The pool's scheduler: one URL, or several separated by commas (the active one and
+    /// its standbys).
     pub scheduler_url: String,
     /// Only work for this workerpool (any pool the scheduler names, when absent).
     pub workerpool: Option<Address>,
@@ -36,28 +39,38 @@ pub struct WorkerConfig {
     pub enclave_binary: PathBuf,
     /// Where each task's work directory (ciphertext only) is made.
     pub work_dir: PathBuf,
+    /// The SMS the enclave runtime attests to, passed to it as `--sms`.
     pub sms_url: String,
+    /// The result store the encrypted results are uploaded to.
     pub store_url: String,
     /// `sgx`, `tdx` or `simulation`.
     pub evidence: String,
     /// TEE frameworks to take tasks for.
     pub frameworks: Vec<String>,
+    /// Memory this host can give one app, in MiB, told to the scheduler on registration.
     pub memory_mib: u64,
+    /// The enclave's compiled-module cache, which workers of one host may share.
     pub module_cache: Option<PathBuf>,
     /// The pinned Python runtime's folder, passed to the enclave runtime.
     pub python_runtime: Option<PathBuf>,
+    /// IPFS gateways for `/ipfs/<CID>` datasets and app code, tried in order.
     pub ipfs_gateways: Vec<String>,
     /// How long to wait when the scheduler has nothing to do.
     pub poll: Duration,
 }
 
+/// Counts of how the worker's tasks ended since it started, served on `/metrics`.
 #[derive(Default)]
 pub struct WorkerStats {
+    /// Tasks completed on chain by this worker.
     pub completed: AtomicU64,
+    /// Tasks reported failed.
     pub failed: AtomicU64,
+    /// Tasks stopped because the scheduler took them back.
     pub abandoned: AtomicU64,
 }
 
+/// A worker registered with its scheduler, ready to pull and run tasks.
 pub struct Worker {
     /// Signs as the worker.
     poco: Poco,
@@ -66,6 +79,7 @@ pub struct Worker {
     config: WorkerConfig,
     registered: Registered,
     http: reqwest::Client,
+    /// How its tasks ended so far.
     pub stats: WorkerStats,
 }
 
@@ -162,6 +176,7 @@ impl Worker {
         })
     }
 
+    /// The worker's wallet address, which signs its requests and transactions.
     pub fn address(&self) -> Address {
         self.client.address()
     }

@@ -5,18 +5,19 @@
 //! away set aside and brought back.
 
 use confide_chain::{Address, B256};
+use confide_protocol::tag::TeeFramework;
 use confide_protocol::workerpool::TaskStep;
 use confide_testkit::TempPostgres;
 use confide_workerpool::api::ReplicaStatus;
-use confide_workerpool::db::{SchedulerDb, TaskRow};
+use confide_workerpool::db::{SchedulerDb, TaskFramework, TaskRow};
 
-fn task(index: u64, framework: &str, wanted: u64) -> TaskRow {
+fn task(index: u64, framework: TaskFramework, wanted: u64) -> TaskRow {
     TaskRow {
         task_id: B256::repeat_byte(index as u8 + 1),
         deal_id: B256::repeat_byte(0xd0),
         index,
         workerpool: Address::repeat_byte(0x77),
-        framework: framework.into(),
+        framework,
         status: TaskStep::Ready,
         challenge: Address::ZERO,
         worker: Address::ZERO,
@@ -37,8 +38,8 @@ async fn replicas_and_leases(url: &str) {
         SchedulerDb::open(url).await.unwrap()
     };
     let (alice, bob) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb0));
-    let replicated = task(0, "standard", 2);
-    let tee = task(1, "tdx", 1);
+    let replicated = task(0, TaskFramework::Standard, 2);
+    let tee = task(1, TaskFramework::Tee(TeeFramework::Tdx), 1);
     assert!(db.add_task(&replicated).await.unwrap());
     assert!(db.add_task(&tee).await.unwrap());
     assert!(!db.add_task(&replicated).await.unwrap(), "a task is recorded once");

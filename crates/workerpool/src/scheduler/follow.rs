@@ -156,12 +156,12 @@ impl Scheduler {
             .map(|(_, t)| t.to::<u64>())
             .unwrap_or(0);
         let final_deadline = deal.start_time.to::<u64>() + FINAL_DEADLINE_RATIO * timeref;
-        let framework = framework_of(deal.tag());
+        let framework = TaskFramework::of(deal.tag());
         let trust = deal.trust.to::<u64>();
         // contributeAndFinalize, the TEE path, is for trust 1 only; a TEE task asking for
         // several enclaves' agreement is not run here (and is claimed at its deadline).
-        let tee_with_consensus = framework != "standard" && trust > 1;
-        let wanted = if framework == "standard" {
+        let tee_with_consensus = framework != TaskFramework::Standard && trust > 1;
+        let wanted = if framework == TaskFramework::Standard {
             replicas_for(trust)
         } else {
             1
@@ -183,7 +183,7 @@ impl Scheduler {
                 deal_id,
                 index: first + offset as u64,
                 workerpool: deal.workerpool,
-                framework: framework.clone(),
+                framework,
                 status: initial,
                 challenge: Address::ZERO,
                 worker: Address::ZERO,

@@ -87,7 +87,7 @@ impl Scheduler {
     /// Decides where a ready or running task stands from its live replicas and, for a
     /// standard task with `read_chain`, the chain's consensus; returns why, for the log.
     pub(super) async fn settle(&self, task: &mut TaskRow, read_chain: bool) -> Result<&'static str, WorkerpoolError> {
-        if task.framework == "standard" && read_chain {
+        if task.framework == TaskFramework::Standard && read_chain {
             let on_chain = self.poco.task(task.task_id).await?;
             match on_chain.status {
                 TaskStatus::Revealing | TaskStatus::Completed => {
@@ -102,26 +102,15 @@ impl Scheduler {
             }
         }
         let live = self.db.live_replicas(task.task_id).await?;
-        if task.attempts >= self.config.max_attempts {
-            if live == 0 {
-                task.status = TaskStep::Failed;
-                return Ok("out of attempts: left to be claimed at the final deadline");
-            }
-            task.status = TaskStep::Running;
-            return Ok("out of attempts: waiting for the replicas still running");
-        }
-        if live >= task.wanted {
-            task.status = TaskStep::Running;
-            Ok("running on as many workers as it wants")
-        } else {
-            task.status = TaskStep::Ready;
-            Ok("back in the queue for another worker")
-        }
+        let out_of_attempts = task.attempts >= self.config.max_attempts;
+        let (step, why) = step_from_replicas(live, task.wanted, out_of_attempts);
+        task.status = step;
+        Ok(why)
     }
 
     /// Initializes the task on chain and, for a TEE task, obtains its enclave challenge.
     pub(super) async fn prepare(&self, mut task: TaskRow) -> Result<(), WorkerpoolError> {
-        if task.framework == "unspecified" || task.framework == "scone" {
+        if !task.framework.runs_here() {
             task.status = TaskStep::Failed;
             self.db.save_task(&task, None).await?;
             let why =
@@ -141,7 +130,7 @@ impl Scheduler {
         }
         let on_chain = self.poco.task(task.task_id).await?;
         task.final_deadline = on_chain.final_deadline.to::<u64>();
-        if task.framework != "standard" && task.challenge.is_zero() {
+        if task.framework != TaskFramework::Standard && task.challenge.is_zero() {
             task.challenge = match self.enclave_challenge(task.task_id).await {
                 Ok(challenge) => challenge,
                 Err(e) => {
@@ -266,5 +255,49 @@ impl Scheduler {
                 "past its final deadline: claimed, the requester is refunded",
             )
             .await
+    }
+}
+
+/// Where a ready or running task goes from its live replicas (running or done), how many
+/// it wants, and whether it has failed as often as it may; and why, for its log.
+fn step_from_replicas(live: u64, wanted: u64, out_of_attempts: bool) -> (TaskStep, &'static str) {
+    match (out_of_attempts, live) {
+        (true, 0) => (
+            TaskStep::Failed,
+            "out of attempts: left to be claimed at the final deadline",
+        ),
+        (true, _) => (
+            TaskStep::Running,
+            "out of attempts: waiting for the replicas still running",
+        ),
+        (false, live) if live >= wanted => (TaskStep::Running, "running on as many workers as it wants"),
+        (false, _) => (TaskStep::Ready, "back in the queue for another worker"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_waits_for_as_many_workers_as_it_wants_until_it_runs_out_of_attempts() {
+        // (live replicas, wanted, out of attempts) → step
+        let table = [
+            ((0, 1, false), TaskStep::Ready),
+            ((1, 1, false), TaskStep::Running),
+            ((1, 2, false), TaskStep::Ready),
+            ((2, 2, false), TaskStep::Running),
+            ((3, 2, false), TaskStep::Running),
+            ((0, 1, true), TaskStep::Failed),
+            ((0, 3, true), TaskStep::Failed),
+            ((1, 3, true), TaskStep::Running),
+        ];
+        for ((live, wanted, out), expected) in table {
+            assert_eq!(
+                step_from_replicas(live, wanted, out).0,
+                expected,
+                "{live} live of {wanted} wanted, out of attempts: {out}"
+            );
+        }
     }
 }

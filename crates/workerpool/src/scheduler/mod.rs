@@ -41,7 +41,7 @@ use crate::api::{
     Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, ReplicaStatus, Report, TaskDebug, is_transient,
 };
 use crate::auth::{ApiError, error, signed_answer, verify_request};
-use crate::db::{ReplicaRow, SchedulerDb, TaskRow};
+use crate::db::{ReplicaRow, SchedulerDb, TaskFramework, TaskRow};
 use crate::{WorkerpoolError, now_ms};
 
 mod follow;
@@ -66,8 +66,10 @@ const SWEEP_EVERY: u64 = 20;
 /// How long the scheduling lease lasts unrenewed: a standby takes over within this.
 pub const SCHEDULING_LEASE: Duration = Duration::from_secs(6);
 
+/// How a scheduler runs, from `confide workerpool serve`'s options.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {
+    /// The workerpools it schedules, all owned by its wallet.
     pub workerpools: Vec<Address>,
     /// The SMS that issues enclave challenges (TEE tasks need one).
     pub sms_url: Option<String>,
@@ -83,11 +85,14 @@ pub struct SchedulerConfig {
     pub allowed_workers: Vec<Address>,
 }
 
+/// A running scheduler: its chain client, the owner's key, its database and its options.
 pub struct Scheduler {
     /// Signs as the workerpool owner.
     pub poco: confide_chain::Poco,
     owner: PrivateKeySigner,
+    /// Where its tasks, replicas, workers, logs and cursor live.
     pub db: SchedulerDb,
+    /// The options it was started with.
     pub config: SchedulerConfig,
     http: reqwest::Client,
     /// Serializes dispatch, so one task goes to one worker.
@@ -108,14 +113,6 @@ pub struct Scheduler {
 /// disagreeing contributions ask for more (see `settle`).
 pub fn replicas_for(trust: u64) -> u64 {
     trust.max(1).div_ceil(2)
-}
-
-fn framework_of(tag: confide_protocol::Tag) -> String {
-    match (tag.is_tee(), tag.tee_framework()) {
-        (false, _) => "standard".into(),
-        (true, Some(framework)) => framework.name().into(),
-        (true, None) => "unspecified".into(),
-    }
 }
 
 impl Scheduler {
@@ -155,6 +152,7 @@ impl Scheduler {
         }))
     }
 
+    /// The workerpool owner's address, which signs every answer and authorization.
     pub fn owner(&self) -> Address {
         self.owner.address()
     }

@@ -156,8 +156,8 @@ impl Scheduler {
         // A worker's word is not the chain's: "completed" is believed only once PoCo says
         // so (until then the replica stays leased, and goes elsewhere if the lease runs out).
         let on_chain = self.poco.task(task_id).await.map_err(|e| internal(e.into()))?.status;
-        let past_consensus =
-            task.framework == "standard" && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed);
+        let past_consensus = task.framework == TaskFramework::Standard
+            && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed);
         let previous = task.status;
         let Some((replica_status, line)) = self.judge(&mut task, &report, &replicas, worker, on_chain, past_consensus)
         else {
@@ -223,7 +223,9 @@ impl Scheduler {
                     "contributed and revealed; the scheduler finalizes".to_owned(),
                 )
             }
-            Outcome::Completed if on_chain != TaskStatus::Completed || task.framework == "standard" => return None,
+            Outcome::Completed if on_chain != TaskStatus::Completed || task.framework == TaskFramework::Standard => {
+                return None;
+            }
             Outcome::Completed => {
                 task.status = TaskStep::Completed;
                 (ReplicaStatus::Done, format!("completed{}", transaction_note(report)))
@@ -274,7 +276,7 @@ impl Scheduler {
         )
     }
 
-    /// [`Scheduler::debug`] for a signed reader, who must be a party to the task's deal:
+    /// The task's debug view (see `debug`) for a signed reader, who must be a party to the task's deal:
     /// its requester or beneficiary, the app's owner or the pool's. Who ran what, when and
     /// why it failed is theirs to read, not anyone's.
     pub async fn debug_for(&self, reader: Address, task_id: B256) -> Result<TaskDebug, ApiError> {
