@@ -100,18 +100,8 @@ async fn deal(w: &World, dataset: Address, beneficiary: Address, params: Value, 
 async fn authorize(w: &World, task: B256) -> (Address, Bytes) {
     let owner = account("workerpool-owner").signer();
     let signature = sign_personal(&owner, confide_protocol::tee::challenge_request_hash(task)).unwrap();
-    let response = reqwest::Client::new()
-        .post(format!("{}/tee/challenges/{task}", w.stack.service_url("sms")))
-        .header(
-            "Authorization",
-            format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    let challenge: Address = body["address"].as_str().unwrap().parse().unwrap();
+    let sms = confide_sms_client::SmsClient::new(&w.stack.service_url("sms"), reqwest::Client::new());
+    let challenge = sms.enclave_challenge(task, &signature).await.unwrap();
     let authorization = sign_personal(&owner, authorization_hash(w.worker.address(), task, challenge)).unwrap();
     (challenge, authorization.as_bytes().to_vec().into())
 }
@@ -407,15 +397,8 @@ async fn session(w: &World, attempt: &Attempt, nonce: Option<B256>) -> (u16, Val
     let nonce = match nonce {
         Some(nonce) => nonce,
         None => {
-            let body: Value = client
-                .get(format!("{sms}/tee/nonce"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["nonce"].as_str().unwrap().parse().unwrap()
+            let sms = confide_sms_client::SmsClient::new(&sms, client.clone());
+            sms.nonce().await.unwrap()
         }
     };
     let keys = confide_crypto::sealed::EnclaveKeyPair::generate();

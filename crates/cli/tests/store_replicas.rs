@@ -52,18 +52,7 @@ fn sha256(bytes: &[u8]) -> B256 {
     confide_crypto::dataset::checksum(bytes).unwrap()
 }
 
-/// Deterministic bytes that do not repeat (so a misplaced part would show).
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+use confide_testkit::bench::pseudo_random as content;
 
 /// The owner's signed upload of `body` (whose sha256 is `hash`) as `name` to `store`.
 fn upload(

@@ -11,17 +11,7 @@ use std::time::{Duration, Instant};
 use confide_enclave::wasm::{AppInvocation, Entry, Sandbox};
 
 fn module(name: &str) -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
-    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    std::fs::read(path).unwrap()
+    std::fs::read(confide_testkit::example_app(name)).unwrap()
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

@@ -1,27 +1,14 @@
 //! The app sandbox with the example apps: iExec's conventions inside, nothing else
 //! reachable, and every way an app can misbehave ends in its own clean error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use confide_enclave::wasm::{AppInvocation, Entry, Sandbox, WasmError};
 
 /// The example module `name`, built by `scripts/build-apps.sh` (built here if missing).
 fn module(name: &str) -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
-    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
-    if !path.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "building the example apps failed (rustup target add wasm32-wasip1)"
-        );
-    }
-    std::fs::read(path).unwrap()
+    std::fs::read(confide_testkit::example_app(name)).unwrap()
 }
 
 struct Dirs {

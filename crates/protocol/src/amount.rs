@@ -10,6 +10,15 @@ use crate::Error;
 pub const NRLC_PER_RLC: u64 = 1_000_000_000;
 
 /// Parses `1000`, `1000 nRLC`, `1.5 RLC` or `2 rlc` into nRLC.
+///
+/// ```
+/// use confide_protocol::amount::parse_nrlc;
+/// use alloy_primitives::U256;
+///
+/// assert_eq!(parse_nrlc("1.5 RLC").unwrap(), U256::from(1_500_000_000u64));
+/// assert_eq!(parse_nrlc("1000").unwrap(), U256::from(1000));
+/// assert!(parse_nrlc("1.0000000001 RLC").is_err(), "finer than one nRLC");
+/// ```
 pub fn parse_nrlc(text: &str) -> Result<U256, Error> {
     let invalid = || Error::InvalidAmount(text.to_owned());
     let trimmed = text.trim();

@@ -146,6 +146,15 @@ impl FromStr for Tag {
     type Err = Error;
 
     /// Reads `0x…` hex (up to 32 bytes, left-padded) or comma-separated names.
+    ///
+    /// ```
+    /// use confide_protocol::Tag;
+    ///
+    /// let tdx: Tag = "tee,tdx".parse().unwrap();
+    /// assert!(tdx.is_tee());
+    /// assert_eq!(tdx, "0x0000000000000000000000000000000000000000000000000000000000000009".parse().unwrap());
+    /// assert!("tdx".parse::<Tag>().is_err(), "a framework needs the tee bit");
+    /// ```
     fn from_str(text: &str) -> Result<Tag, Error> {
         let trimmed = text.trim();
         let Some(hex) = trimmed.strip_prefix("0x").or_else(|| trimmed.strip_prefix("0X")) else {

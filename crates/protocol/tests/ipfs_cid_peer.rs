@@ -22,18 +22,7 @@ fn peer_cid_v0(bytes: &[u8]) -> String {
     json["CIDv0"].as_str().unwrap().to_owned()
 }
 
-/// Deterministic bytes that do not repeat within a chunk.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+use confide_testkit::bench::pseudo_random;
 
 #[test]
 fn our_cids_are_those_an_independent_importer_derives() {

@@ -257,18 +257,8 @@ async fn released_count(store: &SecretStore) -> usize {
 /// The task's enclave challenge, asked for by the pool owner as the scheduler does.
 async fn enclave_challenge(sms: &str, owner: &PrivateKeySigner, task: B256) -> Address {
     let signature = sign_personal(owner, tee::challenge_request_hash(task)).unwrap();
-    let response = reqwest::Client::new()
-        .post(format!("{sms}/tee/challenges/{task}"))
-        .header(
-            "Authorization",
-            format!("0x{}", confide_chain::hex::encode(signature.as_bytes())),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let body: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
-    body["address"].as_str().unwrap().parse().unwrap()
+    let sms = confide_sms_client::SmsClient::new(sms, reqwest::Client::new());
+    sms.enclave_challenge(task, &signature).await.unwrap()
 }
 
 /// One release as the runtime asks for it: a nonce, then the session, from `replica`.

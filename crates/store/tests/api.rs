@@ -62,6 +62,12 @@ async fn put(
     (status, json["error"]["code"].as_str().unwrap_or_default().to_owned())
 }
 
+/// The owner's signed upload of `content`, which the store must accept.
+async fn upload(store: &Store, owner_address: &str, name: &str, owner: &PrivateKeySigner, content: &[u8]) {
+    let (status, code) = put(store, owner_address, name, owner, sha256(content), content.to_vec()).await;
+    assert_eq!(status, 201, "upload of {name} refused: {code}");
+}
+
 #[tokio::test]
 async fn signed_uploads_are_served_publicly_and_bad_ones_leave_nothing() {
     let store = start().await;
@@ -70,12 +76,7 @@ async fn signed_uploads_are_served_publicly_and_bad_ones_leave_nothing() {
     let content = b"IV and ciphertext...".to_vec();
 
     // The owner's signed upload, then anyone downloads it byte for byte.
-    assert_eq!(
-        put(&store, &me, "data.enc", &owner, sha256(&content), content.clone())
-            .await
-            .0,
-        201
-    );
+    upload(&store, &me, "data.enc", &owner, &content).await;
     let got = reqwest::get(format!("{}/files/{me}/data.enc", store.url))
         .await
         .unwrap();
@@ -425,12 +426,7 @@ async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unch
     let owner = PrivateKeySigner::random();
     let me = owner.address().to_string();
     let content = b"hello world".to_vec();
-    assert_eq!(
-        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
-            .await
-            .0,
-        201
-    );
+    upload(&store, &me, "hello", &owner, &content).await;
     let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, &content);
     assert_eq!(
         cid.to_string(),
@@ -566,12 +562,7 @@ async fn an_ipfs_node_pins_what_the_store_keeps_and_must_derive_the_same_cid() {
     ])
     .await;
     let (store, state) = store_pinning_to(&node).await;
-    assert_eq!(
-        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
-            .await
-            .0,
-        201
-    );
+    upload(&store, &me, "hello", &owner, &content).await;
     settled(&state, (1, 0)).await;
     {
         let recording = recording.lock().unwrap();
@@ -632,12 +623,7 @@ async fn an_ipfs_node_pins_what_the_store_keeps_and_must_derive_the_same_cid() {
     )])
     .await;
     let (store, state) = store_pinning_to(&node).await;
-    assert_eq!(
-        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
-            .await
-            .0,
-        201
-    );
+    upload(&store, &me, "hello", &owner, &content).await;
     settled(&state, (0, 1)).await;
     assert_eq!(recording.lock().unwrap().calls("/api/v0/add").len(), 1);
     assert!(recording.lock().unwrap().calls("/api/v0/pin/add").is_empty());
@@ -657,12 +643,7 @@ async fn bytes_that_are_not_the_cids_are_never_served_whole_under_it() {
     let owner = PrivateKeySigner::random();
     let me = owner.address().to_string();
     let content = b"hello world".to_vec();
-    assert_eq!(
-        put(&store, &me, "hello", &owner, sha256(&content), content.clone())
-            .await
-            .0,
-        201
-    );
+    upload(&store, &me, "hello", &owner, &content).await;
     let file = store.dir.path().join(me.to_lowercase()).join("hello");
     let record = store.dir.path().join("file-cids").join(me.to_lowercase()).join("hello");
     assert!(

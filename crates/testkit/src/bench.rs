@@ -42,3 +42,23 @@ pub fn env_counts(name: &str) -> Vec<usize> {
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_default()
 }
+
+/// `len` deterministic bytes that do not repeat (xorshift from `seed`): content whose
+/// misplaced part would show, the same on every run.
+///
+/// ```
+/// let a = confide_testkit::bench::pseudo_random(64, 1);
+/// assert_eq!(a, confide_testkit::bench::pseudo_random(64, 1));
+/// assert_ne!(a, confide_testkit::bench::pseudo_random(64, 2));
+/// ```
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}

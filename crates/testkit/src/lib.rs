@@ -6,6 +6,7 @@
 //! It is for `[dev-dependencies]` only: it panics where a test should fail, uses the dev
 //! accounts' public keys, and must never be linked by a service or the CLI.
 
+pub mod apps;
 pub mod bench;
 pub mod browser;
 pub mod chain;
@@ -13,5 +14,6 @@ pub mod postgres;
 pub mod s3;
 pub mod wait;
 
+pub use apps::example_app;
 pub use chain::{TestChain, ephemeral_chain};
 pub use postgres::TempPostgres;

@@ -157,22 +157,7 @@ pub(crate) fn edit(path: &Path, change: impl FnOnce(&mut Value)) {
 }
 
 /// An example app's module (`scripts/build-apps.sh` builds them; built here if missing).
-pub(crate) fn example_app(name: &str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/apps");
-    let path = root.join(format!("target/wasm32-wasip1/release/{name}.wasm"));
-    if !path.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--target", "wasm32-wasip1", "--manifest-path"])
-            .arg(root.join("Cargo.toml"))
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "building the example apps failed (rustup target add wasm32-wasip1)"
-        );
-    }
-    path.canonicalize().unwrap()
-}
+pub(crate) use confide_testkit::example_app;
 
 /// The enclave runtime binary, beside `confide` (built here if this test runs alone).
 pub(crate) fn enclave_binary() -> PathBuf {
