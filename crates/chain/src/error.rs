@@ -167,7 +167,8 @@ impl ChainError {
                 if let Some(data) = payload.as_revert_data() {
                     return ChainError::reverted(action, decode_revert(&data));
                 }
-                ChainError::from_node_message(action, &payload.message)
+                let data = payload.data.as_ref().map_or("", |d| d.get());
+                ChainError::from_node_words(action, &payload.message, data)
             }
             RpcError::Transport(TransportErrorKind::Custom(_) | TransportErrorKind::BackendGone) => {
                 ChainError::Unreachable {
@@ -182,16 +183,17 @@ impl ChainError {
         }
     }
 
-    /// A refusal without revert data: nodes say what it is only in words (JSON-RPC codes
-    /// differ from node to node; geth answers -32000 to all of these).
-    fn from_node_message(action: &str, message: &str) -> ChainError {
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("execution reverted") {
-            let reason = message
-                .split_once("execution reverted:")
-                .map(|(_, r)| r.trim().to_owned())
-                .unwrap_or_else(|| "no reason given".to_owned());
-            return ChainError::reverted(action, reason);
+    /// A refusal whose revert data alloy did not find: nodes say what it is in words, each
+    /// its own (JSON-RPC codes differ from node to node; geth answers -32000 to all of these).
+    fn from_node_words(action: &str, message: &str, data: &str) -> ChainError {
+        // OpenEthereum: "VM execution error." with the revert data as "Reverted 0x…".
+        let reverted_data = data.trim_matches('"').strip_prefix("Reverted ");
+        if let Some(bytes) = reverted_data.and_then(|hex| alloy::hex::decode(hex).ok()) {
+            return ChainError::reverted(action, decode_revert(&bytes));
+        }
+        let lower = format!("{message} {data}").to_ascii_lowercase();
+        if lower.contains("revert") {
+            return ChainError::reverted(action, revert_reason_in_words(message));
         }
         if lower.contains("insufficient funds") || lower.contains("out of gas") {
             return ChainError::InsufficientFunds {
@@ -213,6 +215,18 @@ impl ChainError {
             explanation,
         }
     }
+}
+
+/// The reason in a node's words: geth's `execution reverted: <reason>`, Hardhat's
+/// `reverted with reason string '<reason>'`.
+fn revert_reason_in_words(message: &str) -> String {
+    if let Some((_, reason)) = message.split_once("execution reverted:") {
+        return reason.trim().to_owned();
+    }
+    if let Some((_, reason)) = message.split_once("reverted with reason string '") {
+        return reason.trim_end().trim_end_matches('\'').to_owned();
+    }
+    "no reason given".to_owned()
 }
 
 /// Decodes `Error(string)` revert data; other data is shown as hex.
@@ -245,6 +259,15 @@ mod tests {
         let error = ChainError::from_rpc("match", &node_refusal(&json));
         assert_eq!(error.code(), "TX_REVERTED");
         assert_eq!(error.revert_reason(), Some("iExecV5-matchOrders-0x10"));
+        // OpenEthereum names none of it in its message: the data says "Reverted 0x…".
+        let json = format!(
+            r#"{{"code":-32015,"message":"VM execution error.","data":"Reverted 0x{}"}}"#,
+            alloy::hex::encode(alloy::sol_types::Revert::from("iExecV5-x").abi_encode())
+        );
+        assert_eq!(
+            ChainError::from_rpc("match", &node_refusal(&json)).revert_reason(),
+            Some("iExecV5-x")
+        );
     }
 
     #[test]
@@ -254,6 +277,13 @@ mod tests {
         assert_eq!(error.revert_reason(), Some("iExecV5-deposit-0x01"));
         let poor = node_refusal(r#"{"code":-32003,"message":"Insufficient funds for gas * price + value"}"#);
         assert_eq!(ChainError::from_rpc("send", &poor).code(), "INSUFFICIENT_FUNDS");
+        let hardhat = node_refusal(
+            r#"{"code":-32603,"message":"VM Exception while processing transaction: reverted with reason string 'iExecV5-x'"}"#,
+        );
+        assert_eq!(
+            ChainError::from_rpc("call", &hardhat).revert_reason(),
+            Some("iExecV5-x")
+        );
         let other = node_refusal(r#"{"code":-32601,"message":"method not found"}"#);
         assert_eq!(ChainError::from_rpc("call", &other).code(), "RPC_ERROR");
     }

@@ -16,13 +16,13 @@ pub use migrate::Migration;
 use sqlx::AnyPool;
 
 /// Opens the database at `url` (`sqlite://…?mode=rwc` or `postgres://…`) with a few
-/// connections and applies `migrations`. SQLite runs in WAL mode: readers never wait for
+/// connections and applies `service`'s `migrations`. SQLite runs in WAL mode: readers never wait for
 /// the writer, and a commit is one append and one fsync of the log (synchronous stays
 /// FULL, so what was acknowledged survives a power cut).
-pub async fn open(url: &str, migrations: &[Migration]) -> Result<AnyPool, sqlx::Error> {
+pub async fn open(url: &str, service: &str, migrations: &[Migration]) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new().max_connections(4).connect(url).await?;
-    migrate::apply(&pool, migrations, url.starts_with("postgres")).await?;
+    migrate::apply(&pool, service, migrations, url.starts_with("postgres")).await?;
     if url.starts_with("sqlite:") {
         sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
     }

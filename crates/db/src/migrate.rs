@@ -1,5 +1,6 @@
 //! Migrations: a service's schema as numbered SQL files (`migrations/0001_initial.sql`,
-//! …), applied in order, each once, its version recorded in `schema_migrations`.
+//! …), applied in order, each once, its version recorded in `schema_migrations` under the
+//! service's name (services that share a database keep their versions apart).
 //!
 //! Files hold statements both SQLite and Postgres accept, each ending with `;` at the end
 //! of a line (`--` comment lines are allowed). Replicas starting together on one Postgres
@@ -51,30 +52,38 @@ impl Migration {
 /// The advisory lock replicas take around migrating ("confide" in ASCII).
 const LOCK_KEY: i64 = 0x0063_6f6e_6669_6465;
 
-/// Applies the migrations `pool` has not recorded yet, in version order.
-pub async fn apply(pool: &AnyPool, migrations: &[Migration], postgres: bool) -> Result<(), sqlx::Error> {
+/// Applies the migrations of `service` that `pool` has not recorded yet, in version order.
+pub async fn apply(pool: &AnyPool, service: &str, migrations: &[Migration], postgres: bool) -> Result<(), sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    if postgres {
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS locked")
-            .bind(LOCK_KEY)
-            .execute(&mut *connection)
-            .await?;
+    if !postgres {
+        return apply_on(&mut connection, service, migrations).await;
     }
-    let applied = apply_on(&mut connection, migrations).await;
-    if postgres {
-        sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut *connection)
-            .await?;
-    }
-    applied
-}
-
-async fn apply_on(connection: &mut AnyConnection, migrations: &[Migration]) -> Result<(), sqlx::Error> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)")
+    sqlx::query("SELECT 1 FROM (SELECT pg_advisory_lock($1)) AS locked")
+        .bind(LOCK_KEY)
         .execute(&mut *connection)
         .await?;
-    let rows = sqlx::query("SELECT version FROM schema_migrations")
+    let applied = apply_on(&mut connection, service, migrations).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *connection)
+        .await;
+    if unlocked.is_err() {
+        // Never back to the pool holding the lock: closing the session releases it.
+        drop(connection.detach());
+    }
+    applied?;
+    unlocked.map(drop)
+}
+
+async fn apply_on(connection: &mut AnyConnection, service: &str, migrations: &[Migration]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            service TEXT NOT NULL, version BIGINT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (service, version))",
+    )
+    .execute(&mut *connection)
+    .await?;
+    let rows = sqlx::query("SELECT version FROM schema_migrations WHERE service = $1")
+        .bind(service)
         .fetch_all(&mut *connection)
         .await?;
     let done: Vec<i64> = rows.iter().map(|r| r.try_get("version")).collect::<Result<_, _>>()?;
@@ -84,11 +93,15 @@ async fn apply_on(connection: &mut AnyConnection, migrations: &[Migration]) -> R
         for statement in migration.statements() {
             run(connection, &statement).await?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .execute(&mut *connection)
-            .await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (service, version, name) VALUES ($1, $2, $3)
+             ON CONFLICT (service, version) DO NOTHING",
+        )
+        .bind(service)
+        .bind(migration.version)
+        .bind(migration.name)
+        .execute(&mut *connection)
+        .await?;
     }
     Ok(())
 }
@@ -100,9 +113,11 @@ async fn run(connection: &mut AnyConnection, statement: &str) -> Result<(), sqlx
     }
 }
 
+/// One column added, alone: a statement adding several fails whole when one exists, and
+/// taking it as done would lose the others.
 fn adds_a_column(statement: &str) -> bool {
     let upper = statement.to_ascii_uppercase();
-    upper.starts_with("ALTER TABLE") && upper.contains("ADD COLUMN")
+    upper.starts_with("ALTER TABLE") && upper.matches("ADD COLUMN").count() == 1
 }
 
 /// SQLite: "duplicate column name"; Postgres: error 42701 (duplicate_column).
@@ -130,7 +145,7 @@ mod tests {
 
     async fn pool(dir: &tempfile::TempDir) -> AnyPool {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-        crate::open(&url, &[]).await.unwrap()
+        crate::open(&url, "test", &[]).await.unwrap()
     }
 
     #[tokio::test]
@@ -138,11 +153,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(&dir).await;
         // Out of order in the list: applied by version.
-        apply(&pool, &[V2, V1], false).await.unwrap();
-        apply(&pool, &[V1, V2], false).await.unwrap();
+        apply(&pool, "test", &[V2, V1], false).await.unwrap();
+        apply(&pool, "test", &[V1, V2], false).await.unwrap();
         let rows = sqlx::query("SELECT id, n FROM t").fetch_all(&pool).await.unwrap();
         assert_eq!(rows.len(), 1, "the insert of V2 ran once");
         assert_eq!(rows[0].try_get::<i64, _>("n").unwrap(), 7);
+        // Another service's version 1 is its own.
+        let other = Migration {
+            version: 1,
+            name: "other",
+            sql: "CREATE TABLE IF NOT EXISTS u (id TEXT PRIMARY KEY);\n",
+        };
+        apply(&pool, "other", &[other], false).await.unwrap();
+        sqlx::query("SELECT id FROM u").fetch_all(&pool).await.unwrap();
     }
 
     #[tokio::test]
@@ -154,13 +177,13 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        apply(&pool, &[V1, V2], false).await.unwrap();
+        apply(&pool, "test", &[V1, V2], false).await.unwrap();
         // Any other error still stops the migration.
         let broken = Migration {
             version: 3,
             name: "broken",
             sql: "ALTER TABLE missing ADD COLUMN x BIGINT;\n",
         };
-        assert!(apply(&pool, &[broken], false).await.is_err());
+        assert!(apply(&pool, "test", &[broken], false).await.is_err());
     }
 }

@@ -351,7 +351,7 @@ impl MarketDb {
     /// Opens the database at `url` (`sqlite:…` or `postgres://…`), applies the market's
     /// migrations, reads (or makes) the login key and starts the order writer.
     pub async fn open(url: &str) -> Result<MarketDb, MarketError> {
-        let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
+        let pool = confide_db::open(url, "market", MIGRATIONS).await.map_err(storage)?;
         let login_key = login_key(&pool).await?;
         let (inserts, queue) = mpsc::unbounded_channel();
         tokio::spawn(write_inserts(pool.clone(), queue));

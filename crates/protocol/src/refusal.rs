@@ -47,11 +47,19 @@ pub struct Refusal {
     pub message: String,
 }
 
+/// The error object of the nested shape, each part optional: a peer (an older or another
+/// implementation) may send one without the other.
+#[derive(Deserialize)]
+struct NestedError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Shape {
-    Nested { error: Refusal },
-    Market { error: String, code: String },
+    Nested { error: NestedError },
+    Market { error: String, code: Option<String> },
 }
 
 impl Refusal {
@@ -74,18 +82,30 @@ impl Refusal {
     }
 
     /// Reads a refusal of either shape; `None` when the body is neither (a proxy's HTML
-    /// page, an empty body): the caller then names the HTTP status instead.
+    /// page, an empty body): the caller then names the HTTP status instead. A part the
+    /// peer left out is empty.
     pub fn from_json(body: &[u8]) -> Option<Refusal> {
-        match serde_json::from_slice(body).ok()? {
-            Shape::Nested { error } => Some(error),
-            Shape::Market { error, code } => Some(Refusal::new(code, error)),
+        let (code, message) = match serde_json::from_slice(body).ok()? {
+            Shape::Nested { error } => (error.code, error.message),
+            Shape::Market { error, code } => (code, Some(error)),
+        };
+        if code.is_none() && message.is_none() {
+            return None;
         }
+        Some(Refusal::new(code.unwrap_or_default(), message.unwrap_or_default()))
     }
 
-    /// Reads a refusal, or makes one of `fallback_code` naming the status when the body
-    /// is not one.
+    /// Reads a refusal, filling what the body does not say: `fallback_code` for its code,
+    /// the HTTP status for its message.
     pub fn from_answer(status: u16, body: &[u8], fallback_code: &str) -> Refusal {
-        Refusal::from_json(body).unwrap_or_else(|| Refusal::new(fallback_code, format!("status {status}")))
+        let mut refusal = Refusal::from_json(body).unwrap_or_else(|| Refusal::new("", ""));
+        if refusal.code.is_empty() {
+            refusal.code = fallback_code.to_owned();
+        }
+        if refusal.message.is_empty() {
+            refusal.message = format!("status {status}");
+        }
+        refusal
     }
 }
 
@@ -120,14 +140,31 @@ mod tests {
             &b""[..],
             b"null",
             b"{}",
-            br#"{"error":"no code"}"#,
+            br#"{"error":{}}"#,
             br#"{"error":{"code":1}}"#,
+            b"<html>",
         ] {
             assert_eq!(Refusal::from_json(body), None, "{}", String::from_utf8_lossy(body));
         }
         assert_eq!(
             Refusal::from_answer(502, b"<html>", "HTTP_ERROR"),
             Refusal::new("HTTP_ERROR", "status 502")
+        );
+    }
+
+    #[test]
+    fn what_a_peer_leaves_out_is_filled_not_lost() {
+        // iExec's market may answer an error without a code; an error object may lack
+        // its message.
+        let market = br#"{"ok":false,"error":"order not found"}"#;
+        assert_eq!(
+            Refusal::from_answer(404, market, "MARKET_REFUSED"),
+            Refusal::new("MARKET_REFUSED", "order not found")
+        );
+        let code_only = br#"{"error":{"code":"X"}}"#;
+        assert_eq!(
+            Refusal::from_answer(409, code_only, "HTTP_ERROR"),
+            Refusal::new("X", "status 409")
         );
     }
 }

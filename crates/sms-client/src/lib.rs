@@ -132,12 +132,8 @@ impl SmsClient {
             .signed(Method::PUT, &secret.versioned_path(version), signature)
             .body(value.to_vec());
         let body = self.accepted(request).await?;
-        if body.is_empty() {
-            return Ok(version);
-        }
-        let written: Written =
-            serde_json::from_slice(&body).map_err(|e| self.unexpected(format!("an unreadable answer ({e})")))?;
-        Ok(written.version)
+        // Written whatever the body says: an SMS that names no version wrote the one asked.
+        Ok(serde_json::from_slice::<Written>(&body).map_or(version, |w| w.version))
     }
 
     /// The task's enclave challenge, asked by the workerpool owner (signed over
@@ -187,8 +183,12 @@ impl SmsClient {
             reason: e.without_url().to_string(),
         })?;
         if !status.is_success() {
-            let refusal = Refusal::from_answer(status.as_u16(), &body, "SMS_ERROR");
-            return Err(SmsClientError::Refused(refusal));
+            // Only a refusal is the SMS saying no. A body that is none (a balancer's 502
+            // page, an empty 500) says nothing of the request: a caller may try again.
+            return Err(match Refusal::from_json(&body) {
+                Some(_) => SmsClientError::Refused(Refusal::from_answer(status.as_u16(), &body, "SMS_ERROR")),
+                None => self.unexpected(format!("{status} without a refusal")),
+            });
         }
         Ok(body)
     }
@@ -204,5 +204,52 @@ impl SmsClient {
             url: self.url.clone(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An HTTP server on loopback that answers one request with `status` and `body`.
+    async fn answering(status: &'static str, body: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await.unwrap();
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_balancers_error_page_is_no_refusal_and_may_be_retried() {
+        let url = answering("502 Bad Gateway", "<html>bad gateway</html>").await;
+        let error = SmsClient::new(&url, reqwest::Client::new()).nonce().await.unwrap_err();
+        assert!(matches!(error, SmsClientError::Unexpected { .. }), "{error}");
+        assert_eq!(error.code(), "SMS_ERROR");
+    }
+
+    #[tokio::test]
+    async fn a_refusal_keeps_the_smss_code_and_reason() {
+        let body = r#"{"error":{"code":"APP_MISMATCH","message":"not the registered app"}}"#;
+        let url = answering("403 Forbidden", body).await;
+        let error = SmsClient::new(&url, reqwest::Client::new()).nonce().await.unwrap_err();
+        assert_eq!(error.code(), "APP_MISMATCH");
+        assert!(error.to_string().contains("not the registered app"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_not_of_the_apis_shape_is_refused() {
+        let url = answering("200 OK", r#"{"nonce":"not hex"}"#).await;
+        let error = SmsClient::new(&url, reqwest::Client::new()).nonce().await.unwrap_err();
+        assert!(matches!(error, SmsClientError::Unexpected { .. }), "{error}");
     }
 }

@@ -183,7 +183,9 @@ impl SecretStore {
         };
         // WAL (see confide_db::open): the rollback journal took several fsyncs per
         // commit, 5x slower releases.
-        let pool = confide_db::open(database_url, MIGRATIONS).await.map_err(storage)?;
+        let pool = confide_db::open(database_url, "sms", MIGRATIONS)
+            .await
+            .map_err(storage)?;
         let store = SecretStore { pool, master };
         store.check_master_key().await?;
         Ok(store)

@@ -194,7 +194,7 @@ impl SchedulerDb {
     /// Opens the database at `url` (`sqlite:…` or `postgres://…`) and applies the
     /// scheduler's migrations.
     pub async fn open(url: &str) -> Result<SchedulerDb, WorkerpoolError> {
-        let pool = confide_db::open(url, MIGRATIONS).await.map_err(storage)?;
+        let pool = confide_db::open(url, "scheduler", MIGRATIONS).await.map_err(storage)?;
         Ok(SchedulerDb { pool })
     }
 

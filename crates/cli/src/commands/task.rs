@@ -264,7 +264,10 @@ async fn scheduler_debug(task: B256, reader: Option<&PrivateKeySigner>) -> Resul
         let status = response.status();
         let body = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            let why = Refusal::from_json(&body).map_or("no reason given".into(), |r| r.message);
+            let why = Refusal::from_json(&body)
+                .map(|r| r.message)
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "no reason given".into());
             return Err(format!("{url} answered {status}: {why}"));
         }
         // The scheduler is another party: an answer not of the contract's shape is refused.
