@@ -414,8 +414,28 @@ pub(crate) async fn download_result(
             ));
         }
     };
+    let bytes = fetch_result(ctx, &url).await?;
+    // Whatever gateway served them, the bytes must be those the link names.
+    if let Some(expected) = expected_cid {
+        check_cid(&url, &expected, &bytes)?;
+    }
+    let extension = if bytes.starts_with(b"age-encryption.org") {
+        "age"
+    } else {
+        "zip"
+    };
+    let path = output.unwrap_or_else(|| PathBuf::from(format!("{}.{extension}", info.task_id)));
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, &bytes)
+        .and_then(|_| std::fs::rename(&partial, &path))
+        .map_err(|e| CliError::io(&path, e))?;
+    Ok(path)
+}
+
+/// A result's bytes from `url`, with progress, refused past [`MAX_RESULT_BYTES`].
+async fn fetch_result(ctx: &Context, url: &str) -> Result<Vec<u8>, CliError> {
     let response = reqwest::Client::new()
-        .get(&url)
+        .get(url)
         .send()
         .await
         .map_err(|e| CliError::new("STORE_UNREACHABLE", format!("{url} is unreachable: {e}")))?;
@@ -448,32 +468,24 @@ pub(crate) async fn download_result(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    // Whatever gateway served them, the bytes must be those the link names.
-    if let Some(expected) = expected_cid {
-        let version = if expected.starts_with("Qm") {
-            CidVersion::V0
-        } else {
-            CidVersion::V1
-        };
-        let actual = file_cid(version, &bytes).to_string();
-        if actual != expected {
-            return Err(CliError::new(
-                "RESULT_CID_MISMATCH",
-                format!("{url} served bytes whose CID is {actual}, not {expected}: refused"),
-            ));
-        }
-    }
-    let extension = if bytes.starts_with(b"age-encryption.org") {
-        "age"
+    Ok(bytes)
+}
+
+/// Refuses bytes whose IPFS CID is not `expected`.
+fn check_cid(url: &str, expected: &str, bytes: &[u8]) -> Result<(), CliError> {
+    let version = if expected.starts_with("Qm") {
+        CidVersion::V0
     } else {
-        "zip"
+        CidVersion::V1
     };
-    let path = output.unwrap_or_else(|| PathBuf::from(format!("{}.{extension}", info.task_id)));
-    let partial = path.with_extension("partial");
-    std::fs::write(&partial, &bytes)
-        .and_then(|_| std::fs::rename(&partial, &path))
-        .map_err(|e| CliError::io(&path, e))?;
-    Ok(path)
+    let actual = file_cid(version, bytes).to_string();
+    if actual != expected {
+        return Err(CliError::new(
+            "RESULT_CID_MISMATCH",
+            format!("{url} served bytes whose CID is {actual}, not {expected}: refused"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a downloaded result against the task's on-chain digest when it can be read
