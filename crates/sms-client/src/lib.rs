@@ -12,6 +12,9 @@ use confide_protocol::sms::{Secret, VERSION_HEADER};
 use confide_protocol::tee::{ChallengeAnswer, NonceAnswer, SessionRequest, SessionResponse};
 use reqwest::{Method, RequestBuilder, StatusCode};
 
+/// The most of an answer read: far above any answer of the API.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
 /// What a call to the SMS can end in besides its answer.
 #[derive(Debug, thiserror::Error)]
 pub enum SmsClientError {
@@ -175,13 +178,21 @@ impl SmsClient {
     }
 
     /// A success's body, or the SMS's refusal.
-    async fn accepted(&self, request: RequestBuilder) -> Result<bytes::Bytes, SmsClientError> {
-        let response = self.send(request).await?;
+    async fn accepted(&self, request: RequestBuilder) -> Result<Vec<u8>, SmsClientError> {
+        let mut response = self.send(request).await?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| SmsClientError::Unreachable {
+        // The enclave's SMS is named by its host: whoever answers there is read no further
+        // than any answer of the API can be long (a sealed session is a few KiB).
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| SmsClientError::Unreachable {
             url: self.url.clone(),
             reason: e.without_url().to_string(),
-        })?;
+        })? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(self.unexpected(format!("an answer over {MAX_ANSWER_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             // Only a refusal is the SMS saying no. A body that is none (a balancer's 502
             // page, an empty 500) says nothing of the request: a caller may try again.
@@ -224,7 +235,8 @@ mod tests {
                 "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
-            stream.write_all(answer.as_bytes()).await.unwrap();
+            // A client that stops reading early closes the connection: not an error here.
+            let _ = stream.write_all(answer.as_bytes()).await;
         });
         url
     }
@@ -244,6 +256,14 @@ mod tests {
         let error = SmsClient::new(&url, reqwest::Client::new()).nonce().await.unwrap_err();
         assert_eq!(error.code(), "APP_MISMATCH");
         assert!(error.to_string().contains("not the registered app"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_answer_is_read_no_further_than_a_mebibyte() {
+        let huge: &'static str = Box::leak("x".repeat(MAX_ANSWER_BYTES + 1).into_boxed_str());
+        let url = answering("200 OK", huge).await;
+        let error = SmsClient::new(&url, reqwest::Client::new()).nonce().await.unwrap_err();
+        assert!(error.to_string().contains("an answer over"), "{error}");
     }
 
     #[tokio::test]
