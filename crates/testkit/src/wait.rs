@@ -16,22 +16,3 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
         std::thread::sleep(Duration::from_millis(100));
     }
 }
-
-/// [`wait_until`] for async conditions.
-///
-/// # Panics
-/// When `timeout` passes first, naming `what`.
-pub async fn wait_until_async<F: std::future::Future<Output = bool>>(
-    what: &str,
-    timeout: Duration,
-    mut done: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + timeout;
-    while !done().await {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
