@@ -36,8 +36,11 @@ if [ ! -e "$moto_dir/.complete" ]; then
 fi
 # The browser tests save the marketplace's main pages here (README shows them).
 export CONFIDE_SCREENSHOT_DIR="$PWD/docs/screenshots"
-# iExec's own SDK 9.0.1, the real peer of the interoperability tests.
+# iExec's own SDK 9.0.1 and DataProtector SDK 2.0.0-beta.27, the real peers of the
+# interoperability tests.
 npm ci --prefix interop --no-audit --no-fund --loglevel=error
+# Confide's two contracts are what their sources compile to with the pinned solc.
+scripts/compile-contracts.sh --check
 cargo fmt --all -- --check
 cargo fmt --all --manifest-path examples/apps/Cargo.toml -- --check
 # Lints and the test build in one pass: clippy's driver compiles the workspace's own crates,

@@ -197,4 +197,26 @@ sol! {
         function createWorkerpool(address owner, string description) external returns (address);
         function predictWorkerpool(address owner, string description) external view returns (address);
     }
+
+    /// Confide's DataProtector contract (`contracts/DataProtector.sol`): the ABI and event of
+    /// iExec's, so iExec's DataProtector SDK registers protected data through it.
+    #[sol(rpc)]
+    interface DataProtector {
+        event DatasetSchema(address indexed dataset, string schema);
+        function registry() external view returns (address);
+        function createDatasetWithSchema(address owner, string name, string schema, bytes multiaddr, bytes32 checksum) external returns (address);
+    }
+
+    /// Confide's app whitelist (`contracts/AppWhitelist.sol`): an ERC-734 key manager whose
+    /// listed apps PoCo accepts where an order restricts to the whitelist.
+    #[sol(rpc)]
+    interface AppWhitelist {
+        event AppAdded(address indexed app);
+        event AppRemoved(address indexed app);
+        function owner() external view returns (address);
+        function addApp(address app) external;
+        function removeApp(address app) external;
+        function isAllowed(address app) external view returns (bool);
+        function keyHasPurpose(bytes32 key, uint256 purpose) external view returns (bool);
+    }
 }

@@ -103,12 +103,15 @@ impl Connection {
 
     /// Whether `address` holds contract code (false for a wallet or an unused address).
     pub async fn has_code(&self, address: Address) -> Result<bool, ChainError> {
-        let code = self
-            .provider
+        Ok(!self.code(address).await?.is_empty())
+    }
+
+    /// The contract code at `address` (empty for a wallet or an unused address).
+    pub async fn code(&self, address: Address) -> Result<Bytes, ChainError> {
+        self.provider
             .get_code_at(address)
             .await
-            .map_err(|e| ChainError::from_rpc("read contract code", &e))?;
-        Ok(!code.is_empty())
+            .map_err(|e| ChainError::from_rpc("read contract code", &e))
     }
 
     /// The number of the node's latest block.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use confide_protocol::OrderKind;
 
 use crate::bindings::IexecHub::IexecHubEvents;
-use crate::bindings::Registry;
+use crate::bindings::{DataProtector, Registry};
 use crate::{AssetKind, ChainError, Connection, Deployment};
 
 /// Blocks asked for in one `eth_getLogs` call: public nodes cap ranges.
@@ -123,6 +123,16 @@ pub enum PocoEvent {
         /// The new owner.
         to: Address,
     },
+    /// A protected data was created through the DataProtector contract (iExec's
+    /// `DatasetSchema(address indexed dataset, string schema)`): a PoCo dataset, registered
+    /// in the same transaction, whose data has this schema. Reported only by a cursor told
+    /// the DataProtector's address ([`EventCursor::with_data_protector`]).
+    DatasetSchema {
+        /// The dataset the schema describes.
+        dataset: Address,
+        /// The schema as its creator wrote it: JSON text, unchecked.
+        schema: String,
+    },
 }
 
 impl PocoEvent {
@@ -157,6 +167,11 @@ pub struct PocoLog {
     /// cursor reports removed events newest first, before the events of the new blocks.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+    /// The block's timestamp (seconds since the Unix epoch) when the node sends it with
+    /// the log; a cursor reads it from the block for the events that record it
+    /// ([`PocoEvent::DatasetSchema`]) when the node does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_timestamp: Option<u64>,
     /// What happened; serialized flat, its `event` field naming the kind.
     #[serde(flatten)]
     pub event: PocoEvent,
@@ -254,11 +269,32 @@ fn decode_transfer(log: &Log, kind: AssetKind) -> Option<PocoEvent> {
     })
 }
 
+/// Decodes a DataProtector's log: a protected data's schema, `None` for another event.
+fn decode_schema(log: &Log) -> Option<PocoEvent> {
+    let event = log.log_decode::<DataProtector::DatasetSchema>().ok()?.inner.data;
+    Some(PocoEvent::DatasetSchema {
+        dataset: event.dataset,
+        schema: event.schema,
+    })
+}
+
 /// Every followed event of the hub and the three asset registries in
 /// `[from_block, to_block]`, in chain order.
 pub async fn fetch(
     connection: &Connection,
     deployment: &Deployment,
+    from_block: u64,
+    to_block: u64,
+) -> Result<Vec<PocoLog>, ChainError> {
+    fetch_from(connection, deployment, None, from_block, to_block).await
+}
+
+/// [`fetch`], with the `DatasetSchema` events of the DataProtector at `data_protector`
+/// too when there is one; those carry their block's timestamp.
+pub async fn fetch_from(
+    connection: &Connection,
+    deployment: &Deployment,
+    data_protector: Option<Address>,
     from_block: u64,
     to_block: u64,
 ) -> Result<Vec<PocoLog>, ChainError> {
@@ -269,9 +305,15 @@ pub async fn fetch(
     ];
     let mut sources = vec![deployment.hub];
     sources.extend(registries.iter().map(|(address, _)| *address));
-    let decode_any = |log: &Log| match registries.iter().find(|(address, _)| *address == log.address()) {
-        Some((_, kind)) => decode_transfer(log, *kind),
-        None => decode(log),
+    sources.extend(data_protector);
+    let decode_any = |log: &Log| {
+        if Some(log.address()) == data_protector {
+            return decode_schema(log);
+        }
+        match registries.iter().find(|(address, _)| *address == log.address()) {
+            Some((_, kind)) => decode_transfer(log, *kind),
+            None => decode(log),
+        }
     };
     let mut out = Vec::new();
     let mut start = from_block;
@@ -290,12 +332,44 @@ pub async fn fetch(
                 transaction_hash: log.transaction_hash?,
                 log_index: log.log_index?,
                 removed: false,
+                block_timestamp: log.block_timestamp,
                 event: decode_any(log)?,
             })
         }));
         start = end + 1;
     }
+    add_timestamps(connection, &mut out).await?;
     Ok(out)
+}
+
+/// Reads the timestamp of each block holding a `DatasetSchema` event the node sent
+/// without one (once a block), by the block's hash: a block that replaced it meanwhile
+/// has no say.
+async fn add_timestamps(connection: &Connection, logs: &mut [PocoLog]) -> Result<(), ChainError> {
+    let mut known: Option<(B256, u64)> = None;
+    for log in logs.iter_mut() {
+        if log.block_timestamp.is_some() || !matches!(log.event, PocoEvent::DatasetSchema { .. }) {
+            continue;
+        }
+        let timestamp = match known {
+            Some((hash, timestamp)) if hash == log.block_hash => timestamp,
+            _ => {
+                let block = connection
+                    .provider
+                    .get_block_by_hash(log.block_hash)
+                    .await
+                    .map_err(|e| ChainError::from_rpc("read a block", &e))?
+                    .ok_or_else(|| ChainError::Rpc {
+                        action: "read a block".into(),
+                        reason: format!("the node no longer has block {}", log.block_hash),
+                    })?;
+                block.header.timestamp
+            }
+        };
+        known = Some((log.block_hash, timestamp));
+        log.block_timestamp = Some(timestamp);
+    }
+    Ok(())
 }
 
 /// Blocks a cursor remembers, to notice a reorg that replaces any of them and report the
@@ -319,6 +393,8 @@ struct SeenBlock {
 pub struct EventCursor {
     connection: Connection,
     deployment: Deployment,
+    /// A DataProtector whose `DatasetSchema` events are followed too.
+    data_protector: Option<Address>,
     next_block: u64,
     confirmations: u64,
     seen: std::collections::VecDeque<SeenBlock>,
@@ -331,6 +407,7 @@ impl EventCursor {
         EventCursor {
             connection,
             deployment,
+            data_protector: None,
             next_block: from_block,
             confirmations: 0,
             seen: std::collections::VecDeque::new(),
@@ -340,6 +417,13 @@ impl EventCursor {
     /// Waits for this many blocks on top of an event before reporting it (reorg safety).
     pub fn with_confirmations(mut self, confirmations: u64) -> EventCursor {
         self.confirmations = confirmations;
+        self
+    }
+
+    /// Follows the `DatasetSchema` events of the DataProtector at `address` too
+    /// ([`PocoEvent::DatasetSchema`]).
+    pub fn with_data_protector(mut self, address: Address) -> EventCursor {
+        self.data_protector = Some(address);
         self
     }
 
@@ -364,7 +448,14 @@ impl EventCursor {
         let Some(tip) = self.connection.block_hash(safe_head).await? else {
             return Ok(batch);
         };
-        let logs = fetch(&self.connection, &self.deployment, self.next_block, safe_head).await?;
+        let logs = fetch_from(
+            &self.connection,
+            &self.deployment,
+            self.data_protector,
+            self.next_block,
+            safe_head,
+        )
+        .await?;
         if logs.iter().any(|l| l.block_number == safe_head && l.block_hash != tip) {
             // Logs of a block that replaced the tip just now: read the range again next time.
             return Ok(batch);

@@ -1,8 +1,10 @@
 //! iExec's PoCo v6 on any EVM chain, seen from Rust.
 //!
-//! This crate deploys the real contracts of `@iexec/poco` (it writes none of its own),
-//! reads and writes apps, datasets, workerpools, accounts, orders, deals and tasks, and
-//! streams the events the services follow. Revert codes are turned into plain words.
+//! This crate deploys the real contracts of `@iexec/poco`, and beside them only two small
+//! contracts of Confide's own (`contracts/`: a DataProtector with iExec's ABI, and ERC-734
+//! app whitelists), reads and writes apps, datasets, protected data, workerpools, accounts,
+//! orders, deals and tasks, and streams the events the services follow. Revert codes are
+//! turned into plain words.
 //! It must never hold a user's secrets beyond the signer it is given, nor know about the
 //! services built on it.
 
@@ -17,8 +19,8 @@ pub mod events;
 
 pub use artifacts::PocoPackage;
 pub use client::{
-    AppInfo, AssetKind, ContributionInfo, DatasetInfo, DealInfo, MatchedDeal, Poco, TaskInfo, TaskStatus,
-    WorkerpoolInfo,
+    AppInfo, AssetKind, ContributionInfo, DatasetInfo, DealInfo, MatchedDeal, NewProtectedData, Poco,
+    TaskInfo, TaskStatus, WHITELIST_PURPOSE, WorkerpoolInfo,
 };
 pub use connection::Connection;
 pub use deploy::{Categories, DeployOutcome, Deployment, deploy_or_find};

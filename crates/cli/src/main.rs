@@ -56,6 +56,17 @@ enum Command {
     /// Encrypt, register and inspect datasets.
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
+    /// Protect an object (JSON and files) in one step: schema, zip, encryption, upload,
+    /// registration through the DataProtector contract, key to the SMS.
+    Protect(commands::protected::ProtectArgs),
+    /// Protected data: find, show, grant access, revoke, transfer.
+    #[command(subcommand, name = "protected")]
+    Protected(commands::protected::ProtectedCommand),
+    /// App whitelists (ERC-734): one grant for every app version they list.
+    #[command(subcommand)]
+    Whitelist(commands::protected::WhitelistCommand),
+    /// Run an app on a protected data and get the result back, decrypted.
+    Process(commands::protected::ProcessArgs),
     /// Register and inspect workerpools; run a workerpool's scheduler.
     #[command(subcommand)]
     Workerpool(commands::workerpool::WorkerpoolCommand),
@@ -116,6 +127,10 @@ async fn main() {
         Command::Requester(command) => commands::requester::run(command, &ctx).await,
         Command::Result(command) => commands::result::run(command, &ctx).await,
         Command::Dataset(command) => commands::dataset::run(command, &ctx).await,
+        Command::Protect(args) => commands::protected::protect(&ctx, args).await,
+        Command::Protected(command) => commands::protected::run(command, &ctx).await,
+        Command::Whitelist(command) => commands::protected::whitelist(command, &ctx).await,
+        Command::Process(args) => commands::protected::process(&ctx, args).await,
         Command::Workerpool(command) => commands::workerpool::run(command, &ctx).await,
         Command::Worker(args) => commands::worker::serve_worker(args, &ctx).await,
         Command::Deal(command) => commands::deal::deal(command, &ctx).await,

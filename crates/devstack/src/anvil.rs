@@ -10,6 +10,10 @@ use crate::DevError;
 
 /// Chain id of the dev chain (anvil's default).
 pub const DEV_CHAIN_ID: u64 = 31337;
+/// The chain id iExec's DataProtector SDK needs to start (Arbitrum Sepolia's: the SDK
+/// takes its default workerpool from a table of Arbitrum's chains only), which iExec's own
+/// test stack gives anvil too. `dev up --chain-id 421614` runs the stack as it.
+pub const DATAPROTECTOR_CHAIN_ID: u64 = 421_614;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// True when nothing listens on `127.0.0.1:port`.
@@ -47,6 +51,8 @@ pub struct AnvilOptions<'a> {
     pub state: Option<&'a Path>,
     /// The file anvil's output goes to, emptied first.
     pub log: &'a Path,
+    /// The chain id the node reports ([`DEV_CHAIN_ID`] unless a peer needs another).
+    pub chain_id: u64,
 }
 
 /// A running anvil. Dropping it kills the node unless [`AnvilNode::detach`] was called.
@@ -77,7 +83,7 @@ impl AnvilNode {
         let mut command = Command::new(options.binary);
         command
             .args(["--host", "127.0.0.1", "--port", &options.port.to_string()])
-            .args(["--chain-id", &DEV_CHAIN_ID.to_string()])
+            .args(["--chain-id", &options.chain_id.to_string()])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);

@@ -149,6 +149,17 @@ pub enum DevError {
         /// The SMS's SQLite database, whose presence shows the stack started on SQLite.
         sqlite: PathBuf,
     },
+    /// `--chain-id` asks for another chain id than the stack's chain has: its state (PoCo's
+    /// signatures, orders, wallets' transactions) belongs to that chain.
+    #[error(
+        "this stack's chain has chain id {existing}, not {asked}: use another --data-dir (or CONFIDE_DEV_DIR) for a chain with id {asked}"
+    )]
+    ChainIdChange {
+        /// The chain id of the stack's chain.
+        existing: u64,
+        /// The chain id asked for.
+        asked: u64,
+    },
     /// The Postgres server could not be reached, or refused to list or create the services'
     /// databases.
     #[error("the database server could not be used: {reason}")]
@@ -203,6 +214,7 @@ impl DevError {
             DevError::DatabaseUnreachable { .. } => "DATABASE_UNREACHABLE",
             DevError::DatabaseUrlNeeded => "DATABASE_URL_NEEDED",
             DevError::StoreChange { .. } => "STORE_CHANGE",
+            DevError::ChainIdChange { .. } => "CHAIN_ID_CHANGE",
             DevError::Io { .. } => "IO_ERROR",
             DevError::Chain(e) => e.code(),
             DevError::Keystore(_) => "KEYSTORE_ERROR",

@@ -8,7 +8,7 @@ use confide_chain::{Address, Connection, DeployOutcome, Deployment, Poco, U256, 
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{DEV_ACCOUNTS, DEV_PASSWORD};
-use crate::anvil::{AnvilNode, AnvilOptions, free_port, is_alive, terminate};
+use crate::anvil::{AnvilNode, AnvilOptions, DEV_CHAIN_ID, free_port, is_alive, terminate};
 use crate::chain_json::{ChainEntry, ChainsFile, write_json_atomically};
 use crate::postgres::{Cluster, ensure_database};
 use crate::{DevError, deps};
@@ -24,6 +24,9 @@ pub const DEV_CHAIN_NAME: &str = "dev";
 pub struct UpOptions {
     /// Port of the local anvil node.
     pub port: u16,
+    /// The chain id of a new anvil chain ([`DEV_CHAIN_ID`] when `None`); a chain that
+    /// exists keeps its own, and asking for another is refused.
+    pub chain_id: Option<u64>,
     /// Use this node instead of starting anvil.
     pub rpc_url: Option<String>,
     /// The `confide` binary that runs the services (SMS); none are started without it.
@@ -67,6 +70,7 @@ impl Default for UpOptions {
     fn default() -> Self {
         UpOptions {
             port: 8545,
+            chain_id: None,
             rpc_url: None,
             services_binary: None,
             sms_port: 13300,
@@ -136,6 +140,11 @@ pub struct StackState {
     /// The market, when started (`iexecGateway` in chain.json).
     #[serde(default)]
     pub market: Option<ServiceEntry>,
+    /// Confide's DataProtector contract (deployed by the first dev account), through which
+    /// protected data are registered; `None` for a stack made before it existed until the
+    /// next `up` deploys it.
+    #[serde(default)]
+    pub data_protector: Option<Address>,
     /// The dev workerpool (owned by the `workerpool-owner` account).
     #[serde(default)]
     pub workerpool: Option<Address>,
@@ -158,7 +167,75 @@ fn one() -> usize {
     1
 }
 
+/// The options iExec's DataProtector SDK takes to work against this stack, exactly as
+/// `new IExecDataProtectorCore(provider, options)` reads them, plus the dev workerpool
+/// (to pass to `processProtectedData`) and the node's URL.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataProtectorOptions {
+    /// Confide's DataProtector contract.
+    pub dataprotector_contract_address: Address,
+    /// The market's GraphQL endpoint shaped like iExec's DataProtector subgraph.
+    pub subgraph_url: String,
+    /// The store's Kubo RPC (`/api/v0/add`).
+    pub ipfs_node: String,
+    /// The store, as an IPFS gateway (`/ipfs/<CID>`).
+    pub ipfs_gateway: String,
+    /// What the SDK hands to iExec's SDK.
+    pub iexec_options: IexecOptions,
+    /// The dev workerpool.
+    pub workerpool: Option<Address>,
+    /// The chain node's JSON-RPC URL.
+    pub rpc_url: String,
+}
+
+/// iExec SDK options (`IExecConfigOptions`) naming this stack's services.
+#[derive(Clone, Debug, Serialize)]
+pub struct IexecOptions {
+    /// PoCo's diamond.
+    #[serde(rename = "hubAddress")]
+    pub hub_address: Address,
+    /// The SMS.
+    #[serde(rename = "smsURL")]
+    pub sms_url: String,
+    /// The market.
+    #[serde(rename = "iexecGatewayURL")]
+    pub iexec_gateway_url: String,
+    /// The market's GraphQL endpoint shaped like iExec's PoCo subgraph.
+    #[serde(rename = "pocoSubgraphURL")]
+    pub poco_subgraph_url: String,
+    /// The store, as an IPFS gateway.
+    #[serde(rename = "ipfsGatewayURL")]
+    pub ipfs_gateway_url: String,
+}
+
+/// Where the market serves its GraphQL endpoint shaped like iExec's DataProtector subgraph.
+pub const DATAPROTECTOR_SUBGRAPH_PATH: &str = "/graphql/dataprotector";
+/// Where the market serves its GraphQL endpoint shaped like iExec's PoCo subgraph.
+pub const POCO_SUBGRAPH_PATH: &str = "/graphql/poco";
+
 impl StackState {
+    /// The options for iExec's DataProtector SDK, once the contract, the SMS, the store
+    /// and the market run.
+    pub fn data_protector_options(&self) -> Option<DataProtectorOptions> {
+        let (sms, store, market) = (self.sms.as_ref()?, self.store.as_ref()?, self.market.as_ref()?);
+        Some(DataProtectorOptions {
+            dataprotector_contract_address: self.data_protector?,
+            subgraph_url: format!("{}{DATAPROTECTOR_SUBGRAPH_PATH}", market.url),
+            ipfs_node: store.url.clone(),
+            ipfs_gateway: store.url.clone(),
+            iexec_options: IexecOptions {
+                hub_address: self.deployment.hub,
+                sms_url: sms.url.clone(),
+                iexec_gateway_url: market.url.clone(),
+                poco_subgraph_url: format!("{}{POCO_SUBGRAPH_PATH}", market.url),
+                ipfs_gateway_url: store.url.clone(),
+            },
+            workerpool: self.workerpool,
+            rpc_url: self.rpc_url.clone(),
+        })
+    }
+
     /// Every scheduler of the dev pool, the first started first.
     pub fn schedulers(&self) -> Vec<ServiceEntry> {
         self.scheduler.iter().chain(&self.standby_schedulers).cloned().collect()
@@ -272,7 +349,14 @@ impl DevStack {
         let previous = self.read_state().ok();
         let (rpc_url, anvil_pid) = self.ensure_chain(options, previous.as_ref(), &mut progress).await?;
         let connection = Connection::connect(&rpc_url, Some(DEV_ACCOUNTS[0].signer())).await?;
+        if let Some(asked) = options.chain_id.filter(|asked| *asked != connection.chain_id) {
+            return Err(DevError::ChainIdChange {
+                existing: connection.chain_id,
+                asked,
+            });
+        }
         let deployment = ensure_poco(&connection, previous.as_ref(), &mut progress).await?;
+        let data_protector = ensure_data_protector(&connection, &deployment, previous.as_ref(), &mut progress).await?;
         let wallets_dir = self.data_dir.join("wallets");
         let accounts = write_dev_wallets(&wallets_dir)?;
         let replicas = replica_count(options, previous.as_ref(), &mut progress);
@@ -289,6 +373,7 @@ impl DevStack {
             rpc_url: rpc_url.clone(),
             hub: deployment.hub.to_string(),
             workerpool,
+            data_protector,
         };
 
         let sms = self.ensure_sms(&plan, &mut progress).await?;
@@ -327,6 +412,7 @@ impl DevStack {
             rpc_url,
             anvil_pid,
             deployment,
+            data_protector: Some(data_protector),
             accounts,
             wallets_dir,
             chain_json,
@@ -371,6 +457,7 @@ impl DevStack {
                 .unwrap_or(options.port),
             state: Some(&state),
             log: &self.data_dir.join("anvil.log"),
+            chain_id: options.chain_id.unwrap_or(DEV_CHAIN_ID),
         })
         .await?;
         let url = node.url.clone();
@@ -532,6 +619,8 @@ impl DevStack {
                 self.data_dir.join("market").into_os_string(),
                 "--scheduler".into(),
                 format!("{}={}", plan.workerpool, schedulers.join(",")).into(),
+                "--dataprotector".into(),
+                plan.data_protector.to_string().into(),
             ])
         };
         let spec = ServiceSpec {
@@ -933,6 +1022,7 @@ struct Plan<'a> {
     rpc_url: String,
     hub: String,
     workerpool: Address,
+    data_protector: Address,
 }
 
 impl Plan<'_> {
@@ -1033,6 +1123,25 @@ async fn ensure_poco(
         progress(&format!("funded {funded} dev accounts with 1,000,000 RLC each"));
     }
     Ok(deployment)
+}
+
+/// Confide's DataProtector contract: the previous `up`'s while its code is there, else
+/// deployed by the first dev account.
+async fn ensure_data_protector(
+    connection: &Connection,
+    deployment: &Deployment,
+    previous: Option<&StackState>,
+    progress: &mut impl FnMut(&str),
+) -> Result<Address, DevError> {
+    let poco = Poco::new(connection.clone(), deployment.hub).await?;
+    if let Some(known) = previous.and_then(|s| s.data_protector)
+        && poco.is_data_protector(known).await?
+    {
+        return Ok(known);
+    }
+    let address = poco.deploy_data_protector().await?;
+    progress(&format!("DataProtector deployed at {address}"));
+    Ok(address)
 }
 
 fn dev_account(role: &str) -> &'static crate::accounts::DevAccount {

@@ -1,5 +1,9 @@
 //! Downloads: `https://` (and `http://`, for loopback development) URLs, and `/ipfs/…`
-//! paths through a list of gateways, streamed to a file or memory while hashed. Input
+//! (or `/p2p/…`) paths through a list of gateways, streamed to a file or memory while
+//! hashed; for `/ipfs/<CID>`, a CIDv0 or a base32 CIDv1, the bytes are checked against the
+//! CID as they stream. A dataset registered by iExec's SDKs has a binary `/p2p/<CID>`
+//! multiaddr on chain, which reaches the runtime as `/ipfs/<CID>`
+//! (`confide_protocol::ipfs::multiaddr_location`). Input
 //! files, whose URLs and contents nothing checks, have a stricter path: [`Fetcher::fetch_input`].
 //! Transient failures are retried with backoff; what is downloaded is never trusted
 //! until its hash matches what the chain (or the SMS) says it must be.
@@ -8,7 +12,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use alloy_primitives::B256;
-use confide_protocol::ipfs::{CidVersion, FileCid};
+use confide_protocol::ipfs::{Cid, CidCheck};
 use sha2::{Digest, Sha256};
 
 const ATTEMPTS: u32 = 3;
@@ -51,7 +55,7 @@ impl Fetcher {
 
     /// The URLs to try for a multiaddr, in order.
     fn candidates(&self, location: &str) -> Vec<String> {
-        match location.strip_prefix("/ipfs/") {
+        match ipfs_path(location) {
             Some(cid) => self
                 .ipfs_gateways
                 .iter()
@@ -83,10 +87,10 @@ impl Fetcher {
         {
             return Err(FetchError {
                 url: shown(location),
-                reason: "only https://, http:// and /ipfs/ locations can be downloaded".into(),
+                reason: "only https://, http://, /ipfs/ and /p2p/ locations can be downloaded".into(),
             });
         }
-        let expected_cid = expected_cid(location);
+        let (gateway, expected_cid) = (ipfs_path(location).is_some(), expected_cid(location));
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             for url in &candidates {
@@ -94,7 +98,7 @@ impl Fetcher {
                     url: shown(url),
                     reason: e.to_string(),
                 })?;
-                match self.fetch_once(url, max_bytes, sink, expected_cid).await {
+                match self.fetch_once(url, max_bytes, sink, gateway, expected_cid).await {
                     Ok(hash) => return Ok(hash),
                     Err(Failure::Permanent(reason)) => {
                         return Err(FetchError {
@@ -113,14 +117,16 @@ impl Fetcher {
         })
     }
 
-    /// One download; with `expected_cid` (an `/ipfs/<CID>` location), bytes whose CID is
-    /// another are a gateway's fault: the next gateway is tried.
+    /// One download, from an IPFS gateway when `gateway`; with `expected_cid` (an
+    /// `/ipfs/<CID>` location), bytes whose CID is another are a gateway's fault: the
+    /// next gateway is tried.
     async fn fetch_once(
         &self,
         url: &str,
         max_bytes: u64,
         sink: &mut impl Write,
-        expected_cid: Option<&str>,
+        gateway: bool,
+        expected_cid: Option<Cid>,
     ) -> Result<B256, Failure> {
         let mut response = self
             .client
@@ -133,14 +139,14 @@ impl Fetcher {
             return Err(Failure::Transient(format!("HTTP {status}")));
         }
         // One gateway not having a CID says nothing of the others.
-        if !status.is_success() && expected_cid.is_some() {
+        if !status.is_success() && gateway {
             return Err(Failure::Transient(format!("HTTP {status}")));
         }
         if !status.is_success() {
             return Err(Failure::Permanent(format!("HTTP {status}")));
         }
         let mut hasher = Sha256::new();
-        let mut cid = expected_cid.map(|cid| FileCid::new(cid_version(cid)));
+        let mut cid = expected_cid.map(CidCheck::new);
         let mut total = 0u64;
         while let Some(chunk) = response
             .chunk()
@@ -158,11 +164,11 @@ impl Fetcher {
             sink.write_all(&chunk).map_err(|e| Failure::Permanent(e.to_string()))?;
         }
         sink.flush().map_err(|e| Failure::Permanent(e.to_string()))?;
-        if let (Some(cid), Some(expected)) = (cid, expected_cid) {
-            let actual = cid.finish().to_string();
-            if actual != expected {
+        if let Some(cid) = cid {
+            let expected = cid.expected();
+            if !cid.matches() {
                 return Err(Failure::Transient(format!(
-                    "the gateway served bytes whose CID is {actual}, not {expected}"
+                    "the gateway served bytes whose CID is not {expected}"
                 )));
             }
         }
@@ -185,20 +191,18 @@ fn shown(url: &str) -> String {
     }
 }
 
-/// The CID an `/ipfs/<CID>` location names (a file, not a path inside a directory).
-fn expected_cid(location: &str) -> Option<&str> {
+/// What follows `/ipfs/` or `/p2p/` (multiaddr's newer name for it) in a location.
+fn ipfs_path(location: &str) -> Option<&str> {
     location
         .strip_prefix("/ipfs/")
-        .filter(|cid| !cid.is_empty() && cid.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .or_else(|| location.strip_prefix("/p2p/"))
 }
 
-/// `Qm…` is a CIDv0 (kubo's default); anything else is read as CIDv1.
-fn cid_version(cid: &str) -> CidVersion {
-    if cid.starts_with("Qm") {
-        CidVersion::V0
-    } else {
-        CidVersion::V1
-    }
+/// The CID an `/ipfs/<CID>` location names (a file, not a path inside a directory), when
+/// it is one the runtime can check (a CIDv0, or a base32 CIDv1 of sha2-256). Other paths
+/// are downloaded unchecked, as before: the chain's sha256 still decides.
+fn expected_cid(location: &str) -> Option<Cid> {
+    ipfs_path(location)?.parse().ok()
 }
 
 /// How many redirects an input file may take.
@@ -385,6 +389,7 @@ enum Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use confide_protocol::ipfs::CidVersion;
 
     /// A gateway on loopback answering every request with `body`.
     async fn gateway(body: &'static [u8]) -> String {
@@ -436,6 +441,50 @@ mod tests {
             .await
             .unwrap_err();
         assert!(refused.reason.contains("CID"), "{refused}");
+    }
+
+    /// A protected data registered by iExec's SDKs: kubo's default CIDv0, registered as
+    /// the binary multiaddr `/p2p/<CID>`, which the SMS hands over as `/ipfs/<CID>`.
+    #[tokio::test]
+    async fn a_dataset_registered_by_iexecs_sdk_is_fetched_through_gateways_and_checked() {
+        let content: &'static [u8] = b"hello world\n";
+        let cid = confide_protocol::ipfs::file_cid(CidVersion::V0, content);
+        assert_eq!(cid.to_string(), "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o");
+        let multiaddr = confide_protocol::ipfs::p2p_multiaddr(&cid).unwrap();
+        let location = confide_protocol::ipfs::multiaddr_location(&multiaddr);
+        assert_eq!(location, format!("/ipfs/{cid}"));
+        let liar = gateway(b"hello world?").await;
+        let honest = gateway(content).await;
+        let reset = |s: &mut Vec<u8>| {
+            s.clear();
+            Ok(())
+        };
+        for location in [location, format!("/p2p/{cid}")] {
+            let fetcher = Fetcher::new(vec![liar.clone(), honest.clone()]);
+            let mut sink = Vec::new();
+            let hash = fetcher.fetch(&location, 1 << 20, &mut sink, reset).await.unwrap();
+            assert_eq!(sink, content, "{location}: the honest gateway's bytes");
+            assert_eq!(hash, B256::from_slice(&Sha256::digest(content)));
+            let refused = Fetcher::new(vec![liar.clone()])
+                .fetch(&location, 1 << 20, &mut Vec::new(), reset)
+                .await
+                .unwrap_err();
+            assert!(refused.reason.contains(&cid.to_string()), "{refused}");
+        }
+        // A CIDv0 whose leaves are raw (`ipfs add --raw-leaves`), several chunks long.
+        let long: &'static [u8] = Box::leak(vec![7u8; confide_protocol::ipfs::CHUNK_SIZE + 10].into_boxed_slice());
+        let layout = confide_protocol::ipfs::Layout {
+            version: CidVersion::V0,
+            raw_leaves: true,
+        };
+        let cid = confide_protocol::ipfs::file_dag(layout, long).cid;
+        let fetcher = Fetcher::new(vec![gateway(long).await]);
+        let mut sink = Vec::new();
+        fetcher
+            .fetch(&format!("/ipfs/{cid}"), 1 << 20, &mut sink, reset)
+            .await
+            .unwrap();
+        assert_eq!(sink, long);
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub(crate) async fn list(
             })
             .transpose()?,
         min_volume: number("minVolume", 0)?,
+        signer: parse_address(&get(&format!("{subject_name}Owner")), "the owner")?,
+        bulk_only: kind == OrderKind::Dataset && strict("bulkOnly"),
         page_size: number("pageSize", 20)?.clamp(1, 1000),
         // Bounded so that the row offset (size × index) and the next page's end cannot
         // overflow: a request controls both.
@@ -98,8 +100,15 @@ pub(crate) async fn list(
         if name == subject_name {
             continue;
         }
-        if let Some(address) = parse_address(&get(name), name)? {
-            filter.parties.push((column, address, strict(strict_flag)));
+        match parse_address(&get(name), name)? {
+            Some(address) => filter.parties.push((column, address, strict(strict_flag))),
+            // iExec's market reads an absent restriction as "unrestricted orders only";
+            // its SDK always sends the `is…Strict` flags, which Confide's own clients do
+            // not: with the flag, the absent address means what it means to iExec.
+            None if get(name).is_none() && get(strict_flag).is_some() => {
+                filter.parties.push((column, db::ZERO.to_owned(), true));
+            }
+            None => {}
         }
     }
     let (rows, count) = state.db.list(&filter).await?;
@@ -112,4 +121,91 @@ pub(crate) async fn list(
         body["nextPage"] = json!(filter.page_index + 1);
     }
     Ok(axum::Json(body).into_response())
+}
+
+/// iExec's `GET /deals`: the deals the follower recorded, newest first, filtered by the
+/// orders they consumed (`requestorderHash`, `apporderHash`, `datasetorderHash`,
+/// `workerpoolorderHash`), their parties or category, in iExec's shape
+/// (`{ok, deals: [{dealid, botFirst, botSize, …}], count}`).
+pub(crate) async fn deals(
+    State(state): State<Arc<MarketState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, MarketError> {
+    check_chain(&state, &q.get("chainId").cloned())?;
+    let mut filter = db::DealFilter::default();
+    for (name, column) in [
+        ("apporderHash", "apporder"),
+        ("datasetorderHash", "datasetorder"),
+        ("workerpoolorderHash", "workerpoolorder"),
+        ("requestorderHash", "requestorder"),
+    ] {
+        if let Some(hash) = q.get(name) {
+            let hash: B256 = hash
+                .parse()
+                .map_err(|_| MarketError::BadRequest(format!("{name} must be 0x followed by 64 hex digits")))?;
+            filter.equal.push((column, hash.to_string()));
+        }
+    }
+    for name in ["app", "dataset", "workerpool", "requester", "beneficiary"] {
+        if let Some(address) = parse_address(&q.get(name).cloned(), name)? {
+            filter.equal.push((name, address));
+        }
+    }
+    let number = |name: &str| -> Result<Option<i64>, MarketError> {
+        q.get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| MarketError::BadRequest(format!("{name} must be a number")))
+            })
+            .transpose()
+    };
+    filter.category = number("category")?;
+    let page_size = number("pageSize")?.unwrap_or(20);
+    if !(1..=1000).contains(&page_size) {
+        return Err(MarketError::BadRequest("pageSize must be between 1 and 1000".into()));
+    }
+    let page_index = match number("pageIndex")?.unwrap_or(0) {
+        index @ 0..=MAX_PAGE_INDEX => index,
+        _ => {
+            return Err(MarketError::BadRequest(format!(
+                "pageIndex must be between 0 and {MAX_PAGE_INDEX}"
+            )));
+        }
+    };
+    filter.limit = page_size;
+    filter.offset = page_size * page_index;
+    let (rows, count) = state.db.deals(&filter).await?;
+    let chain_id = state.chain_id();
+    let deals: Vec<Value> = rows.iter().map(|deal| deal_json(deal, chain_id)).collect();
+    let mut body = json!({ "ok": true, "count": count, "deals": deals });
+    if (page_index + 1) * page_size < count {
+        body["nextPage"] = json!(page_index + 1);
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// A recorded deal in iExec's market shape; numbers as numbers (iExec's SDK counts tasks
+/// with `botFirst + i` up to `botSize`).
+fn deal_json(deal: &db::DealRow, chain_id: u64) -> Value {
+    let mut tag = [0u8; 32];
+    tag[24..].copy_from_slice(&deal.tag_bits.to_be_bytes());
+    json!({
+        "chainId": chain_id,
+        "dealid": deal.deal_id,
+        "app": { "pointer": deal.app },
+        "dataset": { "pointer": deal.dataset },
+        "workerpool": { "pointer": deal.workerpool },
+        "requester": deal.requester,
+        "beneficiary": deal.beneficiary,
+        "appHash": deal.apporder,
+        "datasetHash": deal.datasetorder,
+        "workerpoolHash": deal.workerpoolorder,
+        "requestHash": deal.requestorder,
+        "category": deal.category,
+        "tag": B256::from(tag),
+        "botFirst": deal.bot_first,
+        "botSize": deal.bot_size,
+        "volume": deal.bot_size,
+        "startTime": deal.start_time,
+    })
 }

@@ -12,11 +12,18 @@ use crate::MarketError;
 const MAX_BATCH: usize = 64;
 
 /// The market's schema, `migrations/` applied in order.
-const MIGRATIONS: &[confide_db::Migration] = &[confide_db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[confide_db::Migration] = &[
+    confide_db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    confide_db::Migration {
+        version: 2,
+        name: "protected_data",
+        sql: include_str!("../migrations/0002_protected_data.sql"),
+    },
+];
 
 /// The Postgres channel replicas tell each other of order book changes on.
 pub const EVENTS_CHANNEL: &str = "confide_market_events";
@@ -189,6 +196,56 @@ pub struct DealRow {
     pub bot_size: i64,
     /// When the deal was made, in seconds since the Unix epoch (chain time).
     pub start_time: i64,
+    /// The index of its first task in the request order.
+    pub bot_first: i64,
+    /// The EIP-712 hash of the app order it consumed (empty for deals recorded before
+    /// the market kept it).
+    pub apporder: String,
+    /// The hash of the dataset order it consumed (zero when it has no dataset).
+    pub datasetorder: String,
+    /// The hash of the workerpool order it consumed.
+    pub workerpoolorder: String,
+    /// The hash of the request order it consumed.
+    pub requestorder: String,
+}
+
+/// The columns of a deal row, as `read_deal` reads them.
+const DEAL_COLUMNS: &str = "deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, \
+     start_time, bot_first, apporder, datasetorder, workerpoolorder, requestorder";
+
+fn read_deal(row: &sqlx::any::AnyRow) -> Result<DealRow, MarketError> {
+    Ok(DealRow {
+        deal_id: row.try_get("deal_id").map_err(storage)?,
+        app: row.try_get("app").map_err(storage)?,
+        dataset: row.try_get("dataset").map_err(storage)?,
+        workerpool: row.try_get("workerpool").map_err(storage)?,
+        requester: row.try_get("requester").map_err(storage)?,
+        beneficiary: row.try_get("beneficiary").map_err(storage)?,
+        tag_bits: row.try_get("tag_bits").map_err(storage)?,
+        category: row.try_get("category").map_err(storage)?,
+        bot_size: row.try_get("bot_size").map_err(storage)?,
+        start_time: row.try_get("start_time").map_err(storage)?,
+        bot_first: row.try_get("bot_first").map_err(storage)?,
+        apporder: row.try_get("apporder").map_err(storage)?,
+        datasetorder: row.try_get("datasetorder").map_err(storage)?,
+        workerpoolorder: row.try_get("workerpoolorder").map_err(storage)?,
+        requestorder: row.try_get("requestorder").map_err(storage)?,
+    })
+}
+
+/// Filters of a deals query (iExec's `GET /deals`); values lower-case.
+#[derive(Clone, Debug, Default)]
+pub struct DealFilter {
+    /// (column, value) pairs every deal listed matches: `app`, `dataset`, `workerpool`,
+    /// `requester`, `beneficiary`, `apporder`, `datasetorder`, `workerpoolorder`,
+    /// `requestorder`.
+    pub equal: Vec<(&'static str, String)>,
+    /// Only deals of this category.
+    pub category: Option<i64>,
+    /// Deals listed at most, 1 to 1000.
+    pub limit: i64,
+    /// Deals skipped before the first listed.
+    pub offset: i64,
 }
 
 /// A task the follower saw, with its status on chain (`ACTIVE`, `REVEALING`,
@@ -224,6 +281,11 @@ pub struct Filter {
     pub category: Option<i64>,
     /// Only orders with at least this much volume left (0: any).
     pub min_volume: i64,
+    /// Only orders signed by this address (the asset's owner when published).
+    pub signer: Option<String>,
+    /// Only dataset orders for bulk processing: free, with a volume of at least
+    /// [`BULK_VOLUME`].
+    pub bulk_only: bool,
     /// Orders per page, 1 to 1000.
     pub page_size: i64,
     /// The page asked for, from 0.
@@ -251,7 +313,11 @@ struct PendingInsert {
     stored: oneshot::Sender<Result<bool, String>>,
 }
 
-const ZERO: &str = "0x0000000000000000000000000000000000000000";
+pub(crate) const ZERO: &str = "0x0000000000000000000000000000000000000000";
+/// The least volume of a dataset order for bulk processing: iExec's
+/// `DATASET_INFINITE_VOLUME` (2^53 − 1) less one, which iExec's market also accepts for
+/// orders signed before.
+pub const BULK_VOLUME: i64 = (1 << 53) - 2;
 /// The most matches a query counts exactly.
 pub const COUNT_CAP: i64 = 1000;
 const COLUMNS: &str = "hash, kind, subject, signer, price, tag_bits, category, volume, remaining, status, app, dataset, workerpool, requester, order_json, published_ms";
@@ -370,6 +436,16 @@ impl MarketDb {
         })
     }
 
+    /// The pool, for the modules that keep tables of their own here (`protected`).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database is Postgres (SQL differs in a few functions).
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The key login challenges are derived under, the same for every replica.
     pub fn login_key(&self) -> [u8; 32] {
         self.login_key
@@ -459,6 +535,13 @@ impl MarketDb {
         }
         if filter.min_volume > 0 {
             conditions.push(format!("remaining >= {}", filter.min_volume));
+        }
+        if let Some(signer) = &filter.signer {
+            let p = next(signer.clone(), &mut binds);
+            conditions.push(format!("signer = {p}"));
+        }
+        if filter.bulk_only {
+            conditions.push(format!("volume >= {BULK_VOLUME} AND price = 0"));
         }
         let where_clause = conditions.join(" AND ");
         // Counting every match of a broad filter scans the table; past COUNT_CAP the count
@@ -551,10 +634,12 @@ impl MarketDb {
     /// deal id taken away by a reorg can come back with other parties).
     pub async fn put_deal(&self, deal: &DealRow) -> Result<(), MarketError> {
         sqlx::query(
-            "INSERT INTO deals (deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            "INSERT INTO deals (deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time,
+                 bot_first, apporder, datasetorder, workerpoolorder, requestorder)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (deal_id) DO UPDATE SET app = $2, dataset = $3, workerpool = $4, requester = $5,
-                 beneficiary = $6, tag_bits = $7, category = $8, bot_size = $9, start_time = $10",
+                 beneficiary = $6, tag_bits = $7, category = $8, bot_size = $9, start_time = $10,
+                 bot_first = $11, apporder = $12, datasetorder = $13, workerpoolorder = $14, requestorder = $15",
         )
         .bind(&deal.deal_id)
         .bind(&deal.app)
@@ -566,6 +651,11 @@ impl MarketDb {
         .bind(deal.category)
         .bind(deal.bot_size)
         .bind(deal.start_time)
+        .bind(deal.bot_first)
+        .bind(&deal.apporder)
+        .bind(&deal.datasetorder)
+        .bind(&deal.workerpoolorder)
+        .bind(&deal.requestorder)
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -588,7 +678,7 @@ impl MarketDb {
     /// or beneficiary), at most `limit`.
     pub async fn deals_of(&self, party: &str, limit: i64) -> Result<Vec<DealRow>, MarketError> {
         let rows = sqlx::query(&format!(
-            "SELECT deal_id, app, dataset, workerpool, requester, beneficiary, tag_bits, category, bot_size, start_time
+            "SELECT {DEAL_COLUMNS}
              FROM deals WHERE app = $1 OR dataset = $1 OR workerpool = $1 OR requester = $1 OR beneficiary = $1
              ORDER BY start_time DESC, deal_id DESC LIMIT {limit}"
         ))
@@ -596,22 +686,72 @@ impl MarketDb {
         .fetch_all(&self.pool)
         .await
         .map_err(storage)?;
-        rows.iter()
-            .map(|row| {
-                Ok(DealRow {
+        rows.iter().map(read_deal).collect()
+    }
+
+    /// Deals matching `filter`, newest first, and how many match (at most [`COUNT_CAP`]).
+    pub async fn deals(&self, filter: &DealFilter) -> Result<(Vec<DealRow>, i64), MarketError> {
+        let mut conditions = Vec::new();
+        for (i, (column, _)) in filter.equal.iter().enumerate() {
+            conditions.push(format!("{column} = ${}", i + 1));
+        }
+        // Integers are inlined: parsed numbers, never user text.
+        if let Some(category) = filter.category {
+            conditions.push(format!("category = {category}"));
+        }
+        let where_clause = if conditions.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            conditions.join(" AND ")
+        };
+        let count_sql =
+            format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM deals WHERE {where_clause} LIMIT {COUNT_CAP}) AS capped");
+        let list_sql = format!(
+            "SELECT {DEAL_COLUMNS} FROM deals WHERE {where_clause} ORDER BY start_time DESC, deal_id ASC LIMIT {} OFFSET {}",
+            filter.limit, filter.offset
+        );
+        let mut count = sqlx::query(&count_sql);
+        let mut list = sqlx::query(&list_sql);
+        for (_, value) in &filter.equal {
+            count = count.bind(value.clone());
+            list = list.bind(value.clone());
+        }
+        let total: i64 = count
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?
+            .try_get("n")
+            .map_err(storage)?;
+        let rows = list.fetch_all(&self.pool).await.map_err(storage)?;
+        Ok((rows.iter().map(read_deal).collect::<Result<_, _>>()?, total))
+    }
+
+    /// The recorded tasks of these deals, with their statuses, at most `limit`.
+    pub async fn tasks_of_deals(&self, deal_ids: &[String], limit: usize) -> Result<Vec<TaskRow>, MarketError> {
+        let mut tasks = Vec::new();
+        for chunk in deal_ids.chunks(100) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT task_id, deal_id, workerpool, status, final_deadline FROM tasks WHERE deal_id IN ({})
+                 ORDER BY deal_id, task_id LIMIT {limit}",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(&self.pool).await.map_err(storage)? {
+                tasks.push(TaskRow {
+                    task_id: row.try_get("task_id").map_err(storage)?,
                     deal_id: row.try_get("deal_id").map_err(storage)?,
-                    app: row.try_get("app").map_err(storage)?,
-                    dataset: row.try_get("dataset").map_err(storage)?,
                     workerpool: row.try_get("workerpool").map_err(storage)?,
-                    requester: row.try_get("requester").map_err(storage)?,
-                    beneficiary: row.try_get("beneficiary").map_err(storage)?,
-                    tag_bits: row.try_get("tag_bits").map_err(storage)?,
-                    category: row.try_get("category").map_err(storage)?,
-                    bot_size: row.try_get("bot_size").map_err(storage)?,
-                    start_time: row.try_get("start_time").map_err(storage)?,
-                })
-            })
-            .collect()
+                    status: row.try_get("status").map_err(storage)?,
+                    final_deadline: row.try_get("final_deadline").map_err(storage)?,
+                });
+            }
+        }
+        tasks.truncate(limit);
+        Ok(tasks)
     }
 
     /// Records a task's status as the chain says it now.

@@ -35,7 +35,7 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
             for hash in [app_hash, dataset_hash, workerpool_hash, request_hash] {
                 refresh(state, *hash, false).await?;
             }
-            record_deal(state, *deal_id).await?;
+            record_deal(state, *deal_id, [app_hash, dataset_hash, workerpool_hash, request_hash]).await?;
         }
         PocoEvent::OrderClosed { order_hash, .. } => refresh(state, *order_hash, !log.removed).await?,
         PocoEvent::AssetTransferred { kind, asset, from, to } => {
@@ -47,6 +47,12 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
             let (from, to) = if log.removed { (to, from) } else { (from, to) };
             mark(state, kind, *asset, *from, OrderStatus::Open, OrderStatus::Dead).await?;
             mark(state, kind, *asset, *to, OrderStatus::Dead, OrderStatus::Open).await?;
+            if kind == "datasetorder" {
+                crate::protected::refresh_owner(state, *asset).await?;
+            }
+        }
+        PocoEvent::DatasetSchema { dataset, schema } => {
+            crate::protected::apply_schema(state, log, *dataset, schema).await?;
         }
         event => {
             if let Some(task_id) = event.task_id() {
@@ -57,8 +63,9 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
     Ok(())
 }
 
-/// Records the deal as the chain has it now; forgets it when a reorg took it away.
-async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketError> {
+/// Records the deal as the chain has it now, with the hashes of the app, dataset,
+/// workerpool and request orders it consumed; forgets it when a reorg took it away.
+async fn record_deal(state: &MarketState, deal_id: B256, orders: [&B256; 4]) -> Result<(), MarketError> {
     let Some(deal) = state.poco.find_deal(deal_id).await.map_err(MarketError::from)? else {
         return state.db.forget_deal(&deal_id.to_string()).await;
     };
@@ -74,6 +81,11 @@ async fn record_deal(state: &MarketState, deal_id: B256) -> Result<(), MarketErr
         category: small(deal.category),
         bot_size: small(deal.bot_size),
         start_time: small(deal.start_time),
+        bot_first: small(deal.bot_first),
+        apporder: orders[0].to_string(),
+        datasetorder: orders[1].to_string(),
+        workerpoolorder: orders[2].to_string(),
+        requestorder: orders[3].to_string(),
     };
     state.db.put_deal(&row).await?;
     // Its tasks by id, so a task id typed before the scheduler starts it finds its deal.
@@ -229,7 +241,11 @@ async fn start(state: &MarketState) -> confide_chain::EventCursor {
         Ok(Some(next)) => (next as u64).saturating_sub(REORG_DEPTH),
         _ => state.poco.connection.block_number().await.unwrap_or(0),
     };
-    state.poco.events_from(start)
+    let cursor = state.poco.events_from(start);
+    match state.data_protector {
+        Some(address) => cursor.with_data_protector(address),
+        None => cursor,
+    }
 }
 
 /// Applies the next batch of events and saves the cursor.

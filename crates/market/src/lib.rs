@@ -7,6 +7,11 @@
 //! `OrdersMatched` and order-closing events, so statuses move `open` → `filled` | `canceled`
 //! without a client asking. Clients must still re-check orders: the market is untrusted
 //! storage. It must never accept an order the chain would reject for its signature.
+//!
+//! Given a DataProtector contract's address ([`MarketState::with_data_protector`]), the
+//! follower also records the protected data it creates, served to iExec's DataProtector
+//! SDK at `/graphql/dataprotector` in the shape of iExec's subgraph (with the few PoCo
+//! subgraph queries the SDK makes at `/graphql/poco`) and to people at `/protected-data`.
 
 mod auth;
 mod book;
@@ -14,8 +19,10 @@ pub mod db;
 mod error;
 pub mod explore;
 pub mod follow;
+mod graphql;
 pub mod login;
 mod page;
+mod protected;
 mod publish;
 
 pub use error::MarketError;
@@ -74,6 +81,9 @@ pub struct MarketState {
     assets: Mutex<HashMap<Address, explore::AssetDetails>>,
     /// Where each known workerpool's scheduler answers, for a task's public step.
     schedulers: HashMap<Address, Vec<String>>,
+    /// The DataProtector contract whose `DatasetSchema` events the follower records as
+    /// protected data (`--dataprotector`); none: no protected data are recorded.
+    data_protector: Option<Address>,
     http: reqwest::Client,
 }
 
@@ -97,6 +107,7 @@ impl MarketState {
             refused: AtomicU64::new(0),
             assets: Mutex::new(HashMap::new()),
             schedulers: HashMap::new(),
+            data_protector: None,
             // A scheduler is another party: its redirects are not followed.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -111,6 +122,16 @@ impl MarketState {
         Arc::get_mut(&mut state)
             .expect("schedulers are set before the market state is shared")
             .schedulers = schedulers;
+        state
+    }
+
+    /// The same market, told the DataProtector contract whose protected data it records
+    /// and serves (at `/graphql/dataprotector` and `/protected-data`). Call before sharing
+    /// the state and starting the follower.
+    pub fn with_data_protector(mut state: Arc<MarketState>, address: Address) -> Arc<MarketState> {
+        Arc::get_mut(&mut state)
+            .expect("the DataProtector is set before the market state is shared")
+            .data_protector = Some(address);
         state
     }
 
@@ -148,6 +169,10 @@ impl MarketState {
     fn notify_task(&self, task_id: &str, deal_id: &str, status: &str) {
         self.announce(json!({ "change": "task", "taskId": task_id, "dealId": deal_id, "status": status }));
     }
+
+    fn notify_protected_data(&self, address: &str) {
+        self.announce(json!({ "change": "protectedData", "address": address }));
+    }
 }
 
 /// The market's HTTP API: iExec's order-book routes, `/challenge`, `/events`, the
@@ -161,9 +186,12 @@ pub fn router(state: Arc<MarketState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/challenge", get(challenge))
         .route("/events", get(events))
+        .route("/deals", get(book::deals))
         .route("/{kind}", get(list).post(publish).put(unpublish))
         .route("/{kind}/{hash}", get(one))
         .merge(explore::routes())
+        .merge(protected::routes())
+        .merge(graphql::routes())
         .merge(page::routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
@@ -214,7 +242,7 @@ pub(crate) fn tag_bits(tag: confide_protocol::Tag) -> i64 {
 /// A stored order as the API shows it (iExec's shape).
 fn published_json(row: &StoredOrder) -> Value {
     let order: Value = serde_json::from_str(&row.order_json).unwrap_or(Value::Null);
-    json!({
+    let mut value = json!({
         "orderHash": row.hash,
         "chainId": Value::Null,
         "order": order,
@@ -222,7 +250,12 @@ fn published_json(row: &StoredOrder) -> Value {
         "status": row.status.as_str(),
         "signer": row.signer,
         "publicationTimestamp": row.published_ms,
-    })
+    });
+    // iExec's market marks the dataset orders meant for bulk processing.
+    if row.kind == "datasetorder" {
+        value["bulk"] = json!(row.volume >= db::BULK_VOLUME && row.price == 0);
+    }
+    value
 }
 
 /// Server-sent events: one JSON message per order book change.

@@ -18,6 +18,11 @@ const BOOKS = {
   workerpoolorders: { title: 'Workerpool orders', subject: 'workerpool', price: 'workerpoolprice', kind: 'workerpoolorder' },
   requestorders: { title: 'Request orders', subject: 'requester', price: null, kind: 'requestorder' },
 };
+// The types a protected data's schema entry may have (iExec's DataProtector's list).
+const ENTRY_TYPES = ['string', 'bool', 'i128', 'f64', 'boolean', 'number', 'application/octet-stream', 'application/pdf',
+  'application/xml', 'application/zip', 'audio/midi', 'audio/mpeg', 'audio/x-wav', 'image/bmp', 'image/gif', 'image/jpeg',
+  'image/png', 'image/webp', 'video/mp4', 'video/mpeg', 'video/x-msvideo'];
+const ENTRY_PATH = /^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const ID = /^0x[0-9a-fA-F]{64}$/;
 
@@ -429,6 +434,13 @@ async function renderAsset(address) {
       sections.push(el('section', {}, el('h2', { text: 'Open orders' }), orders));
       sections.push(el('section', {}, el('h2', { text: 'Deals' }), dealTable(deals)));
       show(...sections);
+      if (asset.kind === 'dataset') {
+        // A dataset made through the DataProtector has a page of its own, with its schema.
+        api(`/protected-data/${address}`).then(() => {
+          sections[1].after(el('p', { id: 'asset-protected' }, 'A protected data: ',
+            el('a', { href: `#/protected/${address}`, text: 'its schema, grants and tasks' })));
+        }, () => {});
+      }
       try {
         const q = new URLSearchParams({ chainId: String(chainId), pageSize: '50', [BOOKS[book].subject]: address });
         const answer = await api(`/${book}?${q}`);
@@ -554,6 +566,166 @@ async function resolveId(id) {
   }
 }
 
+
+// ---- protected data ------------------------------------------------------------------
+
+/** The `path:type` entries of the list's filter, from the route (`schema=a:string,b:i128`). */
+function schemaFilter(params) {
+  return (params.get('schema') || '').split(',').filter((entry) => {
+    const at = entry.indexOf(':');
+    return at > 0 && ENTRY_PATH.test(entry.slice(0, at)) && ENTRY_TYPES.includes(entry.slice(at + 1));
+  });
+}
+
+function entryChips(entries, onRemove) {
+  if (!entries.length) return el('span', { class: 'muted', text: 'none' });
+  return entries.map((entry) => el('span', { class: 'tag entry', 'data-entry': entry },
+    entry,
+    onRemove ? el('button', { type: 'button', class: 'chip-remove', 'aria-label': `Remove ${entry}`, text: '×', onclick: () => onRemove(entry) }) : null));
+}
+
+function protectedFilters(params) {
+  const entries = schemaFilter(params);
+  const go = (next) => { next.delete('skip'); location.hash = `#/protected?${next}`; };
+  const setEntries = (list) => {
+    const next = new URLSearchParams(params);
+    if (list.length) next.set('schema', list.join(',')); else next.delete('schema');
+    go(next);
+  };
+  const path = el('input', { type: 'text', id: 'filter-path', spellcheck: 'false', placeholder: 'email or address.city' });
+  const type = el('select', { id: 'filter-type' }, ENTRY_TYPES.map((t) => el('option', { value: t, text: t })));
+  const error = el('span', { class: 'state error', id: 'filter-error', role: 'alert' });
+  const add = el('button', {
+    type: 'button', id: 'filter-add', class: 'secondary', text: 'Add entry',
+    onclick: () => {
+      const p = path.value.trim();
+      if (!ENTRY_PATH.test(p)) { error.textContent = 'A path is keys of letters, digits, - and _, joined with dots.'; return; }
+      const entry = `${p}:${type.value}`;
+      if (!entries.includes(entry)) setEntries([...entries, entry]);
+    },
+  });
+  const owner = el('input', {
+    type: 'text', id: 'filter-owner', spellcheck: 'false', placeholder: '0x…', value: params.get('owner') || '',
+    onchange: (e) => { const next = new URLSearchParams(params); const v = e.target.value.trim(); if (v) next.set('owner', v); else next.delete('owner'); go(next); },
+  });
+  return el('form', { class: 'filters', 'aria-label': 'Filters', onsubmit: (e) => { e.preventDefault(); add.click(); } },
+    el('label', { for: 'filter-path' }, 'Schema path', path),
+    el('label', { for: 'filter-type' }, 'Type', type),
+    add,
+    el('label', { for: 'filter-owner' }, 'Owner address', owner),
+    el('div', { class: 'entries', id: 'filter-entries' }, 'Has every entry: ', entryChips(entries, (gone) => setEntries(entries.filter((e) => e !== gone)))),
+    error);
+}
+
+function protectedTable(items) {
+  return el('table', { class: 'book', id: 'protected' },
+    el('thead', {}, el('tr', {}, ['Name', 'Owner', 'Schema', 'Created'].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, items.map((p) => el('tr', { class: 'protected-data', 'data-address': p.address },
+      el('td', { 'data-label': 'Name' },
+        isAddress(p.address) ? el('a', { href: `#/protected/${p.address.toLowerCase()}`, class: 'pd-name', text: p.name || '(no name)' }) : el('span', { text: p.name }),
+        el('div', { class: 'addr muted', text: p.address })),
+      el('td', { 'data-label': 'Owner' }, plainAddress(p.owner)),
+      el('td', { 'data-label': 'Schema' }, entryChips((p.schema || []).map((e) => `${e.path}:${e.type}`))),
+      el('td', { 'data-label': 'Created' }, when(p.creationTimestamp))))));
+}
+
+async function renderProtectedList(params) {
+  const skip = Math.max(0, Number(params.get('skip')) || 0);
+  const results = el('div', { id: 'results' }, state('Loading protected data…'));
+  show(el('h1', { text: 'Protected data' }), protectedFilters(params), results);
+  const owner = params.get('owner');
+  if (owner && !isAddress(owner)) {
+    results.replaceChildren(state('The owner address must be 0x followed by 40 hex digits.', true));
+    return;
+  }
+  const refresh = async () => {
+    try {
+      const q = new URLSearchParams({ first: String(PAGE_SIZE), skip: String(skip) });
+      const entries = schemaFilter(params);
+      if (entries.length) q.set('schema', entries.join(','));
+      if (owner) q.set('owner', owner);
+      const answer = await api(`/protected-data?${q}`);
+      if (!answer.protectedData.length) {
+        results.replaceChildren(state(skip ? 'No more protected data.' : (answer.followed ? 'No protected data matches these filters.' : 'This market follows no DataProtector contract: it records no protected data.')));
+        markFirstRows();
+        return;
+      }
+      const pager = el('div', { class: 'pager' });
+      const go = (to) => { const next = new URLSearchParams(params); next.set('skip', String(to)); location.hash = `#/protected?${next}`; };
+      if (skip > 0) pager.append(el('button', { type: 'button', class: 'secondary', text: 'Previous', onclick: () => go(Math.max(0, skip - PAGE_SIZE)) }));
+      if (answer.nextSkip !== undefined) pager.append(el('button', { type: 'button', class: 'secondary', text: 'Next', onclick: () => go(answer.nextSkip) }));
+      results.replaceChildren(el('p', { class: 'count', text: 'Newest first' }), protectedTable(answer.protectedData), pager);
+      markFirstRows();
+    } catch (error) {
+      results.replaceChildren(errorState(error));
+    }
+  };
+  view = { refresh, wants: (event) => event.change === 'protectedData' };
+  await refresh();
+}
+
+/** A schema tree (`{"address":{"city":"string"}}`) as nested lists. */
+function schemaTree(tree) {
+  const keys = Object.keys(tree || {});
+  if (!keys.length) return el('span', { class: 'muted', text: 'no valid entries' });
+  return el('ul', { class: 'schema-tree' }, keys.map((key) => {
+    const value = tree[key];
+    return el('li', {}, el('span', { class: 'schema-key', text: key }),
+      typeof value === 'string' ? [' ', el('span', { class: 'tag', text: value })] : schemaTree(value));
+  }));
+}
+
+function grantTable(grants) {
+  if (!grants.length) return state('No access granted: the owner has published no dataset order for it.');
+  const anyone = (address) => (isAddress(address) && address !== ZERO ? addressLink(address, short(address)) : el('span', { class: 'muted', text: 'anyone' }));
+  return el('table', { class: 'book', id: 'grants' },
+    el('thead', {}, el('tr', {}, ['App', 'Requester', 'Workerpool', 'Price', 'Uses left', 'Tag'].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, grants.map((g) => el('tr', { class: 'grant', 'data-hash': g.orderHash },
+      el('td', { 'data-label': 'App' }, anyone(g.app)),
+      el('td', { 'data-label': 'Requester' }, anyone(g.requester)),
+      el('td', { 'data-label': 'Workerpool' }, anyone(g.workerpool)),
+      el('td', { 'data-label': 'Price' }, rlc(g.price)),
+      el('td', { 'data-label': 'Uses left' }, g.bulk ? 'unlimited (bulk)' : `${g.remaining} of ${g.volume}`),
+      el('td', { 'data-label': 'Tag' }, tagChips(tagWords(g.tag)))))));
+}
+
+function taskTable(tasks) {
+  if (!tasks.length) return state('No tasks yet.');
+  return el('table', { class: 'book', id: 'pd-tasks' },
+    el('thead', {}, el('tr', {}, ['Task', 'Deal', 'Status'].map((h) => el('th', { scope: 'col', text: h })))),
+    el('tbody', {}, tasks.map((t) => el('tr', { class: 'task' },
+      el('td', { 'data-label': 'Task' }, idLink('task', t.taskId)),
+      el('td', { 'data-label': 'Deal' }, idLink('deal', t.dealId)),
+      el('td', { 'data-label': 'Status' }, el('span', { class: `status ${t.status}`, text: t.status === 'UNSET' ? 'not started' : t.status }))))));
+}
+
+async function renderProtectedData(address) {
+  show(state('Loading the protected data…'));
+  const refresh = async () => {
+    try {
+      const { protectedData: p, grants, deals, tasks } = await api(`/protected-data/${address}`);
+      show(
+        el('h1', { id: 'pd-title', text: p.name || p.address }),
+        facts([
+          ['Address', el('span', {}, addressLink(p.address), el('span', { class: 'muted', text: ' (its dataset)' }))],
+          ['Owner', el('span', { id: 'pd-owner', class: 'addr', text: p.owner })],
+          ['Multiaddr', el('span', { class: 'addr', text: p.multiaddr })],
+          ['Checksum', el('span', { class: 'addr', text: p.checksum })],
+          ['Created', `${when(p.creationTimestamp)}, block ${p.blockNumber}`],
+          ['Transaction', el('span', { class: 'addr', text: p.transactionHash })],
+        ]),
+        el('section', { id: 'pd-schema' }, el('h2', { text: 'Schema' }), schemaTree(p.schemaTree)),
+        el('section', {}, el('h2', { text: 'Granted access' }), grantTable(grants)),
+        el('section', {}, el('h2', { text: 'Deals' }), dealTable(deals)),
+        el('section', {}, el('h2', { text: 'Tasks' }), taskTable(tasks)));
+    } catch (error) {
+      show(errorState(error));
+    }
+  };
+  view = { refresh, wants: (event) => (event.change === 'protectedData' && event.address === address) || event.change === 'deal' || event.change === 'task' || event.kind === 'datasetorder' };
+  await refresh();
+}
+
 // ---- routing -------------------------------------------------------------------------
 
 async function route() {
@@ -564,12 +736,15 @@ async function route() {
   for (const link of document.querySelectorAll('nav a')) {
     link.toggleAttribute('aria-current', false);
     if (page === 'book' && link.getAttribute('data-book') === arg) link.setAttribute('aria-current', 'page');
+    if (page === 'protected' && link.getAttribute('data-book') === 'protected') link.setAttribute('aria-current', 'page');
   }
   if (page === 'book' && BOOKS[arg]) return renderBook(arg, params);
   if (page === 'asset' && isAddress(arg)) return renderAsset(arg.toLowerCase());
   if (page === 'deal' && isId(arg)) return renderDeal(arg.toLowerCase());
   if (page === 'task' && isId(arg)) return renderTask(arg.toLowerCase());
   if (page === 'find' && isId(arg)) return resolveId(arg.toLowerCase());
+  if (page === 'protected' && !arg) return renderProtectedList(params);
+  if (page === 'protected' && isAddress(arg)) return renderProtectedData(arg.toLowerCase());
   if (!page) return renderBook('datasetorders', params);
   show(state('Nothing here: this page does not exist. Pick an order book above, or search.', true));
 }

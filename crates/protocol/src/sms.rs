@@ -54,6 +54,51 @@ pub fn rotation_challenge(subject: Address, name: &str, next_version: u64, value
     )
 }
 
+/// Confide's extension: a dataset owner reading its key's releases (the usage ledger) at
+/// `at` (Unix seconds; the SMS accepts a signature for a few minutes around it):
+/// `keccak256(D ‖ keccak256("KEY_RELEASES") ‖ dataset ‖ at)`.
+pub fn key_releases_challenge(dataset: Address, at: u64) -> B256 {
+    keccak256(
+        [
+            sms_domain().as_slice(),
+            keccak256("KEY_RELEASES").as_slice(),
+            dataset.as_slice(),
+            &U256::from(at).to_be_bytes::<32>(),
+        ]
+        .concat(),
+    )
+}
+
+/// The path of a dataset's usage ledger in the SMS's API (`?at=` the signed time).
+pub fn key_releases_path(dataset: Address, at: u64) -> String {
+    format!("/datasets/{dataset}/key-releases?at={at}")
+}
+
+/// One release of a dataset's key to an attested enclave, as the SMS's usage ledger
+/// answers it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRelease {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The task the enclave ran.
+    pub task_id: B256,
+    /// Its deal.
+    pub deal_id: B256,
+    /// The app the enclave ran.
+    pub app: Address,
+    /// Who asked for the task.
+    pub requester: Address,
+    /// The worker that hosted the enclave.
+    pub worker: Address,
+    /// The evidence's kind (`sgx`, `tdx`, or `simulated`: then nothing was proven).
+    pub evidence: String,
+    /// The enclave's measurements as the verified evidence gave them (JSON).
+    pub measurements: serde_json::Value,
+    /// The key's version released.
+    pub version: u64,
+}
+
 /// Presence checks name the newest version in this header (Confide's extension); an
 /// owner needs it to sign the next update.
 pub const VERSION_HEADER: &str = "x-confide-secret-version";

@@ -159,6 +159,24 @@ impl SmsClient {
         self.answer(post).await
     }
 
+    /// A dataset's usage ledger (its key's releases, newest first), asked by its owner
+    /// with a signature of [`key_releases_challenge`](confide_protocol::sms::key_releases_challenge)
+    /// for `at` (Unix seconds, within minutes of the SMS's clock).
+    pub async fn key_releases(
+        &self,
+        dataset: Address,
+        at: u64,
+        signature: &Signature,
+    ) -> Result<Vec<confide_protocol::sms::KeyRelease>, SmsClientError> {
+        #[derive(serde::Deserialize)]
+        struct Ledger {
+            releases: Vec<confide_protocol::sms::KeyRelease>,
+        }
+        let path = confide_protocol::sms::key_releases_path(dataset, at);
+        let ledger: Ledger = self.answer(self.signed(Method::GET, &path, signature)).await?;
+        Ok(ledger.releases)
+    }
+
     fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }

@@ -51,9 +51,10 @@ impl IntoResponse for SmsError {
             status
         } else {
             match self {
-                SmsError::MissingSignature | SmsError::WrongSigner { .. } | SmsError::ReplayedSignature => {
-                    StatusCode::UNAUTHORIZED
-                }
+                SmsError::MissingSignature
+                | SmsError::WrongSigner { .. }
+                | SmsError::ReplayedSignature
+                | SmsError::StaleRequest(_) => StatusCode::UNAUTHORIZED,
                 SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
                 SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
@@ -97,6 +98,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(post_requester)
                 .put(rotate_requester),
         )
+        .route("/datasets/{dataset}/key-releases", get(key_releases))
         // A little above the limit, so oversized secrets get our 413 with a JSON body.
         .layer(DefaultBodyLimit::max(MAX_SECRET_BYTES * 4))
         .merge(
@@ -114,6 +116,55 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(256 << 10)),
         )
         .with_state(state)
+}
+
+/// How far from the SMS's clock a usage-ledger request's signed time may be.
+const LEDGER_CLOCK_SKEW_SECONDS: u64 = 300;
+
+#[derive(serde::Deserialize)]
+struct LedgerQuery {
+    at: u64,
+}
+
+/// `GET /datasets/{dataset}/key-releases?at=<unix seconds>`: the usage ledger, for the
+/// dataset's on-chain owner only (`Authorization`: its signature of
+/// [`confide_protocol::sms::key_releases_challenge`]), newest first. No secret is in it;
+/// it says which tasks, apps, requesters and attested enclaves received the key.
+async fn key_releases(
+    State(state): State<Arc<AppState>>,
+    PathOf(dataset): PathOf<String>,
+    QueryOf(query): QueryOf<LedgerQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let dataset: Address = dataset
+            .parse()
+            .map_err(|_| SmsError::BadRequest(format!("`{dataset}` is not an address")))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if now.abs_diff(query.at) > LEDGER_CLOCK_SKEW_SECONDS {
+            return Err(SmsError::StaleRequest(query.at));
+        }
+        let signature = authorization_signature(&headers)?;
+        let owner = state
+            .poco
+            .contract_owner(dataset)
+            .await
+            .map_err(|e| SmsError::Chain(e.to_string()))?
+            .ok_or(SmsError::UnknownAddress(dataset))?;
+        let challenge = confide_protocol::sms::key_releases_challenge(dataset, query.at);
+        if recover_personal(challenge, &signature) != Some(owner) {
+            return Err(SmsError::WrongSigner { owner });
+        }
+        state.store.key_releases(dataset).await
+    }
+    .await;
+    match result {
+        Ok(releases) => axum::Json(json!({ "releases": releases })).into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// Secret values are never served over HTTP: only an attested enclave receives them.

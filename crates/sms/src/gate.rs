@@ -22,7 +22,7 @@ use confide_protocol::tee::{
 };
 
 use crate::api::AppState;
-use crate::store::{AuditLine, SecretId, SecretKind};
+use crate::store::{AuditLine, KeyRelease, SecretId, SecretKind};
 use crate::{MAX_SECRET_BYTES, SmsError};
 
 /// How long an enclave has between asking for a nonce and presenting evidence over it.
@@ -223,7 +223,42 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
         .collect();
     lines.push(AuditLine::task("session", request.task_id));
     state.store.audit(&lines, Some(request.worker), &outcome).await;
+    record_key_release(state, request, &admitted, &secrets.released).await;
     Ok(response)
+}
+
+/// Writes the dataset key's release into its owner's usage ledger. A failure is logged,
+/// not returned: the audit log holds the release too, and the enclave already has it.
+async fn record_key_release(
+    state: &AppState,
+    request: &SessionRequest,
+    admitted: &admission::Admitted,
+    released: &[(SecretId, u64)],
+) {
+    let deal = admitted.deal();
+    let Some((_, version)) = released
+        .iter()
+        .find(|(id, _)| id.kind == SecretKind::Web3 && id.subject == deal.dataset)
+    else {
+        return;
+    };
+    let release = KeyRelease {
+        at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        task_id: request.task_id,
+        deal_id: admitted.task().deal_id,
+        app: deal.app,
+        requester: deal.requester,
+        worker: request.worker,
+        evidence: admitted.evidence_name().to_owned(),
+        measurements: admitted.measurements().clone(),
+        version: *version,
+    };
+    if let Err(error) = state.store.record_key_release(deal.dataset, &release).await {
+        tracing::error!(%error, task = %request.task_id, "usage ledger write failed");
+    }
 }
 
 /// The gate's checks, and the one value that says they passed.
@@ -242,6 +277,7 @@ mod admission {
         challenge_key: zeroize::Zeroizing<[u8; 32]>,
         simulated: bool,
         evidence_name: &'static str,
+        measurements: serde_json::Value,
     }
 
     impl Admitted {
@@ -268,6 +304,11 @@ mod admission {
 
         pub(super) fn evidence_name(&self) -> &'static str {
             self.evidence_name
+        }
+
+        /// The enclave's measurements, as its verified evidence gave them.
+        pub(super) fn measurements(&self) -> &serde_json::Value {
+            &self.measurements
         }
     }
 
@@ -306,6 +347,7 @@ mod admission {
             challenge_key,
             simulated: verified.simulated(),
             evidence_name: verified.kind().name(),
+            measurements: serde_json::to_value(verified.measurements()).unwrap_or_default(),
         })
     }
 

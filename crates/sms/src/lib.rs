@@ -141,6 +141,10 @@ pub enum SmsError {
     /// no `iexec-result-encryption-public-key`.
     #[error("the request asks for an encrypted result, but the beneficiary {0} pushed no result encryption key")]
     ResultKeyMissing(confide_chain::Address),
+    /// A usage-ledger request signed for a time (Unix seconds carried) too far from the
+    /// SMS's clock: a signature read off the wire cannot be replayed later.
+    #[error("the request is signed for time {0}, more than 5 minutes from now: sign it again")]
+    StaleRequest(u64),
 }
 
 impl SmsError {
@@ -173,6 +177,7 @@ impl SmsError {
             SmsError::DatasetKeyMissing(_) => "DATASET_KEY_MISSING",
             SmsError::RequesterSecretMissing(_) => "REQUESTER_SECRET_MISSING",
             SmsError::ResultKeyMissing(_) => "RESULT_KEY_MISSING",
+            SmsError::StaleRequest(_) => "STALE_REQUEST",
         }
     }
 }

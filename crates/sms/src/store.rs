@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use confide_chain::{Address, B256};
+pub use confide_protocol::sms::KeyRelease;
 use serde::Serialize;
 use sqlx::AnyPool;
 use sqlx::Row;
@@ -153,11 +154,21 @@ pub struct SecretStore {
 }
 
 /// The SMS's schema, `migrations/` applied in order.
-const MIGRATIONS: &[confide_db::Migration] = &[confide_db::Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[confide_db::Migration] = &[
+    confide_db::Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/0001_initial.sql"),
+    },
+    confide_db::Migration {
+        version: 2,
+        name: "key_releases",
+        sql: include_str!("../migrations/0002_key_releases.sql"),
+    },
+];
+
+/// The most lines of a usage ledger one answer holds, newest first.
+pub const MAX_KEY_RELEASES: i64 = 500;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -434,6 +445,42 @@ impl SecretStore {
         Ok(deleted.rows_affected() == 1)
     }
 
+    /// Records a release of `dataset`'s key (the usage ledger its owner reads).
+    pub async fn record_key_release(&self, dataset: Address, release: &KeyRelease) -> Result<(), SmsError> {
+        sqlx::query(
+            "INSERT INTO key_releases (dataset, at_ms, task_id, deal_id, app, requester, worker, evidence, measurements, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(dataset.to_string().to_lowercase())
+        .bind(release.at_ms)
+        .bind(release.task_id.to_string())
+        .bind(release.deal_id.to_string())
+        .bind(release.app.to_string())
+        .bind(release.requester.to_string())
+        .bind(release.worker.to_string())
+        .bind(release.evidence.clone())
+        .bind(release.measurements.to_string())
+        .bind(i64::try_from(release.version).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// The releases of `dataset`'s key, newest first, at most [`MAX_KEY_RELEASES`].
+    pub async fn key_releases(&self, dataset: Address) -> Result<Vec<KeyRelease>, SmsError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, task_id, deal_id, app, requester, worker, evidence, measurements, version
+             FROM key_releases WHERE dataset = $1 ORDER BY at_ms DESC LIMIT $2",
+        )
+        .bind(dataset.to_string().to_lowercase())
+        .bind(MAX_KEY_RELEASES)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(key_release_of).collect()
+    }
+
     /// The whole audit log, oldest line first (it never holds a value).
     pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, SmsError> {
         let rows =
@@ -456,6 +503,31 @@ impl SecretStore {
             })
             .collect()
     }
+}
+
+fn key_release_of(row: &sqlx::any::AnyRow) -> Result<KeyRelease, SmsError> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(storage);
+    let id = |name: &str| -> Result<B256, SmsError> {
+        text(name)?
+            .parse()
+            .map_err(|_| SmsError::Storage(format!("key_releases.{name} is not an id")))
+    };
+    let address = |name: &str| -> Result<Address, SmsError> {
+        text(name)?
+            .parse()
+            .map_err(|_| SmsError::Storage(format!("key_releases.{name} is not an address")))
+    };
+    Ok(KeyRelease {
+        at_ms: row.try_get("at_ms").map_err(storage)?,
+        task_id: id("task_id")?,
+        deal_id: id("deal_id")?,
+        app: address("app")?,
+        requester: address("requester")?,
+        worker: address("worker")?,
+        evidence: text("evidence")?,
+        measurements: serde_json::from_str(&text("measurements")?).unwrap_or_default(),
+        version: u64::try_from(row.try_get::<i64, _>("version").map_err(storage)?).unwrap_or(0),
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The store as an IPFS gateway: `GET /ipfs/<CID>` for results and owners' files.
+//! The store as an IPFS gateway: `GET /ipfs/<CID>` (and `HEAD`) for results, owners'
+//! files (by their CIDv1) and files added through `/api/v0/add` (by the CID the answer
+//! named, v0 or v1).
 //!
 //! Every stored object that can be fetched by CID has a **record** beside it (outside any
 //! owner's folder) naming the CID its bytes have and the object's e-tag, written in the
@@ -17,7 +19,7 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use confide_protocol::ipfs::{Cid, CidVersion, FileCid};
+use confide_protocol::ipfs::{Cid, CidCheck, CidVersion, Layout};
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, GetResult, ObjectStoreExt};
@@ -98,15 +100,20 @@ async fn unpin_if_unheld(state: &StoreState, cid: Cid) {
     }
 }
 
-/// The object holding bytes of `cid` now, opened for reading (its e-tag checked), if any:
-/// a result (marker `ipfs/<CID>/<task>/<worker>`) or an owner's file
-/// (`ipfs/<CID>/files/<owner>/<name>`).
-pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<GetResult> {
+/// The object holding bytes of `cid` now, opened for reading (its e-tag checked), if any,
+/// with the layouts its CID may have been derived under: a result (marker
+/// `ipfs/<CID>/<task>/<worker>`) or an owner's file (`ipfs/<CID>/files/<owner>/<name>`),
+/// both CIDv1 with raw leaves, or an added file (`ipfs/<CID>/added`), any layout.
+pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<(GetResult, Vec<Layout>)> {
     let prefix = StorePath::from(format!("ipfs/{cid}"));
     let mut markers = state.backend.list(Some(&prefix)).take(MARKERS_SCANNED);
     while let Some(Ok(marker)) = markers.next().await {
         let Some((object, record)) = located(marker.location.as_ref()) else {
             continue;
+        };
+        let layouts = match record.marker_suffix.as_str() {
+            "added" => cid.layouts(),
+            _ => vec![Layout::kubo(CidVersion::V1)],
         };
         let Some(recorded) = read_record(state, &record.record).await else {
             continue;
@@ -119,7 +126,7 @@ pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<GetResult> 
             ..GetOptions::default()
         };
         if let Ok(result) = state.backend.get_opts(&object, options).await {
-            return Some(result);
+            return Some((result, layouts));
         }
     }
     None
@@ -129,28 +136,29 @@ pub(crate) async fn holding(state: &StoreState, cid: &Cid) -> Option<GetResult> 
 fn located(marker: &str) -> Option<(StorePath, CidRecord)> {
     let parts: Vec<&str> = marker.split('/').collect();
     match parts.as_slice() {
+        ["ipfs", cid, "added"] => Some(crate::added::located(&cid.parse().ok()?)),
         ["ipfs", _, task, worker] => Some(crate::results::located(task.parse().ok()?, worker.parse().ok()?)),
         ["ipfs", _, "files", owner, name] => Some(crate::file_located(owner.parse().ok()?, name)),
         _ => None,
     }
 }
 
-/// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID (v1, as
-/// `ipfs add --cid-version=1` derives it) is the one asked for, immutable.
+/// `GET /ipfs/<CID>` as an IPFS gateway answers for a file: the bytes whose CID is the
+/// one asked for (a CIDv0 or a base32 CIDv1), immutable, readable from any web page.
 pub(crate) async fn download(State(state): State<Arc<StoreState>>, UrlPath(cid): UrlPath<String>) -> Response {
     let Ok(parsed) = cid.parse::<Cid>() else {
         return error(
             StatusCode::BAD_REQUEST,
             "INVALID_CID",
-            "expected /ipfs/<CID>: a base32 CIDv1 (bafk… or bafy…)",
+            "expected /ipfs/<CID>: a CIDv0 (Qm…) or a base32 CIDv1 (bafk… or bafy…)",
         );
     };
-    let Some(result) = holding(&state, &parsed).await else {
+    let Some((result, layouts)) = holding(&state, &parsed).await else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such file");
     };
     state.downloads.fetch_add(1, Ordering::Relaxed);
     let size = result.meta.size;
-    let body = verified(result.into_stream(), parsed);
+    let body = verified(result.into_stream(), CidCheck::with_layouts(parsed, &layouts));
     (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
@@ -161,36 +169,38 @@ pub(crate) async fn download(State(state): State<Arc<StoreState>>, UrlPath(cid):
                 header::HeaderName::from_static("x-ipfs-path"),
                 format!("/ipfs/{parsed}"),
             ),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".to_owned()),
         ],
         Body::from_stream(body),
     )
         .into_response()
 }
 
-/// `chunks`, hashed as they pass, with the last one held back until the whole is known to
-/// have the CID `expected`; otherwise the stream ends in an error instead of that chunk.
+/// `chunks`, hashed as they pass, with the last one held back until `check` finds the
+/// whole is the file its CID names; otherwise the stream ends in an error instead of that
+/// chunk.
 /// (The server ends a response once `Content-Length` bytes are written, so a check placed
 /// after the last byte would never run.)
 pub(crate) fn verified(
     chunks: futures::stream::BoxStream<'static, Result<Bytes, object_store::Error>>,
-    expected: Cid,
+    check: CidCheck,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct Verifying {
         chunks: futures::stream::BoxStream<'static, Result<Bytes, object_store::Error>>,
         held: Option<Bytes>,
-        cid: FileCid,
+        check: CidCheck,
     }
     let start = Verifying {
         chunks,
         held: None,
-        cid: FileCid::new(CidVersion::V1),
+        check,
     };
     futures::stream::unfold(Some(start), move |state| async move {
         let mut state = state?;
         loop {
             match state.chunks.next().await {
                 Some(Ok(chunk)) => {
-                    state.cid.update(&chunk);
+                    state.check.update(&chunk);
                     if let Some(previous) = state.held.replace(chunk) {
                         return Some((Ok(previous), Some(state)));
                     }
@@ -198,7 +208,7 @@ pub(crate) fn verified(
                 Some(Err(e)) => return Some((Err(std::io::Error::other(e)), None)),
                 None => {
                     let last = state.held.take();
-                    return if state.cid.finish() == expected {
+                    return if state.check.matches() {
                         last.map(|last| (Ok(last), None))
                     } else {
                         let cut = std::io::Error::other("the stored bytes are not the CID's: the response is cut off");
@@ -213,10 +223,11 @@ pub(crate) fn verified(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use confide_protocol::ipfs::CidVersion;
 
     async fn collect(content: Vec<Vec<u8>>, expected: Cid) -> (Vec<u8>, bool) {
         let chunks: Vec<Result<Bytes, object_store::Error>> = content.into_iter().map(|c| Ok(Bytes::from(c))).collect();
-        let mut stream = Box::pin(verified(futures::stream::iter(chunks).boxed(), expected));
+        let mut stream = Box::pin(verified(futures::stream::iter(chunks).boxed(), CidCheck::new(expected)));
         let mut out = Vec::new();
         while let Some(item) = stream.next().await {
             match item {

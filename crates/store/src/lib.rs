@@ -5,27 +5,37 @@
 //! Backed by `object_store`: a local directory by default, S3-compatible storage with
 //! `s3://bucket/prefix` (credentials from the usual AWS environment variables).
 //!
+//! It also answers kubo's RPC `add` (`POST /api/v0/add`, module `kubo`),
+//! unauthenticated, as iExec's SDKs upload a protected data to an IPFS node: what is added
+//! is served at `/ipfs/<CID>`, kept while a dataset registered on chain names it, and
+//! otherwise bounded (size, quota, per-client rate) and collected after a grace period.
+//!
 //! It must never decrypt, inspect or log content, and never keep a file whose bytes do not
-//! match the hash its uploader signed.
+//! match the hash its uploader signed (or, when added, the CID it was answered with).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use bytes::Bytes;
 use confide_chain::{Address, B256};
-use confide_protocol::ipfs::{Cid, CidVersion, FileCid};
+use confide_protocol::ipfs::{Cid, CidVersion, FileCid, FileDag, Layout};
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+mod added;
+mod claims;
 mod ipfs;
+mod kubo;
 pub mod pin;
 mod results;
 
@@ -35,6 +45,16 @@ pub const DEFAULT_MAX_UPLOAD: usize = 4 << 30;
 pub const DEFAULT_OWNER_QUOTA: u64 = 16 << 30;
 /// What the whole store may hold by default: 1 TiB.
 pub const DEFAULT_TOTAL_QUOTA: u64 = 1 << 40;
+/// Largest file `POST /api/v0/add` takes by default: 64 MiB.
+pub const DEFAULT_IPFS_ADD_MAX: u64 = 64 << 20;
+/// What added files no dataset names may take in all by default: 1 GiB.
+pub const DEFAULT_IPFS_UNCLAIMED_QUOTA: u64 = 1 << 30;
+/// How long an added file no dataset names is kept by default: a day.
+pub const DEFAULT_IPFS_GRACE: Duration = Duration::from_secs(86_400);
+/// What one client may add per hour by default: 256 MiB.
+pub const DEFAULT_IPFS_CLIENT_BYTES_PER_HOUR: u64 = 256 << 20;
+/// Additions one client may have under way at once by default.
+pub const DEFAULT_IPFS_CLIENT_UPLOADS: usize = 2;
 
 /// What can stop the store from opening its backend.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +124,27 @@ pub struct StoreState {
     pub refused: AtomicU64,
     /// An IPFS node that pins every result and file stored (`--ipfs-node`).
     pub ipfs_node: Option<Arc<pin::IpfsNode>>,
+    /// Largest file `POST /api/v0/add` takes, in bytes ([`DEFAULT_IPFS_ADD_MAX`]).
+    pub ipfs_add_max: u64,
+    /// What added files that no registered dataset names may take in all, in bytes, each
+    /// counting 4 KiB more than its size ([`DEFAULT_IPFS_UNCLAIMED_QUOTA`]).
+    pub ipfs_unclaimed_quota: u64,
+    /// How long an added file no registered dataset names is kept ([`DEFAULT_IPFS_GRACE`]);
+    /// the sweep runs every quarter of it, at most a minute apart.
+    pub ipfs_grace: Duration,
+    /// Bytes one client (an IPv4 address, an IPv6 /64) may add per hour
+    /// ([`DEFAULT_IPFS_CLIENT_BYTES_PER_HOUR`]); each addition counts 4 KiB more.
+    pub ipfs_client_bytes_per_hour: u64,
+    /// Additions one client may have under way at once ([`DEFAULT_IPFS_CLIENT_UPLOADS`]).
+    pub ipfs_client_uploads: usize,
+    /// Files added and stored, each CID once (`store_ipfs_added_total`).
+    pub ipfs_added: AtomicU64,
+    /// Added files collected once their grace period was over (`store_ipfs_collected_total`).
+    pub ipfs_collected: AtomicU64,
+    /// Added files a registered dataset came to name (`store_ipfs_claimed_total`).
+    pub ipfs_claimed: AtomicU64,
+    /// Added content, its quota, its clients and its background tasks.
+    added: added::Added,
 }
 
 impl StoreState {
@@ -129,6 +170,15 @@ impl StoreState {
             downloads: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             ipfs_node: None,
+            ipfs_add_max: DEFAULT_IPFS_ADD_MAX,
+            ipfs_unclaimed_quota: DEFAULT_IPFS_UNCLAIMED_QUOTA,
+            ipfs_grace: DEFAULT_IPFS_GRACE,
+            ipfs_client_bytes_per_hour: DEFAULT_IPFS_CLIENT_BYTES_PER_HOUR,
+            ipfs_client_uploads: DEFAULT_IPFS_CLIENT_UPLOADS,
+            ipfs_added: AtomicU64::new(0),
+            ipfs_collected: AtomicU64::new(0),
+            ipfs_claimed: AtomicU64::new(0),
+            added: added::Added::default(),
         }
     }
 
@@ -177,14 +227,22 @@ pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) 
 }
 
 /// The store's HTTP API over `state`: `/health`, `/metrics`, `/files/<owner>/<name>`,
-/// `/results/<task>[/<worker>]` and `/ipfs/<CID>`.
+/// `/results/<task>[/<worker>]`, `/ipfs/<CID>` and `/api/v0/add`.
+///
+/// Also starts, once per store and in the current Tokio runtime, the background sweep of
+/// added files and, when the store has a chain, the follower that marks the files
+/// registered datasets name; both end when the store is dropped. `/api/v0/add` limits
+/// clients by their address: serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()`, else all clients share one limit.
 pub fn router(state: Arc<StoreState>) -> Router {
+    added::start_housekeeping(&state);
     Router::new()
         .route("/health", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .route("/metrics", get(metrics))
         .route("/files/{owner}/{name}", get(download).head(download).put(upload))
         .route("/results/{task}", get(results::download_task))
         .route("/ipfs/{cid}", get(ipfs::download).head(ipfs::download))
+        .route("/api/v0/add", post(kubo::add).options(kubo::preflight))
         .route("/results/{task}/{worker}", get(results::download).put(results::upload))
         // Uploads stream and are measured as they arrive (see `upload`).
         .layer(DefaultBodyLimit::disable())
@@ -198,6 +256,18 @@ async fn metrics(State(state): State<Arc<StoreState>>) -> String {
         state.downloads.load(Ordering::Relaxed),
         state.refused.load(Ordering::Relaxed)
     );
+    let (unclaimed, reserved) = state.added.unclaimed_bytes();
+    text.push_str(&format!(
+        "# TYPE store_ipfs_added_total counter\nstore_ipfs_added_total {}\n# TYPE store_ipfs_collected_total counter\nstore_ipfs_collected_total {}\n# TYPE store_ipfs_claimed_total counter\nstore_ipfs_claimed_total {}\n# TYPE store_ipfs_unclaimed_bytes gauge\nstore_ipfs_unclaimed_bytes {}\n# TYPE store_ipfs_adds_in_progress gauge\nstore_ipfs_adds_in_progress {}\n# TYPE store_ipfs_add_refused_total counter\n",
+        state.ipfs_added.load(Ordering::Relaxed),
+        state.ipfs_collected.load(Ordering::Relaxed),
+        state.ipfs_claimed.load(Ordering::Relaxed),
+        unclaimed + reserved,
+        state.added.in_progress.load(Ordering::SeqCst),
+    ));
+    for (code, count) in state.added.refusals() {
+        text.push_str(&format!("store_ipfs_add_refused_total{{code=\"{code}\"}} {count}\n"));
+    }
     if let Some(node) = &state.ipfs_node {
         text.push_str(&format!(
             "# TYPE store_ipfs_pinned_total counter\nstore_ipfs_pinned_total {}\n# TYPE store_ipfs_pin_failed_total counter\nstore_ipfs_pin_failed_total {}\n",
@@ -408,13 +478,15 @@ pub(crate) struct Stored {
     pub cid: Cid,
 }
 
-/// An upload written to a staging object, not yet checked against its declared hash.
-struct Staged {
-    staging: StorePath,
-    writer: object_store::WriteMultipart,
-    size: usize,
-    sha256: B256,
-    cid: Cid,
+/// An upload written to a staging object (or only hashed), not yet checked against what
+/// it must be.
+pub(crate) struct Staged {
+    /// The staging object and its writer, unfinished; `None` when only hashing.
+    pub object: Option<(StorePath, object_store::WriteMultipart)>,
+    pub size: usize,
+    pub sha256: B256,
+    /// Its IPFS DAG under the layout asked for.
+    pub dag: FileDag,
 }
 
 fn backend_error(e: object_store::Error) -> Response {
@@ -449,12 +521,13 @@ pub(crate) async fn stream_into(
     record: &ipfs::CidRecord,
 ) -> Result<Stored, Response> {
     let Staged {
-        staging,
-        writer,
+        object,
         size,
         sha256,
-        cid,
+        dag,
     } = stage(state, body, room.as_ref()).await?;
+    let (staging, writer) = object.expect("uploads are written, not only hashed");
+    let cid = dag.cid;
     if size == 0 || sha256 != declared {
         let _ = writer.abort().await;
         let message = if size == 0 {
@@ -475,11 +548,8 @@ pub(crate) async fn stream_into(
     Ok(Stored { size, cid })
 }
 
-/// Writes `body` to a new staging object, hashing it and deriving its CID, and stops at
-/// the upload limit or a quota. Invariant: staging names are random and under
-/// `staging/`, where no download route reaches (those serve `0x…/` and `results/`), so
-/// unchecked bytes are never served and two uploads to one path never write into one
-/// staging object; a refused upload never replaces a good one.
+/// Writes `body` to a new staging object, hashing it and deriving its CID (v1, raw
+/// leaves), and stops at the upload limit or a quota.
 async fn stage(state: &StoreState, body: Body, room: Option<&Room>) -> Result<Staged, Response> {
     let stored = state.stored_bytes().await.map_err(backend_error)?;
     let mut reservation = Reservation {
@@ -487,45 +557,83 @@ async fn stage(state: &StoreState, body: Body, room: Option<&Room>) -> Result<St
         owner: None,
         bytes: 0,
     };
-    let staging = StorePath::from(format!(
-        "staging/{}",
-        confide_chain::hex::encode(rand::random::<[u8; 16]>())
-    ));
-    let multipart = state.backend.put_multipart(&staging).await.map_err(backend_error)?;
-    let mut writer = object_store::WriteMultipart::new(multipart);
+    let admit = |size: usize, chunk: usize| past_a_limit(state, &mut reservation, size, chunk, stored, room);
+    let interrupted = |e: axum::Error| {
+        refuse(
+            state,
+            StatusCode::BAD_REQUEST,
+            "UPLOAD_INTERRUPTED",
+            format!("the upload broke off: {e}"),
+        )
+    };
+    let layout = Layout::kubo(CidVersion::V1);
+    stage_stream(state, body.into_data_stream(), layout, true, admit, interrupted).await
+}
+
+/// Streams `chunks` (constant memory) to a new staging object when `write`, hashing them
+/// (sha256, and the IPFS DAG under `layout`) as they pass; `admit` sees each chunk's size
+/// (and the bytes before it) first and may refuse it. A refused or broken-off upload
+/// leaves nothing. Invariant: staging names are random and under `staging/`, where no
+/// download route reaches (those serve `0x…/`, `results/` and what CID markers name), so
+/// unchecked bytes are never served and two uploads never write into one staging
+/// object; a refused upload never replaces a good one.
+pub(crate) async fn stage_stream<E>(
+    state: &StoreState,
+    chunks: impl futures::Stream<Item = Result<Bytes, E>>,
+    layout: Layout,
+    write: bool,
+    mut admit: impl FnMut(usize, usize) -> Option<Response>,
+    interrupted: impl Fn(E) -> Response,
+) -> Result<Staged, Response> {
+    let mut object = None;
+    if write {
+        let staging = StorePath::from(format!(
+            "staging/{}",
+            confide_chain::hex::encode(rand::random::<[u8; 16]>())
+        ));
+        let multipart = state.backend.put_multipart(&staging).await.map_err(backend_error)?;
+        object = Some((staging, object_store::WriteMultipart::new(multipart)));
+    }
     let mut hasher = Sha256::new();
-    let mut cid = FileCid::new(CidVersion::V1);
+    let mut cid = FileCid::with_layout(layout);
     let mut size = 0usize;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let refusal = match &chunk {
-            Err(e) => Some(refuse(
-                state,
-                StatusCode::BAD_REQUEST,
-                "UPLOAD_INTERRUPTED",
-                format!("the upload broke off: {e}"),
-            )),
-            Ok(chunk) => past_a_limit(state, &mut reservation, size, chunk.len(), stored, room),
+    let mut chunks = std::pin::pin!(chunks);
+    while let Some(chunk) = chunks.next().await {
+        let admitted = match chunk {
+            Err(e) => Err(interrupted(e)),
+            Ok(chunk) => match admit(size, chunk.len()) {
+                Some(refusal) => Err(refusal),
+                None => Ok(chunk),
+            },
         };
-        let chunk = match (chunk, refusal) {
-            (Ok(chunk), None) => chunk,
-            (_, refusal) => {
-                let _ = writer.abort().await;
-                return Err(refusal.expect("an interrupted upload has a refusal"));
+        let written = match (admitted, object.as_mut()) {
+            (Ok(chunk), Some((_, writer))) => match writer.wait_for_capacity(4).await {
+                Ok(()) => {
+                    writer.write(&chunk);
+                    Ok(chunk)
+                }
+                Err(e) => Err(backend_error(e)),
+            },
+            (admitted, _) => admitted,
+        };
+        let chunk = match written {
+            Ok(chunk) => chunk,
+            Err(refusal) => {
+                if let Some((_, writer)) = object {
+                    let _ = writer.abort().await;
+                }
+                return Err(refusal);
             }
         };
         hasher.update(&chunk);
         cid.update(&chunk);
         size += chunk.len();
-        writer.wait_for_capacity(4).await.map_err(backend_error)?;
-        writer.write(&chunk);
     }
     Ok(Staged {
-        staging,
-        writer,
+        object,
         size,
         sha256: B256::from_slice(&hasher.finalize()),
-        cid: cid.finish(),
+        dag: cid.finish_dag(),
     })
 }
 

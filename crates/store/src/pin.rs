@@ -115,7 +115,7 @@ impl IpfsNode {
     /// Adds the object holding `cid` (unpinned), checks the node's CID, then pins it.
     /// `Ok(false)`: no stored object holds `cid` any more, nothing to pin.
     async fn add_and_pin(&self, state: &StoreState, cid: &Cid) -> Result<bool, PinError> {
-        let Some(object) = crate::ipfs::holding(state, cid).await else {
+        let Some((object, _)) = crate::ipfs::holding(state, cid).await else {
             return Ok(false);
         };
         let size = object.meta.size;

@@ -409,7 +409,7 @@ async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unch
         }
     };
     for bad in [
-        "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyfD",
+        "Qmf412jQZiuVUtdgnB36FXFX7xg5V6KEbSJ4dpQuhkLyf0",
         "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5f",
         "..%2F..%2Fetc%2Fpasswd",
         "staging",
@@ -419,6 +419,8 @@ async fn the_ipfs_gateway_path_refuses_what_is_not_a_cid_and_serves_nothing_unch
     // A well-formed CID of content nobody stored.
     let nobody = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V1, b"never stored");
     assert_eq!(get(format!("/ipfs/{nobody}")).await, (404, "NOT_FOUND".into()));
+    let nobody_v0 = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V0, b"never stored");
+    assert_eq!(get(format!("/ipfs/{nobody_v0}")).await, (404, "NOT_FOUND".into()));
 
     // An owner's signed upload is served under its CID too (as `dataset upload --ipfs`
     // registers it), with a gateway's headers; replaced, it is served under the new CID
@@ -668,5 +670,588 @@ async fn bytes_that_are_not_the_cids_are_never_served_whole_under_it() {
     assert!(
         body.as_deref().is_none_or(|b| b != b"hello mars!"),
         "served whole: {body:?}"
+    );
+}
+
+// --- kubo's RPC `add` (`POST /api/v0/add`) and the files it adds ---------------------
+
+/// A store configured by `configure`, served with its clients' addresses (as `/api/v0/add`
+/// limits them by address).
+async fn start_adding(
+    configure: impl FnOnce(&mut confide_store::StoreState),
+) -> (Store, std::sync::Arc<confide_store::StoreState>) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
+    let mut state = confide_store::StoreState::configure(backend, 1 << 20, None);
+    configure(&mut state);
+    let state = std::sync::Arc::new(state);
+    serve_with_peers(dir, state).await
+}
+
+async fn serve_with_peers(
+    dir: tempfile::TempDir,
+    state: std::sync::Arc<confide_store::StoreState>,
+) -> (Store, std::sync::Arc<confide_store::StoreState>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let service = confide_store::router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(axum::serve(listener, service).into_future());
+    (Store { url, dir }, state)
+}
+
+/// What kubo-rpc-client 5 sends for `add(bytes)`: its boundary shape, one part named
+/// `file` with an empty file name, and its default query.
+fn sdk_multipart(content: &[u8], file_name: &str) -> (String, Vec<u8>) {
+    let boundary = "-----------------------------Zx3kV9aQp0bT7sLm2cRwE";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// An answer: status, content type, headers, body.
+struct Answer {
+    status: u16,
+    content_type: String,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The last JSON line (kubo's answer for the file itself).
+    fn line(&self) -> serde_json::Value {
+        serde_json::from_str(self.body.lines().last().unwrap_or_default()).unwrap_or_default()
+    }
+
+    fn code(&self) -> String {
+        let json: serde_json::Value = serde_json::from_str(&self.body).unwrap_or_default();
+        json["error"]["code"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+async fn add_with(store: &Store, query: &str, content: &[u8], file_name: &str) -> Answer {
+    let (content_type, body) = sdk_multipart(content, file_name);
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v0/add?{query}", store.url))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    Answer {
+        status,
+        content_type,
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+/// `add` as iExec's SDKs call it (kubo-rpc-client's default query, no file name).
+async fn add(store: &Store, content: &[u8]) -> Answer {
+    add_with(store, "stream-channels=true&progress=false", content, "").await
+}
+
+async fn metric(store: &Store, name: &str) -> u64 {
+    let text = reqwest::get(format!("{}/metrics", store.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not on /metrics: {text}"))
+}
+
+/// Waits (up to two minutes: a deadline for a hung test, not a timing assertion) until
+/// `metric` reaches `value`.
+async fn metric_reaches(store: &Store, name: &str, value: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let now = metric(store, name).await;
+        if now == value {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} stayed at {now}, not {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Debian's `ipfs_cid` (installed by scripts/test.sh), an importer independent of ours:
+/// its CIDv0 of `bytes`.
+fn ipfs_cid_v0(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("file");
+    std::fs::write(&path, bytes).unwrap();
+    let output = std::process::Command::new("ipfs_cid")
+        .arg(&path)
+        .output()
+        .expect("Debian's ipfs-cid is missing: run scripts/test.sh (it installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let line = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    json["CIDv0"].as_str().unwrap().to_owned()
+}
+
+/// The files under `ipfs-added/` and `staging/` of a store's directory.
+fn added_files(store: &Store) -> Vec<String> {
+    let mut files = Vec::new();
+    for folder in ["ipfs-added", "staging"] {
+        let dir = store.dir.path().join(folder);
+        if dir.exists() {
+            for path in walk(&dir) {
+                files.push(path.strip_prefix(store.dir.path()).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn added_files_get_kubos_cids_and_sizes_and_are_served_by_cid() {
+    let (store, _) = start_adding(|_| {}).await;
+    const CHUNK: usize = 256 << 10;
+    // 0 bytes, 1 byte, one chunk, one byte more, and 174 chunks and a byte: a tree two
+    // levels deep. Sizes: kubo's (the empty file's 6, a 256 KiB file's 262158).
+    let cases: [(usize, Option<u64>); 5] = [
+        (0, Some(6)),
+        (1, Some(9)),
+        (CHUNK, Some(262_158)),
+        (CHUNK + 1, Some(262_267)),
+        (174 * CHUNK + 1, None),
+    ];
+    for (index, (len, size)) in cases.into_iter().enumerate() {
+        let content = confide_testkit::bench::pseudo_random(len, index as u64);
+        let answer = add(&store, &content).await;
+        assert_eq!(answer.status, 200, "{len} bytes: {}", answer.body);
+        assert_eq!(answer.content_type, "application/json");
+        let line = answer.line();
+        let cid = line["Hash"].as_str().unwrap().to_owned();
+        assert_eq!(
+            cid,
+            ipfs_cid_v0(&content),
+            "{len} bytes: the independent importer's CID"
+        );
+        assert_eq!(line["Name"], cid, "no file name: kubo names the file by its CID");
+        let dag = confide_protocol::ipfs::file_dag(
+            confide_protocol::ipfs::Layout::kubo(confide_protocol::ipfs::CidVersion::V0),
+            &content,
+        );
+        assert_eq!(line["Size"], dag.dag_size.to_string(), "{len} bytes");
+        if let Some(size) = size {
+            assert_eq!(line["Size"], size.to_string(), "{len} bytes: kubo's size");
+        }
+        // Exactly kubo's line, key order and all.
+        assert_eq!(
+            answer.body,
+            format!(
+                "{{\"Name\":\"{cid}\",\"Hash\":\"{cid}\",\"Size\":\"{}\"}}\n",
+                dag.dag_size
+            )
+        );
+        let served = reqwest::get(format!("{}/ipfs/{cid}", store.url)).await.unwrap();
+        assert_eq!(served.status().as_u16(), 200, "{len} bytes");
+        assert_eq!(served.headers()["etag"].to_str().unwrap(), format!("\"{cid}\""));
+        assert_eq!(
+            served.bytes().await.unwrap().as_ref(),
+            content.as_slice(),
+            "{len} bytes"
+        );
+    }
+    assert_eq!(metric(&store, "store_ipfs_added_total").await, 5);
+}
+
+#[tokio::test]
+async fn adding_answers_as_kubo_for_every_option_it_takes() {
+    let (store, state) = start_adding(|_| {}).await;
+    let content = b"hello world\n";
+    // A named file, CIDv1 (raw leaves), progress lines.
+    let answer = add_with(
+        &store,
+        "cid-version=1&progress=true&pin=true&quieter=true",
+        b"hello world",
+        "my%20file.txt",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        "{\"Name\":\"my file.txt\",\"Bytes\":11}\n{\"Name\":\"my file.txt\",\"Hash\":\"bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e\",\"Size\":\"11\"}\n"
+    );
+    // CIDv0 with raw leaves: one chunk is a raw block, a CIDv1.
+    let raw = add_with(&store, "raw-leaves=true", b"hello world", "").await;
+    assert_eq!(
+        raw.line()["Hash"],
+        "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"
+    );
+    // Only hashing stores nothing.
+    let hashed = add_with(&store, "only-hash=true", b"never stored", "").await;
+    let hashed_cid = hashed.line()["Hash"].as_str().unwrap().to_owned();
+    let nothing = reqwest::get(format!("{}/ipfs/{hashed_cid}", store.url)).await.unwrap();
+    assert_eq!(nothing.status().as_u16(), 404);
+    // Adding the same bytes again: the same answer, one copy, counted once.
+    let first = add(&store, content).await;
+    // go-ipfs-cmds' headers for a stream of values, sent chunked.
+    for (name, value) in [
+        ("content-type", "application/json"),
+        ("x-chunked-output", "1"),
+        ("trailer", "X-Stream-Error"),
+        ("transfer-encoding", "chunked"),
+        ("access-control-allow-origin", "*"),
+    ] {
+        assert_eq!(first.headers[name], value, "{name}");
+    }
+    let unclaimed = metric(&store, "store_ipfs_unclaimed_bytes").await;
+    let again = add(&store, content).await;
+    assert_eq!(first.body, again.body);
+    assert_eq!(first.line()["Hash"], "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o");
+    assert_eq!(first.line()["Size"], "20", "kubo's size of \"hello world\\n\"");
+    assert_eq!(metric(&store, "store_ipfs_unclaimed_bytes").await, unclaimed);
+    assert_eq!(
+        metric(&store, "store_ipfs_added_total").await,
+        2,
+        "hello world (v1) and hello world\\n"
+    );
+    // GET and HEAD by CIDv0, as iExec's SDKs check the upload.
+    let url = format!("{}/ipfs/QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o", store.url);
+    let head = reqwest::Client::new().head(&url).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(head.headers()["content-length"], "12");
+    assert_eq!(head.headers()["access-control-allow-origin"], "*");
+    let got = reqwest::get(&url).await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(
+        got.headers()["x-ipfs-path"],
+        "/ipfs/QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    );
+    assert_eq!(got.bytes().await.unwrap().as_ref(), content);
+    // Added files are unclaimed: without a chain nothing claims them.
+    assert_eq!(state.ipfs_claimed.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn what_kubo_would_not_add_as_one_file_is_refused_with_a_code_and_kept_nowhere() {
+    let (store, _) = start_adding(|_| {}).await;
+    for (query, code) in [
+        ("wrap-with-directory=true", "UNSUPPORTED_OPTION"),
+        ("chunker=size-1024", "UNSUPPORTED_OPTION"),
+        ("hash=blake2b-256", "UNSUPPORTED_OPTION"),
+        ("cid-version=7", "UNSUPPORTED_OPTION"),
+        ("recursive=true", "UNSUPPORTED_OPTION"),
+        ("nonsense=1", "UNSUPPORTED_OPTION"),
+    ] {
+        let answer = add_with(&store, query, b"data", "").await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (400, code.to_owned()),
+            "{query}: {}",
+            answer.body
+        );
+        let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(json["Type"], "error", "kubo's error shape too: {}", answer.body);
+        assert!(json["Message"].is_string());
+    }
+    // A path inside a directory, a directory part, two files, no multipart at all.
+    assert_eq!(add_with(&store, "", b"data", "dir/file").await.code(), "BAD_MULTIPART");
+    let client = reqwest::Client::new();
+    let boundary = "b0undary";
+    let two = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\none\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file-1\"; filename=\"b\"\r\n\r\ntwo\r\n--{boundary}--\r\n"
+    );
+    let directory = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d\"\r\nContent-Type: application/x-directory\r\n\r\n\r\n--{boundary}--\r\n"
+    );
+    let truncated =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nno end");
+    for (content_type, body) in [
+        (format!("multipart/form-data; boundary={boundary}"), two),
+        (format!("multipart/form-data; boundary={boundary}"), directory),
+        (format!("multipart/form-data; boundary={boundary}"), truncated),
+        (format!("multipart/form-data; boundary={boundary}"), String::new()),
+        ("application/octet-stream".to_owned(), "raw bytes".to_owned()),
+    ] {
+        let response = client
+            .post(format!("{}/api/v0/add", store.url))
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let json: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(
+            (status, json["error"]["code"].as_str().unwrap_or_default()),
+            (400, "BAD_MULTIPART"),
+            "{body:?}"
+        );
+    }
+    assert_eq!(added_files(&store), Vec::<String>::new(), "nothing refused is kept");
+    assert!(metric(&store, "store_ipfs_add_refused_total{code=\"BAD_MULTIPART\"}").await >= 5);
+}
+
+#[tokio::test]
+async fn an_oversized_upload_is_refused_early_or_as_it_streams_and_kept_nowhere() {
+    let (store, _) = start_adding(|state| state.ipfs_add_max = 1 << 20).await;
+    let at_limit = confide_testkit::bench::pseudo_random(1 << 20, 1);
+    assert_eq!(add(&store, &at_limit).await.status, 200, "exactly the limit is taken");
+    let over = confide_testkit::bench::pseudo_random((1 << 20) + 100_000, 2);
+    // With a Content-Length: refused before a byte is read. Streamed (chunked, no
+    // length): refused once past the limit. The client, still sending, may read the
+    // answer or find the connection closed; either way the refusal is counted.
+    let (content_type, body) = sdk_multipart(&over, "");
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(64 << 10).map(|c| Ok(c.to_vec())).collect();
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v0/add", store.url);
+    let requests = [
+        client
+            .post(&url)
+            .header("content-type", &content_type)
+            .body(body.clone()),
+        client
+            .post(&url)
+            .header("content-type", &content_type)
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(pieces))),
+    ];
+    for request in requests {
+        if let Ok(response) = request.send().await {
+            assert_eq!(response.status().as_u16(), 413);
+            let json: serde_json::Value = response.json().await.unwrap_or_default();
+            assert!(json.is_null() || json["error"]["code"] == "TOO_LARGE", "{json}");
+        }
+    }
+    metric_reaches(&store, "store_ipfs_add_refused_total{code=\"TOO_LARGE\"}", 2).await;
+    let kept = added_files(&store);
+    assert_eq!(
+        kept.len(),
+        3,
+        "the file at the limit alone (data, CID record, time): {kept:?}"
+    );
+}
+
+#[tokio::test]
+async fn unclaimed_files_have_a_quota_and_each_client_a_rate() {
+    // Room for three 100 kB files (each counts 4 KiB more).
+    let (store, _) = start_adding(|state| state.ipfs_unclaimed_quota = 3 * (100_000 + 4096)).await;
+    for seed in 0..3 {
+        let answer = add(&store, &confide_testkit::bench::pseudo_random(100_000, seed)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let answer = add(&store, &confide_testkit::bench::pseudo_random(100_000, 3)).await;
+    assert_eq!((answer.status, answer.code()), (507, "IPFS_QUOTA_EXCEEDED".to_owned()));
+    assert_eq!(added_files(&store).len(), 9, "three files, nothing of the fourth");
+
+    // 300 kB an hour for one address: one 200 kB file, not two.
+    let (store, _) = start_adding(|state| state.ipfs_client_bytes_per_hour = 300_000).await;
+    assert_eq!(
+        add(&store, &confide_testkit::bench::pseudo_random(200_000, 1))
+            .await
+            .status,
+        200
+    );
+    let answer = add(&store, &confide_testkit::bench::pseudo_random(200_000, 2)).await;
+    assert_eq!((answer.status, answer.code()), (429, "RATE_LIMITED".to_owned()));
+    assert_eq!(added_files(&store).len(), 3, "one file, nothing of the second");
+}
+
+/// An addition sent by hand over TCP, its body held back after the first bytes.
+struct HeldAdd {
+    stream: tokio::net::TcpStream,
+    rest: Vec<u8>,
+}
+
+impl HeldAdd {
+    async fn start(store: &Store, content: &[u8]) -> HeldAdd {
+        use tokio::io::AsyncWriteExt;
+        let (content_type, body) = sdk_multipart(content, "");
+        let host = store.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        let head = format!(
+            "POST /api/v0/add?stream-channels=true HTTP/1.1\r\nhost: {host}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body[..100]).await.unwrap();
+        stream.flush().await.unwrap();
+        HeldAdd {
+            stream,
+            rest: body[100..].to_vec(),
+        }
+    }
+
+    /// Sends the rest; the answer's status line.
+    async fn finish(mut self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.stream.write_all(&self.rest).await.unwrap();
+        let mut answer = String::new();
+        self.stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn one_address_has_at_most_two_additions_under_way() {
+    let (store, _) = start_adding(|_| {}).await;
+    let a = HeldAdd::start(&store, &confide_testkit::bench::pseudo_random(50_000, 1)).await;
+    let b = HeldAdd::start(&store, &confide_testkit::bench::pseudo_random(50_000, 2)).await;
+    metric_reaches(&store, "store_ipfs_adds_in_progress", 2).await;
+    let third = add(&store, b"a third one").await;
+    assert_eq!((third.status, third.code()), (429, "RATE_LIMITED".to_owned()));
+    assert!(a.finish().await.contains("200"));
+    assert!(b.finish().await.contains("200"));
+    metric_reaches(&store, "store_ipfs_adds_in_progress", 0).await;
+    assert_eq!(
+        add(&store, b"a third one").await.status,
+        200,
+        "once the others are done"
+    );
+}
+
+#[tokio::test]
+async fn unclaimed_files_are_collected_after_the_grace_period() {
+    let (store, _) = start_adding(|state| state.ipfs_grace = std::time::Duration::from_secs(1)).await;
+    let answer = add(&store, b"here for a second").await;
+    let cid = answer.line()["Hash"].as_str().unwrap().to_owned();
+    metric_reaches(&store, "store_ipfs_collected_total", 1).await;
+    let gone = reqwest::get(format!("{}/ipfs/{cid}", store.url)).await.unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+    assert_eq!(added_files(&store), Vec::<String>::new());
+    assert!(
+        !store.dir.path().join("ipfs").join(&cid).exists()
+            || walk(&store.dir.path().join("ipfs").join(&cid)).is_empty(),
+        "its marker is gone"
+    );
+    assert_eq!(metric(&store, "store_ipfs_unclaimed_bytes").await, 0);
+}
+
+/// The store follows a real chain: a dataset registered with the binary multiaddr
+/// `/p2p/<CID>` (iExec's SDK's way) claims the file it names, whether it names it before
+/// or after the file is added; what no dataset names is collected.
+#[tokio::test]
+async fn files_a_registered_dataset_names_outlive_the_grace_period() {
+    let chain = confide_testkit::TestChain::start().await;
+    let owner = chain.client("dataset-owner").await;
+    let dir = tempfile::tempdir().unwrap();
+    let backend = confide_store::open_backend(dir.path().to_str().unwrap()).unwrap();
+    let mut state = confide_store::StoreState::configure(backend, 1 << 20, Some(owner.clone()));
+    // Long enough for a dataset to be registered and seen within it.
+    state.ipfs_grace = std::time::Duration::from_secs(30);
+    let (store, _) = serve_with_peers(dir, std::sync::Arc::new(state)).await;
+
+    let register = |name: &'static str, cid: String| {
+        let owner = owner.clone();
+        async move {
+            let cid: confide_protocol::ipfs::Cid = cid.parse().unwrap();
+            let multiaddr = confide_protocol::ipfs::p2p_multiaddr(&cid).unwrap();
+            owner
+                .create_dataset(name, &multiaddr, B256::repeat_byte(7))
+                .await
+                .expect("the dataset registers")
+        }
+    };
+    let named_after = add(&store, b"a protected data, registered after").await;
+    let named_after = named_after.line()["Hash"].as_str().unwrap().to_owned();
+    let unnamed = add(&store, b"nobody registers this").await;
+    let unnamed = unnamed.line()["Hash"].as_str().unwrap().to_owned();
+    register("after", named_after.clone()).await;
+    metric_reaches(&store, "store_ipfs_claimed_total", 1).await;
+    // Registered first (its CID computed by the SDK's own rules), added afterwards.
+    let before_content = b"a protected data, registered before";
+    let before = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V0, before_content).to_string();
+    register("before", before.clone()).await;
+    // The follower has seen it once the claim is recorded.
+    let claim = store.dir.path().join("ipfs-claims").join(&before);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !claim.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dataset's claim was never recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(add(&store, before_content).await.line()["Hash"], before);
+
+    metric_reaches(&store, "store_ipfs_collected_total", 1).await;
+    let status = |cid: String| {
+        let url = format!("{}/ipfs/{cid}", store.url);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(unnamed).await, 404, "no dataset names it: collected");
+    assert_eq!(status(named_after).await, 200, "claimed after it was added");
+    assert_eq!(status(before).await, 200, "claimed before it was added");
+    assert_eq!(metric(&store, "store_ipfs_unclaimed_bytes").await, 0);
+}
+
+/// iExec's own code against the store: DataProtector 2.0.0-beta.27's `ipfs.add` (kubo-rpc-
+/// client 5's `add`, then `GET` on the gateway) and the iexec SDK 9's (`HEAD`), and the
+/// multiaddr bytes the DataProtector registers (@multiformats/multiaddr), run with node
+/// from `interop/` (installed by scripts/test.sh).
+#[tokio::test]
+async fn iexecs_sdks_upload_to_the_store_as_to_their_ipfs_node() {
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/node_modules");
+    assert!(
+        interop.join("kubo-rpc-client").exists(),
+        "iExec's SDKs are missing: run scripts/test.sh (it runs `npm ci --prefix interop`)"
+    );
+    let (store, _) = start_adding(|_| {}).await;
+    let modules = interop.canonicalize().unwrap();
+    let script = format!(
+        r#"
+import {{ add as dataProtectorAdd }} from '{m}/@iexec/dataprotector/dist/src/services/ipfs.js';
+import {{ add as iexecAdd }} from '{m}/iexec/dist/esm/common/utils/ipfs.js';
+import {{ multiaddr }} from '{m}/@iexec/dataprotector/node_modules/@multiformats/multiaddr/dist/src/index.js';
+const url = process.argv[2];
+const content = Uint8Array.from({{ length: 300000 }}, (_, i) => (i * 31 + 7) & 255);
+const cid = await dataProtectorAdd(content, {{ ipfsNode: url, ipfsGateway: url }});
+const again = await iexecAdd({{ content, ipfsNode: url, ipfsGateway: url }});
+const bytes = Buffer.from(multiaddr(`/p2p/${{cid}}`).bytes).toString('hex');
+console.log(JSON.stringify({{ cid, again, bytes }}));
+"#,
+        m = modules.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upload.mjs");
+    std::fs::write(&path, script).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(&path)
+        .arg(&store.url)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let content: Vec<u8> = (0..300_000u32).map(|i| ((i * 31 + 7) & 255) as u8).collect();
+    let cid = confide_protocol::ipfs::file_cid(confide_protocol::ipfs::CidVersion::V0, &content);
+    assert_eq!(printed["cid"], cid.to_string(), "kubo's default: CIDv0");
+    assert_eq!(printed["again"], cid.to_string());
+    assert_eq!(cid.to_string(), ipfs_cid_v0(&content));
+    let multiaddr = confide_protocol::ipfs::p2p_multiaddr(&cid).unwrap();
+    assert_eq!(
+        printed["bytes"],
+        confide_chain::hex::encode(&multiaddr),
+        "the SDK's multiaddr bytes"
+    );
+    assert_eq!(confide_protocol::ipfs::multiaddr_cid(&multiaddr), Some(cid));
+    assert_eq!(
+        metric(&store, "store_ipfs_added_total").await,
+        1,
+        "added twice, kept once"
     );
 }

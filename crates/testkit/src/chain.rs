@@ -79,6 +79,7 @@ async fn start_ephemeral_anvil(binary: &Path) -> Result<AnvilNode, DevError> {
             port,
             state: None,
             log: &log,
+            chain_id: DEV_CHAIN_ID,
         };
         match AnvilNode::start(options).await {
             Err(DevError::PortBusy { .. } | DevError::AnvilExited { .. }) if attempt < 4 => attempt += 1,

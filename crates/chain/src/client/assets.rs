@@ -177,7 +177,7 @@ impl Poco {
             .map_err(|e| ChainError::from_call("check registration", e))
     }
 
-    async fn ensure_registered(&self, kind: AssetKind, asset: Address) -> Result<(), ChainError> {
+    pub(super) async fn ensure_registered(&self, kind: AssetKind, asset: Address) -> Result<(), ChainError> {
         if !self.is_registered(kind, asset).await? {
             return Err(ChainError::UnknownAsset {
                 what: kind.name(),

@@ -7,11 +7,13 @@ mod accounts;
 mod assets;
 mod deals;
 mod orders;
+mod protected;
 
 pub use accounts::EscrowAccount;
 pub use assets::{AppInfo, AssetKind, DatasetInfo, WorkerpoolInfo};
 pub use deals::{ContributionInfo, DealInfo, TaskInfo, TaskStatus};
 pub use orders::{CancelOrder, MatchedDeal};
+pub use protected::{NewProtectedData, WHITELIST_PURPOSE};
 
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::DynProvider;

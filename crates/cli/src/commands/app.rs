@@ -77,6 +77,11 @@ pub(crate) struct TestArgs {
     /// A file given as the dataset (in /iexec_in, named by IEXEC_DATASET_FILENAME).
     #[arg(long)]
     dataset: Option<std::path::PathBuf>,
+    /// A mock protected data given as the dataset: an object in JSON (numbers are f64,
+    /// `{"$i128": "…"}` a big integer, `{"$base64": "…"}` a file), zipped as iExec's
+    /// DataProtector zips it.
+    #[arg(long, conflicts_with = "dataset")]
+    protected_data: Option<std::path::PathBuf>,
     /// An input file (repeatable), as the requester's `--input-files` gives them.
     #[arg(long = "input-file")]
     input_files: Vec<std::path::PathBuf>,
@@ -495,6 +500,11 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     use confide_attest::provider::EvidenceProvider;
     let (app, python, code) = app_code(args.app.clone())?;
     let requester_secrets = requester_secrets(&args.requester_secrets)?;
+    let mock_dir = tempfile::tempdir().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
+    let mock = match &args.protected_data {
+        Some(json) => Some(mock_protected_data(json, mock_dir.path())?),
+        None => None,
+    };
     for input in args.dataset.iter().chain(&args.input_files) {
         if !input.is_file() {
             return Err(CliError::new("IO_ERROR", format!("{} is not a file", input.display())));
@@ -523,7 +533,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         python_runtime: python_runtime.as_deref(),
         module_cache: Some(&module_cache),
         cache_key: confide_attest::provider::Simulation.sealing_key(),
-        dataset: args.dataset.as_deref(),
+        dataset: mock.as_deref().or(args.dataset.as_deref()),
         input_files: &args.input_files,
         args: args.args,
         app_developer_secret: args.app_secret,
@@ -542,6 +552,17 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         eprint!("{log}");
     }
     report_test(ctx, run.outcome, &args.output, seconds, log)
+}
+
+/// The zip of a mock protected data described in JSON, written into `dir`.
+fn mock_protected_data(json: &std::path::Path, dir: &std::path::Path) -> Result<std::path::PathBuf, CliError> {
+    let text = std::fs::read_to_string(json)
+        .map_err(|e| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", json.display())))?;
+    let object = confide_protected_data::DataObject::from_json_str(&text)
+        .map_err(|e| CliError::new(e.code(), format!("{}: {e}", json.display())))?;
+    let path = dir.join("protected-data.zip");
+    std::fs::write(&path, object.to_zip()).map_err(|e| CliError::io(&path, e))?;
+    Ok(path)
 }
 
 /// The file `app test` leaves in its output folder, written after the app's files: a

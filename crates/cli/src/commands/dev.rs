@@ -31,6 +31,10 @@ pub(crate) enum DevCommand {
         /// Port of the local chain node.
         #[arg(long, default_value_t = 8545)]
         port: u16,
+        /// Chain id of a new chain (default 31337). iExec's DataProtector SDK starts only on
+        /// Arbitrum's ids: `--chain-id 421614` runs the stack as iExec's own test stack does.
+        #[arg(long)]
+        chain_id: Option<u64>,
         /// Use this Ethereum node instead of starting anvil (PoCo is deployed there if missing).
         #[arg(long)]
         rpc_url: Option<String>,
@@ -97,6 +101,7 @@ pub(crate) async fn run(command: DevCommand, out: &Output) -> CliResult {
         DevCommand::Up {
             dir,
             port,
+            chain_id,
             rpc_url,
             sms_port,
             store_port,
@@ -113,6 +118,7 @@ pub(crate) async fn run(command: DevCommand, out: &Output) -> CliResult {
             let services_binary = std::env::current_exe().ok();
             let options = UpOptions {
                 port,
+                chain_id,
                 rpc_url,
                 services_binary,
                 sms_port,
@@ -128,7 +134,11 @@ pub(crate) async fn run(command: DevCommand, out: &Output) -> CliResult {
             };
             let state = stack.up(&options, |step| out.step(step)).await?;
             let marketplace = state.market.as_ref().map(|m| marketplace_url(&m.url));
-            out.done(&describe(&state), json!({ "stack": state, "marketplace": marketplace }));
+            let data_protector = state.data_protector_options();
+            out.done(
+                &describe(&state),
+                json!({ "stack": state, "marketplace": marketplace, "dataProtector": data_protector }),
+            );
         }
         DevCommand::Status { dir } => {
             let status = dir.stack().status().await?;
@@ -142,7 +152,11 @@ pub(crate) async fn run(command: DevCommand, out: &Output) -> CliResult {
                 describe(&status.state)
             );
             let marketplace = status.state.market.as_ref().map(|m| marketplace_url(&m.url));
-            out.done(&text, json!({ "status": status, "marketplace": marketplace }));
+            let data_protector = status.state.data_protector_options();
+            out.done(
+                &text,
+                json!({ "status": status, "marketplace": marketplace, "dataProtector": data_protector }),
+            );
         }
         DevCommand::Down { dir } => {
             let stopped = dir.stack().down()?;
@@ -179,6 +193,10 @@ fn describe(state: &StackState) -> String {
         format!("app registry {}", d.app_registry),
         format!("dataset reg. {}", d.dataset_registry),
         format!("pool reg.    {}", d.workerpool_registry),
+        format!(
+            "DataProtector {}",
+            state.data_protector.map(|a| a.to_string()).unwrap_or_else(|| "none".into())
+        ),
         format!("SMS          {}", service(state.sms.as_ref())),
         format!("store        {}", service(state.store.as_ref())),
         format!("market       {}", service(state.market.as_ref())),

@@ -36,6 +36,10 @@ pub(crate) struct ServeArgs {
     /// so the web page's task pages show each task's step there (repeatable).
     #[arg(long = "scheduler", value_name = "WORKERPOOL=URL")]
     schedulers: Vec<String>,
+    /// The DataProtector contract whose protected data the market records and serves
+    /// (GraphQL at /graphql/dataprotector, like iExec's subgraph; /protected-data).
+    #[arg(long, env = "CONFIDE_MARKET_DATAPROTECTOR")]
+    dataprotector: Option<Address>,
 }
 
 pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
@@ -47,7 +51,11 @@ pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;
     let schedulers = confide_market::explore::parse_schedulers(&args.schedulers)
         .map_err(|e| CliError::new("BAD_ARGUMENT", format!("--scheduler {e}")))?;
-    let state = confide_market::MarketState::with_schedulers(confide_market::MarketState::new(db, poco), schedulers);
+    let mut state =
+        confide_market::MarketState::with_schedulers(confide_market::MarketState::new(db, poco), schedulers);
+    if let Some(address) = args.dataprotector {
+        state = confide_market::MarketState::with_data_protector(state, address);
+    }
     let follower = tokio::spawn(confide_market::follow::follow(
         state.clone(),
         Duration::from_millis(args.poll_ms),

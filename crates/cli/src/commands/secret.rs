@@ -164,6 +164,32 @@ pub(crate) async fn push_dataset_secret(
     Ok(())
 }
 
+/// A dataset's usage ledger from the SMS, signed by its owner for `at`.
+pub(crate) async fn key_releases(
+    ctx: &Context,
+    dataset: Address,
+    at: u64,
+    signature: &Signature,
+) -> Result<Vec<confide_protocol::sms::KeyRelease>, CliError> {
+    sms(ctx)?.key_releases(dataset, at, signature).await.map_err(sms_error)
+}
+
+/// Pushes a dataset's first key, refusing unless the wallet owns the dataset and the SMS
+/// holds no key for it yet (keys are write-once).
+pub(crate) async fn push_dataset_key(ctx: &Context, dataset: Address, value: &str) -> Result<(), CliError> {
+    let sms = sms(ctx)?;
+    let secret = Secret::Dataset(dataset);
+    check_owner(ctx, dataset, "dataset").await?;
+    if sms.exists(&secret).await.map_err(sms_error)? {
+        return Err(CliError::new(
+            "SECRET_EXISTS",
+            format!("dataset {dataset} already has a key in the SMS"),
+        ));
+    }
+    write(ctx, &sms, &secret, value.as_bytes(), false).await?;
+    Ok(())
+}
+
 pub(crate) async fn check_dataset_secret(ctx: &Context, dataset: Address) -> CliResult {
     report_presence(
         ctx,

@@ -1,0 +1,169 @@
+// iExec's DataProtector SDK (npm @iexec/dataprotector, pinned in package.json), unmodified,
+// against a Confide dev stack started with `confide dev up --chain-id 421614`.
+//
+// Usage: node dataprotector-journey.mjs CONFIG.json STEP
+// CONFIG holds `options` (what `confide dev status --raw` prints as `dataProtector`), the
+// dev keys (`ownerKey`, `requesterKey`, `newOwnerKey`), the app to grant (`app`) and, for
+// the cross steps, a protected data made by `confide` (`confideProtectedData`).
+// STEP is one of: protect, find, grant, process, process-confide, revoke, transfer.
+// Each prints one JSON object on stdout; the Rust test (crates/cli/tests/dataprotector_sdk.rs)
+// runs the steps in order and checks what each says.
+
+import { readFileSync } from 'node:fs';
+import { IExecDataProtectorCore, getWeb3Provider } from '@iexec/dataprotector';
+
+const [configPath, step] = process.argv.slice(2);
+const config = JSON.parse(readFileSync(configPath, 'utf8'));
+const { options } = config;
+
+const core = (key) =>
+  new IExecDataProtectorCore(getWeb3Provider(key, options.rpcUrl, { allowExperimentalNetworks: true }), {
+    dataprotectorContractAddress: options.dataprotectorContractAddress,
+    subgraphUrl: options.subgraphUrl,
+    ipfsNode: options.ipfsNode,
+    ipfsGateway: options.ipfsGateway,
+    iexecOptions: options.iexecOptions,
+    allowExperimentalNetworks: true,
+  });
+
+// A 1x1 PNG, so the SDK sniffs `image/png`.
+const png = Uint8Array.from(
+  Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+    'base64',
+  ),
+);
+
+const lower = (s) => s.toLowerCase();
+const print = (value) =>
+  process.stdout.write(JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+
+async function protect() {
+  const owner = core(config.ownerKey);
+  const statuses = [];
+  const protectedData = await owner.protectData({
+    name: 'sdk-alice',
+    data: {
+      email: 'alice@example.com',
+      profile: { age: 42.5, score: 12345678901234567890n, verified: true },
+      photo: png,
+    },
+    onStatusUpdate: ({ title, isDone }) => isDone && statuses.push(title),
+  });
+  return {
+    address: protectedData.address,
+    owner: protectedData.owner,
+    schema: protectedData.schema,
+    multiaddr: protectedData.multiaddr,
+    statuses,
+  };
+}
+
+async function find() {
+  const reader = core(config.requesterKey);
+  const byOwner = await reader.getProtectedData({ owner: config.ownerAddress });
+  const bySchema = await reader.getProtectedData({ requiredSchema: { email: 'string', profile: { age: 'f64' } } });
+  const byOne = await reader.getProtectedData({ protectedDataAddress: config.sdkProtectedData });
+  const byWrongSchema = await reader.getProtectedData({ requiredSchema: { email: 'bool' } });
+  return {
+    byOwner: byOwner.map((p) => lower(p.address)),
+    bySchema: bySchema.map((p) => lower(p.address)),
+    one: byOne.map((p) => ({ address: lower(p.address), owner: lower(p.owner), schema: p.schema, multiaddr: p.multiaddr })),
+    byWrongSchema: byWrongSchema.map((p) => lower(p.address)),
+  };
+}
+
+async function grant() {
+  const owner = core(config.ownerKey);
+  const granted = await owner.grantAccess({
+    protectedData: config.sdkProtectedData,
+    authorizedApp: config.app,
+    authorizedUser: config.requesterAddress,
+    numberOfAccess: 3,
+  });
+  let duplicate = null;
+  try {
+    await owner.grantAccess({
+      protectedData: config.sdkProtectedData,
+      authorizedApp: config.app,
+      authorizedUser: config.requesterAddress,
+    });
+  } catch (e) {
+    duplicate = e.message;
+  }
+  const listed = await owner.getGrantedAccess({
+    protectedData: config.sdkProtectedData,
+    authorizedApp: config.app,
+    authorizedUser: config.requesterAddress,
+  });
+  return {
+    granted: { dataset: granted.dataset, apprestrict: granted.apprestrict, requesterrestrict: granted.requesterrestrict, volume: granted.volume },
+    duplicate,
+    count: listed.count,
+    remaining: listed.grantedAccess.map((g) => g.remainingAccess),
+  };
+}
+
+async function processOne(protectedData) {
+  const requester = core(config.requesterKey);
+  const statuses = [];
+  const outcome = await requester.processProtectedData({
+    protectedData,
+    app: config.app,
+    workerpool: options.workerpool,
+    secrets: { 1: 'requester-secret-value' },
+    args: 'from-the-sdk',
+    encryptResult: true,
+    path: 'result.txt',
+    onStatusUpdate: ({ title, isDone }) => isDone && statuses.push(title),
+  });
+  const remaining = await requester.getGrantedAccess({
+    protectedData,
+    authorizedApp: config.app,
+    authorizedUser: config.requesterAddress,
+  });
+  return {
+    dealId: outcome.dealId,
+    taskId: outcome.taskId,
+    result: Buffer.from(outcome.result).toString('utf8'),
+    statuses,
+    remaining: remaining.grantedAccess.map((g) => g.remainingAccess),
+  };
+}
+
+async function revoke() {
+  const owner = core(config.ownerKey);
+  const listed = await owner.getGrantedAccess({ protectedData: config.sdkProtectedData, authorizedApp: config.app });
+  const one = await owner.revokeOneAccess(listed.grantedAccess[0]);
+  // A second grant (to anyone), then everything revoked.
+  await owner.grantAccess({ protectedData: config.sdkProtectedData, authorizedApp: config.app, numberOfAccess: 2 });
+  const all = await owner.revokeAllAccess({ protectedData: config.sdkProtectedData });
+  const left = await owner.getGrantedAccess({ protectedData: config.sdkProtectedData });
+  return { revokedOne: one.txHash, revokedAll: all.length, left: left.count };
+}
+
+async function transfer() {
+  const owner = core(config.ownerKey);
+  const moved = await owner.transferOwnership({ protectedData: config.sdkProtectedData, newOwner: config.newOwnerAddress });
+  const reader = core(config.requesterKey);
+  const seen = await reader.getProtectedData({ protectedDataAddress: config.sdkProtectedData });
+  return { to: lower(moved.to), owner: seen.map((p) => lower(p.owner)) };
+}
+
+const steps = {
+  protect,
+  find,
+  grant,
+  process: () => processOne(config.sdkProtectedData),
+  'process-confide': () => processOne(config.confideProtectedData),
+  revoke,
+  transfer,
+};
+
+try {
+  if (!steps[step]) throw new Error(`unknown step ${step}`);
+  print({ ok: true, ...(await steps[step]()) });
+} catch (e) {
+  print({ ok: false, error: e.message, cause: e.cause ? String(e.cause.message || e.cause) : undefined });
+  process.exitCode = 1;
+}
