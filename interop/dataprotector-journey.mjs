@@ -89,7 +89,7 @@ async function grant() {
       authorizedUser: config.requesterAddress,
     });
   } catch (e) {
-    duplicate = e.message;
+    duplicate = `${e.message}: ${e.cause?.message ?? e.cause}`;
   }
   const listed = await owner.getGrantedAccess({
     protectedData: config.sdkProtectedData,
@@ -131,22 +131,38 @@ async function processOne(protectedData) {
   };
 }
 
+async function until(condition, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting after ${seconds} s`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 async function revoke() {
   const owner = core(config.ownerKey);
   const listed = await owner.getGrantedAccess({ protectedData: config.sdkProtectedData, authorizedApp: config.app });
   const one = await owner.revokeOneAccess(listed.grantedAccess[0]);
+  // The market learns of the cancel from the chain, a block or two later (as iExec's
+  // does): the grant is gone from the book before a new one for the same app is allowed.
+  await until(async () => (await owner.getGrantedAccess({ protectedData: config.sdkProtectedData })).count === 0);
   // A second grant (to anyone), then everything revoked.
   await owner.grantAccess({ protectedData: config.sdkProtectedData, authorizedApp: config.app, numberOfAccess: 2 });
   const all = await owner.revokeAllAccess({ protectedData: config.sdkProtectedData });
-  const left = await owner.getGrantedAccess({ protectedData: config.sdkProtectedData });
-  return { revokedOne: one.txHash, revokedAll: all.length, left: left.count };
+  await until(async () => (await owner.getGrantedAccess({ protectedData: config.sdkProtectedData })).count === 0);
+  return { revokedOne: one.txHash, revokedAll: all.length, left: 0 };
 }
 
 async function transfer() {
   const owner = core(config.ownerKey);
   const moved = await owner.transferOwnership({ protectedData: config.sdkProtectedData, newOwner: config.newOwnerAddress });
   const reader = core(config.requesterKey);
-  const seen = await reader.getProtectedData({ protectedDataAddress: config.sdkProtectedData });
+  // The subgraph follows the registry's Transfer a block or two later, as iExec's does.
+  let seen = [];
+  await until(async () => {
+    seen = await reader.getProtectedData({ protectedDataAddress: config.sdkProtectedData });
+    return seen.length === 1 && lower(seen[0].owner) === lower(config.newOwnerAddress);
+  }).catch(() => {});
   return { to: lower(moved.to), owner: seen.map((p) => lower(p.owner)) };
 }
 

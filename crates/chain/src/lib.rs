@@ -19,8 +19,8 @@ pub mod events;
 
 pub use artifacts::PocoPackage;
 pub use client::{
-    AppInfo, AssetKind, ContributionInfo, DatasetInfo, DealInfo, MatchedDeal, NewProtectedData, Poco,
-    TaskInfo, TaskStatus, WHITELIST_PURPOSE, WorkerpoolInfo,
+    AppInfo, AssetKind, ContributionInfo, DatasetInfo, DealInfo, MatchedDeal, NewProtectedData, Poco, TaskInfo,
+    TaskStatus, WHITELIST_PURPOSE, WorkerpoolInfo,
 };
 pub use connection::Connection;
 pub use deploy::{Categories, DeployOutcome, Deployment, deploy_or_find};

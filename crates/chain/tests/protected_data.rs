@@ -14,7 +14,11 @@ use confide_protocol::Tag;
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
 
 fn signer(role: &str) -> confide_chain::PrivateKeySigner {
-    DEV_ACCOUNTS.iter().find(|a| a.role == role).expect("known role").signer()
+    DEV_ACCOUNTS
+        .iter()
+        .find(|a| a.role == role)
+        .expect("known role")
+        .signer()
 }
 
 #[tokio::test]
@@ -35,7 +39,10 @@ async fn a_protected_data_is_a_dataset_of_its_owner_with_its_schema_announced() 
         checksum: B256::repeat_byte(0x42),
     };
     let from = payer.connection.block_number().await.unwrap();
-    let address = payer.create_protected_data(data_protector, &data).await.expect("protected");
+    let address = payer
+        .create_protected_data(data_protector, &data)
+        .await
+        .expect("protected");
     let dataset = payer.dataset(address).await.expect("a dataset of PoCo's registry");
     assert_eq!(dataset.owner, owner);
     assert_eq!(dataset.name, "alice");
@@ -111,15 +118,27 @@ async fn poco_lets_a_grant_to_a_whitelist_serve_the_apps_it_lists_only() {
     let world = World::new().await;
     let developer = world.client("app-developer").await;
     let other_app = developer
-        .create_app("other", "DOCKER", b"https://example.org/other.wasm", B256::repeat_byte(0x22), b"")
+        .create_app(
+            "other",
+            "DOCKER",
+            b"https://example.org/other.wasm",
+            B256::repeat_byte(0x22),
+            b"",
+        )
         .await
         .unwrap();
     let owner = world.client("dataset-owner").await;
     let whitelist = owner.deploy_app_whitelist().await.expect("deployed");
     assert!(owner.is_whitelist(whitelist).await.unwrap());
     assert!(!owner.is_whitelist(world.app).await.unwrap(), "an app is no whitelist");
-    assert!(!owner.is_whitelist(address_of("requester")).await.unwrap(), "a wallet is no whitelist");
-    assert_eq!(owner.whitelist_owner(whitelist).await.unwrap(), address_of("dataset-owner"));
+    assert!(
+        !owner.is_whitelist(address_of("requester")).await.unwrap(),
+        "a wallet is no whitelist"
+    );
+    assert_eq!(
+        owner.whitelist_owner(whitelist).await.unwrap(),
+        address_of("dataset-owner")
+    );
     owner.set_whitelisted(whitelist, world.app, true).await.expect("listed");
     assert!(owner.whitelist_allows(whitelist, world.app).await.unwrap());
     assert!(!owner.whitelist_allows(whitelist, other_app).await.unwrap());
@@ -132,9 +151,18 @@ async fn poco_lets_a_grant_to_a_whitelist_serve_the_apps_it_lists_only() {
         Err(confide_chain::ChainError::UnknownAsset { .. })
     ));
 
-    assert!(matches(&world, whitelist, world.app).await, "a listed app matches a grant to its whitelist");
-    assert!(!matches(&world, whitelist, other_app).await, "an app the whitelist does not list is refused by PoCo");
-    owner.set_whitelisted(whitelist, world.app, false).await.expect("removed");
+    assert!(
+        matches(&world, whitelist, world.app).await,
+        "a listed app matches a grant to its whitelist"
+    );
+    assert!(
+        !matches(&world, whitelist, other_app).await,
+        "an app the whitelist does not list is refused by PoCo"
+    );
+    owner
+        .set_whitelisted(whitelist, world.app, false)
+        .await
+        .expect("removed");
     assert!(!matches(&world, whitelist, world.app).await, "a removed app is refused");
     assert!(owner.is_registered(AssetKind::App, world.app).await.unwrap());
 }

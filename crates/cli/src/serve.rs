@@ -25,10 +25,14 @@ pub(crate) async fn serve(ctx: &Context, what: &str, listen: &str, router: axum:
         .local_addr()
         .map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
     ctx.out.step(&format!("{what} listening on http://{address}"));
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::new("IO_ERROR", e.to_string()))
+    // The peer's address reaches handlers that limit by client (the store's IPFS add).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| CliError::new("IO_ERROR", e.to_string()))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -46,7 +46,9 @@ fn interop() -> PathBuf {
 }
 
 fn key_of(role: &str) -> &'static str {
-    confide_devstack::accounts::by_role(role).expect("a dev account").private_key
+    confide_devstack::accounts::by_role(role)
+        .expect("a dev account")
+        .private_key
 }
 
 /// Runs one step of `interop/dataprotector-journey.mjs` and returns what it printed.
@@ -75,7 +77,11 @@ fn publish_protected_data_app(stack: &Stack) -> String {
     stack.ok(APP_DEVELOPER, "pd-app", &["init"]);
     stack.ok(APP_DEVELOPER, "pd-app", &["app", "init", "--python"]);
     std::fs::write(stack.project("pd-app").join("app/main.py"), APP_MAIN).unwrap();
-    stack.ok(APP_DEVELOPER, "pd-app", &["app", "module", "--python", "app", "--upload"]);
+    stack.ok(
+        APP_DEVELOPER,
+        "pd-app",
+        &["app", "module", "--python", "app", "--upload"],
+    );
     let app = stack.ok(APP_DEVELOPER, "pd-app", &["app", "deploy"])["address"]
         .as_str()
         .unwrap()
@@ -96,12 +102,24 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
 
     // Protected by `confide`, granted to the app for the requester.
     let owner = stack.project("owner");
-    std::fs::write(owner.join("data.json"), r#"{"email":"bob@example.com","profile":{"age":30}}"#).unwrap();
+    std::fs::write(
+        owner.join("data.json"),
+        r#"{"email":"bob@example.com","profile":{"age":30}}"#,
+    )
+    .unwrap();
     std::fs::write(owner.join("photo.png"), b"\x89PNG\r\n\x1a\n-not-really").unwrap();
     let protected = stack.ok(
         DATASET_OWNER,
         "owner",
-        &["protect", "--name", "confide-bob", "--json", "data.json", "--file", "photo=photo.png"],
+        &[
+            "protect",
+            "--name",
+            "confide-bob",
+            "--json",
+            "data.json",
+            "--file",
+            "photo=photo.png",
+        ],
     );
     let confide_data = protected["address"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -112,7 +130,17 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
     stack.ok(
         DATASET_OWNER,
         "owner",
-        &["protected", "grant", &confide_data, "--app", &app, "--user", REQUESTER, "--access", "2"],
+        &[
+            "protected",
+            "grant",
+            &confide_data,
+            "--app",
+            &app,
+            "--user",
+            REQUESTER,
+            "--access",
+            "2",
+        ],
     );
 
     let config_path = stack.project("sdk").join("config.json");
@@ -137,13 +165,21 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
         json!({"email":"string","profile":{"age":"f64","score":"i128","verified":"bool"},"photo":"image/png"}),
         "{protected}"
     );
-    assert!(protected["multiaddr"].as_str().unwrap().starts_with("/p2p/Qm"), "{protected}");
+    assert!(
+        protected["multiaddr"].as_str().unwrap().starts_with("/p2p/Qm"),
+        "{protected}"
+    );
     config["sdkProtectedData"] = json!(sdk_data);
     write_config(&config);
 
     // getProtectedData by owner, by requiredSchema, by address.
     let found = sdk(&config_path, "find");
-    let by_owner: Vec<&str> = found["byOwner"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let by_owner: Vec<&str> = found["byOwner"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert!(by_owner.contains(&sdk_data.as_str()), "{found}");
     assert!(by_owner.contains(&confide_data.to_lowercase().as_str()), "{found}");
     assert_eq!(by_owner[0], sdk_data, "newest first: {found}");
@@ -162,8 +198,7 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
     // processProtectedData with an encrypted result and a requester secret.
     let processed = sdk(&config_path, "process");
     assert_eq!(
-        processed["result"],
-        "email=alice@example.com age=42.5 secret=requester-secret-value args=from-the-sdk",
+        processed["result"], "email=alice@example.com age=42.5 secret=requester-secret-value args=from-the-sdk",
         "{processed}"
     );
     assert_eq!(processed["remaining"], json!([2]), "one access consumed: {processed}");
@@ -171,8 +206,7 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
     // Across: the SDK processes what `confide` protected.
     let across = sdk(&config_path, "process-confide");
     assert_eq!(
-        across["result"],
-        "email=bob@example.com age=30.0 secret=requester-secret-value args=from-the-sdk",
+        across["result"], "email=bob@example.com age=30.0 secret=requester-secret-value args=from-the-sdk",
         "{across}"
     );
 
@@ -180,8 +214,16 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
     // in the SMS: the requester pushes theirs again).
     stack.ok(REQUESTER, "requester", &["init"]);
     stack.ok(REQUESTER, "requester", &["result", "generate-encryption-keypair"]);
-    stack.ok(REQUESTER, "requester", &["result", "push-encryption-key", "--force-update"]);
-    stack.ok(REQUESTER, "requester", &["requester", "push-secret", "greeting", "--secret-value", "hi"]);
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["result", "push-encryption-key", "--force-update"],
+    );
+    stack.ok(
+        REQUESTER,
+        "requester",
+        &["requester", "push-secret", "greeting", "--secret-value", "hi"],
+    );
     let processed = stack.ok(
         REQUESTER,
         "requester",
@@ -200,8 +242,7 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
         ],
     );
     assert_eq!(
-        processed["content"],
-        "email=alice@example.com age=42.5 secret=hi args=from confide",
+        processed["content"], "email=alice@example.com age=42.5 secret=hi args=from confide",
         "{processed}"
     );
 

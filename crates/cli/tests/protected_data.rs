@@ -65,7 +65,10 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
         (r#"{"a.b":"dots are not keys"}"#, "INVALID_KEY"),
         (r#"{}"#, "EMPTY_OBJECT"),
         (r#"{"list":[1,2]}"#, "UNSUPPORTED_VALUE"),
-        (r#"{"big":{"$i128":"170141183460469231731687303715884105728"}}"#, "I128_OUT_OF_RANGE"),
+        (
+            r#"{"big":{"$i128":"170141183460469231731687303715884105728"}}"#,
+            "I128_OUT_OF_RANGE",
+        ),
     ] {
         std::fs::write(owner.join("bad.json"), json).unwrap();
         let refused = stack.fails(DATASET_OWNER, "owner", &["protect", "--json", "bad.json"]);
@@ -73,7 +76,11 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
     }
 
     // Protect: one command, the schema the SDK would compute.
-    let protected = protect(&stack, "alice", r#"{"email":"alice@example.com","profile":{"age":42.5,"id":{"$i128":"-5"}}}"#);
+    let protected = protect(
+        &stack,
+        "alice",
+        r#"{"email":"alice@example.com","profile":{"age":42.5,"id":{"$i128":"-5"}}}"#,
+    );
     let data = address(&protected);
     assert_eq!(
         protected["schema"],
@@ -87,14 +94,22 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
         let found = stack.ok(REQUESTER, "requester", &["protected", "list", "--owner", DATASET_OWNER]);
         listed(&found).len() == 2
     };
-    confide_testkit::wait::wait_until("the market to index both", std::time::Duration::from_secs(30), both_indexed);
+    confide_testkit::wait::wait_until(
+        "the market to index both",
+        std::time::Duration::from_secs(30),
+        both_indexed,
+    );
     let by_schema = stack.ok(
         REQUESTER,
         "requester",
         &["protected", "list", "--schema", "email:string,profile.age:f64"],
     );
     assert_eq!(listed(&by_schema), vec![data.to_lowercase()], "{by_schema}");
-    let by_schema = stack.ok(REQUESTER, "requester", &["protected", "list", "--schema", "email:string"]);
+    let by_schema = stack.ok(
+        REQUESTER,
+        "requester",
+        &["protected", "list", "--schema", "email:string"],
+    );
     assert_eq!(listed(&by_schema).len(), 2, "{by_schema}");
     let by_owner = stack.ok(REQUESTER, "requester", &["protected", "list", "--owner", DATASET_OWNER]);
     let mut owned = listed(&by_owner);
@@ -112,14 +127,28 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
     assert_eq!(refused["code"], "NO_DATASET_ORDER", "{refused}");
 
     // Grants: not to a wallet; one per app and user.
-    let refused = stack.fails(DATASET_OWNER, "owner", &["protected", "grant", &data, "--app", REQUESTER]);
+    let refused = stack.fails(
+        DATASET_OWNER,
+        "owner",
+        &["protected", "grant", &data, "--app", REQUESTER],
+    );
     assert_eq!(refused["code"], "NOT_AN_APP", "{refused}");
     let refused = stack.fails(REQUESTER, "requester", &["protected", "grant", &data, "--app", &app]);
     assert_eq!(refused["code"], "NOT_OWNER", "{refused}");
     stack.ok(
         DATASET_OWNER,
         "owner",
-        &["protected", "grant", &data, "--app", &app, "--user", REQUESTER, "--access", "2"],
+        &[
+            "protected",
+            "grant",
+            &data,
+            "--app",
+            &app,
+            "--user",
+            REQUESTER,
+            "--access",
+            "2",
+        ],
     );
     let refused = stack.fails(
         DATASET_OWNER,
@@ -132,11 +161,20 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
     let processed = stack.ok(
         REQUESTER,
         "requester",
-        &["process", &data, "--app", &app, "--encrypt-result", "--args", "hi", "--path", "result.txt"],
+        &[
+            "process",
+            &data,
+            "--app",
+            &app,
+            "--encrypt-result",
+            "--args",
+            "hi",
+            "--path",
+            "result.txt",
+        ],
     );
     assert_eq!(
-        processed["content"],
-        "Hello, alice@example.com! You are 42.5 years old. (hi)",
+        processed["content"], "Hello, alice@example.com! You are 42.5 years old. (hi)",
         "{processed}"
     );
     let grants = stack.ok(DATASET_OWNER, "owner", &["protected", "grants", &data]);
@@ -148,7 +186,10 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
     assert_eq!(releases.len(), 1, "{ledger}");
     assert_eq!(releases[0]["taskId"], processed["taskId"], "{ledger}");
     assert_eq!(releases[0]["app"].as_str().unwrap().to_lowercase(), app.to_lowercase());
-    assert_eq!(releases[0]["requester"].as_str().unwrap().to_lowercase(), REQUESTER.to_lowercase());
+    assert_eq!(
+        releases[0]["requester"].as_str().unwrap().to_lowercase(),
+        REQUESTER.to_lowercase()
+    );
     assert_eq!(releases[0]["evidence"], "simulated", "{ledger}");
     let refused = stack.fails(REQUESTER, "requester", &["protected", "ledger", &data]);
     assert_eq!(refused["code"], "WRONG_SIGNER", "{refused}");
@@ -177,12 +218,24 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
     assert_eq!(refused["code"], "NO_DATASET_ORDER", "{refused}");
 
     // Transfer: the new owner is who the chain and the index say.
-    stack.ok(DATASET_OWNER, "owner", &["protected", "transfer", &data, "--to", NEW_OWNER]);
+    stack.ok(
+        DATASET_OWNER,
+        "owner",
+        &["protected", "transfer", &data, "--to", NEW_OWNER],
+    );
     let shown = stack.ok(DATASET_OWNER, "owner", &["protected", "show", &data]);
-    assert_eq!(shown["owner"].as_str().unwrap().to_lowercase(), NEW_OWNER.to_lowercase(), "{shown}");
+    assert_eq!(
+        shown["owner"].as_str().unwrap().to_lowercase(),
+        NEW_OWNER.to_lowercase(),
+        "{shown}"
+    );
     let indexed = || {
         let found = stack.ok(REQUESTER, "requester", &["protected", "list", "--owner", NEW_OWNER]);
         listed(&found) == vec![data.to_lowercase()]
     };
-    confide_testkit::wait::wait_until("the market to index the transfer", std::time::Duration::from_secs(30), indexed);
+    confide_testkit::wait::wait_until(
+        "the market to index the transfer",
+        std::time::Duration::from_secs(30),
+        indexed,
+    );
 }

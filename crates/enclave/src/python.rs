@@ -31,7 +31,6 @@ pub const STDLIB_FILE: &str = "python-stdlib.zip";
 
 /// Where the app's code is mounted, and the file the interpreter runs.
 const APP_GUEST: &str = "/app";
-const MAIN_GUEST: &str = "/app/main.py";
 
 /// Why a Python app could not run, beyond what the sandbox reports; each has a stable
 /// code.
@@ -215,10 +214,16 @@ pub fn run_bundle(
     Ok((output, outcome))
 }
 
+/// Runs `main.py` as the script with `/app` first on `sys.path`, as CPython does for a
+/// script (this runtime's path is fixed to its standard library, so a bundle's own modules,
+/// like the template's `protected_data.py`, would not import), and `sys.argv` as a script's.
+const BOOTSTRAP: &str = "import runpy, sys; sys.argv[0] = '/app/main.py'; sys.path.insert(0, '/app'); \
+     runpy.run_path('/app/main.py', run_name='__main__')";
+
 /// The interpreter's arguments: isolated from the environment and the user's site folder,
-/// no bytecode written, `main.py` with the task's arguments.
+/// no bytecode written, `main.py` (through [`BOOTSTRAP`]) with the task's arguments.
 pub fn argv(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    ["python", "-E", "-s", "-B", MAIN_GUEST]
+    ["python", "-E", "-s", "-B", "-c", BOOTSTRAP]
         .into_iter()
         .map(str::to_owned)
         .chain(args)

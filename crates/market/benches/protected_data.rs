@@ -48,7 +48,7 @@ const SDK_QUERY: &str = r#"
 /// age in 20 %, a photo in 5 %, a medical record in 1 %.
 fn entries_of(i: usize) -> Vec<&'static str> {
     let mut entries = Vec::new();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         entries.push("email:string");
     }
     if i % 10 < 3 {

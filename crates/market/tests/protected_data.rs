@@ -121,6 +121,20 @@ async fn start_on(database_url: &str, dir: Option<tempfile::TempDir>) -> Market 
         let _ = axum::serve(listener, router).await;
     });
     tokio::spawn(confide_market::follow::follow(state, Duration::from_millis(100)));
+    // A new market follows from the chain's head: wait until it reads, or the first
+    // protected data could be made before it starts.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let info: Value = reqwest::get(format!("{url}/info")).await.unwrap().json().await.unwrap();
+        if info["followedBlock"].as_u64().is_some_and(|b| b > 0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the follower never started: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Market {
         url,
         chain,

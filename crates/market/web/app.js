@@ -594,7 +594,7 @@ function protectedFilters(params) {
   };
   const path = el('input', { type: 'text', id: 'filter-path', spellcheck: 'false', placeholder: 'email or address.city' });
   const type = el('select', { id: 'filter-type' }, ENTRY_TYPES.map((t) => el('option', { value: t, text: t })));
-  const error = el('span', { class: 'state error', id: 'filter-error', role: 'alert' });
+  const error = el('span', { class: 'field-error', id: 'filter-error', role: 'alert' });
   const add = el('button', {
     type: 'button', id: 'filter-add', class: 'secondary', text: 'Add entry',
     onclick: () => {

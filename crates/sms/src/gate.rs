@@ -86,7 +86,12 @@ impl AssetCache {
     async fn dataset_location(&self, poco: &confide_chain::Poco, dataset: Address) -> Result<(String, B256), SmsError> {
         cached(&self.datasets, dataset, async {
             let info = poco.dataset(dataset).await.map_err(chain)?;
-            Ok((String::from_utf8_lossy(&info.multiaddr).into_owned(), info.checksum))
+            // A binary `/p2p/<CID>` (iExec's DataProtector SDK registers one) reads as
+            // `/ipfs/<CID>`; a URL or a text multiaddr as before.
+            Ok((
+                confide_protocol::ipfs::multiaddr_location(&info.multiaddr),
+                info.checksum,
+            ))
         })
         .await
     }

@@ -96,8 +96,12 @@ pub fn open_backend(location: &str) -> Result<Arc<dyn ObjectStore>, StoreError> 
 pub struct StoreState {
     /// Where files and results are kept, as [`open_backend`] opens it.
     pub backend: Arc<dyn ObjectStore>,
-    /// The chain results are checked against; without it result uploads are refused.
+    /// The chain results are checked against and registered datasets claim added IPFS
+    /// content on; without it result uploads are refused and added content is never claimed.
     pub poco: Option<confide_chain::Poco>,
+    /// Whether task results are taken (`--results`); they need `poco` too. Set by
+    /// [`StoreState::configure`] to whether a chain is given.
+    pub accept_results: bool,
     /// Largest upload accepted, in bytes.
     pub max_upload: usize,
     /// What one owner may keep under `/files/<owner>/`, in bytes: any wallet can sign
@@ -157,6 +161,7 @@ impl StoreState {
     ) -> StoreState {
         StoreState {
             backend,
+            accept_results: poco.is_some(),
             poco,
             max_upload,
             owner_quota: DEFAULT_OWNER_QUOTA,

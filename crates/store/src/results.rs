@@ -55,7 +55,7 @@ async fn check_upload(state: &StoreState, task: B256, worker: Address, headers: 
         state.refused.fetch_add(1, Ordering::Relaxed);
         error(status, code, message)
     };
-    let Some(poco) = &state.poco else {
+    let Some(poco) = state.poco.as_ref().filter(|_| state.accept_results) else {
         return Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "NO_CHAIN",

@@ -348,7 +348,7 @@ impl Worker {
             let info = self.poco.dataset(deal.dataset).await?;
             Some(PublicDataset {
                 address: deal.dataset,
-                url: String::from_utf8_lossy(&info.multiaddr).into_owned(),
+                url: confide_protocol::ipfs::multiaddr_location(&info.multiaddr),
                 checksum: info.checksum,
             })
         };

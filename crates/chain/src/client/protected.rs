@@ -119,7 +119,9 @@ impl Poco {
         }
         let contract = AppWhitelist::new(whitelist, self.provider());
         let receipt = if listed {
-            self.connection.send("add the app to the whitelist", contract.addApp(app)).await?
+            self.connection
+                .send("add the app to the whitelist", contract.addApp(app))
+                .await?
         } else {
             self.connection
                 .send("remove the app from the whitelist", contract.removeApp(app))

@@ -60,7 +60,7 @@ pub(crate) async fn run(kind: AssetKind, command: AssetCommand, ctx: &Context) -
                 Some(&|| super::python::init_project(&std::env::current_dir().unwrap_or_default())),
             )?;
             ctx.out
-                .step("wrote app/main.py, app/requirements and sample/dataset.csv");
+                .step("wrote app/main.py, app/protected_data.py, app/requirements and sample/dataset.csv");
             ctx.out.step("try it: confide app test --dataset sample/dataset.csv");
             Ok(())
         }

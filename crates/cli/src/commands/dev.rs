@@ -195,7 +195,10 @@ fn describe(state: &StackState) -> String {
         format!("pool reg.    {}", d.workerpool_registry),
         format!(
             "DataProtector {}",
-            state.data_protector.map(|a| a.to_string()).unwrap_or_else(|| "none".into())
+            state
+                .data_protector
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "none".into())
         ),
         format!("SMS          {}", service(state.sms.as_ref())),
         format!("store        {}", service(state.store.as_ref())),

@@ -192,9 +192,12 @@ fn format_error(error: confide_protected_data::Error) -> CliError {
 /// The DataProtector contract: `CONFIDE_DATAPROTECTOR`, else the dev stack's.
 fn data_protector_address() -> Result<Address, CliError> {
     if let Ok(text) = std::env::var("CONFIDE_DATAPROTECTOR") {
-        return text
-            .parse()
-            .map_err(|_| refuse("INVALID_ADDRESS", format!("CONFIDE_DATAPROTECTOR={text} is not an address")));
+        return text.parse().map_err(|_| {
+            refuse(
+                "INVALID_ADDRESS",
+                format!("CONFIDE_DATAPROTECTOR={text} is not an address"),
+            )
+        });
     }
     confide_devstack::DevStack::new(confide_devstack::DevStack::default_dir())
         .read_state()
@@ -283,7 +286,10 @@ pub(crate) async fn protect(ctx: &Context, args: ProtectArgs) -> CliResult {
     })?;
     out.step("key pushed to the SMS");
     ctx.out.done(
-        &format!("✔ protected data {address}\n  schema {schema_text}\n  key    {}", key_path.display()),
+        &format!(
+            "✔ protected data {address}\n  schema {schema_text}\n  key    {}",
+            key_path.display()
+        ),
         json!({
             "address": address,
             "name": args.name,
@@ -326,7 +332,10 @@ fn subgraph_url(ctx: &Context) -> Result<String, CliError> {
         return Ok(url);
     }
     let market = super::market::market_url(ctx)?;
-    Ok(format!("{market}{}", confide_devstack::stack::DATAPROTECTOR_SUBGRAPH_PATH))
+    Ok(format!(
+        "{market}{}",
+        confide_devstack::stack::DATAPROTECTOR_SUBGRAPH_PATH
+    ))
 }
 
 async fn graphql(ctx: &Context, query: &str, variables: Value) -> Result<Value, CliError> {
@@ -343,7 +352,10 @@ async fn graphql(ctx: &Context, query: &str, variables: Value) -> Result<Value, 
         .await
         .map_err(|e| refuse("MARKET_ERROR", format!("the subgraph at {url} answered no JSON: {e}")))?;
     if let Some(message) = body["errors"][0]["message"].as_str() {
-        return Err(refuse("QUERY_REFUSED", format!("the subgraph refused the query: {message}")));
+        return Err(refuse(
+            "QUERY_REFUSED",
+            format!("the subgraph refused the query: {message}"),
+        ));
     }
     Ok(body["data"].clone())
 }
@@ -387,7 +399,8 @@ async fn list(ctx: &Context, args: ListArgs) -> CliResult {
     } else {
         lines.join("\n")
     };
-    ctx.out.done(&text, json!({ "count": found.len(), "protectedData": found }));
+    ctx.out
+        .done(&text, json!({ "count": found.len(), "protectedData": found }));
     Ok(())
 }
 
@@ -399,7 +412,11 @@ async fn dataset_orders(ctx: &Context, chain_id: u64, filters: &[(&str, String)]
     let mut query = vec![format!("chainId={chain_id}"), "pageSize=1000".to_owned()];
     query.extend(filters.iter().map(|(k, v)| format!("{k}={v}")));
     let response = reqwest::Client::new()
-        .get(format!("{url}{}?{}", super::market::endpoint(OrderKind::Dataset), query.join("&")))
+        .get(format!(
+            "{url}{}?{}",
+            super::market::endpoint(OrderKind::Dataset),
+            query.join("&")
+        ))
         .timeout(Duration::from_secs(15))
         .send()
         .await
@@ -442,7 +459,11 @@ async fn show(ctx: &Context, address: Address) -> CliResult {
     let grants = dataset_orders(
         ctx,
         poco.connection.chain_id,
-        &[("dataset", address.to_string()), ("app", "any".into()), ("requester", "any".into())],
+        &[
+            ("dataset", address.to_string()),
+            ("app", "any".into()),
+            ("requester", "any".into()),
+        ],
     )
     .await?;
     let mut text = format!(
@@ -496,7 +517,10 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
     if !is_app && !poco.is_whitelist(args.app).await? {
         return Err(refuse(
             "NOT_AN_APP",
-            format!("{} is neither a registered app nor an app whitelist (ERC-734)", args.app),
+            format!(
+                "{} is neither a registered app nor an app whitelist (ERC-734)",
+                args.app
+            ),
         ));
     }
     if args.access == 0 {
@@ -507,13 +531,17 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
     let existing = dataset_orders(
         ctx,
         chain_id,
-        &[("dataset", args.address.to_string()), ("app", args.app.to_string()), ("requester", "any".into()), ("isAppStrict", "true".into())],
+        &[
+            ("dataset", args.address.to_string()),
+            ("app", args.app.to_string()),
+            ("requester", "any".into()),
+            ("isAppStrict", "true".into()),
+        ],
     )
     .await?;
-    if let Some(duplicate) = existing
-        .iter()
-        .find(|o| same_address(&o["order"]["apprestrict"], args.app) && same_address(&o["order"]["requesterrestrict"], user))
-    {
+    if let Some(duplicate) = existing.iter().find(|o| {
+        same_address(&o["order"]["apprestrict"], args.app) && same_address(&o["order"]["requesterrestrict"], user)
+    }) {
         return Err(refuse(
             "DUPLICATE_GRANT",
             format!(
@@ -523,7 +551,8 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
             ),
         ));
     }
-    let price = confide_protocol::amount::parse_nrlc(&args.price).map_err(|e| refuse("INVALID_AMOUNT", e.to_string()))?;
+    let price =
+        confide_protocol::amount::parse_nrlc(&args.price).map_err(|e| refuse("INVALID_AMOUNT", e.to_string()))?;
     let mut order = DatasetOrder {
         dataset: args.address,
         datasetprice: price,
@@ -539,7 +568,11 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
         .map_err(|e| refuse("SIGNING_FAILED", e.to_string()))?;
     let value = serde_json::to_value(&order).expect("orders serialize");
     let hash = super::market::publish(ctx, OrderKind::Dataset, &value, chain_id).await?;
-    let whom = if user.is_zero() { "anyone".to_owned() } else { user.to_string() };
+    let whom = if user.is_zero() {
+        "anyone".to_owned()
+    } else {
+        user.to_string()
+    };
     ctx.out.done(
         &format!(
             "✔ granted {} to {} ({}) for {whom}: {} access(es) at {}\n  order {hash}",
@@ -571,13 +604,17 @@ async fn grants(ctx: &Context, args: GrantsArgs) -> CliResult {
     } else {
         found.iter().map(grant_line).collect::<Vec<_>>().join("\n")
     };
-    ctx.out.done(&text, json!({ "count": found.len(), "grantedAccess": found }));
+    ctx.out
+        .done(&text, json!({ "count": found.len(), "grantedAccess": found }));
     Ok(())
 }
 
 async fn revoke(ctx: &Context, args: RevokeArgs) -> CliResult {
     if args.order.is_none() && !args.all {
-        return Err(refuse("NOTHING_TO_REVOKE", "name a grant with --order HASH, or pass --all"));
+        return Err(refuse(
+            "NOTHING_TO_REVOKE",
+            "name a grant with --order HASH, or pass --all",
+        ));
     }
     let signer = ctx.wallet.signer()?;
     let poco = ctx.chain.resolve()?.connect(Some(signer.clone())).await?;
@@ -586,7 +623,11 @@ async fn revoke(ctx: &Context, args: RevokeArgs) -> CliResult {
     let found = dataset_orders(
         ctx,
         poco.connection.chain_id,
-        &[("dataset", args.address.to_string()), ("app", any(args.app)), ("requester", any(args.user))],
+        &[
+            ("dataset", args.address.to_string()),
+            ("app", any(args.app)),
+            ("requester", any(args.user)),
+        ],
     )
     .await?;
     let chosen: Vec<&Value> = found
@@ -596,17 +637,28 @@ async fn revoke(ctx: &Context, args: RevokeArgs) -> CliResult {
             None => true,
         })
         .filter(|o| args.app.is_none_or(|app| same_address(&o["order"]["apprestrict"], app)))
-        .filter(|o| args.user.is_none_or(|user| same_address(&o["order"]["requesterrestrict"], user)))
+        .filter(|o| {
+            args.user
+                .is_none_or(|user| same_address(&o["order"]["requesterrestrict"], user))
+        })
         .collect();
     if chosen.is_empty() {
-        return Err(refuse("GRANT_NOT_FOUND", format!("no open grant of {} matches", args.address)));
+        return Err(refuse(
+            "GRANT_NOT_FOUND",
+            format!("no open grant of {} matches", args.address),
+        ));
     }
     let mut revoked = Vec::new();
     for entry in chosen {
-        let order: DatasetOrder = serde_json::from_value(entry["order"].clone())
-            .map_err(|e| refuse("INVALID_ORDER", format!("the market served an order that does not parse: {e}")))?;
+        let order: DatasetOrder = serde_json::from_value(entry["order"].clone()).map_err(|e| {
+            refuse(
+                "INVALID_ORDER",
+                format!("the market served an order that does not parse: {e}"),
+            )
+        })?;
         let transaction = poco.cancel_order(&order).await?;
-        ctx.out.step(&format!("revoked {}", entry["orderHash"].as_str().unwrap_or_default()));
+        ctx.out
+            .step(&format!("revoked {}", entry["orderHash"].as_str().unwrap_or_default()));
         revoked.push(json!({ "access": entry, "txHash": transaction }));
     }
     ctx.out.done(
@@ -674,21 +726,30 @@ async fn ledger(ctx: &Context, address: Address) -> CliResult {
                 r.app,
                 r.requester,
                 r.evidence,
-                if r.evidence == "simulated" { " (SIMULATED: nothing proven)" } else { "" }
+                if r.evidence == "simulated" {
+                    " (SIMULATED: nothing proven)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
     let text = if lines.is_empty() {
         format!("the SMS never released the key of {address}")
     } else {
-        format!("the key of {address} went to {} enclave(s):\n{}", lines.len(), lines.join("\n"))
+        format!(
+            "the key of {address} went to {} enclave(s):\n{}",
+            lines.len(),
+            lines.join("\n")
+        )
     };
     ctx.out.done(&text, json!({ "releases": releases }));
     Ok(())
 }
 
 fn read(ctx: &Context, zip: &Path, schema: &str) -> CliResult {
-    let bytes = std::fs::read(zip).map_err(|e| refuse("UNREADABLE_FILE", format!("cannot read {}: {e}", zip.display())))?;
+    let bytes =
+        std::fs::read(zip).map_err(|e| refuse("UNREADABLE_FILE", format!("cannot read {}: {e}", zip.display())))?;
     let data = ProtectedData::from_zip(&bytes).map_err(format_error)?;
     let entries = Schema::parse_chain(schema);
     let fields = Field::Object(data.to_object(&entries).map_err(format_error)?).to_json();
@@ -713,7 +774,10 @@ pub(crate) async fn whitelist(command: WhitelistCommand, ctx: &Context) -> CliRe
             let listed = matches!(command, WhitelistCommand::Add { .. });
             let poco = ctx.signed_poco().await?;
             if !poco.is_whitelist(whitelist).await? {
-                return Err(refuse("NOT_A_WHITELIST", format!("{whitelist} is not an app whitelist")));
+                return Err(refuse(
+                    "NOT_A_WHITELIST",
+                    format!("{whitelist} is not an app whitelist"),
+                ));
             }
             let owner = poco.whitelist_owner(whitelist).await?;
             let wallet = ctx.wallet.address()?;
@@ -733,18 +797,30 @@ pub(crate) async fn whitelist(command: WhitelistCommand, ctx: &Context) -> CliRe
         WhitelistCommand::Show { whitelist, app } => {
             let poco = ctx.poco().await?;
             if !poco.is_whitelist(whitelist).await? {
-                return Err(refuse("NOT_A_WHITELIST", format!("{whitelist} is not an app whitelist")));
+                return Err(refuse(
+                    "NOT_A_WHITELIST",
+                    format!("{whitelist} is not an app whitelist"),
+                ));
             }
             let owner = poco.whitelist_owner(whitelist).await.ok();
             let listed = match app {
                 Some(app) => Some(poco.whitelist_allows(whitelist, app).await?),
                 None => None,
             };
-            let mut text = format!("app whitelist {whitelist}\n  owner {}", owner.map(|o| o.to_string()).unwrap_or_default());
+            let mut text = format!(
+                "app whitelist {whitelist}\n  owner {}",
+                owner.map(|o| o.to_string()).unwrap_or_default()
+            );
             if let (Some(app), Some(listed)) = (app, listed) {
-                text.push_str(&format!("\n  app {app}: {}", if listed { "listed" } else { "not listed" }));
+                text.push_str(&format!(
+                    "\n  app {app}: {}",
+                    if listed { "listed" } else { "not listed" }
+                ));
             }
-            ctx.out.done(&text, json!({ "whitelist": whitelist, "owner": owner, "listed": listed }));
+            ctx.out.done(
+                &text,
+                json!({ "whitelist": whitelist, "owner": owner, "listed": listed }),
+            );
         }
     }
     Ok(())
@@ -854,7 +930,10 @@ fn finish_result(ctx: &Context, args: &ProcessArgs, outcome: &Value) -> CliResul
         ));
     }
     let downloaded = PathBuf::from(entry["resultPath"].as_str().unwrap_or_default());
-    let output = args.output.clone().unwrap_or_else(|| PathBuf::from("results").join(&task));
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(&task));
     std::fs::create_dir_all(&output).map_err(|e| CliError::io(&output, e))?;
     let archive = if args.encrypt_result {
         let key_path = super::result::key_path(ctx, args.key.clone(), &args.beneficiary_keystoredir)?;
@@ -873,8 +952,12 @@ fn finish_result(ctx: &Context, args: &ProcessArgs, outcome: &Value) -> CliResul
     let mut printed = Value::Null;
     if let Some(path) = &args.path {
         let file = output.join(path);
-        let bytes = std::fs::read(&file)
-            .map_err(|_| refuse("NOT_IN_RESULT", format!("the result has no file {path} (see {})", output.display())))?;
+        let bytes = std::fs::read(&file).map_err(|_| {
+            refuse(
+                "NOT_IN_RESULT",
+                format!("the result has no file {path} (see {})", output.display()),
+            )
+        })?;
         match String::from_utf8(bytes) {
             Ok(content) => {
                 text.push_str(&format!("\n{path}:\n{content}"));

@@ -265,7 +265,10 @@ async fn choose_dataset_order(
         .filter(|(order, _)| {
             order.dataset == dataset
                 && allows(order.requesterrestrict, requester)
-                && asker.args.workerpool.is_none_or(|w| allows(order.workerpoolrestrict, w))
+                && asker
+                    .args
+                    .workerpool
+                    .is_none_or(|w| allows(order.workerpoolrestrict, w))
         })
         .collect();
     candidates.sort_by_key(|(order, _)| order.datasetprice);

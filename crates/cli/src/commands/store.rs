@@ -36,6 +36,21 @@ pub(crate) struct ServeArgs {
     /// Take task results, checked against this chain (--rpc-url and --hub, or chain.json).
     #[arg(long)]
     results: bool,
+    /// Largest file `POST /api/v0/add` (IPFS, unauthenticated) takes, in MiB.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_ADD_MAX_MIB", default_value_t = 64)]
+    ipfs_add_max_mib: u64,
+    /// What added content no registered dataset names yet may hold in all, in MiB.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_UNCLAIMED_QUOTA_MIB", default_value_t = 1024)]
+    ipfs_unclaimed_quota_mib: u64,
+    /// How long added content waits for a dataset to name it before it is collected.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_GRACE_SECONDS", default_value_t = 86_400)]
+    ipfs_grace_seconds: u64,
+    /// What one client (an IPv4 address or an IPv6 /64) may add per hour, in MiB.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_CLIENT_MIB_PER_HOUR", default_value_t = 256)]
+    ipfs_client_mib_per_hour: u64,
+    /// Additions one client may have under way at once.
+    #[arg(long, env = "CONFIDE_STORE_IPFS_CLIENT_UPLOADS", default_value_t = 2)]
+    ipfs_client_uploads: usize,
     /// An IPFS node's RPC API (kubo, e.g. http://127.0.0.1:5001) that pins every result
     /// and file stored, so they reach the public IPFS network. Without it the store serves
     /// them itself at /ipfs/<CID>.
@@ -46,10 +61,22 @@ pub(crate) struct ServeArgs {
 pub(crate) async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
-    let poco = if args.results { Some(ctx.poco().await?) } else { None };
+    // A chain when one is configured (needed by --results): registered datasets claim what
+    // was added by IPFS, which is otherwise collected after the grace period.
+    let poco = match ctx.poco().await {
+        Ok(poco) => Some(poco),
+        Err(e) if args.results => return Err(e),
+        Err(_) => None,
+    };
     let mut state = confide_store::StoreState::configure(backend, args.max_upload_mib << 20, poco);
+    state.accept_results = args.results;
     state.owner_quota = args.owner_quota_mib.saturating_mul(1 << 20);
     state.total_quota = args.total_quota_gib.saturating_mul(1 << 30);
+    state.ipfs_add_max = args.ipfs_add_max_mib.saturating_mul(1 << 20);
+    state.ipfs_unclaimed_quota = args.ipfs_unclaimed_quota_mib.saturating_mul(1 << 20);
+    state.ipfs_grace = std::time::Duration::from_secs(args.ipfs_grace_seconds);
+    state.ipfs_client_bytes_per_hour = args.ipfs_client_mib_per_hour.saturating_mul(1 << 20);
+    state.ipfs_client_uploads = args.ipfs_client_uploads;
     if let Some(node) = &args.ipfs_node {
         let node =
             confide_store::pin::IpfsNode::new(node).map_err(|e| CliError::new("INVALID_IPFS_NODE", e.to_string()))?;

@@ -36,10 +36,7 @@ fn main() {
         Ok(text) => {
             let result = output.join("result.txt");
             std::fs::write(&result, text).expect("/iexec_out is writable");
-            format!(
-                "{{\"deterministic-output-path\":\"{}\"}}",
-                result.display()
-            )
+            format!("{{\"deterministic-output-path\":\"{}\"}}", result.display())
         }
         Err(message) => {
             eprintln!("{message}");
