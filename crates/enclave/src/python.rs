@@ -221,7 +221,8 @@ const BOOTSTRAP: &str = "import runpy, sys; sys.argv[0] = '/app/main.py'; sys.pa
      runpy.run_path('/app/main.py', run_name='__main__')";
 
 /// The interpreter's arguments: isolated from the environment and the user's site folder,
-/// no bytecode written, `main.py` (through [`BOOTSTRAP`]) with the task's arguments.
+/// no bytecode written, `main.py` (through a bootstrap that puts `/app` on `sys.path`) with
+/// the task's arguments.
 pub fn argv(args: impl IntoIterator<Item = String>) -> Vec<String> {
     ["python", "-E", "-s", "-B", "-c", BOOTSTRAP]
         .into_iter()
