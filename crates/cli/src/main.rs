@@ -145,3 +145,15 @@ async fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's arguments are well formed (unique names, valid defaults): clap
+    /// checks them only when a command is parsed, so a clash would otherwise surface as a
+    /// panic in a user's first run of that command.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -117,8 +117,17 @@ impl DataProtectorQuery {
         order_direction: Option<pq::Direction>,
     ) -> async_graphql::Result<Vec<ProtectedData>> {
         let query = pq::Query::new(filter, order_by, order_direction, first, skip)?;
+        // Only the columns the selection asks for are read (iExec's SDK asks for none of
+        // these).
+        let wanted = ctx.look_ahead();
+        let fields = pq::Fields {
+            json_schema: wanted.field("jsonSchema").exists(),
+            checksum: wanted.field("checksum").exists(),
+            transaction_hash: wanted.field("transactionHash").exists(),
+            block_number: wanted.field("blockNumber").exists(),
+        };
         let state = state(ctx);
-        match store::find(state.db.pool(), state.db.is_postgres(), &query).await {
+        match store::find(state.db.pool(), state.db.is_postgres(), &query, fields).await {
             Ok(rows) => Ok(rows.into_iter().map(ProtectedData).collect()),
             Err(FindError::Refused(message)) => Err(async_graphql::Error::new(message)),
             Err(FindError::Storage(error)) => Err(storage_error(error)),
@@ -192,18 +201,7 @@ impl ProtectedData {
 
     /// The schema's valid entries.
     async fn schema(&self) -> Vec<SchemaEntry> {
-        self.0
-            .entries
-            .iter()
-            .map(|id| {
-                let entry = Entry::parse(id);
-                SchemaEntry {
-                    id: id.clone(),
-                    path: entry.as_ref().map(|e| e.path.clone()),
-                    kind: entry.map(|e| e.kind),
-                }
-            })
-            .collect()
+        self.0.entries.iter().cloned().map(SchemaEntry).collect()
     }
 
     /// The schema as announced.
@@ -244,14 +242,24 @@ struct Account {
     id: ID,
 }
 
-/// The subgraph's `SchemaEntry`: `path:type`.
-#[derive(SimpleObject)]
-#[graphql(name = "SchemaEntry")]
-struct SchemaEntry {
-    id: String,
-    path: Option<String>,
+/// The subgraph's `SchemaEntry`: `path:type`, its id (path and type read from it only
+/// when asked).
+struct SchemaEntry(String);
+
+#[Object(name = "SchemaEntry")]
+impl SchemaEntry {
+    async fn id(&self) -> &str {
+        &self.0
+    }
+
+    async fn path(&self) -> Option<String> {
+        Entry::parse(&self.0).map(|e| e.path)
+    }
+
     #[graphql(name = "type")]
-    kind: Option<String>,
+    async fn kind(&self) -> Option<String> {
+        Entry::parse(&self.0).map(|e| e.kind)
+    }
 }
 
 // ---- the PoCo subgraph ---------------------------------------------------------------

@@ -899,9 +899,9 @@ pub(crate) async fn process(ctx: &Context, args: ProcessArgs) -> CliResult {
         timeout: args.timeout,
         skip_preflight_check: false,
         max_prices: super::run::MaxPrices {
-            app: args.app_max_price.clone(),
-            dataset: args.data_max_price.clone(),
-            workerpool: args.workerpool_max_price.clone(),
+            app_max_price: args.app_max_price.clone(),
+            dataset_max_price: args.data_max_price.clone(),
+            workerpool_max_price: args.workerpool_max_price.clone(),
         },
     };
     let outcome = super::run::run_deal(ctx, run_args).await;

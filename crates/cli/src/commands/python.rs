@@ -309,7 +309,7 @@ mod tests {
             archive.file_names().map(|n| n.unwrap().into_owned()).collect()
         };
         names.sort();
-        assert_eq!(names, ["main.py", "requirements"]);
+        assert_eq!(names, ["main.py", "protected_data.py", "requirements"]);
     }
 
     #[test]

@@ -75,14 +75,14 @@ pub(crate) struct RunArgs {
 #[derive(Args, Debug, Default)]
 pub(crate) struct MaxPrices {
     /// Most you pay the app per task, e.g. `1 RLC`.
-    #[arg(long = "app-max-price")]
-    pub app: Option<String>,
+    #[arg(long)]
+    pub app_max_price: Option<String>,
     /// Most you pay the dataset per task.
-    #[arg(long = "dataset-max-price")]
-    pub dataset: Option<String>,
+    #[arg(long)]
+    pub dataset_max_price: Option<String>,
     /// Most you pay the workerpool per task.
-    #[arg(long = "workerpool-max-price")]
-    pub workerpool: Option<String>,
+    #[arg(long)]
+    pub workerpool_max_price: Option<String>,
 }
 
 impl MaxPrices {
@@ -90,9 +90,13 @@ impl MaxPrices {
     fn check(&self, chosen: &Chosen) -> Result<(), CliError> {
         let dataset_price = chosen.dataset.as_ref().map(|d| d.datasetprice);
         let limits = [
-            ("app", &self.app, Some(chosen.app.appprice)),
-            ("dataset", &self.dataset, dataset_price),
-            ("workerpool", &self.workerpool, Some(chosen.workerpool.workerpoolprice)),
+            ("app", &self.app_max_price, Some(chosen.app.appprice)),
+            ("dataset", &self.dataset_max_price, dataset_price),
+            (
+                "workerpool",
+                &self.workerpool_max_price,
+                Some(chosen.workerpool.workerpoolprice),
+            ),
         ];
         for (party, limit, price) in limits {
             let (Some(limit), Some(price)) = (limit, price) else {

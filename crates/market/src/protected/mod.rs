@@ -187,6 +187,14 @@ struct ListQuery {
     first: Option<i32>,
 }
 
+/// The columns the explorer's list shows: all but the schema's text.
+fn explorer_fields() -> query::Fields {
+    query::Fields {
+        json_schema: false,
+        ..query::Fields::ALL
+    }
+}
+
 /// `GET /protected-data?owner=&schema=path:type,…&skip=&first=`: the newest protected data
 /// first, filtered by owner and schema entries.
 async fn list(State(state): State<Arc<MarketState>>, Query(q): Query<ListQuery>) -> Result<Response, MarketError> {
@@ -225,7 +233,7 @@ async fn list(State(state): State<Arc<MarketState>>, Query(q): Query<ListQuery>)
         q.skip,
     )
     .map_err(MarketError::BadRequest)?;
-    let mut rows = match store::find(state.db.pool(), state.db.is_postgres(), &query).await {
+    let mut rows = match store::find(state.db.pool(), state.db.is_postgres(), &query, explorer_fields()).await {
         Ok(rows) => rows,
         Err(store::FindError::Refused(message)) => return Err(MarketError::BadRequest(message)),
         Err(store::FindError::Storage(error)) => return Err(error),

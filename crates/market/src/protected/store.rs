@@ -213,8 +213,57 @@ impl From<MarketError> for FindError {
     }
 }
 
-/// The protected data a query asks for, in its order.
-pub(crate) async fn find(pool: &AnyPool, postgres: bool, query: &Query) -> Result<Vec<ProtectedDataRow>, FindError> {
+/// A row of a page as `query::Fields::page` writes it.
+type PageRow = (String, String, String, String, String, String, String, i64, String, i64);
+
+/// The rows of a page the database wrote as JSON (`query::Fields::page`).
+fn read_page(page: &str) -> Result<Vec<ProtectedDataRow>, MarketError> {
+    let rows: Vec<PageRow> = serde_json::from_str(page)
+        .map_err(|error| MarketError::Storage(format!("a page of protected data is not as written: {error}")))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                name,
+                owner,
+                json_schema,
+                entries,
+                multiaddr,
+                checksum,
+                creation_timestamp,
+                transaction_hash,
+                block_number,
+            )| {
+                ProtectedDataRow {
+                    id,
+                    name,
+                    owner,
+                    json_schema,
+                    entries: entries
+                        .split('\n')
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    multiaddr,
+                    checksum,
+                    creation_timestamp,
+                    transaction_hash,
+                    block_number,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The protected data a query asks for, in its order, with the columns `fields` names
+/// (the others empty).
+pub(crate) async fn find(
+    pool: &AnyPool,
+    postgres: bool,
+    query: &Query,
+    fields: query::Fields,
+) -> Result<Vec<ProtectedDataRow>, FindError> {
     if query.first == 0 {
         return Ok(Vec::new());
     }
@@ -231,7 +280,7 @@ pub(crate) async fn find(pool: &AnyPool, postgres: bool, query: &Query) -> Resul
         }
         driver = Some(rarest.clone());
     }
-    let sql = query::select(query, driver.as_deref(), postgres).map_err(FindError::Refused)?;
+    let sql = query::select(query, driver.as_deref(), postgres, fields).map_err(FindError::Refused)?;
     let mut statement = sqlx::query(&sql.text);
     for bind in sql.binds {
         statement = match bind {
@@ -239,23 +288,12 @@ pub(crate) async fn find(pool: &AnyPool, postgres: bool, query: &Query) -> Resul
             Bind::Int(n) => statement.bind(n),
         };
     }
-    let mut connection = pool.acquire().await.map_err(storage)?;
-    if !postgres {
-        // A page of rows scattered over the table (a rare entry's, or those an `or` skips)
-        // reads as many pages: SQLite's default 2 MiB cache keeps few of them, and reading
-        // them again from the file dominates (measured over 100,000 protected data: a
-        // query reading 5000 rows to find none, 30 → 12 ms at p50; the sixth page of
-        // 1000, 43 → 26 ms). Set on every query: the pool replaces its connections, and
-        // the setting is a connection's.
-        sqlx::query(SQLITE_CACHE)
-            .execute(&mut *connection)
-            .await
-            .map_err(storage)?;
-    }
-    let rows = statement.fetch_all(&mut *connection).await.map_err(storage)?;
-    Ok(rows.iter().map(read_row).collect::<Result<_, _>>()?)
+    // SQLite's page cache is set on each connection as it opens (`confide_db::open`).
+    let page: String = statement
+        .fetch_one(pool)
+        .await
+        .map_err(storage)?
+        .try_get(0)
+        .map_err(storage)?;
+    Ok(read_page(&page)?)
 }
-
-/// The page cache of a connection that reads protected data (negative: KiB), 32 MiB: the
-/// rows and indexes of about 100,000 protected data.
-const SQLITE_CACHE: &str = "PRAGMA cache_size = -32768";
