@@ -5,7 +5,7 @@
 // CONFIG holds `options` (what `confide dev status --raw` prints as `dataProtector`), the
 // dev keys (`ownerKey`, `requesterKey`, `newOwnerKey`), the app to grant (`app`) and, for
 // the cross steps, a protected data made by `confide` (`confideProtectedData`).
-// STEP is one of: protect, find, grant, process, process-confide, revoke, transfer.
+// STEP is one of: protect, find, grant, process, process-confide, revoke, transfer, bulk.
 // Each prints one JSON object on stdout; the Rust test (crates/cli/tests/dataprotector_sdk.rs)
 // runs the steps in order and checks what each says.
 
@@ -166,6 +166,64 @@ async function transfer() {
   return { to: lower(moved.to), owner: seen.map((p) => lower(p.owner)) };
 }
 
+// Bulk processing: five protected data of two owners granted in bulk, one grant revoked
+// after the request is prepared, two protected data per task; every result fetched and
+// decrypted, then the request inspected through the PoCo subgraph.
+async function bulk() {
+  const owners = [core(config.ownerKey), core(config.spareKey)];
+  const made = [];
+  for (let i = 0; i < 5; i++) {
+    const owner = owners[i % 2];
+    const data = await owner.protectData({ name: `bulk-${i}`, data: { email: `user${i}@example.com` } });
+    const grant = await owner.grantAccess({ protectedData: data.address, authorizedApp: config.app, allowBulk: true });
+    made.push({ address: lower(data.address), owner, grant });
+  }
+  const requester = core(config.requesterKey);
+  const mine = new Set(made.map((m) => m.address));
+  const { grantedAccess } = await requester.getGrantedAccess({ authorizedApp: config.app, bulkOnly: true, pageSize: 1000 });
+  const bulkAccesses = grantedAccess.filter((g) => mine.has(lower(g.dataset)));
+  const { bulkRequest, pemPrivateKey } = await requester.prepareBulkRequest({
+    bulkAccesses,
+    app: config.app,
+    workerpool: options.workerpool,
+    maxProtectedDataPerTask: 2,
+    encryptResult: true,
+  });
+  // Revoked after the request is signed: the SMS must refuse its key, and only its key.
+  const revoked = made[1];
+  await revoked.owner.revokeOneAccess(revoked.grant);
+  const processed = await requester.processBulkRequest({
+    bulkRequest,
+    workerpool: options.workerpool,
+    waitForResult: true,
+    pemPrivateKey,
+    path: 'result.txt',
+  });
+  const inspected = await requester.inspectBulkRequest({
+    bulkRequest,
+    detailed: true,
+    withResult: true,
+    pemPrivateKey,
+    path: 'result.txt',
+  });
+  const text = (result) => (result ? Buffer.from(result).toString('utf8') : null);
+  return {
+    granted: bulkAccesses.map((g) => ({ dataset: lower(g.dataset), volume: g.volume, datasetprice: g.datasetprice })),
+    revoked: revoked.address,
+    volume: Number(bulkRequest.volume),
+    processed: processed.tasks.map((t) => ({ bulkIndex: t.bulkIndex, success: t.success, status: t.status, result: text(t.result), error: t.error?.message })),
+    status: inspected.bulkStatus,
+    counts: { total: inspected.tasksTotalCount, completed: inspected.tasksCompletedCount, toCreate: inspected.tasksToCreateCount },
+    inspected: inspected.tasks.map((t) => ({
+      taskId: t.taskId,
+      bulkIndex: t.bulkIndex,
+      status: t.status,
+      protectedData: (t.protectedDataAddresses ?? []).map(lower),
+      result: text(t.result),
+    })),
+  };
+}
+
 const steps = {
   protect,
   find,
@@ -174,6 +232,7 @@ const steps = {
   'process-confide': () => processOne(config.confideProtectedData),
   revoke,
   transfer,
+  bulk,
 };
 
 try {

@@ -117,6 +117,7 @@ sol! {
         function resultFor(bytes32 id) external view returns (bytes);
         function verifySignature(address account, bytes32 hash, bytes signature) external view returns (bool);
         function verifyPresignatureOrSignature(address account, bytes32 hash, bytes signature) external view returns (bool);
+        function assertDatasetDealCompatibility(DatasetOrder datasetOrder, bytes32 dealId) external view;
         function computeDealVolume(AppOrder appOrder, DatasetOrder datasetOrder, WorkerpoolOrder workerpoolOrder, RequestOrder requestOrder) external view returns (uint256);
 
         function configure(address token, string name, string symbol, uint8 decimals, address appregistry, address datasetregistry, address workerpoolregistry, address v3_iexecHub) external;

@@ -232,9 +232,14 @@ fn revert_reason_in_words(message: &str) -> String {
 /// Decodes `Error(string)` revert data; other data is shown as hex.
 fn decode_revert(data: &[u8]) -> String {
     use alloy::sol_types::SolError;
+    use alloy::sol_types::SolValue;
     match alloy::sol_types::Revert::abi_decode(data) {
         Ok(revert) => revert.reason,
         Err(_) if data.is_empty() => "no reason given".to_owned(),
+        // A custom error carrying one string (PoCo's `IncompatibleDatasetOrder(string)`).
+        Err(_) if data.len() > 4 && String::abi_decode(&data[4..]).is_ok() => {
+            String::abi_decode(&data[4..]).unwrap_or_default()
+        }
         Err(_) => format!("0x{}", alloy::hex::encode(data)),
     }
 }

@@ -67,6 +67,9 @@ enum Command {
     Whitelist(commands::protected::WhitelistCommand),
     /// Run an app on a protected data and get the result back, decrypted.
     Process(commands::protected::ProcessArgs),
+    /// Bulk processing: one app over many protected data, a slice of them per task.
+    #[command(subcommand)]
+    Bulk(commands::bulk::BulkCommand),
     /// Register and inspect workerpools; run a workerpool's scheduler.
     #[command(subcommand)]
     Workerpool(commands::workerpool::WorkerpoolCommand),
@@ -131,6 +134,7 @@ async fn main() {
         Command::Protected(command) => commands::protected::run(command, &ctx).await,
         Command::Whitelist(command) => commands::protected::whitelist(command, &ctx).await,
         Command::Process(args) => commands::protected::process(&ctx, args).await,
+        Command::Bulk(command) => commands::bulk::run(command, &ctx).await,
         Command::Workerpool(command) => commands::workerpool::run(command, &ctx).await,
         Command::Worker(args) => commands::worker::serve_worker(args, &ctx).await,
         Command::Deal(command) => commands::deal::deal(command, &ctx).await,

@@ -3,6 +3,8 @@
 //! chain id 421614 (the SDK starts on Arbitrum's ids only): protect, find, grant, process
 //! with an encrypted result and a requester secret, revoke, transfer. And across: data
 //! protected by `confide` is processed by the SDK, data protected by the SDK by `confide`.
+//! Then bulk processing: five protected data of two owners in bulk, one grant revoked,
+//! two per task, every result fetched, the request inspected through the PoCo subgraph.
 //! The app is a Confide Python app reading its fields with the template's
 //! `protected_data.py`.
 
@@ -25,13 +27,24 @@ import sys
 import protected_data
 
 out = os.environ.get("IEXEC_OUT", "/iexec_out")
-data = protected_data.load()
-email = data.get("email", "string")
-age = data.get("profile.age", "f64")
-secret = os.environ.get("IEXEC_REQUESTER_SECRET_1", "")
 path = os.path.join(out, "result.txt")
+if "IEXEC_BULK_SLICE_SIZE" in os.environ:
+    lines = []
+    for entry in protected_data.task_inputs():
+        name = entry.filename.lower()
+        if entry.refused:
+            lines.append(f"{name} refused {entry.refused}")
+        else:
+            lines.append(f"{name} email={entry.load().get('email', 'string')}")
+    text = "\n".join(lines)
+else:
+    data = protected_data.load()
+    email = data.get("email", "string")
+    age = data.get("profile.age", "f64")
+    secret = os.environ.get("IEXEC_REQUESTER_SECRET_1", "")
+    text = f"email={email} age={age} secret={secret} args={' '.join(sys.argv[1:])}"
 with open(path, "w") as f:
-    f.write(f"email={email} age={age} secret={secret} args={' '.join(sys.argv[1:])}")
+    f.write(text)
 with open(os.path.join(out, "computed.json"), "w") as f:
     json.dump({"deterministic-output-path": path}, f)
 "#;
@@ -253,4 +266,53 @@ fn iexec_dataprotector_sdk_runs_unmodified_on_confide() {
     assert_eq!(refused["code"], "NO_DATASET_ORDER", "{refused}");
     let moved = sdk(&config_path, "transfer");
     assert_eq!(moved["owner"], json!([NEW_OWNER.to_lowercase()]), "{moved}");
+
+    config["spareKey"] = json!(key_of("spare"));
+    write_config(&config);
+    check_bulk(&sdk(&config_path, "bulk"));
+}
+
+/// What the SDK's bulk step saw: three tasks (5 protected data, 2 a task), each result
+/// holding exactly its slice's protected data, the revoked one refused and no other.
+fn check_bulk(bulk: &Value) {
+    let granted = bulk["granted"].as_array().unwrap();
+    assert_eq!(granted.len(), 5, "{bulk}");
+    assert!(granted.iter().all(|g| g["datasetprice"] == "0"), "{bulk}");
+    assert_eq!(bulk["volume"], 3, "{bulk}");
+    let revoked = bulk["revoked"].as_str().unwrap();
+    for task in bulk["processed"].as_array().unwrap() {
+        assert_eq!(task["success"], true, "{task}");
+    }
+    assert_eq!(bulk["status"], "FINISHED", "{bulk}");
+    assert_eq!(bulk["counts"]["completed"], 3, "{bulk}");
+    let mut seen = Vec::new();
+    for task in bulk["inspected"].as_array().unwrap() {
+        let slice: Vec<&str> = task["protectedData"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(!slice.is_empty() && slice.len() <= 2, "{task}");
+        let result = task["result"].as_str().unwrap();
+        let lines: Vec<&str> = result.lines().collect();
+        assert_eq!(
+            lines.len(),
+            slice.len(),
+            "one line per protected data of the slice: {task}"
+        );
+        for (line, address) in lines.iter().zip(&slice) {
+            let expected = if *address == revoked {
+                format!("{address} refused INCOMPATIBLE")
+            } else {
+                format!("{address} email=")
+            };
+            assert!(line.starts_with(&expected), "{line} (expected {expected}) in {task}");
+        }
+        seen.extend(slice);
+    }
+    seen.sort();
+    let mut all: Vec<&str> = granted.iter().map(|g| g["dataset"].as_str().unwrap()).collect();
+    all.sort();
+    assert_eq!(seen, all, "every protected data in exactly one slice: {bulk}");
 }

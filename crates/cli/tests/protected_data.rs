@@ -4,7 +4,9 @@
 //! revokes and transfers; the requester processes it with a Rust app reading its fields
 //! (`examples/apps/protected-greeting`, on the `confide-protected-data` crate) and gets the
 //! decrypted result back; the app developer tries the app on a mock first. Bad input is
-//! refused with a stable code before anything is spent.
+//! refused with a stable code before anything is spent. Then bulk: five protected data of
+//! two owners granted in bulk, one revoked after the request is prepared, two per task,
+//! every result downloaded and each task's slice report read back.
 
 mod common;
 
@@ -238,4 +240,158 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
         std::time::Duration::from_secs(30),
         indexed,
     );
+    bulk_with_confide_alone(&stack, &app);
+}
+
+/// Bulk processing with `confide` alone: grants (`--bulk`), `bulk grants`, `bulk prepare`
+/// with two protected data a task, one grant revoked before processing, `bulk process`
+/// downloading every result, `bulk inspect` reading what each task processed.
+fn bulk_with_confide_alone(stack: &Stack, app: &str) {
+    // The app developer tries a bulk slice on two mocks first.
+    let module = example_app("protected-greeting");
+    let project = stack.project("protected-greeting");
+    std::fs::write(project.join("mock2.json"), r#"{"email":"second@example.com"}"#).unwrap();
+    stack.ok(
+        APP_DEVELOPER,
+        "protected-greeting",
+        &[
+            "app",
+            "test",
+            module.to_str().unwrap(),
+            "--protected-data",
+            "mock.json",
+            "--protected-data",
+            "mock2.json",
+        ],
+    );
+    let lines = std::fs::read_to_string(project.join("output/result.txt")).unwrap();
+    assert!(
+        lines.starts_with("1 0x0000000000000000000000000000000000000001: Hello, mock@example.com!"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("\n2 0x0000000000000000000000000000000000000002: Hello, second@example.com!"),
+        "{lines}"
+    );
+
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let (wallet, project) = if i % 2 == 0 {
+            (DATASET_OWNER, "owner")
+        } else {
+            (NEW_OWNER, "spare")
+        };
+        let folder = stack.project(project);
+        std::fs::write(
+            folder.join(format!("bulk{i}.json")),
+            format!(r#"{{"email":"user{i}@example.com"}}"#),
+        )
+        .unwrap();
+        let data = address(&stack.ok(
+            wallet,
+            project,
+            &[
+                "protect",
+                "--name",
+                &format!("bulk-{i}"),
+                "--json",
+                &format!("bulk{i}.json"),
+            ],
+        ));
+        let granted = stack.ok(wallet, project, &["protected", "grant", &data, "--app", app, "--bulk"]);
+        assert_eq!(granted["bulk"], true, "{granted}");
+        assert_eq!(granted["order"]["datasetprice"], "0", "{granted}");
+        made.push((
+            data.to_lowercase(),
+            wallet,
+            project,
+            granted["orderHash"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // Priced or limited grants are no bulk grants, and `--bulk` with a price is refused.
+    let refused = stack.run(
+        DATASET_OWNER,
+        "owner",
+        &["protected", "grant", &made[0].0, "--app", app, "--bulk", "--price", "1"],
+    );
+    assert!(!refused.status.success());
+
+    let mine: Vec<String> = made.iter().map(|m| m.0.clone()).collect();
+    let wait_for_grants = || {
+        let found = stack.ok(REQUESTER, "requester", &["bulk", "grants", "--app", app]);
+        let listed: Vec<String> = found["grantedAccess"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["dataset"].as_str().unwrap().to_lowercase())
+            .collect();
+        mine.iter().all(|m| listed.contains(m))
+    };
+    confide_testkit::wait::wait_until(
+        "the bulk grants on the market",
+        std::time::Duration::from_secs(30),
+        wait_for_grants,
+    );
+    let by_owner = stack.ok(
+        REQUESTER,
+        "requester",
+        &["bulk", "grants", "--app", app, "--owner", NEW_OWNER],
+    );
+    assert_eq!(by_owner["count"], 2, "{by_owner}");
+
+    let prepared = stack.ok(
+        REQUESTER,
+        "requester",
+        &["bulk", "prepare", "--app", app, "--per-task", "2", "--encrypt-result"],
+    );
+    assert_eq!(prepared["volume"], 3, "{prepared}");
+    // Revoked after the request is signed: its key must be refused, and only its key.
+    let (revoked, wallet, project, order) = &made[1];
+    stack.ok(wallet, project, &["protected", "revoke", revoked, "--order", order]);
+
+    let processed = stack.ok(REQUESTER, "requester", &["bulk", "process", "--output", "bulk-results"]);
+    let tasks = processed["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3, "{processed}");
+    let mut seen = Vec::new();
+    for task in tasks {
+        assert_eq!(task["status"], "COMPLETED", "{task}");
+        let dir = std::path::PathBuf::from(task["resultDir"].as_str().unwrap());
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            stack.project("requester").join(dir)
+        };
+        let result = std::fs::read_to_string(dir.join("result.txt")).unwrap();
+        for entry in task["slice"].as_array().unwrap() {
+            let data = entry["address"].as_str().unwrap().to_lowercase();
+            let line = result
+                .lines()
+                .find(|l| l.to_lowercase().contains(&data))
+                .unwrap_or_else(|| panic!("{data} missing from {result}"));
+            if &data == revoked {
+                assert_eq!(entry["refusal"]["code"], "INCOMPATIBLE", "{entry}");
+                assert!(line.ends_with("not received (INCOMPATIBLE)"), "{line}");
+            } else {
+                assert_eq!(entry["processed"], true, "{entry}");
+                assert!(line.contains("Hello, user"), "{line}");
+            }
+            seen.push(data);
+        }
+    }
+    seen.sort();
+    let mut all = mine.clone();
+    all.sort();
+    assert_eq!(seen, all, "every protected data in exactly one task: {processed}");
+
+    let inspected = stack.ok(
+        REQUESTER,
+        "requester",
+        &["bulk", "inspect", "--results", "bulk-results"],
+    );
+    assert_eq!(inspected["bulkStatus"], "FINISHED", "{inspected}");
+    assert_eq!(inspected["tasksCompletedCount"], 3, "{inspected}");
+
+    // The owner sees the bulk use of a key in the usage ledger.
+    let ledger = stack.ok(DATASET_OWNER, "owner", &["protected", "ledger", &made[0].0]);
+    assert_eq!(ledger["releases"].as_array().map(Vec::len), Some(1), "{ledger}");
 }

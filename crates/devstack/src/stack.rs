@@ -376,10 +376,14 @@ impl DevStack {
             data_protector,
         };
 
-        let sms = self.ensure_sms(&plan, &mut progress).await?;
+        // The store first: the SMS and the market read bulk requests through its gateway.
         let store = self.ensure_store(&plan, &mut progress).await?;
+        let gateway = store.as_ref().map(|s| s.url.clone());
+        let sms = self.ensure_sms(&plan, gateway.as_deref(), &mut progress).await?;
         let scheduler_ports = plan.scheduler_ports();
-        let market = self.ensure_market(&plan, &scheduler_ports, &mut progress).await?;
+        let market = self
+            .ensure_market(&plan, &scheduler_ports, gateway.as_deref(), &mut progress)
+            .await?;
 
         let chain_json = self.data_dir.join("chain.json");
         let mut entry = chain_entry(&rpc_url, &deployment);
@@ -543,13 +547,14 @@ impl DevStack {
     async fn ensure_sms(
         &self,
         plan: &Plan<'_>,
+        gateway: Option<&str>,
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
         let previous = plan.previous.and_then(|s| s.sms.clone());
         let database = plan.database_env("CONFIDE_SMS_DATABASE_URL", |d| &d.sms);
         // Replicas share the data directory, so its master key (made by the first).
         let args = |port: u16| {
-            plan.with_chain(vec![
+            let mut args = vec![
                 "sms".into(),
                 "serve".into(),
                 "--listen".into(),
@@ -558,7 +563,11 @@ impl DevStack {
                 self.data_dir.join("sms").into_os_string(),
                 // The dev stack has no TEE hardware: its enclaves run in simulation.
                 "--insecure-simulation".into(),
-            ])
+            ];
+            if let Some(gateway) = gateway {
+                args.extend(["--ipfs-gateway".into(), gateway.into()]);
+            }
+            plan.with_chain(args)
         };
         let spec = ServiceSpec {
             name: "SMS",
@@ -601,6 +610,7 @@ impl DevStack {
         &self,
         plan: &Plan<'_>,
         scheduler_ports: &[u16],
+        gateway: Option<&str>,
         progress: &mut impl FnMut(&str),
     ) -> Result<Option<ServiceEntry>, DevError> {
         let previous = plan.previous.and_then(|s| s.market.clone());
@@ -610,7 +620,7 @@ impl DevStack {
             .map(|port| format!("http://127.0.0.1:{port}"))
             .collect();
         let args = |port: u16| {
-            plan.with_chain(vec![
+            let mut args = vec![
                 "market".into(),
                 "serve".into(),
                 "--listen".into(),
@@ -621,7 +631,11 @@ impl DevStack {
                 format!("{}={}", plan.workerpool, schedulers.join(",")).into(),
                 "--dataprotector".into(),
                 plan.data_protector.to_string().into(),
-            ])
+            ];
+            if let Some(gateway) = gateway {
+                args.extend(["--ipfs-gateway".into(), gateway.into()]);
+            }
+            plan.with_chain(args)
         };
         let spec = ServiceSpec {
             name: "market",

@@ -12,6 +12,7 @@ use alloy_signer_local::PrivateKeySigner;
 use confide_attest::provider::EvidenceProvider;
 use confide_crypto::result::{self as results, ResultPublicKey};
 use confide_crypto::sealed::EnclaveKeyPair;
+use confide_protocol::bulk::{Refusal, RefusalCode, SliceReportEntry};
 use confide_protocol::tee::{self, AppManifest, SessionRequest, StandardTask, TaskSession};
 use confide_protocol::{messages, workerpool};
 use confide_sms_client::{SmsClient, SmsClientError};
@@ -127,6 +128,7 @@ fn standard_session(
             checksum: d.checksum,
             key: String::new(),
         }),
+        bulk: Vec::new(),
         params,
         worker: task.worker,
         beneficiary: Address::ZERO,
@@ -178,12 +180,13 @@ async fn execute_standard(
     };
     let inputs = AppInputs {
         dataset_filename,
+        bulk: None,
         input_names,
     };
     let mut log = AppLog::default();
     run_app(request, &session, app, private, inputs, &mut log)?;
     let (output_path, digest) = check_output(private)?;
-    let archive = archive_output(request, private, &output_path, digest, &log)?;
+    let archive = archive_output(request, private, &output_path, digest, &log, None)?;
     let target = request.work_dir.join("result.zip");
     std::fs::copy(&archive, &target).map_err(|e| EnclaveError::io(&target, e))?;
     Ok(Computed {
@@ -327,13 +330,16 @@ async fn compute(
     log: &mut AppLog,
 ) -> Result<Computed, EnclaveError> {
     let dataset_filename = pre_compute(session, fetcher, private, true).await?;
+    let bulk = pre_compute_bulk(session, fetcher, private).await;
     let input_names = fetch_input_files(session, fetcher, private).await?;
     let inputs = AppInputs {
         dataset_filename,
+        bulk,
         input_names,
     };
+    let bulk_report = inputs.bulk.clone();
     run_app(request, session, app, private, inputs, log)?;
-    post_compute(request, session, private, log)
+    post_compute(request, session, private, log, bulk_report.as_deref())
 }
 
 /// What the app printed, and the runtime's detailed reason when it failed. It may hold
@@ -374,6 +380,8 @@ impl AppLog {
 /// What pre-compute put in `/iexec_in` for the app.
 struct AppInputs {
     dataset_filename: Option<String>,
+    /// A bulk task's slice, each dataset processed (its file in `/iexec_in`) or refused.
+    bulk: Option<Vec<SliceReportEntry>>,
     input_names: Vec<String>,
 }
 
@@ -397,7 +405,7 @@ fn run_app(
     log: &mut AppLog,
 ) -> Result<(), EnclaveError> {
     let sandbox = Sandbox::new()?;
-    let env = app_env(session, inputs.dataset_filename.as_deref(), &inputs.input_names);
+    let env = app_env(session, &inputs);
     let mut invocation = AppInvocation {
         args: std::iter::once("app".to_owned()).chain(session.params.args()).collect(),
         env,
@@ -493,7 +501,19 @@ async fn pre_compute(
     let Some(dataset) = &session.dataset else {
         return Ok(None);
     };
-    let encrypted_path = private.scratch.join("dataset.enc");
+    fetch_dataset(dataset, fetcher, private, decrypt).await.map(Some)
+}
+
+/// One dataset downloaded into the scratch area, checked against its on-chain checksum,
+/// and decrypted (or, for a standard task, moved) to `/iexec_in/<address>`.
+async fn fetch_dataset(
+    dataset: &tee::SessionDataset,
+    fetcher: &Fetcher,
+    private: &PrivateDir,
+    decrypt: bool,
+) -> Result<String, EnclaveError> {
+    let filename = dataset.address.to_checksum(None);
+    let encrypted_path = private.scratch.join(format!("{filename}.enc"));
     let mut encrypted = File::create(&encrypted_path).map_err(|e| EnclaveError::io(&encrypted_path, e))?;
     let checksum = fetcher
         .fetch(&dataset.url, MAX_INPUT_BYTES, &mut encrypted, |f| {
@@ -504,24 +524,97 @@ async fn pre_compute(
         .map_err(EnclaveError::DatasetDownload)?;
     drop(encrypted);
     if checksum != dataset.checksum {
+        let _ = std::fs::remove_file(&encrypted_path);
         return Err(EnclaveError::DatasetChecksum {
             expected: dataset.checksum,
             actual: checksum,
         });
     }
-    let filename = dataset.address.to_checksum(None);
     let plain_path = private.input.join(&filename);
     if !decrypt {
         // A standard task's dataset is public: the checked bytes are the input.
         std::fs::rename(&encrypted_path, &plain_path).map_err(|e| EnclaveError::io(&plain_path, e))?;
-        return Ok(Some(filename));
+        return Ok(filename);
     }
-    let input = BufReader::new(File::open(&encrypted_path).map_err(|e| EnclaveError::io(&encrypted_path, e))?);
-    let mut output = BufWriter::new(File::create(&plain_path).map_err(|e| EnclaveError::io(&plain_path, e))?);
-    confide_crypto::dataset::decrypt(&dataset.key, input, &mut output, |_| {})
+    let key = zeroize::Zeroizing::new(dataset.key.clone());
+    let (from, to) = (encrypted_path.clone(), plain_path.clone());
+    // On a blocking thread: the other downloads of a bulk slice go on meanwhile.
+    let decrypted = tokio::task::spawn_blocking(move || decrypt_file(&key, &from, &to))
+        .await
+        .unwrap_or_else(|_| Err(EnclaveError::DatasetDecrypt("the decryption thread failed".into())));
+    let _ = std::fs::remove_file(&encrypted_path);
+    if decrypted.is_err() {
+        // Nothing half-written reaches the app.
+        let _ = std::fs::remove_file(&plain_path);
+    }
+    decrypted.map(|()| filename)
+}
+
+fn decrypt_file(key: &str, from: &Path, to: &Path) -> Result<(), EnclaveError> {
+    let input = BufReader::new(File::open(from).map_err(|e| EnclaveError::io(from, e))?);
+    let mut output = BufWriter::new(File::create(to).map_err(|e| EnclaveError::io(to, e))?);
+    confide_crypto::dataset::decrypt(key, input, &mut output, |_| {})
         .map_err(|e| EnclaveError::DatasetDecrypt(e.to_string()))?;
-    output.flush().map_err(|e| EnclaveError::io(&plain_path, e))?;
-    Ok(Some(filename))
+    output.flush().map_err(|e| EnclaveError::io(to, e))
+}
+
+/// How many datasets of a bulk slice are downloaded and decrypted at once: enough to hide
+/// the gateway's latency, few enough that a slice of 100 stays within the runtime's
+/// memory (each download streams to disk).
+const BULK_FETCHES: usize = 8;
+
+/// A bulk task's slice: every dataset the SMS granted downloaded, checked and decrypted
+/// into `/iexec_in/<address>`, [`BULK_FETCHES`] at a time. A dataset that fails is
+/// refused alone (`DOWNLOAD_FAILED`, `DECRYPT_FAILED`): the others still reach the app.
+/// `None` for a task that is not a bulk one.
+async fn pre_compute_bulk(
+    session: &TaskSession,
+    fetcher: &Fetcher,
+    private: &PrivateDir,
+) -> Option<Vec<SliceReportEntry>> {
+    use futures::StreamExt;
+    session.params.bulk_cid.as_ref()?;
+    let mut seen = std::collections::HashSet::new();
+    // A dataset named twice would write one file twice: only its first entry is fetched.
+    let duplicate: Vec<bool> = session
+        .bulk
+        .iter()
+        .map(|entry| entry.granted.is_some() && !seen.insert(entry.address))
+        .collect();
+    let entries = futures::stream::iter(session.bulk.iter().zip(duplicate))
+        .map(|(entry, duplicate)| async move {
+            let refusal = match (&entry.granted, &entry.refusal) {
+                _ if duplicate => Some(Refusal::new(RefusalCode::Duplicate, "named earlier in the slice")),
+                (Some(dataset), _) => fetch_dataset(dataset, fetcher, private, true)
+                    .await
+                    .err()
+                    .map(|error| bulk_fetch_refusal(&error)),
+                (None, Some(refusal)) => Some(refusal.clone()),
+                (None, None) => Some(Refusal::new(RefusalCode::KeyMissing, "the SMS gave no key")),
+            };
+            SliceReportEntry {
+                index: entry.index,
+                address: entry.address,
+                processed: refusal.is_none(),
+                refusal,
+            }
+        })
+        .buffered(BULK_FETCHES)
+        .collect()
+        .await;
+    Some(entries)
+}
+
+/// A bulk dataset that could not be fetched, in words that name no URL or key.
+fn bulk_fetch_refusal(error: &EnclaveError) -> Refusal {
+    match error {
+        EnclaveError::DatasetDecrypt(_) => Refusal::new(RefusalCode::DecryptFailed, "its key does not open it"),
+        EnclaveError::DatasetChecksum { .. } => Refusal::new(
+            RefusalCode::DownloadFailed,
+            "the downloaded bytes are not the ones registered on chain",
+        ),
+        _ => Refusal::new(RefusalCode::DownloadFailed, error.code()),
+    }
 }
 
 /// Input files go to `/iexec_in/0x<sha256 of the URL>`, as iExec names them.
@@ -551,7 +644,8 @@ async fn fetch_input_files(
 }
 
 /// iExec's compute-stage environment (`IexecEnvUtils`, TEE secrets included).
-fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &[String]) -> Vec<(String, String)> {
+fn app_env(session: &TaskSession, inputs: &AppInputs) -> Vec<(String, String)> {
+    let input_names = &inputs.input_names;
     let mut env = vec![
         ("IEXEC_IN".to_owned(), "/iexec_in".to_owned()),
         ("IEXEC_OUT".into(), "/iexec_out".into()),
@@ -567,9 +661,21 @@ fn app_env(session: &TaskSession, dataset_filename: Option<&str>, input_names: &
         ("IEXEC_INPUT_FILES_FOLDER".into(), "/iexec_in".into()),
         ("IEXEC_INPUT_FILES_NUMBER".into(), input_names.len().to_string()),
     ];
-    if let (Some(dataset), Some(filename)) = (&session.dataset, dataset_filename) {
+    if let (Some(dataset), Some(filename)) = (&session.dataset, &inputs.dataset_filename) {
         env.push(("IEXEC_DATASET_ADDRESS".into(), dataset.address.to_checksum(None)));
-        env.push(("IEXEC_DATASET_FILENAME".into(), filename.into()));
+        env.push(("IEXEC_DATASET_FILENAME".into(), filename.clone()));
+    }
+    if let Some(slice) = &inputs.bulk {
+        // iExec's bulk variables; `_REFUSED` is Confide's: the code of a dataset the app
+        // did not receive (its file is absent either way).
+        env.push(("IEXEC_BULK_SLICE_SIZE".into(), slice.len().to_string()));
+        for entry in slice {
+            let i = entry.index;
+            env.push((format!("IEXEC_DATASET_{i}_FILENAME"), entry.address.to_checksum(None)));
+            if let Some(refusal) = &entry.refusal {
+                env.push((format!("IEXEC_DATASET_{i}_REFUSED"), refusal.code.as_str().into()));
+            }
+        }
     }
     for (i, name) in input_names.iter().enumerate() {
         env.push((format!("IEXEC_INPUT_FILE_NAME_{}", i + 1), name.clone()));
@@ -590,9 +696,10 @@ fn post_compute(
     session: &TaskSession,
     private: &PrivateDir,
     log: &AppLog,
+    bulk: Option<&[SliceReportEntry]>,
 ) -> Result<Computed, EnclaveError> {
     let (output_path, digest) = check_output(private)?;
-    let archive = archive_output(request, private, &output_path, digest, log)?;
+    let archive = archive_output(request, private, &output_path, digest, log, bulk)?;
     let sealed = seal_result(request, session, private, &archive)?;
     let signer = challenge_signer(session)?;
     let result_hash = messages::result_hash(request.task_id, digest);
@@ -744,12 +851,18 @@ fn archive_output(
     output_path: &str,
     digest: B256,
     log: &AppLog,
+    bulk: Option<&[SliceReportEntry]>,
 ) -> Result<PathBuf, EnclaveError> {
-    let task = json!({
+    let mut task = json!({
         "task-id": request.task_id,
         "deterministic-output-path": output_path,
         "result-digest": digest,
     });
+    if let Some(slice) = bulk {
+        // Which protected data of its slice the app received, and why not the others:
+        // for the beneficiary's eyes only (the archive is encrypted to them).
+        task["bulk-slice"] = json!(slice);
+    }
     write_runtime_dir(&private.output, &task, log)?;
     let archive = private.scratch.join("iexec_out.zip");
     let file = File::create(&archive).map_err(|e| EnclaveError::io(&archive, e))?;
@@ -883,8 +996,10 @@ pub struct LocalApp<'a> {
     pub module_cache: Option<&'a Path>,
     /// The key that authenticates the module cache; without one nothing is cached.
     pub cache_key: Option<[u8; 16]>,
-    /// Copied into `/iexec_in` under its own name.
-    pub dataset: Option<&'a Path>,
+    /// One file: copied into `/iexec_in` under its own name, as a task's dataset. Several:
+    /// a bulk slice, each copied as `/iexec_in/<i as an address>` (`0x00…01`, `0x00…02`,
+    /// …), with the bulk variables set.
+    pub datasets: &'a [PathBuf],
     /// Copied into `/iexec_in` under their own names, as a task's input files.
     pub input_files: &'a [PathBuf],
     /// The arguments as one line, as a deal's `iexec_args` carries them.
@@ -918,10 +1033,24 @@ pub struct LocalRun {
 pub fn run_local(app: LocalApp<'_>) -> Result<LocalRun, EnclaveError> {
     let private = PrivateDir::create(app.work_dir)?;
     let mut dataset_filename = None;
-    if let Some(dataset) = app.dataset {
+    let mut bulk = None;
+    if let [dataset] = app.datasets {
         let name = file_name(dataset)?;
         copy_input(dataset, &private.input.join(&name))?;
         dataset_filename = Some(name);
+    } else if !app.datasets.is_empty() {
+        let mut slice = Vec::new();
+        for (position, dataset) in app.datasets.iter().enumerate() {
+            let address = Address::left_padding_from(&(position as u64 + 1).to_be_bytes());
+            copy_input(dataset, &private.input.join(address.to_checksum(None)))?;
+            slice.push(SliceReportEntry {
+                index: position + 1,
+                address,
+                processed: true,
+                refusal: None,
+            });
+        }
+        bulk = Some(slice);
     }
     let mut input_names = Vec::new();
     for file in app.input_files {
@@ -945,6 +1074,7 @@ pub fn run_local(app: LocalApp<'_>) -> Result<LocalRun, EnclaveError> {
             checksum: B256::ZERO,
             key: String::new(),
         }),
+        bulk: Vec::new(),
         params: tee::DealParams {
             iexec_args: app.args,
             ..tee::DealParams::default()
@@ -978,6 +1108,7 @@ pub fn run_local(app: LocalApp<'_>) -> Result<LocalRun, EnclaveError> {
     };
     let inputs = AppInputs {
         dataset_filename,
+        bulk,
         input_names,
     };
     let mut log = AppLog::default();

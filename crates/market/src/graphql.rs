@@ -6,8 +6,8 @@
 //!   and `_meta`, over the protected data the follower records (`protected`);
 //! - `POST /graphql/poco`: the part of iExec's PoCo subgraph the SDK reads,
 //!   `deals(where: {requestorder}) { id tasks { id bulkSlice { datasets { id } } } }`,
-//!   over the deals the follower records (`bulkSlice` is always null: Confide has no bulk
-//!   slices yet).
+//!   over the deals the follower records (`bulkSlice` read from the bulk request's
+//!   slices through the IPFS gateways, see `bulk`).
 //!
 //! The wire follows graph-node: the body is `{query, variables, operationName}`; the
 //! answer is `{data, errors}` with HTTP 200 whenever the body was GraphQL at all (a query
@@ -426,16 +426,39 @@ impl Deal {
             })
             .collect();
         let keys: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
-        let statuses = state(ctx).db.task_statuses(&keys).await.map_err(storage_error)?;
-        Ok(ids
-            .into_iter()
-            .map(|(index, id)| Task {
+        let market = state(ctx);
+        let statuses = market.db.task_statuses(&keys).await.map_err(storage_error)?;
+        // Only a deal without a dataset of its own can be a bulk deal.
+        let maybe_bulk = self
+            .0
+            .dataset
+            .parse::<confide_chain::Address>()
+            .is_ok_and(|d| d.is_zero());
+        let mut tasks = Vec::with_capacity(ids.len());
+        for (index, id) in ids {
+            let bulk_slice = match maybe_bulk {
+                true => market
+                    .bulk
+                    .slice(&market.poco, deal_id, index.max(0) as u64)
+                    .await
+                    .map(|(cid, datasets)| BulkSlice {
+                        id: ID(format!("{cid}-{index}")),
+                        index: BigInt(index),
+                        datasets: datasets
+                            .iter()
+                            .map(|d| reference(&d.to_string().to_lowercase()))
+                            .collect(),
+                    }),
+                false => None,
+            };
+            tasks.push(Task {
                 status: statuses.get(&id).cloned().unwrap_or_else(|| "UNSET".to_owned()),
                 id: ID(id),
                 index: BigInt(index),
-                bulk_slice: None,
-            })
-            .collect())
+                bulk_slice,
+            });
+        }
+        Ok(tasks)
     }
 }
 
@@ -446,7 +469,7 @@ struct Task {
     id: ID,
     index: BigInt,
     status: String,
-    /// The datasets of its bulk slice: none in Confide yet.
+    /// For a bulk deal's task: its slice and the protected data it names.
     bulk_slice: Option<BulkSlice>,
 }
 
@@ -454,7 +477,11 @@ struct Task {
 #[derive(SimpleObject)]
 #[graphql(name = "BulkSlice")]
 struct BulkSlice {
+    /// `<slice CID>-<task index>`.
     id: ID,
+    /// The task index (the slice's position in the root).
+    index: BigInt,
+    /// The datasets its orders name, in order.
     datasets: Vec<Ref>,
 }
 

@@ -15,6 +15,7 @@
 
 mod auth;
 mod book;
+mod bulk;
 pub mod db;
 mod error;
 pub mod explore;
@@ -84,6 +85,8 @@ pub struct MarketState {
     /// The DataProtector contract whose `DatasetSchema` events the follower records as
     /// protected data (`--dataprotector`); none: no protected data are recorded.
     data_protector: Option<Address>,
+    /// Bulk deals' slices, read through the IPFS gateways (`--ipfs-gateway`).
+    bulk: bulk::BulkSlices,
     http: reqwest::Client,
 }
 
@@ -108,6 +111,7 @@ impl MarketState {
             assets: Mutex::new(HashMap::new()),
             schedulers: HashMap::new(),
             data_protector: None,
+            bulk: bulk::BulkSlices::new(confide_gateway::Gateways::new(Vec::new())),
             // A scheduler is another party: its redirects are not followed.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -122,6 +126,15 @@ impl MarketState {
         Arc::get_mut(&mut state)
             .expect("schedulers are set before the market state is shared")
             .schedulers = schedulers;
+        state
+    }
+
+    /// The same market, told the IPFS gateways it reads bulk requests' slices through
+    /// (for `/graphql/poco`'s `bulkSlice`). Call before sharing the state.
+    pub fn with_ipfs_gateways(mut state: Arc<MarketState>, gateways: Vec<String>) -> Arc<MarketState> {
+        Arc::get_mut(&mut state)
+            .expect("gateways are set before the market state is shared")
+            .bulk = bulk::BulkSlices::new(confide_gateway::Gateways::new(gateways));
         state
     }
 

@@ -520,6 +520,7 @@ async fn deals_and_grants(m: &Market, data: Address) {
         tag: Tag::TEE_TDX,
         volume: 2,
         trust: 1,
+        params: String::new(),
     };
     let deal_id = confide_testkit::chain::matched_deal(m.chain.url(), m.chain.hub(), &spec).await;
     let mut deals = Value::Null;

@@ -128,6 +128,10 @@ pub enum Error {
     /// JSON text that does not parse.
     #[error("the protected data is not valid JSON")]
     BadJson(#[source] serde_json::Error),
+    /// A task's protected data the app cannot read: not given to the task (refused), or
+    /// its file missing or unreadable (file name and reason).
+    #[error("cannot read the task's protected data: {0}")]
+    Unreadable(String),
 }
 
 impl Error {
@@ -150,6 +154,7 @@ impl Error {
             Error::BadUtf8 { .. } => "BAD_UTF8",
             Error::TooLarge { .. } => "TOO_LARGE",
             Error::BadJson(_) => "BAD_JSON",
+            Error::Unreadable(_) => "UNREADABLE",
         }
     }
 

@@ -40,6 +40,7 @@ mod mime;
 #[cfg(test)]
 mod proptests;
 mod schema;
+mod task;
 mod value;
 
 pub use archive::{ProtectedData, ReadLimits};
@@ -48,6 +49,7 @@ pub use key::is_valid_key;
 pub use map::Object;
 pub use mime::{MIME_TYPES, sniff_mime};
 pub use schema::{Kind, Mime, Schema, SchemaEntry};
+pub use task::{TaskInput, task_inputs, task_inputs_from};
 pub use value::{DataObject, Value};
 
 /// The most keys a path may have: objects nest at most this deep. (JSON text cannot nest

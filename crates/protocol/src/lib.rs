@@ -7,6 +7,7 @@
 //! against the real PoCo contracts.
 
 pub mod amount;
+pub mod bulk;
 pub mod domain;
 pub mod ids;
 pub mod ipfs;

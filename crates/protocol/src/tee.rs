@@ -245,6 +245,10 @@ pub struct TaskSession {
     pub max_run_seconds: u64,
     /// The deal's dataset with its key, or `None` when the deal has none.
     pub dataset: Option<SessionDataset>,
+    /// For a bulk task (params name a `bulk_cid`): each entry of the task's slice, with
+    /// its key or the reason it has none. Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bulk: Vec<crate::bulk::BulkDataset>,
     /// The deal's params, parsed.
     pub params: DealParams,
     /// The worker running the task; the result seal binds it.
@@ -268,6 +272,9 @@ impl Drop for TaskSession {
     fn drop(&mut self) {
         use zeroize::Zeroize;
         if let Some(dataset) = &mut self.dataset {
+            dataset.key.zeroize();
+        }
+        for dataset in self.bulk.iter_mut().filter_map(|entry| entry.granted.as_mut()) {
             dataset.key.zeroize();
         }
         if let Some(secret) = &mut self.app_developer_secret {
@@ -303,6 +310,9 @@ pub struct DealParams {
     /// Index (a positive integer, as text) → the requester's secret name.
     #[serde(default)]
     pub iexec_secrets: BTreeMap<String, String>,
+    /// For a bulk request: the CID of the root listing its slices (see [`crate::bulk`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_cid: Option<String>,
 }
 
 /// Why a deal's params cannot be read.

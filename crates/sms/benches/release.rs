@@ -200,6 +200,7 @@ async fn serve(store: SecretStore, node: &str, hub: Address, dataset: Address) -
         poco: reader,
         metrics: Default::default(),
         assets: Default::default(),
+        gateways: confide_gateway::Gateways::new(Vec::new()),
         gate: confide_sms::Gate {
             verifier: Verifier::new(
                 CollateralSource::pccs("http://127.0.0.1:9", Default::default()),

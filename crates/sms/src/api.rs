@@ -34,6 +34,8 @@ pub struct AppState {
     pub gate: crate::gate::Gate,
     /// What sessions read of apps and datasets, kept once read.
     pub assets: crate::gate::AssetCache,
+    /// Where bulk requests' roots and slices are read (CID-checked).
+    pub gateways: confide_gateway::Gateways,
 }
 
 /// The SMS's counters since it started: secrets pushed, rotated and checked, requests refused.

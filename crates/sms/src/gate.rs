@@ -83,7 +83,11 @@ impl AssetCache {
         .await
     }
 
-    async fn dataset_location(&self, poco: &confide_chain::Poco, dataset: Address) -> Result<(String, B256), SmsError> {
+    pub(crate) async fn dataset_location(
+        &self,
+        poco: &confide_chain::Poco,
+        dataset: Address,
+    ) -> Result<(String, B256), SmsError> {
         cached(&self.datasets, dataset, async {
             let info = poco.dataset(dataset).await.map_err(chain)?;
             // A binary `/p2p/<CID>` (iExec's DataProtector SDK registers one) reads as
@@ -232,21 +236,28 @@ async fn release(state: &AppState, request: &SessionRequest) -> Result<SessionRe
     Ok(response)
 }
 
-/// Writes the dataset key's release into its owner's usage ledger. A failure is logged,
-/// not returned: the audit log holds the release too, and the enclave already has it.
+/// Writes each dataset key's release (the deal's dataset, or a bulk slice's) into its
+/// owner's usage ledger. A failure is logged, not returned: the audit log holds the
+/// release too, and the enclave already has it.
 async fn record_key_release(
     state: &AppState,
     request: &SessionRequest,
     admitted: &admission::Admitted,
     released: &[(SecretId, u64)],
 ) {
+    for (id, version) in released.iter().filter(|(id, _)| id.kind == SecretKind::Web3) {
+        record_one_release(state, request, admitted, id.subject, *version).await;
+    }
+}
+
+async fn record_one_release(
+    state: &AppState,
+    request: &SessionRequest,
+    admitted: &admission::Admitted,
+    dataset: Address,
+    version: u64,
+) {
     let deal = admitted.deal();
-    let Some((_, version)) = released
-        .iter()
-        .find(|(id, _)| id.kind == SecretKind::Web3 && id.subject == deal.dataset)
-    else {
-        return;
-    };
     let release = KeyRelease {
         at_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -259,9 +270,9 @@ async fn record_key_release(
         worker: request.worker,
         evidence: admitted.evidence_name().to_owned(),
         measurements: admitted.measurements().clone(),
-        version: *version,
+        version,
     };
-    if let Err(error) = state.store.record_key_release(deal.dataset, &release).await {
+    if let Err(error) = state.store.record_key_release(dataset, &release).await {
         tracing::error!(%error, task = %request.task_id, "usage ledger write failed");
     }
 }
@@ -416,6 +427,7 @@ struct GatheredSecrets {
 struct SessionSecrets {
     params: DealParams,
     dataset: Option<SessionDataset>,
+    bulk: Vec<confide_protocol::bulk::BulkDataset>,
     requester_secrets: std::collections::BTreeMap<u32, String>,
     app_developer_secret: Option<String>,
     result_encryption_key: Option<String>,
@@ -429,6 +441,13 @@ async fn gather_secrets(state: &AppState, admitted: &admission::Admitted) -> Res
     let dataset = match deal.dataset {
         Address::ZERO => None,
         dataset => Some(dataset_secret(state, dataset, &mut released).await?),
+    };
+    let bulk = match &params.bulk_cid {
+        Some(cid) => {
+            let index = u64::try_from(admitted.task().index).map_err(|_| SmsError::BadRequest("task index".into()))?;
+            crate::bulk::slice_keys(state, deal, index, cid, &mut released).await?
+        }
+        None => Vec::new(),
     };
     let mut requester_secrets = std::collections::BTreeMap::new();
     for (index, name) in params.secret_names() {
@@ -460,6 +479,7 @@ async fn gather_secrets(state: &AppState, admitted: &admission::Admitted) -> Res
     let session_part = SessionSecrets {
         params,
         dataset,
+        bulk,
         requester_secrets,
         app_developer_secret,
         result_encryption_key,
@@ -521,6 +541,7 @@ fn seal_session(
         app_memory_limit: admitted.config().heap_size.min(MAX_APP_MEMORY),
         max_run_seconds: task.timeref.to::<u64>(),
         dataset: secrets.dataset,
+        bulk: secrets.bulk,
         params: secrets.params,
         worker: request.worker,
         beneficiary: deal.beneficiary,
@@ -545,7 +566,7 @@ fn seal_session(
     })
 }
 
-fn utf8(value: &[u8]) -> Result<String, SmsError> {
+pub(crate) fn utf8(value: &[u8]) -> Result<String, SmsError> {
     if value.len() > MAX_SECRET_BYTES {
         return Err(SmsError::Storage("a stored secret exceeds the size limit".into()));
     }
@@ -585,6 +606,8 @@ impl SmsError {
             SmsError::DatasetKeyMissing(_) | SmsError::RequesterSecretMissing(_) | SmsError::ResultKeyMissing(_) => {
                 StatusCode::CONFLICT
             }
+            SmsError::BulkRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SmsError::Gateway(_) => StatusCode::BAD_GATEWAY,
             _ => return None,
         })
     }

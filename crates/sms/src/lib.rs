@@ -11,6 +11,7 @@
 //! whose signature does not recover to the owner the chain names.
 
 pub mod api;
+mod bulk;
 pub mod gate;
 mod sealing;
 pub mod store;
@@ -145,6 +146,13 @@ pub enum SmsError {
     /// SMS's clock: a signature read off the wire cannot be replayed later.
     #[error("the request is signed for time {0}, more than 5 minutes from now: sign it again")]
     StaleRequest(u64),
+    /// The deal's bulk request cannot be read: its root or slice is not what the format
+    /// says, or the task has no slice.
+    #[error("bulk request: {0}")]
+    BulkRequest(String),
+    /// No IPFS gateway gave the bulk request's root or slice (retry later).
+    #[error("{0}")]
+    Gateway(confide_gateway::GatewayError),
 }
 
 impl SmsError {
@@ -178,6 +186,8 @@ impl SmsError {
             SmsError::RequesterSecretMissing(_) => "REQUESTER_SECRET_MISSING",
             SmsError::ResultKeyMissing(_) => "RESULT_KEY_MISSING",
             SmsError::StaleRequest(_) => "STALE_REQUEST",
+            SmsError::BulkRequest(_) => "BULK_REQUEST_INVALID",
+            SmsError::Gateway(e) => e.code(),
         }
     }
 }

@@ -62,6 +62,7 @@ async fn serve(node: &str, hub: Address, store: SecretStore) -> (String, Arc<App
         poco,
         metrics: Default::default(),
         assets: Default::default(),
+        gateways: confide_gateway::Gateways::new(Vec::new()),
         gate: confide_sms::Gate {
             verifier: confide_attest::verify::Verifier::new(
                 confide_attest::verify::CollateralSource::pccs("http://127.0.0.1:9", Default::default()),

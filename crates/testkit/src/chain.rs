@@ -158,6 +158,8 @@ pub struct DealSpec {
     pub volume: u64,
     /// The trust the request asks for and the workerpool order offers.
     pub trust: u64,
+    /// The request's params (empty: `{}`).
+    pub params: String,
 }
 
 /// A deal for the dev `requester`, matched at price 0 with orders signed by the dev app
@@ -199,7 +201,11 @@ pub async fn matched_deal(url: &str, hub: Address, spec: &DealSpec) -> B256 {
         volume,
         tag: spec.tag,
         trust: U256::from(spec.trust),
-        params: "{}".into(),
+        params: if spec.params.is_empty() {
+            "{}".into()
+        } else {
+            spec.params.clone()
+        },
         ..Default::default()
     };
     app_order.refresh_salt();
@@ -231,6 +237,7 @@ pub async fn active_tee_task(url: &str, hub: Address, app: Address, dataset: Add
         tag: Tag::TEE_TDX,
         volume: 1,
         trust: 1,
+        params: String::new(),
     };
     let deal_id = matched_deal(url, hub, &spec).await;
     let requester = client(url, "requester", hub).await;

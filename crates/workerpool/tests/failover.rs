@@ -139,6 +139,7 @@ async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
         tag: confide_protocol::Tag::default(),
         volume: 3,
         trust: 1,
+        params: String::new(),
     };
     fixtures::matched_deal(&node.url, hub, &spec).await;
     let both = format!("{},{}", b.url, a.url);

@@ -35,6 +35,27 @@ impl Poco {
             .map_err(|e| ChainError::from_call("verify a signature", e))
     }
 
+    /// PoCo's own judgement (`assertDatasetDealCompatibility`, PoCo 6.1) of whether
+    /// `order` may serve deal `deal_id` now: still open, signed by the dataset's owner,
+    /// open to the deal's app, pool and requester, a tag the deal has. `None` when it
+    /// may; PoCo's reason when it may not. A failure to ask is an error.
+    pub async fn dataset_order_incompatibility(
+        &self,
+        order: &DatasetOrder,
+        deal_id: B256,
+    ) -> Result<Option<String>, ChainError> {
+        let asked = self
+            .hub()
+            .assertDatasetDealCompatibility(order.into(), deal_id)
+            .call()
+            .await;
+        match asked.map_err(|e| ChainError::from_call("check a dataset order against a deal", e)) {
+            Ok(_) => Ok(None),
+            Err(ChainError::Reverted { explanation, .. }) => Ok(Some(explanation)),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Runs `matchOrders` without sending it: the deal id it would create, or PoCo's reason
     /// for refusing, in plain words.
     pub async fn simulate_match(

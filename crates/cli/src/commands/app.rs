@@ -79,9 +79,10 @@ pub(crate) struct TestArgs {
     dataset: Option<std::path::PathBuf>,
     /// A mock protected data given as the dataset: an object in JSON (numbers are f64,
     /// `{"$i128": "…"}` a big integer, `{"$base64": "…"}` a file), zipped as iExec's
-    /// DataProtector zips it.
+    /// DataProtector zips it. Repeat it for a bulk task: the app then sees a slice
+    /// (`IEXEC_BULK_SLICE_SIZE`, `IEXEC_DATASET_{i}_FILENAME`).
     #[arg(long, conflicts_with = "dataset")]
-    protected_data: Option<std::path::PathBuf>,
+    protected_data: Vec<std::path::PathBuf>,
     /// An input file (repeatable), as the requester's `--input-files` gives them.
     #[arg(long = "input-file")]
     input_files: Vec<std::path::PathBuf>,
@@ -501,10 +502,10 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
     let (app, python, code) = app_code(args.app.clone())?;
     let requester_secrets = requester_secrets(&args.requester_secrets)?;
     let mock_dir = tempfile::tempdir().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
-    let mock = match &args.protected_data {
-        Some(json) => Some(mock_protected_data(json, mock_dir.path())?),
-        None => None,
-    };
+    let mut datasets: Vec<std::path::PathBuf> = args.dataset.iter().cloned().collect();
+    for (position, json) in args.protected_data.iter().enumerate() {
+        datasets.push(mock_protected_data(json, &mock_dir.path().join(position.to_string()))?);
+    }
     for input in args.dataset.iter().chain(&args.input_files) {
         if !input.is_file() {
             return Err(CliError::new("IO_ERROR", format!("{} is not a file", input.display())));
@@ -533,7 +534,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         python_runtime: python_runtime.as_deref(),
         module_cache: Some(&module_cache),
         cache_key: confide_attest::provider::Simulation.sealing_key(),
-        dataset: mock.as_deref().or(args.dataset.as_deref()),
+        datasets: &datasets,
         input_files: &args.input_files,
         args: args.args,
         app_developer_secret: args.app_secret,
@@ -560,6 +561,7 @@ fn mock_protected_data(json: &std::path::Path, dir: &std::path::Path) -> Result<
         .map_err(|e| CliError::new("UNREADABLE_FILE", format!("cannot read {}: {e}", json.display())))?;
     let object = confide_protected_data::DataObject::from_json_str(&text)
         .map_err(|e| CliError::new(e.code(), format!("{}: {e}", json.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
     let path = dir.join("protected-data.zip");
     std::fs::write(&path, object.to_zip()).map_err(|e| CliError::io(&path, e))?;
     Ok(path)

@@ -40,6 +40,10 @@ pub(crate) struct ServeArgs {
     /// (GraphQL at /graphql/dataprotector, like iExec's subgraph; /protected-data).
     #[arg(long, env = "CONFIDE_MARKET_DATAPROTECTOR")]
     dataprotector: Option<Address>,
+    /// IPFS gateways (base URLs, comma-separated) bulk requests' slices are read from, for
+    /// the PoCo subgraph's `bulkSlice` at /graphql/poco; each answer is checked against its CID.
+    #[arg(long = "ipfs-gateway", env = "CONFIDE_IPFS_GATEWAYS", value_delimiter = ',')]
+    ipfs_gateways: Vec<String>,
 }
 
 pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
@@ -53,6 +57,7 @@ pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
         .map_err(|e| CliError::new("BAD_ARGUMENT", format!("--scheduler {e}")))?;
     let mut state =
         confide_market::MarketState::with_schedulers(confide_market::MarketState::new(db, poco), schedulers);
+    state = confide_market::MarketState::with_ipfs_gateways(state, args.ipfs_gateways.clone());
     if let Some(address) = args.dataprotector {
         state = confide_market::MarketState::with_data_protector(state, address);
     }

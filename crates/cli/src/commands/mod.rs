@@ -2,6 +2,7 @@ pub(crate) mod account;
 pub(crate) mod app;
 pub(crate) mod asset;
 pub(crate) mod attest;
+pub(crate) mod bulk;
 pub(crate) mod dataset;
 pub(crate) mod deal;
 pub(crate) mod dev;

@@ -121,6 +121,10 @@ pub(crate) struct GrantArgs {
     /// How many accesses.
     #[arg(long, default_value_t = 1)]
     access: u64,
+    /// A bulk grant: free and unlimited, so the app may process this protected data
+    /// among many in one task (`confide bulk`). Not with --price or --access.
+    #[arg(long, conflicts_with_all = ["price", "access"])]
+    bulk: bool,
 }
 
 #[derive(Args, Debug)]
@@ -338,7 +342,7 @@ fn subgraph_url(ctx: &Context) -> Result<String, CliError> {
     ))
 }
 
-async fn graphql(ctx: &Context, query: &str, variables: Value) -> Result<Value, CliError> {
+pub(crate) async fn graphql(ctx: &Context, query: &str, variables: Value) -> Result<Value, CliError> {
     let url = subgraph_url(ctx)?;
     let response = reqwest::Client::new()
         .post(&url)
@@ -526,6 +530,13 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
     if args.access == 0 {
         return Err(refuse("INVALID_VOLUME", "--access must be at least 1"));
     }
+    // A bulk grant is what iExec's DataProtector writes for `allowBulk`: price 0 and
+    // its "infinite" volume, which the SMS requires before it serves a key in bulk.
+    let (price_text, access) = if args.bulk {
+        ("0", confide_protocol::bulk::INFINITE_VOLUME)
+    } else {
+        (args.price.as_str(), args.access)
+    };
     let user = args.user.unwrap_or(Address::ZERO);
     let chain_id = poco.connection.chain_id;
     let existing = dataset_orders(
@@ -552,11 +563,11 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
         ));
     }
     let price =
-        confide_protocol::amount::parse_nrlc(&args.price).map_err(|e| refuse("INVALID_AMOUNT", e.to_string()))?;
+        confide_protocol::amount::parse_nrlc(price_text).map_err(|e| refuse("INVALID_AMOUNT", e.to_string()))?;
     let mut order = DatasetOrder {
         dataset: args.address,
         datasetprice: price,
-        volume: U256::from(args.access),
+        volume: U256::from(access),
         tag: Tag::TEE,
         apprestrict: args.app,
         requesterrestrict: user,
@@ -573,16 +584,20 @@ async fn grant(ctx: &Context, args: GrantArgs) -> CliResult {
     } else {
         user.to_string()
     };
+    let accesses = if args.bulk {
+        "bulk (unlimited, free)".to_owned()
+    } else {
+        format!("{access} access(es)")
+    };
     ctx.out.done(
         &format!(
-            "✔ granted {} to {} ({}) for {whom}: {} access(es) at {}\n  order {hash}",
+            "✔ granted {} to {} ({}) for {whom}: {accesses} at {}\n  order {hash}",
             args.address,
             args.app,
             if is_app { "app" } else { "whitelist" },
-            args.access,
             confide_protocol::amount::format_rlc(price)
         ),
-        json!({ "orderHash": hash, "order": value, "remainingAccess": args.access }),
+        json!({ "orderHash": hash, "order": value, "remainingAccess": access, "bulk": args.bulk }),
     );
     Ok(())
 }

@@ -74,6 +74,14 @@ type bool, f64, i128 and string are borsh-encoded; files are stored as they were
     email = data.get("email", "string")
     age = data.get("profile.age", "f64")
     photo = data.get("photo", "image/png")    # any other type: the file's bytes
+
+A bulk task runs over a slice of protected data (IEXEC_BULK_SLICE_SIZE of them):
+
+    for entry in protected_data.task_inputs():
+        if entry.refused:                     # not given to this task, and why
+            print(entry.index, entry.filename, entry.refused)
+            continue
+        data = entry.load()
 """
 import os
 import struct
@@ -103,6 +111,36 @@ def load(path=None):
             raise ProtectedDataError("this task has no dataset (IEXEC_DATASET_FILENAME is not set)")
         path = os.path.join(os.environ.get("IEXEC_IN", "/iexec_in"), name)
     return ProtectedData(path)
+
+
+class TaskInput:
+    """One protected data of the task: its position (from 1), its file name in IEXEC_IN,
+    and `refused`, the code saying why the task did not receive it (None when it did)."""
+
+    def __init__(self, index, filename, refused):
+        self.index = index
+        self.filename = filename
+        self.refused = refused
+
+    def load(self):
+        if self.refused:
+            raise ProtectedDataError(f"{self.filename} was not given to this task ({self.refused})")
+        return load(os.path.join(os.environ.get("IEXEC_IN", "/iexec_in"), self.filename))
+
+
+def task_inputs():
+    """The task's protected data in order: a bulk task's slice (at most 100), or the
+    task's single protected data, or none."""
+    size = os.environ.get("IEXEC_BULK_SLICE_SIZE")
+    if size is None:
+        name = os.environ.get("IEXEC_DATASET_FILENAME")
+        return [TaskInput(1, name, None)] if name else []
+    inputs = []
+    for i in range(1, min(int(size), 100) + 1):
+        name = os.environ.get(f"IEXEC_DATASET_{i}_FILENAME", "")
+        if name and "/" not in name and name not in (".", ".."):
+            inputs.append(TaskInput(i, name, os.environ.get(f"IEXEC_DATASET_{i}_REFUSED")))
+    return inputs
 
 
 class ProtectedData:

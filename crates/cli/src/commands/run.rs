@@ -157,11 +157,11 @@ fn allows(restriction: Address, who: Address) -> bool {
 }
 
 /// The orders `run` matches.
-struct Chosen {
-    app: AppOrder,
-    dataset: Option<DatasetOrder>,
-    workerpool: WorkerpoolOrder,
-    volume: u64,
+pub(crate) struct Chosen {
+    pub app: AppOrder,
+    pub dataset: Option<DatasetOrder>,
+    pub workerpool: WorkerpoolOrder,
+    pub volume: u64,
 }
 
 impl Chosen {
@@ -187,7 +187,7 @@ struct Asker<'a> {
     requester: Address,
 }
 
-async fn choose(
+pub(crate) async fn choose(
     ctx: &Context,
     poco: &Poco,
     args: &RunArgs,

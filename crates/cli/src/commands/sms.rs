@@ -54,6 +54,10 @@ pub(crate) struct ServeArgs {
     /// answer then says `simulated: true`.
     #[arg(long, env = "CONFIDE_SMS_INSECURE_SIMULATION")]
     insecure_simulation: bool,
+    /// IPFS gateways (base URLs, comma-separated) bulk requests' roots and slices are read
+    /// from, in order; every answer is checked against its CID.
+    #[arg(long = "ipfs-gateway", env = "CONFIDE_IPFS_GATEWAYS", value_delimiter = ',')]
+    ipfs_gateways: Vec<String>,
 }
 
 pub(crate) async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
@@ -82,6 +86,7 @@ pub(crate) async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
         metrics: Default::default(),
         assets: Default::default(),
         gate,
+        gateways: confide_gateway::Gateways::new(args.ipfs_gateways.clone()),
     });
     tokio::spawn(confide_sms::gate::sweep_challenges(
         state.clone(),

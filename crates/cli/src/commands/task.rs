@@ -522,7 +522,7 @@ pub(crate) async fn check_download(
 }
 
 /// A zip of `/iexec_out` (a result without encryption), not iExec's encrypted layout.
-fn is_plain_archive(path: &Path) -> bool {
+pub(crate) fn is_plain_archive(path: &Path) -> bool {
     let Ok(file) = std::fs::File::open(path) else {
         return false;
     };

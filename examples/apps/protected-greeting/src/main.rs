@@ -4,21 +4,40 @@
 //!
 //! The enclave decrypts the protected data into `$IEXEC_IN/$IEXEC_DATASET_FILENAME`; the
 //! app reads only the fields it needs, by path and type, as the data owner's schema names
-//! them.
+//! them. In a bulk task it greets each protected data of its slice, one line each, and
+//! says which it did not receive and why.
 
 use std::path::PathBuf;
 
-use confide_protected_data::ProtectedData;
+use confide_protected_data::{ProtectedData, TaskInput, task_inputs};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
 fn greeting() -> Result<String, String> {
-    let input = PathBuf::from(env_or("IEXEC_IN", "/iexec_in"));
-    let name = std::env::var("IEXEC_DATASET_FILENAME").map_err(|_| "this task has no protected data".to_owned())?;
-    let bytes = std::fs::read(input.join(name)).map_err(|e| format!("cannot read the protected data: {e}"))?;
-    let data = ProtectedData::from_zip(&bytes).map_err(|e| e.to_string())?;
+    let inputs = task_inputs();
+    if std::env::var("IEXEC_BULK_SLICE_SIZE").is_ok() {
+        return Ok(inputs.iter().map(bulk_line).collect::<Vec<_>>().join("\n"));
+    }
+    let input = inputs
+        .first()
+        .ok_or_else(|| "this task has no protected data".to_owned())?;
+    let data = input.read().map_err(|e| e.to_string())?;
+    greet(&data)
+}
+
+/// One protected data of a bulk slice: its greeting, or why there is none.
+fn bulk_line(input: &TaskInput) -> String {
+    let text = match (&input.refused, input.read()) {
+        (Some(code), _) => format!("not received ({code})"),
+        (None, Ok(data)) => greet(&data).unwrap_or_else(|e| e),
+        (None, Err(e)) => e.to_string(),
+    };
+    format!("{} {}: {text}", input.index, input.filename)
+}
+
+fn greet(data: &ProtectedData) -> Result<String, String> {
     let email = data.get_string("email").map_err(|e| e.to_string())?;
     let mut text = format!("Hello, {email}!");
     if let Ok(age) = data.get_f64("profile.age") {
