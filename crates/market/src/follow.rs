@@ -63,6 +63,45 @@ async fn apply(state: &MarketState, log: &PocoLog) -> Result<(), MarketError> {
     Ok(())
 }
 
+/// Records, from the chain, the deals request `request_hash` produced that the follower
+/// has not recorded yet (its `OrdersMatched` may still be on its way: iExec's SDK asks
+/// `/deals?requestorderHash` right after its last match). PoCo names a request's deals by
+/// the request's hash and the volume consumed before each, so they are found in order
+/// up to the consumed volume, at most `MAX_CATCH_UP` deals a call. Their app and
+/// workerpool order hashes are unknown here (zero) until the follower records the event.
+pub(crate) async fn catch_up_request(
+    state: &MarketState,
+    request_hash: B256,
+    recorded: &[DealRow],
+) -> Result<(), MarketError> {
+    const MAX_CATCH_UP: usize = 100;
+    let consumed = state.poco.consumed(request_hash).await.map_err(MarketError::from)?;
+    let covered: i64 = recorded.iter().map(|d| d.bot_size).sum();
+    if confide_chain::U256::from(covered.max(0) as u64) >= consumed {
+        return Ok(());
+    }
+    let known: std::collections::HashSet<&str> = recorded.iter().map(|d| d.deal_id.as_str()).collect();
+    let mut first = confide_chain::U256::ZERO;
+    for _ in 0..MAX_CATCH_UP {
+        if first >= consumed {
+            break;
+        }
+        let deal_id = confide_protocol::deal_id(request_hash, first);
+        let Some(deal) = state.poco.find_deal(deal_id).await.map_err(MarketError::from)? else {
+            break;
+        };
+        if deal.bot_size.is_zero() {
+            break;
+        }
+        if !known.contains(deal_id.to_string().as_str()) {
+            let zero = B256::ZERO;
+            record_deal(state, deal_id, [&zero, &zero, &zero, &request_hash]).await?;
+        }
+        first += deal.bot_size;
+    }
+    Ok(())
+}
+
 /// Records the deal as the chain has it now, with the hashes of the app, dataset,
 /// workerpool and request orders it consumed; forgets it when a reorg took it away.
 async fn record_deal(state: &MarketState, deal_id: B256, orders: [&B256; 4]) -> Result<(), MarketError> {

@@ -448,7 +448,7 @@ async fn process(ctx: &Context, args: ProcessArgs) -> CliResult {
         ));
         deals.push(deal);
     }
-    let tasks = request_tasks(ctx, &poco, &file).await?;
+    let tasks = request_tasks(&poco, &file).await?;
     if args.no_wait {
         ctx.out.done(
             &format!("✔ {} task(s) created for {} slice(s)", tasks.len(), volume),
@@ -498,32 +498,25 @@ fn nonzero(address: Address) -> Option<Address> {
     (!address.is_zero()).then_some(address)
 }
 
-/// Every task the request produced so far, by index (its slice), from the market's deals.
-async fn request_tasks(ctx: &Context, poco: &Poco, file: &BulkRequestFile) -> Result<Vec<(u64, B256)>, CliError> {
-    let url = super::market::market_url(ctx)?;
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{url}/deals?chainId={}&requestorderHash={}&pageSize=1000",
-            poco.connection.chain_id, file.requestorder_hash
-        ))
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await
-        .map_err(|e| super::market::unreachable(&url, e))?;
-    let body = super::market::answer(response).await?;
+/// Every task the request produced so far, by index (its slice), from the chain alone:
+/// PoCo names each deal of a request by the request's hash and the volume consumed
+/// before it, so the deals are found one after the other up to the consumed volume.
+async fn request_tasks(poco: &Poco, file: &BulkRequestFile) -> Result<Vec<(u64, B256)>, CliError> {
+    let consumed = poco.consumed(file.requestorder_hash).await?;
     let mut tasks = Vec::new();
-    for deal in body["deals"].as_array().into_iter().flatten() {
-        let Some(deal_id) = deal["dealid"].as_str().and_then(|d| d.parse::<B256>().ok()) else {
-            continue;
-        };
-        // The chain, not the market, says which tasks the deal holds.
-        let info = poco.deal(deal_id).await?;
-        let first = u64::try_from(info.bot_first).unwrap_or(u64::MAX);
-        for (offset, task) in info.task_ids().into_iter().enumerate() {
-            tasks.push((first.saturating_add(offset as u64), task));
+    let mut first = U256::ZERO;
+    while first < consumed {
+        let deal_id = confide_protocol::deal_id(file.requestorder_hash, first);
+        let deal = poco.deal(deal_id).await?;
+        if deal.bot_size.is_zero() {
+            break;
         }
+        for (offset, task) in deal.task_ids().into_iter().enumerate() {
+            let index = u64::try_from(first).unwrap_or(u64::MAX).saturating_add(offset as u64);
+            tasks.push((index, task));
+        }
+        first += deal.bot_size;
     }
-    tasks.sort();
     Ok(tasks)
 }
 
@@ -578,7 +571,7 @@ async fn inspect(ctx: &Context, args: InspectArgs) -> CliResult {
     let poco = ctx.poco().await?;
     let volume = u64::try_from(file.requestorder.volume).unwrap_or(u64::MAX);
     let consumed = u64::try_from(poco.consumed(file.requestorder_hash).await?).unwrap_or(u64::MAX);
-    let tasks = request_tasks(ctx, &poco, &file).await?;
+    let tasks = request_tasks(&poco, &file).await?;
     let mut entries = Vec::new();
     let (mut finished, mut lines) = (0, Vec::new());
     for (index, task) in &tasks {
