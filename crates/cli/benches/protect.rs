@@ -16,12 +16,7 @@ use std::time::Instant;
 use common::*;
 
 fn main() {
-    // The dev stack's workers run the enclave runtime beside the benchmarked `confide`.
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "confide-enclave"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    build_release_enclave();
     let runs = confide_testkit::bench::env_usize("CONFIDE_BENCH_RUNS", 20);
     let stack = Stack::start();
     let owner = stack.project("owner");

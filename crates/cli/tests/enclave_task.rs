@@ -313,11 +313,17 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
             encrypted_result.to_str().unwrap(),
             "--output",
             "results.zip",
+            "--unchecked",
         ],
     );
-    // Nothing is on chain yet (this test plays the worker and has not contributed): the
-    // archive's own task is only a warning, a task the caller names is a refusal.
+    // Nothing is on chain yet (this test plays the worker and has not contributed): kept
+    // only when asked (`--unchecked`), and a task the caller names is a refusal.
     assert_eq!(decrypted["digestCheck"]["matches"], Value::Null, "{decrypted}");
+    let unasked = ["result", "decrypt", encrypted_result.to_str().unwrap(), "-o", "y.zip"];
+    assert_eq!(
+        w.stack.fails(REQUESTER, "requester", &unasked)["code"],
+        "RESULT_UNCHECKED"
+    );
     let task = tasks[0].to_string();
     let args = [
         "result",
@@ -367,6 +373,7 @@ async fn a_tee_task_runs_in_the_enclave_and_only_beneficiaries_read_its_result()
             rsa_result.to_str().unwrap(),
             "--output",
             "results.zip",
+            "--unchecked",
         ],
     );
     assert_eq!(

@@ -179,8 +179,12 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
         processed["content"], "Hello, alice@example.com! You are 42.5 years old. (hi)",
         "{processed}"
     );
-    let grants = stack.ok(DATASET_OWNER, "owner", &["protected", "grants", &data]);
-    assert_eq!(grants["grantedAccess"][0]["remaining"], 1, "one access used: {grants}");
+    // The market learns of the match from the chain, a block or two later.
+    let one_used = || {
+        let grants = stack.ok(DATASET_OWNER, "owner", &["protected", "grants", &data]);
+        grants["grantedAccess"][0]["remaining"] == 1
+    };
+    confide_testkit::wait::wait_until("one access used", std::time::Duration::from_secs(30), one_used);
 
     // The usage ledger: which enclave got the key, for whom; the owner's alone.
     let ledger = stack.ok(DATASET_OWNER, "owner", &["protected", "ledger", &data]);
@@ -241,6 +245,11 @@ fn a_data_owner_protects_grants_and_revokes_and_a_requester_processes_with_confi
         indexed,
     );
     bulk_with_confide_alone(&stack, &app);
+
+    // Services log their warnings to stderr (the dev stack keeps each one's in a file):
+    // the SMS's insecure mode is said there, not only on its terminal.
+    let sms_log = std::fs::read_to_string(stack.data.join("SMS.log")).unwrap();
+    assert!(sms_log.contains("never run this SMS with real secrets"), "{sms_log}");
 }
 
 /// Bulk processing with `confide` alone: grants (`--bulk`), `bulk grants`, `bulk prepare`
@@ -390,6 +399,29 @@ fn bulk_with_confide_alone(stack: &Stack, app: &str) {
     );
     assert_eq!(inspected["bulkStatus"], "FINISHED", "{inspected}");
     assert_eq!(inspected["tasksCompletedCount"], 3, "{inspected}");
+
+    // The marketplace page shows the request: each task and the protected data of its slice.
+    let request = prepared["requestorderHash"].as_str().unwrap().to_lowercase();
+    let browser = confide_testkit::browser::Browser::start(1280, 900).unwrap();
+    browser
+        .goto(&format!("{}/#/request/{request}", stack.service_url("market")))
+        .unwrap();
+    browser
+        .wait_for("the bulk request's page", std::time::Duration::from_secs(30), |b| {
+            let Some(table) = b.find("#slices").ok().flatten() else {
+                return Ok(None);
+            };
+            let text = b.text(&table).unwrap_or_default().to_lowercase();
+            let shown = mine
+                .iter()
+                .all(|m| text.contains(&m[..8]) && text.contains(&m[m.len() - 6..]));
+            Ok((shown && text.matches("completed").count() == 3).then_some(()))
+        })
+        .unwrap_or_else(|e| {
+            let main = browser.find("#main").ok().flatten();
+            let text = main.and_then(|m| browser.text(&m).ok()).unwrap_or_default();
+            panic!("{e}: the page shows {text}")
+        });
 
     // The owner sees the bulk use of a key in the usage ledger.
     let ledger = stack.ok(DATASET_OWNER, "owner", &["protected", "ledger", &made[0].0]);

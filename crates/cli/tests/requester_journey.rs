@@ -201,6 +201,36 @@ fn forged_results_are_refused(stack: &Stack, task: &str, genuine: &[u8]) {
         ],
     );
     assert_eq!(accepted["digestCheck"]["matches"], true, "{accepted}");
+
+    // An archive that names no task (anyone can encrypt one for the requester's key):
+    // refused and nothing kept, unless the requester says --unchecked.
+    let mut nameless = zip::ZipWriter::new(std::fs::File::create(requester.join("nameless.zip")).unwrap());
+    nameless
+        .start_file("result.json", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut nameless, br#"{"rows":1000}"#).unwrap();
+    nameless.finish().unwrap();
+    confide_crypto::result::encrypt(&requester.join("nameless.zip"), &key, &requester.join("nameless.age")).unwrap();
+    let refused = stack.fails(
+        REQUESTER,
+        "requester",
+        &["result", "decrypt", "nameless.age", "-o", "nameless-out.zip"],
+    );
+    assert_eq!(refused["code"], "RESULT_UNCHECKED", "{refused}");
+    assert!(!requester.join("nameless-out.zip").exists());
+    let kept = stack.ok(
+        REQUESTER,
+        "requester",
+        &[
+            "result",
+            "decrypt",
+            "nameless.age",
+            "-o",
+            "nameless-out.zip",
+            "--unchecked",
+        ],
+    );
+    assert_eq!(kept["digestCheck"]["matches"], Value::Null, "{kept}");
 }
 
 /// A file of the first plain result `app run --download` fetched.

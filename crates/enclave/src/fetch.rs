@@ -39,9 +39,12 @@ pub struct Fetcher {
 impl Fetcher {
     /// A fetcher trying `/ipfs/` locations on `ipfs_gateways` (base URLs), in order.
     pub fn new(ipfs_gateways: Vec<String>) -> Fetcher {
+        // No proxy from the host's environment: the runtime talks to the SMS and the
+        // gateways it was told of, through nobody the host put in between.
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(600))
+            .no_proxy()
             .build()
             .expect("an HTTP client with rustls");
         Fetcher { client, ipfs_gateways }
@@ -336,10 +339,13 @@ async fn pinned_client(url: &reqwest::Url, loopback_http: bool) -> Result<reqwes
         Some(_) => return Err(refuse("the host resolves to a loopback, private or link-local address")),
         None => return Err(InputFileError::download(url, format!("{host} resolves to nothing"))),
     };
+    // A proxy would connect wherever it likes: the address checked above is pinned, and
+    // no proxy from the environment goes around it.
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(600))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .resolve(bare, address)
         .build()
         .map_err(|e| InputFileError::download(url, e.to_string()))

@@ -146,7 +146,13 @@ pub(crate) async fn row_for(state: &MarketState, kind: OrderKind, value: Value) 
                     "params exceed {MAX_PARAMS_BYTES} bytes"
                 )));
             }
-            let price = o.appmaxprice + o.datasetmaxprice + o.workerpoolmaxprice;
+            // Three numbers the requester chose: their sum must not wrap (a request that
+            // would cost more than 2^256 nRLC is refused, not listed as nearly free).
+            let price = o
+                .appmaxprice
+                .checked_add(o.datasetmaxprice)
+                .and_then(|p| p.checked_add(o.workerpoolmaxprice))
+                .ok_or_else(|| MarketError::BadRequest("the request's max prices add up past 2^256".into()))?;
             checked_row(
                 state,
                 &o,

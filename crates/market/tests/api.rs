@@ -310,6 +310,20 @@ async fn refuses_bad_orders(m: Market) {
         .post("/requestorders?chainId=31337", Some(&request_auth), body(&request))
         .await;
     assert_eq!((status, json["code"].as_str().unwrap()), (400, "BAD_REQUEST"));
+    // Max prices whose sum wraps past 2^256 (it would list as nearly free): refused.
+    let mut wrapping = RequestOrder {
+        app: m.dataset,
+        requester: requester.address(),
+        volume: U256::from(1),
+        appmaxprice: U256::MAX,
+        workerpoolmaxprice: U256::from(2),
+        ..Default::default()
+    };
+    wrapping.sign(&requester, &m.owner.domain()).unwrap();
+    let (status, json) = m
+        .post("/requestorders?chainId=31337", Some(&request_auth), body(&wrapping))
+        .await;
+    assert_eq!((status, json["code"].as_str().unwrap()), (400, "BAD_REQUEST"), "{json}");
 
     // A cancelled order is refused.
     let cancelled = m.order(3);

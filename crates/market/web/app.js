@@ -490,8 +490,18 @@ async function renderDeal(dealId) {
   const refresh = async () => {
     try {
       const { deal, tasks } = await api(`/deals/${dealId}`);
+      // A bulk deal (no dataset, params naming a bulk root): its request's page shows
+      // which protected data each task runs over.
+      let bulk = null;
+      if (String(deal.params || '').includes('bulk_cid')) {
+        const [found] = await bulkDeals({ id: dealId });
+        if (found && isId(found.requestorder.id)) {
+          bulk = el('p', { id: 'bulk-request' }, 'A bulk deal: ', el('a', { href: `#/request/${found.requestorder.id.toLowerCase()}`, text: 'its tasks and the protected data of each' }));
+        }
+      }
       show(
         el('h1', { text: `Deal ${short(dealId)}` }),
+        bulk,
         dealFacts(deal),
         el('section', {}, el('h2', { text: 'Payment' }), paymentFacts(deal)),
         el('section', {}, el('h2', { text: 'Tasks' }),
@@ -506,6 +516,70 @@ async function renderDeal(dealId) {
     }
   };
   view = { refresh, wants: (event) => event.dealId === dealId };
+  await refresh();
+}
+
+/** Deals of the PoCo subgraph endpoint with each task's bulk slice (`where`: its filter). */
+async function bulkDeals(where) {
+  // 20 deals of 250 tasks at most: within the endpoint's complexity bound.
+  const query = 'query($where: Deal_filter) { deals(where: $where, first: 20) { id requestorder { id } botFirst botSize tasks(first: 250) { id index status bulkSlice { datasets { id } } } } }';
+  let response;
+  try {
+    response = await fetch('/graphql/poco', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ query, variables: { where } }),
+    });
+  } catch (e) {
+    throw new ApiError('MARKET_UNREACHABLE', 'The market does not answer.', 0);
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || body.errors || !body.data) {
+    throw new ApiError('GRAPHQL_ERROR', (body.errors && body.errors[0] && body.errors[0].message) || 'The market refused the query.', response.status);
+  }
+  return body.data.deals;
+}
+
+function protectedLink(address) {
+  if (!isAddress(address)) return el('span', { class: 'addr', text: String(address) });
+  return el('a', { class: 'addr', href: `#/protected/${address.toLowerCase()}`, text: short(address) });
+}
+
+/** A bulk request: the deals it produced, each task and the protected data of its slice. */
+async function renderRequest(requestHash) {
+  show(state('Loading the bulk request…'));
+  const refresh = async () => {
+    try {
+      const deals = await bulkDeals({ requestorder: requestHash });
+      const tasks = deals.flatMap((d) => d.tasks.map((t) => ({ ...t, dealId: d.id })));
+      tasks.sort((a, b) => Number(a.index) - Number(b.index));
+      const done = tasks.filter((t) => t.status === 'COMPLETED' || t.status === 'FAILED').length;
+      const slices = tasks.reduce((n, t) => n + (t.bulkSlice ? t.bulkSlice.datasets.length : 0), 0);
+      show(
+        el('h1', { text: `Bulk request ${short(requestHash)}` }),
+        deals.length === 0
+          ? state('No deal of this request yet: the requester has not processed it, or the market has not seen it.', true)
+          : facts([
+            ['Request order', el('span', { class: 'addr', text: requestHash })],
+            ['Deals', deals.map((d) => el('div', {}, idLink('deal', d.id)))],
+            ['Tasks', `${done} of ${tasks.length} finished`],
+            ['Protected data', `${slices} in the slices`],
+          ]),
+        el('section', {}, el('h2', { text: 'Tasks and their slices' }),
+          el('table', { class: 'book', id: 'slices' },
+            el('thead', {}, el('tr', {}, ['Index', 'Task', 'Status', 'Protected data'].map((h) => el('th', { scope: 'col', text: h })))),
+            el('tbody', {}, tasks.map((t) => el('tr', { class: 'task' },
+              el('td', { 'data-label': 'Index' }, String(t.index)),
+              el('td', { 'data-label': 'Task' }, idLink('task', t.id)),
+              el('td', { 'data-label': 'Status' }, el('span', { class: `status ${t.status}`, text: t.status === 'UNSET' ? 'not started' : t.status })),
+              el('td', { 'data-label': 'Protected data' }, t.bulkSlice
+                ? t.bulkSlice.datasets.map((d) => el('div', {}, protectedLink(d.id)))
+                : el('span', { class: 'muted', text: 'slice not readable now' }))))))));
+    } catch (error) {
+      show(errorState(error));
+    }
+  };
+  view = { refresh, wants: (event) => event.change === 'deal' || event.change === 'task' };
   await refresh();
 }
 
@@ -742,6 +816,7 @@ async function route() {
   if (page === 'asset' && isAddress(arg)) return renderAsset(arg.toLowerCase());
   if (page === 'deal' && isId(arg)) return renderDeal(arg.toLowerCase());
   if (page === 'task' && isId(arg)) return renderTask(arg.toLowerCase());
+  if (page === 'request' && isId(arg)) return renderRequest(arg.toLowerCase());
   if (page === 'find' && isId(arg)) return resolveId(arg.toLowerCase());
   if (page === 'protected' && !arg) return renderProtectedList(params);
   if (page === 'protected' && isAddress(arg)) return renderProtectedData(arg.toLowerCase());

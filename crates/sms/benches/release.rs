@@ -10,18 +10,20 @@
 //! each release, the DCAP verification of dcap-qvl's real SGX sample quote with its
 //! collateral in memory, on the same two cores: the work a real quote adds.
 
+#[path = "../tests/support/world.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use confide_attest::EvidenceKind;
 use confide_attest::verify::{CollateralSource, Verifier};
-use confide_chain::{Address, B256, Bytes, Connection, Poco, PrivateKeySigner};
+use confide_chain::{Address, B256, Bytes, PrivateKeySigner};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::messages::{authorization_hash, sign_personal};
-use confide_protocol::tee::{self, AppEnclaveConfig, AppManifest, Evidence, SessionRequest};
+use confide_protocol::tee::{self, Evidence, SessionRequest};
+use confide_sms::SecretStore;
 use confide_sms::store::{SecretId, SecretKind};
-use confide_sms::{AppState, SecretStore, router};
-use sha2::Digest;
 
 const CLIENTS: usize = 8;
 /// Releases per run; `CONFIDE_BENCH_RELEASES` changes it.
@@ -58,25 +60,8 @@ async fn run() {
     let releases: usize = confide_testkit::bench::env_usize("CONFIDE_BENCH_RELEASES", RELEASES_DEFAULT);
     let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
-    // Registered as `app module` does: by its manifest (no mrenclave).
-    let module_sha256 = B256::repeat_byte(0x5a);
-    let manifest = AppManifest {
-        enclave: AppEnclaveConfig::for_module(module_sha256),
-        module: "https://example.org/app.wasm".into(),
-    }
-    .to_bytes();
-    let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
-    let app = confide_testkit::chain::client(&node.url, "app-developer", hub)
-        .await
-        .create_app(
-            "bench",
-            "WASM",
-            b"https://example.org/app.wasm.manifest.json",
-            manifest_sha256,
-            b"",
-        )
-        .await
-        .unwrap();
+    let app = support::manifest_app(&node.url, hub).await;
+    let (module_sha256, manifest, app) = (app.module_sha256, app.manifest, app.address);
     let dataset = confide_testkit::chain::client(&node.url, "dataset-owner", hub)
         .await
         .create_dataset("bench", b"https://example.org/d.enc", B256::repeat_byte(1))
@@ -97,7 +82,7 @@ async fn run() {
     let setup = Setup {
         task,
         module_sha256,
-        manifest: manifest.into(),
+        manifest,
     };
     let task = setup.task_for(vec![sms]).await;
 
@@ -192,28 +177,7 @@ async fn serve(store: SecretStore, node: &str, hub: Address, dataset: Address) -
     let _ = store
         .insert(&key_id, 1, b"yPkNkPnLQiGmRD0mkc2eoKcG+5nPK7p2k2BzdkWDfD8=", "bench")
         .await;
-    let reader = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
-        .await
-        .unwrap();
-    let state = Arc::new(AppState {
-        store,
-        poco: reader,
-        metrics: Default::default(),
-        assets: Default::default(),
-        gateways: confide_gateway::Gateways::new(Vec::new()),
-        gate: confide_sms::Gate {
-            verifier: Verifier::new(
-                CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
-                Default::default(),
-            )
-            .dangerously_accept_simulation(),
-            now: None,
-        },
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, router(state)).into_future());
-    url
+    support::serve_sms(store, node, hub, Vec::new()).await
 }
 
 /// Releases `releases` sessions from [`CLIENTS`] clients (client `i` on replica

@@ -272,11 +272,12 @@ fn web3_id(query: &Web3Query) -> Result<SecretId, SmsError> {
 }
 
 fn web2_id(query: &Web2Query) -> Result<SecretId, SmsError> {
-    // Reserved names such as `iexec-result-encryption-public-key` are plain names here.
+    // Reserved names such as `iexec-result-encryption-public-key` are plain names here,
+    // bounded as every name is.
     Ok(SecretId {
         kind: SecretKind::Web2,
         subject: address(&query.owner_address)?,
-        name: query.secret_name.clone(),
+        name: secret_name(&query.secret_name)?,
     })
 }
 
@@ -436,11 +437,11 @@ async fn respond(
             }
         }
         Err(error) => {
+            // Every refusal comes before the owner's signature is proven: anyone can make
+            // one for free, so it is counted (`/metrics`), never stored (a row each would
+            // let a stranger grow the audit log without end).
             state.metrics.refused.fetch_add(1, Ordering::Relaxed);
-            state
-                .store
-                .audit(&[AuditLine::secret("push", &id, 0)], None, error.code())
-                .await;
+            tracing::debug!(code = error.code(), "secret push refused");
             error.into_response()
         }
     }

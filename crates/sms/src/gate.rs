@@ -130,7 +130,7 @@ async fn active_task(state: &AppState, task_id: B256) -> Result<(TaskInfo, DealI
     }
     // PoCo leaves a task ACTIVE past its final deadline until someone claims it; no
     // contribution is accepted then, so nothing is released (and the challenge is gone).
-    if state.gate.now() >= task.final_deadline.to::<u64>() {
+    if state.gate.now() >= task.final_deadline.saturating_to::<u64>() {
         return Err(SmsError::TaskNotActive("past its final deadline".into()));
     }
     let deal = state.poco.deal(task.deal_id).await.map_err(chain)?;
@@ -156,7 +156,10 @@ pub async fn create_challenge(
                 owner: deal.workerpool_owner,
             });
         }
-        let (address, _) = state.store.challenge(task_id, task.final_deadline.to::<u64>()).await?;
+        let (address, _) = state
+            .store
+            .challenge(task_id, task.final_deadline.saturating_to::<u64>())
+            .await?;
         state
             .store
             .audit(
@@ -197,14 +200,19 @@ pub async fn enclave_session(State(state): State<Arc<AppState>>, body: axum::bod
     match release(&state, &request).await {
         Ok(response) => Json(response).into_response(),
         Err(error) => {
-            state
-                .store
-                .audit(
-                    &[AuditLine::task("session", request.task_id)],
-                    Some(request.worker),
-                    error.code(),
-                )
-                .await;
+            // A stale nonce or evidence that does not verify costs its sender nothing:
+            // counted in the logs, not stored. A refusal past those checks (real evidence
+            // for a fresh nonce) is audited.
+            if !matches!(error, SmsError::NonceInvalid | SmsError::Attestation(_)) {
+                state
+                    .store
+                    .audit(
+                        &[AuditLine::task("session", request.task_id)],
+                        Some(request.worker),
+                        error.code(),
+                    )
+                    .await;
+            }
             tracing::warn!(task = %request.task_id, code = error.code(), "enclave session refused");
             error.into_response()
         }
@@ -533,13 +541,13 @@ fn seal_session(
     let session = TaskSession {
         task_id: request.task_id,
         deal_id: deal.deal_id,
-        task_index: task.index.to::<u64>(),
-        bot_first: deal.bot_first.to::<u64>(),
-        bot_size: deal.bot_size.to::<u64>(),
+        task_index: task.index.saturating_to::<u64>(),
+        bot_first: deal.bot_first.saturating_to::<u64>(),
+        bot_size: deal.bot_size.saturating_to::<u64>(),
         app: deal.app,
         app_module_sha256: request.app_module_sha256,
         app_memory_limit: admitted.config().heap_size.min(MAX_APP_MEMORY),
-        max_run_seconds: task.timeref.to::<u64>(),
+        max_run_seconds: task.timeref.saturating_to::<u64>(),
         dataset: secrets.dataset,
         bulk: secrets.bulk,
         params: secrets.params,

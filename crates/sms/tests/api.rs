@@ -209,7 +209,10 @@ async fn dataset_keys_scenario(sms: Sms) {
     let log = sms.state.store.audit_log().await.unwrap();
     assert!(log.iter().any(|e| e.action == "push" && e.outcome == "stored"));
     assert!(log.iter().any(|e| e.action == "rotate" && e.version == 2));
-    assert!(log.iter().any(|e| e.outcome == "WRONG_SIGNER"));
+    assert!(
+        !log.iter().any(|e| e.outcome == "WRONG_SIGNER"),
+        "refusals are counted, not stored"
+    );
     let text = serde_json::to_string(&log).unwrap();
     assert!(!text.contains(key) && !text.contains("new-key"));
 }
@@ -426,6 +429,42 @@ async fn hostile_pushes_get_a_coded_refusal_and_store_nothing() {
         }
         assert!(status >= 400, "{path}: a push without the owner's signature was taken");
     }
+    // Enclave sessions asked with nonces the SMS never gave: refused, and not stored.
+    for i in 0..50u8 {
+        let request = serde_json::json!({
+            "taskId": B256::repeat_byte(i),
+            "worker": me,
+            "enclaveChallenge": me,
+            "authorization": "0x",
+            "nonce": B256::repeat_byte(i.wrapping_add(1)),
+            "enclavePublicKey": "0x00",
+            "appModuleSha256": B256::ZERO,
+            "evidence": { "type": "simulated", "data": "0x" },
+        });
+        let answer = client
+            .post(format!("{}/tee/enclave-sessions", sms.url))
+            .header("content-type", "application/json")
+            .body(request.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 401);
+    }
+    // Hundreds of refusals cost the SMS a counter, not an audit row each.
+    assert_eq!(sms.state.store.audit_log().await.unwrap().len(), 0);
+    // Names are bounded on every route, web2 included.
+    let long = "n".repeat(65);
+    let answer = client
+        .post(format!("{}/secrets/web2?ownerAddress={me}&secretName={long}", sms.url))
+        .body("value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    assert_eq!(
+        answer.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "BAD_REQUEST"
+    );
     assert_eq!(
         reqwest::get(format!("{}/health", sms.url))
             .await

@@ -4,7 +4,7 @@
 //! twice, past the hundredth, not an order), the good ones get their keys, a task gets
 //! only its own slice, and a gateway that lies about a CID gets no session at all.
 
-#[path = "support/bulk.rs"]
+#[path = "support/world.rs"]
 mod support;
 
 use confide_protocol::bulk::{self, RefusalCode};

@@ -30,6 +30,11 @@ const MIGRATIONS: &[confide_db::Migration] = &[
         name: "trust",
         sql: include_str!("../migrations/0002_trust.sql"),
     },
+    confide_db::Migration {
+        version: 3,
+        name: "deal_pages",
+        sql: include_str!("../migrations/0003_deal_pages.sql"),
+    },
 ];
 
 /// Replica statuses that hold a worker's place in a task.
@@ -172,6 +177,55 @@ fn read_task(row: &sqlx::any::AnyRow) -> Result<TaskRow, WorkerpoolError> {
     })
 }
 
+/// A deal whose tasks are recorded a page at a time, as they run: what every task of it
+/// starts with, and how far the recording has gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DealPage {
+    /// The deal's id on chain.
+    pub deal_id: B256,
+    /// The workerpool the deal was made with.
+    pub workerpool: Address,
+    /// What runs its tasks.
+    pub framework: TaskFramework,
+    /// The index of its first task.
+    pub bot_first: u64,
+    /// How many tasks it holds.
+    pub bot_size: u64,
+    /// The offset of the first task not recorded yet (`bot_size` when all are).
+    pub next_offset: u64,
+    /// Replicas each task wants.
+    pub wanted: u64,
+    /// The status a recorded task starts in.
+    pub initial_status: TaskStep,
+    /// The deal's final deadline in chain time.
+    pub final_deadline: u64,
+    /// Who may read its tasks' details (see [`TaskRow::readers`]).
+    pub readers: Vec<Address>,
+}
+
+fn join_addresses(addresses: &[Address]) -> String {
+    addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn read_deal_page(row: &sqlx::any::AnyRow) -> Result<(DealPage, u64), WorkerpoolError> {
+    let text = |name: &str| row.try_get::<String, _>(name).map_err(storage);
+    let number = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64).map_err(storage);
+    let parse_error = |what: &str| WorkerpoolError::Storage(format!("invalid {what} in the deal_pages table"));
+    let page = DealPage {
+        deal_id: text("deal_id")?.parse().map_err(|_| parse_error("deal id"))?,
+        workerpool: text("workerpool")?.parse().map_err(|_| parse_error("workerpool"))?,
+        framework: TaskFramework::parse(&text("framework")?).ok_or_else(|| parse_error("framework"))?,
+        bot_first: number("bot_first")?,
+        bot_size: number("bot_size")?,
+        next_offset: number("next_offset")?,
+        wanted: number("wanted")?.max(1),
+        initial_status: parse_step(&text("initial_status")?)?,
+        final_deadline: number("final_deadline")?,
+        readers: text("readers")?.split(',').filter_map(|r| r.parse().ok()).collect(),
+    };
+    Ok((page, number("open_tasks")?))
+}
+
 const TASK_COLUMNS: &str = "task_id, deal_id, idx, workerpool, framework, status, challenge, worker, wanted, attempts, final_deadline, not_before_ms, results, readers";
 
 /// One worker's lease of a task.
@@ -253,8 +307,9 @@ impl SchedulerDb {
     }
 
     /// Ready tasks `worker` (of these frameworks) may take now and holds no live replica
-    /// of, earliest final deadline first (so the replicas of one task gather before the
-    /// next task starts).
+    /// of: first those that already have replicas (so the replicas of one task gather
+    /// before the next task starts), then those of the deals with the fewest tasks
+    /// running (so no deal, however large, holds every worker), then by final deadline.
     pub async fn dispatchable(
         &self,
         frameworks: &[&str],
@@ -271,7 +326,9 @@ impl SchedulerDb {
              AND framework IN ({})
              AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.task_id = tasks.task_id AND r.worker = $3
                  AND r.status IN {NOT_AGAIN})
-             ORDER BY final_deadline, idx LIMIT $2",
+             ORDER BY (SELECT COUNT(*) FROM replicas g WHERE g.task_id = tasks.task_id AND g.status IN {LIVE}) DESC,
+                 (SELECT COUNT(*) FROM tasks d WHERE d.deal_id = tasks.deal_id AND d.status = 'running'),
+                 final_deadline, idx LIMIT $2",
             placeholders.join(", ")
         );
         let mut query = sqlx::query(&sql)
@@ -409,6 +466,63 @@ impl SchedulerDb {
         .await
         .map_err(storage)?;
         rows.iter().map(read_task_id).collect()
+    }
+
+    /// Records a deal to be paged in (again, after a reorg: its progress is kept, its
+    /// deadline and start status renewed).
+    pub async fn put_deal_page(&self, deal: &DealPage) -> Result<(), WorkerpoolError> {
+        sqlx::query(
+            "INSERT INTO deal_pages (deal_id, workerpool, framework, bot_first, bot_size, next_offset, wanted,
+                initial_status, final_deadline, readers, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (deal_id) DO UPDATE SET initial_status = $8, final_deadline = $9",
+        )
+        .bind(deal.deal_id.to_string())
+        .bind(deal.workerpool.to_string())
+        .bind(deal.framework.name())
+        .bind(deal.bot_first as i64)
+        .bind(deal.bot_size as i64)
+        .bind(deal.next_offset as i64)
+        .bind(deal.wanted as i64)
+        .bind(deal.initial_status.as_str())
+        .bind(deal.final_deadline as i64)
+        .bind(join_addresses(&deal.readers))
+        .bind(now_ms() as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Deals with tasks not recorded yet, each with how many of its recorded tasks are
+    /// still to run (pending, ready or running), oldest deal first. A deal a reorg took
+    /// away (its tasks orphaned) waits until it is back.
+    pub async fn deals_to_page(&self) -> Result<Vec<(DealPage, u64)>, WorkerpoolError> {
+        let rows = sqlx::query(
+            "SELECT d.deal_id, d.workerpool, d.framework, d.bot_first, d.bot_size, d.next_offset, d.wanted,
+                d.initial_status, d.final_deadline, d.readers,
+                (SELECT COUNT(*) FROM tasks t WHERE t.deal_id = d.deal_id
+                    AND t.status IN ('pending', 'ready', 'running')) AS open_tasks
+             FROM deal_pages d WHERE d.next_offset < d.bot_size
+             AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.deal_id = d.deal_id AND t.status = 'orphaned')
+             ORDER BY d.created_ms",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage)?;
+        rows.iter().map(read_deal_page).collect()
+    }
+
+    /// Moves a deal's page cursor from `from` to `to`; false when another pass moved it.
+    pub async fn advance_deal_page(&self, deal_id: B256, from: u64, to: u64) -> Result<bool, WorkerpoolError> {
+        let result = sqlx::query("UPDATE deal_pages SET next_offset = $3 WHERE deal_id = $1 AND next_offset = $2")
+            .bind(deal_id.to_string())
+            .bind(from as i64)
+            .bind(to as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Schedules again, from `status`, the orphaned tasks of a deal that is back on chain

@@ -328,7 +328,7 @@ impl Worker {
         if signer != Some(deal.workerpool_owner) {
             return Err(bad("the authorization is not signed by the workerpool's owner".into()));
         }
-        if deal.trust.to::<u64>() > 1 && deal.tag().is_tee() {
+        if deal.trust.saturating_to::<u64>() > 1 && deal.tag().is_tee() {
             return Err(bad("TEE tasks run with trust 1 only (contributeAndFinalize)".into()));
         }
         let task = self.poco.task(a.task_id).await?;
@@ -354,8 +354,8 @@ impl Worker {
         };
         let categories = self.poco.categories().await?;
         let max_run_seconds = categories
-            .get(deal.category.to::<usize>())
-            .map(|(_, t)| t.to::<u64>())
+            .get(deal.category.saturating_to::<usize>())
+            .map(|(_, t)| t.saturating_to::<u64>())
             .unwrap_or(300);
         // An app without an mrenclave names its cap in its manifest, which the runtime
         // reads (and lowers this to); a bare module gets the pool's cap.
@@ -370,8 +370,8 @@ impl Worker {
             task_id: a.task_id,
             deal_id: a.deal_id,
             task_index: a.index,
-            bot_first: deal.bot_first.to::<u64>(),
-            bot_size: deal.bot_size.to::<u64>(),
+            bot_first: deal.bot_first.saturating_to::<u64>(),
+            bot_size: deal.bot_size.saturating_to::<u64>(),
             app: deal.app,
             app_module_sha256: v.app.checksum,
             app_memory_limit: heap.min(self.config.memory_mib << 20),
@@ -549,7 +549,7 @@ impl Worker {
                         .await
                         .unwrap_or(0)
                         .max(crate::now_ms() / 1000);
-                    if chain_time >= task.contribution_deadline.to::<u64>() {
+                    if chain_time >= task.contribution_deadline.saturating_to::<u64>() {
                         return Ended::failed("NO_CONSENSUS", "no consensus by the contribution deadline");
                     }
                     tokio::time::sleep(Duration::from_millis(250)).await;

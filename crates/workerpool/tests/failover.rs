@@ -6,98 +6,16 @@
 //! And a scheduler answers a worker's call only when the worker signed it, for that path,
 //! that body, within the last minute.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use confide_chain::{Address, B256, Connection, Poco};
+use common::*;
+use confide_chain::{Address, B256};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_testkit::TempPostgres;
 use confide_testkit::chain::{self as fixtures, DealSpec};
-use confide_workerpool::api::{Heartbeat, NextTask, Registered, Registration};
-use confide_workerpool::auth::SchedulerClient;
-use confide_workerpool::db::SchedulerDb;
-use confide_workerpool::scheduler::{Scheduler, SchedulerConfig, router};
-
-struct Running {
-    url: String,
-    scheduler: Arc<Scheduler>,
-    run: tokio::task::JoinHandle<()>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    /// Stops it as a killed process stops: no more lease renewals, steps or answers.
-    fn kill(&self) {
-        self.run.abort();
-        self.server.abort();
-    }
-}
-
-async fn scheduler(node: &str, hub: Address, database: &str, workerpool: Address) -> Running {
-    let owner = DEV_ACCOUNTS
-        .iter()
-        .find(|a| a.role == "workerpool-owner")
-        .unwrap()
-        .signer();
-    let poco = Poco::new(Connection::connect(node, Some(owner.clone())).await.unwrap(), hub)
-        .await
-        .unwrap();
-    let db = SchedulerDb::open(database).await.unwrap();
-    let config = SchedulerConfig {
-        workerpools: vec![workerpool],
-        sms_url: None,
-        // Shorter than a takeover (4 to 6 s): the worker's lease runs out while no
-        // scheduler is active, and the one taking over must not take its task away.
-        lease: WORKER_LEASE,
-        poll: Duration::from_millis(100),
-        max_attempts: 3,
-        from_block: Some(0),
-        allowed_workers: Vec::new(),
-    };
-    let scheduler = Scheduler::new(poco, owner, db, config).await.unwrap();
-    let run = tokio::spawn(Arc::clone(&scheduler).run());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(Arc::clone(&scheduler));
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Running {
-        url,
-        scheduler,
-        run,
-        server,
-    }
-}
-
-const WORKER_LEASE: Duration = Duration::from_secs(3);
-
-async fn health(url: &str) -> u16 {
-    match reqwest::get(format!("{url}/health")).await {
-        Ok(answer) => answer.status().as_u16(),
-        Err(_) => 0,
-    }
-}
-
-async fn until(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
-    for _ in 0..seconds * 10 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn worker(role: &str, schedulers: &str) -> SchedulerClient {
-    let signer = DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer();
-    SchedulerClient::new(schedulers, signer)
-}
-
-async fn next(client: &SchedulerClient) -> Option<B256> {
-    let (answer, _): (NextTask, _) = client.post("/tasks/next", &serde_json::json!({})).await.unwrap();
-    answer.assignment.map(|a| a.task_id)
-}
+use confide_workerpool::api::{Heartbeat, Registered, Registration};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {

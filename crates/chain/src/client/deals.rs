@@ -121,7 +121,7 @@ impl DealInfo {
     /// The ids of the deal's tasks, in order.
     pub fn task_ids(&self) -> Vec<B256> {
         let first = self.bot_first;
-        (0..self.bot_size.to::<u64>())
+        (0..self.bot_size.saturating_to::<u64>())
             .map(|i| confide_protocol::task_id(self.deal_id, first + U256::from(i)))
             .collect()
     }

@@ -246,6 +246,15 @@ async fn prepare(ctx: &Context, args: PrepareArgs) -> CliResult {
         .tag
         .parse()
         .map_err(|e: confide_protocol::Error| refuse("INVALID_TAG", e.to_string()))?;
+    // What the enclave will need, checked before anything is stored or signed.
+    let mut needs = run_args(args.filter.app, args.workerpool, tag, 1);
+    needs.encrypt_result = args.encrypt_result;
+    let requester = RequestOrder {
+        requester: signer.address(),
+        beneficiary: signer.address(),
+        ..Default::default()
+    };
+    super::run::check_secrets_are_pushed(ctx, &needs, &requester, tag).await?;
     let grants = bulk_grants(ctx, &poco, &args.filter, Some(signer.address())).await?;
     if grants.is_empty() {
         return Err(refuse(

@@ -48,6 +48,9 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
     let MarketCommand::Serve(args) = command;
+    // Warnings and errors (an audit write that failed, the SMS's insecure mode) go to
+    // stderr, as docs/DEPLOYMENT.md says.
+    serve::init_logging();
     let poco = ctx.poco().await?;
     let url = serve::database_url(&args.data_dir, args.database_url, "market.db")?;
     let db = confide_market::db::MarketDb::open(&url)

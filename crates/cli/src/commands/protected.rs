@@ -438,12 +438,20 @@ fn grant_line(entry: &Value) -> String {
     } else {
         user
     };
+    let bulk =
+        serde_json::from_value::<DatasetOrder>(order.clone()).is_ok_and(|o| confide_protocol::bulk::is_bulk_grant(&o));
+    let accesses = if bulk {
+        "bulk (unlimited, free)".to_owned()
+    } else {
+        format!(
+            "price {} nRLC  accesses left {}",
+            order["datasetprice"], entry["remaining"]
+        )
+    };
     format!(
-        "{}  app {}  user {user}  price {} nRLC  accesses left {}",
+        "{}  app {}  user {user}  {accesses}",
         entry["orderHash"].as_str().unwrap_or_default(),
         order["apprestrict"].as_str().unwrap_or_default(),
-        order["datasetprice"],
-        entry["remaining"]
     )
 }
 

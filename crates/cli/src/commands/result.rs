@@ -54,9 +54,13 @@ pub(crate) enum ResultCommand {
         #[arg(long)]
         extract: Option<PathBuf>,
         /// The task the result is from: its digest is checked against the chain (default:
-        /// the task the archive names, which only an expected task id makes meaningful).
+        /// the task the archive names, which must then be one whose beneficiary you are).
         #[arg(long)]
         task: Option<B256>,
+        /// Keep a result that cannot be checked against the chain (it names no task, or
+        /// its task has no result on chain): anyone can encrypt a file for your key.
+        #[arg(long)]
+        unchecked: bool,
     },
     /// Push the public key to the SMS so enclaves encrypt results for you.
     #[command(alias = "push-secret")]
@@ -95,6 +99,7 @@ pub(crate) async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
             force,
             extract,
             task,
+            unchecked,
         } => {
             let key_path = key_path(ctx, key, &beneficiary_keystoredir)?;
             let target = DecryptTarget {
@@ -102,7 +107,7 @@ pub(crate) async fn run(command: ResultCommand, ctx: &Context) -> CliResult {
                 force,
                 extract: extract.as_deref(),
             };
-            decrypt(ctx, &encrypted, &key_path, target, task).await
+            decrypt(ctx, &encrypted, &key_path, target, task, unchecked).await
         }
         ResultCommand::CheckEncryptionKey { address } => check_key(ctx, address).await,
     }
@@ -230,6 +235,7 @@ async fn decrypt(
     key_path: &Path,
     target: DecryptTarget<'_>,
     task: Option<B256>,
+    unchecked: bool,
 ) -> CliResult {
     let DecryptTarget { output, force, extract } = target;
     let private = secret::read_secret_file(key_path)?;
@@ -253,7 +259,10 @@ async fn decrypt(
     // A result that does not match the chain is refused before it is unpacked or named
     // as the output: anyone can encrypt a file for the beneficiary's public key.
     let check = match std::fs::File::open(&partial) {
-        Ok(plain) => check_digest(ctx, None, plain, task).await,
+        Ok(plain) => match check_digest(ctx, None, plain, task).await {
+            Ok(check) => vouched_for(ctx, check, task.is_some(), unchecked).await,
+            Err(error) => Err(error),
+        },
         Err(e) => Err(CliError::io(&partial, e)),
     };
     let check = match check {
@@ -282,6 +291,39 @@ async fn decrypt(
         json!({ "resultPath": output, "format": format, "extracted": files, "digestCheck": check.fields() }),
     );
     Ok(())
+}
+
+/// A checked result is kept only when the chain vouches for it for this wallet: the task
+/// the caller named, or the one the archive names whose deal's beneficiary is this wallet
+/// (a genuine result of someone else's task, re-encrypted for us, is not ours). A result
+/// nothing vouches for is kept only with `--unchecked`.
+async fn vouched_for(ctx: &Context, check: DigestCheck, named: bool, unchecked: bool) -> Result<DigestCheck, CliError> {
+    match &check {
+        DigestCheck::NotChecked(why) if !unchecked => Err(CliError::new(
+            "RESULT_UNCHECKED",
+            format!(
+                "this result cannot be checked against the chain ({why}): anyone can encrypt a file for your key; pass --task TASK, or --unchecked to keep it anyway"
+            ),
+        )),
+        DigestCheck::Matches { task, .. } if !named => {
+            let Ok(wallet) = ctx.wallet.address() else {
+                return Ok(check);
+            };
+            let poco = ctx.poco().await?;
+            let deal = poco.deal(poco.task(*task).await?.deal_id).await?;
+            if deal.beneficiary != wallet {
+                return Err(CliError::new(
+                    "NOT_YOUR_RESULT",
+                    format!(
+                        "this is task {task}'s result, whose beneficiary is {}, not this wallet ({wallet}): pass --task TASK if you expected it",
+                        deal.beneficiary
+                    ),
+                ));
+            }
+            Ok(check)
+        }
+        _ => Ok(check),
+    }
 }
 
 fn decrypt_error(encrypted: &Path, error: ResultError) -> CliError {

@@ -427,7 +427,7 @@ fn check_tag(args: &RunArgs, deal_tag: Tag) -> Result<(), CliError> {
 
 /// The SMS holds every secret the task will ask for: the dataset's key, the
 /// beneficiary's result key, the requester's named secrets.
-async fn check_secrets_are_pushed(
+pub(crate) async fn check_secrets_are_pushed(
     ctx: &Context,
     args: &RunArgs,
     request: &RequestOrder,

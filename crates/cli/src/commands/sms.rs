@@ -62,6 +62,9 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(command: SmsCommand, ctx: &Context) -> CliResult {
     let SmsCommand::Serve(args) = command;
+    // Warnings and errors (an audit write that failed, the SMS's insecure mode) go to
+    // stderr, as docs/DEPLOYMENT.md says.
+    serve::init_logging();
     let poco = ctx.poco().await?;
     let database_url = serve::database_url(&args.data_dir, args.database_url.clone(), "sms.db")?;
     let sms_error = |e: confide_sms::SmsError| CliError::new(e.code(), e.to_string());

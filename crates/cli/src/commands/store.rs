@@ -60,6 +60,9 @@ pub(crate) struct ServeArgs {
 
 pub(crate) async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     let StoreCommand::Serve(args) = command;
+    // Warnings and errors (an audit write that failed, the SMS's insecure mode) go to
+    // stderr, as docs/DEPLOYMENT.md says.
+    serve::init_logging();
     let backend = confide_store::open_backend(&args.store).map_err(|e| CliError::new("STORE_ERROR", e.to_string()))?;
     // A chain when one is configured (needed by --results): registered datasets claim what
     // was added by IPFS, which is otherwise collected after the grace period.

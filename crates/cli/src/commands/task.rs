@@ -372,23 +372,27 @@ fn ipfs_url(ctx: &Context, info: &TaskInfo, location: &str) -> Result<(String, O
 /// The link is the worker's word: only a contributor's result in our result store is
 /// fetched (a forged link could serve a forged result encrypted to our public key).
 fn confide_store_url(info: &TaskInfo, location: &str) -> Result<String, CliError> {
-    let from_contributor = info.contributors.iter().any(|c| {
-        location
-            .to_ascii_lowercase()
-            .ends_with(&format!("/results/{}/{}", info.task_id, c).to_ascii_lowercase())
-    });
     // Fails closed: with no store configured, no link is taken for the store's.
-    let from_our_store = super::store::store_url()
-        .map(|store| location.starts_with(&format!("{}/results/", store.trim_end_matches('/'))))
-        .unwrap_or(false);
-    let http = location.starts_with("http://") || location.starts_with("https://");
-    if !(from_contributor && from_our_store && http) {
+    let trusted = super::store::store_url().is_ok_and(|store| is_contributor_result(&store, info, location));
+    if !trusted {
         return Err(CliError::new(
             "UNTRUSTED_RESULT_LINK",
             format!("the result link {location} is not a contributor's result in the result store (CONFIDE_STORE_URL)"),
         ));
     }
     Ok(location.to_owned())
+}
+
+/// Whether `location` is exactly `<store>/results/<task>/<contributor>` for one of the
+/// task's contributors (hex in any case): compared whole, so no dot segment, query,
+/// fragment or other path that merely starts and ends the right way gets through.
+fn is_contributor_result(store: &str, info: &TaskInfo, location: &str) -> bool {
+    let store = store.trim_end_matches('/');
+    let http = store.starts_with("http://") || store.starts_with("https://");
+    http && info
+        .contributors
+        .iter()
+        .any(|contributor| location.eq_ignore_ascii_case(&format!("{store}/results/{}/{contributor}", info.task_id)))
 }
 
 /// Downloads a completed task's result from the location written on chain.
@@ -583,4 +587,56 @@ async fn app_logs(info: &TaskInfo, scheduler: Option<&TaskDebug>, key_path: &Pat
         logs.push(AppLog { worker, text });
     }
     Ok(logs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confide_chain::{Address, Bytes, U256};
+
+    fn task(contributor: Address) -> TaskInfo {
+        TaskInfo {
+            task_id: B256::repeat_byte(0xaa),
+            status: TaskStatus::Completed,
+            deal_id: B256::ZERO,
+            index: U256::ZERO,
+            timeref: U256::ZERO,
+            contribution_deadline: U256::ZERO,
+            reveal_deadline: U256::ZERO,
+            final_deadline: U256::ZERO,
+            consensus_value: B256::ZERO,
+            reveal_counter: U256::ZERO,
+            winner_counter: U256::ZERO,
+            contributors: vec![contributor],
+            result_digest: B256::ZERO,
+            results: Bytes::new(),
+            results_timestamp: U256::ZERO,
+            results_callback: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_contributors_result_in_our_store_is_a_trusted_link() {
+        let store = "http://127.0.0.1:13400";
+        let worker = Address::repeat_byte(0x11);
+        let info = task(worker);
+        let exact = format!("{store}/results/{}/{worker}", info.task_id);
+        assert!(is_contributor_result(store, &info, &exact));
+        assert!(is_contributor_result(
+            &format!("{store}/"),
+            &info,
+            &exact.to_uppercase().replace("HTTP://", "http://")
+        ));
+        // Links that start and end the right way but lead elsewhere.
+        for forged in [
+            format!("{store}/results/../files/evil/results/{}/{worker}", info.task_id),
+            format!("{store}/results/x/../../results/{}/{worker}", info.task_id),
+            format!("{exact}?then=elsewhere"),
+            format!("{exact}#fragment"),
+            format!("{store}/results/{}/{}", info.task_id, Address::repeat_byte(0x22)),
+            format!("http://evil.example/{store}/results/{}/{worker}", info.task_id),
+        ] {
+            assert!(!is_contributor_result(store, &info, &forged), "{forged}");
+        }
+    }
 }

@@ -308,3 +308,13 @@ pub(crate) fn http_get(url: &str, headers: &str) -> (u16, Vec<u8>) {
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, response[(split + 4).min(response.len())..].to_vec())
 }
+
+/// Builds the enclave runtime in release: a bench's dev stack runs it beside the
+/// benchmarked (release) `confide`.
+pub(crate) fn build_release_enclave() {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "confide-enclave"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -147,17 +147,32 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Records the tasks of a deal of ours.
+    /// Records a deal of ours, whose tasks are then recorded a page at a time as they run
+    /// ([`Scheduler::page_deals`]): however many tasks a requester asks for, the
+    /// scheduler holds a page of each deal, initializes tasks on chain only as it
+    /// dispatches them, and a small deal arriving after a huge one runs within a page.
     pub(super) async fn add_deal(&self, deal_id: B256) -> Result<(), WorkerpoolError> {
         let deal = self.poco.deal(deal_id).await?;
+        // Numbers a requester chose: out of range, the deal is not scheduled (its
+        // requester claims it back at the deadline), and nothing panics.
+        let numbers = (
+            u64::try_from(deal.bot_first),
+            u64::try_from(deal.bot_size),
+            u64::try_from(deal.trust),
+            usize::try_from(deal.category),
+            u64::try_from(deal.start_time),
+        );
+        let (Ok(bot_first), Ok(bot_size), Ok(trust), Ok(category), Ok(start)) = numbers else {
+            tracing::warn!(%deal_id, "a deal's numbers are out of range: not scheduled");
+            return Ok(());
+        };
         let categories = self.poco.categories().await?;
         let timeref = categories
-            .get(deal.category.to::<usize>())
-            .map(|(_, t)| t.to::<u64>())
+            .get(category)
+            .map(|(_, t)| u64::try_from(*t).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let final_deadline = deal.start_time.to::<u64>() + FINAL_DEADLINE_RATIO * timeref;
+        let final_deadline = start.saturating_add(FINAL_DEADLINE_RATIO.saturating_mul(timeref));
         let framework = TaskFramework::of(deal.tag());
-        let trust = deal.trust.to::<u64>();
         // contributeAndFinalize, the TEE path, is for trust 1 only; a TEE task asking for
         // several enclaves' agreement is not run here (and is claimed at its deadline).
         let tee_with_consensus = framework != TaskFramework::Standard && trust > 1;
@@ -176,38 +191,84 @@ impl Scheduler {
             let why = format!("deal {deal_id} is on the chain again: scheduled from the start");
             self.db.log(task_id, "chain", &why).await?;
         }
-        let first = deal.bot_first.to::<u64>();
-        for (offset, task_id) in deal.task_ids().into_iter().enumerate() {
-            let row = TaskRow {
-                task_id,
-                deal_id,
-                index: first + offset as u64,
-                workerpool: deal.workerpool,
-                framework,
-                status: initial,
-                challenge: Address::ZERO,
-                worker: Address::ZERO,
-                wanted,
-                attempts: 0,
-                final_deadline,
-                not_before_ms: 0,
-                results: String::new(),
-                readers: vec![deal.requester, deal.beneficiary, deal.app_owner, deal.workerpool_owner],
+        let page = DealPage {
+            deal_id,
+            workerpool: deal.workerpool,
+            framework,
+            bot_first,
+            bot_size,
+            next_offset: 0,
+            wanted,
+            initial_status: initial,
+            final_deadline,
+            readers: vec![deal.requester, deal.beneficiary, deal.app_owner, deal.workerpool_owner],
+        };
+        self.db.put_deal_page(&page).await?;
+        tracing::info!(%deal_id, tasks = bot_size, "deal scheduled");
+        self.page_deals().await
+    }
+
+    /// Records the next tasks of every deal that has fewer than a page of them left to
+    /// run ([`DEAL_PAGE`]; past the deal's final deadline, a larger page, to be claimed).
+    pub(super) async fn page_deals(&self) -> Result<(), WorkerpoolError> {
+        let now = now_ms() / 1000;
+        for (deal, open) in self.db.deals_to_page().await? {
+            let page = if deal.final_deadline > 0 && now >= deal.final_deadline {
+                CLAIM_PAGE
+            } else {
+                DEAL_PAGE
             };
-            if self.db.add_task(&row).await? {
-                let seen = match wanted {
-                    1 => format!("seen in deal {deal_id} ({framework})"),
-                    n => format!("seen in deal {deal_id} ({framework}, trust {trust}: {n} agreeing workers wanted)"),
-                };
-                self.db.log(task_id, "scheduler", &seen).await?;
-                if tee_with_consensus {
-                    let why =
-                        format!("TEE tasks run with trust 1 only (this deal asks for {trust}): left to be claimed");
-                    self.db.log(task_id, "scheduler", &why).await?;
-                }
+            if open >= page {
+                continue;
             }
+            let (from, to) = (
+                deal.next_offset,
+                deal.next_offset.saturating_add(page - open).min(deal.bot_size),
+            );
+            // Rows first, cursor after: a pass that stops half-way records the same
+            // tasks again next time (ignored), never skips any.
+            for offset in from..to {
+                self.record_task(&deal, offset).await?;
+            }
+            self.db.advance_deal_page(deal.deal_id, from, to).await?;
         }
-        tracing::info!(%deal_id, tasks = deal.bot_size.to::<u64>(), "deal scheduled");
+        Ok(())
+    }
+
+    async fn record_task(&self, deal: &DealPage, offset: u64) -> Result<(), WorkerpoolError> {
+        let index = deal.bot_first.saturating_add(offset);
+        let task_id = confide_protocol::task_id(deal.deal_id, U256::from(index));
+        let row = TaskRow {
+            task_id,
+            deal_id: deal.deal_id,
+            index,
+            workerpool: deal.workerpool,
+            framework: deal.framework,
+            status: deal.initial_status,
+            challenge: Address::ZERO,
+            worker: Address::ZERO,
+            wanted: deal.wanted,
+            attempts: 0,
+            final_deadline: deal.final_deadline,
+            not_before_ms: 0,
+            results: String::new(),
+            readers: deal.readers.clone(),
+        };
+        if !self.db.add_task(&row).await? {
+            return Ok(());
+        }
+        let seen = match deal.wanted {
+            1 => format!("seen in deal {} ({})", deal.deal_id, deal.framework),
+            n => format!(
+                "seen in deal {} ({}, {n} agreeing workers wanted)",
+                deal.deal_id, deal.framework
+            ),
+        };
+        self.db.log(task_id, "scheduler", &seen).await?;
+        if deal.initial_status == TaskStep::Failed {
+            let why = "TEE tasks run with trust 1 only (this deal asks for more): left to be claimed";
+            self.db.log(task_id, "scheduler", why).await?;
+        }
         Ok(())
     }
 }

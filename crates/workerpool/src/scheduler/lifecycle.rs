@@ -10,6 +10,9 @@ impl Scheduler {
     pub async fn tick(&self) -> Result<(), WorkerpoolError> {
         let chain_now = self.poco.connection.block_timestamp().await?;
         let sweep = self.passes.fetch_add(1, Ordering::Relaxed).is_multiple_of(SWEEP_EVERY);
+        if let Err(e) = self.page_deals().await {
+            tracing::warn!(error = %e, "recording deals' next tasks failed; retried on the next pass");
+        }
         for (task_id, worker) in self.db.expired_replicas(now_ms()).await? {
             if let Err(e) = self.replica_lost(task_id, worker).await {
                 tracing::warn!(%task_id, %worker, error = %e, "taking a replica back failed; retried on the next pass");
@@ -129,7 +132,7 @@ impl Scheduler {
             self.db.log(task.task_id, "scheduler", "initialized on chain").await?;
         }
         let on_chain = self.poco.task(task.task_id).await?;
-        task.final_deadline = on_chain.final_deadline.to::<u64>();
+        task.final_deadline = on_chain.final_deadline.saturating_to::<u64>();
         if task.framework != TaskFramework::Standard && task.challenge.is_zero() {
             task.challenge = match self.enclave_challenge(task.task_id).await {
                 Ok(challenge) => challenge,
@@ -162,7 +165,7 @@ impl Scheduler {
         let on_chain = self.poco.task(task.task_id).await?;
         let past_reveal_deadline = || async {
             Ok::<_, WorkerpoolError>(
-                self.poco.connection.block_timestamp().await? >= on_chain.reveal_deadline.to::<u64>(),
+                self.poco.connection.block_timestamp().await? >= on_chain.reveal_deadline.saturating_to::<u64>(),
             )
         };
         match on_chain.status {

@@ -41,7 +41,7 @@ use crate::api::{
     Assignment, Heartbeat, NextTask, Outcome, Registered, Registration, ReplicaStatus, Report, TaskDebug, is_transient,
 };
 use crate::auth::{ApiError, error, signed_answer, verify_request};
-use crate::db::{ReplicaRow, SchedulerDb, TaskFramework, TaskRow};
+use crate::db::{DealPage, ReplicaRow, SchedulerDb, TaskFramework, TaskRow};
 use crate::{WorkerpoolError, now_ms};
 
 mod follow;
@@ -60,6 +60,11 @@ const REORG_DEPTH: u64 = 12;
 const CURSOR_KEY: &str = "next_block";
 /// PoCo's final deadline is `FINAL_DEADLINE_RATIO` time references after the deal started.
 const FINAL_DEADLINE_RATIO: u64 = 10;
+/// How many tasks of a deal the scheduler holds to run at once (pending, ready or
+/// running); the next are recorded as these end.
+pub const DEAL_PAGE: u64 = 16;
+/// Past a deal's final deadline its tasks are recorded only to be claimed: more at once.
+const CLAIM_PAGE: u64 = 256;
 /// A standard task's contributions are read from the chain when one of its contribution or
 /// consensus events arrives, and on every `SWEEP_EVERY`th pass in case one was missed.
 const SWEEP_EVERY: u64 = 20;

@@ -1,6 +1,6 @@
-//! A bulk deal on a real PoCo (anvil), its root and slices served by an IPFS gateway on
-//! loopback, and an SMS in process asked for enclave sessions as the runtime asks: shared
-//! by the SMS's bulk test and its bulk-session bench (`#[path]`-included by both).
+//! An SMS on loopback over a real PoCo (anvil), asked for enclave sessions as the runtime
+//! asks; bulk deals whose roots and slices an IPFS gateway on loopback serves. Shared by
+//! the SMS's bulk test and its benches (`#[path]`-included by each).
 //!
 //! The gateway is the stranger a bulk request is read through: it serves what it was
 //! given, and can be told to answer a CID with other bytes.
@@ -71,6 +71,66 @@ async fn serve_cid(State(content): State<Content>, Path(cid): Path<String>) -> a
     }
 }
 
+/// An app registered as `app module` registers one: by its manifest (no mrenclave).
+pub(crate) struct ManifestApp {
+    pub(crate) address: Address,
+    pub(crate) module_sha256: B256,
+    pub(crate) manifest: Bytes,
+}
+
+pub(crate) async fn manifest_app(node: &str, hub: Address) -> ManifestApp {
+    let module_sha256 = B256::repeat_byte(0x5a);
+    let manifest = AppManifest {
+        enclave: AppEnclaveConfig::for_module(module_sha256),
+        module: "https://example.org/app.wasm".into(),
+    }
+    .to_bytes();
+    let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
+    let address = confide_testkit::chain::client(node, "app-developer", hub)
+        .await
+        .create_app(
+            "bench",
+            "WASM",
+            b"https://example.org/app.wasm.manifest.json",
+            manifest_sha256,
+            b"",
+        )
+        .await
+        .unwrap();
+    ManifestApp {
+        address,
+        module_sha256,
+        manifest: manifest.into(),
+    }
+}
+
+/// An SMS on `store` that accepts simulated evidence and reads bulk requests through
+/// `gateways`, served on loopback; its URL.
+pub(crate) async fn serve_sms(store: SecretStore, node: &str, hub: Address, gateways: Vec<String>) -> String {
+    let reader = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
+        .await
+        .unwrap();
+    let state = Arc::new(AppState {
+        store,
+        poco: reader,
+        metrics: Default::default(),
+        assets: Default::default(),
+        gateways: confide_gateway::Gateways::new(gateways),
+        gate: confide_sms::Gate {
+            verifier: Verifier::new(
+                CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
+                Default::default(),
+            )
+            .dangerously_accept_simulation(),
+            now: None,
+        },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, router(state)).into_future());
+    url
+}
+
 /// The chain, an app registered by its manifest, a workerpool, and an SMS reading bulk
 /// requests through `gateway`.
 pub(crate) struct World {
@@ -89,24 +149,7 @@ impl World {
     pub(crate) async fn start(gateway: &Gateway) -> World {
         let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
         let hub = deployment.hub;
-        let module_sha256 = B256::repeat_byte(0x5a);
-        let manifest = AppManifest {
-            enclave: AppEnclaveConfig::for_module(module_sha256),
-            module: "https://example.org/app.wasm".into(),
-        }
-        .to_bytes();
-        let manifest_sha256 = B256::from_slice(&sha2::Sha256::digest(&manifest));
-        let app = confide_testkit::chain::client(&node.url, "app-developer", hub)
-            .await
-            .create_app(
-                "bulk",
-                "WASM",
-                b"https://example.org/app.wasm.manifest.json",
-                manifest_sha256,
-                b"",
-            )
-            .await
-            .unwrap();
+        let app = manifest_app(&node.url, hub).await;
         let workerpool = confide_testkit::chain::client(&node.url, "workerpool-owner", hub)
             .await
             .create_workerpool("bulk pool")
@@ -117,34 +160,15 @@ impl World {
         let master = dir.path().join("master.key");
         let store = SecretStore::open(&url, &master).await.unwrap();
         let served = SecretStore::open(&url, &master).await.unwrap();
-        let reader = Poco::new(Connection::connect(&node.url, None).await.unwrap(), hub)
-            .await
-            .unwrap();
-        let state = Arc::new(AppState {
-            store: served,
-            poco: reader,
-            metrics: Default::default(),
-            assets: Default::default(),
-            gateways: confide_gateway::Gateways::new(vec![gateway.url.clone()]),
-            gate: confide_sms::Gate {
-                verifier: Verifier::new(
-                    CollateralSource::pccs("http://127.0.0.1:9", Default::default()),
-                    Default::default(),
-                )
-                .dangerously_accept_simulation(),
-                now: None,
-            },
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sms = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(axum::serve(listener, router(state)).into_future());
+        let sms = serve_sms(served, &node.url, hub, vec![gateway.url.clone()]).await;
+        let (app, module_sha256, manifest) = (app.address, app.module_sha256, app.manifest);
         World {
             node,
             hub,
             app,
             workerpool,
             module_sha256,
-            manifest: manifest.into(),
+            manifest,
             store,
             sms,
             _dir: dir,

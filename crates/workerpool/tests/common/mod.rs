@@ -1,0 +1,95 @@
+//! A scheduler in process over a real PoCo, and workers asking it for tasks as the
+//! worker does: shared by the scheduler's tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confide_chain::{Address, B256, Connection, Poco};
+use confide_devstack::DEV_ACCOUNTS;
+use confide_workerpool::api::NextTask;
+use confide_workerpool::auth::SchedulerClient;
+use confide_workerpool::db::SchedulerDb;
+use confide_workerpool::scheduler::{Scheduler, SchedulerConfig, router};
+
+pub(crate) struct Running {
+    pub(crate) url: String,
+    pub(crate) scheduler: Arc<Scheduler>,
+    run: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops it as a killed process stops: no more lease renewals, steps or answers.
+    pub(crate) fn kill(&self) {
+        self.run.abort();
+        self.server.abort();
+    }
+}
+
+pub(crate) async fn scheduler(node: &str, hub: Address, database: &str, workerpool: Address) -> Running {
+    let owner = DEV_ACCOUNTS
+        .iter()
+        .find(|a| a.role == "workerpool-owner")
+        .unwrap()
+        .signer();
+    let poco = Poco::new(Connection::connect(node, Some(owner.clone())).await.unwrap(), hub)
+        .await
+        .unwrap();
+    let db = SchedulerDb::open(database).await.unwrap();
+    let config = SchedulerConfig {
+        workerpools: vec![workerpool],
+        sms_url: None,
+        // Shorter than a takeover (4 to 6 s): the worker's lease runs out while no
+        // scheduler is active, and the one taking over must not take its task away.
+        lease: WORKER_LEASE,
+        poll: Duration::from_millis(100),
+        max_attempts: 3,
+        from_block: Some(0),
+        allowed_workers: Vec::new(),
+    };
+    let scheduler = Scheduler::new(poco, owner, db, config).await.unwrap();
+    let run = tokio::spawn(Arc::clone(&scheduler).run());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(Arc::clone(&scheduler));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Running {
+        url,
+        scheduler,
+        run,
+        server,
+    }
+}
+
+pub(crate) const WORKER_LEASE: Duration = Duration::from_secs(3);
+
+pub(crate) async fn health(url: &str) -> u16 {
+    match reqwest::get(format!("{url}/health")).await {
+        Ok(answer) => answer.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+pub(crate) async fn until(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
+    for _ in 0..seconds * 10 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub(crate) fn worker(role: &str, schedulers: &str) -> SchedulerClient {
+    let signer = DEV_ACCOUNTS.iter().find(|a| a.role == role).unwrap().signer();
+    SchedulerClient::new(schedulers, signer)
+}
+
+pub(crate) async fn next(client: &SchedulerClient) -> Option<B256> {
+    let (answer, _): (NextTask, _) = client.post("/tasks/next", &serde_json::json!({})).await.unwrap();
+    answer.assignment.map(|a| a.task_id)
+}

@@ -1,0 +1,83 @@
+//! A deal of ten thousand tasks costs the scheduler a page of them: it records (and
+//! initializes on chain) only as many as it runs, and a one-task deal that arrives after
+//! it runs beside it, not after its ten thousand tasks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use confide_chain::{Address, B256, TaskStatus, U256};
+use confide_testkit::chain::{self as fixtures, DealSpec};
+use confide_workerpool::api::{Registered, Registration};
+use confide_workerpool::scheduler::DEAL_PAGE;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it() {
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
+    let hub = deployment.hub;
+    let pool_owner = fixtures::client(&node.url, "workerpool-owner", hub).await;
+    let workerpool = pool_owner.create_workerpool("paged pool").await.unwrap();
+    let app = fixtures::client(&node.url, "app-developer", hub)
+        .await
+        .create_app(
+            "paged",
+            "WASM",
+            b"https://example.org/a.wasm",
+            B256::repeat_byte(1),
+            b"",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
+    let s = scheduler(&node.url, hub, &database, workerpool).await;
+    until("the scheduler to be active", 10, async || health(&s.url).await == 200).await;
+
+    let spec = |volume| DealSpec {
+        app,
+        dataset: Address::ZERO,
+        workerpool,
+        tag: confide_protocol::Tag::default(),
+        volume,
+        trust: 1,
+        params: String::new(),
+    };
+    let huge = fixtures::matched_deal(&node.url, hub, &spec(10_000)).await;
+    until("a page of the huge deal", 20, async || {
+        s.scheduler.db.open_tasks().await.unwrap().len() == DEAL_PAGE as usize
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        s.scheduler.db.open_tasks().await.unwrap().len(),
+        DEAL_PAGE as usize,
+        "no more than a page is held"
+    );
+    // Tasks past the page are not initialized on chain: no gas spent on them yet.
+    let beyond = confide_protocol::task_id(huge, U256::from(DEAL_PAGE + 1));
+    assert_eq!(pool_owner.task(beyond).await.unwrap().status, TaskStatus::Unset);
+
+    let small = fixtures::matched_deal(&node.url, hub, &spec(1)).await;
+    let small_task = confide_protocol::task_id(small, U256::ZERO);
+    let client = worker("worker-1", &s.url);
+    let registration = Registration {
+        frameworks: vec!["standard".into()],
+        memory_mib: 1024,
+        simulated: true,
+    };
+    let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
+    let mut given = Vec::new();
+    until("the small deal's task", 30, async || {
+        if let Some(task) = next(&client).await {
+            given.push(task);
+        }
+        given.contains(&small_task) || given.len() > 3
+    })
+    .await;
+    assert!(
+        given.contains(&small_task) && given.len() <= 2,
+        "the small deal's task came within two assignments: {given:?}"
+    );
+    s.kill();
+}
