@@ -21,7 +21,7 @@ use confide_attest::verify::{CollateralSource, Verifier};
 use confide_chain::{Address, B256, Bytes, PrivateKeySigner};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_protocol::messages::{authorization_hash, sign_personal};
-use confide_protocol::tee::{self, Evidence, SessionRequest};
+use confide_protocol::tee::{self, Evidence};
 use confide_sms::SecretStore;
 use confide_sms::store::{SecretId, SecretKind};
 
@@ -43,10 +43,8 @@ fn fixture(name: &str) -> String {
 struct Task {
     /// The SMS replicas; client `i` asks replica `i % len`.
     sms: Vec<String>,
-    task: B256,
-    worker: Address,
-    challenge: Address,
-    authorization: Bytes,
+    /// The worker the pool sent, with the task's challenge and the owner's authorization.
+    sent: support::SentWorker,
     module_sha256: B256,
     /// The app's manifest, sent with every session as the runtime does.
     manifest: Bytes,
@@ -156,10 +154,12 @@ impl Setup {
         let authorization = sign_personal(&owner, authorization_hash(worker, self.task, challenge)).unwrap();
         Arc::new(Task {
             sms,
-            task: self.task,
-            worker,
-            challenge,
-            authorization: authorization.as_bytes().to_vec().into(),
+            sent: support::SentWorker {
+                task: self.task,
+                worker,
+                challenge,
+                authorization: authorization.as_bytes().to_vec().into(),
+            },
             module_sha256: self.module_sha256,
             manifest: self.manifest.clone(),
         })
@@ -229,33 +229,7 @@ async fn enclave_challenge(sms: &str, owner: &PrivateKeySigner, task: B256) -> A
 /// One release as the runtime asks for it: a nonce, then the session, from `replica`.
 async fn release(http: &reqwest::Client, task: &Task, replica: usize) {
     let sms = &task.sms[replica % task.sms.len()];
-    let nonce = http.get(format!("{sms}/tee/nonce")).send().await.unwrap();
-    let nonce: serde_json::Value = serde_json::from_slice(&nonce.bytes().await.unwrap()).unwrap();
-    let nonce: B256 = nonce["nonce"].as_str().unwrap().parse().unwrap();
-    let keys = confide_crypto::sealed::EnclaveKeyPair::generate();
-    let report_data = tee::report_data(nonce, &keys.public_key(), task.module_sha256);
-    let request = SessionRequest {
-        task_id: task.task,
-        worker: task.worker,
-        enclave_challenge: task.challenge,
-        authorization: task.authorization.clone(),
-        nonce,
-        enclave_public_key: keys.public_key().to_vec().into(),
-        app_module_sha256: task.module_sha256,
-        evidence: Evidence {
-            kind: EvidenceKind::Simulated,
-            data: report_data.to_vec().into(),
-        },
-        app_manifest: Some(task.manifest.clone()),
-    };
-    let response = http
-        .post(format!("{sms}/tee/enclave-sessions"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&request).unwrap())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.bytes().await.unwrap();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    if let Err((status, body)) = support::ask_session(http, sms, &task.sent, task.module_sha256, &task.manifest).await {
+        panic!("session refused: {status} {body}");
+    }
 }

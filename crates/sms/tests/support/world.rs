@@ -275,48 +275,61 @@ impl World {
         http: &reqwest::Client,
         sent: &SentWorker,
     ) -> Result<TaskSession, (u16, String)> {
-        let nonce = http.get(format!("{}/tee/nonce", self.sms)).send().await.unwrap();
-        let nonce: serde_json::Value = serde_json::from_slice(&nonce.bytes().await.unwrap()).unwrap();
-        let nonce: B256 = nonce["nonce"].as_str().unwrap().parse().unwrap();
-        let keys = confide_crypto::sealed::EnclaveKeyPair::generate();
-        let report_data = tee::report_data(nonce, &keys.public_key(), self.module_sha256);
-        let request = SessionRequest {
-            task_id: sent.task,
-            worker: sent.worker,
-            enclave_challenge: sent.challenge,
-            authorization: sent.authorization.clone(),
-            nonce,
-            enclave_public_key: keys.public_key().to_vec().into(),
-            app_module_sha256: self.module_sha256,
-            evidence: Evidence {
-                kind: EvidenceKind::Simulated,
-                data: report_data.to_vec().into(),
-            },
-            app_manifest: Some(self.manifest.clone()),
-        };
-        let response = http
-            .post(format!("{}/tee/enclave-sessions", self.sms))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&request).unwrap())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap();
-        if status != 200 {
-            return Err((status, String::from_utf8_lossy(&body).into_owned()));
-        }
-        let answer: tee::SessionResponse = serde_json::from_slice(&body).unwrap();
-        let plain = keys
-            .open(
-                &answer.encapsulated_key,
-                &answer.sealed,
-                &tee::session_info(sent.task),
-                nonce.as_slice(),
-            )
-            .unwrap();
-        Ok(serde_json::from_slice(&plain).unwrap())
+        ask_session(http, &self.sms, sent, self.module_sha256, &self.manifest).await
     }
+}
+
+/// One session from the SMS at `sms` for a worker the pool sent, as the runtime asks for
+/// it (simulated evidence, the app's manifest sent along): the opened session, or the
+/// SMS's status and body.
+pub(crate) async fn ask_session(
+    http: &reqwest::Client,
+    sms: &str,
+    sent: &SentWorker,
+    module_sha256: B256,
+    manifest: &Bytes,
+) -> Result<TaskSession, (u16, String)> {
+    let nonce = http.get(format!("{sms}/tee/nonce")).send().await.unwrap();
+    let nonce: serde_json::Value = serde_json::from_slice(&nonce.bytes().await.unwrap()).unwrap();
+    let nonce: B256 = nonce["nonce"].as_str().unwrap().parse().unwrap();
+    let keys = confide_crypto::sealed::EnclaveKeyPair::generate();
+    let report_data = tee::report_data(nonce, &keys.public_key(), module_sha256);
+    let request = SessionRequest {
+        task_id: sent.task,
+        worker: sent.worker,
+        enclave_challenge: sent.challenge,
+        authorization: sent.authorization.clone(),
+        nonce,
+        enclave_public_key: keys.public_key().to_vec().into(),
+        app_module_sha256: module_sha256,
+        evidence: Evidence {
+            kind: EvidenceKind::Simulated,
+            data: report_data.to_vec().into(),
+        },
+        app_manifest: Some(manifest.clone()),
+    };
+    let response = http
+        .post(format!("{sms}/tee/enclave-sessions"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&request).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap();
+    if status != 200 {
+        return Err((status, String::from_utf8_lossy(&body).into_owned()));
+    }
+    let answer: tee::SessionResponse = serde_json::from_slice(&body).unwrap();
+    let plain = keys
+        .open(
+            &answer.encapsulated_key,
+            &answer.sealed,
+            &tee::session_info(sent.task),
+            nonce.as_slice(),
+        )
+        .unwrap();
+    Ok(serde_json::from_slice(&plain).unwrap())
 }
 
 /// A worker the pool owner sent to a task, with the task's challenge.
