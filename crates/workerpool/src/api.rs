@@ -14,6 +14,14 @@ pub struct Registration {
     /// Whether the evidence it produces is simulated (development hosts).
     #[serde(default)]
     pub simulated: bool,
+    /// How many tasks it runs at once (1 when it does not say): the scheduler never gives
+    /// it more, so no wallet hoards a pool's tasks.
+    #[serde(default = "one_task")]
+    pub concurrency: u32,
+}
+
+fn one_task() -> u32 {
+    1
 }
 
 /// The scheduler's answer to a registration.

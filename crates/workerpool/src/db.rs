@@ -35,6 +35,11 @@ const MIGRATIONS: &[confide_db::Migration] = &[
         name: "deal_pages",
         sql: include_str!("../migrations/0003_deal_pages.sql"),
     },
+    confide_db::Migration {
+        version: 4,
+        name: "worker_concurrency",
+        sql: include_str!("../migrations/0004_worker_concurrency.sql"),
+    },
 ];
 
 /// Replica statuses that hold a worker's place in a task.
@@ -670,22 +675,24 @@ impl SchedulerDb {
             .collect()
     }
 
-    /// Records a worker's registration (frameworks comma-separated, memory in MiB), or
-    /// updates it when the worker registers again.
+    /// Records a worker's registration (frameworks comma-separated, memory in MiB, tasks
+    /// at once), or updates it when the worker registers again.
     pub async fn upsert_worker(
         &self,
         worker: Address,
         frameworks: &str,
         memory_mib: u64,
+        concurrency: u64,
     ) -> Result<(), WorkerpoolError> {
         sqlx::query(
-            "INSERT INTO workers (address, frameworks, memory_mib, last_seen_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (address) DO UPDATE SET frameworks = $2, memory_mib = $3, last_seen_ms = $4",
+            "INSERT INTO workers (address, frameworks, memory_mib, last_seen_ms, concurrency) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (address) DO UPDATE SET frameworks = $2, memory_mib = $3, last_seen_ms = $4, concurrency = $5",
         )
         .bind(worker.to_string())
         .bind(frameworks)
         .bind(memory_mib as i64)
         .bind(now_ms() as i64)
+        .bind(concurrency as i64)
         .execute(&self.pool)
         .await
         .map_err(storage)?;
@@ -700,6 +707,26 @@ impl SchedulerDb {
             .await
             .map_err(storage)?;
         row.map(|r| r.try_get("frameworks").map_err(storage)).transpose()
+    }
+
+    /// Whether `worker` already runs as many tasks as it said it runs at once.
+    pub async fn worker_is_full(&self, worker: Address) -> Result<bool, WorkerpoolError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM replicas r WHERE r.worker = w.address AND r.status = 'running')
+                 >= w.concurrency AS full
+             FROM workers w WHERE w.address = $1",
+        )
+        .bind(worker.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage)?;
+        Ok(match row {
+            Some(row) => row
+                .try_get::<bool, _>("full")
+                .or_else(|_| row.try_get::<i64, _>("full").map(|n| n != 0))
+                .map_err(storage)?,
+            None => false,
+        })
     }
 
     /// How many tasks are in each status, for `/metrics`.

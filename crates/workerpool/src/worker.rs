@@ -727,6 +727,8 @@ async fn register(poco: &Poco, client: &SchedulerClient, config: &WorkerConfig) 
         frameworks: config.frameworks.clone(),
         memory_mib: config.memory_mib,
         simulated: config.evidence == "simulation",
+        // `run` executes one assignment at a time.
+        concurrency: 1,
     };
     let (registered, signer): (Registered, Address) = client.post("/workers/register", &registration).await?;
     if signer != registered.owner {

@@ -1,6 +1,7 @@
 //! A deal of ten thousand tasks costs the scheduler a page of them: it records (and
 //! initializes on chain) only as many as it runs, and a one-task deal that arrives after
-//! it runs beside it, not after its ten thousand tasks.
+//! it runs beside it, not after its ten thousand tasks. A worker is given no more tasks
+//! than it said it runs at once.
 
 mod common;
 
@@ -65,6 +66,7 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
         frameworks: vec!["standard".into()],
         memory_mib: 1024,
         simulated: true,
+        concurrency: 2,
     };
     let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
     let mut given = Vec::new();
@@ -78,6 +80,12 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
     assert!(
         given.contains(&small_task) && given.len() <= 2,
         "the small deal's task came within two assignments: {given:?}"
+    );
+    // It said it runs two at once: a third is not given while both run.
+    assert_eq!(
+        next(&client).await,
+        None,
+        "no more than the worker's declared concurrency"
     );
     s.kill();
 }

@@ -67,6 +67,8 @@ async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
             frameworks: vec!["standard".into()],
             memory_mib: 1024,
             simulated: true,
+            // These test workers hold tasks without running them: they take several.
+            concurrency: 3,
         };
         let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
     }

@@ -65,6 +65,8 @@ const FINAL_DEADLINE_RATIO: u64 = 10;
 pub const DEAL_PAGE: u64 = 16;
 /// Past a deal's final deadline its tasks are recorded only to be claimed: more at once.
 const CLAIM_PAGE: u64 = 256;
+/// The most tasks a worker may say it runs at once.
+const MAX_WORKER_CONCURRENCY: u32 = 64;
 /// A standard task's contributions are read from the chain when one of its contribution or
 /// consensus events arrives, and on every `SWEEP_EVERY`th pass in case one was missed.
 const SWEEP_EVERY: u64 = 20;

@@ -8,8 +8,10 @@ impl Scheduler {
         self.active_or_standby()?;
         self.allowed(worker)?;
         let frameworks: Vec<String> = registration.frameworks.iter().map(|f| f.to_ascii_lowercase()).collect();
+        // Declared by the worker, within reason: a wallet may run several tasks, not a pool's.
+        let concurrency = u64::from(registration.concurrency.clamp(1, MAX_WORKER_CONCURRENCY));
         self.db
-            .upsert_worker(worker, &frameworks.join(","), registration.memory_mib)
+            .upsert_worker(worker, &frameworks.join(","), registration.memory_mib, concurrency)
             .await
             .map_err(internal)?;
         tracing::info!(%worker, frameworks = %frameworks.join(","), simulated = registration.simulated, "worker registered");
@@ -27,6 +29,10 @@ impl Scheduler {
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
         self.still_holding_the_lease().await?;
+        // A worker gets no more tasks than it said it runs at once.
+        if self.db.worker_is_full(worker).await.map_err(internal)? {
+            return Ok(NextTask { assignment: None });
+        }
         let now = now_ms();
         let candidates = self
             .db
