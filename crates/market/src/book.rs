@@ -174,18 +174,21 @@ pub(crate) async fn deals(
     };
     filter.limit = page_size;
     filter.offset = page_size * page_index;
-    let (mut rows, mut count) = state.db.deals(&filter).await?;
     if let Some(request) = q.get("requestorderHash").and_then(|h| h.parse::<B256>().ok())
         && page_index == 0
     {
-        // Deals the follower has not recorded yet are read from the chain first.
-        let mut all = filter.clone();
-        all.limit = 1000;
-        all.offset = 0;
-        let (recorded, _) = state.db.deals(&all).await?;
+        // Deals the follower has not recorded yet are read from the chain first; what is
+        // recorded of the request is read whatever the other filters, so no recorded deal
+        // is taken for a missing one (and rewritten without its order hashes).
+        let of_request = db::DealFilter {
+            equal: vec![("requestorder", request.to_string())],
+            limit: 1000,
+            ..Default::default()
+        };
+        let (recorded, _) = state.db.deals(&of_request).await?;
         crate::follow::catch_up_request(&state, request, &recorded).await?;
-        (rows, count) = state.db.deals(&filter).await?;
     }
+    let (rows, count) = state.db.deals(&filter).await?;
     let chain_id = state.chain_id();
     let deals: Vec<Value> = rows.iter().map(|deal| deal_json(deal, chain_id)).collect();
     let mut body = json!({ "ok": true, "count": count, "deals": deals });

@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::*;
 use confide_chain::{Address, B256, TaskStatus, U256};
 use confide_testkit::chain::{self as fixtures, DealSpec};
-use confide_workerpool::api::{Registered, Registration};
 use confide_workerpool::scheduler::DEAL_PAGE;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,13 +61,7 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
     let small = fixtures::matched_deal(&node.url, hub, &spec(1)).await;
     let small_task = confide_protocol::task_id(small, U256::ZERO);
     let client = worker("worker-1", &s.url);
-    let registration = Registration {
-        frameworks: vec!["standard".into()],
-        memory_mib: 1024,
-        simulated: true,
-        concurrency: 2,
-    };
-    let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
+    register(&client, 2).await;
     let mut given = Vec::new();
     until("the small deal's task", 30, async || {
         if let Some(task) = next(&client).await {

@@ -15,7 +15,7 @@ use confide_chain::{Address, B256};
 use confide_devstack::DEV_ACCOUNTS;
 use confide_testkit::TempPostgres;
 use confide_testkit::chain::{self as fixtures, DealSpec};
-use confide_workerpool::api::{Heartbeat, Registered, Registration};
+use confide_workerpool::api::Heartbeat;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
@@ -63,14 +63,8 @@ async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
     let both = format!("{},{}", b.url, a.url);
     let (first, second) = (worker("worker-1", &both), worker("worker-2", &both));
     for client in [&first, &second] {
-        let registration = Registration {
-            frameworks: vec!["standard".into()],
-            memory_mib: 1024,
-            simulated: true,
-            // These test workers hold tasks without running them: they take several.
-            concurrency: 3,
-        };
-        let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
+        // These test workers hold tasks without running them: they take several.
+        register(client, 3).await;
     }
     let mut held = None;
     until("a task for the first worker", 30, async || {

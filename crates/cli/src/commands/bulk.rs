@@ -423,7 +423,6 @@ async fn process(ctx: &Context, args: ProcessArgs) -> CliResult {
     }
     let volume = u64::try_from(request.volume).map_err(|_| refuse("INVALID_BULK_REQUEST", "volume too large"))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(args.timeout);
-    let mut deals = Vec::new();
     loop {
         let consumed = u64::try_from(poco.consumed(file.requestorder_hash).await?).unwrap_or(u64::MAX);
         if consumed >= volume {
@@ -455,7 +454,6 @@ async fn process(ctx: &Context, args: ProcessArgs) -> CliResult {
             deal.bot_first,
             deal.bot_first + deal.bot_size
         ));
-        deals.push(deal);
     }
     let tasks = request_tasks(&poco, &file).await?;
     if args.no_wait {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use confide_chain::{Address, B256, Connection, Poco};
 use confide_devstack::DEV_ACCOUNTS;
-use confide_workerpool::api::NextTask;
+use confide_workerpool::api::{NextTask, Registered, Registration};
 use confide_workerpool::auth::SchedulerClient;
 use confide_workerpool::db::SchedulerDb;
 use confide_workerpool::scheduler::{Scheduler, SchedulerConfig, router};
@@ -92,4 +92,15 @@ pub(crate) fn worker(role: &str, schedulers: &str) -> SchedulerClient {
 pub(crate) async fn next(client: &SchedulerClient) -> Option<B256> {
     let (answer, _): (NextTask, _) = client.post("/tasks/next", &serde_json::json!({})).await.unwrap();
     answer.assignment.map(|a| a.task_id)
+}
+
+/// Registers a standard-task worker that says it runs `concurrency` tasks at once.
+pub(crate) async fn register(client: &SchedulerClient, concurrency: u32) {
+    let registration = Registration {
+        frameworks: vec!["standard".into()],
+        memory_mib: 1024,
+        simulated: true,
+        concurrency,
+    };
+    let _: (Registered, _) = client.post("/workers/register", &registration).await.unwrap();
 }
