@@ -29,6 +29,10 @@ const MAX_MODULE_BYTES: u64 = 256 << 20;
 const MAX_INPUT_BYTES: u64 = 16 << 30;
 /// The largest input file (unchecked content from any public server).
 const MAX_INPUT_FILE_BYTES: u64 = 1 << 30;
+/// At most this many input files, and this many bytes of them together: a requester's
+/// params must not turn one task into a terabyte of downloads.
+const MAX_INPUT_FILES: usize = 32;
+const MAX_INPUT_FILES_BYTES: u64 = 4 << 30;
 
 /// What the worker starts the runtime with. None of it is trusted: the SMS checks every
 /// claim against the chain before it releases anything.
@@ -623,8 +627,16 @@ async fn fetch_input_files(
     fetcher: &Fetcher,
     private: &PrivateDir,
 ) -> Result<Vec<String>, EnclaveError> {
+    let urls = &session.params.iexec_input_files;
+    if urls.len() > MAX_INPUT_FILES {
+        return Err(EnclaveError::InputFileRefused(format!(
+            "the task names {} input files; at most {MAX_INPUT_FILES} are fetched",
+            urls.len()
+        )));
+    }
     let mut names = Vec::new();
-    for url in &session.params.iexec_input_files {
+    let mut budget = MAX_INPUT_FILES_BYTES;
+    for url in urls {
         let name = format!(
             "{}",
             B256::from_slice(&<sha2::Sha256 as sha2::Digest>::digest(url.as_bytes()))
@@ -632,12 +644,14 @@ async fn fetch_input_files(
         let path = private.input.join(&name);
         let mut file = File::create(&path).map_err(|e| EnclaveError::io(&path, e))?;
         fetcher
-            .fetch_input(url, MAX_INPUT_FILE_BYTES, &mut file, session.simulated)
+            .fetch_input(url, MAX_INPUT_FILE_BYTES.min(budget), &mut file, session.simulated)
             .await
             .map_err(|e| match e {
                 InputFileError::Refused { .. } => EnclaveError::InputFileRefused(e.to_string()),
                 InputFileError::Download { url, reason } => EnclaveError::InputFileDownload(FetchError { url, reason }),
             })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+        budget = budget.saturating_sub(size);
         names.push(name);
     }
     Ok(names)
@@ -951,7 +965,10 @@ fn wipe(path: &Path) {
             && let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(path)
         {
             let zeros = vec![0u8; 1 << 16];
-            let mut left = metadata.len();
+            // No more than the blocks the file holds: a sparse file of a terabyte (one
+            // seek and one byte from the app) must not become a terabyte of zeros.
+            let allocated = std::os::unix::fs::MetadataExt::blocks(&metadata).saturating_mul(512);
+            let mut left = metadata.len().min(allocated);
             while left > 0 {
                 let n = left.min(zeros.len() as u64) as usize;
                 if file.write_all(&zeros[..n]).is_err() {

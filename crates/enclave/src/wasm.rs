@@ -6,9 +6,11 @@
 //! with its code and standard library mounted read-only (see `python`).
 
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -29,6 +31,16 @@ const RUN_THREAD_STACK: usize = WASM_STACK + (4 << 20);
 const DOOR_MODULE: &str = "host";
 const DOOR_NAME: &str = "call";
 const NO_HOST: i32 = -1;
+/// Tables are memory the linear-memory cap does not see: at most this many per run, with
+/// at most this many elements between them (a funcref is a pointer: 8 MiB at most).
+/// CPython's indirect-call table, the largest a real app has, holds about 10,000.
+const MAX_TABLES: usize = 8;
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// One module, one memory; a few instances for wasmtime's own bookkeeping.
+const MAX_MEMORIES: usize = 1;
+const MAX_INSTANCES: usize = 4;
+/// How often the writable folders are measured against the write quota while the app runs.
+const QUOTA_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// Why the sandbox could not run the app, or how the app failed in it; each has a stable
 /// code.
@@ -65,6 +77,64 @@ pub enum WasmError {
     /// and the Python runtime's `host::call`, nothing else).
     #[error("the app needs imports the sandbox does not provide: {0}")]
     Imports(String),
+    /// The app wrote more than its write quota into its writable folders, and was stopped.
+    #[error(
+        "the app wrote more than its quota of {} MiB or {} files and folders",
+        quota.max_bytes >> 20,
+        quota.max_entries
+    )]
+    WriteQuota {
+        /// The quota it went past.
+        quota: WriteQuota,
+    },
+}
+
+/// What an app may leave in `/iexec_out` and its writable mounts together: bytes by
+/// apparent size (a sparse file counts whole, as the archive and the wipe read it whole),
+/// and files and folders. Measured while the app runs and once after: an app is stopped
+/// within [`QUOTA_CHECK_EVERY`] of going past it, and its result refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteQuota {
+    /// Bytes, every writable folder together.
+    pub max_bytes: u64,
+    /// Files, folders and links, every writable folder together.
+    pub max_entries: u64,
+}
+
+impl WriteQuota {
+    /// 1 GiB and 10,000 entries: a result is an archive the beneficiary downloads, not a disk.
+    pub const DEFAULT: WriteQuota = WriteQuota {
+        max_bytes: 1 << 30,
+        max_entries: 10_000,
+    };
+
+    /// Whether everything under `folders` fits; stops reading as soon as it does not, so
+    /// the walk is bounded by the quota, not by what the app made.
+    pub fn holds(&self, folders: &[PathBuf]) -> bool {
+        let (mut bytes, mut entries) = (0u64, 0u64);
+        let mut pending: Vec<PathBuf> = folders.to_vec();
+        while let Some(folder) = pending.pop() {
+            let Ok(listing) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in listing.flatten() {
+                entries += 1;
+                // Links are not followed: a link is one entry, whatever it points at.
+                let Ok(metadata) = std::fs::symlink_metadata(entry.path()) else {
+                    continue;
+                };
+                if metadata.is_dir() {
+                    pending.push(entry.path());
+                } else {
+                    bytes = bytes.saturating_add(metadata.len());
+                }
+                if entries > self.max_entries || bytes > self.max_bytes {
+                    return false;
+                }
+            }
+        }
+        true
+    }
 }
 
 impl WasmError {
@@ -78,6 +148,7 @@ impl WasmError {
             WasmError::OutOfMemory { .. } => "APP_OUT_OF_MEMORY",
             WasmError::Exit(_) => "APP_EXIT_NONZERO",
             WasmError::Imports(_) => "APP_IMPORTS_UNSUPPORTED",
+            WasmError::WriteQuota { .. } => "APP_WRITE_QUOTA",
         }
     }
 
@@ -92,7 +163,8 @@ impl WasmError {
             | WasmError::Setup(_)
             | WasmError::Timeout { .. }
             | WasmError::OutOfMemory { .. }
-            | WasmError::Imports(_) => self.to_string(),
+            | WasmError::Imports(_)
+            | WasmError::WriteQuota { .. } => self.to_string(),
         }
     }
 }
@@ -101,6 +173,7 @@ impl WasmError {
 /// modules are only reused by an identical engine.
 pub struct Sandbox {
     engine: Engine,
+    write_quota: WriteQuota,
 }
 
 /// What the app is given.
@@ -158,8 +231,11 @@ struct Host {
     clock: crate::clocks::RunClock,
 }
 
+/// The app's memory: its linear memory under the cap, its tables under theirs. `hit`
+/// records a refusal, which is how an app that turns it into its own error is judged.
 struct MemoryCap {
     max: usize,
+    table_elements: usize,
     hit: bool,
 }
 
@@ -172,8 +248,28 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+    /// Called for a table's initial size at instantiation too (from 0), so every element
+    /// of every table is counted.
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.table_elements.saturating_add(desired.saturating_sub(current));
+        if total > MAX_TABLE_ELEMENTS {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
     }
 }
 
@@ -191,7 +287,15 @@ impl Sandbox {
         // The Python runtime's C++ extensions (pybind11) throw wasm exceptions.
         config.wasm_exceptions(true);
         let engine = Engine::new(&config).map_err(|e| WasmError::Setup(e.to_string()))?;
-        Ok(Sandbox { engine })
+        Ok(Sandbox {
+            engine,
+            write_quota: WriteQuota::DEFAULT,
+        })
+    }
+
+    /// This sandbox with another write quota for every app it runs.
+    pub fn with_write_quota(self, write_quota: WriteQuota) -> Sandbox {
+        Sandbox { write_quota, ..self }
     }
 
     /// Compiles `bytes`, or loads the compiled form from `cache_dir` when an entry there
@@ -328,26 +432,40 @@ impl Sandbox {
             wasi,
             limiter: MemoryCap {
                 max: usize::try_from(app.memory_limit).unwrap_or(usize::MAX),
+                table_elements: 0,
                 hit: false,
             },
             clock,
         };
+        // wasmtime refuses a module past the table count with a generic error; counted
+        // here first, it is the memory refusal it is.
+        if module.resources_required().num_tables as usize > MAX_TABLES {
+            return Err(WasmError::OutOfMemory {
+                limit_mib: app.memory_limit >> 20,
+            });
+        }
         let mut store = Store::new(&self.engine, host);
         store.limiter(|host| &mut host.limiter);
-        // A watchdog ticks the engine's epoch once when this run's budget is spent. The
-        // epoch is the engine's, shared by every run on it: a tick ends this run only once
-        // its own deadline has passed, and lets any other run go on.
+        // A watchdog ticks the engine's epoch once when this run's budget is spent or its
+        // write quota passed. The epoch is the engine's, shared by every run on it: a tick
+        // ends this run only once its own deadline has passed or its own quota is gone,
+        // and lets any other run go on.
         let deadline = clock.deadline();
+        let over_quota = Arc::new(AtomicBool::new(false));
         store.set_epoch_deadline(1);
+        let stop = over_quota.clone();
         store.epoch_deadline_callback(move |_| {
-            if std::time::Instant::now() >= deadline {
+            if stop.load(Ordering::SeqCst) || Instant::now() >= deadline {
                 Err(Trap::Interrupt.into())
             } else {
                 Ok(wasmtime::UpdateDeadline::Continue(1))
             }
         });
         let linker = self.linker().map_err(|e| WasmError::Setup(e.to_string()))?;
-        let (finished, watchdog) = self.watchdog(app.max_run);
+        let writable: Vec<PathBuf> = std::iter::once(app.output_dir.to_path_buf())
+            .chain(app.mounts.iter().filter(|m| m.writable).map(|m| m.host.to_path_buf()))
+            .collect();
+        let (finished, watchdog) = self.watchdog(deadline, writable.clone(), over_quota.clone());
         let outcome = linker
             .instantiate(&mut store, module)
             .and_then(|instance| match app.entry {
@@ -366,18 +484,46 @@ impl Sandbox {
             });
         drop(finished);
         let _ = watchdog.join();
+        // Once more after the app: what it wrote since the last look counts too.
+        if over_quota.load(Ordering::SeqCst) || !self.write_quota.holds(&writable) {
+            return Err(WasmError::WriteQuota {
+                quota: self.write_quota,
+            });
+        }
         judge(outcome, store.data().limiter.hit, &app)
     }
 
-    /// Ticks the engine's epoch once after `budget` unless the returned sender is dropped.
-    fn watchdog(&self, budget: Duration) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    /// Ticks the engine's epoch once at `deadline`, or as soon as `writable` holds more
+    /// than the write quota (then `over_quota` is set), unless the returned sender is
+    /// dropped first.
+    fn watchdog(
+        &self,
+        deadline: Instant,
+        writable: Vec<PathBuf>,
+        over_quota: Arc<AtomicBool>,
+    ) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
         let (finished, wait) = mpsc::channel::<()>();
         let engine = self.engine.weak();
+        let quota = self.write_quota;
         let handle = std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(budget)
-                && let Some(engine) = engine.upgrade()
-            {
-                engine.increment_epoch();
+            loop {
+                let pause = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(QUOTA_CHECK_EVERY);
+                if !matches!(wait.recv_timeout(pause), Err(mpsc::RecvTimeoutError::Timeout)) {
+                    return;
+                }
+                let spent = Instant::now() >= deadline;
+                if !spent && quota.holds(&writable) {
+                    continue;
+                }
+                if !spent {
+                    over_quota.store(true, Ordering::SeqCst);
+                }
+                if let Some(engine) = engine.upgrade() {
+                    engine.increment_epoch();
+                }
+                return;
             }
         });
         (finished, handle)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use confide_enclave::wasm::{AppInvocation, Entry, Sandbox, WasmError};
+use confide_enclave::wasm::{AppInvocation, Entry, Sandbox, WasmError, WriteQuota};
 
 /// The example module `name`, built by `scripts/build-apps.sh` (built here if missing).
 fn module(name: &str) -> Vec<u8> {
@@ -38,8 +38,18 @@ fn run(
     memory_mib: u64,
     seconds: u64,
 ) -> Result<String, WasmError> {
-    let bytes = module(name);
-    let module = sandbox.load(&bytes, &[0; 32], None, None)?;
+    run_bytes(sandbox, &module(name), args, dirs, memory_mib, seconds)
+}
+
+fn run_bytes(
+    sandbox: &Sandbox,
+    bytes: &[u8],
+    args: &[&str],
+    dirs: &Dirs,
+    memory_mib: u64,
+    seconds: u64,
+) -> Result<String, WasmError> {
+    let module = sandbox.load(bytes, &[0; 32], None, None)?;
     let output = sandbox.run(
         &module,
         AppInvocation {
@@ -201,4 +211,79 @@ fn one_runs_budget_does_not_end_another_run_on_the_same_engine() {
             "the 4 s run went on past the 1 s run's deadline ({elapsed:?})"
         );
     });
+}
+
+/// A command module with `count` funcref tables of `elements` each and an empty `_start`,
+/// written out byte by byte (no toolchain makes such a module on purpose).
+fn module_with_tables(count: u32, elements: u32) -> Vec<u8> {
+    fn leb(mut n: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len() as u32, out);
+        out.extend_from_slice(body);
+    }
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut wasm); // one type: () -> ()
+    section(3, &[1, 0], &mut wasm); // one function of that type
+    let mut tables = Vec::new();
+    leb(count, &mut tables);
+    for _ in 0..count {
+        tables.extend_from_slice(&[0x70, 0x00]); // funcref, a minimum and no maximum
+        leb(elements, &mut tables);
+    }
+    section(4, &tables, &mut wasm);
+    section(7, &[1, 6, b'_', b's', b't', b'a', b'r', b't', 0, 0], &mut wasm);
+    section(10, &[1, 2, 0, 0x0b], &mut wasm); // its body: no locals, end
+    wasm
+}
+
+#[test]
+fn tables_count_against_the_apps_memory() {
+    let sandbox = Sandbox::new().unwrap();
+    let d = dirs();
+    run_bytes(&sandbox, &module_with_tables(2, 1000), &[], &d, 64, 10).expect("a module with small tables runs");
+    for (count, elements) in [(1, 2_000_000), (4, 400_000), (50, 1)] {
+        let refused = run_bytes(&sandbox, &module_with_tables(count, elements), &[], &d, 64, 10).unwrap_err();
+        assert_eq!(
+            refused.code(),
+            "APP_OUT_OF_MEMORY",
+            "{count} tables of {elements}: {refused}"
+        );
+    }
+}
+
+#[test]
+fn writes_past_the_quota_stop_the_app_and_refuse_its_result() {
+    let quota = WriteQuota {
+        max_bytes: 8 << 20,
+        max_entries: 100,
+    };
+    let sandbox = Sandbox::new().unwrap().with_write_quota(quota);
+    for how in ["fill-disk", "sparse", "many-files"] {
+        let d = dirs();
+        let started = Instant::now();
+        let refused = run(&sandbox, "echo", &[how], &d, 64, 60).unwrap_err();
+        assert!(
+            matches!(refused, WasmError::WriteQuota { quota: q } if q == quota),
+            "{how}: {refused}"
+        );
+        assert_eq!(refused.code(), "APP_WRITE_QUOTA");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{how}: stopped long before its time budget"
+        );
+    }
+    // Within the quota, writing is fine.
+    let d = dirs();
+    run(&sandbox, "echo", &[], &d, 64, 10).unwrap();
 }

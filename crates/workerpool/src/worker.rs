@@ -106,7 +106,14 @@ struct Contribution {
 struct Verified {
     deal: confide_chain::DealInfo,
     app: confide_chain::AppInfo,
+    /// How long the enclave runtime may take, every phase together (see [`ENCLAVE_OVERHEAD`]).
+    enclave_budget: Duration,
 }
+
+/// Time the enclave runtime may take besides the app's own run (the category's time):
+/// downloads, attestation, compiling, archiving and encrypting. Past its budget it is
+/// killed: a module that takes an hour to compile must not hold a worker for an hour.
+const ENCLAVE_OVERHEAD: Duration = Duration::from_secs(15 * 60);
 
 impl Ended {
     fn failed(code: &str, message: impl Into<String>) -> Ended {
@@ -336,7 +343,12 @@ impl Worker {
             return Err(bad(format!("the task is {:?} on chain, not ACTIVE", task.status)));
         }
         let app = self.poco.app(deal.app).await?;
-        Ok(Verified { deal, app })
+        let enclave_budget = Duration::from_secs(task.timeref.saturating_to::<u64>()).saturating_add(ENCLAVE_OVERHEAD);
+        Ok(Verified {
+            deal,
+            app,
+            enclave_budget,
+        })
     }
 
     /// The runtime's description of a standard task, from the chain.
@@ -402,9 +414,17 @@ impl Worker {
             }
         };
         let tail = drain_stderr(child.stderr.take());
-        let status = match child.wait().await {
-            Ok(status) => status,
-            Err(e) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
+        let status = match tokio::time::timeout(v.enclave_budget, child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => return Ended::failed("ENCLAVE_START_FAILED", e.to_string()),
+            Err(_) => {
+                let _ = child.kill().await;
+                let why = format!(
+                    "the enclave runtime ran past its {} s budget",
+                    v.enclave_budget.as_secs()
+                );
+                return Ended::failed("ENCLAVE_TIMEOUT", why);
+            }
         };
         let tail = tail.await.unwrap_or_default();
         let computed: Computed = match std::fs::read(work.join("computed.json"))

@@ -84,6 +84,25 @@ fn misbehave(how: &str) {
             let _ = std::fs::write("/iexec_out/.confide/app.log", "all went well");
         }
         "slow" => std::thread::sleep(std::time::Duration::from_secs(5)),
+        "fill-disk" => {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create("/iexec_out/fill").expect("the output is writable");
+            let chunk = vec![7u8; 1 << 20];
+            loop {
+                let _ = file.write_all(&chunk);
+            }
+        }
+        "sparse" => {
+            // One seek and one byte: a terabyte by its length.
+            let file = std::fs::File::create("/iexec_out/sparse").expect("the output is writable");
+            let _ = file.set_len(1 << 40);
+        }
+        "many-files" => {
+            let _ = std::fs::create_dir_all("/iexec_out/many");
+            for n in 0u64.. {
+                let _ = std::fs::write(format!("/iexec_out/many/{n}"), b"");
+            }
+        }
         _ => {}
     }
 }
