@@ -435,7 +435,7 @@ async fn add_file(
         if !quota.grow(more, state.ipfs_unclaimed_quota) {
             return Some(quota_exceeded(state));
         }
-        if reservation.grow(more, stored, None).is_err() {
+        if reservation.grow(more, stored, None, state.files_ceiling()).is_err() {
             return Some(refuse(
                 state,
                 StatusCode::INSUFFICIENT_STORAGE,

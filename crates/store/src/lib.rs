@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
-use confide_chain::{Address, B256};
+use confide_chain::{Address, AssetKind, B256};
 use confide_protocol::ipfs::{Cid, CidVersion, FileCid, FileDag, Layout};
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
@@ -45,6 +45,16 @@ pub const DEFAULT_MAX_UPLOAD: usize = 4 << 30;
 pub const DEFAULT_OWNER_QUOTA: u64 = 16 << 30;
 /// What the whole store may hold by default: 1 TiB.
 pub const DEFAULT_TOTAL_QUOTA: u64 = 1 << 40;
+/// What of the total only task results may take by default: 64 GiB. Files and added
+/// content stop short of it, so wallets that cost nothing cannot block every result.
+pub const DEFAULT_RESULTS_RESERVE: u64 = 64 << 30;
+/// What a wallet that owns no app, dataset or workerpool on chain may keep in `/files` by
+/// default: 256 MiB (enough for a first dataset; registering anything lifts it to the
+/// owner quota).
+pub const DEFAULT_NEWCOMER_QUOTA: u64 = 256 << 20;
+/// How long a wallet's counted usage (and whether it owns an asset) is trusted before it
+/// is read again: replicas share the backend, not these counters.
+const OWNER_RECOUNT: Duration = Duration::from_secs(60);
 /// Largest file `POST /api/v0/add` takes by default: 64 MiB.
 pub const DEFAULT_IPFS_ADD_MAX: u64 = 64 << 20;
 /// What added files no dataset names may take in all by default: 1 GiB.
@@ -109,6 +119,13 @@ pub struct StoreState {
     pub owner_quota: u64,
     /// What the store may hold in all (files, results, uploads under way), in bytes.
     pub total_quota: u64,
+    /// What of `total_quota` only results may use ([`DEFAULT_RESULTS_RESERVE`]).
+    pub results_reserve: u64,
+    /// The quota of a wallet that owns no asset on chain ([`DEFAULT_NEWCOMER_QUOTA`]);
+    /// without a chain every wallet has `owner_quota`.
+    pub newcomer_quota: u64,
+    /// Wallets given `owner_quota` whatever they own (`--upload-allow`).
+    pub upload_allow: std::collections::HashSet<Address>,
     /// Bytes stored, counted from the backend on first use, then kept up to date.
     /// Invariant: once `counted` is set, `stored` is the sum of the stored objects' sizes
     /// (as far as this process wrote them).
@@ -118,7 +135,12 @@ pub struct StoreState {
     /// uploads of one wallet cannot both fit the same room).
     reserved: AtomicU64,
     owner_reserved: std::sync::Mutex<std::collections::HashMap<Address, u64>>,
-    /// Held while an upload's final checks and rename run.
+    /// What each wallet stores in `/files`, counted from the backend at most every
+    /// [`OWNER_RECOUNT`] and kept up to date by this process's landings in between.
+    owners: std::sync::Mutex<std::collections::HashMap<Address, OwnerUsage>>,
+    /// Held while an upload (or added content) lands: the rename and its CID record, so
+    /// the sweep of added content never sees one without the other. Nothing else is
+    /// read or written under it.
     landing: tokio::sync::Mutex<()>,
     /// Uploads kept, files and results (`store_uploads_total` on `/metrics`).
     pub uploads: AtomicU64,
@@ -166,6 +188,10 @@ impl StoreState {
             max_upload,
             owner_quota: DEFAULT_OWNER_QUOTA,
             total_quota: DEFAULT_TOTAL_QUOTA,
+            results_reserve: DEFAULT_RESULTS_RESERVE,
+            newcomer_quota: DEFAULT_NEWCOMER_QUOTA,
+            upload_allow: std::collections::HashSet::new(),
+            owners: std::sync::Mutex::new(std::collections::HashMap::new()),
             stored: AtomicU64::new(0),
             counted: tokio::sync::OnceCell::new(),
             reserved: AtomicU64::new(0),
@@ -205,6 +231,72 @@ impl StoreState {
             .await?;
         Ok(self.stored.load(Ordering::SeqCst))
     }
+
+    /// What files and added content may fill, leaving the results' reserve.
+    pub(crate) fn files_ceiling(&self) -> u64 {
+        self.total_quota.saturating_sub(self.results_reserve)
+    }
+
+    /// `owner`'s usage and quota, from the counters when fresh, else from the backend
+    /// and the chain.
+    async fn owner_usage(&self, owner: Address) -> Result<OwnerUsage, Response> {
+        let cached = self.owners.lock().expect("never poisoned").get(&owner).copied();
+        if let Some(usage) = cached.filter(|u| u.counted_at.elapsed() < OWNER_RECOUNT) {
+            return Ok(usage);
+        }
+        let bytes = size_under(self.backend.as_ref(), Some(&owner_prefix(owner)))
+            .await
+            .map_err(backend_error)?;
+        let quota = self.quota_of(owner).await?;
+        let usage = OwnerUsage {
+            bytes,
+            quota,
+            counted_at: std::time::Instant::now(),
+        };
+        self.owners.lock().expect("never poisoned").insert(owner, usage);
+        Ok(usage)
+    }
+
+    /// The owner quota for a wallet that owns an app, a dataset or a workerpool (or is
+    /// allowed), the newcomer quota for any other: a wallet is free to make, an asset is not.
+    async fn quota_of(&self, owner: Address) -> Result<u64, Response> {
+        let Some(poco) = &self.poco else {
+            return Ok(self.owner_quota);
+        };
+        if self.upload_allow.contains(&owner) {
+            return Ok(self.owner_quota);
+        }
+        for kind in [AssetKind::Dataset, AssetKind::App, AssetKind::Workerpool] {
+            let count = poco.count_assets(kind, owner).await.map_err(|e| {
+                // The node's URL (and any key in it) stays in the log, not in the answer.
+                tracing::warn!(error = %e, "counting a wallet's assets failed");
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "CHAIN_UNAVAILABLE",
+                    "the chain could not be read: try again later",
+                )
+            })?;
+            if !count.is_zero() {
+                return Ok(self.owner_quota);
+            }
+        }
+        Ok(self.newcomer_quota.min(self.owner_quota))
+    }
+
+    /// Counts a landing of `size` bytes that replaced `replaced` into `owner`'s usage.
+    fn landed(&self, owner: Address, size: u64, replaced: u64) {
+        if let Some(usage) = self.owners.lock().expect("never poisoned").get_mut(&owner) {
+            usage.bytes = usage.bytes.saturating_sub(replaced).saturating_add(size);
+        }
+    }
+}
+
+/// What one wallet stores in `/files` and may store.
+#[derive(Clone, Copy, Debug)]
+struct OwnerUsage {
+    bytes: u64,
+    quota: u64,
+    counted_at: std::time::Instant,
 }
 
 /// The total size of the objects under `prefix` (all of them when `None`).
@@ -380,7 +472,7 @@ async fn upload(
     let path = object_path(owner, &name);
     let room = match owner_room(&state, owner, &path).await {
         Ok(room) => room,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "BACKEND_ERROR", e.to_string()),
+        Err(refusal) => return refusal,
     };
     let (_, record) = file_located(owner, &name);
     match stream_into(&state, &path, declared, body, Some(room), &record).await {
@@ -399,15 +491,15 @@ async fn upload(
     }
 }
 
-/// `owner`'s room under the quota: what it stores, less the file `path` an upload would
+/// `owner`'s room under its quota: what it stores, less the file `path` an upload would
 /// replace.
-async fn owner_room(state: &StoreState, owner: Address, path: &StorePath) -> Result<Room, object_store::Error> {
-    let used = size_under(state.backend.as_ref(), Some(&owner_prefix(owner))).await?;
-    let replaced = replaced_size(state, path).await?;
+async fn owner_room(state: &StoreState, owner: Address, path: &StorePath) -> Result<Room, Response> {
+    let usage = state.owner_usage(owner).await?;
+    let replaced = replaced_size(state, path).await.map_err(backend_error)?;
     Ok(Room {
         owner,
-        bytes: state.owner_quota.saturating_sub(used.saturating_sub(replaced)),
-        quota: state.owner_quota,
+        bytes: usage.quota.saturating_sub(usage.bytes.saturating_sub(replaced)),
+        quota: usage.quota,
     })
 }
 
@@ -437,9 +529,9 @@ enum Full {
 }
 
 impl Reservation<'_> {
-    /// Reserves `more` bytes, against the owner's `room` and the store's quota given that
-    /// it stores `stored` bytes.
-    fn grow(&mut self, more: u64, stored: u64, room: Option<&Room>) -> Result<(), Full> {
+    /// Reserves `more` bytes, against the owner's `room` and `ceiling` (the store's quota,
+    /// or what files may fill of it) given that it stores `stored` bytes.
+    fn grow(&mut self, more: u64, stored: u64, room: Option<&Room>, ceiling: u64) -> Result<(), Full> {
         // Invariant: `bytes` is what this reservation added to both counters it holds, so
         // dropping it gives back exactly that, whatever the outcome.
         self.bytes += more;
@@ -454,7 +546,7 @@ impl Reservation<'_> {
         if owner_full {
             return Err(Full::Owner);
         }
-        if stored.saturating_add(reserved) > self.state.total_quota {
+        if stored.saturating_add(reserved) > ceiling {
             return Err(Full::Store);
         }
         Ok(())
@@ -509,7 +601,10 @@ fn over_quota(state: &StoreState, quota: u64) -> Response {
         state,
         StatusCode::PAYLOAD_TOO_LARGE,
         "QUOTA_EXCEEDED",
-        format!("this upload would take the wallet's files past its quota of {quota} bytes"),
+        format!(
+            "this upload would take the wallet's files past its quota of {quota} bytes \
+             (a wallet that owns no app, dataset or workerpool has a smaller one)"
+        ),
     )
 }
 
@@ -657,7 +752,13 @@ fn past_a_limit(
         let message = format!("uploads are limited to {limit} bytes");
         return Some(refuse(state, StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE", message));
     }
-    match reservation.grow(chunk as u64, stored, room) {
+    // A room is a wallet's file; a result has none and may use the results' reserve.
+    let ceiling = if room.is_some() {
+        state.files_ceiling()
+    } else {
+        state.total_quota
+    };
+    match reservation.grow(chunk as u64, stored, room, ceiling) {
         Ok(()) => None,
         Err(Full::Owner) => Some(over_quota(state, room.map_or(0, |r| r.quota))),
         Err(Full::Store) => Some(refuse(
@@ -681,13 +782,23 @@ struct Landing<'a> {
 /// time. The owner's files are counted again as the upload lands: an upload of the same
 /// wallet that landed meanwhile is not in the room measured at the start.
 async fn land(state: &StoreState, landing: Landing<'_>, path: &StorePath, room: Option<&Room>) -> Result<(), Response> {
-    let _landing = state.landing.lock().await;
     let replaced = replaced_size(state, path).await.map_err(backend_error)?;
-    if let Some(room) = room {
-        let used = size_under(state.backend.as_ref(), Some(&owner_prefix(room.owner)))
-            .await
-            .map_err(backend_error)?;
+    // Counted (when stale) before the lock; read again under it, from memory, so an
+    // upload of the same wallet that landed meanwhile counts.
+    let counted = match room {
+        Some(room) => Some(state.owner_usage(room.owner).await?),
+        None => None,
+    };
+    let _landing = state.landing.lock().await;
+    if let (Some(room), Some(counted)) = (room, counted) {
+        let used = state
+            .owners
+            .lock()
+            .expect("never poisoned")
+            .get(&room.owner)
+            .map_or(counted.bytes, |usage| usage.bytes);
         if used.saturating_sub(replaced) + landing.size as u64 > room.quota {
+            drop(_landing);
             let _ = state.backend.delete(landing.staging).await;
             return Err(over_quota(state, room.quota));
         }
@@ -704,6 +815,9 @@ async fn land(state: &StoreState, landing: Landing<'_>, path: &StorePath, room: 
     state
         .stored
         .fetch_sub(replaced.min(state.stored.load(Ordering::SeqCst)), Ordering::SeqCst);
+    if let Some(room) = room {
+        state.landed(room.owner, landing.size as u64, replaced);
+    }
     Ok(())
 }
 
@@ -730,3 +844,45 @@ pub(crate) async fn serve_object(state: &StoreState, path: &StorePath) -> Respon
 
 /// The header carrying the upload's sha256 (`0x…`).
 pub const CONTENT_SHA256: &str = "x-content-sha256";
+
+#[cfg(test)]
+mod tests {
+    use super::{Address, Reservation, Room, StoreState, past_a_limit};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_result_may_use_the_reserve_that_files_may_not() {
+        let mut state = StoreState::configure(Arc::new(object_store::memory::InMemory::new()), 1 << 20, None);
+        state.total_quota = 2500;
+        state.results_reserve = 1000;
+        let room = Room {
+            owner: Address::ZERO,
+            bytes: 10_000,
+            quota: 10_000,
+        };
+        let stored = 1400;
+        let mut file = Reservation {
+            state: &state,
+            owner: None,
+            bytes: 0,
+        };
+        assert!(
+            past_a_limit(&state, &mut file, 0, 200, stored, Some(&room)).is_some(),
+            "a file stops at 1500"
+        );
+        drop(file);
+        let mut result = Reservation {
+            state: &state,
+            owner: None,
+            bytes: 0,
+        };
+        assert!(
+            past_a_limit(&state, &mut result, 0, 200, stored, None).is_none(),
+            "a result goes on into the reserve"
+        );
+        assert!(
+            past_a_limit(&state, &mut result, 200, 1000, stored, None).is_some(),
+            "but not past the total"
+        );
+    }
+}

@@ -236,6 +236,7 @@ async fn each_wallet_has_a_quota_and_the_store_a_total() {
     let (store, _) = start_configured(|state| {
         state.owner_quota = 1000;
         state.total_quota = 2500;
+        state.results_reserve = 0;
     })
     .await;
     let filler = PrivateKeySigner::random();
@@ -288,6 +289,67 @@ async fn each_wallet_has_a_quota_and_the_store_a_total() {
         3,
         "the refused uploads left nothing"
     );
+}
+
+#[tokio::test]
+async fn files_stop_short_of_the_results_reserve() {
+    // 2500 bytes in all, 1000 of them for results only: files fill 1500 at most.
+    let (store, _) = start_configured(|state| {
+        state.total_quota = 2500;
+        state.results_reserve = 1000;
+    })
+    .await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let wallet = PrivateKeySigner::random();
+        let body = vec![9u8; 700];
+        let (status, code) = put(&store, &wallet.address().to_string(), "x", &wallet, sha256(&body), body).await;
+        codes.push((status, code));
+    }
+    assert_eq!(
+        codes,
+        [(201, String::new()), (201, String::new()), (507, "STORE_FULL".into())],
+        "700 + 700 fit in 1500, a third 700 would eat into the results' reserve"
+    );
+}
+
+#[tokio::test]
+async fn a_wallet_that_owns_nothing_on_chain_has_the_newcomer_quota() {
+    let chain = confide_testkit::TestChain::start().await;
+    let owner = chain.client("dataset-owner").await;
+    let allowed = PrivateKeySigner::random();
+    let (store, _) = start_configured(|state| {
+        state.poco = Some(owner.clone());
+        state.owner_quota = 1000;
+        state.newcomer_quota = 200;
+        state.upload_allow = [allowed.address()].into_iter().collect();
+    })
+    .await;
+    let body = vec![5u8; 300];
+    let fresh = PrivateKeySigner::random();
+    assert_eq!(
+        put(
+            &store,
+            &fresh.address().to_string(),
+            "x",
+            &fresh,
+            sha256(&body),
+            body.clone()
+        )
+        .await,
+        (413, "QUOTA_EXCEEDED".into()),
+        "a free wallet keeps 200 bytes"
+    );
+    let small = vec![5u8; 150];
+    upload(&store, &fresh.address().to_string(), "small", &fresh, &small).await;
+
+    owner
+        .create_dataset("owned", b"https://example.org/owned.enc", B256::repeat_byte(7))
+        .await
+        .expect("the dataset registers");
+    let signer = chain.signer("dataset-owner");
+    upload(&store, &signer.address().to_string(), "x", &signer, &body).await;
+    upload(&store, &allowed.address().to_string(), "x", &allowed, &body).await;
 }
 
 #[path = "../../../tests/support/fuzz.rs"]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use confide_chain::{Address, B256, Connection, Deployment, Poco, U256, deploy_or_find};
+use confide_chain::{Address, B256, Connection, Deployment, Poco, PrivateKeySigner, U256, deploy_or_find};
 use confide_devstack::anvil::{AnvilNode, AnvilOptions, DEV_CHAIN_ID, free_port};
 use confide_devstack::{DEV_ACCOUNTS, DevError, deps};
 use confide_protocol::order::{AppOrder, DatasetOrder, Order, RequestOrder, WorkerpoolOrder};
@@ -42,6 +42,18 @@ impl TestChain {
     /// PoCo signed by the dev account playing `role`.
     pub async fn client(&self, role: &str) -> Poco {
         client(&self.node.url, role, self.deployment.hub).await
+    }
+
+    /// The key of the dev account playing `role`, to sign as it off chain.
+    ///
+    /// # Panics
+    /// When `role` is no dev account: this is for tests.
+    pub fn signer(&self, role: &str) -> PrivateKeySigner {
+        DEV_ACCOUNTS
+            .iter()
+            .find(|a| a.role == role)
+            .unwrap_or_else(|| panic!("no dev account plays {role}"))
+            .signer()
     }
 
     /// A dataset of the dev dataset owner, its checksum `checksum_byte` repeated.

@@ -33,6 +33,17 @@ pub(crate) struct ServeArgs {
     /// What the whole store may hold, in GiB (uploads past it are refused).
     #[arg(long, env = "CONFIDE_STORE_TOTAL_QUOTA_GIB", default_value_t = 1024)]
     total_quota_gib: u64,
+    /// What of the total only task results may use, in GiB: files and added content stop
+    /// short of it, so wallets that cost nothing cannot block results.
+    #[arg(long, env = "CONFIDE_STORE_RESULTS_RESERVE_GIB", default_value_t = 64)]
+    results_reserve_gib: u64,
+    /// What a wallet that owns no app, dataset or workerpool on chain may keep, in MiB
+    /// (with a chain; owners of an asset have --owner-quota-mib).
+    #[arg(long, env = "CONFIDE_STORE_NEWCOMER_QUOTA_MIB", default_value_t = 256)]
+    newcomer_quota_mib: u64,
+    /// Wallets that have --owner-quota-mib whatever they own (comma-separated addresses).
+    #[arg(long, env = "CONFIDE_STORE_UPLOAD_ALLOW", value_delimiter = ',')]
+    upload_allow: Vec<confide_chain::Address>,
     /// Take task results, checked against this chain (--rpc-url and --hub, or chain.json).
     #[arg(long)]
     results: bool,
@@ -75,6 +86,15 @@ pub(crate) async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     state.accept_results = args.results;
     state.owner_quota = args.owner_quota_mib.saturating_mul(1 << 20);
     state.total_quota = args.total_quota_gib.saturating_mul(1 << 30);
+    state.results_reserve = args.results_reserve_gib.saturating_mul(1 << 30);
+    if state.results_reserve >= state.total_quota {
+        return Err(CliError::new(
+            "BAD_ARGUMENT",
+            "--results-reserve-gib must be smaller than --total-quota-gib",
+        ));
+    }
+    state.newcomer_quota = args.newcomer_quota_mib.saturating_mul(1 << 20);
+    state.upload_allow = args.upload_allow.into_iter().collect();
     state.ipfs_add_max = args.ipfs_add_max_mib.saturating_mul(1 << 20);
     state.ipfs_unclaimed_quota = args.ipfs_unclaimed_quota_mib.saturating_mul(1 << 20);
     state.ipfs_grace = std::time::Duration::from_secs(args.ipfs_grace_seconds);
