@@ -631,6 +631,10 @@ impl DevStack {
                 format!("{}={}", plan.workerpool, schedulers.join(",")).into(),
                 "--dataprotector".into(),
                 plan.data_protector.to_string().into(),
+                // This machine's own tools and fronts; other addresses (127.0.0.2 and on
+                // included) have the market's default rates.
+                "--rate-limit-exempt".into(),
+                "127.0.0.1".into(),
             ];
             if let Some(gateway) = gateway {
                 args.extend(["--ipfs-gateway".into(), gateway.into()]);

@@ -21,6 +21,7 @@ mod error;
 pub mod explore;
 pub mod follow;
 mod graphql;
+pub mod limits;
 pub mod login;
 mod page;
 mod protected;
@@ -88,6 +89,10 @@ pub struct MarketState {
     /// Bulk deals' slices, read through the IPFS gateways (`--ipfs-gateway`).
     bulk: bulk::BulkSlices,
     http: reqwest::Client,
+    /// Each client's rates and event streams (`with_client_limits`); none: unlimited.
+    limiter: Option<Arc<limits::Limiter>>,
+    /// The explorer's answers of the last few seconds.
+    explorer_cache: limits::ExplorerCache,
 }
 
 impl MarketState {
@@ -117,6 +122,8 @@ impl MarketState {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("an HTTP client"),
+            limiter: None,
+            explorer_cache: limits::ExplorerCache::default(),
         })
     }
 
@@ -126,6 +133,15 @@ impl MarketState {
         Arc::get_mut(&mut state)
             .expect("schedulers are set before the market state is shared")
             .schedulers = schedulers;
+        state
+    }
+
+    /// The same market, limiting what each client may spend (`market serve` does, with
+    /// [`limits::ClientLimits::default`] unless told otherwise). Call before sharing the state.
+    pub fn with_client_limits(mut state: Arc<MarketState>, client_limits: limits::ClientLimits) -> Arc<MarketState> {
+        Arc::get_mut(&mut state)
+            .expect("limits are set before the market state is shared")
+            .limiter = Some(Arc::new(limits::Limiter::new(client_limits)));
         state
     }
 
@@ -202,19 +218,27 @@ pub fn router(state: Arc<MarketState>) -> Router {
         .route("/deals", get(book::deals))
         .route("/{kind}", get(list).post(publish).put(unpublish))
         .route("/{kind}/{hash}", get(one))
-        .merge(explore::routes())
+        .merge(explore::routes().route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::cache_explorer,
+        )))
         .merge(protected::routes())
         .merge(graphql::routes())
         .merge(page::routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_clients,
+        ))
         .with_state(state)
 }
 
 async fn metrics(State(state): State<Arc<MarketState>>) -> String {
     format!(
-        "# TYPE market_orders_published_total counter\nmarket_orders_published_total {}\n# TYPE market_requests_refused_total counter\nmarket_requests_refused_total {}\n",
+        "# TYPE market_orders_published_total counter\nmarket_orders_published_total {}\n# TYPE market_requests_refused_total counter\nmarket_requests_refused_total {}\n# TYPE market_rate_limited_total counter\nmarket_rate_limited_total {}\n",
         state.published.load(Ordering::Relaxed),
-        state.refused.load(Ordering::Relaxed)
+        state.refused.load(Ordering::Relaxed),
+        state.limiter.as_ref().map_or(0, |l| l.refused.load(Ordering::Relaxed))
     )
 }
 
@@ -271,11 +295,23 @@ fn published_json(row: &StoredOrder) -> Value {
     value
 }
 
-/// Server-sent events: one JSON message per order book change.
-async fn events(State(state): State<Arc<MarketState>>) -> impl IntoResponse {
+/// Server-sent events: one JSON message per order book change. Streams are held open,
+/// so each client has a few and the market a bounded number (see `limits`).
+async fn events(State(state): State<Arc<MarketState>>, request: axum::extract::Request) -> Response {
     use futures::StreamExt;
+    let guard = match &state.limiter {
+        Some(limiter) => match limiter.open_stream(limits::client_of(&request)) {
+            Some(guard) => Some(guard),
+            None => return limits::rate_limited("event streams"),
+        },
+        None => None,
+    };
     let stream = tokio_stream::wrappers::BroadcastStream::new(state.events.subscribe())
         .filter_map(|message| async move { message.ok() })
-        .map(|value| Ok::<_, std::convert::Infallible>(Event::default().data(value.to_string())));
-    Sse::new(stream).keep_alive(KeepAlive::default())
+        .map(move |value| {
+            // The stream owns its place: it is given back when the client goes.
+            let _held = &guard;
+            Ok::<_, std::convert::Infallible>(Event::default().data(value.to_string()))
+        });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

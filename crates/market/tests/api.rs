@@ -949,3 +949,99 @@ async fn the_page_is_served_with_a_strict_content_security_policy() {
         assert!(!script.contains(sink), "the page's script uses {sink}");
     }
 }
+
+/// A client (here an address of the loopback range) past its rates is answered 429 at
+/// once, before any work; other clients go on; an exempt address is never limited; event
+/// streams are capped per client and in all.
+#[tokio::test]
+async fn each_client_has_its_rates_and_a_few_event_streams() {
+    let chain = TestChain::start().await;
+    let reader = Poco::new(Connection::connect(chain.url(), None).await.unwrap(), chain.hub())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let db = confide_market::db::MarketDb::open(&url).await.unwrap();
+    let n = |n: u32| std::num::NonZeroU32::new(n).unwrap();
+    let limits = confide_market::limits::ClientLimits {
+        reads_per_second: n(1),
+        reads_burst: n(5),
+        writes_per_second: n(1),
+        writes_burst: n(2),
+        event_streams: 3,
+        event_streams_per_client: 2,
+        exempt: vec!["127.0.0.3".parse().unwrap()],
+    };
+    let state = confide_market::MarketState::with_client_limits(confide_market::MarketState::new(db, reader), limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = confide_market::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let status = |client: reqwest::Client, path: &str| {
+        let url = format!("{base}{path}");
+        async move { client.get(url).send().await.unwrap() }
+    };
+
+    let flooder = from("127.0.0.2");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            status(flooder.clone(), "/apporders?chainId=31337")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 429, 429, 429],
+        "a burst of 5, then refused"
+    );
+    let refused = status(flooder.clone(), "/info").await;
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED", "iExec's market error shape");
+    let writes = from("127.0.0.6");
+    let mut write_statuses = Vec::new();
+    for _ in 0..3 {
+        let answer = writes
+            .post(format!("{base}/apporders"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        write_statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(
+        write_statuses[2], 429,
+        "writes have their own, smaller burst: {write_statuses:?}"
+    );
+
+    let honest = from("127.0.0.4");
+    assert_eq!(status(honest.clone(), "/apporders?chainId=31337").await.status(), 200);
+    let exempt = from("127.0.0.3");
+    for _ in 0..12 {
+        assert_eq!(status(exempt.clone(), "/health").await.status(), 200);
+    }
+
+    // Two streams a client, three in all.
+    let first = status(honest.clone(), "/events").await;
+    let second = status(honest.clone(), "/events").await;
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!(
+        status(honest.clone(), "/events").await.status(),
+        429,
+        "a third of one client"
+    );
+    let other = from("127.0.0.5");
+    let third = status(other.clone(), "/events").await;
+    assert_eq!(third.status(), 200);
+    assert_eq!(status(other, "/events").await.status(), 429, "a fourth in all");
+    drop((first, second, third));
+}

@@ -1,6 +1,7 @@
 //! `confide market serve`, publishing orders to a market, and browsing order books.
 
 use confide_protocol::refusal::{Refusal, codes};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,28 @@ pub(crate) struct ServeArgs {
     /// the PoCo subgraph's `bulkSlice` at /graphql/poco; each answer is checked against its CID.
     #[arg(long = "ipfs-gateway", env = "CONFIDE_IPFS_GATEWAYS", value_delimiter = ',')]
     ipfs_gateways: Vec<String>,
+    /// Reads (GET) one client (an IPv4 address, an IPv6 /64) may make a second; past its
+    /// rate and burst it is answered 429 RATE_LIMITED.
+    #[arg(long, env = "CONFIDE_MARKET_CLIENT_READS_PER_SECOND", default_value = "20")]
+    client_reads_per_second: NonZeroU32,
+    /// Reads one client may make at once after a pause.
+    #[arg(long, env = "CONFIDE_MARKET_CLIENT_READS_BURST", default_value = "200")]
+    client_reads_burst: NonZeroU32,
+    /// Writes (publishing, unpublishing, GraphQL queries) one client may make a second.
+    #[arg(long, env = "CONFIDE_MARKET_CLIENT_WRITES_PER_SECOND", default_value = "5")]
+    client_writes_per_second: NonZeroU32,
+    /// Writes one client may make at once after a pause.
+    #[arg(long, env = "CONFIDE_MARKET_CLIENT_WRITES_BURST", default_value = "100")]
+    client_writes_burst: NonZeroU32,
+    /// /events streams open at once, every client together.
+    #[arg(long, env = "CONFIDE_MARKET_EVENT_STREAMS", default_value_t = 512)]
+    event_streams: usize,
+    /// /events streams one client may hold open.
+    #[arg(long, env = "CONFIDE_MARKET_EVENT_STREAMS_PER_CLIENT", default_value_t = 8)]
+    event_streams_per_client: usize,
+    /// Addresses no rate applies to (comma-separated IPs: your own front or tools).
+    #[arg(long, env = "CONFIDE_MARKET_RATE_LIMIT_EXEMPT", value_delimiter = ',')]
+    rate_limit_exempt: Vec<std::net::IpAddr>,
 }
 
 pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
@@ -61,6 +84,16 @@ pub(crate) async fn run(command: MarketCommand, ctx: &Context) -> CliResult {
     let mut state =
         confide_market::MarketState::with_schedulers(confide_market::MarketState::new(db, poco), schedulers);
     state = confide_market::MarketState::with_ipfs_gateways(state, args.ipfs_gateways.clone());
+    let limits = confide_market::limits::ClientLimits {
+        reads_per_second: args.client_reads_per_second,
+        reads_burst: args.client_reads_burst,
+        writes_per_second: args.client_writes_per_second,
+        writes_burst: args.client_writes_burst,
+        event_streams: args.event_streams,
+        event_streams_per_client: args.event_streams_per_client,
+        exempt: args.rate_limit_exempt.clone(),
+    };
+    state = confide_market::MarketState::with_client_limits(state, limits);
     if let Some(address) = args.dataprotector {
         state = confide_market::MarketState::with_data_protector(state, address);
     }
