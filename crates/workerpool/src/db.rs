@@ -47,6 +47,11 @@ const LIVE: &str = "('running', 'done')";
 /// Replica statuses after which a task is not given to the same worker again: its place,
 /// or its word that the task itself fails (`refused`, in a pool open to any wallet).
 const NOT_AGAIN: &str = "('running', 'done', 'refused')";
+/// In a pool open to any wallet, a worker that failed or lost a task does not get it
+/// again either: one wallet must not spend a task's attempts by failing it over and over.
+const NOT_AGAIN_FOR_STRANGERS: &str = "('running', 'done', 'refused', 'failed', 'lost')";
+/// Replica statuses of a worker whose try of the task counts as an attempt.
+const TRIED: &str = "('failed', 'lost', 'refused')";
 
 fn storage(error: sqlx::Error) -> WorkerpoolError {
     WorkerpoolError::Storage(error.to_string())
@@ -321,16 +326,18 @@ impl SchedulerDb {
         worker: Address,
         now_ms: u64,
         limit: i64,
+        strangers: bool,
     ) -> Result<Vec<TaskRow>, WorkerpoolError> {
         if frameworks.is_empty() {
             return Ok(Vec::new());
         }
+        let not_again = if strangers { NOT_AGAIN_FOR_STRANGERS } else { NOT_AGAIN };
         let placeholders: Vec<String> = (0..frameworks.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'ready' AND not_before_ms <= $1
              AND framework IN ({})
              AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.task_id = tasks.task_id AND r.worker = $3
-                 AND r.status IN {NOT_AGAIN})
+                 AND r.status IN {not_again})
              ORDER BY (SELECT COUNT(*) FROM replicas g WHERE g.task_id = tasks.task_id AND g.status IN {LIVE}) DESC,
                  (SELECT COUNT(*) FROM tasks d WHERE d.deal_id = tasks.deal_id AND d.status = 'running'),
                  final_deadline, idx LIMIT $2",
@@ -362,6 +369,17 @@ impl SchedulerDb {
         .await
         .map_err(storage)?;
         Ok(())
+    }
+
+    /// How many distinct workers tried `task_id` and failed, went silent or refused it.
+    pub async fn workers_that_tried(&self, task_id: B256) -> Result<u64, WorkerpoolError> {
+        let sql = format!("SELECT COUNT(*) FROM replicas WHERE task_id = $1 AND status IN {TRIED}");
+        let count: i64 = sqlx::query_scalar(&sql)
+            .bind(task_id.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Extends `worker`'s lease of a running replica; false when it is no longer theirs.

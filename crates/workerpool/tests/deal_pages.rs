@@ -82,3 +82,84 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
     );
     s.kill();
 }
+
+/// In a pool open to any wallet, a worker that fails a task (however often it says so)
+/// or goes silent with it never gets it back, and spends one attempt of it, not all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
+    let hub = deployment.hub;
+    let pool_owner = fixtures::client(&node.url, "workerpool-owner", hub).await;
+    let workerpool = pool_owner.create_workerpool("open pool").await.unwrap();
+    let app = fixtures::client(&node.url, "app-developer", hub)
+        .await
+        .create_app(
+            "tried",
+            "WASM",
+            b"https://example.org/a.wasm",
+            B256::repeat_byte(1),
+            b"",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
+    let s = scheduler(&node.url, hub, &database, workerpool).await;
+    until("the scheduler to be active", 10, async || health(&s.url).await == 200).await;
+    let spec = DealSpec {
+        app,
+        dataset: Address::ZERO,
+        workerpool,
+        tag: confide_protocol::Tag::default(),
+        volume: 1,
+        trust: 1,
+        params: String::new(),
+    };
+    let deal = fixtures::matched_deal(&node.url, hub, &spec).await;
+    let task = confide_protocol::task_id(deal, U256::ZERO);
+    let attempts = async || s.scheduler.db.task(task).await.unwrap().map_or(0, |t| t.attempts);
+
+    let rogue = worker("worker-1", &s.url);
+    register(&rogue, 1).await;
+    until("the task to reach the rogue", 30, async || {
+        next(&rogue).await == Some(task)
+    })
+    .await;
+    let failure = confide_workerpool::api::Report {
+        outcome: confide_workerpool::api::Outcome::Failed,
+        code: Some("IO_ERROR".into()),
+        message: Some("a transient failure, it says".into()),
+        transaction: None,
+        results: None,
+    };
+    let _: (serde_json::Value, _) = rogue.post(&format!("/tasks/{task}/report"), &failure).await.unwrap();
+    assert_eq!(attempts().await, 1);
+    // Past the pause before a retry, the task is ready again, for others only.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..3 {
+        assert_eq!(next(&rogue).await, None, "never back to the worker that failed it");
+    }
+
+    let silent = worker("worker-2", &s.url);
+    register(&silent, 1).await;
+    until("the task to reach another worker", 30, async || {
+        next(&silent).await == Some(task)
+    })
+    .await;
+    until("the silent worker's lease to run out", 30, async || {
+        attempts().await == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(next(&silent).await, None, "never back to the worker that lost it");
+    assert_eq!(next(&rogue).await, None);
+
+    let honest = worker("worker-3", &s.url);
+    register(&honest, 1).await;
+    until("the task to reach a third worker", 30, async || {
+        next(&honest).await == Some(task)
+    })
+    .await;
+    assert_eq!(attempts().await, 2, "two wallets spent two attempts of three");
+    s.kill();
+}

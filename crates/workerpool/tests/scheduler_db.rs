@@ -51,16 +51,27 @@ async fn replicas_and_leases(url: &str) {
     assert_eq!(db.task(replicated.task_id).await.unwrap().unwrap().wanted, 2);
 
     // Earliest final deadline first, by framework.
-    let next = db.dispatchable(&["standard", "tdx"], alice, 10, 5).await.unwrap();
+    let next = db
+        .dispatchable(&["standard", "tdx"], alice, 10, 5, false)
+        .await
+        .unwrap();
     assert_eq!(next.iter().map(|t| t.index).collect::<Vec<_>>(), [0, 1]);
-    assert!(db.dispatchable(&["gramine"], alice, 10, 5).await.unwrap().is_empty());
+    assert!(
+        db.dispatchable(&["gramine"], alice, 10, 5, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Alice holds a replica: the task is no longer offered to her, still to Bob.
     db.add_replica(replicated.task_id, alice, 1_000).await.unwrap();
     assert_eq!(db.live_replicas(replicated.task_id).await.unwrap(), 1);
-    let for_alice = db.dispatchable(&["standard"], alice, 10, 5).await.unwrap();
+    let for_alice = db.dispatchable(&["standard"], alice, 10, 5, false).await.unwrap();
     assert!(for_alice.is_empty(), "{for_alice:?}");
-    assert_eq!(db.dispatchable(&["standard"], bob, 10, 5).await.unwrap().len(), 1);
+    assert_eq!(
+        db.dispatchable(&["standard"], bob, 10, 5, false).await.unwrap().len(),
+        1
+    );
 
     // A heartbeat extends only a running replica of that worker.
     assert!(db.extend_lease(replicated.task_id, alice, 2_000).await.unwrap());
@@ -79,7 +90,10 @@ async fn replicas_and_leases(url: &str) {
             .await
             .unwrap()
     );
-    assert_eq!(db.dispatchable(&["standard"], alice, 10, 5).await.unwrap().len(), 1);
+    assert_eq!(
+        db.dispatchable(&["standard"], alice, 10, 5, false).await.unwrap().len(),
+        1
+    );
 
     // Two replicas end: their results are kept per worker.
     db.add_replica(replicated.task_id, alice, 5_000).await.unwrap();
@@ -112,7 +126,7 @@ async fn replicas_and_leases(url: &str) {
     running.status = TaskStep::Running;
     assert!(db.save_task(&running, Some(TaskStep::Ready)).await.unwrap());
     assert!(!db.save_task(&running, Some(TaskStep::Ready)).await.unwrap());
-    assert!(db.dispatchable(&["tdx"], bob, 10, 5).await.unwrap().is_empty());
+    assert!(db.dispatchable(&["tdx"], bob, 10, 5, false).await.unwrap().is_empty());
 
     // A reorg takes the deal away: its tasks are set aside, out of the open tasks, and their
     // replicas' places freed; the deal mined again brings them back from the start.

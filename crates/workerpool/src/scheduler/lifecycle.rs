@@ -78,7 +78,12 @@ impl Scheduler {
         let previous = task.status;
         let mut next = "the task no longer needed it";
         if matches!(previous, TaskStep::Ready | TaskStep::Running) {
-            task.attempts += 1;
+            task.attempts = if self.open_pool() {
+                // As for failures: one attempt per distinct worker that went silent.
+                task.attempts.max(self.db.workers_that_tried(task_id).await?)
+            } else {
+                task.attempts + 1
+            };
             next = self.settle(&mut task, true).await?;
             self.db.save_task(&task, Some(previous)).await?;
         }

@@ -36,7 +36,7 @@ impl Scheduler {
         let now = now_ms();
         let candidates = self
             .db
-            .dispatchable(&frameworks, worker, now, 1)
+            .dispatchable(&frameworks, worker, now, 1, self.open_pool())
             .await
             .map_err(internal)?;
         let Some(mut task) = candidates.into_iter().next() else {
@@ -259,7 +259,23 @@ impl Scheduler {
         replicas: &[ReplicaRow],
         worker: Address,
     ) -> (ReplicaStatus, String) {
-        task.attempts += 1;
+        if self.open_pool() {
+            // One attempt per distinct worker: a wallet that fails a task again and again
+            // (it never gets it back) spends one of its attempts, not all.
+            let others = replicas
+                .iter()
+                .filter(|r| r.worker != worker)
+                .filter(|r| {
+                    matches!(
+                        r.status,
+                        ReplicaStatus::Failed | ReplicaStatus::Lost | ReplicaStatus::Refused
+                    )
+                })
+                .count() as u64;
+            task.attempts = task.attempts.max(others + 1);
+        } else {
+            task.attempts += 1;
+        }
         let failed = format!("failed ({code}: {message})");
         if is_transient(code) {
             task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
@@ -343,6 +359,12 @@ impl Scheduler {
     }
 
     /// Whether `worker` may work for this pool: any wallet when no worker is listed.
+    /// Whether any wallet may work for this pool: its workers are strangers, and what one
+    /// of them says or does is weighed against the others'.
+    pub(super) fn open_pool(&self) -> bool {
+        self.config.allowed_workers.is_empty()
+    }
+
     pub(super) fn allowed(&self, worker: Address) -> Result<(), ApiError> {
         if self.config.allowed_workers.is_empty() || self.config.allowed_workers.contains(&worker) {
             return Ok(());
