@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use confide_chain::{Address, B256, TaskStatus, U256};
+use confide_chain::{Address, TaskStatus, U256};
 use confide_testkit::chain::{self as fixtures, DealSpec};
 use confide_workerpool::scheduler::DEAL_PAGE;
 
@@ -17,18 +17,7 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
     let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
     let pool_owner = fixtures::client(&node.url, "workerpool-owner", hub).await;
-    let workerpool = pool_owner.create_workerpool("paged pool").await.unwrap();
-    let app = fixtures::client(&node.url, "app-developer", hub)
-        .await
-        .create_app(
-            "paged",
-            "WASM",
-            b"https://example.org/a.wasm",
-            B256::repeat_byte(1),
-            b"",
-        )
-        .await
-        .unwrap();
+    let (workerpool, app) = pool_and_app(&node.url, hub, "paged").await;
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
     let s = scheduler(&node.url, hub, &database, workerpool).await;
@@ -89,19 +78,7 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
 async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
     let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
-    let pool_owner = fixtures::client(&node.url, "workerpool-owner", hub).await;
-    let workerpool = pool_owner.create_workerpool("open pool").await.unwrap();
-    let app = fixtures::client(&node.url, "app-developer", hub)
-        .await
-        .create_app(
-            "tried",
-            "WASM",
-            b"https://example.org/a.wasm",
-            B256::repeat_byte(1),
-            b"",
-        )
-        .await
-        .unwrap();
+    let (workerpool, app) = pool_and_app(&node.url, hub, "tried").await;
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
     let s = scheduler(&node.url, hub, &database, workerpool).await;

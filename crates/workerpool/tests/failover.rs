@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use confide_chain::{Address, B256};
+use confide_chain::Address;
 use confide_devstack::DEV_ACCOUNTS;
 use confide_testkit::TempPostgres;
 use confide_testkit::chain::{self as fixtures, DealSpec};
@@ -22,22 +22,7 @@ async fn a_standby_scheduler_takes_over_without_losing_or_doubling_a_task() {
     let postgres = TempPostgres::start("failover");
     let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
     let hub = deployment.hub;
-    let workerpool = fixtures::client(&node.url, "workerpool-owner", hub)
-        .await
-        .create_workerpool("failover pool")
-        .await
-        .unwrap();
-    let app = fixtures::client(&node.url, "app-developer", hub)
-        .await
-        .create_app(
-            "failover",
-            "WASM",
-            b"https://example.org/a.wasm",
-            B256::repeat_byte(1),
-            b"",
-        )
-        .await
-        .unwrap();
+    let (workerpool, app) = pool_and_app(&node.url, hub, "failover").await;
 
     let a = scheduler(&node.url, hub, &postgres.url, workerpool).await;
     until("the first scheduler to be active", 10, async || {

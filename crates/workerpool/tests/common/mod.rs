@@ -67,6 +67,22 @@ pub(crate) async fn scheduler(node: &str, hub: Address, database: &str, workerpo
 
 pub(crate) const WORKER_LEASE: Duration = Duration::from_secs(3);
 
+/// A workerpool of the dev pool owner named `name`, and an app of the dev app developer
+/// (a module nobody downloads: the scheduler never runs it).
+pub(crate) async fn pool_and_app(node: &str, hub: Address, name: &str) -> (Address, Address) {
+    let workerpool = confide_testkit::chain::client(node, "workerpool-owner", hub)
+        .await
+        .create_workerpool(&format!("{name} pool"))
+        .await
+        .unwrap();
+    let app = confide_testkit::chain::client(node, "app-developer", hub)
+        .await
+        .create_app(name, "WASM", b"https://example.org/a.wasm", B256::repeat_byte(1), b"")
+        .await
+        .unwrap();
+    (workerpool, app)
+}
+
 pub(crate) async fn health(url: &str) -> u16 {
     match reqwest::get(format!("{url}/health")).await {
         Ok(answer) => answer.status().as_u16(),
