@@ -315,6 +315,22 @@ fn app_run_gives_the_beneficiary_a_result_only_they_can_read() {
     let refused: Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert_eq!(refused["error"]["code"], "RESULT_CID_MISMATCH", "{refused}");
     assert!(!stack.project("requester").join("unchecked.age").exists());
+    // Where no beneficiary key can check it, a downloaded result is deleted...
+    let keyless = stack.fails(
+        REQUESTER,
+        "keyless",
+        &["task", "show", task, "--download", "-o", "r.age"],
+    );
+    assert_eq!(keyless["code"], "RESULT_UNCHECKED", "{keyless}");
+    assert!(!stack.project("keyless").join("r.age").exists());
+    // ...unless asked to keep it, and then it says it was not checked.
+    let kept = stack.ok(
+        REQUESTER,
+        "keyless",
+        &["task", "show", task, "--download", "-o", "r.age", "--unchecked"],
+    );
+    assert_eq!(kept["task"]["digestCheck"]["matches"], Value::Null, "{kept}");
+    assert!(stack.project("keyless").join("r.age").exists());
     // Who ran what and why is for the deal's parties: the scheduler answers them only.
     let code_of = |(status, body): (u16, Vec<u8>)| {
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);

@@ -36,15 +36,45 @@ pub fn named_secret_challenge(owner: Address, name: &str, value: &[u8]) -> B256 
     )
 }
 
+/// The deployment a Confide challenge is signed for: a signature made for one SMS's chain
+/// and hub is worth nothing on another's. (iExec's own push challenges name neither: a
+/// first push captured on one deployment can be replayed on another where that secret
+/// does not exist yet; see docs/SECURITY.md.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    /// The chain's id.
+    pub chain_id: u64,
+    /// PoCo's hub on it.
+    pub hub: Address,
+}
+
+impl Deployment {
+    /// `chainId ‖ hub`, as the challenges bind them.
+    fn bound(&self) -> [u8; 52] {
+        let mut bytes = [0u8; 52];
+        bytes[..32].copy_from_slice(&U256::from(self.chain_id).to_be_bytes::<32>());
+        bytes[32..].copy_from_slice(self.hub.as_slice());
+        bytes
+    }
+}
+
 /// Confide's extension: replacing a secret by version `next_version` (upstream cannot
 /// rotate a dataset key). The version in the message makes every rotation signature
-/// single-use: `keccak256(D ‖ keccak256("ROTATE") ‖ subject ‖ keccak256(name) ‖ version ‖ keccak256(value))`,
+/// single-use, the deployment makes it this SMS's only:
+/// `keccak256(D ‖ keccak256("ROTATE") ‖ chainId ‖ hub ‖ subject ‖ keccak256(name) ‖ version ‖ keccak256(value))`,
 /// with `name` empty for web3 secrets.
-pub fn rotation_challenge(subject: Address, name: &str, next_version: u64, value: &[u8]) -> B256 {
+pub fn rotation_challenge(
+    deployment: Deployment,
+    subject: Address,
+    name: &str,
+    next_version: u64,
+    value: &[u8],
+) -> B256 {
     keccak256(
         [
             sms_domain().as_slice(),
             keccak256("ROTATE").as_slice(),
+            &deployment.bound(),
             subject.as_slice(),
             keccak256(name).as_slice(),
             &U256::from(next_version).to_be_bytes::<32>(),
@@ -56,12 +86,13 @@ pub fn rotation_challenge(subject: Address, name: &str, next_version: u64, value
 
 /// Confide's extension: a dataset owner reading its key's releases (the usage ledger) at
 /// `at` (Unix seconds; the SMS accepts a signature for a few minutes around it):
-/// `keccak256(D ‖ keccak256("KEY_RELEASES") ‖ dataset ‖ at)`.
-pub fn key_releases_challenge(dataset: Address, at: u64) -> B256 {
+/// `keccak256(D ‖ keccak256("KEY_RELEASES") ‖ chainId ‖ hub ‖ dataset ‖ at)`.
+pub fn key_releases_challenge(deployment: Deployment, dataset: Address, at: u64) -> B256 {
     keccak256(
         [
             sms_domain().as_slice(),
             keccak256("KEY_RELEASES").as_slice(),
+            &deployment.bound(),
             dataset.as_slice(),
             &U256::from(at).to_be_bytes::<32>(),
         ]
@@ -167,10 +198,11 @@ impl Secret {
         }
     }
 
-    /// What the owner signs to write version `next` (Confide's single-use update).
-    pub fn update_challenge(&self, next: u64, value: &[u8]) -> B256 {
+    /// What the owner signs to write version `next` on `deployment` (Confide's
+    /// single-use update).
+    pub fn update_challenge(&self, deployment: Deployment, next: u64, value: &[u8]) -> B256 {
         let (subject, name) = self.subject_and_name();
-        rotation_challenge(subject, name, next, value)
+        rotation_challenge(deployment, subject, name, next, value)
     }
 }
 
@@ -197,7 +229,28 @@ mod tests {
             named_secret_challenge(a, "x", b"v"),
             named_secret_challenge(a, "y", b"v")
         );
-        assert_ne!(rotation_challenge(a, "", 2, b"v"), rotation_challenge(a, "", 3, b"v"));
+        let here = Deployment {
+            chain_id: 1,
+            hub: Address::repeat_byte(9),
+        };
+        assert_ne!(
+            rotation_challenge(here, a, "", 2, b"v"),
+            rotation_challenge(here, a, "", 3, b"v")
+        );
+        // Another chain, or another hub on the same chain, is another message.
+        for there in [
+            Deployment { chain_id: 2, ..here },
+            Deployment {
+                hub: Address::repeat_byte(8),
+                ..here
+            },
+        ] {
+            assert_ne!(
+                rotation_challenge(here, a, "", 2, b"v"),
+                rotation_challenge(there, a, "", 2, b"v")
+            );
+            assert_ne!(key_releases_challenge(here, a, 7), key_releases_challenge(there, a, 7));
+        }
     }
 
     #[test]
@@ -219,9 +272,13 @@ mod tests {
             Secret::App(a).push_challenge(b"v"),
             named_secret_challenge(a, "1", b"v")
         );
+        let here = Deployment {
+            chain_id: 1,
+            hub: Address::repeat_byte(9),
+        };
         assert_eq!(
-            Secret::Dataset(a).update_challenge(2, b"v"),
-            rotation_challenge(a, "", 2, b"v")
+            Secret::Dataset(a).update_challenge(here, 2, b"v"),
+            rotation_challenge(here, a, "", 2, b"v")
         );
     }
 }

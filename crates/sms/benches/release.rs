@@ -175,7 +175,13 @@ async fn serve(store: SecretStore, node: &str, hub: Address, dataset: Address) -
     };
     // Already there when another replica of the same database put it.
     let _ = store
-        .insert(&key_id, 1, b"yPkNkPnLQiGmRD0mkc2eoKcG+5nPK7p2k2BzdkWDfD8=", "bench")
+        .insert(
+            &key_id,
+            1,
+            b"yPkNkPnLQiGmRD0mkc2eoKcG+5nPK7p2k2BzdkWDfD8=",
+            "bench",
+            false,
+        )
         .await;
     support::serve_sms(store, node, hub, Vec::new()).await
 }

@@ -58,7 +58,9 @@ impl IntoResponse for SmsError {
                 | SmsError::ReplayedSignature
                 | SmsError::StaleRequest(_) => StatusCode::UNAUTHORIZED,
                 SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
+                SmsError::AlreadyExists | SmsError::VersionMismatch { .. } | SmsError::VersionedSecret => {
+                    StatusCode::CONFLICT
+                }
                 SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
                 SmsError::Empty | SmsError::BadRequest(_) => StatusCode::BAD_REQUEST,
                 SmsError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -156,7 +158,7 @@ async fn key_releases(
             .await
             .map_err(|e| SmsError::Chain(e.to_string()))?
             .ok_or(SmsError::UnknownAddress(dataset))?;
-        let challenge = confide_protocol::sms::key_releases_challenge(dataset, query.at);
+        let challenge = confide_protocol::sms::key_releases_challenge(state.poco.sms_deployment(), dataset, query.at);
         if recover_personal(challenge, &signature) != Some(owner) {
             return Err(SmsError::WrongSigner { owner });
         }
@@ -483,18 +485,34 @@ async fn push(
             if asked != next {
                 return Err(SmsError::VersionMismatch { asked, next });
             }
-            (next, id.as_secret().update_challenge(next, value))
+            (
+                next,
+                id.as_secret()
+                    .update_challenge(state.poco.sms_deployment(), next, value),
+            )
         }
     };
     if write == Write::Create && latest.is_some() {
         return Err(SmsError::AlreadyExists);
+    }
+    // iExec's update names no version and no chain: once a secret was written with
+    // Confide's (which names both), a signature of iExec's form captured here or on
+    // another deployment must not roll it back.
+    if write == Write::Update && state.store.is_versioned(id).await? {
+        return Err(SmsError::VersionedSecret);
     }
     if recover_personal(expected, &signature) != Some(owner) {
         return Err(SmsError::WrongSigner { owner });
     }
     state
         .store
-        .insert(id, version, value, &confide_chain::hex::encode(signature.as_bytes()))
+        .insert(
+            id,
+            version,
+            value,
+            &confide_chain::hex::encode(signature.as_bytes()),
+            matches!(write, Write::Rotate(_)),
+        )
         .await?;
     Ok((version, owner))
 }

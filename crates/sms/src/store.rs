@@ -165,6 +165,11 @@ const MIGRATIONS: &[confide_db::Migration] = &[
         name: "key_releases",
         sql: include_str!("../migrations/0002_key_releases.sql"),
     },
+    confide_db::Migration {
+        version: 3,
+        name: "versioned_secrets",
+        sql: include_str!("../migrations/0003_versioned_secrets.sql"),
+    },
 ];
 
 /// The most lines of a usage ledger one answer holds, newest first.
@@ -244,10 +249,30 @@ impl SecretStore {
         Ok(version.map(|v| v as u64))
     }
 
+    /// Whether the secret was ever written with Confide's versioned update.
+    pub async fn is_versioned(&self, id: &SecretId) -> Result<bool, SmsError> {
+        let row = sqlx::query("SELECT 1 AS one FROM versioned_secrets WHERE kind = $1 AND subject = $2 AND name = $3")
+            .bind(id.kind.as_str())
+            .bind(id.subject_text())
+            .bind(&id.name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(row.is_some())
+    }
+
     /// Stores `value` as `version` of the secret and burns `signature`, atomically: a
     /// version that exists is refused ([`SmsError::AlreadyExists`]), and so is a signature
-    /// used before ([`SmsError::ReplayedSignature`]); nothing is stored then.
-    pub async fn insert(&self, id: &SecretId, version: u64, value: &[u8], signature: &str) -> Result<(), SmsError> {
+    /// used before ([`SmsError::ReplayedSignature`]); nothing is stored then. A `versioned`
+    /// write (Confide's update) marks the secret so from then on.
+    pub async fn insert(
+        &self,
+        id: &SecretId,
+        version: u64,
+        value: &[u8],
+        signature: &str,
+        versioned: bool,
+    ) -> Result<(), SmsError> {
         let (nonce, sealed) = self.master.seal(&id.associated_data(version), value)?;
         let mut tx = self.pool.begin().await.map_err(storage)?;
         let inserted = sqlx::query(
@@ -277,6 +302,17 @@ impl SecretStore {
                 .map_err(storage)?;
         if fresh.rows_affected() == 0 {
             return Err(SmsError::ReplayedSignature);
+        }
+        if versioned {
+            sqlx::query(
+                "INSERT INTO versioned_secrets (kind, subject, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(id.kind.as_str())
+            .bind(id.subject_text())
+            .bind(&id.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage)?;
         }
         tx.commit().await.map_err(storage)
     }

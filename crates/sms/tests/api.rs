@@ -115,6 +115,7 @@ async fn the_same_guarantees_hold_on_postgres() {
 }
 
 async fn dataset_keys_scenario(sms: Sms) {
+    let here = sms.state.poco.sms_deployment();
     let path = format!("{}/secrets/web3?secretAddress={}", sms.url, sms.dataset);
     let key = "c2VjcmV0LWtleS1iYXNlNjQ=";
     assert_eq!(head(&path).await, 404);
@@ -180,7 +181,7 @@ async fn dataset_keys_scenario(sms: Sms) {
     // Rotation: signed for the next version; a replay of that signature is refused.
     let rotation = auth(
         &signer("dataset-owner"),
-        challenge::rotation_challenge(sms.dataset, "", 2, b"new-key"),
+        challenge::rotation_challenge(here, sms.dataset, "", 2, b"new-key"),
     );
     let client = reqwest::Client::new();
     let put = |version: u64| {
@@ -220,6 +221,7 @@ async fn dataset_keys_scenario(sms: Sms) {
 #[tokio::test]
 async fn web2_secrets_update_as_upstream_and_no_signature_rolls_them_back() {
     let sms = start().await;
+    let here = sms.state.poco.sms_deployment();
     let requester = signer("requester");
     let me = requester.address();
 
@@ -307,9 +309,9 @@ async fn web2_secrets_update_as_upstream_and_no_signature_rolls_them_back() {
             (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
         }
     };
-    let third = auth(&requester, challenge::rotation_challenge(me, name, 3, b"pem-3"));
+    let third = auth(&requester, challenge::rotation_challenge(here, me, name, 3, b"pem-3"));
     assert_eq!(put_version(3, third.clone(), "pem-3").await.0, 200);
-    let fourth = auth(&requester, challenge::rotation_challenge(me, name, 4, b"pem-4"));
+    let fourth = auth(&requester, challenge::rotation_challenge(here, me, name, 4, b"pem-4"));
     assert_eq!(put_version(4, fourth, "pem-4").await.0, 200);
     assert_eq!(
         put_version(3, third.clone(), "pem-3").await,
@@ -317,11 +319,38 @@ async fn web2_secrets_update_as_upstream_and_no_signature_rolls_them_back() {
         "version 3's update cannot come back"
     );
     assert_eq!(put_version(5, third, "pem-3").await.0, 401, "nor pass for version 5");
-    let for_five = auth(&requester, challenge::rotation_challenge(me, name, 5, b"pem-3"));
+    let for_five = auth(&requester, challenge::rotation_challenge(here, me, name, 5, b"pem-3"));
     assert_eq!(
         put_version(6, for_five, "pem-3").await,
         (409, "VERSION_MISMATCH".into())
     );
+    // An update signed for another chain, or another hub on this one, is not this SMS's.
+    for there in [
+        challenge::Deployment {
+            chain_id: here.chain_id + 1,
+            ..here
+        },
+        challenge::Deployment {
+            hub: Address::repeat_byte(0x42),
+            ..here
+        },
+    ] {
+        let elsewhere = auth(&requester, challenge::rotation_challenge(there, me, name, 5, b"pem-5"));
+        assert_eq!(put_version(5, elsewhere, "pem-5").await, (401, "WRONG_SIGNER".into()));
+    }
+    // Once versioned, iExec's unversioned update (which names no version and no chain:
+    // one captured elsewhere would do) is refused, even freshly signed.
+    let unversioned = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-x"));
+    let refused = reqwest::Client::new()
+        .put(&web2)
+        .header("Authorization", unversioned)
+        .body("pem-x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SECRET_VERSIONED", "{body}");
     let (version, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
     assert_eq!((version, key.as_slice()), (4, &b"pem-4"[..]));
 }

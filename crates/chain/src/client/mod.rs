@@ -46,6 +46,14 @@ impl Poco {
         Domain::new(self.connection.chain_id, self.deployment.hub)
     }
 
+    /// What Confide's SMS challenges bind a signature to: this chain and the hub.
+    pub fn sms_deployment(&self) -> confide_protocol::sms::Deployment {
+        confide_protocol::sms::Deployment {
+            chain_id: self.connection.chain_id,
+            hub: self.deployment.hub,
+        }
+    }
+
     fn provider(&self) -> &DynProvider {
         &self.connection.provider
     }

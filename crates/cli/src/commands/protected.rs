@@ -735,7 +735,8 @@ async fn ledger(ctx: &Context, address: Address) -> CliResult {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let challenge = confide_protocol::sms::key_releases_challenge(address, at);
+    let deployment = ctx.poco().await?.sms_deployment();
+    let challenge = confide_protocol::sms::key_releases_challenge(deployment, address, at);
     let signature = confide_protocol::messages::sign_personal(&signer, challenge)
         .map_err(|e| refuse("SIGNING_FAILED", e.to_string()))?;
     let releases = secret::key_releases(ctx, address, at, &signature).await?;

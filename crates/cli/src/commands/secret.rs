@@ -119,7 +119,8 @@ async fn write(ctx: &Context, sms: &SmsClient, secret: &Secret, value: &[u8], up
         .await
         .map_err(sms_error)?
         .ok_or_else(|| CliError::new("SECRET_NOT_FOUND", "there is no key to rotate yet: push one first"))?;
-    let signature = sign(ctx, secret.update_challenge(current + 1, value))?;
+    let deployment = ctx.poco().await?.sms_deployment();
+    let signature = sign(ctx, secret.update_challenge(deployment, current + 1, value))?;
     sms.update(secret, current + 1, &signature, value)
         .await
         .map_err(sms_error)

@@ -30,6 +30,10 @@ pub(crate) enum TaskCommand {
         /// Where to save the result (default: <task id>.age or <task id>.zip).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Keep a downloaded result that cannot be checked against the chain here (no
+        /// beneficiary key in .secrets/beneficiary); without it such a result is deleted.
+        #[arg(long)]
+        unchecked: bool,
         /// Give up watching after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
@@ -59,8 +63,12 @@ pub(crate) async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
             watch,
             download,
             output,
+            unchecked,
             timeout,
-        } => show(ctx, task, watch, download, output, timeout).await,
+        } => {
+            let download = download.then_some(Download { output, unchecked });
+            show(ctx, task, watch, download, timeout).await
+        }
         TaskCommand::Claim { task } => claim(ctx, task).await,
         TaskCommand::Debug {
             task,
@@ -71,16 +79,16 @@ pub(crate) async fn task(command: TaskCommand, ctx: &Context) -> CliResult {
     }
 }
 
+/// `task show --download`'s options.
+struct Download {
+    output: Option<PathBuf>,
+    /// Keep a result that cannot be checked here.
+    unchecked: bool,
+}
+
 /// `task show`: the task on chain (`--watch`: until it ends), and its result downloaded
 /// and checked with `--download`.
-async fn show(
-    ctx: &Context,
-    task: B256,
-    watch: bool,
-    download: bool,
-    output: Option<PathBuf>,
-    timeout: u64,
-) -> CliResult {
+async fn show(ctx: &Context, task: B256, watch: bool, download: Option<Download>, timeout: u64) -> CliResult {
     let poco = ctx.poco().await?;
     let info = if watch {
         // The scheduler's details are for the deal's parties: signed when the
@@ -92,7 +100,7 @@ async fn show(
     };
     let mut fields = describe(&info);
     let mut text = text_of(&info);
-    if download {
+    if let Some(Download { output, unchecked }) = download {
         if info.status != TaskStatus::Completed {
             return Err(CliError::new(
                 "TASK_NOT_COMPLETED",
@@ -103,6 +111,20 @@ async fn show(
         text.push_str(&format!("\n✔ result saved to {}", path.display()));
         fields["resultPath"] = json!(path);
         let check = check_download(ctx, &poco, &path, &info).await?;
+        if let DigestCheck::NotChecked(why) = &check
+            && !unchecked
+        {
+            // Anyone can encrypt a file for the beneficiary's key: what cannot be checked
+            // is not left beside checked results.
+            let _ = std::fs::remove_file(&path);
+            return Err(CliError::new(
+                "RESULT_UNCHECKED",
+                format!(
+                    "the result cannot be checked against the chain here ({why}), so it was deleted: \
+                     put the beneficiary key in .secrets/beneficiary, or pass --unchecked to keep it"
+                ),
+            ));
+        }
         text.push_str(&format!("\n{}", check.line()));
         fields["digestCheck"] = check.fields();
     }

@@ -200,6 +200,7 @@ impl World {
                     1,
                     b"yPkNkPnLQiGmRD0mkc2eoKcG+5nPK7p2k2BzdkWDfD8=",
                     &format!("fixture-{dataset}"),
+                    false,
                 )
                 .await
                 .unwrap();
