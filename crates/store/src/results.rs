@@ -107,6 +107,15 @@ async fn check_upload(state: &StoreState, task: B256, worker: Address, headers: 
         ));
     }
     let deal = poco.deal(info.deal_id).await.map_err(chain_refusal)?;
+    // A TEE task's result is the enclave's: the worker's own key (a zero challenge) must
+    // not stand in for it.
+    if deal.tag().is_tee() && challenge.is_zero() {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "WRONG_ENCLAVE_SIGNATURE",
+            "a TEE task's result must be signed by its enclave challenge key".into(),
+        ));
+    }
     if recover_personal(authorization_hash(worker, task, challenge), &authorization) != Some(deal.workerpool_owner) {
         return Err(refuse(
             StatusCode::UNAUTHORIZED,

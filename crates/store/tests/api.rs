@@ -352,6 +352,63 @@ async fn a_wallet_that_owns_nothing_on_chain_has_the_newcomer_quota() {
     upload(&store, &allowed.address().to_string(), "x", &allowed, &body).await;
 }
 
+#[tokio::test]
+async fn a_tee_tasks_result_is_refused_without_its_enclaves_signature() {
+    let chain = confide_testkit::TestChain::start().await;
+    let pool_owner = chain.client("workerpool-owner").await;
+    let workerpool = pool_owner.create_workerpool("results pool").await.unwrap();
+    let app = chain
+        .client("app-developer")
+        .await
+        .create_app("tee", "WASM", b"https://example.org/a.wasm", B256::repeat_byte(1), b"")
+        .await
+        .unwrap();
+    let task = confide_testkit::chain::active_tee_task(
+        chain.url(),
+        chain.hub(),
+        app,
+        confide_chain::Address::ZERO,
+        workerpool,
+    )
+    .await;
+    let (store, _) = start_configured(|state| {
+        state.poco = Some(pool_owner.clone());
+        state.accept_results = true;
+    })
+    .await;
+    // The pool's owner authorized this worker with no enclave challenge, and the worker
+    // signs the result itself, as for a standard task.
+    let worker = chain.signer("worker-1");
+    let body = b"not the enclave's result".to_vec();
+    let digest = sha256(&body);
+    let zero = confide_chain::Address::ZERO;
+    let authorization = sign_personal(
+        &chain.signer("workerpool-owner"),
+        confide_protocol::messages::authorization_hash(worker.address(), task, zero),
+    )
+    .unwrap();
+    let upload = sign_personal(
+        &worker,
+        confide_protocol::workerpool::result_upload_hash(task, worker.address(), digest),
+    )
+    .unwrap();
+    let hex = |s: confide_chain::Signature| format!("0x{}", confide_chain::hex::encode(s.as_bytes()));
+    let answer = reqwest::Client::new()
+        .put(format!("{}/results/{task}/{}", store.url, worker.address()))
+        .header(confide_store::CONTENT_SHA256, digest.to_string())
+        .header("x-confide-enclave-challenge", zero.to_string())
+        .header("x-confide-authorization", hex(authorization))
+        .header("Authorization", hex(upload))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    let refusal: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "WRONG_ENCLAVE_SIGNATURE", "{refusal}");
+    assert!(stored_files(store.dir.path()).is_empty(), "nothing kept");
+}
+
 #[path = "../../../tests/support/fuzz.rs"]
 mod fuzz;
 

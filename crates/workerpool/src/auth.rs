@@ -79,6 +79,48 @@ pub fn verify_request(headers: &HeaderMap, method: &str, path: &str, body: &[u8]
     Ok((signer, hash))
 }
 
+/// Signed requests answered at most once: a request (its hash covers method, path, body
+/// and timestamp) is refused when it comes again within the clock skew it may be accepted
+/// in, so one captured off the wire cannot be played again (a `/tasks/next` replayed would
+/// lease a task to a worker that never asked).
+#[derive(Default)]
+pub struct SeenRequests {
+    seen: std::sync::Mutex<std::collections::HashMap<B256, u64>>,
+}
+
+/// Requests remembered at once; past it (after forgetting the expired ones) a scheduler
+/// refuses new ones for a moment rather than grow.
+const MAX_SEEN_REQUESTS: usize = 200_000;
+
+impl SeenRequests {
+    /// Whether `request` is seen for the first time; remembers it until it would be stale.
+    pub fn first_use(&self, request: B256) -> Result<(), ApiError> {
+        let now = now_ms();
+        let mut seen = self.seen.lock().expect("never poisoned");
+        if seen.len() >= MAX_SEEN_REQUESTS {
+            seen.retain(|_, forget_at| *forget_at > now);
+        }
+        if seen.len() >= MAX_SEEN_REQUESTS {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BUSY",
+                "too many requests at once: try again in a moment",
+            ));
+        }
+        match seen.entry(request) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "REPLAYED_REQUEST",
+                "this signed request was already answered: sign each request afresh",
+            )),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(now + 2 * MAX_CLOCK_SKEW_MS);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Header names and values that sign a request: signer, timestamp, signature.
 pub type SignedHeaders = [(&'static str, String); 3];
 

@@ -110,7 +110,7 @@ async fn post_raw(url: &str, headers: &[(&str, String)], body: &'static [u8]) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workers_call_is_answered_only_when_signed_by_it_for_this_path_body_and_time() {
+async fn a_workers_call_is_answered_once_and_only_when_signed_by_it_for_this_path_body_and_time() {
     use confide_protocol::messages::sign_personal;
     use confide_protocol::workerpool::request_hash;
     use confide_workerpool::auth::request_headers;
@@ -164,7 +164,11 @@ async fn a_workers_call_is_answered_only_when_signed_by_it_for_this_path_body_an
         ),
     ];
     assert_eq!(post_raw(&register, &stale, body).await, (401, "STALE_REQUEST".into()));
-    // The genuine request is answered.
+    // The genuine request is answered, once: played again, it is refused.
     assert_eq!(post_raw(&register, &headers, body).await, (200, String::new()));
+    assert_eq!(
+        post_raw(&register, &headers, body).await,
+        (401, "REPLAYED_REQUEST".into())
+    );
     running.kill();
 }

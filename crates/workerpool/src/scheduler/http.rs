@@ -44,16 +44,17 @@ impl SignedByWorker {
     }
 }
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for SignedByWorker {
+impl axum::extract::FromRequest<Arc<Scheduler>> for SignedByWorker {
     type Rejection = Response;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Response> {
+    async fn from_request(request: axum::extract::Request, state: &Arc<Scheduler>) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
         let (headers, path) = (parts.headers.clone(), parts.uri.path().to_owned());
         let body = BodyBytes::from_request(axum::extract::Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
         let (worker, request) = verify_request(&headers, "POST", &path, &body).map_err(IntoResponse::into_response)?;
+        state.seen.first_use(request).map_err(IntoResponse::into_response)?;
         Ok(SignedByWorker { worker, request, body })
     }
 }

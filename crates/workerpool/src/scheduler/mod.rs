@@ -111,6 +111,8 @@ pub struct Scheduler {
     passes: AtomicU64,
     claims: AtomicU64,
     redispatches: AtomicU64,
+    /// Workers' signed requests already answered (see [`crate::auth::SeenRequests`]).
+    seen: crate::auth::SeenRequests,
 }
 
 /// Replicas a standard task wants at once. PoCo reaches consensus on a result when
@@ -156,6 +158,7 @@ impl Scheduler {
             passes: AtomicU64::new(0),
             claims: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
+            seen: crate::auth::SeenRequests::default(),
         }))
     }
 
