@@ -33,10 +33,10 @@ pub(crate) struct ServeArgs {
     /// What the whole store may hold, in GiB (uploads past it are refused).
     #[arg(long, env = "CONFIDE_STORE_TOTAL_QUOTA_GIB", default_value_t = 1024)]
     total_quota_gib: u64,
-    /// What of the total only task results may use, in GiB: files and added content stop
+    /// What of the total only task results may use, in MiB: files and added content stop
     /// short of it, so wallets that cost nothing cannot block results.
-    #[arg(long, env = "CONFIDE_STORE_RESULTS_RESERVE_GIB", default_value_t = 64)]
-    results_reserve_gib: u64,
+    #[arg(long, env = "CONFIDE_STORE_RESULTS_RESERVE_MIB", default_value_t = 65_536)]
+    results_reserve_mib: u64,
     /// What a wallet that owns no app, dataset or workerpool on chain may keep, in MiB
     /// (with a chain; owners of an asset have --owner-quota-mib).
     #[arg(long, env = "CONFIDE_STORE_NEWCOMER_QUOTA_MIB", default_value_t = 256)]
@@ -86,11 +86,11 @@ pub(crate) async fn run(command: StoreCommand, ctx: &Context) -> CliResult {
     state.accept_results = args.results;
     state.owner_quota = args.owner_quota_mib.saturating_mul(1 << 20);
     state.total_quota = args.total_quota_gib.saturating_mul(1 << 30);
-    state.results_reserve = args.results_reserve_gib.saturating_mul(1 << 30);
+    state.results_reserve = args.results_reserve_mib.saturating_mul(1 << 20);
     if state.results_reserve >= state.total_quota {
         return Err(CliError::new(
             "BAD_ARGUMENT",
-            "--results-reserve-gib must be smaller than --total-quota-gib",
+            "--results-reserve-mib must be smaller than --total-quota-gib",
         ));
     }
     state.newcomer_quota = args.newcomer_quota_mib.saturating_mul(1 << 20);
