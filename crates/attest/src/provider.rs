@@ -166,9 +166,10 @@ impl EvidenceProvider for Simulation {
         })
     }
 
-    /// Simulation protects nothing; a fixed key keeps the cache code path exercised.
+    /// Simulation has no sealing key: the runtime keeps a random one per cache folder
+    /// (`confide_enclave::cache_key`), never a constant anyone could use.
     fn sealing_key(&self) -> Option<[u8; 16]> {
-        Some(*b"confide-sim-only")
+        None
     }
 }
 

@@ -141,7 +141,10 @@ fn honest_tasks(stack: &Stack, app: &str, count: usize) -> Vec<f64> {
                     &folder,
                 ],
             );
-            assert_eq!(run["results"][0]["status"], "COMPLETED", "an honest task completes: {run}");
+            assert_eq!(
+                run["results"][0]["status"], "COMPLETED",
+                "an honest task completes: {run}"
+            );
             assert_eq!(
                 run["results"][0]["digestCheck"]["matches"], true,
                 "its result checks: {run}"
@@ -193,7 +196,12 @@ async fn flood_market(market: String, stop: Arc<AtomicBool>) -> MarketFlood {
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
                 let answer = match i % 4 {
-                    0 => client.get(format!("{market}/assets/{}", Address::random())).send().await,
+                    0 => {
+                        client
+                            .get(format!("{market}/assets/{}", Address::random()))
+                            .send()
+                            .await
+                    }
                     1 => client.get(format!("{market}/tasks/{}", B256::random())).send().await,
                     2 => client.get(format!("{market}/deals/{}", B256::random())).send().await,
                     _ => {
@@ -349,7 +357,11 @@ async fn rogue_worker(scheduler: String, stop: Arc<AtomicBool>) -> Rogue {
 
 /// A free deal of up to a million tasks from another wallet; returns the volume matched.
 fn huge_deal(stack: &Stack, app: &str) -> u64 {
-    let wallet = confide_devstack::accounts::by_role(ADVERSARY).unwrap().signer().address().to_checksum(None);
+    let wallet = confide_devstack::accounts::by_role(ADVERSARY)
+        .unwrap()
+        .signer()
+        .address()
+        .to_checksum(None);
     stack.ok(&wallet, "adversary", &["init"]);
     let run = stack.ok(
         &wallet,

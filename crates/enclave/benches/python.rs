@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use confide_attest::provider::{EvidenceProvider, Simulation};
+use confide_attest::provider::Simulation;
 use confide_enclave::python;
 use confide_enclave::wasm::{AppInvocation, Entry, Sandbox};
 
@@ -89,7 +89,7 @@ fn run_in_sandbox(
     dataset: Option<&str>,
 ) -> Run {
     let started = Instant::now();
-    let key = Simulation.sealing_key();
+    let key = confide_enclave::cache_key::for_provider(&Simulation, Some(cache));
     let interpreter = python::interpreter(sandbox, runtime, Some(cache), key).unwrap();
     let work = tempfile::tempdir().unwrap();
     let output = work.path().join("out");
@@ -163,14 +163,26 @@ fn main() {
 
     if std::env::var_os("CONFIDE_BENCH_SKIP_COLD").is_none() {
         let started = Instant::now();
-        python::interpreter(&sandbox, &runtime, Some(&cache_dir), Simulation.sealing_key()).unwrap();
+        python::interpreter(
+            &sandbox,
+            &runtime,
+            Some(&cache_dir),
+            confide_enclave::cache_key::for_provider(&Simulation, Some(&cache_dir)),
+        )
+        .unwrap();
         println!(
             "  cold compile of the runtime (once per worker): {:.1} s",
             started.elapsed().as_secs_f64()
         );
     } else {
         // Warm the cache without reporting it.
-        python::interpreter(&sandbox, &runtime, Some(&cache_dir), Simulation.sealing_key()).unwrap();
+        python::interpreter(
+            &sandbox,
+            &runtime,
+            Some(&cache_dir),
+            confide_enclave::cache_key::for_provider(&Simulation, Some(&cache_dir)),
+        )
+        .unwrap();
     }
 
     let empty = tempfile::tempdir().unwrap();

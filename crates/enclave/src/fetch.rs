@@ -77,6 +77,16 @@ impl Fetcher {
         sink: &mut W,
         mut restart: impl FnMut(&mut W) -> std::io::Result<()>,
     ) -> Result<B256, FetchError> {
+        // One CID and nothing after it: a path (`CID/../../admin`) would be resolved by
+        // the gateway's host, outside IPFS.
+        if let Some(cid) = ipfs_path(location)
+            && (cid.is_empty() || !cid.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            return Err(FetchError {
+                url: shown(location),
+                reason: "an /ipfs/ location names one CID, letters and digits only".into(),
+            });
+        }
         let candidates = self.candidates(location);
         if candidates.is_empty() {
             return Err(FetchError {
@@ -447,6 +457,28 @@ mod tests {
             .await
             .unwrap_err();
         assert!(refused.reason.contains("CID"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn an_ipfs_location_with_a_path_after_its_cid_is_refused() {
+        let reached = gateway(b"the gateway host's admin page").await;
+        let fetcher = Fetcher::new(vec![reached]);
+        let cid = confide_protocol::ipfs::file_cid(CidVersion::V1, b"x");
+        for location in [
+            format!("/ipfs/{cid}/../../admin"),
+            format!("/ipfs/{cid}/file.txt"),
+            format!("/p2p/{cid}?x=1"),
+            "/ipfs/".to_owned(),
+        ] {
+            let refused = fetcher
+                .fetch(&location, 1 << 20, &mut Vec::new(), |s| {
+                    s.clear();
+                    Ok(())
+                })
+                .await
+                .unwrap_err();
+            assert!(refused.reason.contains("one CID"), "{location}: {refused}");
+        }
     }
 
     /// A protected data registered by iExec's SDKs: kubo's default CIDv0, registered as

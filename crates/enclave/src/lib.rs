@@ -12,6 +12,7 @@
 //! It must never write a secret or clear-text data outside its private directory, send
 //! either anywhere but into the sandbox, or run a module whose hash it did not attest.
 
+pub mod cache_key;
 pub mod clocks;
 pub mod fetch;
 pub mod python;

@@ -150,7 +150,7 @@ fn standard(args: &Args, path: &std::path::Path) -> ExitCode {
     // is no cache.
     let sealing_key = confide_attest::provider::by_name(&args.evidence)
         .ok()
-        .and_then(|provider| provider.sealing_key());
+        .and_then(|provider| confide_enclave::cache_key::for_provider(provider.as_ref(), args.module_cache.as_deref()));
     exit_with(runtime().block_on(task::run_standard(&request, &task, sealing_key)))
 }
 

@@ -370,8 +370,8 @@ fn unpack_mpl_data(stdlib_copy: &Path, into: &Path) -> Result<bool, PythonError>
 }
 
 /// Unpacks a zip into `into`; returns the files written, relative.
-fn unpack(archive: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Result<Vec<PathBuf>, BundleError> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(archive)).map_err(|_| BundleError::NotZip)?;
+fn unpack(bytes: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Result<Vec<PathBuf>, BundleError> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| BundleError::NotZip)?;
     if archive.len() > max_files {
         return Err(BundleError::TooManyFiles);
     }
@@ -381,6 +381,11 @@ fn unpack(archive: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Resu
         let mut entry = archive
             .by_index(index)
             .map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        // A tool that lists the bundle by its local headers must see the files the
+        // runtime writes, which it names by the central directory.
+        if !local_name_matches(bytes, entry.header_start(), entry.name_raw()) {
+            return Err(BundleError::UnsafeEntry);
+        }
         let is_link = entry.unix_mode().is_some_and(|mode| mode & 0o170000 == 0o120000);
         // The name as written, before any library tidies it: absolute, `..` or Windows
         // separators are refused, not rewritten into something else.
@@ -412,6 +417,23 @@ fn unpack(archive: &[u8], into: &Path, max_bytes: u64, max_files: usize) -> Resu
         files.push(relative);
     }
     Ok(files)
+}
+
+/// Whether the local file header at `header_start` names its file `central_name`, as the
+/// central directory does.
+fn local_name_matches(bytes: &[u8], header_start: u64, central_name: &[u8]) -> bool {
+    const LOCAL_HEADER: [u8; 4] = [0x50, 0x4b, 0x03, 0x04];
+    let Ok(start) = usize::try_from(header_start) else {
+        return false;
+    };
+    let Some(header) = start.checked_add(30).and_then(|end| bytes.get(start..end)) else {
+        return false;
+    };
+    let name_length = usize::from(u16::from_le_bytes([header[26], header[27]]));
+    let name = start
+        .checked_add(30)
+        .and_then(|from| bytes.get(from..from.checked_add(name_length)?));
+    header[..4] == LOCAL_HEADER && name == Some(central_name)
 }
 
 #[cfg(test)]
@@ -456,6 +478,23 @@ mod tests {
         assert!(matches!(
             unpack_bundle(b"PK\x03\x04 not really", dir.path()),
             Err(BundleError::NotZip)
+        ));
+    }
+
+    #[test]
+    fn a_bundle_whose_local_headers_name_other_files_is_refused() {
+        let honest = zip_of(&[("main.py", b"print(1)"), ("util.py", b"x = 1")]);
+        let dir = tempfile::tempdir().unwrap();
+        unpack_bundle(&honest, dir.path()).unwrap();
+        // The same length, so every offset holds: only the local header says `evil.py`.
+        let mut forged = honest.clone();
+        let at = forged.windows(7).position(|w| w == b"util.py").unwrap();
+        forged[at..at + 7].copy_from_slice(b"evil.py");
+        assert_ne!(forged, honest);
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            unpack_bundle(&forged, dir.path()),
+            Err(BundleError::UnsafeEntry)
         ));
     }
 

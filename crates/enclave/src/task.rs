@@ -306,7 +306,7 @@ async fn execute(
         module: &module,
         module_sha256,
         cache_dir: request.module_cache.clone(),
-        cache_key: provider.sealing_key(),
+        cache_key: crate::cache_key::for_provider(provider, request.module_cache.as_deref()),
     };
     let mut log = AppLog::default();
     match compute(request, &session, &fetcher, private, app, &mut log).await {

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use confide_attest::provider::EvidenceProvider;
 use confide_enclave::EnclaveError;
 use confide_enclave::python::{self, PythonError};
 use confide_enclave::wasm::{AppInvocation, Entry, Sandbox};
@@ -23,7 +22,7 @@ fn interpreter() -> &'static (Sandbox, Module, PathBuf) {
         let runtime = confide_devstack::deps::python_runtime(&cache).expect("the pinned Python runtime");
         // The dev workers' cache and key: one compile serves these tests and the dev stack.
         let modules = cache.join("module-cache/dev");
-        let key = confide_attest::provider::Simulation.sealing_key();
+        let key = confide_enclave::cache_key::for_provider(&confide_attest::provider::Simulation, Some(&modules));
         let sandbox = Sandbox::new().unwrap();
         let module = python::interpreter(&sandbox, &runtime, Some(&modules), key).unwrap();
         (sandbox, module, runtime)

@@ -23,6 +23,11 @@ const MIGRATIONS: &[confide_db::Migration] = &[
         name: "protected_data",
         sql: include_str!("../migrations/0002_protected_data.sql"),
     },
+    confide_db::Migration {
+        version: 3,
+        name: "orders_by_signer",
+        sql: include_str!("../migrations/0003_orders_by_signer.sql"),
+    },
 ];
 
 /// The Postgres channel replicas tell each other of order book changes on.
@@ -568,6 +573,16 @@ impl MarketDb {
             .map_err(storage)?;
         let rows = list.fetch_all(&self.pool).await.map_err(storage)?;
         Ok((rows.iter().map(read_row).collect::<Result<_, _>>()?, total))
+    }
+
+    /// How many open orders of `kind` `signer` has in the book.
+    pub async fn open_count_of_signer(&self, kind: &str, signer: &str) -> Result<i64, MarketError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE signer = $1 AND kind = $2 AND status = 'open'")
+            .bind(signer)
+            .bind(kind)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)
     }
 
     /// Open orders of `kind` on `subject` signed by `signer`, newest first.

@@ -37,6 +37,10 @@ pub enum MarketError {
     /// message says which.
     #[error("{0}")]
     NotOnChain(String),
+    /// The signer already has as many open orders of this kind as the market keeps for
+    /// one wallet ([`MAX_OPEN_ORDERS_PER_SIGNER`] by default): unpublish some first.
+    #[error("this wallet has as many open orders of this kind as the market keeps for one: unpublish some first")]
+    TooManyOrders,
     /// An unpublish named an order signed by someone other than the logged-in wallet.
     #[error("only the order's signer can unpublish it")]
     NotYours,
@@ -63,6 +67,7 @@ impl MarketError {
             MarketError::NotFound => "ORDER_NOT_FOUND",
             MarketError::NotOnChain(_) => "NOT_ON_CHAIN",
             MarketError::NotYours => "NOT_YOURS",
+            MarketError::TooManyOrders => "TOO_MANY_ORDERS",
             MarketError::Chain(_) => "CHAIN_UNREACHABLE",
             MarketError::Storage(_) => "STORAGE_ERROR",
         }
@@ -75,6 +80,7 @@ impl MarketError {
             MarketError::Unauthorized => StatusCode::UNAUTHORIZED,
             MarketError::NotYours => StatusCode::FORBIDDEN,
             MarketError::Duplicate => StatusCode::CONFLICT,
+            MarketError::TooManyOrders => StatusCode::TOO_MANY_REQUESTS,
             MarketError::NotFound | MarketError::NotOnChain(_) => StatusCode::NOT_FOUND,
             MarketError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
             MarketError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

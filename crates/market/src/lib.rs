@@ -55,6 +55,9 @@ use crate::db::{Filter, MarketDb, OrderStatus, StoredOrder};
 pub const MAX_PARAMS_BYTES: usize = 4096;
 /// Verified login headers each replica remembers (beyond, they are verified again).
 pub const MAX_SESSIONS: usize = 100_000;
+/// Open orders of one kind one signer may have in the book: more than a bulk of ten
+/// thousand protected data needs, few enough that no wallet fills the book.
+pub const MAX_OPEN_ORDERS_PER_SIGNER: i64 = 10_000;
 /// The last page a book query may ask for (with 1000 orders a page, a billion rows in).
 const MAX_PAGE_INDEX: i64 = 1_000_000;
 
@@ -93,6 +96,8 @@ pub struct MarketState {
     limiter: Option<Arc<limits::Limiter>>,
     /// The explorer's answers of the last few seconds.
     explorer_cache: limits::ExplorerCache,
+    /// Open orders of one kind a signer may have ([`MAX_OPEN_ORDERS_PER_SIGNER`]).
+    max_open_orders: i64,
 }
 
 impl MarketState {
@@ -124,6 +129,7 @@ impl MarketState {
                 .expect("an HTTP client"),
             limiter: None,
             explorer_cache: limits::ExplorerCache::default(),
+            max_open_orders: MAX_OPEN_ORDERS_PER_SIGNER,
         })
     }
 
@@ -142,6 +148,15 @@ impl MarketState {
         Arc::get_mut(&mut state)
             .expect("limits are set before the market state is shared")
             .limiter = Some(Arc::new(limits::Limiter::new(client_limits)));
+        state
+    }
+
+    /// The same market, with another cap on a signer's open orders of one kind. Call
+    /// before sharing the state.
+    pub fn with_max_open_orders(mut state: Arc<MarketState>, max: i64) -> Arc<MarketState> {
+        Arc::get_mut(&mut state)
+            .expect("the cap is set before the market state is shared")
+            .max_open_orders = max;
         state
     }
 

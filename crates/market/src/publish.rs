@@ -181,6 +181,10 @@ pub(crate) async fn publish(
         let body: PublishBody =
             serde_json::from_slice(&body).map_err(|e| MarketError::BadRequest(format!("invalid body: {e}")))?;
         let row = row_for(&state, kind, body.order).await?;
+        // A request order costs its signer nothing: without a cap one wallet fills the book.
+        if state.db.open_count_of_signer(&row.kind, &row.signer).await? >= state.max_open_orders {
+            return Err(MarketError::TooManyOrders);
+        }
         if !state.db.insert(&row, state.chain_id()).await? {
             return Err(MarketError::Duplicate);
         }

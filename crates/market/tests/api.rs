@@ -40,11 +40,21 @@ impl Replica {
 
 /// A market on `database_url` reading PoCo at `hub` on `node`, following every 100 ms.
 async fn serve_replica(database_url: &str, node: &str, hub: confide_chain::Address) -> Replica {
+    serve_configured(database_url, node, hub, |state| state).await
+}
+
+/// [`serve_replica`], its state changed by `configure` before it serves.
+async fn serve_configured(
+    database_url: &str,
+    node: &str,
+    hub: confide_chain::Address,
+    configure: impl FnOnce(Arc<confide_market::MarketState>) -> Arc<confide_market::MarketState>,
+) -> Replica {
     let reader = Poco::new(Connection::connect(node, None).await.unwrap(), hub)
         .await
         .unwrap();
     let db = confide_market::db::MarketDb::open(database_url).await.unwrap();
-    let state = confide_market::MarketState::new(db, reader);
+    let state = configure(confide_market::MarketState::new(db, reader));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = confide_market::router(state.clone());
@@ -1044,4 +1054,38 @@ async fn each_client_has_its_rates_and_a_few_event_streams() {
     assert_eq!(third.status(), 200);
     assert_eq!(status(other, "/events").await.status(), 429, "a fourth in all");
     drop((first, second, third));
+}
+
+/// A wallet's open orders of one kind are capped: past the cap a publish is refused, and
+/// the book keeps what it had.
+#[tokio::test]
+async fn one_wallet_cannot_fill_the_book() {
+    let m = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("capped.db").display());
+    let hub = m.owner.deployment.hub;
+    let capped = serve_configured(&url, &m.node.url, hub, |state| {
+        confide_market::MarketState::with_max_open_orders(state, 2)
+    })
+    .await;
+    let api = Api {
+        url: capped.url.clone(),
+    };
+    let owner = signer("dataset-owner");
+    let login = api.login(&owner).await;
+    let path = "/datasetorders?chainId=31337";
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, answer) = api.post(path, Some(&login), body(&m.order(1))).await;
+        statuses.push((status, answer["code"].as_str().unwrap_or_default().to_owned()));
+    }
+    assert_eq!(
+        statuses,
+        [
+            (200, String::new()),
+            (200, String::new()),
+            (429, "TOO_MANY_ORDERS".into())
+        ]
+    );
+    capped.kill();
 }

@@ -156,7 +156,7 @@ async fn key_releases(
             .poco
             .contract_owner(dataset)
             .await
-            .map_err(|e| SmsError::Chain(e.to_string()))?
+            .map_err(SmsError::from)?
             .ok_or(SmsError::UnknownAddress(dataset))?;
         let challenge = confide_protocol::sms::key_releases_challenge(state.poco.sms_deployment(), dataset, query.at);
         if recover_personal(challenge, &signature) != Some(owner) {
@@ -471,7 +471,7 @@ async fn push(
             .poco
             .contract_owner(id.subject)
             .await
-            .map_err(|e| SmsError::Chain(e.to_string()))?
+            .map_err(SmsError::from)?
             .ok_or(SmsError::UnknownAddress(id.subject))?,
         SecretKind::Web2 | SecretKind::Requester => id.subject,
     };

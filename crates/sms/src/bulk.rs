@@ -11,7 +11,7 @@
 //! every gateway unreachable) fails the whole session instead, so the worker retries
 //! rather than run the app without data it may have.
 
-use confide_chain::{Address, ChainError, DealInfo};
+use confide_chain::{Address, DealInfo};
 use confide_protocol::bulk::{self, BulkDataset, MAX_ROOT_BYTES, MAX_SLICE_BYTES, Refusal, RefusalCode, SliceEntry};
 use confide_protocol::ipfs::Cid;
 use futures::StreamExt;
@@ -122,7 +122,7 @@ async fn judge(state: &AppState, deal: &DealInfo, entry: SliceEntry) -> Result<J
         .poco
         .dataset_order_incompatibility(&order, deal.deal_id)
         .await
-        .map_err(|e| SmsError::Chain(e.to_string()))?;
+        .map_err(SmsError::from)?;
     if let Some(reason) = incompatibility {
         return refused(address, Refusal::new(RefusalCode::Incompatible, reason));
     }
@@ -159,5 +159,5 @@ async fn is_registered(state: &AppState, address: Address) -> Result<bool, SmsEr
         .poco
         .is_registered(confide_chain::AssetKind::Dataset, address)
         .await
-        .map_err(|e: ChainError| SmsError::Chain(e.to_string()))
+        .map_err(SmsError::from)
 }

@@ -120,7 +120,7 @@ async fn cached<V: Clone>(
 }
 
 fn chain(error: confide_chain::ChainError) -> SmsError {
-    SmsError::Chain(error.to_string())
+    SmsError::from(error)
 }
 
 async fn active_task(state: &AppState, task_id: B256) -> Result<(TaskInfo, DealInfo), SmsError> {

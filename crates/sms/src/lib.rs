@@ -197,5 +197,14 @@ impl SmsError {
     }
 }
 
+impl From<confide_chain::ChainError> for SmsError {
+    /// Callers get the chain error's code only: its text can hold the node's URL, and with
+    /// it an RPC provider's API key. The whole error goes to the log.
+    fn from(error: confide_chain::ChainError) -> SmsError {
+        tracing::warn!(%error, "a chain read failed");
+        SmsError::Chain(error.code().to_owned())
+    }
+}
+
 /// The most a secret may hold, as upstream.
 pub const MAX_SECRET_BYTES: usize = 4096;

@@ -213,10 +213,10 @@ impl StoreState {
         }
     }
 
-    /// Pins `cid` (stored just now) on the IPFS node, if one is configured.
-    pub(crate) fn pin(self: &Arc<Self>, cid: &Cid) {
+    /// Pins `cid` (stored just now) on the IPFS node in its lane, if a node is configured.
+    pub(crate) fn pin(self: &Arc<Self>, cid: &Cid, lane: pin::PinLane) {
         if let Some(node) = &self.ipfs_node {
-            node.pin_in_background(self.clone(), *cid);
+            node.pin_in_background(self.clone(), *cid, lane);
         }
     }
 
@@ -477,7 +477,7 @@ async fn upload(
     let (_, record) = file_located(owner, &name);
     match stream_into(&state, &path, declared, body, Some(room), &record).await {
         Ok(stored) => {
-            state.pin(&stored.cid);
+            state.pin(&stored.cid, pin::PinLane::File);
             state.uploads.fetch_add(1, Ordering::Relaxed);
             let path = format!("/files/{owner}/{name}");
             let (size, cid) = (stored.size, stored.cid.to_string());

@@ -20,10 +20,35 @@ use crate::StoreState;
 
 /// How many times a pin is tried before it is given up (and counted as failed).
 const ATTEMPTS: u32 = 3;
-/// Pins sent to the node at once.
-const CONCURRENT: usize = 4;
-/// Pins waiting or running, at most; past it a pin is counted as failed at once.
+/// Pins sent to the node at once, in each lane.
+const CONCURRENT: usize = 2;
+/// Pins waiting or running in each lane, at most; past it a pin is counted as failed at once.
 const QUEUED: usize = 1024;
+
+/// What is pinned: results and files wait in lanes of their own, so wallets that upload
+/// files for free cannot keep task results from being pinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PinLane {
+    /// A task's result.
+    Result,
+    /// An owner's file.
+    File,
+}
+
+/// One lane's pins running and waiting.
+struct Lane {
+    running: tokio::sync::Semaphore,
+    queued: tokio::sync::Semaphore,
+}
+
+impl Lane {
+    fn new() -> Lane {
+        Lane {
+            running: tokio::sync::Semaphore::new(CONCURRENT),
+            queued: tokio::sync::Semaphore::new(QUEUED),
+        }
+    }
+}
 /// The longest one `add` may take (a few GiB at a slow link).
 const ADD_TIMEOUT: Duration = Duration::from_secs(1800);
 /// The longest a `pin/add` or `pin/rm` may take.
@@ -34,8 +59,8 @@ pub struct IpfsNode {
     client: reqwest::Client,
     /// `http(s)://host[:port]/api/v0`.
     api: String,
-    running: tokio::sync::Semaphore,
-    queued: tokio::sync::Semaphore,
+    results: Lane,
+    files: Lane,
     /// Objects the node pinned under our CID (`store_ipfs_pinned_total` on `/metrics`).
     pub pinned: AtomicU64,
     /// Pins given up: after three tries, on a CID that is not ours, or with the queue full
@@ -88,8 +113,8 @@ impl IpfsNode {
         Ok(IpfsNode {
             client,
             api: format!("{base}/api/v0"),
-            running: tokio::sync::Semaphore::new(CONCURRENT),
-            queued: tokio::sync::Semaphore::new(QUEUED),
+            results: Lane::new(),
+            files: Lane::new(),
             pinned: AtomicU64::new(0),
             failed: AtomicU64::new(0),
         })
@@ -154,9 +179,16 @@ impl IpfsNode {
         Ok(true)
     }
 
-    /// Pins `cid` in the background, retrying what may pass on a later try.
-    pub(crate) fn pin_in_background(self: &Arc<Self>, state: Arc<StoreState>, cid: Cid) {
-        let Ok(queued) = self.queued.try_acquire() else {
+    fn lane(&self, lane: PinLane) -> &Lane {
+        match lane {
+            PinLane::Result => &self.results,
+            PinLane::File => &self.files,
+        }
+    }
+
+    /// Pins `cid` in the background in its lane, retrying what may pass on a later try.
+    pub(crate) fn pin_in_background(self: &Arc<Self>, state: Arc<StoreState>, cid: Cid, lane: PinLane) {
+        let Ok(queued) = self.lane(lane).queued.try_acquire() else {
             self.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%cid, "not pinned: the pin queue is full");
             return;
@@ -164,8 +196,8 @@ impl IpfsNode {
         queued.forget();
         let node = self.clone();
         tokio::spawn(async move {
-            let outcome = node.pin_with_retries(&state, &cid).await;
-            node.queued.add_permits(1);
+            let outcome = node.pin_with_retries(&state, &cid, lane).await;
+            node.lane(lane).queued.add_permits(1);
             match outcome {
                 Ok(true) => {
                     node.pinned.fetch_add(1, Ordering::Relaxed);
@@ -180,8 +212,13 @@ impl IpfsNode {
         });
     }
 
-    async fn pin_with_retries(&self, state: &StoreState, cid: &Cid) -> Result<bool, PinError> {
-        let _running = self.running.acquire().await.expect("the semaphore is never closed");
+    async fn pin_with_retries(&self, state: &StoreState, cid: &Cid, lane: PinLane) -> Result<bool, PinError> {
+        let _running = self
+            .lane(lane)
+            .running
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let mut attempt = 1;
         loop {
             match self.add_and_pin(state, cid).await {

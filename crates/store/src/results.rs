@@ -150,7 +150,7 @@ pub(crate) async fn upload(
         Err(refusal) => return refusal,
     };
     let cid = stored.cid;
-    state.pin(&cid);
+    state.pin(&cid, crate::pin::PinLane::Result);
     state.uploads.fetch_add(1, Ordering::Relaxed);
     let size = stored.size;
     tracing::info!(%task, %worker, size, %cid, "result stored");

@@ -127,6 +127,22 @@ impl Ended {
         }
     }
 
+    /// A failure of the worker's own step, as the task's log (which the deal's parties
+    /// read) will say it: a chain error by its code only, since its text can hold the
+    /// node's URL and an RPC provider's key in it (the whole error goes to this log).
+    fn failed_with(error: &WorkerpoolError) -> Ended {
+        match error {
+            WorkerpoolError::Chain(_) => {
+                tracing::warn!(%error, "a chain call failed");
+                Ended::failed(
+                    error.code(),
+                    "the chain call failed (its details are in the worker's log)",
+                )
+            }
+            _ => Ended::failed(error.code(), error.to_string()),
+        }
+    }
+
     fn completed(transaction: B256, results: Option<String>) -> Ended {
         Ended {
             outcome: Outcome::Completed,
@@ -226,7 +242,7 @@ impl Worker {
         let work = async {
             match self.verify(&assignment).await {
                 Ok(verified) => self.run_task(&assignment, &verified).await,
-                Err(e) => Ended::failed(e.code(), e.to_string()),
+                Err(e) => Ended::failed_with(&e),
             }
         };
         let ended = tokio::select! {
@@ -466,10 +482,7 @@ impl Worker {
             .arg("--work-dir")
             .arg(work);
         if standard {
-            let description = self
-                .standard_task(a, v)
-                .await
-                .map_err(|e| Ended::failed(e.code(), e.to_string()))?;
+            let description = self.standard_task(a, v).await.map_err(|e| Ended::failed_with(&e))?;
             let path = self.config.work_dir.join(format!("{}.standard.json", a.task_id));
             let text = serde_json::to_vec(&description).expect("the task serializes");
             std::fs::write(&path, text).map_err(|e| Ended::failed("IO_ERROR", format!("{}: {e}", path.display())))?;
@@ -521,7 +534,7 @@ impl Worker {
         };
         let cid = match self.upload(a, &file, &signature).await {
             Ok(cid) => cid,
-            Err(e) => return Ended::failed(e.code(), e.to_string()),
+            Err(e) => return Ended::failed_with(&e),
         };
         let contributed = self
             .poco
@@ -536,7 +549,7 @@ impl Worker {
             .await;
         match contributed {
             Ok(transaction) => Ended::contributed(transaction, Contribution { digest, hash, cid }),
-            Err(e) => Ended::failed(e.code(), e.to_string()),
+            Err(e) => Ended::failed_with(&e.into()),
         }
     }
 
@@ -581,7 +594,7 @@ impl Worker {
         }
         match self.poco.reveal(a.task_id, contribution.digest).await {
             Ok(transaction) => Ended::completed(transaction, Some(ipfs_result_link(&contribution.cid))),
-            Err(e) => Ended::failed(e.code(), e.to_string()),
+            Err(e) => Ended::failed_with(&e.into()),
         }
     }
 
@@ -630,7 +643,7 @@ impl Worker {
         let file = work.join(computed.result_file.as_deref().unwrap_or_default());
         let link = match self.upload(a, &file, upload_signature).await {
             Ok(cid) => ipfs_result_link(&cid),
-            Err(e) => return Ended::failed(e.code(), e.to_string()),
+            Err(e) => return Ended::failed_with(&e),
         };
         let mut pause = Duration::from_millis(250);
         for attempt in 0..5 {
@@ -652,7 +665,7 @@ impl Worker {
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                 }
-                Err(e) => return Ended::failed(e.code(), e.to_string()),
+                Err(e) => return Ended::failed_with(&e.into()),
             }
         }
         Ended::failed("CHAIN_UNREACHABLE", "the chain stayed unreachable")

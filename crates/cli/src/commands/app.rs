@@ -498,7 +498,6 @@ fn report_test(
 
 /// `app test`: the app on sample inputs, in the sandbox, here.
 async fn test(ctx: &Context, args: TestArgs) -> CliResult {
-    use confide_attest::provider::EvidenceProvider;
     let (app, python, code) = app_code(args.app.clone())?;
     let requester_secrets = requester_secrets(&args.requester_secrets)?;
     let mock_dir = tempfile::tempdir().map_err(|e| CliError::new("IO_ERROR", e.to_string()))?;
@@ -533,7 +532,7 @@ async fn test(ctx: &Context, args: TestArgs) -> CliResult {
         code: &code,
         python_runtime: python_runtime.as_deref(),
         module_cache: Some(&module_cache),
-        cache_key: confide_attest::provider::Simulation.sealing_key(),
+        cache_key: confide_enclave::cache_key::for_provider(&confide_attest::provider::Simulation, Some(&module_cache)),
         datasets: &datasets,
         input_files: &args.input_files,
         args: args.args,

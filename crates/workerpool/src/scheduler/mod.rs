@@ -295,8 +295,18 @@ fn standing_by() -> ApiError {
 }
 
 /// A storage or chain failure, as the workers' API answers it.
+/// A failure of the scheduler itself, as a worker is told it: a code and, for anything
+/// but the chain, the message. A chain error's text can hold the node's URL (and an RPC
+/// provider's API key in it): it goes to the log only.
 fn internal(e: WorkerpoolError) -> ApiError {
-    error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), e.to_string())
+    let message = match &e {
+        WorkerpoolError::Chain(_) => {
+            tracing::warn!(error = %e, "a chain read failed");
+            "the chain could not be read: try again".to_owned()
+        }
+        _ => e.to_string(),
+    };
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.code(), message)
 }
 
 #[cfg(test)]
