@@ -161,28 +161,15 @@ fn main() {
     let sandbox = Sandbox::new().unwrap();
     println!("python apps ({}), {runs} runs each (medians)", python::RUNTIME.label());
 
+    let key = confide_enclave::cache_key::for_provider(&Simulation, Some(&cache_dir));
+    let started = Instant::now();
+    python::interpreter(&sandbox, &runtime, Some(&cache_dir), key).unwrap();
+    // Otherwise only warming the cache, not reported.
     if std::env::var_os("CONFIDE_BENCH_SKIP_COLD").is_none() {
-        let started = Instant::now();
-        python::interpreter(
-            &sandbox,
-            &runtime,
-            Some(&cache_dir),
-            confide_enclave::cache_key::for_provider(&Simulation, Some(&cache_dir)),
-        )
-        .unwrap();
         println!(
             "  cold compile of the runtime (once per worker): {:.1} s",
             started.elapsed().as_secs_f64()
         );
-    } else {
-        // Warm the cache without reporting it.
-        python::interpreter(
-            &sandbox,
-            &runtime,
-            Some(&cache_dir),
-            confide_enclave::cache_key::for_provider(&Simulation, Some(&cache_dir)),
-        )
-        .unwrap();
     }
 
     let empty = tempfile::tempdir().unwrap();
