@@ -59,6 +59,10 @@ fn main() {
     );
     stack.state = serde_json::from_slice::<Value>(&output.stdout).unwrap()["stack"].clone();
     let app = publish_app(&stack, "echo");
+    // The adversary's deal names an app of its own: a deal of a million tasks on the
+    // honest requester's free app order would simply use that order up (see
+    // docs/SECURITY.md: free orders with a large volume).
+    let adversary_app = publish_app(&stack, "csv-stats");
     requester_keys(&stack);
     let disk_before = disk_use(&stack);
 
@@ -72,7 +76,7 @@ fn main() {
     let scheduler = stack.state["scheduler"]["url"].as_str().unwrap().to_owned();
     let rogue = runtime.spawn(rogue_worker(scheduler, stop.clone()));
     let (big_deal, under_attack) = std::thread::scope(|scope| {
-        let big_deal = scope.spawn(|| huge_deal(&stack, &app));
+        let big_deal = scope.spawn(|| huge_deal(&stack, &adversary_app));
         std::thread::sleep(Duration::from_secs(2));
         let under_attack = honest_tasks(&stack, &app, honest);
         stop.store(true, Ordering::SeqCst);
@@ -355,7 +359,8 @@ async fn rogue_worker(scheduler: String, stop: Arc<AtomicBool>) -> Rogue {
     rogue
 }
 
-/// A free deal of up to a million tasks from another wallet; returns the volume matched.
+/// A free deal of 999,000 tasks from another wallet (the dev pool's free order holds a
+/// million, and the honest requester needs a hundred of them); returns the volume matched.
 fn huge_deal(stack: &Stack, app: &str) -> u64 {
     let wallet = confide_devstack::accounts::by_role(ADVERSARY)
         .unwrap()
@@ -366,7 +371,7 @@ fn huge_deal(stack: &Stack, app: &str) -> u64 {
     let run = stack.ok(
         &wallet,
         "adversary",
-        &["app", "run", app, "--tag", "tee,tdx", "--volume", "999990", "--force"],
+        &["app", "run", app, "--tag", "tee,tdx", "--volume", "999000"],
     );
     run["volume"].as_u64().unwrap_or(0)
 }

@@ -17,7 +17,7 @@ use alloy_signer_local::PrivateKeySigner;
 use axum::Router;
 use axum::routing::get;
 use confide_chain::{Address, B256, Bytes, Poco, TaskStatus};
-use confide_protocol::ipfs::{Cid, CidVersion, file_cid};
+use confide_protocol::ipfs::{Cid, CidVersion};
 use confide_protocol::messages::{authorization_hash, recover_personal, sign_personal};
 use confide_protocol::tee::{AppEnclaveConfig, Computed, PublicDataset, StandardTask};
 use confide_protocol::workerpool::{codes, ipfs_result_link};
@@ -108,6 +108,28 @@ struct Verified {
     app: confide_chain::AppInfo,
     /// How long the enclave runtime may take, every phase together (see [`ENCLAVE_OVERHEAD`]).
     enclave_budget: Duration,
+}
+
+/// A result file's sha256 and IPFS CID (v1, raw leaves), read a chunk at a time: a result
+/// may be as large as the app's write quota, and the worker runs several tasks at once.
+fn digest_file(path: &std::path::Path) -> Result<(B256, Cid), WorkerpoolError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| WorkerpoolError::io(path, e))?;
+    let (mut sha256, mut cid) = (
+        sha2::Sha256::new(),
+        confide_protocol::ipfs::FileCid::new(CidVersion::V1),
+    );
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut chunk).map_err(|e| WorkerpoolError::io(path, e))?;
+        if read == 0 {
+            break;
+        }
+        sha256.update(&chunk[..read]);
+        cid.update(&chunk[..read]);
+    }
+    Ok((B256::from_slice(&sha256.finalize()), cid.finish()))
 }
 
 /// Time the enclave runtime may take besides the app's own run (the category's time):
@@ -521,16 +543,15 @@ impl Worker {
             return Ended::failed("COMPUTED_FILE_INVALID", "computed.json lacks the digest");
         };
         let file = work.join(computed.result_file.as_deref().unwrap_or_default());
-        let signature = match std::fs::read(&file) {
-            Ok(bytes) => {
-                let sha256 = confide_protocol::workerpool::body_sha256(&bytes);
+        let signature = match digest_file(&file) {
+            Ok((sha256, _)) => {
                 let upload = confide_protocol::workerpool::result_upload_hash(a.task_id, self.address(), sha256);
                 match sign_personal(&self.signer, upload) {
                     Ok(signature) => Bytes::from(signature.as_bytes().to_vec()),
                     Err(e) => return Ended::failed("SIGNING_FAILED", e.to_string()),
                 }
             }
-            Err(e) => return Ended::failed("IO_ERROR", format!("{}: {e}", file.display())),
+            Err(e) => return Ended::failed_with(&e),
         };
         let cid = match self.upload(a, &file, &signature).await {
             Ok(cid) => cid,
@@ -674,13 +695,7 @@ impl Worker {
     /// `PUT {store}/results/{task}/{worker}`, retried with backoff; returns the result's
     /// IPFS CID, computed here and confirmed by the store.
     async fn upload(&self, a: &Assignment, file: &std::path::Path, signature: &Bytes) -> Result<Cid, WorkerpoolError> {
-        let (sha256, cid) = {
-            let bytes = std::fs::read(file).map_err(|e| WorkerpoolError::io(file, e))?;
-            (
-                confide_protocol::workerpool::body_sha256(&bytes),
-                file_cid(CidVersion::V1, &bytes),
-            )
-        };
+        let (sha256, cid) = digest_file(file)?;
         let url = format!(
             "{}/results/{}/{}",
             self.config.store_url.trim_end_matches('/'),

@@ -278,7 +278,12 @@ impl Scheduler {
         }
         let failed = format!("failed ({code}: {message})");
         if is_transient(code) {
-            task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
+            // The pause lets a cause on the pool's side pass before the task's own worker
+            // tries again. In an open pool that worker never gets it back, so another takes
+            // it at once: a rogue that fails every task it grabs costs others no pause.
+            if !self.open_pool() {
+                task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
+            }
             return (ReplicaStatus::Failed, failed);
         }
         if !self.config.allowed_workers.is_empty() {
