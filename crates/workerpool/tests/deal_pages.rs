@@ -49,6 +49,16 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
 
     let small = fixtures::matched_deal(&node.url, hub, &spec(1)).await;
     let small_task = confide_protocol::task_id(small, U256::ZERO);
+    // Seen by the scheduler before any worker asks (else the first answers predate it).
+    until("the small deal's task to be ready", 30, async || {
+        s.scheduler
+            .db
+            .task(small_task)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == confide_protocol::workerpool::TaskStep::Ready)
+    })
+    .await;
     let client = worker("worker-1", &s.url);
     register(&client, 2).await;
     let mut given = Vec::new();
@@ -138,5 +148,72 @@ async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
     })
     .await;
     assert_eq!(attempts().await, 2, "two wallets spent two attempts of three");
+    s.kill();
+}
+
+/// In an open pool, a worker that fails task after task (with a transient code, which
+/// costs the task nothing) cools down: from its second failure in a row it is given no
+/// task for a while, and the honest workers run them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_an_open_pool_a_worker_that_keeps_failing_cools_down() {
+    let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
+    let hub = deployment.hub;
+    let (workerpool, app) = pool_and_app(&node.url, hub, "cooled").await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
+    let s = scheduler(&node.url, hub, &database, workerpool).await;
+    until("the scheduler to be active", 10, async || health(&s.url).await == 200).await;
+    let spec = DealSpec {
+        app,
+        dataset: Address::ZERO,
+        workerpool,
+        tag: confide_protocol::Tag::default(),
+        volume: 3,
+        trust: 1,
+        params: String::new(),
+    };
+    let deal = fixtures::matched_deal(&node.url, hub, &spec).await;
+    let tasks: Vec<_> = (0..3u64)
+        .map(|i| confide_protocol::task_id(deal, U256::from(i)))
+        .collect();
+    let ready = async |task| {
+        s.scheduler
+            .db
+            .task(task)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == confide_protocol::workerpool::TaskStep::Ready)
+    };
+    for task in &tasks {
+        until("the deal's tasks to be ready", 30, async || ready(*task).await).await;
+    }
+    let rogue = worker("worker-1", &s.url);
+    register(&rogue, 1).await;
+    let failure = confide_workerpool::api::Report {
+        outcome: confide_workerpool::api::Outcome::Failed,
+        code: Some("IO_ERROR".into()),
+        message: Some("a transient failure, it says".into()),
+        transaction: None,
+        results: None,
+    };
+    for _ in 0..2 {
+        let task = next(&rogue).await.expect("a ready task for the rogue");
+        let _: (serde_json::Value, _) = rogue.post(&format!("/tasks/{task}/report"), &failure).await.unwrap();
+    }
+    // Every task is ready, and none goes to the worker that just failed two in a row.
+    for task in &tasks {
+        assert!(ready(*task).await);
+    }
+    assert_eq!(next(&rogue).await, None, "cooling down");
+    let honest = worker("worker-2", &s.url);
+    register(&honest, 3).await;
+    let mut given = Vec::new();
+    for _ in 0..3 {
+        given.extend(next(&honest).await);
+    }
+    given.sort();
+    let mut all = tasks.clone();
+    all.sort();
+    assert_eq!(given, all, "the honest worker runs them all");
     s.kill();
 }

@@ -113,7 +113,21 @@ pub struct Scheduler {
     redispatches: AtomicU64,
     /// Workers' signed requests already answered (see [`crate::auth::SeenRequests`]).
     seen: crate::auth::SeenRequests,
+    /// In an open pool, workers' transient failures in a row (see `workers::count_strike`).
+    strikes: std::sync::Mutex<std::collections::HashMap<Address, Strikes>>,
 }
+
+/// A worker's transient failures in a row, and until when it gets no task.
+#[derive(Default)]
+struct Strikes {
+    count: u32,
+    until_ms: u64,
+}
+
+/// The longest a failing worker of an open pool waits for its next task.
+const MAX_COOLDOWN: Duration = Duration::from_secs(300);
+/// Workers whose failures are remembered at once (then the cooled-down ones are forgotten).
+const MAX_STRIKES_KEPT: usize = 100_000;
 
 /// Replicas a standard task wants at once. PoCo reaches consensus on a result when
 /// `group·trust > total·(trust−1)`, where `total` starts at 1 and a worker weighs
@@ -159,6 +173,7 @@ impl Scheduler {
             claims: AtomicU64::new(0),
             redispatches: AtomicU64::new(0),
             seen: crate::auth::SeenRequests::default(),
+            strikes: std::sync::Mutex::new(std::collections::HashMap::new()),
         }))
     }
 

@@ -29,8 +29,9 @@ impl Scheduler {
         let frameworks: Vec<&str> = frameworks.split(',').collect();
         let _one_at_a_time = self.dispatch.lock().await;
         self.still_holding_the_lease().await?;
-        // A worker gets no more tasks than it said it runs at once.
-        if self.db.worker_is_full(worker).await.map_err(internal)? {
+        // A worker gets no more tasks than it said it runs at once, and in an open pool
+        // none while it cools down from failing tasks over and over.
+        if self.cooling_down(worker) || self.db.worker_is_full(worker).await.map_err(internal)? {
             return Ok(NextTask { assignment: None });
         }
         let now = now_ms();
@@ -183,6 +184,7 @@ impl Scheduler {
                 format!("task {task_id} changed meanwhile"),
             ));
         }
+        self.count_strike(worker, &report);
         let mut line = line;
         if report.outcome == Outcome::Failed && !past_consensus {
             let next = self.settle(&mut task, true).await.map_err(internal)?;
@@ -364,6 +366,45 @@ impl Scheduler {
     }
 
     /// Whether `worker` may work for this pool: any wallet when no worker is listed.
+    /// In an open pool, a worker's transient failures in a row: from the second on, it is
+    /// given no task for a while, doubling each time (at most [`MAX_COOLDOWN`]); a
+    /// completion clears them. A rogue that grabs tasks only to fail them then takes a few,
+    /// not every task honest workers would have run.
+    fn count_strike(&self, worker: Address, report: &Report) {
+        if !self.open_pool() {
+            return;
+        }
+        let mut strikes = self.strikes.lock().expect("never poisoned");
+        match report.outcome {
+            Outcome::Completed => {
+                strikes.remove(&worker);
+            }
+            Outcome::Failed if report.code.as_deref().is_some_and(is_transient) => {
+                if strikes.len() >= MAX_STRIKES_KEPT {
+                    let now = now_ms();
+                    strikes.retain(|_, s| s.until_ms > now);
+                }
+                let strike = strikes.entry(worker).or_default();
+                strike.count = strike.count.saturating_add(1);
+                if strike.count >= 2 {
+                    let cooldown = (1_000u64 << (strike.count - 2).min(20)).min(MAX_COOLDOWN.as_millis() as u64);
+                    strike.until_ms = now_ms() + cooldown;
+                }
+            }
+            Outcome::Failed => {}
+        }
+    }
+
+    fn cooling_down(&self, worker: Address) -> bool {
+        self.open_pool()
+            && self
+                .strikes
+                .lock()
+                .expect("never poisoned")
+                .get(&worker)
+                .is_some_and(|s| s.until_ms > now_ms())
+    }
+
     /// Whether any wallet may work for this pool: its workers are strangers, and what one
     /// of them says or does is weighed against the others'.
     pub(super) fn open_pool(&self) -> bool {
