@@ -67,6 +67,73 @@ pub(crate) async fn scheduler(node: &str, hub: Address, database: &str, workerpo
 
 pub(crate) const WORKER_LEASE: Duration = Duration::from_secs(3);
 
+/// A fresh chain with a pool and an app, and an active scheduler of that pool open to any
+/// wallet: where each scheduling test starts.
+pub(crate) struct OpenPool {
+    pub(crate) node: confide_devstack::AnvilNode,
+    pub(crate) hub: Address,
+    pub(crate) workerpool: Address,
+    pub(crate) app: Address,
+    pub(crate) s: Running,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenPool {
+    pub(crate) async fn start(name: &str) -> OpenPool {
+        let (node, deployment) = confide_testkit::ephemeral_chain().await.unwrap();
+        let hub = deployment.hub;
+        let (workerpool, app) = pool_and_app(&node.url, hub, name).await;
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}?mode=rwc", dir.path().join("scheduler.db").display());
+        let s = scheduler(&node.url, hub, &database, workerpool).await;
+        until("the scheduler to be active", 10, async || health(&s.url).await == 200).await;
+        OpenPool {
+            node,
+            hub,
+            workerpool,
+            app,
+            s,
+            _dir: dir,
+        }
+    }
+
+    /// A standard deal of `volume` tasks of the pool's app, matched on chain.
+    pub(crate) async fn deal(&self, volume: u64) -> B256 {
+        let spec = confide_testkit::chain::DealSpec {
+            app: self.app,
+            dataset: Address::ZERO,
+            workerpool: self.workerpool,
+            tag: confide_protocol::Tag::default(),
+            volume,
+            trust: 1,
+            params: String::new(),
+        };
+        confide_testkit::chain::matched_deal(&self.node.url, self.hub, &spec).await
+    }
+
+    /// Whether the scheduler holds `task` ready to be given out.
+    pub(crate) async fn is_ready(&self, task: B256) -> bool {
+        self.s
+            .scheduler
+            .db
+            .task(task)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == confide_protocol::workerpool::TaskStep::Ready)
+    }
+}
+
+/// What a worker reports when a task failed, it says, for a passing cause.
+pub(crate) fn transient_failure() -> confide_workerpool::api::Report {
+    confide_workerpool::api::Report {
+        outcome: confide_workerpool::api::Outcome::Failed,
+        code: Some("IO_ERROR".into()),
+        message: Some("a transient failure, it says".into()),
+        transaction: None,
+        results: None,
+    }
+}
+
 /// A workerpool of the dev pool owner named `name`, and an app of the dev app developer
 /// (a module nobody downloads: the scheduler never runs it).
 pub(crate) async fn pool_and_app(node: &str, hub: Address, name: &str) -> (Address, Address) {
