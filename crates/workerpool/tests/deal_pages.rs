@@ -35,7 +35,10 @@ async fn a_huge_deal_is_recorded_a_page_at_a_time_and_a_small_one_runs_beside_it
     let small = pool.deal(1).await;
     let small_task = confide_protocol::task_id(small, U256::ZERO);
     // Seen by the scheduler before any worker asks (else the first answers predate it).
-    until("the small deal's task to be ready", 30, async || pool.is_ready(small_task).await).await;
+    until("the small deal's task to be ready", 30, async || {
+        pool.is_ready(small_task).await
+    })
+    .await;
     let client = worker("worker-1", &s.url);
     register(&client, 2).await;
     let mut given = Vec::new();
@@ -70,7 +73,10 @@ async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
 
     let rogue = worker("worker-1", &s.url);
     register(&rogue, 1).await;
-    until("the task to reach the rogue", 30, async || next(&rogue).await == Some(task)).await;
+    until("the task to reach the rogue", 30, async || {
+        next(&rogue).await == Some(task)
+    })
+    .await;
     let _: (serde_json::Value, _) = rogue
         .post(&format!("/tasks/{task}/report"), &transient_failure())
         .await
@@ -84,15 +90,24 @@ async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
 
     let silent = worker("worker-2", &s.url);
     register(&silent, 1).await;
-    until("the task to reach another worker", 30, async || next(&silent).await == Some(task)).await;
-    until("the silent worker's lease to run out", 30, async || attempts().await == 2).await;
+    until("the task to reach another worker", 30, async || {
+        next(&silent).await == Some(task)
+    })
+    .await;
+    until("the silent worker's lease to run out", 30, async || {
+        attempts().await == 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(next(&silent).await, None, "never back to the worker that lost it");
     assert_eq!(next(&rogue).await, None);
 
     let honest = worker("worker-3", &s.url);
     register(&honest, 1).await;
-    until("the task to reach a third worker", 30, async || next(&honest).await == Some(task)).await;
+    until("the task to reach a third worker", 30, async || {
+        next(&honest).await == Some(task)
+    })
+    .await;
     assert_eq!(attempts().await, 2, "two wallets spent two attempts of three");
     s.kill();
 }
@@ -105,7 +120,9 @@ async fn in_an_open_pool_a_worker_that_keeps_failing_cools_down() {
     let pool = OpenPool::start("cooled").await;
     let s = &pool.s;
     let deal = pool.deal(3).await;
-    let tasks: Vec<_> = (0..3u64).map(|i| confide_protocol::task_id(deal, U256::from(i))).collect();
+    let tasks: Vec<_> = (0..3u64)
+        .map(|i| confide_protocol::task_id(deal, U256::from(i)))
+        .collect();
     for task in &tasks {
         until("the deal's tasks to be ready", 30, async || pool.is_ready(*task).await).await;
     }
