@@ -88,26 +88,29 @@ pub struct SeenRequests {
     seen: std::sync::Mutex<std::collections::HashMap<B256, u64>>,
 }
 
-/// Requests remembered at once; past it (after forgetting the expired ones) a scheduler
-/// refuses new ones for a moment rather than grow.
+/// Requests remembered at once. Past it, the expired ones are forgotten, and if that is
+/// not enough, all: a flood of requests signed by throwaway wallets then costs the replay
+/// check for a moment, never an honest worker's answer.
 const MAX_SEEN_REQUESTS: usize = 200_000;
 
 impl SeenRequests {
-    /// Whether `request` is seen for the first time; remembers it until it would be stale.
-    pub fn first_use(&self, request: B256) -> Result<(), ApiError> {
+    /// Whether `signer`'s `request` is seen for the first time; remembers it until it
+    /// would be stale. Keyed by signer too: a request hash is the same for every worker
+    /// that sends the same body at the same millisecond, and one wallet's requests must
+    /// not use up another's.
+    pub fn first_use(&self, signer: Address, request: B256) -> Result<(), ApiError> {
         let now = now_ms();
+        let key = B256::from_slice(&<sha2::Sha256 as sha2::Digest>::digest(
+            [signer.as_slice(), request.as_slice()].concat(),
+        ));
         let mut seen = self.seen.lock().expect("never poisoned");
         if seen.len() >= MAX_SEEN_REQUESTS {
             seen.retain(|_, forget_at| *forget_at > now);
+            if seen.len() >= MAX_SEEN_REQUESTS {
+                seen.clear();
+            }
         }
-        if seen.len() >= MAX_SEEN_REQUESTS {
-            return Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "BUSY",
-                "too many requests at once: try again in a moment",
-            ));
-        }
-        match seen.entry(request) {
+        match seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(_) => Err(error(
                 StatusCode::UNAUTHORIZED,
                 "REPLAYED_REQUEST",

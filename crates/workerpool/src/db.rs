@@ -371,6 +371,15 @@ impl SchedulerDb {
         Ok(())
     }
 
+    /// Whether at least two workers ever registered (counted no further).
+    pub async fn has_several_workers(&self) -> Result<bool, WorkerpoolError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM workers LIMIT 2) AS registered")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(storage)?;
+        Ok(count >= 2)
+    }
+
     /// How many distinct workers tried `task_id` and failed, went silent or refused it.
     pub async fn workers_that_tried(&self, task_id: B256) -> Result<u64, WorkerpoolError> {
         let sql = format!("SELECT COUNT(*) FROM replicas WHERE task_id = $1 AND status IN {TRIED}");

@@ -73,6 +73,9 @@ async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
 
     let rogue = worker("worker-1", &s.url);
     register(&rogue, 1).await;
+    // Another worker is there (a lone worker of an open pool retries its own tasks).
+    let silent = worker("worker-2", &s.url);
+    register(&silent, 1).await;
     until("the task to reach the rogue", 30, async || {
         next(&rogue).await == Some(task)
     })
@@ -88,8 +91,6 @@ async fn in_an_open_pool_one_wallet_spends_one_attempt_of_a_task() {
         assert_eq!(next(&rogue).await, None, "never back to the worker that failed it");
     }
 
-    let silent = worker("worker-2", &s.url);
-    register(&silent, 1).await;
     until("the task to reach another worker", 30, async || {
         next(&silent).await == Some(task)
     })
@@ -128,6 +129,8 @@ async fn in_an_open_pool_a_worker_that_keeps_failing_cools_down() {
     }
     let rogue = worker("worker-1", &s.url);
     register(&rogue, 1).await;
+    let honest = worker("worker-2", &s.url);
+    register(&honest, 3).await;
     for _ in 0..2 {
         let task = next(&rogue).await.expect("a ready task for the rogue");
         let _: (serde_json::Value, _) = rogue
@@ -140,8 +143,6 @@ async fn in_an_open_pool_a_worker_that_keeps_failing_cools_down() {
         assert!(pool.is_ready(*task).await);
     }
     assert_eq!(next(&rogue).await, None, "cooling down");
-    let honest = worker("worker-2", &s.url);
-    register(&honest, 3).await;
     let mut given = Vec::new();
     for _ in 0..3 {
         given.extend(next(&honest).await);

@@ -54,7 +54,14 @@ impl axum::extract::FromRequest<Arc<Scheduler>> for SignedByWorker {
             .await
             .map_err(IntoResponse::into_response)?;
         let (worker, request) = verify_request(&headers, "POST", &path, &body).map_err(IntoResponse::into_response)?;
-        state.seen.first_use(request).map_err(IntoResponse::into_response)?;
+        // Only a wallet this pool takes work from is remembered: others are refused by
+        // every route anyway, and must not fill the cache.
+        if state.allowed(worker).is_ok() {
+            state
+                .seen
+                .first_use(worker, request)
+                .map_err(IntoResponse::into_response)?;
+        }
         Ok(SignedByWorker { worker, request, body })
     }
 }

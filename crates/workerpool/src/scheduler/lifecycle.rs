@@ -78,7 +78,7 @@ impl Scheduler {
         let previous = task.status;
         let mut next = "the task no longer needed it";
         if matches!(previous, TaskStep::Ready | TaskStep::Running) {
-            task.attempts = if self.open_pool() {
+            task.attempts = if self.among_strangers().await? {
                 // As for failures: one attempt per distinct worker that went silent.
                 task.attempts.max(self.db.workers_that_tried(task_id).await?)
             } else {

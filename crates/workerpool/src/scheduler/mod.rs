@@ -117,12 +117,17 @@ pub struct Scheduler {
     strikes: std::sync::Mutex<std::collections::HashMap<Address, Strikes>>,
 }
 
-/// A worker's transient failures in a row, and until when it gets no task.
+/// A worker's transient failures in a row, the last one's time, and until when it gets
+/// no task.
 #[derive(Default)]
 struct Strikes {
     count: u32,
+    last_ms: u64,
     until_ms: u64,
 }
+
+/// Failures further apart than this do not add up to a cooldown.
+const STRIKES_FORGOTTEN: Duration = Duration::from_secs(600);
 
 /// The longest a failing worker of an open pool waits for its next task.
 const MAX_COOLDOWN: Duration = Duration::from_secs(300);

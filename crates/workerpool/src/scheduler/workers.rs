@@ -37,7 +37,13 @@ impl Scheduler {
         let now = now_ms();
         let candidates = self
             .db
-            .dispatchable(&frameworks, worker, now, 1, self.open_pool())
+            .dispatchable(
+                &frameworks,
+                worker,
+                now,
+                1,
+                self.among_strangers().await.map_err(internal)?,
+            )
             .await
             .map_err(internal)?;
         let Some(mut task) = candidates.into_iter().next() else {
@@ -166,8 +172,17 @@ impl Scheduler {
         let past_consensus = task.framework == TaskFramework::Standard
             && matches!(on_chain, TaskStatus::Revealing | TaskStatus::Completed);
         let previous = task.status;
-        let Some((replica_status, line)) = self.judge(&mut task, &report, &replicas, worker, on_chain, past_consensus)
-        else {
+        let strangers = self.among_strangers().await.map_err(internal)?;
+        let judged = self.judge(
+            &mut task,
+            &report,
+            &replicas,
+            worker,
+            on_chain,
+            past_consensus,
+            strangers,
+        );
+        let Some((replica_status, line)) = judged else {
             let line = "reported completed; the chain does not say so yet";
             let _ = self.db.log(task_id, &worker.to_string(), line).await;
             return Ok(json!({ "status": task.status }));
@@ -204,6 +219,7 @@ impl Scheduler {
 
     /// What a worker's report makes of its replica and the task: the replica's end and the
     /// log line, or `None` when it claims a completion the chain does not show yet.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the report being judged
     pub(super) fn judge(
         &self,
         task: &mut TaskRow,
@@ -212,6 +228,7 @@ impl Scheduler {
         worker: Address,
         on_chain: TaskStatus,
         past_consensus: bool,
+        strangers: bool,
     ) -> Option<(ReplicaStatus, String)> {
         let code = report.code.as_deref().unwrap_or_default();
         let message = report.message.as_deref().unwrap_or_default();
@@ -245,7 +262,7 @@ impl Scheduler {
                     format!("failed after the consensus ({code}: {message})"),
                 )
             }
-            Outcome::Failed => self.failure(task, code, message, replicas, worker),
+            Outcome::Failed => self.failure(task, code, message, replicas, worker, strangers),
         })
     }
 
@@ -260,8 +277,9 @@ impl Scheduler {
         message: &str,
         replicas: &[ReplicaRow],
         worker: Address,
+        strangers: bool,
     ) -> (ReplicaStatus, String) {
-        if self.open_pool() {
+        if strangers {
             // One attempt per distinct worker: a wallet that fails a task again and again
             // (it never gets it back) spends one of its attempts, not all.
             let others = replicas
@@ -283,7 +301,7 @@ impl Scheduler {
             // The pause lets a cause on the pool's side pass before the task's own worker
             // tries again. In an open pool that worker never gets it back, so another takes
             // it at once: a rogue that fails every task it grabs costs others no pause.
-            if !self.open_pool() {
+            if !strangers {
                 task.not_before_ms = now_ms() + 1_000 * (1 << task.attempts.min(6));
             }
             return (ReplicaStatus::Failed, failed);
@@ -366,9 +384,10 @@ impl Scheduler {
     }
 
     /// Whether `worker` may work for this pool: any wallet when no worker is listed.
-    /// In an open pool, a worker's transient failures in a row: from the second on, it is
-    /// given no task for a while, doubling each time (at most [`MAX_COOLDOWN`]); a
-    /// completion clears them. A rogue that grabs tasks only to fail them then takes a few,
+    /// In an open pool, a worker's transient failures of its own in a row (not a download
+    /// the task's owner or requester controls, not its own restart): from the second on, it
+    /// is given no task for a while, doubling each time (at most [`MAX_COOLDOWN`]); a
+    /// completion clears them, and so do [`STRIKES_FORGOTTEN`] without one. A rogue that grabs tasks only to fail them then takes a few,
     /// not every task honest workers would have run.
     fn count_strike(&self, worker: Address, report: &Report) {
         if !self.open_pool() {
@@ -379,12 +398,17 @@ impl Scheduler {
             Outcome::Completed => {
                 strikes.remove(&worker);
             }
-            Outcome::Failed if report.code.as_deref().is_some_and(is_transient) => {
+            Outcome::Failed if report.code.as_deref().is_some_and(is_the_workers_own) => {
+                let now = now_ms();
                 if strikes.len() >= MAX_STRIKES_KEPT {
-                    let now = now_ms();
                     strikes.retain(|_, s| s.until_ms > now);
                 }
                 let strike = strikes.entry(worker).or_default();
+                // Failures far apart are not a pattern: the count starts again.
+                if now.saturating_sub(strike.last_ms) > STRIKES_FORGOTTEN.as_millis() as u64 {
+                    strike.count = 0;
+                }
+                strike.last_ms = now;
                 strike.count = strike.count.saturating_add(1);
                 if strike.count >= 2 {
                     let cooldown = (1_000u64 << (strike.count - 2).min(20)).min(MAX_COOLDOWN.as_millis() as u64);
@@ -403,6 +427,14 @@ impl Scheduler {
                 .expect("never poisoned")
                 .get(&worker)
                 .is_some_and(|s| s.until_ms > now_ms())
+    }
+
+    /// Whether the pool weighs its workers against each other: open to any wallet, with
+    /// another worker to turn to. A lone worker of an open pool retries its own tasks after
+    /// a pause, as in a pool of known workers (else its tasks would wait for a second
+    /// worker that may never come).
+    pub(super) async fn among_strangers(&self) -> Result<bool, WorkerpoolError> {
+        Ok(self.open_pool() && self.db.has_several_workers().await?)
     }
 
     /// Whether any wallet may work for this pool: its workers are strangers, and what one
@@ -429,4 +461,14 @@ pub(super) fn transaction_note(report: &Report) -> String {
         .transaction
         .map(|t| format!(" (transaction {t})"))
         .unwrap_or_default()
+}
+
+/// Whether a transient failure is the worker's own doing rather than the task's (a
+/// download from a server the app's owner or the requester chose) or a restart.
+fn is_the_workers_own(code: &str) -> bool {
+    is_transient(code)
+        && !matches!(
+            code,
+            "MODULE_DOWNLOAD_FAILED" | "DATASET_DOWNLOAD_FAILED" | "INPUT_FILE_DOWNLOAD_FAILED" | "WORKER_STOPPED"
+        )
 }
