@@ -111,7 +111,10 @@ impl WriteQuota {
     /// Whether everything under `folders` fits; stops reading as soon as it does not, so
     /// the walk is bounded by the quota, not by what the app made.
     pub fn holds(&self, folders: &[PathBuf]) -> bool {
-        let (mut bytes, mut entries) = (0u64, 0u64);
+        let (mut bytes, mut entries) = (unlinked_open_bytes(), 0u64);
+        if bytes > self.max_bytes {
+            return false;
+        }
         let mut pending: Vec<PathBuf> = folders.to_vec();
         while let Some(folder) = pending.pop() {
             let Ok(listing) = std::fs::read_dir(&folder) else {
@@ -135,6 +138,23 @@ impl WriteQuota {
         }
         true
     }
+}
+
+/// Bytes of the files this process holds open that no folder names any more: an app that
+/// removes a file and keeps writing through its descriptor fills the disk all the same.
+/// (The runtime runs one task per process and keeps no such file of its own while the app
+/// runs.) Where `/proc` is not mounted, none are seen.
+fn unlinked_open_bytes() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(descriptors) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    descriptors
+        .flatten()
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .filter(|file| file.is_file() && file.nlink() == 0)
+        .map(|file| file.len())
+        .fold(0u64, u64::saturating_add)
 }
 
 impl WasmError {

@@ -269,7 +269,7 @@ fn writes_past_the_quota_stop_the_app_and_refuse_its_result() {
         max_entries: 100,
     };
     let sandbox = Sandbox::new().unwrap().with_write_quota(quota);
-    for how in ["fill-disk", "sparse", "many-files"] {
+    for how in ["fill-unlinked", "fill-disk", "sparse", "many-files"] {
         let d = dirs();
         let started = Instant::now();
         let refused = run(&sandbox, "echo", &[how], &d, 64, 60).unwrap_err();

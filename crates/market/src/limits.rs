@@ -76,10 +76,14 @@ pub(crate) struct Limiter {
     streams: Mutex<HashMap<IpAddr, usize>>,
     /// Requests answered `429` (`market_rate_limited_total`).
     pub(crate) refused: std::sync::atomic::AtomicU64,
+    /// The second the rate state was last pruned.
+    pruned_at: std::sync::atomic::AtomicU64,
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: ClientLimits) -> Limiter {
+    pub(crate) fn new(mut limits: ClientLimits) -> Limiter {
+        // Compared as clients are keyed: an exempt IPv6 address stands for its /64.
+        limits.exempt = limits.exempt.iter().map(|ip| client_key(Some(*ip))).collect();
         let reads = Quota::per_second(limits.reads_per_second).allow_burst(limits.reads_burst);
         let writes = Quota::per_second(limits.writes_per_second).allow_burst(limits.writes_burst);
         Limiter {
@@ -88,6 +92,7 @@ impl Limiter {
             limits,
             streams: Mutex::new(HashMap::new()),
             refused: std::sync::atomic::AtomicU64::new(0),
+            pruned_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -97,10 +102,19 @@ impl Limiter {
             return true;
         }
         let limiter = if write { &self.writes } else { &self.reads };
-        if limiter.len() > MAX_TRACKED_CLIENTS {
+        if limiter.len() > MAX_TRACKED_CLIENTS && self.time_to_prune() {
             limiter.retain_recent();
         }
         limiter.check_key(&client).is_ok()
+    }
+
+    /// Whether the rate state may be pruned now: at most once a second, as a walk over
+    /// every client is not a cost to pay per request.
+    fn time_to_prune(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.pruned_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now
     }
 
     /// A place for one more event stream of `client`, given back when the guard drops.
@@ -145,6 +159,11 @@ pub(crate) fn client_of(request: &Request) -> IpAddr {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip());
+    client_key(peer)
+}
+
+/// The client an address counts as (see [`client_of`]).
+fn client_key(peer: Option<IpAddr>) -> IpAddr {
     match peer {
         Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -228,8 +247,15 @@ pub(crate) async fn cache_explorer(State(state): State<Arc<MarketState>>, reques
         return response;
     }
     let (parts, body) = response.into_parts();
+    // A large answer goes out as it is, uncached.
+    let small = axum::body::HttpBody::size_hint(&body)
+        .upper()
+        .is_some_and(|size| size <= MAX_CACHED_BODY as u64);
+    if !small {
+        return Response::from_parts(parts, body);
+    }
     let Ok(body) = axum::body::to_bytes(body, MAX_CACHED_BODY).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "the answer was too large").into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the answer could not be read").into_response();
     };
     let answer = CachedAnswer {
         made: Instant::now(),

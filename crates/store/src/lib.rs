@@ -55,6 +55,8 @@ pub const DEFAULT_NEWCOMER_QUOTA: u64 = 256 << 20;
 /// How long a wallet's counted usage (and whether it owns an asset) is trusted before it
 /// is read again: replicas share the backend, not these counters.
 const OWNER_RECOUNT: Duration = Duration::from_secs(60);
+/// Wallets whose usage is kept at once; past it the stale ones are forgotten.
+const MAX_OWNERS_COUNTED: usize = 100_000;
 /// Largest file `POST /api/v0/add` takes by default: 64 MiB.
 pub const DEFAULT_IPFS_ADD_MAX: u64 = 64 << 20;
 /// What added files no dataset names may take in all by default: 1 GiB.
@@ -138,9 +140,10 @@ pub struct StoreState {
     /// What each wallet stores in `/files`, counted from the backend at most every
     /// [`OWNER_RECOUNT`] and kept up to date by this process's landings in between.
     owners: std::sync::Mutex<std::collections::HashMap<Address, OwnerUsage>>,
-    /// Held while an upload (or added content) lands: the rename and its CID record, so
-    /// the sweep of added content never sees one without the other. Nothing else is
-    /// read or written under it.
+    /// Held while an upload (or added content) lands: the size of the file it replaces,
+    /// the rename and its CID record, so two landings on one name never both count the
+    /// file they replace, and the sweep of added content never sees an object without its
+    /// record. No listing is done under it.
     landing: tokio::sync::Mutex<()>,
     /// Uploads kept, files and results (`store_uploads_total` on `/metrics`).
     pub uploads: AtomicU64,
@@ -244,16 +247,31 @@ impl StoreState {
         if let Some(usage) = cached.filter(|u| u.counted_at.elapsed() < OWNER_RECOUNT) {
             return Ok(usage);
         }
-        let bytes = size_under(self.backend.as_ref(), Some(&owner_prefix(owner)))
+        let landings_before = cached.map_or(0, |u| u.landings);
+        let listed = size_under(self.backend.as_ref(), Some(&owner_prefix(owner)))
             .await
             .map_err(backend_error)?;
         let quota = self.quota_of(owner).await?;
+        let mut owners = self.owners.lock().expect("never poisoned");
+        if owners.len() >= MAX_OWNERS_COUNTED {
+            owners.retain(|_, u| u.counted_at.elapsed() < OWNER_RECOUNT);
+        }
+        let current = owners.get(&owner).copied();
+        // A landing while the listing ran may be in it or not: never count less than the
+        // counters say then (counting more only makes the quota stricter until the next
+        // recount).
+        let raced = current.is_some_and(|u| u.landings != landings_before);
+        let bytes = match current {
+            Some(u) if raced => listed.max(u.bytes),
+            _ => listed,
+        };
         let usage = OwnerUsage {
             bytes,
             quota,
             counted_at: std::time::Instant::now(),
+            landings: current.map_or(0, |u| u.landings),
         };
-        self.owners.lock().expect("never poisoned").insert(owner, usage);
+        owners.insert(owner, usage);
         Ok(usage)
     }
 
@@ -287,6 +305,7 @@ impl StoreState {
     fn landed(&self, owner: Address, size: u64, replaced: u64) {
         if let Some(usage) = self.owners.lock().expect("never poisoned").get_mut(&owner) {
             usage.bytes = usage.bytes.saturating_sub(replaced).saturating_add(size);
+            usage.landings += 1;
         }
     }
 }
@@ -297,6 +316,8 @@ struct OwnerUsage {
     bytes: u64,
     quota: u64,
     counted_at: std::time::Instant,
+    /// Landings counted in since this process first counted the wallet.
+    landings: u64,
 }
 
 /// The total size of the objects under `prefix` (all of them when `None`).
@@ -782,7 +803,6 @@ struct Landing<'a> {
 /// time. The owner's files are counted again as the upload lands: an upload of the same
 /// wallet that landed meanwhile is not in the room measured at the start.
 async fn land(state: &StoreState, landing: Landing<'_>, path: &StorePath, room: Option<&Room>) -> Result<(), Response> {
-    let replaced = replaced_size(state, path).await.map_err(backend_error)?;
     // Counted (when stale) before the lock; read again under it, from memory, so an
     // upload of the same wallet that landed meanwhile counts.
     let counted = match room {
@@ -790,6 +810,8 @@ async fn land(state: &StoreState, landing: Landing<'_>, path: &StorePath, room: 
         None => None,
     };
     let _landing = state.landing.lock().await;
+    // Under the lock: two uploads to one name must not both subtract the file they replace.
+    let replaced = replaced_size(state, path).await.map_err(backend_error)?;
     if let (Some(room), Some(counted)) = (room, counted) {
         let used = state
             .owners

@@ -221,5 +221,6 @@ pub fn is_transient(code: &str) -> bool {
             | "ENCLAVE_START_FAILED"
             | "CHAIN_UNREACHABLE"
             | "WORKER_STOPPED"
+            | "ENCLAVE_TIMEOUT"
     )
 }

@@ -133,9 +133,10 @@ fn digest_file(path: &std::path::Path) -> Result<(B256, Cid), WorkerpoolError> {
 }
 
 /// Time the enclave runtime may take besides the app's own run (the category's time):
-/// downloads, attestation, compiling, archiving and encrypting. Past its budget it is
-/// killed: a module that takes an hour to compile must not hold a worker for an hour.
-const ENCLAVE_OVERHEAD: Duration = Duration::from_secs(15 * 60);
+/// downloads (a 16 GiB dataset and 4 GiB of input files at the worst), attestation,
+/// compiling, archiving and encrypting. Past its budget it is killed: a module that takes
+/// hours to compile must not hold a worker for hours.
+const ENCLAVE_OVERHEAD: Duration = Duration::from_secs(45 * 60);
 
 impl Ended {
     fn failed(code: &str, message: impl Into<String>) -> Ended {

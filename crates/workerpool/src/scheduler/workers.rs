@@ -469,6 +469,10 @@ fn is_the_workers_own(code: &str) -> bool {
     is_transient(code)
         && !matches!(
             code,
-            "MODULE_DOWNLOAD_FAILED" | "DATASET_DOWNLOAD_FAILED" | "INPUT_FILE_DOWNLOAD_FAILED" | "WORKER_STOPPED"
+            "MODULE_DOWNLOAD_FAILED"
+                | "DATASET_DOWNLOAD_FAILED"
+                | "INPUT_FILE_DOWNLOAD_FAILED"
+                | "WORKER_STOPPED"
+                | "ENCLAVE_TIMEOUT"
         )
 }

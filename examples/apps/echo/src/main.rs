@@ -92,6 +92,16 @@ fn misbehave(how: &str) {
                 let _ = file.write_all(&chunk);
             }
         }
+        "fill-unlinked" => {
+            use std::io::Write as _;
+            // Removed at once, written through its descriptor: in no folder, still on disk.
+            let mut file = std::fs::File::create("/iexec_out/hidden").expect("the output is writable");
+            let _ = std::fs::remove_file("/iexec_out/hidden");
+            let chunk = vec![7u8; 1 << 20];
+            loop {
+                let _ = file.write_all(&chunk);
+            }
+        }
         "sparse" => {
             // One seek and one byte: a terabyte by its length.
             let file = std::fs::File::create("/iexec_out/sparse").expect("the output is writable");
