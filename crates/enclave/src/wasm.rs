@@ -92,7 +92,7 @@ pub enum WasmError {
 /// What an app may leave in `/iexec_out` and its writable mounts together: bytes by
 /// apparent size (a sparse file counts whole, as the archive and the wipe read it whole),
 /// and files and folders. Measured while the app runs and once after: an app is stopped
-/// within [`QUOTA_CHECK_EVERY`] of going past it, and its result refused.
+/// within 50 ms of going past it, and its result refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteQuota {
     /// Bytes, every writable folder together.
