@@ -58,9 +58,7 @@ impl IntoResponse for SmsError {
                 | SmsError::ReplayedSignature
                 | SmsError::StaleRequest(_) => StatusCode::UNAUTHORIZED,
                 SmsError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                SmsError::AlreadyExists | SmsError::VersionMismatch { .. } | SmsError::VersionedSecret => {
-                    StatusCode::CONFLICT
-                }
+                SmsError::AlreadyExists | SmsError::VersionMismatch { .. } => StatusCode::CONFLICT,
                 SmsError::NotFound | SmsError::UnknownAddress(_) => StatusCode::NOT_FOUND,
                 SmsError::Empty | SmsError::BadRequest(_) => StatusCode::BAD_REQUEST,
                 SmsError::Chain(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -494,12 +492,6 @@ async fn push(
     };
     if write == Write::Create && latest.is_some() {
         return Err(SmsError::AlreadyExists);
-    }
-    // iExec's update names no version and no chain: once a secret was written with
-    // Confide's (which names both), a signature of iExec's form captured here or on
-    // another deployment must not roll it back.
-    if write == Write::Update && state.store.is_versioned(id).await? {
-        return Err(SmsError::VersionedSecret);
     }
     if recover_personal(expected, &signature) != Some(owner) {
         return Err(SmsError::WrongSigner { owner });

@@ -51,10 +51,6 @@ pub enum SmsError {
     /// versioned `PUT` instead.
     #[error("a secret already exists here and secrets are write-once: rotate it with a signed PUT")]
     AlreadyExists,
-    /// iExec's unversioned update of a secret already written with Confide's versioned
-    /// one (which binds the version, the chain and the hub): write the next version.
-    #[error("this secret is versioned: write the next version with a signed ?version=N update")]
-    VersionedSecret,
     /// No secret is stored at this path (a presence check, or a rotation of nothing).
     #[error("no secret here")]
     NotFound,
@@ -170,7 +166,6 @@ impl SmsError {
             SmsError::TooLarge { .. } => "SECRET_TOO_LARGE",
             SmsError::Empty => "EMPTY_SECRET",
             SmsError::AlreadyExists => "SECRET_EXISTS",
-            SmsError::VersionedSecret => "SECRET_VERSIONED",
             SmsError::NotFound => "SECRET_NOT_FOUND",
             SmsError::UnknownAddress(_) => "UNKNOWN_ADDRESS",
             SmsError::BadRequest(_) => "BAD_REQUEST",

@@ -249,22 +249,11 @@ impl SecretStore {
         Ok(version.map(|v| v as u64))
     }
 
-    /// Whether the secret was ever written with Confide's versioned update.
-    pub async fn is_versioned(&self, id: &SecretId) -> Result<bool, SmsError> {
-        let row = sqlx::query("SELECT 1 AS one FROM versioned_secrets WHERE kind = $1 AND subject = $2 AND name = $3")
-            .bind(id.kind.as_str())
-            .bind(id.subject_text())
-            .bind(&id.name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        Ok(row.is_some())
-    }
-
     /// Stores `value` as `version` of the secret and burns `signature`, atomically: a
     /// version that exists is refused ([`SmsError::AlreadyExists`]), and so is a signature
     /// used before ([`SmsError::ReplayedSignature`]); nothing is stored then. A `versioned`
-    /// write (Confide's update) marks the secret so from then on.
+    /// write (Confide's update) is recorded as such (`versioned_secrets`), for the audit:
+    /// iExec's unversioned update stays accepted, as its SDKs send nothing else.
     pub async fn insert(
         &self,
         id: &SecretId,

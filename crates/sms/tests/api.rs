@@ -338,19 +338,6 @@ async fn web2_secrets_update_as_upstream_and_no_signature_rolls_them_back() {
         let elsewhere = auth(&requester, challenge::rotation_challenge(there, me, name, 5, b"pem-5"));
         assert_eq!(put_version(5, elsewhere, "pem-5").await, (401, "WRONG_SIGNER".into()));
     }
-    // Once versioned, iExec's unversioned update (which names no version and no chain:
-    // one captured elsewhere would do) is refused, even freshly signed.
-    let unversioned = auth(&requester, challenge::named_secret_challenge(me, name, b"pem-x"));
-    let refused = reqwest::Client::new()
-        .put(&web2)
-        .header("Authorization", unversioned)
-        .body("pem-x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 409);
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "SECRET_VERSIONED", "{body}");
     let (version, key) = sms.state.store.read_latest(&id).await.unwrap().unwrap();
     assert_eq!((version, key.as_slice()), (4, &b"pem-4"[..]));
 }
