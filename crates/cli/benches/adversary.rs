@@ -44,20 +44,7 @@ fn main() {
         ("CONFIDE_STORE_RESULTS_RESERVE_MIB", Path::new("256")),
         ("CONFIDE_STORE_NEWCOMER_QUOTA_MIB", Path::new("16")),
     ];
-    let fresh = || {
-        let dir = tempfile::tempdir().unwrap();
-        Stack {
-            data: dir.path().join("dev"),
-            dir,
-            state: Value::Null,
-        }
-    };
-    let (mut stack, output) = dev_up(
-        fresh,
-        |stack, args| stack.run_with(DATASET_OWNER, "", args, &small_store),
-        &["--workers", "2", "--any-worker"],
-    );
-    stack.state = serde_json::from_slice::<Value>(&output.stdout).unwrap()["stack"].clone();
+    let stack = Stack::start_with_env(&["--workers", "2", "--any-worker"], &small_store);
     let app = publish_app(&stack, "echo");
     // The adversary's deal names an app of its own: a deal of a million tasks on the
     // honest requester's free app order would simply use that order up (see

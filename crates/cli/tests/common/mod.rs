@@ -26,6 +26,11 @@ impl Stack {
 
     /// A stack with more `dev up` options (e.g. `--workers 2`).
     pub(crate) fn start_with(options: &[&str]) -> Stack {
+        Stack::start_with_env(options, &[])
+    }
+
+    /// [`Stack::start_with`], with more environment for `dev up` and the services it starts.
+    pub(crate) fn start_with_env(options: &[&str], env: &[(&str, &Path)]) -> Stack {
         let fresh = || {
             let dir = tempfile::tempdir().unwrap();
             Stack {
@@ -34,7 +39,11 @@ impl Stack {
                 state: Value::Null,
             }
         };
-        let (mut stack, output) = dev_up(fresh, |stack, args| stack.run(DATASET_OWNER, "", args), options);
+        let (mut stack, output) = dev_up(
+            fresh,
+            |stack, args| stack.run_with(DATASET_OWNER, "", args, env),
+            options,
+        );
         let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
         stack.state = answer["stack"].clone();
         stack
